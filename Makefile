@@ -1,0 +1,41 @@
+# Takt: `make run` starts the embedded app with a demo plant; `make test` is what CI runs.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv run test lint bench bench-jssp clean
+
+venv: $(STAMP)
+
+# Reinstall only when the dependencies change (or the venv is gone).
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: venv
+	$(BIN)/takt migrate
+	$(BIN)/takt demo --size small --if-empty
+	@echo "Takt on http://127.0.0.1:8000/ - log in as one of the demo users above."
+	$(BIN)/takt serve --host 127.0.0.1 --port 8000
+
+test: venv
+	$(MAKE) lint
+	$(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy app
+
+bench: venv
+	$(BIN)/python scripts/bench.py
+
+bench-jssp: venv
+	$(BIN)/python scripts/bench_jssp.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

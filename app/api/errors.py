@@ -1,0 +1,86 @@
+"""The one error shape: `{"error": {"code", "message", "details"}}` for every 4xx/5xx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.services.errors import ServiceError
+
+log = structlog.get_logger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "version_mismatch",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    428: "precondition_required",
+    429: "rate_limited",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+class BadRequest(Exception):
+    """A request the API cannot read: malformed JSON, wrong query parameters."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def validation_details(error: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
+        for item in error.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+async def on_service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    headers = getattr(exc, "headers", None)
+    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+
+
+async def on_bad_request(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadRequest)
+    return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, exc.detail or code, None, exc.headers)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", path=request.url.path)
+    return error_response(500, "internal_error", "something went wrong on our side")
+
+
+EXCEPTION_HANDLERS = {
+    ServiceError: on_service_error,
+    BadRequest: on_bad_request,
+    HTTPException: on_http_exception,
+    Exception: on_unexpected,
+}

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.api.deps import actor_of, json_response, services_of
+from app.api.endpoint import ApiRouter, read_body
+from app.api.schemas import RefreshRequest, TokenRequest, TokenResponse, UserIn, UserOut
+from app.auth import tokens
+from app.services import users
+
+api = ApiRouter()
+
+
+def _token_body(pair: tokens.TokenPair) -> dict[str, object]:
+    return {
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "token_type": "bearer",
+        "expires_in": pair.expires_in,
+    }
+
+
+@api.post("/auth/token", summary="Log in: username and password for an access + refresh token",
+          tag="auth", body=TokenRequest, response=TokenResponse, auth=False, errors=(401,))
+async def issue_token(request: Request) -> Response:
+    body = await read_body(request, TokenRequest)
+    pair = await tokens.login(
+        services=services_of(request), username=body.username, password=body.password
+    )
+    return json_response(_token_body(pair))
+
+
+@api.post("/auth/refresh", summary="Trade a refresh token for new tokens (rotation)",
+          tag="auth", body=RefreshRequest, response=TokenResponse, auth=False, errors=(401,))
+async def refresh_token(request: Request) -> Response:
+    body = await read_body(request, RefreshRequest)
+    pair = await tokens.refresh(services=services_of(request), refresh_token=body.refresh_token)
+    return json_response(_token_body(pair))
+
+
+@api.post("/users", summary="Create a user (admins)", tag="auth", body=UserIn, response=UserOut,
+          status=201, errors=(409,))
+async def create_user(request: Request) -> Response:
+    actor = await actor_of(request)
+    body = await read_body(request, UserIn)
+    user = await users.create_user(services=services_of(request), actor=actor, **body.model_dump())
+    return json_response(
+        {
+            "id": user.id,
+            "username": user.username,
+            "display_name": user.display_name,
+            "role": user.role,
+            "operator_id": user.operator_id,
+            "active": user.active,
+        },
+        status=201,
+    )

@@ -1,0 +1,58 @@
+"""Liveness, readiness and metrics: outside /api/v1, no authentication."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.api.deps import services_of
+from app.api.endpoint import ApiRouter
+
+api = ApiRouter()
+CHECK_TIMEOUT_S = 2.0
+
+
+@api.get("/health", summary="The process is up", tag="operations", auth=False)
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+@api.get("/health/ready", summary="Database (and Redis, when configured) answer", tag="operations",
+         auth=False, errors=(503,))
+async def ready(request: Request) -> Response:
+    services = services_of(request)
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S), services.db.read() as session:
+            await session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means "not ready"; say which
+        checks["database"] = f"error: {type(exc).__name__}"
+    if services.settings.redis_url:
+        checks["redis"] = await _redis_check(services.settings.redis_url)
+    ok = all(value == "ok" for value in checks.values())
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                        status_code=200 if ok else 503)
+
+
+async def _redis_check(url: str) -> str:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=CHECK_TIMEOUT_S)
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            await client.ping()
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    finally:
+        await client.aclose()
+
+
+@api.get("/metrics", summary="Prometheus metrics", tag="operations", auth=False)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,51 @@
+"""Who is making this request: a person with a Bearer JWT or a service with a signed request."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.requests import Request
+
+from app.auth.api_keys import SCHEME, TIMESTAMP_HEADER, verify_signed_request
+from app.auth.tokens import decode_access_token
+from app.services.context import Actor, Services
+from app.services.errors import Unauthorized
+
+
+async def authenticate(request: Request, services: Services) -> Actor:
+    """The actor behind `request`, or `Unauthorized` saying what is wrong.
+
+    For a Takt-HMAC request this reads the body to check the signature.
+    Starlette keeps it on *this* `Request` object (`request.body()` again is
+    free), so call it with the request the endpoint uses; a pure ASGI
+    middleware that authenticates must replay the body to the app itself.
+    """
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized(
+            f"authentication required: send 'Authorization: Bearer <access token>' "
+            f"or a {SCHEME} signed request"
+        )
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer":
+        if not credentials.strip():
+            raise Unauthorized("empty Bearer token")
+        return decode_access_token(credentials.strip(), settings=services.settings)
+    if scheme == SCHEME:
+        return await verify_signed_request(
+            services=services,
+            authorization=header,
+            timestamp=request.headers.get(TIMESTAMP_HEADER),
+            method=request.method,
+            path=request_target(request),
+            body=await request.body(),
+        )
+    raise Unauthorized(f"unsupported authorization scheme {scheme!r}; use Bearer or {SCHEME}")
+
+
+def request_target(request: Request) -> str:
+    """The path and query as the client sent them (what an HMAC signature covers)."""
+    raw = request.scope.get("raw_path")
+    path = raw.split(b"?", 1)[0].decode("latin-1") if raw else quote(request.scope["path"])
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{path}?{query}" if query else path

@@ -1,0 +1,246 @@
+"""Read the plan out of the database as the domain's `Plan`.
+
+Full-plan loads use plain Core selects (no ORM identity map): 10,000 tasks
+load in one pass per table. `load_neighbourhood` reads only what one
+assignment's validation can touch, so a drag costs a handful of small queries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import tables as t
+from app.db.timestamps import as_utc
+from app.domain import plan as d
+
+
+async def load_plan(session: AsyncSession, schedule_id: int) -> d.Plan:
+    timezone = await schedule_timezone(session, schedule_id)
+    equipment = await _equipment(session, None)
+    operators = await _operators(session, None)
+    jobs = await _jobs(session, None)
+    tasks = await _tasks(session)
+    assignments = await _assignments(session, t.Assignment.schedule_id == schedule_id)
+    return d.Plan(equipment, operators, jobs, tasks, assignments, timezone)
+
+
+async def load_neighbourhood(
+    session: AsyncSession,
+    schedule_id: int,
+    *,
+    task_id: int,
+    operator_id: int,
+    equipment_id: int,
+    window: d.Interval,
+) -> d.Plan:
+    """The part of the plan that validating one task's assignment can see:
+    the task's job (for `late`), its predecessors and successors, and what the
+    operator and equipment do around `window`.
+    """
+    timezone = await schedule_timezone(session, schedule_id)
+    task_row = await session.get(t.Task, task_id)
+    if task_row is None:
+        return d.Plan(timezone=timezone)
+    related = select(t.TaskDependency).where(
+        or_(t.TaskDependency.task_id == task_id, t.TaskDependency.predecessor_id == task_id)
+    )
+    linked = {
+        other
+        for dep in (await session.execute(related)).scalars()
+        for other in (dep.task_id, dep.predecessor_id)
+    }
+    tasks = await _tasks(
+        session, or_(t.Task.job_id == task_row.job_id, t.Task.id.in_(linked | {task_id}))
+    )
+    assignments = await _assignments(
+        session,
+        t.Assignment.schedule_id == schedule_id,
+        or_(
+            t.Assignment.task_id.in_(set(tasks)),
+            (
+                or_(
+                    t.Assignment.operator_id == operator_id,
+                    t.Assignment.equipment_id == equipment_id,
+                )
+                & (t.Assignment.start < window.end)
+                & (t.Assignment.end > window.start)
+            ),
+        ),
+    )
+    # Tasks of the resources' other assignments are needed for their names.
+    missing = set(assignments) - set(tasks)
+    if missing:
+        tasks.update(await _tasks(session, t.Task.id.in_(missing)))
+    job_ids = {task.job_id for task in tasks.values()}
+    operator_ids = {operator_id} | {a.operator_id for a in assignments.values()}
+    equipment_ids = {equipment_id} | {a.equipment_id for a in assignments.values()}
+    return d.Plan(
+        equipment=await _equipment(session, equipment_ids),
+        operators=await _operators(session, operator_ids),
+        jobs=await _jobs(session, job_ids),
+        tasks=tasks,
+        assignments=assignments,
+        timezone=timezone,
+    )
+
+
+async def schedule_timezone(session: AsyncSession, schedule_id: int) -> str:
+    found = await session.scalar(select(t.Schedule.timezone).where(t.Schedule.id == schedule_id))
+    return found or "UTC"
+
+
+async def schedule_revision(session: AsyncSession, schedule_id: int) -> int:
+    found = await session.scalar(select(t.Schedule.revision).where(t.Schedule.id == schedule_id))
+    return int(found or 0)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)
+
+
+def _in(column: object, ids: Iterable[int] | None) -> list[object]:
+    return [] if ids is None else [column.in_(set(ids))]  # type: ignore[attr-defined]
+
+
+async def _equipment(session: AsyncSession, ids: Iterable[int] | None) -> dict[int, d.Equipment]:
+    downtime: dict[int, list[d.Interval]] = defaultdict(list)
+    dt = t.EquipmentDowntime.__table__.c
+    for row in await session.execute(
+        select(dt.equipment_id, dt.start, dt.end).where(*_in(dt.equipment_id, ids))
+    ):
+        downtime[row.equipment_id].append(d.Interval(as_utc(row.start), as_utc(row.end)))
+    eq = t.Equipment.__table__.c
+    rows = await session.execute(
+        select(eq.id, eq.name, eq.type, eq.capabilities, eq.status, eq.expected_back).where(
+            *_in(eq.id, ids)
+        )
+    )
+    return {
+        row.id: d.Equipment(
+            id=row.id,
+            name=row.name,
+            type=row.type,
+            capabilities=frozenset(row.capabilities or ()),
+            status=d.EquipmentStatus(row.status),
+            expected_back=_utc(row.expected_back),
+            downtime=tuple(sorted(downtime.get(row.id, ()))),
+        )
+        for row in rows
+    }
+
+
+async def _operators(session: AsyncSession, ids: Iterable[int] | None) -> dict[int, d.Operator]:
+    skills: dict[int, dict[str, int]] = defaultdict(dict)
+    sk = t.OperatorSkill.__table__.c
+    for row in await session.execute(
+        select(sk.operator_id, sk.skill, sk.level).where(*_in(sk.operator_id, ids))
+    ):
+        skills[row.operator_id][row.skill] = row.level
+    shifts: dict[int, list[d.WeeklyShift]] = defaultdict(list)
+    sh = t.WeeklyShift.__table__.c
+    for row in await session.execute(
+        select(sh.operator_id, sh.weekday, sh.start, sh.end).where(*_in(sh.operator_id, ids))
+    ):
+        shifts[row.operator_id].append(d.WeeklyShift(row.weekday, row.start, row.end))
+    time_off: dict[int, list[d.Interval]] = defaultdict(list)
+    extra: dict[int, list[d.Interval]] = defaultdict(list)
+    ex = t.CalendarException.__table__.c
+    for row in await session.execute(
+        select(ex.operator_id, ex.kind, ex.start, ex.end).where(*_in(ex.operator_id, ids))
+    ):
+        target = time_off if row.kind == "time_off" else extra
+        target[row.operator_id].append(d.Interval(as_utc(row.start), as_utc(row.end)))
+    op = t.Operator.__table__.c
+    rows = await session.execute(select(op.id, op.name).where(*_in(op.id, ids)))
+    return {
+        row.id: d.Operator(
+            id=row.id,
+            name=row.name,
+            skills=skills.get(row.id, {}),
+            weekly_shifts=tuple(shifts.get(row.id, ())),
+            time_off=tuple(sorted(time_off.get(row.id, ()))),
+            extra_shifts=tuple(sorted(extra.get(row.id, ()))),
+        )
+        for row in rows
+    }
+
+
+async def _jobs(session: AsyncSession, ids: Iterable[int] | None) -> dict[int, d.Job]:
+    jb = t.Job.__table__.c
+    rows = await session.execute(
+        select(jb.id, jb.name, jb.priority, jb.release, jb.due, jb.status).where(*_in(jb.id, ids))
+    )
+    return {
+        row.id: d.Job(
+            id=row.id,
+            name=row.name,
+            priority=row.priority,
+            release=_utc(row.release),
+            due=_utc(row.due),
+            status=d.JobStatus(row.status),
+        )
+        for row in rows
+    }
+
+
+async def _tasks(session: AsyncSession, *where: ColumnElement[bool]) -> dict[int, d.Task]:
+    tk = t.Task.__table__.c
+    rows = (
+        await session.execute(
+            select(
+                tk.id,
+                tk.job_id,
+                tk.name,
+                tk.duration_minutes,
+                tk.required_skill,
+                tk.min_level,
+                tk.required_capability,
+                tk.status,
+            ).where(*where)
+        )
+    ).all()
+    deps: dict[int, list[int]] = defaultdict(list)
+    dp = t.TaskDependency.__table__.c
+    dep_query = select(dp.task_id, dp.predecessor_id)
+    if where:
+        dep_query = dep_query.where(dp.task_id.in_(select(tk.id).where(*where)))
+    for dep in await session.execute(dep_query):
+        deps[dep.task_id].append(dep.predecessor_id)
+    return {
+        row.id: d.Task(
+            id=row.id,
+            job_id=row.job_id,
+            name=row.name,
+            duration_minutes=row.duration_minutes,
+            required_skill=row.required_skill,
+            min_level=row.min_level,
+            required_capability=row.required_capability,
+            predecessors=tuple(sorted(deps.get(row.id, ()))),
+            status=d.TaskStatus(row.status),
+        )
+        for row in rows
+    }
+
+
+async def _assignments(
+    session: AsyncSession, *where: ColumnElement[bool]
+) -> dict[int, d.Assignment]:
+    a = t.Assignment.__table__.c
+    rows = await session.execute(
+        select(a.task_id, a.operator_id, a.equipment_id, a.start, a.end).where(*where)
+    )
+    return {
+        row.task_id: d.Assignment(
+            task_id=row.task_id,
+            operator_id=row.operator_id,
+            equipment_id=row.equipment_id,
+            start=as_utc(row.start),
+            end=as_utc(row.end),
+        )
+        for row in rows
+    }

@@ -1,0 +1,72 @@
+"""The Takt application: `create_app(settings)` wires routes, middleware and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.api.endpoint import ApiRouter, openapi_document
+from app.api.errors import EXCEPTION_HANDLERS
+from app.api.middleware import IdempotencyMiddleware, RateLimitMiddleware
+from app.api.routes import auth, equipment, health, jobs, operators, schedule, tasks
+from app.db.session import Database
+from app.observability import RequestContextMiddleware, configure_logging
+from app.realtime.hub import MemoryHub
+from app.services.context import Services
+from app.settings import Settings
+
+API_PREFIX = "/api/v1"
+VERSION = "0.1.0"
+
+
+def api_router() -> ApiRouter:
+    v1 = ApiRouter(API_PREFIX)
+    for module in (auth, equipment, operators, jobs, tasks, schedule):
+        v1.include(module.api)
+    root = ApiRouter()
+    root.include(health.api)
+    root.include(v1)
+    return root
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    configure_logging(json_logs=settings.log_json)
+    services = Services(
+        settings=settings,
+        db=Database(settings.database_url, pool_size=settings.db_pool_size),
+        hub=MemoryHub(),
+    )
+    router = api_router()
+    document = openapi_document(router.endpoints, title="Takt API", version=VERSION)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await services.hub.start()
+        try:
+            yield
+        finally:
+            await services.hub.stop()
+            await services.db.dispose()
+
+    app = Starlette(
+        routes=[*router.routes()],
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(RateLimitMiddleware, settings=settings),
+            Middleware(IdempotencyMiddleware, services=services),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.add_route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)
+    app.state.services = services
+    return app

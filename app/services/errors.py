@@ -1,0 +1,101 @@
+"""Errors the service layer raises; the API and pages map them to responses.
+
+    ServiceError
+    ├── Unauthorized          401  no credentials, or bad/expired ones
+    ├── NotFound              404  the entity does not exist (or is not yours to see)
+    ├── Forbidden             403  your role may not do this
+    ├── InvalidInput          422  the request is well-formed but makes no sense
+    ├── StateConflict         409  the entity is not in a state that allows this
+    ├── VersionMismatch       412  you edited an old version (optimistic locking)
+    ├── PreconditionRequired  428  the edit needs `If-Match`
+    └── RateLimited           429  too many requests; retry after `Retry-After` seconds
+
+`headers` holds response headers the error needs (`WWW-Authenticate`,
+`Retry-After`, `RateLimit-*`); the API adds them to the error response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class ServiceError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers: Mapping[str, str] = {}
+
+
+class Unauthorized(ServiceError):
+    code = "unauthorized"
+    status = 401
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message, details)
+        self.headers = {"WWW-Authenticate": 'Bearer realm="takt"'}
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+    status = 404
+
+    def __init__(self, entity: str, entity_id: object) -> None:
+        super().__init__(f"{entity} {entity_id} not found", {"entity": entity, "id": entity_id})
+
+
+class Forbidden(ServiceError):
+    code = "forbidden"
+    status = 403
+
+
+class InvalidInput(ServiceError):
+    code = "invalid_input"
+    status = 422
+
+
+class StateConflict(ServiceError):
+    code = "state_conflict"
+    status = 409
+
+
+class VersionMismatch(ServiceError):
+    code = "version_mismatch"
+    status = 412
+
+    def __init__(
+        self, *, entity: str, entity_id: int, current_version: int, changed_by: int | None
+    ) -> None:
+        super().__init__(
+            f"{entity} {entity_id} was changed by someone else (now version {current_version})",
+            {
+                "entity": entity,
+                "id": entity_id,
+                "current_version": current_version,
+                "changed_by": changed_by,
+            },
+        )
+        self.current_version = current_version
+        self.changed_by = changed_by
+
+
+class PreconditionRequired(ServiceError):
+    code = "precondition_required"
+    status = 428
+
+
+class RateLimited(ServiceError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, *, limit: int, retry_after: int, headers: Mapping[str, str]) -> None:
+        super().__init__(
+            f"rate limit of {limit} requests exceeded; retry in {retry_after} s",
+            {"limit": limit, "retry_after": retry_after},
+        )
+        self.retry_after = retry_after
+        self.headers = dict(headers)

@@ -1,0 +1,59 @@
+"""Operators run their tasks: start, pause, complete — recording actual times.
+
+An operator acts only on tasks assigned to them; schedulers and admins may
+act for anyone (e.g. to correct a forgotten "complete").
+"""
+
+from __future__ import annotations
+
+from app.auth.permissions import can_see_task, require
+from app.db import tables as t
+from app.db.timestamps import utcnow
+from app.services.context import Actor, Services
+from app.services.errors import NotFound, StateConflict
+from app.services.tasks import get_task
+from app.services.views import View
+from app.services.write_path import Transaction, change
+
+# action -> (statuses it may start from, status it leads to)
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "start": (frozenset({"scheduled", "paused"}), "in_progress"),
+    "pause": (frozenset({"in_progress"}), "paused"),
+    "complete": (frozenset({"in_progress", "paused"}), "done"),
+}
+
+
+async def run_task_action(
+    *, services: Services, actor: Actor, task_id: int, action: str,
+    expected_version: int | None = None,
+) -> View:
+    allowed_from, target = TRANSITIONS[action]
+    async with change(services, actor, f"task.{action}") as tx:
+        task = await tx.claim(t.Task, task_id, expected_version)
+        await _check_owner(tx, actor, task_id)
+        if task.status not in allowed_from:
+            raise StateConflict(
+                f"cannot {action} task {task_id}: it is {task.status}",
+                {"status": task.status, "allowed_from": sorted(allowed_from)},
+            )
+        before = {"status": task.status}
+        now = utcnow()
+        task.status = target
+        if action == "start" and task.actual_start is None:
+            task.actual_start = now
+        if action == "complete":
+            task.actual_end = now
+        tx.audit("tasks", task_id, before=before, after={"status": target})
+    return await get_task(services=services, actor=actor, task_id=task_id)
+
+
+async def _check_owner(tx: Transaction, actor: Actor, task_id: int) -> None:
+    assignment = await tx.session.get(
+        t.Assignment, {"schedule_id": tx.schedule_id, "task_id": task_id}
+    )
+    assigned_to = assignment.operator_id if assignment is not None else None
+    if not can_see_task(actor, assigned_to):
+        raise NotFound("tasks", task_id)
+    require(actor, "task.execute", task_operator_id=assigned_to)
+    if assignment is None:
+        raise StateConflict(f"task {task_id} is not scheduled")

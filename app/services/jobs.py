@@ -1,0 +1,103 @@
+"""Jobs: what the plant has to make, for whom, and by when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.auth.permissions import require
+from app.db import tables as t
+from app.services.context import Actor, Services
+from app.services.errors import InvalidInput, NotFound, PreconditionRequired, StateConflict
+from app.services.jsonable import jsonable
+from app.services.views import View, job_view
+from app.services.write_path import change
+
+MAX_PAGE = 100
+
+
+async def list_jobs(
+    *, services: Services, actor: Actor, status: str | None, due_before: datetime | None,
+    limit: int, offset: int,
+) -> tuple[list[View], int]:
+    require(actor, "plan.read")
+    query = select(t.Job)
+    if status:
+        query = query.where(t.Job.status == status)
+    if due_before:
+        query = query.where(t.Job.due < due_before)
+    async with services.db.read() as session:
+        total = await session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = (
+            await session.execute(
+                query.order_by(t.Job.due.is_(None), t.Job.due, t.Job.id)
+                .limit(min(limit, MAX_PAGE))
+                .offset(offset)
+            )
+        ).scalars()
+        return [job_view(row) for row in rows], int(total or 0)
+
+
+async def get_job(*, services: Services, actor: Actor, job_id: int) -> View:
+    require(actor, "plan.read")
+    async with services.db.read() as session:
+        row = await session.get(t.Job, job_id)
+    if row is None:
+        raise NotFound("jobs", job_id)
+    return job_view(row)
+
+
+async def create_job(*, services: Services, actor: Actor, data: dict[str, Any]) -> View:
+    require(actor, "resources.manage")
+    async with change(services, actor, "job.created") as tx:
+        row = t.Job(**data)
+        tx.session.add(row)
+        await tx.session.flush()
+        tx.audit("jobs", row.id, before=None, after=jsonable(data))
+    return job_view(row)
+
+
+async def update_job(
+    *, services: Services, actor: Actor, job_id: int, expected_version: int | None,
+    changes: dict[str, Any],
+) -> View:
+    require(actor, "resources.manage")
+    if expected_version is None:
+        raise PreconditionRequired("this change needs If-Match with the entity's ETag")
+    async with change(services, actor, "job.updated") as tx:
+        row = await tx.claim(t.Job, job_id, expected_version)
+        before = jsonable({key: getattr(row, key) for key in changes})
+        for key, value in changes.items():
+            setattr(row, key, value)
+        if row.release and row.due and row.due <= row.release:
+            raise InvalidInput("due must be after release", {"release": str(row.release)})
+        tx.audit("jobs", job_id, before=before, after=jsonable(changes))
+    return job_view(row)
+
+
+async def delete_job(
+    *, services: Services, actor: Actor, job_id: int, expected_version: int | None
+) -> None:
+    require(actor, "resources.manage")
+    if expected_version is None:
+        raise PreconditionRequired("this change needs If-Match with the entity's ETag")
+    async with change(services, actor, "job.deleted") as tx:
+        row = await tx.claim(t.Job, job_id, expected_version)
+        started = await tx.session.scalar(
+            select(func.count()).where(
+                t.Task.job_id == job_id, t.Task.status.in_(("in_progress", "done"))
+            )
+        )
+        if started:
+            raise StateConflict(
+                f"job {job_id} has {started} started or done tasks; cancel it instead",
+                {"started_tasks": started},
+            )
+        task_ids = list(
+            (await tx.session.execute(select(t.Task.id).where(t.Task.job_id == job_id))).scalars()
+        )
+        await tx.session.delete(row)
+        tx.touch("tasks", *task_ids)
+        tx.audit("jobs", job_id, before={"tasks": task_ids}, after=None)

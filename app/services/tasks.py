@@ -1,0 +1,281 @@
+"""Tasks: what they are, where they sit on the plan, and who works on them.
+
+Placing a task (assign/unschedule) is a scheduler's move; start/pause/complete
+are an operator's, on their own tasks only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.permissions import require
+from app.db import tables as t
+from app.db.timestamps import utcnow
+from app.domain.conflicts import Conflict
+from app.domain.critical_path import find_cycle
+from app.domain.plan import Task as PlanTask
+from app.services import schedule
+from app.services.context import Actor, Services
+from app.services.errors import (
+    InvalidInput,
+    NotFound,
+    PreconditionRequired,
+    StateConflict,
+)
+from app.services.jsonable import jsonable
+from app.services.views import View, assignment_view, task_views
+from app.services.write_path import change
+
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    operator_id: int
+    equipment_id: int
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    job_id: int | None = None
+    status: str | None = None
+    operator_id: int | None = None
+    equipment_id: int | None = None
+    scheduled: bool | None = None
+    starts_before: datetime | None = None
+    ends_after: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    task: View
+    conflicts: list[Conflict]
+    revision: int
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+async def list_tasks(
+    *, services: Services, actor: Actor, filters: TaskFilter, limit: int, offset: int
+) -> tuple[list[View], int]:
+    schedule_id = await services.live_schedule_id()
+    if actor.role == "operator":
+        # Operators see their own assignments, whatever the filter asks for.
+        filters = replace(filters, operator_id=actor.operator_id or -1)
+    else:
+        require(actor, "plan.read")
+    query = _filtered(select(t.Task), filters, schedule_id)
+    async with services.db.read() as session:
+        total = await session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = (
+            await session.execute(
+                query.order_by(t.Task.job_id, t.Task.sequence, t.Task.id)
+                .limit(min(limit, MAX_PAGE))
+                .offset(offset)
+            )
+        ).scalars()
+        return await task_views(session, schedule_id, rows), int(total or 0)
+
+
+def _filtered(query: Any, filters: TaskFilter, schedule_id: int) -> Any:
+    a = t.Assignment
+    placed = (a.task_id == t.Task.id) & (a.schedule_id == schedule_id)
+    by_assignment = {
+        "operator_id": lambda v: a.operator_id == v,
+        "equipment_id": lambda v: a.equipment_id == v,
+        "starts_before": lambda v: a.start < v,
+        "ends_after": lambda v: a.end > v,
+    }
+    wanted = {k: v for k, v in asdict(filters).items() if v is not None}
+    if filters.scheduled is False:
+        query = query.outerjoin(a, placed).where(a.task_id.is_(None))
+    elif filters.scheduled or wanted.keys() & by_assignment.keys():
+        query = query.join(a, placed)
+    for name, value in wanted.items():
+        if name in by_assignment:
+            query = query.where(by_assignment[name](value))
+    if filters.job_id is not None:
+        query = query.where(t.Task.job_id == filters.job_id)
+    if filters.status is not None:
+        query = query.where(t.Task.status == filters.status)
+    return query
+
+
+async def get_task(*, services: Services, actor: Actor, task_id: int) -> View:
+    schedule_id = await services.live_schedule_id()
+    async with services.db.read() as session:
+        row = await session.get(t.Task, task_id)
+        if row is None:
+            raise NotFound("tasks", task_id)
+        view = (await task_views(session, schedule_id, [row]))[0]
+    _check_can_see(actor, view)
+    return view
+
+
+def _check_can_see(actor: Actor, view: View) -> None:
+    if actor.role != "operator":
+        require(actor, "plan.read")
+        return
+    placed = view["assignment"]
+    if placed is None or placed["operator_id"] != actor.operator_id:
+        # Not "forbidden": an operator must not learn that the task exists.
+        raise NotFound("tasks", view["id"])
+
+
+# --- defining tasks --------------------------------------------------------------------------
+
+
+async def create_task(*, services: Services, actor: Actor, data: dict[str, Any]) -> View:
+    require(actor, "resources.manage")
+    predecessors = list(dict.fromkeys(data.pop("predecessors", [])))
+    async with change(services, actor, "task.created") as tx:
+        if await tx.session.get(t.Job, data["job_id"]) is None:
+            raise InvalidInput("job does not exist", {"job_id": data["job_id"]})
+        row = t.Task(**data)
+        tx.session.add(row)
+        await tx.session.flush()
+        await _set_predecessors(tx.session, row, predecessors)
+        tx.audit("tasks", row.id, before=None, after=jsonable({**data, "predecessors": predecessors}))
+    return await get_task(services=services, actor=actor, task_id=row.id)
+
+
+async def update_task(
+    *, services: Services, actor: Actor, task_id: int, expected_version: int | None,
+    changes: dict[str, Any],
+) -> View:
+    require(actor, "resources.manage")
+    _need_version(expected_version)
+    async with change(services, actor, "task.updated") as tx:
+        row = await tx.claim(t.Task, task_id, expected_version)
+        before = {key: getattr(row, key) for key in changes if key != "predecessors"}
+        if "predecessors" in changes:
+            before["predecessors"] = await _predecessor_ids(tx.session, task_id)
+            await _set_predecessors(tx.session, row, list(dict.fromkeys(changes["predecessors"])))
+        for key, value in changes.items():
+            if key != "predecessors":
+                setattr(row, key, value)
+        tx.audit("tasks", task_id, before=jsonable(before), after=jsonable(changes))
+    return await get_task(services=services, actor=actor, task_id=task_id)
+
+
+async def delete_task(
+    *, services: Services, actor: Actor, task_id: int, expected_version: int | None
+) -> None:
+    require(actor, "resources.manage")
+    _need_version(expected_version)
+    async with change(services, actor, "task.deleted") as tx:
+        row = await tx.claim(t.Task, task_id, expected_version)
+        if row.status in ("in_progress", "done"):
+            raise StateConflict(f"task {task_id} is {row.status} and cannot be deleted")
+        await tx.session.delete(row)
+        tx.audit("tasks", task_id, before={"job_id": row.job_id}, after=None)
+
+
+async def _predecessor_ids(session: AsyncSession, task_id: int) -> list[int]:
+    query = select(t.TaskDependency.predecessor_id).where(t.TaskDependency.task_id == task_id)
+    return sorted((await session.execute(query)).scalars())
+
+
+async def _set_predecessors(session: AsyncSession, row: t.Task, predecessors: list[int]) -> None:
+    if row.id in predecessors:
+        raise InvalidInput("a task cannot precede itself", {"predecessors": predecessors})
+    known = set(
+        (await session.execute(select(t.Task.id).where(t.Task.id.in_(predecessors)))).scalars()
+    )
+    if unknown := sorted(set(predecessors) - known):
+        raise InvalidInput("predecessor tasks do not exist", {"unknown": unknown})
+    await session.execute(delete(t.TaskDependency).where(t.TaskDependency.task_id == row.id))
+    session.add_all(t.TaskDependency(task_id=row.id, predecessor_id=p) for p in predecessors)
+    await session.flush()
+    edges = (await session.execute(select(t.TaskDependency))).scalars()
+    graph: dict[int, list[int]] = {}
+    for edge in edges:
+        graph.setdefault(edge.task_id, []).append(edge.predecessor_id)
+    cycle = find_cycle(
+        [PlanTask(id=tid, job_id=0, name="", duration_minutes=1, predecessors=tuple(preds))
+         for tid, preds in graph.items()]
+    )
+    if cycle:
+        raise InvalidInput("predecessors would form a cycle", {"cycle": cycle})
+
+
+def _need_version(expected_version: int | None) -> None:
+    if expected_version is None:
+        raise PreconditionRequired("this change needs If-Match with the entity's ETag")
+
+
+# --- placing tasks on the plan ---------------------------------------------------------------
+
+
+async def assign_task(
+    *, services: Services, actor: Actor, task_id: int, expected_version: int | None,
+    placement: Placement,
+) -> Placed:
+    require(actor, "assignment.write")
+    _need_version(expected_version)
+    if placement.end <= placement.start:
+        raise InvalidInput("end must be after start", {"start": placement.start})
+    async with change(services, actor, "assignment.set") as tx:
+        task = await tx.claim(t.Task, task_id, expected_version)
+        if task.status == "done":
+            raise StateConflict(f"task {task_id} is done; it cannot be moved")
+        await _check_resources_exist(tx.session, placement)
+        key = {"schedule_id": tx.schedule_id, "task_id": task_id}
+        existing = await tx.session.get(t.Assignment, key)
+        before = jsonable(assignment_view(existing))
+        if existing is None:
+            existing = t.Assignment(**key)
+            tx.session.add(existing)
+        existing.operator_id = placement.operator_id
+        existing.equipment_id = placement.equipment_id
+        existing.start = placement.start
+        existing.end = placement.end
+        existing.assigned_by = actor.user_id
+        existing.assigned_at = utcnow()
+        if task.status == "pending":
+            task.status = "scheduled"
+        tx.audit("tasks", task_id, before=before, after=jsonable(assignment_view(existing)))
+        tx.touch("operators", placement.operator_id)
+        tx.touch("equipment", placement.equipment_id)
+    assert tx.revision is not None
+    view = await get_task(services=services, actor=actor, task_id=task_id)
+    conflicts = await schedule.conflicts_of_task(services=services, task_id=task_id)
+    return Placed(task=view, conflicts=conflicts, revision=tx.revision)
+
+
+async def unschedule_task(
+    *, services: Services, actor: Actor, task_id: int, expected_version: int | None
+) -> View:
+    require(actor, "assignment.write")
+    _need_version(expected_version)
+    async with change(services, actor, "assignment.removed") as tx:
+        task = await tx.claim(t.Task, task_id, expected_version)
+        if task.status not in ("pending", "scheduled"):
+            raise StateConflict(f"task {task_id} is {task.status}; it cannot be unscheduled")
+        existing = await tx.session.get(
+            t.Assignment, {"schedule_id": tx.schedule_id, "task_id": task_id}
+        )
+        if existing is None:
+            raise StateConflict(f"task {task_id} is not scheduled")
+        tx.audit("tasks", task_id, before=jsonable(assignment_view(existing)), after=None)
+        await tx.session.delete(existing)
+        task.status = "pending"
+    return await get_task(services=services, actor=actor, task_id=task_id)
+
+
+async def _check_resources_exist(session: AsyncSession, placement: Placement) -> None:
+    missing = {}
+    if await session.get(t.Operator, placement.operator_id) is None:
+        missing["operator_id"] = placement.operator_id
+    if await session.get(t.Equipment, placement.equipment_id) is None:
+        missing["equipment_id"] = placement.equipment_id
+    if missing:
+        raise InvalidInput("the assignment names resources that do not exist", missing)

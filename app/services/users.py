@@ -1,0 +1,122 @@
+"""User accounts: create them (through the write path) and look them up.
+
+Usernames are stored stripped and lower-cased, so `J.Smith` and `j.smith`
+are one account. The audit trail records ids and the role, never the
+username or anything else personal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.auth.passwords import hash_password
+from app.auth.permissions import require
+from app.db import tables
+from app.db.timestamps import utcnow
+from app.services.context import ROLES, Actor, Services
+from app.services.errors import InvalidInput, NotFound, StateConflict
+from app.services.write_path import Transaction, change
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+MAX_USERNAME_LENGTH = 100
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+async def create_user(
+    *,
+    services: Services,
+    actor: Actor,
+    username: str,
+    password: str,
+    role: str,
+    operator_id: int | None = None,
+    display_name: str = "",
+) -> tables.User:
+    require(actor, "users.manage")
+    name = normalize_username(username)
+    _check_new_user(name, password, role, operator_id)
+    # Hash before the write transaction: argon2 is slow, the write lock is precious.
+    password_hash = await asyncio.to_thread(hash_password, password)
+    try:
+        async with change(services, actor, "user.created") as tx:
+            session = tx.session
+            if await _username_taken(tx, name):
+                raise StateConflict(f"username {name!r} is taken", {"field": "username"})
+            if operator_id is not None:
+                await _check_operator_free(tx, operator_id)
+            user = tables.User(
+                username=name,
+                display_name=display_name.strip(),
+                password_hash=password_hash,
+                role=role,
+                operator_id=operator_id,
+                active=True,
+                created_at=utcnow(),
+            )
+            session.add(user)
+            await session.flush()
+            tx.audit(
+                "user",
+                user.id,
+                before=None,
+                after={"role": role, "operator_id": operator_id, "active": True},
+            )
+    except IntegrityError:
+        # Lost a race with a concurrent create of the same username or operator link.
+        raise StateConflict("username or operator link is already taken") from None
+    return user
+
+
+async def get_user_by_username(*, services: Services, username: str) -> tables.User | None:
+    async with services.db.read() as session:
+        return (
+            await session.execute(
+                select(tables.User).where(tables.User.username == normalize_username(username))
+            )
+        ).scalar_one_or_none()
+
+
+async def get_user(*, services: Services, user_id: int) -> tables.User | None:
+    async with services.db.read() as session:
+        return await session.get(tables.User, user_id)
+
+
+def _check_new_user(username: str, password: str, role: str, operator_id: int | None) -> None:
+    problems: dict[str, str] = {}
+    if not username:
+        problems["username"] = "must not be empty"
+    elif len(username) > MAX_USERNAME_LENGTH or any(c.isspace() for c in username):
+        problems["username"] = f"at most {MAX_USERNAME_LENGTH} characters, no spaces"
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        problems["password"] = f"must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+    if role not in ROLES:
+        problems["role"] = f"must be one of {', '.join(ROLES)}"
+    elif role == "operator" and operator_id is None:
+        problems["operator_id"] = "an operator account must be linked to an operator"
+    if problems:
+        raise InvalidInput("invalid user: " + ", ".join(problems), {"fields": problems})
+
+
+async def _username_taken(tx: Transaction, username: str) -> bool:
+    found = await tx.session.execute(select(tables.User.id).where(tables.User.username == username))
+    return found.first() is not None
+
+
+async def _check_operator_free(tx: Transaction, operator_id: int) -> None:
+    if await tx.session.get(tables.Operator, operator_id) is None:
+        raise NotFound("operator", operator_id)
+    linked = await tx.session.execute(
+        select(tables.User.id).where(tables.User.operator_id == operator_id)
+    )
+    if linked.first() is not None:
+        raise StateConflict(
+            f"operator {operator_id} is already linked to another user",
+            {"field": "operator_id"},
+        )

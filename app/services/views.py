@@ -1,0 +1,121 @@
+"""How the plant's rows are shown to clients: plain JSON-ready dicts.
+
+Pages and the API render the same views, so a task looks the same on the
+board, on a phone and in `GET /api/v1/tasks/{id}`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import tables as t
+
+View = dict[str, Any]
+
+
+def equipment_view(row: t.Equipment) -> View:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "type": row.type,
+        "capabilities": sorted(row.capabilities or []),
+        "status": row.status,
+        "expected_back": row.expected_back,
+        "downtime": [
+            {"start": w.start, "end": w.end, "reason": w.reason} for w in row.downtime
+        ],
+        "version": row.version,
+    }
+
+
+def operator_view(row: t.Operator, contact: dict[str, Any] | None) -> View:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "skills": [{"skill": s.skill, "level": s.level} for s in row.skills],
+        "shifts": [{"weekday": s.weekday, "start": s.start, "end": s.end} for s in row.shifts],
+        "exceptions": [
+            {"kind": e.kind, "start": e.start, "end": e.end, "reason": e.reason}
+            for e in row.exceptions
+        ],
+        "contact": contact,
+        "version": row.version,
+    }
+
+
+def job_view(row: t.Job) -> View:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "customer": row.customer,
+        "reference": row.reference,
+        "priority": row.priority,
+        "release": row.release,
+        "due": row.due,
+        "status": row.status,
+        "version": row.version,
+    }
+
+
+def task_view(row: t.Task, predecessors: Sequence[int], assignment: t.Assignment | None) -> View:
+    return {
+        "id": row.id,
+        "job_id": row.job_id,
+        "name": row.name,
+        "sequence": row.sequence,
+        "duration_minutes": row.duration_minutes,
+        "required_skill": row.required_skill,
+        "min_level": row.min_level,
+        "required_capability": row.required_capability,
+        "instructions": row.instructions,
+        "predecessors": sorted(predecessors),
+        "status": row.status,
+        "actual_start": row.actual_start,
+        "actual_end": row.actual_end,
+        "assignment": assignment_view(assignment),
+        "version": row.version,
+    }
+
+
+def assignment_view(row: t.Assignment | None) -> View | None:
+    if row is None:
+        return None
+    return {
+        "operator_id": row.operator_id,
+        "equipment_id": row.equipment_id,
+        "start": row.start,
+        "end": row.end,
+    }
+
+
+async def task_views(
+    session: AsyncSession, schedule_id: int, rows: Iterable[t.Task]
+) -> list[View]:
+    """Views of many tasks with two extra queries, not two per task."""
+    rows = list(rows)
+    ids = [row.id for row in rows]
+    if not ids:
+        return []
+    predecessors: dict[int, list[int]] = defaultdict(list)
+    for dep in await session.execute(
+        select(t.TaskDependency.task_id, t.TaskDependency.predecessor_id).where(
+            t.TaskDependency.task_id.in_(ids)
+        )
+    ):
+        predecessors[dep.task_id].append(dep.predecessor_id)
+    assignments = {
+        a.task_id: a
+        for a in (
+            await session.execute(
+                select(t.Assignment).where(
+                    t.Assignment.schedule_id == schedule_id, t.Assignment.task_id.in_(ids)
+                )
+            )
+        ).scalars()
+    }
+    return [task_view(row, predecessors[row.id], assignments.get(row.id)) for row in rows]

@@ -1,0 +1,193 @@
+"""The one write path. Every change to the plant goes through `change()`.
+
+    async with change(ctx, actor, "assignment.moved") as tx:
+        task = await tx.claim(tables.Task, task_id, expected_version)   # 412 if stale
+        ...mutate rows through tx.session...
+        tx.audit("task", task_id, before=..., after=...)
+    # committed here; then published
+
+Inside one transaction `change()`:
+1. lets the caller check versions (`claim` bumps a row's version only if it
+   still has the version the client saw) and write its rows;
+2. takes the schedule's next revision (the UPDATE also serialises writers, so
+   the audit hash chain stays linear);
+3. writes one change-log row for the revision and the audit entries, each
+   hash-chained to the one before;
+4. commits, and only then publishes the change on the hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import tables
+from app.db.timestamps import utcnow
+from app.services.context import Actor, Services
+from app.services.errors import NotFound, VersionMismatch
+
+Row = TypeVar("Row", bound=tables.Base)
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass
+class Transaction:
+    session: AsyncSession
+    actor: Actor
+    kind: str
+    schedule_id: int
+    touched: dict[str, set[int]] = field(default_factory=dict)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+    revision: int | None = None
+
+    async def claim(self, table: type[Row], row_id: int, expected_version: int | None) -> Row:
+        """Load a versioned row for change and bump its version.
+
+        With `expected_version` the bump happens only if the row still has it
+        (one conditional UPDATE, so two writers can never both win).
+        """
+        version_col = table.version  # type: ignore[attr-defined]
+        stmt = update(table).where(table.id == row_id)  # type: ignore[attr-defined]
+        if expected_version is not None:
+            stmt = stmt.where(version_col == expected_version)
+        result = await self.session.execute(
+            stmt.values(version=version_col + 1).execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            current = await self.session.get(table, row_id)
+            if current is None:
+                raise NotFound(table.__tablename__, row_id)
+            raise VersionMismatch(
+                entity=table.__tablename__,
+                entity_id=row_id,
+                current_version=current.version,  # type: ignore[attr-defined]
+                changed_by=await _last_actor(self.session, table.__tablename__, row_id),
+            )
+        row = await self.session.get(table, row_id, populate_existing=True)
+        assert row is not None
+        return row
+
+    def touch(self, entity: str, *ids: int) -> None:
+        self.touched.setdefault(entity, set()).update(ids)
+
+    def audit(
+        self,
+        entity: str,
+        entity_id: int | None,
+        *,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        action: str | None = None,
+    ) -> None:
+        """Record an audit entry (ids and plan facts only, never personal data)."""
+        if entity_id is not None:
+            self.touch(entity, entity_id)
+        self.audits.append(
+            {
+                "action": action or self.kind,
+                "entity": entity,
+                "entity_id": entity_id,
+                "before": before,
+                "after": after,
+            }
+        )
+
+
+@asynccontextmanager
+async def change(
+    services: Services, actor: Actor, kind: str, *, schedule_id: int | None = None
+) -> AsyncIterator[Transaction]:
+    schedule = schedule_id if schedule_id is not None else await services.live_schedule_id()
+    async with services.db.write() as session:
+        tx = Transaction(session=session, actor=actor, kind=kind, schedule_id=schedule)
+        yield tx
+        await session.flush()
+        await _record(tx)
+    message = {
+        "schedule_id": tx.schedule_id,
+        "revision": tx.revision,
+        "kind": tx.kind,
+        "entities": {name: sorted(ids) for name, ids in tx.touched.items()},
+        "actor_id": actor.user_id,
+    }
+    await services.hub.publish(schedule_channel(tx.schedule_id), message)
+
+
+def schedule_channel(schedule_id: int) -> str:
+    return f"schedule:{schedule_id}"
+
+
+async def _record(tx: Transaction) -> None:
+    now = utcnow()
+    revision = (
+        await tx.session.execute(
+            update(tables.Schedule)
+            .where(tables.Schedule.id == tx.schedule_id)
+            .values(revision=tables.Schedule.revision + 1)
+            .returning(tables.Schedule.revision)
+        )
+    ).scalar_one()
+    tx.revision = revision
+    tx.session.add(
+        tables.ChangeLogEntry(
+            schedule_id=tx.schedule_id,
+            revision=revision,
+            kind=tx.kind,
+            entity=_main_entity(tx),
+            entity_ids={name: sorted(ids) for name, ids in tx.touched.items()},
+            actor_id=tx.actor.user_id,
+            created_at=now,
+        )
+    )
+    prev_hash = (
+        await tx.session.execute(
+            select(tables.AuditEntry.hash).order_by(tables.AuditEntry.id.desc()).limit(1)
+        )
+    ).scalar_one_or_none() or GENESIS_HASH
+    for entry in tx.audits:
+        body = {**entry, "at": now.isoformat(), "actor_id": tx.actor.user_id, "revision": revision}
+        digest = audit_hash(prev_hash, body)
+        tx.session.add(
+            tables.AuditEntry(
+                at=now,
+                actor_id=tx.actor.user_id,
+                revision=revision,
+                prev_hash=prev_hash,
+                hash=digest,
+                **entry,
+            )
+        )
+        prev_hash = digest
+        # Each entry must be inserted before the next reads the chain's head.
+        await tx.session.flush()
+
+
+def audit_hash(prev_hash: str, body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+def _main_entity(tx: Transaction) -> str:
+    if len(tx.touched) == 1:
+        return next(iter(tx.touched))
+    return "plan" if tx.touched else "none"
+
+
+async def _last_actor(session: AsyncSession, entity: str, entity_id: int) -> int | None:
+    """Who last changed this entity, from the audit trail (for the stale-edit notice)."""
+    return (
+        await session.execute(
+            select(tables.AuditEntry.actor_id)
+            .where(tables.AuditEntry.entity == entity, tables.AuditEntry.entity_id == entity_id)
+            .order_by(tables.AuditEntry.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()

@@ -1,0 +1,69 @@
+"""One typed settings object, read from the environment.
+
+Secrets never come from plain environment variables: `TAKT_SECRET_KEY_FILE`
+and `TAKT_DATA_KEYS_FILE` name files. In the embedded default they live under
+`var/` and are created on first start.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{DEFAULT_VAR_DIR / 'takt.db'}", alias="DATABASE_URL"
+    )
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    var_dir: Path = Field(default=DEFAULT_VAR_DIR, alias="TAKT_VAR_DIR")
+    secret_key_file: Path | None = Field(default=None, alias="TAKT_SECRET_KEY_FILE")
+    data_keys_file: Path | None = Field(default=None, alias="TAKT_DATA_KEYS_FILE")
+    plant_timezone: str = Field(default="Europe/Berlin", alias="TAKT_PLANT_TIMEZONE")
+    access_token_minutes: int = Field(default=30, alias="TAKT_ACCESS_TOKEN_MINUTES")
+    refresh_token_days: int = Field(default=14, alias="TAKT_REFRESH_TOKEN_DAYS")
+    rate_limit_user: str = Field(default="100/minute", alias="TAKT_RATE_LIMIT_USER")
+    rate_limit_service: str = Field(default="1000/minute", alias="TAKT_RATE_LIMIT_SERVICE")
+    db_pool_size: int = Field(default=20, alias="TAKT_DB_POOL_SIZE")
+    log_json: bool = Field(default=True, alias="TAKT_LOG_JSON")
+    # Changes older than this many revisions are not replayed; clients reload.
+    change_feed_window: int = Field(default=5000, alias="TAKT_CHANGE_FEED_WINDOW")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def secret_key(self) -> bytes:
+        """The key that signs tokens and session cookies."""
+        path = self.secret_key_file or self.var_dir / "secret_key"
+        return _read_or_create(path, lambda: secrets.token_hex(32).encode())
+
+    @cached_property
+    def data_keys(self) -> list[bytes]:
+        """AES-256-GCM keys for personal data, newest first (rotation: prepend)."""
+        path = self.data_keys_file or self.var_dir / "data_keys"
+        raw = _read_or_create(path, lambda: secrets.token_hex(32).encode() + b"\n")
+        keys = [bytes.fromhex(line.strip()) for line in raw.decode().splitlines() if line.strip()]
+        if not keys or any(len(key) != 32 for key in keys):
+            raise ValueError(f"{path}: expected one 64-hex-digit key per line")
+        return keys
+
+
+def _read_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
+    if path.exists():
+        return path.read_bytes().strip()
+    value = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_bytes(value)
+    return value.strip()

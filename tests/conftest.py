@@ -1,0 +1,184 @@
+"""Worlds the tests run in: databases on SQLite and PostgreSQL, Redis, a live app.
+
+Fixtures
+- `postgres_server` (session): a throwaway PostgreSQL (`servers.PostgresServer`).
+- `postgres_url` (session): asyncpg URL of that server's `postgres` database.
+- `postgres_database_url`: a fresh, migrated PostgreSQL database for one test.
+- `sqlite_database_url`: a fresh, migrated SQLite file for one test.
+- `database_url`: either of the two; tests using it run once per backend.
+- `empty_database_url`: an empty database (no tables), once per backend.
+- `redis_url` (session): a throwaway Redis server, no persistence.
+- `live_server`: a factory starting the app under uvicorn; returns its base URL.
+
+Under CI=true a missing server binary fails the test; elsewhere it skips.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+from servers import (
+    PostgresServer,
+    ServerUnavailable,
+    app_server,
+    start_postgres,
+    start_redis,
+)
+
+from app.db.migrate import upgrade
+
+BACKENDS = [
+    pytest.param("sqlite"),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(reason: str) -> NoReturn:
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: servers are required, not skipped)", pytrace=False)
+    pytest.skip(reason)
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        server = start_postgres()
+    except ServerUnavailable as exc:
+        unavailable(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    return postgres_server.url()
+
+
+@pytest.fixture(scope="session")
+def _postgres_template(postgres_server: PostgresServer) -> str:
+    """A migrated database that each test's database is copied from (fast)."""
+    name = postgres_server.create_database(prefix="takt_template")
+    upgrade(postgres_server.url(name))
+    return name
+
+
+@pytest.fixture
+def postgres_database_url(
+    postgres_server: PostgresServer, _postgres_template: str
+) -> Iterator[str]:
+    name = postgres_server.create_database(template=_postgres_template)
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
+
+
+# --- SQLite ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "takt.db"
+    upgrade(sqlite_url(path))
+    return path
+
+
+@pytest.fixture
+def sqlite_database_url(_sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "takt.db"
+    shutil.copyfile(_sqlite_template, path)
+    return sqlite_url(path)
+
+
+# --- either backend --------------------------------------------------------------------------
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A fresh migrated database; the test runs once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_database_url"))
+    return str(request.getfixturevalue("postgres_database_url"))
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all, for migration tests."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "empty.db")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = server.create_database(prefix="empty")
+    yield server.url(name)
+    server.drop_database(name)
+
+
+# --- Redis -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    try:
+        server = start_redis()
+    except ServerUnavailable as exc:
+        unavailable(str(exc))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+# --- the app as a real process ---------------------------------------------------------------
+
+LiveServer = Callable[..., str]
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """Start `uvicorn app.main:create_app --factory`; call it once per instance.
+
+        base_url = live_server(database_url=database_url, redis_url=redis_url)
+
+    Each instance gets its own TAKT_VAR_DIR unless `var_dir` is given (two
+    instances of one plant should share it: it holds the signing keys).
+    All instances stop when the test ends.
+    """
+    with ExitStack() as stack:
+        count = 0
+
+        def start(
+            *,
+            database_url: str,
+            redis_url: str | None = None,
+            var_dir: Path | None = None,
+            env: Mapping[str, str] | None = None,
+        ) -> str:
+            nonlocal count
+            count += 1
+            return stack.enter_context(
+                app_server(
+                    database_url=database_url,
+                    redis_url=redis_url,
+                    var_dir=var_dir or tmp_path / f"var-{count}",
+                    env=env,
+                )
+            )
+
+        yield start
