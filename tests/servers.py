@@ -161,18 +161,18 @@ class PostgresServer:
     directory: Path
     port: int
     process: Popen | None = None
-    user: str = "postgres"
+    superuser: str = "postgres"
     host: str = "127.0.0.1"
     _counter: int = field(default=0, init=False)
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql+asyncpg://{self.user}@{self.host}:{self.port}/{database}"
+        return f"postgresql+asyncpg://{self.superuser}@{self.host}:{self.port}/{database}"
 
     def sql(self, statement: str, database: str = "postgres") -> str:
         result = subprocess.run(
             [
                 str(self.bindir / "psql"),
-                *("-h", self.host, "-p", str(self.port), "-U", self.user, "-d", database),
+                *("-h", self.host, "-p", str(self.port), "-U", self.superuser, "-d", database),
                 *("-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", statement),
             ],
             capture_output=True,
@@ -214,7 +214,7 @@ def start_postgres() -> PostgresServer:
         initdb = Popen.start(
             [
                 str(bindir / "initdb"),
-                *("-D", str(data), "-U", server.user, "--auth=trust"),
+                *("-D", str(data), "-U", server.superuser, "--auth=trust"),
                 *("--encoding=UTF8", "--no-locale", "--no-sync"),
             ],
             log=directory / "initdb.log",
@@ -263,7 +263,7 @@ def _pg_ready(server: PostgresServer) -> bool:
     result = subprocess.run(
         [
             str(server.bindir / "pg_isready"),
-            *("-q", "-h", server.host, "-p", str(server.port), "-U", server.user),
+            *("-q", "-h", server.host, "-p", str(server.port), "-U", server.superuser),
         ],
         capture_output=True,
     )

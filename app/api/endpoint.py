@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -73,9 +73,7 @@ class ApiRouter:
         return self.route("DELETE", path, **meta)
 
     def include(self, other: ApiRouter) -> None:
-        for endpoint in other.endpoints:
-            endpoint.path = self.prefix + endpoint.path
-            self.endpoints.append(endpoint)
+        self.endpoints += [replace(ep, path=self.prefix + ep.path) for ep in other.endpoints]
 
     def routes(self) -> list[Route]:
         by_path: dict[str, dict[str, Handler]] = {}

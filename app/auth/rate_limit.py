@@ -28,8 +28,10 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Keep a dead Redis from stalling requests: give up quickly and fail open.
+# Keep a dead Redis from stalling requests: give up quickly, fail open, and
+# leave it alone for a few seconds before trying again.
 REDIS_TIMEOUT_SECONDS = 0.25
+RETRY_STORAGE_AFTER_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,7 @@ class RateLimits:
         self._limiter = MovingWindowRateLimiter(self._storage)
         self._user: RateLimitItem = parse(settings.rate_limit_user)
         self._service: RateLimitItem = parse(settings.rate_limit_service)
-        self._failing = False
+        self._failing_since: float | None = None
 
     async def check(self, who: Actor | str) -> RateLimitState:
         """Count one request by an actor, or by a client IP when unauthenticated.
@@ -58,17 +60,26 @@ class RateLimits:
         Raises `RateLimited` (with the response headers) past the limit.
         """
         item, key = self._item_and_key(who)
+        unchecked = RateLimitState(
+            limit=item.amount, remaining=item.amount, reset=0, enforced=False
+        )
+        failing_since = self._failing_since
+        if (
+            failing_since is not None
+            and time.monotonic() - failing_since < RETRY_STORAGE_AFTER_SECONDS
+        ):
+            return unchecked
         try:
             allowed = await self._limiter.hit(item, key)
             reset_at, remaining = await self._limiter.get_window_stats(item, key)
         except Exception as exc:  # any storage failure: serve rather than refuse
-            if not self._failing:
+            if failing_since is None:
                 log.error("rate-limit storage unavailable; not limiting", exc_info=exc)
-                self._failing = True
-            return RateLimitState(limit=item.amount, remaining=item.amount, reset=0, enforced=False)
-        if self._failing:
+            self._failing_since = time.monotonic()
+            return unchecked
+        if failing_since is not None:
             log.warning("rate-limit storage is back; limiting again")
-            self._failing = False
+            self._failing_since = None
         state = RateLimitState(
             limit=item.amount,
             remaining=max(remaining, 0),
@@ -79,9 +90,6 @@ class RateLimits:
                 limit=state.limit, retry_after=max(state.reset, 1), headers=headers(state, True)
             )
         return state
-
-    async def reset(self) -> None:
-        await self._storage.reset()
 
     def _item_and_key(self, who: Actor | str) -> tuple[RateLimitItem, str]:
         if isinstance(who, str):

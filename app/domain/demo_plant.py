@@ -16,7 +16,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from app.domain.demo_schedule import ShopFloor, add_disturbances, plan_forward
 from app.domain.plan import WeeklyShift
@@ -39,25 +39,28 @@ DEMO_PASSWORD = "takt-demo"
 class _Kind:
     key: str
     type: str
-    label: str
     skill: str
     capabilities: tuple[str, ...]
     # Each unit has one of these (or none), in turn, so every option exists.
     options: tuple[str, ...]
-    shifts: tuple[str, ...]
+
+    @property
+    def shifts(self) -> tuple[str, ...]:
+        # Machining runs round the clock; the other areas run two shifts.
+        return ("early", "late", "night") if self.key in ("mill", "lathe") else ("early", "late")
 
 
-_THREE_SHIFTS = ("early", "late", "night")
-_TWO_SHIFTS = ("early", "late")
 _KINDS = (
-    _Kind("mill", "CNC mill", "Mill", "milling", ("milling", "drilling"), ("milling-5axis",), _THREE_SHIFTS),
-    _Kind("lathe", "CNC lathe", "Lathe", "turning", ("turning",), ("live-tooling",), _THREE_SHIFTS),
-    _Kind("weld", "Welding cell", "Weld cell", "welding", ("welding-mig",), ("welding-tig",), _TWO_SHIFTS),
-    _Kind("paint", "Paint booth", "Paint booth", "painting", ("painting-powder",), ("painting-wet",), _TWO_SHIFTS),
-    _Kind("assembly", "Assembly station", "Assembly", "assembly", ("assembly",), ("assembly-heavy",), _TWO_SHIFTS),
-    _Kind("test", "Test bench", "Test bench", "testing", ("testing-dimensional",), ("testing-pressure", "testing-electrical"), _TWO_SHIFTS),
+    _Kind("mill", "CNC mill", "milling", ("milling", "drilling"), ("milling-5axis",)),
+    _Kind("lathe", "CNC lathe", "turning", ("turning",), ("live-tooling",)),
+    _Kind("weld", "Welding cell", "welding", ("welding-mig",), ("welding-tig",)),
+    _Kind("paint", "Paint booth", "painting", ("painting-powder",), ("painting-wet",)),
+    _Kind("assembly", "Assembly station", "assembly", ("assembly",), ("assembly-heavy",)),
+    _Kind("test", "Test bench", "testing", ("testing-dimensional",),
+          ("testing-pressure", "testing-electrical")),
 )  # fmt: skip
 _KIND = {kind.key: kind for kind in _KINDS}
+_SKILL_FOR = {c: kind.skill for kind in _KINDS for c in (*kind.capabilities, *kind.options)}
 _SHIFT_TIMES = {
     "early": (time(6), time(14)),
     "late": (time(14), time(22)),
@@ -67,50 +70,63 @@ _SHIFT_TIMES = {
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    name: str
-    kind: str
     capability: str
     minutes: tuple[int, int]
     levels: tuple[int, int]
     instructions: str
 
 
-_STEPS = {step.name: step for step in (
-    _Step("Rough-mill", "mill", "milling", (60, 180), (1, 2), "Clamp on fixture F-{f}; leave 0.5 mm stock."),
-    _Step("Finish-mill", "mill", "milling-5axis", (90, 240), (3, 4), "5-axis program {p}; first-off check with CMM."),
-    _Step("Drill and tap", "mill", "drilling", (30, 90), (1, 2), "Thread gauges M8/M10 at the station."),
-    _Step("Rough-turn", "lathe", "turning", (45, 150), (1, 2), "Bar stock 42CrMo4; chuck jaws set {f}."),
-    _Step("Finish-turn", "lathe", "turning", (60, 180), (2, 3), "Bearing seats h6; measure every 5th part."),
-    _Step("Turn-mill keyway", "lathe", "live-tooling", (45, 120), (3, 3), "Keyway per DIN 6885; program {p}."),
-    _Step("Tack-weld", "weld", "welding-mig", (30, 90), (1, 2), "Jig W-{f}; check diagonals before welding out."),
-    _Step("Weld seams", "weld", "welding-mig", (90, 240), (2, 3), "WPS-{p}; a4 fillets, visual check per ISO 5817 C."),
-    _Step("TIG-weld stainless", "weld", "welding-tig", (60, 180), (3, 4), "1.4404 with argon backing; WPS-{p}."),
-    _Step("Powder-coat", "paint", "painting-powder", (60, 150), (1, 2), "RAL 5015; film 80 um; cure 20 min at 180 C."),
-    _Step("Wet-paint", "paint", "painting-wet", (60, 120), (1, 2), "Two-coat RAL 7035; mask the machined faces."),
-    _Step("Pre-assemble", "assembly", "assembly", (60, 180), (1, 2), "Kit K-{f} from the supermarket; torque list {p}."),
-    _Step("Final assembly", "assembly", "assembly-heavy", (120, 300), (2, 4), "Crane lift; torque list {p}; sign the traveller."),
-    _Step("Dimensional check", "test", "testing-dimensional", (30, 60), (1, 2), "Measure per inspection plan IP-{p}."),
-    _Step("Pressure test", "test", "testing-pressure", (30, 90), (2, 3), "Hold 1.5x nominal pressure for 10 min."),
-    _Step("Electrical test", "test", "testing-electrical", (30, 120), (2, 3), "Insulation and function test per checklist {p}."),
-)}  # fmt: skip
+_STEPS = {
+    "Rough-mill": _Step("milling", (60, 180), (1, 2), "Fixture F-{f}; leave 0.5 mm stock."),
+    "Finish-mill": _Step("milling-5axis", (90, 240), (3, 4), "Program {p}; first-off on the CMM."),
+    "Drill and tap": _Step("drilling", (30, 90), (1, 2), "Thread gauges M8/M10 at the station."),
+    "Rough-turn": _Step("turning", (45, 150), (1, 2), "Bar stock 42CrMo4; chuck jaws set {f}."),
+    "Finish-turn": _Step("turning", (60, 180), (2, 3), "Bearing seats h6; measure every 5th part."),
+    "Turn-mill keyway": _Step("live-tooling", (45, 120), (3, 3), "DIN 6885 keyway; program {p}."),
+    "Tack-weld": _Step("welding-mig", (30, 90), (1, 2), "Jig W-{f}; check diagonals first."),
+    "Weld seams": _Step("welding-mig", (90, 240), (2, 3), "WPS-{p}; visual check ISO 5817 C."),
+    "TIG-weld stainless": _Step(
+        "welding-tig", (60, 180), (3, 4), "1.4404, argon backing; WPS-{p}."
+    ),
+    "Powder-coat": _Step("painting-powder", (60, 150), (1, 2), "RAL 5015, 80 um; cure 20 min."),
+    "Wet-paint": _Step("painting-wet", (60, 120), (1, 2), "Two coats RAL 7035; mask the bores."),
+    "Pre-assemble": _Step("assembly", (60, 180), (1, 2), "Kit K-{f}; torque list {p}."),
+    "Final assembly": _Step("assembly-heavy", (120, 300), (2, 4), "Crane lift; torque list {p}."),
+    "Dimensional check": _Step("testing-dimensional", (30, 60), (1, 2), "Inspection plan IP-{p}."),
+    "Pressure test": _Step("testing-pressure", (30, 90), (2, 3), "1.5x nominal for 10 min."),
+    "Electrical test": _Step("testing-electrical", (30, 120), (2, 3), "Checklist EL-{p}."),
+}
 
 # name -> routing; feeders (sub-assemblies made as jobs of their own) are listed separately.
 _PRODUCTS = {
     "Pump shaft PS-": ("Rough-turn", "Finish-turn", "Turn-mill keyway", "Dimensional check"),
-    "Valve block VB-": ("Rough-mill", "Drill and tap", "Finish-mill", "Dimensional check", "Pressure test"),
-    "Machine frame MF-": ("Tack-weld", "Weld seams", "Rough-mill", "Dimensional check", "Powder-coat"),
+    "Valve block VB-": (
+        "Rough-mill", "Drill and tap", "Finish-mill", "Dimensional check", "Pressure test",
+    ),
+    "Machine frame MF-": (
+        "Tack-weld", "Weld seams", "Rough-mill", "Dimensional check", "Powder-coat",
+    ),
     "Manifold MS-": ("Rough-turn", "Drill and tap", "TIG-weld stainless", "Pressure test"),
-    "Base frame BF-": ("Tack-weld", "Weld seams", "Dimensional check", "Rough-mill", "Finish-mill", "Drill and tap", "Powder-coat", "Dimensional check"),
+    "Base frame BF-": (
+        "Tack-weld", "Weld seams", "Dimensional check", "Rough-mill", "Finish-mill",
+        "Drill and tap", "Powder-coat", "Dimensional check",
+    ),
     "Control cabinet CC-": ("Tack-weld", "Powder-coat", "Pre-assemble", "Electrical test"),
     "Gearbox GX-": ("Pre-assemble", "Final assembly", "Electrical test", "Wet-paint"),
-    "Hydraulic power unit HP-": ("Pre-assemble", "Final assembly", "Pressure test", "Electrical test", "Powder-coat"),
+    "Hydraulic power unit HP-": (
+        "Pre-assemble", "Final assembly", "Pressure test", "Electrical test", "Powder-coat",
+    ),
 }  # fmt: skip
 _FEEDERS = {
-    "Gearbox GX-": (("housing", ("Rough-mill", "Finish-mill", "Drill and tap", "Dimensional check")),
-                    ("gear shafts", ("Rough-turn", "Finish-turn", "Turn-mill keyway"))),
-    "Hydraulic power unit HP-": (("tank frame", ("Tack-weld", "Weld seams", "Pressure test")),
-                                 ("valve block", ("Rough-mill", "Drill and tap", "Pressure test"))),
-}  # fmt: skip
+    "Gearbox GX-": (
+        ("housing", ("Rough-mill", "Finish-mill", "Drill and tap", "Dimensional check")),
+        ("gear shafts", ("Rough-turn", "Finish-turn", "Turn-mill keyway")),
+    ),
+    "Hydraulic power unit HP-": (
+        ("tank frame", ("Tack-weld", "Weld seams", "Pressure test")),
+        ("valve block", ("Rough-mill", "Drill and tap", "Pressure test")),
+    ),
+}
 _CUSTOMERS = (
     "Kessler Hydraulik", "Nordwind Energie", "Alpen Fördertechnik", "Brandt Landmaschinen",
     "Rheinmetall Werkzeug", "Vogel Verpackung", "Hansa Marine", "Stahlbau Krüger",
@@ -144,7 +160,8 @@ class _Scale:
 
 _SCALES: dict[DemoSize, _Scale] = {
     "small": _Scale(
-        {"mill": 3, "lathe": 2, "weld": 2, "paint": 1, "assembly": 2, "test": 2}, 20, 150, 14, 4, 2, 1
+        {"mill": 3, "lathe": 2, "weld": 2, "paint": 1, "assembly": 2, "test": 2},
+        20, 150, 14, 3, 2, 1,
     ),
     "large": _Scale(
         {"mill": 24, "lathe": 18, "weld": 16, "paint": 8, "assembly": 20, "test": 14},
@@ -190,7 +207,7 @@ def _equipment(scale: _Scale, rng: random.Random, start: datetime) -> list[Plant
             units.append(
                 PlantEquipment(
                     key=f"{key}-{index + 1:02d}",
-                    name=f"{kind.label} {index + 1:02d}",
+                    name=f"{kind.type} {index + 1:02d}",
                     type=kind.type,
                     capabilities=kind.capabilities + extra,
                 )
@@ -252,15 +269,20 @@ def _exceptions(shift: str, rng: random.Random, start: datetime) -> tuple[Calend
     if start.weekday() >= 5 and shift == "early":
         # Weekend overtime, so the board has work today whatever the day.
         begin = start + timedelta(hours=6)
-        found.append(CalendarException(_utc(begin), _utc(begin + timedelta(hours=8)), "extra_shift", "Weekend overtime"))  # fmt: skip
+        end = begin + timedelta(hours=8)
+        found.append(CalendarException(_utc(begin), _utc(end), "extra_shift", "Weekend overtime"))
     if rng.random() < 0.08:
         first = start + timedelta(days=rng.randint(1, 14))
-        found.append(CalendarException(_utc(first), _utc(first + timedelta(days=rng.randint(2, 5))), "time_off", "Vacation"))  # fmt: skip
+        back = first + timedelta(days=rng.randint(2, 5))
+        found.append(CalendarException(_utc(first), _utc(back), "time_off", "Vacation"))
     return tuple(found)
 
 
+_ASCII = str.maketrans({"ü": "ue", "ö": "oe", "ć": "c"})
+
+
 def _contact(first: str, last: str, rng: random.Random) -> dict[str, str]:
-    plain = f"{first}.{last}".lower().translate(str.maketrans({"ü": "ue", "ö": "oe", "ć": "c"}))
+    plain = f"{first}.{last}".lower().translate(_ASCII)
     return {
         "email": f"{plain}@werk-demo.example",
         "phone": f"+49 151 {rng.randint(1000000, 9999999)}",
@@ -268,25 +290,30 @@ def _contact(first: str, last: str, rng: random.Random) -> dict[str, str]:
 
 
 def _jobs(scale: _Scale, rng: random.Random, start: datetime) -> list[PlantJob]:
+    """Customer orders until the plant has enough tasks; assemblies after their feeders."""
     jobs: list[PlantJob] = []
     tasks = 0
     while tasks < scale.tasks:
         product = rng.choice(list(_PRODUCTS))
-        order = f"SO-{24100 + len(jobs)}"
-        released = start + _release_offset(rng, scale)
-        feeders = [
-            _job(jobs, f"{product}{rng.choice((100, 200, 400))} {part}", routing, order, released, rng)
-            for part, routing in _FEEDERS.get(product, ())
-        ]  # fmt: skip
-        jobs.extend(feeders)
-        feeds = tuple(feeder.tasks[-1].key for feeder in feeders)
         name = f"{product}{rng.choice((100, 200, 400))}"
+        order = _Order(f"SO-{24100 + len(jobs)}", rng.choice(_CUSTOMERS))
+        released = start + _release_offset(rng, scale)
+        feeders: list[PlantJob] = []
+        for part, routing in _FEEDERS.get(product, ()):
+            feeders.append(_job(jobs, f"{name} {part}", routing, order, released, rng))
+            jobs.append(feeders[-1])
+        feeds = tuple(feeder.tasks[-1].key for feeder in feeders)
         main = _job(
             jobs, name, _PRODUCTS[product], order, released, rng, feeds=feeds, slack=len(feeders)
         )
         jobs.append(main)
         tasks += len(main.tasks) + sum(len(feeder.tasks) for feeder in feeders)
     return jobs
+
+
+class _Order(NamedTuple):
+    reference: str
+    customer: str
 
 
 def _release_offset(rng: random.Random, scale: _Scale) -> timedelta:
@@ -299,7 +326,7 @@ def _job(
     jobs: Sequence[PlantJob],
     name: str,
     routing: Sequence[str],
-    order: str,
+    order: _Order,
     released: datetime,
     rng: random.Random,
     *,
@@ -313,27 +340,29 @@ def _job(
     tasks: list[PlantTask] = []
     for index, step_name in enumerate(steps):
         step = _STEPS[step_name]
-        predecessors = (tasks[-1].key,) if tasks else feeds
+        number = (index + 1) * 10
         tasks.append(
             PlantTask(
-                key=f"{key}/{(index + 1) * 10}",
-                name=f"Op {(index + 1) * 10} {step.name}",
+                key=f"{key}/{number}",
+                name=f"Op {number} {step_name}",
                 duration_minutes=rng.randrange(step.minutes[0], step.minutes[1] + 1, 15),
-                required_skill=_KIND[step.kind].skill,
+                required_skill=_SKILL_FOR[step.capability],
                 min_level=rng.randint(*step.levels),
                 required_capability=step.capability,
-                predecessors=predecessors,
-                instructions=step.instructions.format(f=rng.randint(10, 99), p=rng.randint(1000, 9999)),
+                predecessors=(tasks[-1].key,) if tasks else feeds,
+                instructions=step.instructions.format(
+                    f=rng.randint(10, 99), p=rng.randint(1000, 9999)
+                ),
             )
-        )  # fmt: skip
+        )
     due_days = 3 + len(tasks) // 2 + 3 * slack + rng.randint(1, 7)
     due = (released + timedelta(days=due_days)).replace(hour=14)
     return PlantJob(
         key=key,
         name=name,
         tasks=tuple(tasks),
-        customer=rng.choice(_CUSTOMERS),
-        reference=order,
+        customer=order.customer,
+        reference=order.reference,
         priority=rng.choices((1, 2, 3), weights=(70, 22, 8))[0],
         release=_utc(released),
         due=_utc(due),

@@ -16,7 +16,7 @@ conflicts of several kinds.
 from __future__ import annotations
 
 import random
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -152,7 +152,9 @@ class ShopFloor:
 
 def plan_forward(floor: ShopFloor, rng: random.Random, *, until: datetime) -> None:
     """Place tasks that can start before `until`; a job stops at its first unplaced task."""
-    free: dict[str, datetime] = defaultdict(lambda: floor.start)
+    busy: dict[str, list[Interval]] = defaultdict(list)
+    for unit in floor.equipment.values():
+        busy[unit.key] = sorted(Interval(d.start, d.end) for d in unit.downtime)
     by_skill: dict[str, list[str]] = defaultdict(list)
     for key, operator in floor.operators.items():
         for skill in operator.skills:
@@ -161,8 +163,7 @@ def plan_forward(floor: ShopFloor, rng: random.Random, *, until: datetime) -> No
     for key, unit in floor.equipment.items():
         for capability in unit.capabilities:
             by_capability[capability].append(key)
-    jobs = sorted(floor.jobs.values(), key=lambda job: job.release or floor.start)
-    for job in jobs:
+    for job in sorted(floor.jobs.values(), key=lambda job: job.release or floor.start):
         for task in job.tasks:
             if any(p not in floor.assignments for p in task.predecessors):
                 break
@@ -172,58 +173,81 @@ def plan_forward(floor: ShopFloor, rng: random.Random, *, until: datetime) -> No
             )
             operators = [k for k in by_skill[task.required_skill or ""] if floor.qualified(k, task)]
             machines = by_capability[task.required_capability or ""]
-            choice = _best_slot(floor, task, earliest, free, rng, operators, machines)
+            choice = _best_slot(floor, task, earliest, busy, rng, operators, machines)
             if choice is None or choice[2].start >= until:
                 break
             operator_key, equipment_key, slot = choice
             floor.assign(task.key, operator_key, equipment_key, slot)
-            free[operator_key] = free[equipment_key] = slot.end
+            insort(busy[operator_key], slot)
+            insort(busy[equipment_key], slot)
 
 
 def _best_slot(
     floor: ShopFloor,
     task: PlantTask,
     earliest: datetime,
-    free: dict[str, datetime],
+    busy: dict[str, list[Interval]],
     rng: random.Random,
     operators: Sequence[str],
     machines: Sequence[str],
 ) -> tuple[str, str, Interval] | None:
+    """The candidate operator and machine that finish the task first."""
     operators = rng.sample(operators, min(len(operators), _CANDIDATE_OPERATORS))
-    machines = sorted(machines, key=lambda k: (free[k], k))[:_CANDIDATE_MACHINES]
+    machines = rng.sample(machines, min(len(machines), _CANDIDATE_MACHINES))
     best: tuple[str, str, Interval] | None = None
     duration = timedelta(minutes=task.duration_minutes)
     for operator_key in operators:
         for equipment_key in machines:
-            begin = max(earliest, free[operator_key], free[equipment_key])
-            slot = _earliest_slot(floor, operator_key, equipment_key, begin, duration)
+            slot = _earliest_slot(
+                floor.shifts[operator_key],
+                (busy[operator_key], busy[equipment_key]),
+                earliest,
+                duration,
+            )
             if slot is not None and (best is None or slot.end < best[2].end):
                 best = (operator_key, equipment_key, slot)
     return best
 
 
 def _earliest_slot(
-    floor: ShopFloor, operator_key: str, equipment_key: str, begin: datetime, duration: timedelta
+    shifts: Sequence[Interval],
+    taken: Sequence[Sequence[Interval]],
+    begin: datetime,
+    duration: timedelta,
 ) -> Interval | None:
-    """The first slot from `begin` inside one of the operator's shifts, machine not down."""
-    shifts = floor.shifts[operator_key]
+    """The first slot from `begin` inside one shift that overlaps nothing `taken`.
+
+    Each list in `taken` is sorted and free of overlaps, so the only interval
+    that can block a slot is the last one starting before the slot ends.
+    """
     while True:
-        index = max(bisect_right(shifts, begin, key=lambda s: s.start) - 1, 0)
-        slot: Interval | None = None
-        for shift in shifts[index:]:
-            candidate = Interval(max(begin, shift.start), max(begin, shift.start) + duration)
-            if candidate.end <= shift.end:
-                slot = candidate
-                break
+        index = max(bisect_right(shifts, begin, key=_start) - 1, 0)
+        slot = next(
+            (
+                Interval(max(begin, shift.start), max(begin, shift.start) + duration)
+                for shift in shifts[index:]
+                if max(begin, shift.start) + duration <= shift.end
+            ),
+            None,
+        )
         if slot is None:
             return None
-        blocker = next(
-            (d for d in floor.equipment[equipment_key].downtime if d.end > slot.start and d.start < slot.end),
-            None,
-        )  # fmt: skip
-        if blocker is None:
+        blocked_until = max(
+            (
+                intervals[position - 1].end
+                for intervals in taken
+                if (position := bisect_left(intervals, slot.end, key=_start)) > 0
+                and intervals[position - 1].end > slot.start
+            ),
+            default=None,
+        )
+        if blocked_until is None:
             return slot
-        begin = blocker.end
+        begin = blocked_until
+
+
+def _start(interval: Interval) -> datetime:
+    return interval.start
 
 
 # -- disturbances ---------------------------------------------------------------------------
@@ -294,7 +318,8 @@ def _rushed_successor(floor: ShopFloor, rng: random.Random) -> bool:
         if predecessor is None:
             continue
         overlap = min(timedelta(minutes=30), (predecessor.end - predecessor.start) / 2)
-        moved = Interval(predecessor.end - overlap, predecessor.end - overlap + (assignment.end - assignment.start))  # fmt: skip
+        begin = predecessor.end - overlap
+        moved = Interval(begin, begin + (assignment.end - assignment.start))
         release = floor.jobs[floor.job_of[task.key]].release
         if (
             (release is not None and moved.start < release)

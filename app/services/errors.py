@@ -28,7 +28,7 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
-        self.headers: Mapping[str, str] = {}
+        self.headers: dict[str, str] = {}
 
 
 class Unauthorized(ServiceError):

@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from functools import cache
 from pathlib import Path
 
 import httpx
 import pytest
 
+from app.auth.passwords import hash_password
 from app.db import tables as t
 from app.main import create_app
 from app.services.context import SYSTEM, Services
-from app.services.users import create_user
 from app.services.write_path import change
 from app.settings import Settings
 
@@ -41,7 +42,10 @@ class Plant:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        database_url=database_url, redis_url=None, var_dir=tmp_path, log_json=True,
+        database_url=database_url,
+        redis_url=None,
+        var_dir=tmp_path,
+        log_json=True,
         rate_limit_user="10000/minute",
     )
 
@@ -62,34 +66,71 @@ async def plant(app_services: tuple[object, Services]) -> Plant:
         mill = t.Equipment(name="Mill 1", type="cnc_mill", capabilities=["milling"])
         welder = t.Equipment(name="Weld cell 1", type="welding_cell", capabilities=["welding"])
         day_shifts = [t.WeeklyShift(weekday=d, start=time(6), end=time(22)) for d in range(7)]
-        olga = t.Operator(name="Olga Petrova", skills=[t.OperatorSkill(skill="milling", level=3)],
-                          shifts=day_shifts)
+        olga = t.Operator(
+            name="Olga Petrova",
+            skills=[t.OperatorSkill(skill="milling", level=3)],
+            shifts=day_shifts,
+        )
         omar = t.Operator(
-            name="Omar Haddad", skills=[t.OperatorSkill(skill="welding", level=2)],
+            name="Omar Haddad",
+            skills=[t.OperatorSkill(skill="welding", level=2)],
             shifts=[t.WeeklyShift(weekday=d, start=time(6), end=time(22)) for d in range(7)],
         )
         job = t.Job(name="Bracket 4711", due=datetime(2026, 11, 30, tzinfo=UTC))
         s.add_all([mill, welder, olga, omar, job])
         await s.flush()
-        cut = t.Task(job_id=job.id, name="Cut", sequence=1, duration_minutes=60,
-                     required_skill="milling", min_level=2, required_capability="milling")
-        weld = t.Task(job_id=job.id, name="Weld", sequence=2, duration_minutes=90,
-                      required_skill="welding", min_level=2, required_capability="welding")
+        cut = t.Task(
+            job_id=job.id,
+            name="Cut",
+            sequence=1,
+            duration_minutes=60,
+            required_skill="milling",
+            min_level=2,
+            required_capability="milling",
+        )
+        weld = t.Task(
+            job_id=job.id,
+            name="Weld",
+            sequence=2,
+            duration_minutes=90,
+            required_skill="welding",
+            min_level=2,
+            required_capability="welding",
+        )
         s.add_all([cut, weld])
         await s.flush()
         s.add(t.TaskDependency(task_id=weld.id, predecessor_id=cut.id))
-    found = Plant(mill.id, welder.id, olga.id, omar.id, job.id, cut.id, weld.id)
-    for username, role, operator_id in [
-        ("admin", "admin", None), ("anna", "scheduler", None), ("ben", "scheduler", None),
-        ("maria", "manager", None), ("olga", "operator", olga.id), ("omar", "operator", omar.id),
-    ]:
-        await create_user(services=services, actor=SYSTEM, username=username, password=PASSWORD,
-                          role=role, operator_id=operator_id)
-    return found
+        # One argon2 hash for every account keeps the fixture fast.
+        s.add_all(
+            t.User(
+                username=name,
+                display_name=name.title(),
+                password_hash=password_hash(),
+                role=role,
+                operator_id=operator,
+                created_at=MONDAY,
+            )
+            for name, role, operator in [
+                ("admin", "admin", None),
+                ("anna", "scheduler", None),
+                ("ben", "scheduler", None),
+                ("maria", "manager", None),
+                ("olga", "operator", olga.id),
+                ("omar", "operator", omar.id),
+            ]
+        )
+    return Plant(mill.id, welder.id, olga.id, omar.id, job.id, cut.id, weld.id)
+
+
+@cache
+def password_hash() -> str:
+    return hash_password(PASSWORD)
 
 
 @pytest.fixture
-async def api(app_services: tuple[object, Services], plant: Plant) -> AsyncIterator[httpx.AsyncClient]:
+async def api(
+    app_services: tuple[object, Services], plant: Plant
+) -> AsyncIterator[httpx.AsyncClient]:
     app, _ = app_services
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://takt.test") as client:

@@ -17,7 +17,6 @@ from app.services.users import create_user
 from app.settings import Settings
 
 
-
 class Account(NamedTuple):
     user_id: int
     username: str

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from datetime import UTC, datetime
 
@@ -22,8 +24,13 @@ PATH = "/api/v1/tasks/42/assignment?dry_run=1"
 
 
 async def verify(
-    services: Services, headers: dict[str, str], *, method: str = "PUT", path: str = PATH,
-    body: bytes = BODY, now: datetime | None = None,
+    services: Services,
+    headers: dict[str, str],
+    *,
+    method: str = "PUT",
+    path: str = PATH,
+    body: bytes = BODY,
+    now: datetime | None = None,
 ) -> Actor:
     return await verify_signed_request(
         services=services,
@@ -49,9 +56,6 @@ async def test_header_format_and_signature_recipe() -> None:
     headers = sign_request("tk_1", "s3cret", "put", "/p?q=1", b"{}", timestamp=1_700_000_000)
     assert headers["X-Takt-Timestamp"] == "1700000000"
     assert headers["Authorization"].startswith("Takt-HMAC key_id=tk_1,signature=")
-    import hashlib
-    import hmac
-
     message = f"PUT\n/p?q=1\n1700000000\n{hashlib.sha256(b'{}').hexdigest()}"
     expected = hmac.new(b"s3cret", message.encode(), hashlib.sha256).hexdigest()
     assert signature("s3cret", "PUT", "/p?q=1", 1_700_000_000, b"{}") == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import httpx
@@ -36,17 +37,16 @@ def whoami_app(services: Services) -> Starlette:
 
 
 @pytest.fixture
-async def client(services: Services) -> httpx.AsyncClient:
+async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=whoami_app(services))
-    return httpx.AsyncClient(transport=transport, base_url="http://takt")
+    async with httpx.AsyncClient(transport=transport, base_url="http://takt") as client:
+        yield client
 
 
 async def test_bearer_token(
     services: Services, scheduler_account: Account, client: httpx.AsyncClient
 ) -> None:
-    pair = await login(
-        services=services, username="sam", password=scheduler_account.password
-    )
+    pair = await login(services=services, username="sam", password=scheduler_account.password)
     response = await client.get(
         "/whoami/x", headers={"Authorization": f"Bearer {pair.access_token}"}
     )
@@ -61,7 +61,11 @@ async def test_signed_request_and_body_still_readable(
     headers = sign_request(key_id, secret, "POST", path, body)
     response = await client.post(path, content=body, headers=headers)
     assert response.status_code == 200, response.text
-    assert response.json() == {"principal": f"key:{key_id}", "role": "manager", "body": body.decode()}
+    assert response.json() == {
+        "principal": f"key:{key_id}",
+        "role": "manager",
+        "body": body.decode(),
+    }
 
 
 @pytest.mark.parametrize(

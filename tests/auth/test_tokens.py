@@ -58,7 +58,9 @@ async def test_operator_token_carries_the_operator(services: Services, operator_
     assert (actor.role, actor.operator_id) == ("operator", operator_id)
 
 
-@pytest.mark.parametrize(("username", "password"), [("sam", "wrong password"), ("nobody", PASSWORD)])
+@pytest.mark.parametrize(
+    ("username", "password"), [("sam", "wrong password"), ("nobody", PASSWORD)]
+)
 async def test_bad_credentials_are_refused_alike(
     services: Services, scheduler_account: Account, username: str, password: str
 ) -> None:
@@ -103,7 +105,9 @@ async def test_access_token_expires_after_30_minutes(
     later = issued + timedelta(minutes=29, seconds=59)
     assert decode_access_token(pair.access_token, settings=settings, now=later)
     with pytest.raises(Unauthorized, match="expired"):
-        decode_access_token(pair.access_token, settings=settings, now=issued + timedelta(minutes=30))
+        decode_access_token(
+            pair.access_token, settings=settings, now=issued + timedelta(minutes=30)
+        )
 
 
 async def test_tampered_access_tokens_are_rejected(
@@ -113,11 +117,12 @@ async def test_tampered_access_tokens_are_rejected(
     good = (await login(services=services, username="sam", password=PASSWORD)).access_token
     claims = jwt.decode(good, options={"verify_signature": False})
     header, _, signature = good.split(".")
-    promoted = jwt.encode({**claims, "role": "admin"}, b"guess" * 8, algorithm="HS256").split(".")[1]
+    admin_claims = {**claims, "role": "admin"}
+    promoted = jwt.encode(admin_claims, b"guess" * 8, algorithm="HS256").split(".")[1]
     forged = [
         f"{header}.{promoted}.{signature}",  # payload swapped, old signature
-        jwt.encode({**claims, "role": "admin"}, b"x" * 64, algorithm="HS256"),  # wrong key
-        jwt.encode({**claims, "role": "admin"}, None, algorithm="none"),  # unsigned
+        jwt.encode(admin_claims, b"x" * 64, algorithm="HS256"),  # wrong key
+        jwt.encode(admin_claims, None, algorithm="none"),  # unsigned
         good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB"),
         "not.a.jwt",
         "",
@@ -172,7 +177,9 @@ async def test_reuse_of_a_used_refresh_token_revokes_the_family(
     assert await refresh(services=services, refresh_token=other_login.refresh_token)
 
 
-async def test_expired_refresh_token_is_refused(services: Services, scheduler_account: Account) -> None:
+async def test_expired_refresh_token_is_refused(
+    services: Services, scheduler_account: Account
+) -> None:
     issued = utcnow()
     pair = await login(services=services, username="sam", password=PASSWORD, now=issued)
     later = issued + timedelta(days=services.settings.refresh_token_days, seconds=1)

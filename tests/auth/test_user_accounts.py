@@ -40,7 +40,9 @@ async def test_create_user_hashes_audits_and_logs_a_change(services: Services) -
 
 
 async def test_duplicate_username_is_a_conflict(services: Services) -> None:
-    await create_user(services=services, actor=SYSTEM, username="sam", password=PASSWORD, role="admin")
+    await create_user(
+        services=services, actor=SYSTEM, username="sam", password=PASSWORD, role="admin"
+    )
     with pytest.raises(StateConflict, match="taken"):
         await create_user(
             services=services, actor=SYSTEM, username="SAM", password=PASSWORD, role="scheduler"

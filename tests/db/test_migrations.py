@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import tables
 from app.db.migrate import downgrade, upgrade
+from app.db.session import Database
+from app.db.timestamps import utcnow
 
 
 def schema_differences(connection: Connection) -> list[Any]:
@@ -70,3 +72,16 @@ async def test_upgrade_twice_is_a_no_op(database_url: str) -> None:
     differences, _, live = await inspect_database(database_url)
     assert differences == []
     assert len(live) == 1
+
+
+async def test_a_draft_after_the_live_schedule_gets_a_new_id(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        async with db.write() as session:
+            draft = tables.Schedule(
+                name="Draft", kind="draft", base_revision=0, created_at=utcnow()
+            )
+            session.add(draft)
+        assert draft.id == 2
+    finally:
+        await db.dispose()
