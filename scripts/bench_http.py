@@ -145,8 +145,13 @@ async def full_validations(client: httpx.AsyncClient, runs: int) -> tuple[Sample
 
 
 async def simple_queries(
-    base_url: str, token: str, resources: Resources, rng: random.Random, *,
-    clients: int, requests_each: int,
+    base_url: str,
+    token: str,
+    resources: Resources,
+    rng: random.Random,
+    *,
+    clients: int,
+    requests_each: int,
 ) -> tuple[Samples, Samples]:
     """`clients` users at once, each paging the task list and opening jobs, back to back."""
     pages = Samples(f"list page, {clients} concurrent clients")

@@ -35,21 +35,24 @@ PENDING = 0
 
 
 def principal_of(scope: Scope, settings: Settings) -> Actor | str:
-    """The caller as far as the headers tell: an actor, or the client IP."""
+    """The caller as far as the headers tell: an actor, or the client IP.
+
+    A signed (service) request is counted per client address under the service
+    limit: its key id is not verified yet here, and trusting it would let
+    anyone spend a real service's budget or invent key ids for fresh budgets.
+    """
     authorization = Headers(scope=scope).get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
+    client = scope.get("client")
+    address = client[0] if client else "unknown"
     if scheme.lower() == "bearer" and credentials:
         try:
             return decode_access_token(credentials.strip(), settings=settings)
         except ServiceError:
             pass
     elif scheme == SCHEME:
-        for part in credentials.split(","):
-            name, _, value = part.strip().partition("=")
-            if name == "key_id" and value:
-                return Actor(user_id=None, role="service", service_key=value)
-    client = scope.get("client")
-    return client[0] if client else "unknown"
+        return Actor(user_id=None, role="service", service_key=f"ip:{address}")
+    return address
 
 
 class RateLimitMiddleware:

@@ -1,0 +1,367 @@
+"""`make bench`: Takt's SPEC §7 latencies on this machine, one run, as a markdown table.
+
+Loads the large demo plant into a throwaway SQLite database (or the database
+`--database-url` names, or a throwaway PostgreSQL with `--postgres`), starts
+the app as a real uvicorn process, and drives it over loopback with httpx.
+The full-plan validation is also timed in process, load and validation
+apart, to show where the 1 s budget goes. Nothing here asserts a time: the
+numbers are for docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from bench_http import (
+    TIMEOUT,
+    Samples,
+    assignment_writes,
+    full_validations,
+    login,
+    proposals,
+    read_resources,
+    simple_queries,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+USERNAME, PASSWORD = "anna", "takt-demo"
+MS = 1000.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """A SPEC §7 target: `stat` of the samples must stay at or under `seconds`."""
+
+    stat: str  # "p95" | "p99"
+    seconds: float
+
+    def text(self) -> str:
+        return f"{self.stat} ≤ {self.seconds * MS:g} ms"
+
+    def verdict(self, samples: Samples) -> str:
+        if samples.errors:
+            return f"**errors** ({len(samples.errors)})"
+        value = samples.percentile(95 if self.stat == "p95" else 99)
+        return "meets" if value <= self.seconds else "**misses**"
+
+
+@dataclass(frozen=True)
+class Row:
+    samples: Samples
+    target: Target | None
+
+
+# --- setting up the plant and the server ------------------------------------------------------
+
+
+def _run(args: list[str], env: dict[str, str]) -> float:
+    began = time.perf_counter()
+    result = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True)
+    elapsed = time.perf_counter() - began
+    if result.returncode != 0:
+        raise RuntimeError(f"{shlex.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return elapsed
+
+
+def app_env(database_url: str, var_dir: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "DATABASE_URL" and key != "REDIS_URL" and not key.startswith("TAKT_")
+    }
+    return env | {
+        "DATABASE_URL": database_url,
+        "TAKT_VAR_DIR": str(var_dir),
+        "TAKT_LOG_JSON": "true",
+        "TAKT_RATE_LIMIT_USER": "1000000/minute",
+        "TAKT_RATE_LIMIT_SERVICE": "1000000/minute",
+    }
+
+
+def load_plant(env: dict[str, str]) -> dict[str, float]:
+    return {
+        "migrate": _run([str(BIN / "takt"), "migrate"], env),
+        "demo": _run([str(BIN / "takt"), "demo", "--size", "large"], env),
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def uvicorn_server(env: dict[str, str], log: Path) -> Iterator[str]:
+    """One uvicorn worker on a free port; stopped on the way out, whatever happened."""
+    port = _free_port()
+    args = [
+        sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            args, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not _healthy(base_url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the app did not start:\n{_tail(log)}")
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _tail(log: Path, lines: int = 60) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    sys.path.insert(0, str(REPO))
+    from tests.servers import start_postgres
+
+    server = start_postgres()
+    try:
+        yield server.url(server.create_database(prefix="bench"))
+    finally:
+        server.stop()
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+async def over_http(base_url: str, args: argparse.Namespace) -> tuple[list[Row], dict[str, object]]:
+    rng = random.Random(args.seed)
+    async with httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT) as client:
+        token = await login(client, USERNAME, PASSWORD)
+        client.headers["Authorization"] = f"Bearer {token}"
+        resources = await read_resources(client, rng)
+        proposal = await proposals(client, resources, rng, args.proposals)
+        full, last = await full_validations(client, args.full_runs)
+        pages, details = await simple_queries(
+            base_url, token, resources, rng, clients=args.clients, requests_each=args.requests
+        )
+        writes = await assignment_writes(client, resources, rng, args.writes)
+    both = Samples(f"simple queries (both), {args.clients} concurrent clients")
+    both.seconds = pages.seconds + details.seconds
+    both.errors = pages.errors + details.errors
+    simple = Target("p95", 0.020)
+    rows = [
+        Row(proposal, Target("p95", 0.020)),
+        Row(full, Target("p99", 1.0)),
+        Row(pages, simple),
+        Row(details, simple),
+        Row(both, simple),
+        Row(writes, None),
+    ]
+    facts: dict[str, object] = {
+        "tasks": resources.task_total,
+        "scheduled tasks": resources.scheduled_total,
+        "operators": len(resources.operator_ids),
+        "equipment": len(resources.equipment_ids),
+        "jobs": len(resources.job_ids),
+        "conflicts (last full validation)": len(last.get("conflicts", [])),
+        "conflicts by type": last.get("counts", {}),
+    }
+    return rows, facts
+
+
+async def in_process(database_url: str, runs: int) -> tuple[list[Row], dict[str, object]]:
+    """`load_plan` and `validate_plan` apart, no HTTP, in this process."""
+    sys.path.insert(0, str(REPO))
+    from sqlalchemy import select
+
+    from app.db import tables
+    from app.db.plan_queries import load_plan
+    from app.db.session import Database
+    from app.db.timestamps import utcnow
+    from app.domain.validation import validate_plan
+
+    database = Database(database_url)
+    load = Samples("in process: load_plan (DB → Plan)")
+    check = Samples("in process: validate_plan (pure)")
+    total = Samples("in process: load + validate")
+    try:
+        async with database.read() as session:
+            schedule_id = (
+                await session.execute(
+                    select(tables.Schedule.id).where(tables.Schedule.kind == "live")
+                )
+            ).scalar_one()
+        for _ in range(runs):
+            began = time.perf_counter()
+            async with database.read() as session, session.begin():
+                plan = await load_plan(session, schedule_id)
+            loaded = time.perf_counter()
+            conflicts = validate_plan(plan, now=utcnow())
+            done = time.perf_counter()
+            load.seconds.append(loaded - began)
+            check.seconds.append(done - loaded)
+            total.seconds.append(done - began)
+    finally:
+        await database.dispose()
+    facts: dict[str, object] = {
+        "plan: tasks / assignments": f"{len(plan.tasks)} / {len(plan.assignments)}",
+        "plan: conflicts": len(conflicts),
+    }
+    return [Row(load, None), Row(check, None), Row(total, Target("p99", 1.0))], facts
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as info:
+        kib = int(next(line for line in info if line.startswith("MemTotal")).split()[1])
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit or "unknown",
+        "machine": f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu}, "
+        f"{kib / 1024 / 1024:.1f} GiB RAM",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "command": shlex.join([os.path.relpath(sys.executable, REPO), *sys.argv]),
+    }
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| what | runs | p50 | p95 | p99 | max | SPEC §7 target | verdict |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for row in rows:
+        s = row.samples
+        if not s.seconds:
+            lines.append(f"| {s.what} | 0 | - | - | - | - | - | no samples |")
+            continue
+        cells = [f"{s.percentile(p) * MS:.1f} ms" for p in (50, 95, 99, 100)]
+        target = row.target.text() if row.target else "-"
+        verdict = (
+            row.target.verdict(s)
+            if row.target
+            else (f"**errors** ({len(s.errors)})" if s.errors else "no target")
+        )
+        lines.append(
+            f"| {s.what} | {len(s.seconds)} | {' | '.join(cells)} | {target} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def report(
+    header: dict[str, str], loading: dict[str, float], rows: list[Row], facts: dict[str, object]
+) -> str:
+    out = [f"## Takt bench, {header['date']}", ""]
+    out += [
+        f"- {key}: `{value}`" if key == "command" else f"- {key}: {value}"
+        for key, value in header.items()
+        if key != "date"
+    ]
+    out += [f"- `takt {step}`: {seconds:.1f} s" for step, seconds in loading.items()]
+    out += [f"- {key}: {value}" for key, value in facts.items()]
+    out += ["", table(rows)]
+    errors = [e for row in rows for e in row.samples.errors[:3]]
+    if errors:
+        out += ["", "First errors:", *(f"- `{e}`" for e in errors)]
+    return "\n".join(out)
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--database-url", help="bench this database instead of a temp SQLite one")
+    where.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL")
+    parser.add_argument(
+        "--skip-load", action="store_true", help="the database already holds the large demo plant"
+    )
+    parser.add_argument("--proposals", type=int, default=300)
+    parser.add_argument("--full-runs", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=40, help="per concurrent client")
+    parser.add_argument("--writes", type=int, default=200)
+    parser.add_argument("--in-process-runs", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (server log)")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    header = machine()
+    with ExitStack() as stack:
+        work = Path(tempfile.mkdtemp(prefix="takt-bench-"))
+        if not args.keep:
+            stack.callback(shutil.rmtree, work, ignore_errors=True)
+        if args.postgres:
+            database_url = stack.enter_context(throwaway_postgres())
+        else:
+            database_url = args.database_url or f"sqlite+aiosqlite:///{work / 'takt.db'}"
+        header["database"] = database_url.split(":", 1)[0]
+        env = app_env(database_url, work / "var")
+        loading = {} if args.skip_load else load_plant(env)
+        log = work / "server.log"
+        try:
+            with uvicorn_server(env, log) as base_url:
+                rows, facts = asyncio.run(over_http(base_url, args))
+        except BaseException:
+            if log.exists():
+                print(f"server log tail:\n{_tail(log)}", file=sys.stderr)
+            raise
+        finally:
+            if args.keep:
+                print(f"server log: {log}", file=sys.stderr)
+        local_rows, local_facts = asyncio.run(in_process(database_url, args.in_process_runs))
+        print(report(header, loading, rows + local_rows, facts | local_facts))
+        if any(row.samples.errors for row in rows):
+            print(f"\nserver log tail:\n{_tail(log)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
