@@ -176,6 +176,7 @@ class IdempotencyMiddleware:
 async def _replay_or_refuse(
     record: t.IdempotencyRecord, fingerprint: str, scope: Scope, receive: Receive, send: Send
 ) -> None:
+    response: Response
     if record.request_hash != fingerprint:
         response = error_response(
             422, "idempotency_key_reused",

@@ -103,8 +103,8 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
 
 
-def _in(column: object, ids: Iterable[int] | None) -> list[object]:
-    return [] if ids is None else [column.in_(set(ids))]  # type: ignore[attr-defined]
+def _in(column: ColumnElement[int], ids: Iterable[int] | None) -> list[ColumnElement[bool]]:
+    return [] if ids is None else [column.in_(set(ids))]
 
 
 async def _equipment(session: AsyncSession, ids: Iterable[int] | None) -> dict[int, d.Equipment]:
@@ -143,18 +143,20 @@ async def _operators(session: AsyncSession, ids: Iterable[int] | None) -> dict[i
         skills[row.operator_id][row.skill] = row.level
     shifts: dict[int, list[d.WeeklyShift]] = defaultdict(list)
     sh = t.WeeklyShift.__table__.c
-    for row in await session.execute(
+    for shift in await session.execute(
         select(sh.operator_id, sh.weekday, sh.start, sh.end).where(*_in(sh.operator_id, ids))
     ):
-        shifts[row.operator_id].append(d.WeeklyShift(row.weekday, row.start, row.end))
+        shifts[shift.operator_id].append(d.WeeklyShift(shift.weekday, shift.start, shift.end))
     time_off: dict[int, list[d.Interval]] = defaultdict(list)
     extra: dict[int, list[d.Interval]] = defaultdict(list)
     ex = t.CalendarException.__table__.c
-    for row in await session.execute(
+    for exception in await session.execute(
         select(ex.operator_id, ex.kind, ex.start, ex.end).where(*_in(ex.operator_id, ids))
     ):
-        target = time_off if row.kind == "time_off" else extra
-        target[row.operator_id].append(d.Interval(as_utc(row.start), as_utc(row.end)))
+        target = time_off if exception.kind == "time_off" else extra
+        target[exception.operator_id].append(
+            d.Interval(as_utc(exception.start), as_utc(exception.end))
+        )
     op = t.Operator.__table__.c
     rows = await session.execute(select(op.id, op.name).where(*_in(op.id, ids)))
     return {

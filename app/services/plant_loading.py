@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.crypto import DataCipher
@@ -83,7 +83,9 @@ async def load_plant(
     zone = _checked_zone(timezone or plant.timezone or services.settings.plant_timezone)
     cipher = DataCipher(services.settings.data_keys)
     contacts = [_sealed_contact(cipher, operator) for operator in plant.operators]
-    hashes = await asyncio.to_thread(lambda: [hash_password(u.password) for u in plant.users])
+    hashes = await asyncio.gather(
+        *(asyncio.to_thread(hash_password, user.password) for user in plant.users)
+    )
     async with change(services, actor, "plant.loaded") as tx:
         await _check_no_clashes(tx.session, plant)
         loaded = await _write(tx, plant, contacts, hashes, zone)
@@ -342,11 +344,5 @@ async def _insert_users(
         }
         for user, password_hash in zip(plant.users, hashes, strict=True)
     ]
-    usernames = [row["username"] for row in rows]
+    usernames = [user.username.strip().lower() for user in plant.users]
     return await _insert_returning_ids(session, _table("users"), usernames, rows)
-
-
-async def count_rows(services: Services, table: type[tables.Base]) -> int:
-    """How many rows `table` holds (for reports after a load)."""
-    async with services.db.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(table)) or 0)

@@ -6,7 +6,6 @@ personal: it is stored encrypted and never written to the audit trail.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import func, select
@@ -184,8 +183,7 @@ async def get_operator(*, services: Services, actor: Actor, operator_id: int) ->
 def _contact(cipher: DataCipher, row: t.Operator) -> dict[str, Any] | None:
     if row.contact_encrypted is None:
         return None
-    value: dict[str, Any] = json.loads(cipher.decrypt(row.contact_encrypted))
-    return value
+    return cipher.decrypt_json(row.contact_encrypted)
 
 
 def _operator_children(data: dict[str, Any]) -> dict[str, Any]:
@@ -201,7 +199,8 @@ def _operator_children(data: dict[str, Any]) -> dict[str, Any]:
 
 def _audit_safe(data: dict[str, Any]) -> dict[str, Any]:
     """Operator changes as audited: no name or contact (personal data)."""
-    return jsonable({k: v for k, v in data.items() if k not in ("name", "contact")})
+    safe: dict[str, Any] = jsonable({k: v for k, v in data.items() if k not in ("name", "contact")})
+    return safe
 
 
 async def create_operator(*, services: Services, actor: Actor, data: dict[str, Any]) -> View:
@@ -211,9 +210,7 @@ async def create_operator(*, services: Services, actor: Actor, data: dict[str, A
     async with change(services, actor, "operator.created") as tx:
         row = t.Operator(**_operator_children(data), **data)
         if contact is not None:
-            row.contact_encrypted = DataCipher(services.settings.data_keys).encrypt(
-                json.dumps(contact).encode()
-            )
+            row.contact_encrypted = DataCipher(services.settings.data_keys).encrypt_json(contact)
         tx.session.add(row)
         await tx.session.flush()
         tx.audit("operators", row.id, before=None, after=audited)
@@ -240,7 +237,7 @@ async def update_operator(
             row.contact_encrypted = (
                 None
                 if contact is None
-                else DataCipher(services.settings.data_keys).encrypt(json.dumps(contact).encode())
+                else DataCipher(services.settings.data_keys).encrypt_json(contact)
             )
         tx.audit("operators", operator_id, before=None, after=audited)
     return await get_operator(services=services, actor=actor, operator_id=operator_id)

@@ -142,9 +142,7 @@ async def test_bad_input_gets_a_clear_4xx_and_writes_nothing(
     assert malformed.json()["error"]["code"] == "malformed_json"
     bad_etag = await api.put(url, headers={**anna, "If-Match": "banana"}, json=placement(plant))
     assert bad_etag.status_code == 400
-    missing = await api.put(
-        "/api/v1/tasks/999/assignment", headers=headers, json=placement(plant)
-    )
+    missing = await api.put("/api/v1/tasks/999/assignment", headers=headers, json=placement(plant))
     assert missing.status_code == 404
     assert await counts(app_services[1]) == before
 

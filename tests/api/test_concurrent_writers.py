@@ -85,9 +85,7 @@ async def test_twenty_clients_one_winner_per_version(
                     t.AuditEntry.entity == "tasks", t.AuditEntry.entity_id == plant.cut
                 )
             )
-            revisions = list(
-                (await session.execute(select(t.ChangeLogEntry.revision))).scalars()
-            )
+            revisions = list((await session.execute(select(t.ChangeLogEntry.revision))).scalars())
     finally:
         await db.dispose()
     assert version == 1 + wins  # one version per win: none lost, none doubled

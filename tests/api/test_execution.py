@@ -9,7 +9,9 @@ import httpx
 SLOT = {"start": "2026-11-23T08:00:00Z", "end": "2026-11-23T09:00:00Z"}
 
 
-async def place(api: httpx.AsyncClient, login: Any, task_id: int, operator: int, equipment: int) -> None:
+async def place(
+    api: httpx.AsyncClient, login: Any, task_id: int, operator: int, equipment: int
+) -> None:
     response = await api.put(
         f"/api/v1/tasks/{task_id}/assignment",
         headers={**await login("anna"), "If-Match": '"1"'},

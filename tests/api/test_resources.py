@@ -39,12 +39,16 @@ async def test_equipment_lifecycle_with_versions(
 
     async with app_services[1].db.read() as session:
         audit = (
-            await session.execute(
-                select(t.AuditEntry).where(
-                    t.AuditEntry.entity == "equipment", t.AuditEntry.entity_id == lathe["id"]
+            (
+                await session.execute(
+                    select(t.AuditEntry).where(
+                        t.AuditEntry.entity == "equipment", t.AuditEntry.entity_id == lathe["id"]
+                    )
                 )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert [a.action for a in audit] == ["equipment.created", "equipment.status_changed"]
     assert audit[1].before == {"status": "available", "expected_back": None}
 
@@ -69,7 +73,7 @@ async def test_lists_paginate_at_most_100_and_filter(
         )
     page = (await api.get("/api/v1/equipment?type=paint_booth&limit=2", headers=maria)).json()
     assert page["total"] == 3 and len(page["items"]) == 2 and page["limit"] == 2
-    rest = (await api.get("/api/v1/equipment?type=paint_booth&limit=2&offset=2", headers=maria))
+    rest = await api.get("/api/v1/equipment?type=paint_booth&limit=2&offset=2", headers=maria)
     assert [e["name"] for e in rest.json()["items"]] == ["Booth 2"]
     by_capability = await api.get("/api/v1/equipment?capability=milling", headers=maria)
     assert [e["id"] for e in by_capability.json()["items"]] == [plant.mill]
