@@ -55,7 +55,11 @@ def path_id(request: Request, name: str) -> int:
 
 
 def json_response(
-    data: Any, *, status: int = 200, version: int | None = None, headers: dict[str, str] | None = None
+    data: Any,
+    *,
+    status: int = 200,
+    version: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     body = json.dumps(to_jsonable_python(data), separators=(",", ":")).encode()
     response = Response(body, status_code=status, media_type="application/json", headers=headers)

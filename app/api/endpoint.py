@@ -79,7 +79,10 @@ class ApiRouter:
         by_path: dict[str, dict[str, Handler]] = {}
         for endpoint in self.endpoints:
             by_path.setdefault(endpoint.path, {})[endpoint.method] = endpoint.handler
-        return [Route(path, _dispatch(handlers), methods=list(handlers)) for path, handlers in by_path.items()]
+        return [
+            Route(path, _dispatch(handlers), methods=list(handlers))
+            for path, handlers in by_path.items()
+        ]
 
 
 def _dispatch(handlers: dict[str, Handler]) -> Handler:

@@ -134,8 +134,13 @@ class IdempotencyMiddleware:
             async with self.services.db.write() as session:
                 session.add(
                     t.IdempotencyRecord(
-                        principal=owner, key=key, request_hash=fingerprint, status_code=PENDING,
-                        response_body=b"", response_headers={}, created_at=utcnow(),
+                        principal=owner,
+                        key=key,
+                        request_hash=fingerprint,
+                        status_code=PENDING,
+                        response_body=b"",
+                        response_headers={},
+                        created_at=utcnow(),
                     )
                 )
             return None
@@ -179,12 +184,14 @@ async def _replay_or_refuse(
     response: Response
     if record.request_hash != fingerprint:
         response = error_response(
-            422, "idempotency_key_reused",
+            422,
+            "idempotency_key_reused",
             "this Idempotency-Key was used for a different request",
         )
     elif record.status_code == PENDING:
         response = error_response(
-            409, "idempotency_in_progress",
+            409,
+            "idempotency_in_progress",
             "a request with this Idempotency-Key is still being processed; retry shortly",
             headers={"Retry-After": "1"},
         )
@@ -203,7 +210,12 @@ def _fingerprint(scope: Scope, body: bytes) -> str:
     except ValueError:
         canonical = body
     digest = hashlib.sha256()
-    for part in (scope["method"].encode(), scope["path"].encode(), scope["query_string"], canonical):
+    for part in (
+        scope["method"].encode(),
+        scope["path"].encode(),
+        scope["query_string"],
+        canonical,
+    ):
         digest.update(part + b"\0")
     return digest.hexdigest()
 

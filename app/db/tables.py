@@ -211,7 +211,9 @@ class TaskDependency(Base):
     """Finish-to-start: `task_id` may start only after `predecessor_id` ends."""
 
     __tablename__ = "task_dependencies"
-    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
     predecessor_id: Mapped[int] = mapped_column(
         ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True, index=True
     )
@@ -249,7 +251,9 @@ class Assignment(Base):
     schedule_id: Mapped[int] = mapped_column(
         ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
     )
-    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
     operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
     equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id"))
     start: Mapped[datetime]
@@ -280,9 +284,7 @@ class User(Versioned, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     __table_args__ = (
-        CheckConstraint(
-            "role in ('operator', 'scheduler', 'manager', 'admin')", name="user_role"
-        ),
+        CheckConstraint("role in ('operator', 'scheduler', 'manager', 'admin')", name="user_role"),
     )
 
 

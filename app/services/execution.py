@@ -24,7 +24,11 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 
 
 async def run_task_action(
-    *, services: Services, actor: Actor, task_id: int, action: str,
+    *,
+    services: Services,
+    actor: Actor,
+    task_id: int,
+    action: str,
     expected_version: int | None = None,
 ) -> View:
     allowed_from, target = TRANSITIONS[action]

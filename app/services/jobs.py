@@ -10,17 +10,22 @@ from sqlalchemy import func, select
 from app.auth.permissions import require
 from app.db import tables as t
 from app.services.context import Actor, Services
-from app.services.errors import InvalidInput, NotFound, PreconditionRequired, StateConflict
+from app.services.errors import InvalidInput, NotFound, StateConflict
 from app.services.jsonable import jsonable
 from app.services.views import View, job_view
-from app.services.write_path import change
+from app.services.write_path import change, require_version
 
 MAX_PAGE = 100
 
 
 async def list_jobs(
-    *, services: Services, actor: Actor, status: str | None, due_before: datetime | None,
-    limit: int, offset: int,
+    *,
+    services: Services,
+    actor: Actor,
+    status: str | None,
+    due_before: datetime | None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[View], int]:
     require(actor, "plan.read")
     query = select(t.Job)
@@ -60,12 +65,15 @@ async def create_job(*, services: Services, actor: Actor, data: dict[str, Any]) 
 
 
 async def update_job(
-    *, services: Services, actor: Actor, job_id: int, expected_version: int | None,
+    *,
+    services: Services,
+    actor: Actor,
+    job_id: int,
+    expected_version: int | None,
     changes: dict[str, Any],
 ) -> View:
     require(actor, "resources.manage")
-    if expected_version is None:
-        raise PreconditionRequired("this change needs If-Match with the entity's ETag")
+    require_version(expected_version)
     async with change(services, actor, "job.updated") as tx:
         row = await tx.claim(t.Job, job_id, expected_version)
         before = jsonable({key: getattr(row, key) for key in changes})
@@ -81,8 +89,7 @@ async def delete_job(
     *, services: Services, actor: Actor, job_id: int, expected_version: int | None
 ) -> None:
     require(actor, "resources.manage")
-    if expected_version is None:
-        raise PreconditionRequired("this change needs If-Match with the entity's ETag")
+    require_version(expected_version)
     async with change(services, actor, "job.deleted") as tx:
         row = await tx.claim(t.Job, job_id, expected_version)
         started = await tx.session.scalar(

@@ -15,17 +15,12 @@ from app.auth.crypto import DataCipher
 from app.auth.permissions import require
 from app.db import tables as t
 from app.services.context import Actor, Services
-from app.services.errors import NotFound, PreconditionRequired, StateConflict
+from app.services.errors import NotFound, StateConflict
 from app.services.jsonable import jsonable
 from app.services.views import View, equipment_view, operator_view
-from app.services.write_path import change
+from app.services.write_path import change, require_version
 
 MAX_PAGE = 100
-
-
-def _need_version(expected_version: int | None) -> None:
-    if expected_version is None:
-        raise PreconditionRequired("this change needs If-Match with the entity's ETag")
 
 
 # --- equipment -------------------------------------------------------------------------------
@@ -36,8 +31,14 @@ def _equipment_query() -> Any:
 
 
 async def list_equipment(
-    *, services: Services, actor: Actor, type: str | None, status: str | None,
-    capability: str | None, limit: int, offset: int,
+    *,
+    services: Services,
+    actor: Actor,
+    type: str | None,
+    status: str | None,
+    capability: str | None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[View], int]:
     require(actor, "equipment.read")
     query = _equipment_query()
@@ -78,18 +79,20 @@ async def create_equipment(*, services: Services, actor: Actor, data: dict[str, 
 
 
 async def update_equipment(
-    *, services: Services, actor: Actor, equipment_id: int, expected_version: int | None,
+    *,
+    services: Services,
+    actor: Actor,
+    equipment_id: int,
+    expected_version: int | None,
     changes: dict[str, Any],
 ) -> View:
     require(actor, "resources.manage")
-    _need_version(expected_version)
+    require_version(expected_version)
     kind = "equipment.status_changed" if "status" in changes else "equipment.updated"
     async with change(services, actor, kind) as tx:
         await tx.claim(t.Equipment, equipment_id, expected_version)
         row = (
-            await tx.session.execute(
-                _equipment_query().where(t.Equipment.id == equipment_id)
-            )
+            await tx.session.execute(_equipment_query().where(t.Equipment.id == equipment_id))
         ).scalar_one()
         before = jsonable({key: _field(row, key) for key in changes})
         if changes.get("status") == "available":
@@ -113,7 +116,7 @@ async def delete_equipment(
     *, services: Services, actor: Actor, equipment_id: int, expected_version: int | None
 ) -> None:
     require(actor, "resources.manage")
-    _need_version(expected_version)
+    require_version(expected_version)
     async with change(services, actor, "equipment.deleted") as tx:
         row = await tx.claim(t.Equipment, equipment_id, expected_version)
         used = await tx.session.scalar(
@@ -153,13 +156,17 @@ async def list_operators(
         require(actor, "plan.read")
     if skill:
         query = query.where(
-            t.Operator.id.in_(select(t.OperatorSkill.operator_id).where(t.OperatorSkill.skill == skill))
+            t.Operator.id.in_(
+                select(t.OperatorSkill.operator_id).where(t.OperatorSkill.skill == skill)
+            )
         )
     async with services.db.read() as session:
         total = await session.scalar(select(func.count()).select_from(query.subquery()))
         rows = (
             await session.execute(
-                query.order_by(t.Operator.name, t.Operator.id).limit(min(limit, MAX_PAGE)).offset(offset)
+                query.order_by(t.Operator.name, t.Operator.id)
+                .limit(min(limit, MAX_PAGE))
+                .offset(offset)
             )
         ).scalars()
         cipher = DataCipher(services.settings.data_keys)
@@ -218,11 +225,15 @@ async def create_operator(*, services: Services, actor: Actor, data: dict[str, A
 
 
 async def update_operator(
-    *, services: Services, actor: Actor, operator_id: int, expected_version: int | None,
+    *,
+    services: Services,
+    actor: Actor,
+    operator_id: int,
+    expected_version: int | None,
     changes: dict[str, Any],
 ) -> View:
     require(actor, "resources.manage")
-    _need_version(expected_version)
+    require_version(expected_version)
     audited = _audit_safe(changes)
     contact_given = "contact" in changes
     contact = changes.pop("contact", None)
@@ -247,7 +258,7 @@ async def delete_operator(
     *, services: Services, actor: Actor, operator_id: int, expected_version: int | None
 ) -> None:
     require(actor, "resources.manage")
-    _need_version(expected_version)
+    require_version(expected_version)
     async with change(services, actor, "operator.deleted") as tx:
         row = await tx.claim(t.Operator, operator_id, expected_version)
         used = await tx.session.scalar(

@@ -41,8 +41,14 @@ async def validate_schedule(*, services: Services, actor: Actor) -> Validation:
 
 
 async def validate_proposal(
-    *, services: Services, actor: Actor, task_id: int, operator_id: int, equipment_id: int,
-    start: datetime, end: datetime,
+    *,
+    services: Services,
+    actor: Actor,
+    task_id: int,
+    operator_id: int,
+    equipment_id: int,
+    start: datetime,
+    end: datetime,
 ) -> Validation:
     """What a task would conflict with if placed there; nothing is saved."""
     require(actor, "plan.read")
@@ -51,8 +57,12 @@ async def validate_proposal(
     async with services.db.read() as session, session.begin():
         revision = await schedule_revision(session, schedule_id)
         plan = await load_neighbourhood(
-            session, schedule_id, task_id=task_id, operator_id=operator_id,
-            equipment_id=equipment_id, window=Interval(start, end),
+            session,
+            schedule_id,
+            task_id=task_id,
+            operator_id=operator_id,
+            equipment_id=equipment_id,
+            window=Interval(start, end),
         )
     missing = [
         name
@@ -76,8 +86,12 @@ async def conflicts_of_task(*, services: Services, task_id: int) -> list[Conflic
         if placed is None:
             return []
         plan = await load_neighbourhood(
-            session, schedule_id, task_id=task_id, operator_id=placed.operator_id,
-            equipment_id=placed.equipment_id, window=Interval(placed.start, placed.end),
+            session,
+            schedule_id,
+            task_id=task_id,
+            operator_id=placed.operator_id,
+            equipment_id=placed.equipment_id,
+            window=Interval(placed.start, placed.end),
         )
     return validate_assignment(plan, plan.assignments[task_id], now=utcnow())
 

@@ -24,12 +24,11 @@ from app.services.context import Actor, Services
 from app.services.errors import (
     InvalidInput,
     NotFound,
-    PreconditionRequired,
     StateConflict,
 )
 from app.services.jsonable import jsonable
 from app.services.views import View, assignment_view, task_views
-from app.services.write_path import change
+from app.services.write_path import change, require_version
 
 MAX_PAGE = 100
 
@@ -143,16 +142,22 @@ async def create_task(*, services: Services, actor: Actor, data: dict[str, Any])
         tx.session.add(row)
         await tx.session.flush()
         await _set_predecessors(tx.session, row, predecessors)
-        tx.audit("tasks", row.id, before=None, after=jsonable({**data, "predecessors": predecessors}))
+        tx.audit(
+            "tasks", row.id, before=None, after=jsonable({**data, "predecessors": predecessors})
+        )
     return await get_task(services=services, actor=actor, task_id=row.id)
 
 
 async def update_task(
-    *, services: Services, actor: Actor, task_id: int, expected_version: int | None,
+    *,
+    services: Services,
+    actor: Actor,
+    task_id: int,
+    expected_version: int | None,
     changes: dict[str, Any],
 ) -> View:
     require(actor, "resources.manage")
-    _need_version(expected_version)
+    require_version(expected_version)
     async with change(services, actor, "task.updated") as tx:
         row = await tx.claim(t.Task, task_id, expected_version)
         before = {key: getattr(row, key) for key in changes if key != "predecessors"}
@@ -170,7 +175,7 @@ async def delete_task(
     *, services: Services, actor: Actor, task_id: int, expected_version: int | None
 ) -> None:
     require(actor, "resources.manage")
-    _need_version(expected_version)
+    require_version(expected_version)
     async with change(services, actor, "task.deleted") as tx:
         row = await tx.claim(t.Task, task_id, expected_version)
         if row.status in ("in_progress", "done"):
@@ -200,27 +205,28 @@ async def _set_predecessors(session: AsyncSession, row: t.Task, predecessors: li
     for edge in edges:
         graph.setdefault(edge.task_id, []).append(edge.predecessor_id)
     cycle = find_cycle(
-        [PlanTask(id=tid, job_id=0, name="", duration_minutes=1, predecessors=tuple(preds))
-         for tid, preds in graph.items()]
+        [
+            PlanTask(id=tid, job_id=0, name="", duration_minutes=1, predecessors=tuple(preds))
+            for tid, preds in graph.items()
+        ]
     )
     if cycle:
         raise InvalidInput("predecessors would form a cycle", {"cycle": cycle})
-
-
-def _need_version(expected_version: int | None) -> None:
-    if expected_version is None:
-        raise PreconditionRequired("this change needs If-Match with the entity's ETag")
 
 
 # --- placing tasks on the plan ---------------------------------------------------------------
 
 
 async def assign_task(
-    *, services: Services, actor: Actor, task_id: int, expected_version: int | None,
+    *,
+    services: Services,
+    actor: Actor,
+    task_id: int,
+    expected_version: int | None,
     placement: Placement,
 ) -> Placed:
     require(actor, "assignment.write")
-    _need_version(expected_version)
+    require_version(expected_version)
     if placement.end <= placement.start:
         raise InvalidInput("end must be after start", {"start": placement.start})
     async with change(services, actor, "assignment.set") as tx:
@@ -255,7 +261,7 @@ async def unschedule_task(
     *, services: Services, actor: Actor, task_id: int, expected_version: int | None
 ) -> View:
     require(actor, "assignment.write")
-    _need_version(expected_version)
+    require_version(expected_version)
     async with change(services, actor, "assignment.removed") as tx:
         task = await tx.claim(t.Task, task_id, expected_version)
         if task.status not in ("pending", "scheduled"):

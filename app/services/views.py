@@ -26,9 +26,7 @@ def equipment_view(row: t.Equipment) -> View:
         "capabilities": sorted(row.capabilities or []),
         "status": row.status,
         "expected_back": row.expected_back,
-        "downtime": [
-            {"start": w.start, "end": w.end, "reason": w.reason} for w in row.downtime
-        ],
+        "downtime": [{"start": w.start, "end": w.end, "reason": w.reason} for w in row.downtime],
         "version": row.version,
     }
 
@@ -93,9 +91,7 @@ def assignment_view(row: t.Assignment | None) -> View | None:
     }
 
 
-async def task_views(
-    session: AsyncSession, schedule_id: int, rows: Iterable[t.Task]
-) -> list[View]:
+async def task_views(session: AsyncSession, schedule_id: int, rows: Iterable[t.Task]) -> list[View]:
     """Views of many tasks with two extra queries, not two per task."""
     rows = list(rows)
     ids = [row.id for row in rows]

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import tables
 from app.db.timestamps import utcnow
 from app.services.context import Actor, Services
-from app.services.errors import NotFound, VersionMismatch
+from app.services.errors import NotFound, PreconditionRequired, VersionMismatch
 
 Row = TypeVar("Row", bound=tables.Base)
 
@@ -119,6 +119,12 @@ async def change(
         "actor_id": actor.user_id,
     }
     await services.hub.publish(schedule_channel(tx.schedule_id), message)
+
+
+def require_version(expected_version: int | None) -> None:
+    """Edits of existing entities must say which version they change (If-Match)."""
+    if expected_version is None:
+        raise PreconditionRequired("this change needs If-Match with the entity's ETag")
 
 
 def schedule_channel(schedule_id: int) -> str:

@@ -21,8 +21,15 @@ def _token_body(pair: tokens.TokenPair) -> dict[str, object]:
     }
 
 
-@api.post("/auth/token", summary="Log in: username and password for an access + refresh token",
-          tag="auth", body=TokenRequest, response=TokenResponse, auth=False, errors=(401,))
+@api.post(
+    "/auth/token",
+    summary="Log in: username and password for an access + refresh token",
+    tag="auth",
+    body=TokenRequest,
+    response=TokenResponse,
+    auth=False,
+    errors=(401,),
+)
 async def issue_token(request: Request) -> Response:
     body = await read_body(request, TokenRequest)
     pair = await tokens.login(
@@ -31,16 +38,30 @@ async def issue_token(request: Request) -> Response:
     return json_response(_token_body(pair))
 
 
-@api.post("/auth/refresh", summary="Trade a refresh token for new tokens (rotation)",
-          tag="auth", body=RefreshRequest, response=TokenResponse, auth=False, errors=(401,))
+@api.post(
+    "/auth/refresh",
+    summary="Trade a refresh token for new tokens (rotation)",
+    tag="auth",
+    body=RefreshRequest,
+    response=TokenResponse,
+    auth=False,
+    errors=(401,),
+)
 async def refresh_token(request: Request) -> Response:
     body = await read_body(request, RefreshRequest)
     pair = await tokens.refresh(services=services_of(request), refresh_token=body.refresh_token)
     return json_response(_token_body(pair))
 
 
-@api.post("/users", summary="Create a user (admins)", tag="auth", body=UserIn, response=UserOut,
-          status=201, errors=(409,))
+@api.post(
+    "/users",
+    summary="Create a user (admins)",
+    tag="auth",
+    body=UserIn,
+    response=UserOut,
+    status=201,
+    errors=(409,),
+)
 async def create_user(request: Request) -> Response:
     actor = await actor_of(request)
     body = await read_body(request, UserIn)

@@ -21,8 +21,13 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-@api.get("/health/ready", summary="Database (and Redis, when configured) answer", tag="operations",
-         auth=False, errors=(503,))
+@api.get(
+    "/health/ready",
+    summary="Database (and Redis, when configured) answer",
+    tag="operations",
+    auth=False,
+    errors=(503,),
+)
 async def ready(request: Request) -> Response:
     services = services_of(request)
     checks: dict[str, str] = {}
@@ -35,8 +40,9 @@ async def ready(request: Request) -> Response:
     if services.settings.redis_url:
         checks["redis"] = await _redis_check(services.settings.redis_url)
     ok = all(value == "ok" for value in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 async def _redis_check(url: str) -> str:

@@ -12,9 +12,13 @@ from app.services import schedule
 api = ApiRouter()
 
 
-@api.post("/schedule/validate",
-          summary="Validate the whole plan, or a proposed assignment without saving it",
-          tag="schedule", body=ValidateRequest, response=ValidateResponse)
+@api.post(
+    "/schedule/validate",
+    summary="Validate the whole plan, or a proposed assignment without saving it",
+    tag="schedule",
+    body=ValidateRequest,
+    response=ValidateResponse,
+)
 async def validate(request: Request) -> Response:
     actor = await actor_of(request)
     body = await read_body(request, ValidateRequest)
@@ -40,8 +44,13 @@ class ChangesQuery(BaseModel):
     limit: int = Field(default=1000, ge=1, le=5000)
 
 
-@api.get("/changes", summary="Committed changes after revision `since` (resume point)",
-         tag="schedule", query=ChangesQuery, response=ChangesResponse)
+@api.get(
+    "/changes",
+    summary="Committed changes after revision `since` (resume point)",
+    tag="schedule",
+    query=ChangesQuery,
+    response=ChangesResponse,
+)
 async def changes(request: Request) -> Response:
     q = read_query(request, ChangesQuery)
     result = await schedule.changes_since(

@@ -7,11 +7,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.deps import (
-    PageQuery, actor_of, if_match, json_response, no_content, page, path_id, services_of,
+    PageQuery,
+    actor_of,
+    if_match,
+    json_response,
+    no_content,
+    page,
+    path_id,
+    services_of,
 )
 from app.api.endpoint import ApiRouter, read_body, read_query
 from app.api.schemas import (
-    AssignmentIn, AssignmentResult, Page, TaskIn, TaskOut, TaskPatch,
+    AssignmentIn,
+    AssignmentResult,
+    Page,
+    TaskIn,
+    TaskOut,
+    TaskPatch,
 )
 from app.services import execution, tasks
 
@@ -31,14 +43,22 @@ class TaskQuery(PageQuery):
     ends_after: AwareDatetime | None = None
 
 
-@api.get("", summary="List tasks (operators: only their own)", tag="tasks", query=TaskQuery,
-         response=Page[TaskOut])
+@api.get(
+    "",
+    summary="List tasks (operators: only their own)",
+    tag="tasks",
+    query=TaskQuery,
+    response=Page[TaskOut],
+)
 async def list_tasks(request: Request) -> Response:
     q = read_query(request, TaskQuery)
     filters = tasks.TaskFilter(**q.model_dump(exclude={"limit", "offset"}))
     items, total = await tasks.list_tasks(
-        services=services_of(request), actor=await actor_of(request), filters=filters,
-        limit=q.limit, offset=q.offset,
+        services=services_of(request),
+        actor=await actor_of(request),
+        filters=filters,
+        limit=q.limit,
+        offset=q.offset,
     )
     return json_response(page(items, total, q))
 
@@ -47,52 +67,86 @@ async def list_tasks(request: Request) -> Response:
 async def create_task(request: Request) -> Response:
     actor = await actor_of(request)
     body = await read_body(request, TaskIn)
-    view = await tasks.create_task(services=services_of(request), actor=actor, data=body.model_dump())
+    view = await tasks.create_task(
+        services=services_of(request), actor=actor, data=body.model_dump()
+    )
     return json_response(view, status=201, version=view["version"])
 
 
-@api.get("/{task_id:int}", summary="One task with its assignment", tag="tasks", response=TaskOut,
-         errors=(404,))
+@api.get(
+    "/{task_id:int}",
+    summary="One task with its assignment",
+    tag="tasks",
+    response=TaskOut,
+    errors=(404,),
+)
 async def get_task(request: Request) -> Response:
     view = await tasks.get_task(
-        services=services_of(request), actor=await actor_of(request),
+        services=services_of(request),
+        actor=await actor_of(request),
         task_id=path_id(request, "task_id"),
     )
     return json_response(view, version=view["version"])
 
 
-@api.patch("/{task_id:int}", summary="Change a task's definition", tag="tasks", body=TaskPatch,
-           response=TaskOut, if_match=True, errors=(404, 412, 428))
+@api.patch(
+    "/{task_id:int}",
+    summary="Change a task's definition",
+    tag="tasks",
+    body=TaskPatch,
+    response=TaskOut,
+    if_match=True,
+    errors=(404, 412, 428),
+)
 async def update_task(request: Request) -> Response:
     actor = await actor_of(request)
     body = await read_body(request, TaskPatch)
     view = await tasks.update_task(
-        services=services_of(request), actor=actor, task_id=path_id(request, "task_id"),
-        expected_version=if_match(request), changes=body.model_dump(exclude_unset=True),
+        services=services_of(request),
+        actor=actor,
+        task_id=path_id(request, "task_id"),
+        expected_version=if_match(request),
+        changes=body.model_dump(exclude_unset=True),
     )
     return json_response(view, version=view["version"])
 
 
-@api.delete("/{task_id:int}", summary="Delete a task that has not started", tag="tasks",
-            status=204, if_match=True, errors=(404, 409, 412, 428))
+@api.delete(
+    "/{task_id:int}",
+    summary="Delete a task that has not started",
+    tag="tasks",
+    status=204,
+    if_match=True,
+    errors=(404, 409, 412, 428),
+)
 async def delete_task(request: Request) -> Response:
     await tasks.delete_task(
-        services=services_of(request), actor=await actor_of(request),
-        task_id=path_id(request, "task_id"), expected_version=if_match(request),
+        services=services_of(request),
+        actor=await actor_of(request),
+        task_id=path_id(request, "task_id"),
+        expected_version=if_match(request),
     )
     return no_content()
 
 
-@api.put("/{task_id:int}/assignment",
-         summary="Place a task: operator, equipment, start and end (needs If-Match)",
-         tag="schedule", body=AssignmentIn, response=AssignmentResult, if_match=True,
-         errors=(404, 409, 412, 428))
+@api.put(
+    "/{task_id:int}/assignment",
+    summary="Place a task: operator, equipment, start and end (needs If-Match)",
+    tag="schedule",
+    body=AssignmentIn,
+    response=AssignmentResult,
+    if_match=True,
+    errors=(404, 409, 412, 428),
+)
 async def put_assignment(request: Request) -> Response:
     actor = await actor_of(request)
     body = await read_body(request, AssignmentIn)
     placed = await tasks.assign_task(
-        services=services_of(request), actor=actor, task_id=path_id(request, "task_id"),
-        expected_version=if_match(request), placement=tasks.Placement(**body.model_dump()),
+        services=services_of(request),
+        actor=actor,
+        task_id=path_id(request, "task_id"),
+        expected_version=if_match(request),
+        placement=tasks.Placement(**body.model_dump()),
     )
     return json_response(
         {
@@ -104,12 +158,20 @@ async def put_assignment(request: Request) -> Response:
     )
 
 
-@api.delete("/{task_id:int}/assignment", summary="Unschedule a task (needs If-Match)",
-            tag="schedule", response=TaskOut, if_match=True, errors=(404, 409, 412, 428))
+@api.delete(
+    "/{task_id:int}/assignment",
+    summary="Unschedule a task (needs If-Match)",
+    tag="schedule",
+    response=TaskOut,
+    if_match=True,
+    errors=(404, 409, 412, 428),
+)
 async def delete_assignment(request: Request) -> Response:
     view = await tasks.unschedule_task(
-        services=services_of(request), actor=await actor_of(request),
-        task_id=path_id(request, "task_id"), expected_version=if_match(request),
+        services=services_of(request),
+        actor=await actor_of(request),
+        task_id=path_id(request, "task_id"),
+        expected_version=if_match(request),
     )
     return json_response(view, version=view["version"])
 
@@ -117,15 +179,22 @@ async def delete_assignment(request: Request) -> Response:
 def _action(action: str) -> None:
     async def run(request: Request) -> Response:
         view = await execution.run_task_action(
-            services=services_of(request), actor=await actor_of(request),
-            task_id=path_id(request, "task_id"), action=action,
+            services=services_of(request),
+            actor=await actor_of(request),
+            task_id=path_id(request, "task_id"),
+            action=action,
             expected_version=if_match(request),
         )
         return json_response(view, version=view["version"])
 
     run.__name__ = f"{action}_task"
-    api.post(f"/{{task_id:int}}/{action}", summary=f"{action.capitalize()} a task (operators: own tasks)",
-             tag="execution", response=TaskOut, errors=(404, 409, 412))(run)
+    api.post(
+        f"/{{task_id:int}}/{action}",
+        summary=f"{action.capitalize()} a task (operators: own tasks)",
+        tag="execution",
+        response=TaskOut,
+        errors=(404, 409, 412),
+    )(run)
 
 
 for _name in ("start", "pause", "complete"):

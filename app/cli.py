@@ -1,0 +1,321 @@
+"""The `takt` command: serve, migrate, demo, import-jssp, create-user.
+
+Every command reads the same `Settings` as the app (DATABASE_URL, TAKT_VAR_DIR,
+...). Commands that change the plant go through the service layer as the
+SYSTEM actor, so they are audited and appear in the change feed like any
+other change. Exit codes: 0 done, 1 failed (the message says why), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO, get_args
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from app.db import tables
+from app.db.session import Database
+from app.domain.demo_plant import DemoSize, demo_plant
+from app.domain.jssp import read_jssp, to_plant_data
+from app.domain.plant_data import PlantData, as_plan
+from app.domain.validation import validate_plan
+from app.realtime.hub import MemoryHub
+from app.services.context import ROLES, SYSTEM, Services
+from app.services.errors import ServiceError
+from app.services.plant_loading import LoadedPlant, load_plant, plant_is_empty
+from app.settings import Settings
+
+BOARD_URL = "http://127.0.0.1:8000"
+
+
+class CommandFailed(Exception):
+    """A command could not do its job; the message tells the user why."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command: Callable[[argparse.Namespace, Settings], int] = args.command
+    try:
+        return command(args, Settings())
+    except CommandFailed as error:
+        print(f"takt {args.name}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="takt", description="Takt production-scheduling board")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = _command(commands, "serve", _serve, "run the web app (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+
+    _command(commands, "migrate", _migrate, "bring the database to the newest schema")
+
+    demo = _command(commands, "demo", _demo, "load a realistic demo plant")
+    demo.add_argument("--size", choices=get_args(DemoSize), default="small")
+    demo.add_argument("--if-empty", action="store_true", help="do nothing if the plant has data")
+    demo.add_argument("--seed", type=int, default=7)
+
+    jssp = _command(commands, "import-jssp", _import_jssp, "import a classic job-shop instance")
+    jssp.add_argument("file", type=Path, metavar="FILE")
+    jssp.add_argument(
+        "--start", help="release time, ISO 8601 (default: the next full hour, plant time)"
+    )
+    jssp.add_argument("--time-unit-minutes", type=int, default=1)
+
+    user = _command(commands, "create-user", _create_user, "create a user account")
+    user.add_argument("username", metavar="USERNAME")
+    user.add_argument("--role", required=True, choices=ROLES)
+    user.add_argument("--operator-id", type=int, help="link an operator account to an operator")
+    user.add_argument("--display-name", default="")
+    user.add_argument(
+        "--password-file",
+        type=Path,
+        help="read the password from this file (else stdin when piped, else a prompt)",
+    )
+    return parser
+
+
+def _command(
+    commands: Any,
+    name: str,
+    run: Callable[[argparse.Namespace, Settings], int],
+    help_text: str,
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
+    parser.set_defaults(command=run, name=name)
+    return parser
+
+
+# --- serve and migrate -----------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    if args.workers > 1 and not settings.redis_url:
+        raise CommandFailed(
+            "--workers > 1 needs REDIS_URL: without Redis each worker only reaches its own clients"
+        )
+    uvicorn.run(
+        "app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from app.db.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except (DBAPIError, OSError) as error:
+        raise CommandFailed(f"could not migrate {_shown(settings.database_url)}: {error}") from None
+    print(f"Database {_shown(settings.database_url)} is at the newest schema.")
+    return 0
+
+
+def _shown(database_url: str) -> str:
+    return make_url(database_url).render_as_string(hide_password=True)
+
+
+# --- demo and import-jssp --------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_load_demo(args, settings))
+
+
+async def _load_demo(args: argparse.Namespace, settings: Settings) -> int:
+    async with _services(settings) as services:
+        if not await plant_is_empty(services):
+            if args.if_empty:
+                print("The plant already has data; the demo was not loaded.")
+                return 0
+            raise CommandFailed(
+                "the plant is not empty; load the demo into a fresh database "
+                "(or pass --if-empty to skip quietly)"
+            )
+        zone = ZoneInfo(settings.plant_timezone)
+        today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        plant = demo_plant(args.size, start=today, seed=args.seed)
+        plant, kept = await _without_existing_users(services, plant)
+        loaded = await _load(services, plant)
+    _print_loaded(f"Demo plant ({args.size}) loaded", loaded)
+    _print_conflicts(plant, today)
+    _print_logins(plant, kept)
+    return 0
+
+
+async def _without_existing_users(
+    services: Services, plant: PlantData
+) -> tuple[PlantData, list[str]]:
+    """Leave out demo users whose usernames exist already (their passwords stay)."""
+    names = [user.username for user in plant.users]
+    async with services.db.read() as session:
+        found = await session.execute(
+            select(tables.User.username).where(tables.User.username.in_(names))
+        )
+        existing = set(found.scalars())
+    users = tuple(user for user in plant.users if user.username not in existing)
+    return replace(plant, users=users), sorted(existing)
+
+
+def _import_jssp(args: argparse.Namespace, settings: Settings) -> int:
+    zone = ZoneInfo(settings.plant_timezone)
+    start = _release_time(args.start, zone)
+    if args.time_unit_minutes <= 0:
+        raise CommandFailed("--time-unit-minutes must be positive")
+    try:
+        instance = read_jssp(args.file)
+    except FileNotFoundError:
+        raise CommandFailed(f"{args.file}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandFailed(f"{args.file}: cannot read it ({error})") from None
+    except ValueError as error:
+        raise CommandFailed(str(error)) from None
+    plant = to_plant_data(instance, start=start, time_unit_minutes=args.time_unit_minutes)
+    loaded = asyncio.run(_import(settings, plant))
+    print(
+        f"Imported job-shop instance {instance.name}: {len(instance.jobs)} jobs x "
+        f"{instance.machines} machines, {instance.operations} operations "
+        f"({args.time_unit_minutes} min per time unit), released {start.isoformat()}."
+    )
+    _print_loaded("Created", loaded)
+    return 0
+
+
+async def _import(settings: Settings, plant: PlantData) -> LoadedPlant:
+    async with _services(settings) as services:
+        return await _load(services, plant)
+
+
+def _release_time(value: str | None, zone: ZoneInfo) -> datetime:
+    if value is None:
+        now = datetime.now(zone)
+        return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandFailed(f"--start {value!r} is not an ISO 8601 date and time") from None
+    return start if start.tzinfo is not None else start.replace(tzinfo=zone)
+
+
+async def _load(services: Services, plant: PlantData) -> LoadedPlant:
+    try:
+        return await load_plant(services=services, actor=SYSTEM, plant=plant)
+    except ServiceError as error:
+        raise CommandFailed(error.message) from None
+
+
+# --- create-user -----------------------------------------------------------------------------
+
+
+def _create_user(args: argparse.Namespace, settings: Settings) -> int:
+    password = _read_password(args.password_file, sys.stdin)
+    return asyncio.run(_add_user(args, settings, password))
+
+
+async def _add_user(args: argparse.Namespace, settings: Settings, password: str) -> int:
+    from app.services.users import create_user
+
+    async with _services(settings) as services:
+        try:
+            user = await create_user(
+                services=services,
+                actor=SYSTEM,
+                username=args.username,
+                password=password,
+                role=args.role,
+                operator_id=args.operator_id,
+                display_name=args.display_name,
+            )
+        except ServiceError as error:
+            raise CommandFailed(_described(error)) from None
+    print(f"Created user {user.username!r} (role {user.role}, id {user.id}).")
+    return 0
+
+
+def _read_password(path: Path | None, stdin: TextIO) -> str:
+    """From a file, or piped stdin, or a prompt - never from the command line."""
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as error:
+            raise CommandFailed(f"{path}: cannot read the password file ({error})") from None
+    if not stdin.isatty():
+        return stdin.read().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != password:
+        raise CommandFailed("the passwords do not match")
+    return password
+
+
+def _described(error: ServiceError) -> str:
+    details = error.details if isinstance(error.details, dict) else {}
+    fields = details.get("fields")
+    if isinstance(fields, dict) and fields:
+        return "; ".join(f"{name}: {problem}" for name, problem in fields.items())
+    return error.message
+
+
+# --- plumbing --------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _services(settings: Settings) -> AsyncIterator[Services]:
+    """Services for one command, on a migrated database; disposed afterwards."""
+    services = Services(settings=settings, db=Database(settings.database_url), hub=MemoryHub())
+    try:
+        try:
+            await services.live_schedule_id()
+        except (LookupError, DBAPIError):
+            raise CommandFailed(
+                f"the database {_shown(settings.database_url)} is not migrated: "
+                "run `takt migrate` first"
+            ) from None
+        yield services
+    finally:
+        await services.db.dispose()
+
+
+def _print_loaded(title: str, loaded: LoadedPlant) -> None:
+    counts = ", ".join(f"{count} {name}" for name, count in loaded.counts().items())
+    print(f"{title} (revision {loaded.revision}, time zone {loaded.timezone}): {counts}.")
+
+
+def _print_conflicts(plant: PlantData, today: datetime) -> None:
+    conflicts = validate_plan(as_plan(plant), now=today)
+    kinds = Counter(str(conflict.type) for conflict in conflicts)
+    listed = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    print(f"The board opens with {len(conflicts)} conflicts to resolve: {listed or 'none'}.")
+
+
+def _print_logins(plant: PlantData, kept: Sequence[str]) -> None:
+    rows = [("username", "password", "role", "name")]
+    rows += [(u.username, u.password, u.role, u.display_name) for u in plant.users]
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
+    header = f"Open {BOARD_URL} (after `takt serve`) and log in as:"
+    inner = max(len(header), *(len(line) for line in lines))
+    print("+" + "-" * (inner + 2) + "+")
+    for line in (header, "", *lines):
+        print(f"| {line.ljust(inner)} |")
+    print("+" + "-" * (inner + 2) + "+")
+    if kept:
+        print(f"Existing users kept with their own passwords: {', '.join(kept)}.")
