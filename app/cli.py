@@ -57,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="takt", description="Takt production-scheduling board")
+    parser = argparse.ArgumentParser(
+        prog="takt", description="Takt production-scheduling board", allow_abbrev=False
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = _command(commands, "serve", _serve, "run the web app (uvicorn)")
@@ -98,7 +100,8 @@ def _command(
     run: Callable[[argparse.Namespace, Settings], int],
     help_text: str,
 ) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
+    # No abbreviations: `--password` must not quietly mean `--password-file`.
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text, allow_abbrev=False)
     parser.set_defaults(command=run, name=name)
     return parser
 

@@ -19,6 +19,7 @@ from app.observability import RequestContextMiddleware, configure_logging
 from app.realtime.hub import MemoryHub
 from app.services.context import Services
 from app.settings import Settings
+from app.web import pages
 
 API_PREFIX = "/api/v1"
 VERSION = "0.1.0"
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await services.db.dispose()
 
     app = Starlette(
-        routes=[*router.routes()],
+        routes=[*router.routes(), *pages.routes],
         middleware=[
             Middleware(RequestContextMiddleware),
             Middleware(RateLimitMiddleware, settings=settings),

@@ -130,6 +130,7 @@ def uvicorn_server(env: dict[str, str], log: Path) -> Iterator[str]:
             args, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=out
         )
     base_url = f"http://127.0.0.1:{port}"
+    print(f"server: pid {process.pid}, {base_url}, log {log}", file=sys.stderr)
     try:
         deadline = time.monotonic() + 60
         while not _healthy(base_url):
@@ -166,7 +167,9 @@ def throwaway_postgres() -> Iterator[str]:
 # --- measuring ---------------------------------------------------------------------------------
 
 
-async def over_http(base_url: str, args: argparse.Namespace) -> tuple[list[Row], dict[str, object]]:
+async def over_http(
+    base_url: str, database_url: str, args: argparse.Namespace
+) -> tuple[list[Row], dict[str, object]]:
     rng = random.Random(args.seed)
     async with httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT) as client:
         token = await login(client, USERNAME, PASSWORD)
@@ -174,6 +177,12 @@ async def over_http(base_url: str, args: argparse.Namespace) -> tuple[list[Row],
         resources = await read_resources(client, rng)
         proposal = await proposals(client, resources, rng, args.proposals)
         full, last = await full_validations(client, args.full_runs)
+        # In process while the server idles, on the plan the API just validated.
+        local_rows, local_facts = await in_process(database_url, args.in_process_runs)
+        # One client first: the service time, before any queueing.
+        alone = await simple_queries(
+            base_url, token, resources, rng, clients=1, requests_each=args.requests * 5
+        )
         pages, details = await simple_queries(
             base_url, token, resources, rng, clients=args.clients, requests_each=args.requests
         )
@@ -181,14 +190,17 @@ async def over_http(base_url: str, args: argparse.Namespace) -> tuple[list[Row],
     both = Samples(f"simple queries (both), {args.clients} concurrent clients")
     both.seconds = pages.seconds + details.seconds
     both.errors = pages.errors + details.errors
+    both.wall = pages.wall
     simple = Target("p95", 0.020)
     rows = [
         Row(proposal, Target("p95", 0.020)),
         Row(full, Target("p99", 1.0)),
+        *(Row(samples, None) for samples in alone),
         Row(pages, simple),
         Row(details, simple),
         Row(both, simple),
         Row(writes, None),
+        *local_rows,
     ]
     facts: dict[str, object] = {
         "tasks": resources.task_total,
@@ -198,8 +210,10 @@ async def over_http(base_url: str, args: argparse.Namespace) -> tuple[list[Row],
         "jobs": len(resources.job_ids),
         "conflicts (last full validation)": len(last.get("conflicts", [])),
         "conflicts by type": last.get("counts", {}),
+        "simple queries, one client": f"{sum(s.per_second for s in alone):.0f} requests/s",
+        f"simple queries, {args.clients} clients": f"{both.per_second:.0f} requests/s",
     }
-    return rows, facts
+    return rows, facts | local_facts
 
 
 async def in_process(database_url: str, runs: int) -> tuple[list[Row], dict[str, object]]:
@@ -348,7 +362,7 @@ def main() -> int:
         log = work / "server.log"
         try:
             with uvicorn_server(env, log) as base_url:
-                rows, facts = asyncio.run(over_http(base_url, args))
+                rows, facts = asyncio.run(over_http(base_url, database_url, args))
         except BaseException:
             if log.exists():
                 print(f"server log tail:\n{_tail(log)}", file=sys.stderr)
@@ -356,8 +370,7 @@ def main() -> int:
         finally:
             if args.keep:
                 print(f"server log: {log}", file=sys.stderr)
-        local_rows, local_facts = asyncio.run(in_process(database_url, args.in_process_runs))
-        print(report(header, loading, rows + local_rows, facts | local_facts))
+        print(report(header, loading, rows, facts))
         if any(row.samples.errors for row in rows):
             print(f"\nserver log tail:\n{_tail(log)}", file=sys.stderr)
     return 0

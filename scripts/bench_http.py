@@ -27,6 +27,12 @@ class Samples:
     what: str
     seconds: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Wall time of the whole phase, for its throughput.
+    wall: float = 0.0
+
+    @property
+    def per_second(self) -> float:
+        return len(self.seconds) / self.wall if self.wall else 0.0
 
     def percentile(self, p: float) -> float:
         """Nearest-rank percentile: a latency some request really had."""
@@ -154,8 +160,9 @@ async def simple_queries(
     requests_each: int,
 ) -> tuple[Samples, Samples]:
     """`clients` users at once, each paging the task list and opening jobs, back to back."""
-    pages = Samples(f"list page, {clients} concurrent clients")
-    details = Samples(f"job detail, {clients} concurrent clients")
+    label = f"{clients} concurrent clients" if clients > 1 else "one client, sequential"
+    pages = Samples(f"list page, {label}")
+    details = Samples(f"job detail, {label}")
     headers = {"Authorization": f"Bearer {token}"}
     seeds = [rng.randrange(2**32) for _ in range(clients)]
     start_line = asyncio.Event()
@@ -179,8 +186,10 @@ async def simple_queries(
 
     tasks = [asyncio.create_task(one_client(seed)) for seed in seeds]
     await asyncio.sleep(0.5)
+    began = time.perf_counter()
     start_line.set()
     await asyncio.gather(*tasks)
+    pages.wall = details.wall = time.perf_counter() - began
     return pages, details
 
 

@@ -13,8 +13,9 @@ waits in the tray. Same seed and start, same plant.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal, NamedTuple
 
@@ -183,18 +184,10 @@ def demo_plant(size: DemoSize, *, start: datetime, seed: int = 7) -> PlantData:
     floor = ShopFloor.build(equipment, operators, jobs, timezone=timezone, start=start)
     plan_forward(floor, rng, until=start + timedelta(days=scale.plan_days))
     add_disturbances(floor, rng, count=scale.disturbances)
-    olga, omar = floor.pick_operators_for_logins(today=start)
-    floor.rename_operator(olga, "Olga Nowak")
-    floor.rename_operator(omar, "Omar Haddad")
-    return PlantData(
-        name=f"Takt demo plant ({size})",
-        equipment=floor.final_equipment(),
-        operators=floor.final_operators(),
-        jobs=floor.final_jobs(),
-        assignments=floor.final_assignments(),
-        users=_users(olga, omar),
-        timezone=timezone,
-    )
+    olga, omar = _operators_for_logins(floor, today=start)
+    _rename(floor, olga, "Olga Nowak")
+    _rename(floor, omar, "Omar Haddad")
+    return floor.plant_data(name=f"Takt demo plant ({size})", users=_users(olga, omar))
 
 
 def _equipment(scale: _Scale, rng: random.Random, start: datetime) -> list[PlantEquipment]:
@@ -367,6 +360,25 @@ def _job(
         release=_utc(released),
         due=_utc(due),
     )
+
+
+def _operators_for_logins(floor: ShopFloor, *, today: datetime) -> tuple[str, str]:
+    """Two operators for the demo logins: the first has the most work today."""
+    work_today: Counter[str] = Counter()
+    work: Counter[str] = Counter()
+    for assignment in floor.assignments.values():
+        work[assignment.operator_key] += 1
+        if assignment.start.astimezone(today.tzinfo).date() == today.date():
+            work_today[assignment.operator_key] += 1
+    ranked = sorted(floor.operators, key=lambda k: (-work_today[k], -work[k], k))
+    return ranked[0], ranked[1]
+
+
+def _rename(floor: ShopFloor, operator_key: str, name: str) -> None:
+    operator = floor.operators[operator_key]
+    first, last = name.split()
+    contact = {**operator.contact, "email": _contact(first, last, random.Random(0))["email"]}
+    floor.operators[operator_key] = replace(operator, name=name, contact=contact)
 
 
 def _users(olga: str, omar: str) -> tuple[PlantUser, ...]:

@@ -28,10 +28,12 @@ from app.domain.plant_data import (
     CalendarException,
     DowntimeWindow,
     PlantAssignment,
+    PlantData,
     PlantEquipment,
     PlantJob,
     PlantOperator,
     PlantTask,
+    PlantUser,
     as_operator,
 )
 
@@ -109,42 +111,21 @@ class ShopFloor:
     def ordered_assignments(self) -> list[PlantAssignment]:
         return sorted(self.assignments.values(), key=lambda a: (a.start, a.task_key))
 
-    def pick_operators_for_logins(self, *, today: datetime) -> tuple[str, str]:
-        """Two operators for the demo logins: the first has the most work today."""
-        day = today.date()
-        today_count: dict[str, int] = defaultdict(int)
-        total: dict[str, int] = defaultdict(int)
-        for assignment in self.assignments.values():
-            total[assignment.operator_key] += 1
-            if assignment.start.astimezone(today.tzinfo).date() == day:
-                today_count[assignment.operator_key] += 1
-        keys = sorted(self.operators)
-        first = max(keys, key=lambda k: (today_count[k], total[k]))
-        second = max((k for k in keys if k != first), key=lambda k: (today_count[k], total[k]))
-        return first, second
-
-    def rename_operator(self, operator_key: str, name: str) -> None:
-        operator = self.operators[operator_key]
-        contact = {
-            **operator.contact,
-            "email": f"{name.lower().replace(' ', '.')}@werk-demo.example",
-        }
-        self.operators[operator_key] = replace(operator, name=name, contact=contact)
-
-    def final_equipment(self) -> tuple[PlantEquipment, ...]:
-        return tuple(self.equipment.values())
-
-    def final_operators(self) -> tuple[PlantOperator, ...]:
-        return tuple(self.operators.values())
-
-    def final_jobs(self) -> tuple[PlantJob, ...]:
-        return tuple(
+    def plant_data(self, *, name: str, users: tuple[PlantUser, ...]) -> PlantData:
+        """The plant as planned and disturbed, ready to load."""
+        jobs = tuple(
             replace(job, tasks=tuple(self.tasks[task.key] for task in job.tasks))
             for job in self.jobs.values()
         )
-
-    def final_assignments(self) -> tuple[PlantAssignment, ...]:
-        return tuple(self.ordered_assignments())
+        return PlantData(
+            name=name,
+            equipment=tuple(self.equipment.values()),
+            operators=tuple(self.operators.values()),
+            jobs=jobs,
+            assignments=tuple(self.ordered_assignments()),
+            users=users,
+            timezone=self.timezone,
+        )
 
 
 # -- planning -------------------------------------------------------------------------------

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.cli import _read_password, main
+from app.db import tables
+from app.db.session import Database
+
+FT06 = """\
+# instance ft06
+6 6
+2  1  0  3  1  6  3  7  5  3  4  6
+1  8  2  5  4 10  5 10  0 10  3  4
+2  5  3  4  5  8  0  9  1  1  4  7
+1  5  0  5  2  5  3  3  4  8  5  9
+2  9  1  3  4  5  5  4  0  3  3  1
+1  3  3  3  5  9  0 10  4  4  2  1
+"""
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The environment `takt` reads: a fresh SQLite file, not migrated yet."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'takt.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("TAKT_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("TAKT_PLANT_TIMEZONE", "Europe/Berlin")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    return url
+
+
+@pytest.fixture
+def migrated(database_url: str, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["migrate"]) == 0
+    assert "newest schema" in capsys.readouterr().out
+    return database_url
+
+
+@pytest.fixture
+def ft06_file(tmp_path: Path) -> Path:
+    path = tmp_path / "ft06"
+    path.write_text(FT06)
+    return path
+
+
+def rows(database_url: str, table: type[tables.Base]) -> int:
+    async def count() -> int:
+        db = Database(database_url)
+        try:
+            async with db.read() as session:
+                return int(await session.scalar(select(func.count()).select_from(table)) or 0)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(count())
+
+
+def test_demo_loads_and_prints_the_logins(
+    migrated: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--size", "small"]) == 0
+    out = capsys.readouterr().out
+    assert "Demo plant (small) loaded" in out
+    assert "http://127.0.0.1:8000" in out
+    for username in ("anna", "ben", "olga", "omar", "maria", "admin"):
+        assert f"| {username} " in out
+    assert "takt-demo" in out
+    assert "conflicts to resolve" in out
+    assert rows(migrated, tables.Task) >= 150
+
+
+def test_demo_if_empty_leaves_a_plant_with_data_alone(
+    migrated: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo"]) == 0
+    tasks = rows(migrated, tables.Task)
+    assert main(["demo", "--if-empty"]) == 0
+    assert "not loaded" in capsys.readouterr().out
+    assert main(["demo"]) == 1
+    assert "the plant is not empty" in capsys.readouterr().err
+    assert rows(migrated, tables.Task) == tasks
+
+
+def test_demo_keeps_users_that_exist_already(
+    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("my own admin password\n")
+    assert main(["create-user", "admin", "--role", "admin", "--password-file", str(secret)]) == 0
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "Existing users kept with their own passwords: admin." in out
+    assert rows(migrated, tables.User) == 6
+
+
+def test_import_jssp_prints_what_it_created(
+    migrated: str, ft06_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = ["--start", "2026-03-02T06:00"]
+    assert main(["import-jssp", str(ft06_file), *start, "--time-unit-minutes", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "ft06: 6 jobs x 6 machines, 36 operations" in out
+    assert "2026-03-02T06:00:00+01:00" in out
+    assert "6 equipment, 6 operators, 6 jobs, 36 tasks" in out
+    assert rows(migrated, tables.Task) == 36
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("2 2\n0 1 1 2\n0 1 x 2\n", "line 3: 'x' is not a whole number"),
+    ],
+)
+def test_import_jssp_explains_bad_files(
+    migrated: str, tmp_path: Path, content: str | None, message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    path = tmp_path / "instance"
+    if content is not None:
+        path.write_text(content)
+    assert main(["import-jssp", str(path)]) == 1
+    assert message in capsys.readouterr().err
+    assert rows(migrated, tables.Job) == 0
+
+
+def test_commands_on_an_unmigrated_database_say_so(
+    database_url: str, ft06_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo"]) == 1
+    assert "run `takt migrate` first" in capsys.readouterr().err
+    assert main(["import-jssp", str(ft06_file)]) == 1
+    assert "run `takt migrate` first" in capsys.readouterr().err
+
+
+def test_create_user_reads_the_password_from_a_file(
+    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("correct horse battery\n")
+    args = ["create-user", "Sam", "--role", "scheduler", "--display-name", "Sam S"]
+    assert main([*args, "--password-file", str(secret)]) == 0
+    assert "Created user 'sam' (role scheduler" in capsys.readouterr().out
+    assert main([*args, "--password-file", str(secret)]) == 1
+    assert "taken" in capsys.readouterr().err
+
+
+def test_create_user_rejects_a_short_password(
+    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("short")
+    assert main(["create-user", "sam", "--role", "manager", "--password-file", str(secret)]) == 1
+    assert "password: must be 8" in capsys.readouterr().err
+
+
+def test_password_comes_from_piped_stdin_without_its_newline() -> None:
+    assert _read_password(None, io.StringIO("piped secret\n")) == "piped secret"
+
+
+def test_password_is_never_a_plain_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["create-user", "sam", "--role", "admin", "--password", "hunter22"])
+    assert exited.value.code == 2
+
+
+def test_serve_refuses_several_workers_without_redis(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--workers", "2"]) == 1
+    assert "REDIS_URL" in capsys.readouterr().err
