@@ -118,7 +118,7 @@ def _healthy(base_url: str) -> bool:
 
 
 @contextmanager
-def uvicorn_server(env: dict[str, str], log: Path) -> Iterator[str]:
+def uvicorn_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
     """One uvicorn worker on a free port; stopped on the way out, whatever happened."""
     port = _free_port()
     args = [
@@ -137,7 +137,7 @@ def uvicorn_server(env: dict[str, str], log: Path) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the app did not start:\n{_tail(log)}")
             time.sleep(0.1)
-        yield base_url
+        yield base_url, process.pid
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -146,6 +146,12 @@ def uvicorn_server(env: dict[str, str], log: Path) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _tail(log: Path, lines: int = 60) -> str:
@@ -168,7 +174,7 @@ def throwaway_postgres() -> Iterator[str]:
 
 
 async def over_http(
-    base_url: str, database_url: str, args: argparse.Namespace
+    base_url: str, server_pid: int, database_url: str, args: argparse.Namespace
 ) -> tuple[list[Row], dict[str, object]]:
     rng = random.Random(args.seed)
     async with httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT) as client:
@@ -183,9 +189,18 @@ async def over_http(
         alone = await simple_queries(
             base_url, token, resources, rng, clients=1, requests_each=args.requests * 5
         )
+        server_cpu, client_cpu = cpu_seconds(server_pid), time.process_time()
         pages, details = await simple_queries(
-            base_url, token, resources, rng, clients=args.clients, requests_each=args.requests
+            base_url,
+            token,
+            resources,
+            rng,
+            clients=args.clients,
+            requests_each=args.requests,
+            think=args.think_ms / MS,
         )
+        server_cpu = cpu_seconds(server_pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
         writes = await assignment_writes(client, resources, rng, args.writes)
     both = Samples(f"simple queries (both), {args.clients} concurrent clients")
     both.seconds = pages.seconds + details.seconds
@@ -211,7 +226,10 @@ async def over_http(
         "conflicts (last full validation)": len(last.get("conflicts", [])),
         "conflicts by type": last.get("counts", {}),
         "simple queries, one client": f"{sum(s.per_second for s in alone):.0f} requests/s",
-        f"simple queries, {args.clients} clients": f"{both.per_second:.0f} requests/s",
+        f"simple queries, {args.clients} clients": f"{both.per_second:.0f} requests/s; "
+        f"CPU per request: server {server_cpu / len(both.seconds) * MS:.1f} ms, "
+        f"bench client {client_cpu / len(both.seconds) * MS:.1f} ms; "
+        f"server CPU busy {server_cpu / both.wall:.0%} of one core",
     }
     return rows, facts | local_facts
 
@@ -338,6 +356,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--full-runs", type=int, default=20)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=40, help="per concurrent client")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="mean pause between a concurrent client's requests (default: none, back to back)",
+    )
     parser.add_argument("--writes", type=int, default=200)
     parser.add_argument("--in-process-runs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
@@ -361,8 +385,8 @@ def main() -> int:
         loading = {} if args.skip_load else load_plant(env)
         log = work / "server.log"
         try:
-            with uvicorn_server(env, log) as base_url:
-                rows, facts = asyncio.run(over_http(base_url, database_url, args))
+            with uvicorn_server(env, log) as (base_url, pid):
+                rows, facts = asyncio.run(over_http(base_url, pid, database_url, args))
         except BaseException:
             if log.exists():
                 print(f"server log tail:\n{_tail(log)}", file=sys.stderr)

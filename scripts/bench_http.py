@@ -158,9 +158,14 @@ async def simple_queries(
     *,
     clients: int,
     requests_each: int,
+    think: float = 0.0,
 ) -> tuple[Samples, Samples]:
-    """`clients` users at once, each paging the task list and opening jobs, back to back."""
+    """`clients` users at once, each paging the task list and opening jobs: back to back,
+    or with a random pause of 0 to twice `think` seconds between requests.
+    """
     label = f"{clients} concurrent clients" if clients > 1 else "one client, sequential"
+    if think:
+        label += f", think {think * 1000:g} ms"
     pages = Samples(f"list page, {label}")
     details = Samples(f"job detail, {label}")
     headers = {"Authorization": f"Bearer {token}"}
@@ -183,6 +188,8 @@ async def simple_queries(
                 target.seconds.append(time.perf_counter() - began)
                 if response.status_code != 200:
                     target.note_error(response)
+                if think:
+                    await asyncio.sleep(own.uniform(0, 2 * think))
 
     tasks = [asyncio.create_task(one_client(seed)) for seed in seeds]
     await asyncio.sleep(0.5)

@@ -275,11 +275,11 @@ _ASCII = str.maketrans({"ü": "ue", "ö": "oe", "ć": "c"})
 
 
 def _contact(first: str, last: str, rng: random.Random) -> dict[str, str]:
-    plain = f"{first}.{last}".lower().translate(_ASCII)
-    return {
-        "email": f"{plain}@werk-demo.example",
-        "phone": f"+49 151 {rng.randint(1000000, 9999999)}",
-    }
+    return {"email": _email(first, last), "phone": f"+49 151 {rng.randint(1000000, 9999999)}"}
+
+
+def _email(first: str, last: str) -> str:
+    return f"{first}.{last}".lower().translate(_ASCII) + "@werk-demo.example"
 
 
 def _jobs(scale: _Scale, rng: random.Random, start: datetime) -> list[PlantJob]:
@@ -377,7 +377,7 @@ def _operators_for_logins(floor: ShopFloor, *, today: datetime) -> tuple[str, st
 def _rename(floor: ShopFloor, operator_key: str, name: str) -> None:
     operator = floor.operators[operator_key]
     first, last = name.split()
-    contact = {**operator.contact, "email": _contact(first, last, random.Random(0))["email"]}
+    contact = {**operator.contact, "email": _email(first, last)}
     floor.operators[operator_key] = replace(operator, name=name, contact=contact)
 
 

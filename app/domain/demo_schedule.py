@@ -2,9 +2,9 @@
 
 `plan_forward` is a plain list scheduler: jobs in release order, each task
 after its predecessors, on the qualified operator and capable machine that
-finish it first, inside one shift and outside maintenance. Machines and people
-are filled front to back (no gap filling): good enough for a believable
-board, and fast for ten thousand tasks.
+finish it first (a few sampled candidates each), in the first gap that fits
+inside one shift and outside maintenance. Good enough for a believable board,
+and fast for ten thousand tasks.
 
 `add_disturbances` then changes a few facts the way a real week does - a
 drawing revision asks for a more skilled operator, a spindle fails, someone

@@ -4,7 +4,7 @@ Everything is written in ONE transaction of the write path, kind
 `plant.loaded`: one revision, one change-log row, one audit entry that
 summarises the load with counts and id ranges (no names, no personal data).
 Rows go in with Core `INSERT ... executemany` (with `RETURNING` where the ids
-are needed), so ten thousand tasks load in seconds even on SQLite. The slow
+are needed), so ten thousand tasks load in about a second even on SQLite. The slow
 parts - argon2 password hashes, encrypting contact data - happen before the
 transaction takes the write lock.
 """
@@ -187,8 +187,17 @@ async def _insert_returning_ids(
     """Insert `rows` (executemany) and map each row's local key to its new id."""
     if not rows:
         return {}
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    ids = (await session.execute(statement, rows)).scalars().all()
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite numbers new rows max(id) + 1 in VALUES order and we hold the write
+        # lock, so ascending ids are the rows in order. (Asking SQLAlchemy to sort
+        # RETURNING would make it insert on SQLite row by row: 30x slower.)
+        result = await session.execute(insert(table).returning(table.c.id), rows)
+        ids = sorted(result.scalars())
+        if ids[-1] - ids[0] != len(ids) - 1:
+            raise RuntimeError(f"ids of new {table.name} rows are not consecutive")
+    else:
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        ids = list((await session.execute(statement, rows)).scalars())
     return dict(zip(keys, ids, strict=True))
 
 

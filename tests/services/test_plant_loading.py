@@ -137,6 +137,27 @@ async def test_rows_carry_the_plan_facts(services: Services, small_demo: PlantDa
     assert contact["email"] == "olga.nowak@werk-demo.example"
 
 
+async def test_every_local_key_maps_to_its_own_row(
+    services: Services, small_demo: PlantData
+) -> None:
+    loaded = await load_plant(services=services, actor=SYSTEM, plant=small_demo)
+    async with services.db.read() as session:
+        tasks = {row.id: row for row in (await session.execute(select(tables.Task))).scalars()}
+        jobs = {row.id: row for row in (await session.execute(select(tables.Job))).scalars()}
+        units = {row.id: row for row in (await session.execute(select(tables.Equipment))).scalars()}
+    for job in small_demo.jobs:
+        assert (jobs[loaded.jobs[job.key]].name, jobs[loaded.jobs[job.key]].due) == (
+            job.name,
+            job.due,
+        )
+        for sequence, task in enumerate(job.tasks):
+            row = tasks[loaded.tasks[task.key]]
+            assert (row.job_id, row.sequence, row.name, row.duration_minutes) == (
+                loaded.jobs[job.key], sequence, task.name, task.duration_minutes,
+            )  # fmt: skip
+    assert all(units[loaded.equipment[e.key]].name == e.name for e in small_demo.equipment)
+
+
 async def test_the_load_is_published_after_commit(
     services: Services, small_demo: PlantData
 ) -> None:
@@ -185,3 +206,19 @@ async def test_only_those_who_manage_resources_may_load(
     scheduler = Actor(user_id=1, role="scheduler")
     with pytest.raises(Forbidden):
         await load_plant(services=services, actor=scheduler, plant=small_demo)
+
+
+async def test_demo_loads_on_a_migrated_database_of_either_backend(
+    database_url: str, tmp_path: Path, small_demo: PlantData
+) -> None:
+    settings = Settings(database_url=database_url, redis_url=None, var_dir=tmp_path)
+    services = Services(settings=settings, db=Database(database_url), hub=MemoryHub())
+    try:
+        loaded = await load_plant(services=services, actor=SYSTEM, plant=small_demo)
+        async with services.db.read() as session:
+            names = dict((await session.execute(select(tables.Task.id, tables.Task.name))).all())
+        assert loaded.revision == 1
+        assert all(names[loaded.tasks[t.key]] == t.name for _, t in small_demo.tasks())
+        assert await count(services, tables.Assignment) == len(small_demo.assignments)
+    finally:
+        await services.db.dispose()
