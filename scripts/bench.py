@@ -202,7 +202,7 @@ async def over_http(
         server_cpu = cpu_seconds(server_pid) - server_cpu
         client_cpu = time.process_time() - client_cpu
         writes = await assignment_writes(client, resources, rng, args.writes)
-    both = Samples(f"simple queries (both), {args.clients} concurrent clients")
+    both = Samples(pages.what.replace("list page", "simple queries (both)"))
     both.seconds = pages.seconds + details.seconds
     both.errors = pages.errors + details.errors
     both.wall = pages.wall

@@ -177,6 +177,8 @@ async def simple_queries(
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=TIMEOUT) as client:
             await client.get("/health")  # connect before the start line
             await start_line.wait()
+            if think:  # arrive spread out, as people do, not as one burst of `clients`
+                await asyncio.sleep(own.uniform(0, 2 * think))
             for i in range(requests_each):
                 if i % 2 == 0:
                     offset = own.randrange(max(1, resources.task_total - 50))

@@ -91,10 +91,12 @@ class IdempotencyMiddleware:
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         key = Headers(scope=scope).get("idempotency-key")
         if (
-            scope["type"] != "http"
-            or key is None
+            key is None
             or scope["method"] not in WRITE_METHODS
             or not scope["path"].startswith("/api/")
         ):

@@ -7,10 +7,12 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from starlette.types import Message
 
 from app.api.schemas import ErrorResponse
 from app.db import tables as t
-from app.main import api_router
+from app.main import api_router, create_app
+from app.settings import Settings
 
 
 async def test_login_refresh_and_bad_credentials(api: httpx.AsyncClient, plant: Any) -> None:
@@ -96,3 +98,19 @@ async def test_rate_limit_headers_and_429(api: httpx.AsyncClient, plant: Any, lo
     first = await api.get("/api/v1/equipment", headers=anna)
     assert first.headers["ratelimit-limit"] == "10000"
     assert int(first.headers["ratelimit-remaining"]) < 10000
+
+
+async def test_the_app_starts_and_stops_through_its_lifespan(settings: Settings) -> None:
+    # uvicorn drives this on start; a middleware that chokes on it breaks startup.
+    app = create_app(settings)
+    incoming: list[Message] = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[str] = []
+
+    async def receive() -> Message:
+        return incoming.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message["type"])
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
