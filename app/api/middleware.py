@@ -65,8 +65,12 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
+        principal = principal_of(scope, self.settings)
+        if isinstance(principal, Actor) and principal.service_key is None:
+            # A verified access token: keep the actor so the endpoint needn't decode it again.
+            scope.setdefault("state", {})["actor"] = principal
         try:
-            state = await self.limits.check(principal_of(scope, self.settings))
+            state = await self.limits.check(principal)
         except RateLimited as exc:
             response = error_response(429, exc.code, exc.message, exc.details, exc.headers)
             await response(scope, receive, send)
