@@ -6,17 +6,16 @@ from pydantic import AwareDatetime, ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.api.crud import EntityOps, add_item_routes
 from app.api.deps import (
     PageQuery,
     actor_of,
-    if_match,
     json_response,
-    no_content,
     page,
     path_id,
     services_of,
 )
-from app.api.endpoint import ApiRouter, read_body, read_query
+from app.api.endpoint import ApiRouter, read_query
 from app.api.schemas import CriticalPathOut, JobIn, JobOut, JobPatch, Page
 from app.services import jobs, schedule
 
@@ -45,62 +44,25 @@ async def list_jobs(request: Request) -> Response:
     return json_response(page(items, total, q))
 
 
-@api.post("", summary="Create a job", tag="jobs", body=JobIn, response=JobOut, status=201)
-async def create_job(request: Request) -> Response:
-    actor = await actor_of(request)
-    body = await read_body(request, JobIn)
-    view = await jobs.create_job(services=services_of(request), actor=actor, data=body.model_dump())
-    return json_response(view, status=201, version=view["version"])
-
-
-@api.get("/{job_id:int}", summary="One job", tag="jobs", response=JobOut, errors=(404,))
-async def get_job(request: Request) -> Response:
-    view = await jobs.get_job(
-        services=services_of(request),
-        actor=await actor_of(request),
-        job_id=path_id(request, "job_id"),
-    )
-    return json_response(view, version=view["version"])
-
-
-@api.patch(
-    "/{job_id:int}",
-    summary="Change a job",
+add_item_routes(
+    api,
+    noun="job",
     tag="jobs",
-    body=JobPatch,
-    response=JobOut,
-    if_match=True,
-    errors=(404, 412, 428),
+    create_model=JobIn,
+    patch_model=JobPatch,
+    out_model=JobOut,
+    ops=EntityOps(
+        get=lambda s, a, i: jobs.get_job(services=s, actor=a, job_id=i),
+        create=lambda s, a, data: jobs.create_job(services=s, actor=a, data=data),
+        update=lambda s, a, i, v, changes: jobs.update_job(
+            services=s, actor=a, job_id=i, expected_version=v, changes=changes
+        ),
+        delete=lambda s, a, i, v: jobs.delete_job(
+            services=s, actor=a, job_id=i, expected_version=v
+        ),
+    ),
+    delete_summary="Delete a job that has not started",
 )
-async def update_job(request: Request) -> Response:
-    actor = await actor_of(request)
-    body = await read_body(request, JobPatch)
-    view = await jobs.update_job(
-        services=services_of(request),
-        actor=actor,
-        job_id=path_id(request, "job_id"),
-        expected_version=if_match(request),
-        changes=body.model_dump(exclude_unset=True),
-    )
-    return json_response(view, version=view["version"])
-
-
-@api.delete(
-    "/{job_id:int}",
-    summary="Delete a job that has not started",
-    tag="jobs",
-    status=204,
-    if_match=True,
-    errors=(404, 409, 412, 428),
-)
-async def delete_job(request: Request) -> Response:
-    await jobs.delete_job(
-        services=services_of(request),
-        actor=await actor_of(request),
-        job_id=path_id(request, "job_id"),
-        expected_version=if_match(request),
-    )
-    return no_content()
 
 
 @api.get(

@@ -4,17 +4,15 @@ from pydantic import ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.api.crud import EntityOps, add_item_routes
 from app.api.deps import (
     PageQuery,
     actor_of,
-    if_match,
     json_response,
-    no_content,
     page,
-    path_id,
     services_of,
 )
-from app.api.endpoint import ApiRouter, read_body, read_query
+from app.api.endpoint import ApiRouter, read_query
 from app.api.schemas import OperatorIn, OperatorOut, OperatorPatch, Page
 from app.services import resources
 
@@ -45,74 +43,22 @@ async def list_operators(request: Request) -> Response:
     return json_response(page(items, total, q))
 
 
-@api.post(
-    "",
-    summary="Create an operator",
+add_item_routes(
+    api,
+    noun="operator",
     tag="operators",
-    body=OperatorIn,
-    response=OperatorOut,
-    status=201,
+    create_model=OperatorIn,
+    patch_model=OperatorPatch,
+    out_model=OperatorOut,
+    ops=EntityOps(
+        get=lambda s, a, i: resources.get_operator(services=s, actor=a, operator_id=i),
+        create=lambda s, a, data: resources.create_operator(services=s, actor=a, data=data),
+        update=lambda s, a, i, v, changes: resources.update_operator(
+            services=s, actor=a, operator_id=i, expected_version=v, changes=changes
+        ),
+        delete=lambda s, a, i, v: resources.delete_operator(
+            services=s, actor=a, operator_id=i, expected_version=v
+        ),
+    ),
+    delete_summary="Delete an operator without assignments",
 )
-async def create_operator(request: Request) -> Response:
-    actor = await actor_of(request)
-    body = await read_body(request, OperatorIn)
-    view = await resources.create_operator(
-        services=services_of(request), actor=actor, data=body.model_dump()
-    )
-    return json_response(view, status=201, version=view["version"])
-
-
-@api.get(
-    "/{operator_id:int}",
-    summary="One operator",
-    tag="operators",
-    response=OperatorOut,
-    errors=(404,),
-)
-async def get_operator(request: Request) -> Response:
-    view = await resources.get_operator(
-        services=services_of(request),
-        actor=await actor_of(request),
-        operator_id=path_id(request, "operator_id"),
-    )
-    return json_response(view, version=view["version"])
-
-
-@api.patch(
-    "/{operator_id:int}",
-    summary="Change an operator",
-    tag="operators",
-    body=OperatorPatch,
-    response=OperatorOut,
-    if_match=True,
-    errors=(404, 412, 428),
-)
-async def update_operator(request: Request) -> Response:
-    actor = await actor_of(request)
-    body = await read_body(request, OperatorPatch)
-    view = await resources.update_operator(
-        services=services_of(request),
-        actor=actor,
-        operator_id=path_id(request, "operator_id"),
-        expected_version=if_match(request),
-        changes=body.model_dump(exclude_unset=True),
-    )
-    return json_response(view, version=view["version"])
-
-
-@api.delete(
-    "/{operator_id:int}",
-    summary="Delete an operator without assignments",
-    tag="operators",
-    status=204,
-    if_match=True,
-    errors=(404, 409, 412, 428),
-)
-async def delete_operator(request: Request) -> Response:
-    await resources.delete_operator(
-        services=services_of(request),
-        actor=await actor_of(request),
-        operator_id=path_id(request, "operator_id"),
-        expected_version=if_match(request),
-    )
-    return no_content()

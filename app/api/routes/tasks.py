@@ -6,12 +6,12 @@ from pydantic import AwareDatetime, ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.api.crud import EntityOps, add_item_routes
 from app.api.deps import (
     PageQuery,
     actor_of,
     if_match,
     json_response,
-    no_content,
     page,
     path_id,
     services_of,
@@ -63,70 +63,25 @@ async def list_tasks(request: Request) -> Response:
     return json_response(page(items, total, q))
 
 
-@api.post("", summary="Create a task", tag="tasks", body=TaskIn, response=TaskOut, status=201)
-async def create_task(request: Request) -> Response:
-    actor = await actor_of(request)
-    body = await read_body(request, TaskIn)
-    view = await tasks.create_task(
-        services=services_of(request), actor=actor, data=body.model_dump()
-    )
-    return json_response(view, status=201, version=view["version"])
-
-
-@api.get(
-    "/{task_id:int}",
-    summary="One task with its assignment",
+add_item_routes(
+    api,
+    noun="task",
     tag="tasks",
-    response=TaskOut,
-    errors=(404,),
+    create_model=TaskIn,
+    patch_model=TaskPatch,
+    out_model=TaskOut,
+    ops=EntityOps(
+        get=lambda s, a, i: tasks.get_task(services=s, actor=a, task_id=i),
+        create=lambda s, a, data: tasks.create_task(services=s, actor=a, data=data),
+        update=lambda s, a, i, v, changes: tasks.update_task(
+            services=s, actor=a, task_id=i, expected_version=v, changes=changes
+        ),
+        delete=lambda s, a, i, v: tasks.delete_task(
+            services=s, actor=a, task_id=i, expected_version=v
+        ),
+    ),
+    delete_summary="Delete a task that has not started",
 )
-async def get_task(request: Request) -> Response:
-    view = await tasks.get_task(
-        services=services_of(request),
-        actor=await actor_of(request),
-        task_id=path_id(request, "task_id"),
-    )
-    return json_response(view, version=view["version"])
-
-
-@api.patch(
-    "/{task_id:int}",
-    summary="Change a task's definition",
-    tag="tasks",
-    body=TaskPatch,
-    response=TaskOut,
-    if_match=True,
-    errors=(404, 412, 428),
-)
-async def update_task(request: Request) -> Response:
-    actor = await actor_of(request)
-    body = await read_body(request, TaskPatch)
-    view = await tasks.update_task(
-        services=services_of(request),
-        actor=actor,
-        task_id=path_id(request, "task_id"),
-        expected_version=if_match(request),
-        changes=body.model_dump(exclude_unset=True),
-    )
-    return json_response(view, version=view["version"])
-
-
-@api.delete(
-    "/{task_id:int}",
-    summary="Delete a task that has not started",
-    tag="tasks",
-    status=204,
-    if_match=True,
-    errors=(404, 409, 412, 428),
-)
-async def delete_task(request: Request) -> Response:
-    await tasks.delete_task(
-        services=services_of(request),
-        actor=await actor_of(request),
-        task_id=path_id(request, "task_id"),
-        expected_version=if_match(request),
-    )
-    return no_content()
 
 
 @api.put(
