@@ -182,3 +182,34 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
             )
 
         yield start
+
+
+# --- the classic job-shop data -----------------------------------------------------------------
+
+# The shared data lives beside the repository: <repo>/../shared/data/jssp.
+JSSP_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "jssp"
+
+FT06 = """\
+# instance ft06 (Fisher & Thompson 1963), optimum 55
+6 6
+2  1  0  3  1  6  3  7  5  3  4  6
+1  8  2  5  4 10  5 10  0 10  3  4
+2  5  3  4  5  8  0  9  1  1  4  7
+1  5  0  5  2  5  3  3  4  8  5  9
+2  9  1  3  4  5  5  4  0  3  3  1
+1  3  3  3  5  9  0 10  4  4  2  1
+"""
+
+
+@pytest.fixture
+def ft06_text() -> str:
+    """ft06 in the standard job-shop format, inline so it needs no shared data."""
+    return FT06
+
+
+@pytest.fixture
+def jssp_dir() -> Path:
+    """The shared JSSP instances; required under CI=true."""
+    if not (JSSP_DIR / "instances").is_dir():
+        unavailable(f"shared JSSP data not found at {JSSP_DIR.resolve()}")
+    return JSSP_DIR

@@ -11,17 +11,6 @@ from app.cli import _read_password, main
 from app.db import tables
 from app.db.session import Database
 
-FT06 = """\
-# instance ft06
-6 6
-2  1  0  3  1  6  3  7  5  3  4  6
-1  8  2  5  4 10  5 10  0 10  3  4
-2  5  3  4  5  8  0  9  1  1  4  7
-1  5  0  5  2  5  3  3  4  8  5  9
-2  9  1  3  4  5  5  4  0  3  3  1
-1  3  3  3  5  9  0 10  4  4  2  1
-"""
-
 
 @pytest.fixture
 def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -42,9 +31,9 @@ def migrated(database_url: str, capsys: pytest.CaptureFixture[str]) -> str:
 
 
 @pytest.fixture
-def ft06_file(tmp_path: Path) -> Path:
+def ft06_file(tmp_path: Path, ft06_text: str) -> Path:
     path = tmp_path / "ft06"
-    path.write_text(FT06)
+    path.write_text(ft06_text)
     return path
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,32 +11,7 @@ from app.domain.jssp import JobShopInstance, Operation, parse_jssp, read_jssp, t
 from app.domain.plan import Interval
 from app.domain.plant_data import as_operator, check_references
 
-# The shared data lives beside the repository: <repo>/../shared/data/jssp.
-JSSP_DIR = Path(__file__).parents[2] / ".." / "shared" / "data" / "jssp"
 START = datetime(2026, 3, 2, 6, tzinfo=UTC)
-
-FT06 = """\
-#+++++++++++++++++++++++++++++
-# instance ft06
-#+++++++++++++++++++++++++++++
-6 6
-2  1  0  3  1  6  3  7  5  3  4  6
-1  8  2  5  4 10  5 10  0 10  3  4
-2  5  3  4  5  8  0  9  1  1  4  7
-1  5  0  5  2  5  3  3  4  8  5  9
-2  9  1  3  4  5  5  4  0  3  3  1
-1  3  3  3  5  9  0 10  4  4  2  1
-"""
-
-
-@pytest.fixture
-def jssp_dir() -> Path:
-    if not (JSSP_DIR / "instances").is_dir():
-        reason = f"shared JSSP data not found at {JSSP_DIR.resolve()}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{reason} (CI=true: the data is required)", pytrace=False)
-        pytest.skip(reason)
-    return JSSP_DIR
 
 
 def test_every_shared_instance_parses_to_its_published_size(jssp_dir: Path) -> None:
@@ -90,8 +64,8 @@ def test_malformed_files_name_the_line(text: str, message: str) -> None:
     assert str(raised.value).startswith("broken")
 
 
-def test_plant_has_one_machine_and_one_operator_per_jssp_machine() -> None:
-    plant = to_plant_data(parse_jssp(FT06, name="ft06"), start=START)
+def test_plant_has_one_machine_and_one_operator_per_jssp_machine(ft06_text: str) -> None:
+    plant = to_plant_data(parse_jssp(ft06_text, name="ft06"), start=START)
     check_references(plant)
     assert [unit.name for unit in plant.equipment] == [f"M{m}" for m in range(6)]
     assert plant.equipment[2].capabilities == ("machine-2",)
@@ -102,8 +76,8 @@ def test_plant_has_one_machine_and_one_operator_per_jssp_machine() -> None:
     }  # fmt: skip
 
 
-def test_jobs_are_chains_in_file_order_released_at_start() -> None:
-    plant = to_plant_data(parse_jssp(FT06, name="ft06"), start=START, time_unit_minutes=5)
+def test_jobs_are_chains_in_file_order_released_at_start(ft06_text: str) -> None:
+    plant = to_plant_data(parse_jssp(ft06_text, name="ft06"), start=START, time_unit_minutes=5)
     job = plant.jobs[0]
     assert job.release == START
     assert [task.required_capability for task in job.tasks] == [
@@ -117,8 +91,8 @@ def test_jobs_are_chains_in_file_order_released_at_start() -> None:
     )
 
 
-def test_operators_are_available_round_the_clock() -> None:
-    plant = to_plant_data(parse_jssp(FT06, name="ft06"), start=START)
+def test_operators_are_available_round_the_clock(ft06_text: str) -> None:
+    plant = to_plant_data(parse_jssp(ft06_text, name="ft06"), start=START)
     week = Interval(START, START + timedelta(days=9))
     for zone in ("UTC", "Europe/Berlin"):
         assert availability(as_operator(plant.operators[0]), zone, week) == [week]
@@ -131,6 +105,6 @@ def test_zero_length_operations_are_left_out_of_the_chain() -> None:
     assert tasks[1].predecessors == (tasks[0].key,)
 
 
-def test_time_unit_must_be_positive() -> None:
+def test_time_unit_must_be_positive(ft06_text: str) -> None:
     with pytest.raises(ValueError, match="time_unit_minutes"):
-        to_plant_data(parse_jssp(FT06, name="ft06"), start=START, time_unit_minutes=0)
+        to_plant_data(parse_jssp(ft06_text, name="ft06"), start=START, time_unit_minutes=0)

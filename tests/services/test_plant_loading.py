@@ -25,15 +25,6 @@ from app.services.write_path import schedule_channel
 from app.settings import Settings
 
 START = datetime(2026, 3, 2, tzinfo=ZoneInfo("Europe/Berlin"))
-FT06 = """\
-6 6
-2  1  0  3  1  6  3  7  5  3  4  6
-1  8  2  5  4 10  5 10  0 10  3  4
-2  5  3  4  5  8  0  9  1  1  4  7
-1  5  0  5  2  5  3  3  4  8  5  9
-2  9  1  3  4  5  5  4  0  3  3  1
-1  3  3  3  5  9  0 10  4  4  2  1
-"""
 
 
 @pytest.fixture
@@ -168,8 +159,8 @@ async def test_the_load_is_published_after_commit(
     assert (message["kind"], message["revision"]) == ("plant.loaded", 1)
 
 
-async def test_ft06_imports_as_machines_jobs_and_tasks(services: Services) -> None:
-    plant = to_plant_data(parse_jssp(FT06, name="ft06"), start=START)
+async def test_ft06_imports_as_machines_jobs_and_tasks(services: Services, ft06_text: str) -> None:
+    plant = to_plant_data(parse_jssp(ft06_text, name="ft06"), start=START)
     loaded = await load_plant(services=services, actor=SYSTEM, plant=plant, timezone="UTC")
     assert loaded.counts() == {
         "equipment": 6, "operators": 6, "jobs": 6, "tasks": 36, "assignments": 0, "users": 0,
@@ -181,8 +172,10 @@ async def test_ft06_imports_as_machines_jobs_and_tasks(services: Services) -> No
     assert timezone == "UTC"
 
 
-async def test_a_second_load_with_the_same_machines_changes_nothing(services: Services) -> None:
-    plant = to_plant_data(parse_jssp(FT06, name="ft06"), start=START)
+async def test_a_second_load_with_the_same_machines_changes_nothing(
+    services: Services, ft06_text: str
+) -> None:
+    plant = to_plant_data(parse_jssp(ft06_text, name="ft06"), start=START)
     await load_plant(services=services, actor=SYSTEM, plant=plant)
     with pytest.raises(StateConflict, match="already has equipment named M0"):
         await load_plant(services=services, actor=SYSTEM, plant=plant)
@@ -190,8 +183,10 @@ async def test_a_second_load_with_the_same_machines_changes_nothing(services: Se
     assert await count(services, tables.ChangeLogEntry) == 1
 
 
-async def test_bad_time_zone_and_inconsistent_plants_are_rejected(services: Services) -> None:
-    plant = to_plant_data(parse_jssp(FT06, name="ft06"), start=START)
+async def test_bad_time_zone_and_inconsistent_plants_are_rejected(
+    services: Services, ft06_text: str
+) -> None:
+    plant = to_plant_data(parse_jssp(ft06_text, name="ft06"), start=START)
     with pytest.raises(InvalidInput, match="unknown time zone"):
         await load_plant(services=services, actor=SYSTEM, plant=plant, timezone="Mars/Olympus")
     doubled = PlantData(name="twice", equipment=plant.equipment * 2)
