@@ -203,6 +203,8 @@ async def _tasks(session: AsyncSession, *where: ColumnElement[bool]) -> dict[int
                 tk.min_level,
                 tk.required_capability,
                 tk.status,
+                tk.actual_start,
+                tk.actual_end,
             ).where(*where)
         )
     ).all()
@@ -224,6 +226,8 @@ async def _tasks(session: AsyncSession, *where: ColumnElement[bool]) -> dict[int
             required_capability=row.required_capability,
             predecessors=tuple(sorted(deps.get(row.id, ()))),
             status=d.TaskStatus(row.status),
+            actual_start=_utc(row.actual_start),
+            actual_end=_utc(row.actual_end),
         )
         for row in rows
     }
@@ -246,3 +250,71 @@ async def _assignments(
         )
         for row in rows
     }
+
+
+async def load_window(session: AsyncSession, schedule_id: int, window: d.Interval) -> d.Plan:
+    """What validating every assignment overlapping `window` needs, and little more:
+    those assignments, whatever overlaps them on their resources, their
+    predecessors' and successors' assignments, and their jobs' other tasks
+    (for `late`). Conflicts of the result that involve a task in the window
+    are exactly that task's conflicts in the whole plan.
+    """
+    timezone = await schedule_timezone(session, schedule_id)
+    in_schedule = t.Assignment.schedule_id == schedule_id
+    visible = await _assignments(
+        session, in_schedule, t.Assignment.start < window.end, t.Assignment.end > window.start
+    )
+    if not visible:
+        return d.Plan(timezone=timezone)
+    # An assignment overlapping a visible one may itself lie outside the window.
+    reach = d.Interval(
+        min(a.start for a in visible.values()), max(a.end for a in visible.values())
+    )
+    assignments = await _assignments(
+        session,
+        in_schedule,
+        t.Assignment.start < reach.end,
+        t.Assignment.end > reach.start,
+        or_(
+            t.Assignment.operator_id.in_({a.operator_id for a in visible.values()}),
+            t.Assignment.equipment_id.in_({a.equipment_id for a in visible.values()}),
+        ),
+    )
+    dp = t.TaskDependency.__table__.c
+    linked = {
+        task_id
+        for dep in await session.execute(
+            select(dp.task_id, dp.predecessor_id).where(
+                or_(dp.task_id.in_(set(visible)), dp.predecessor_id.in_(set(visible)))
+            )
+        )
+        for task_id in dep
+    }
+    job_ids = select(t.Task.job_id).where(t.Task.id.in_(set(visible)))
+    tasks = await _tasks(
+        session, or_(t.Task.job_id.in_(job_ids), t.Task.id.in_(linked | set(assignments)))
+    )
+    assignments.update(await _assignments(session, in_schedule, t.Assignment.task_id.in_(set(tasks))))
+    if missing := set(assignments) - set(tasks):
+        tasks.update(await _tasks(session, t.Task.id.in_(missing)))
+    return d.Plan(
+        equipment=await _equipment(session, {a.equipment_id for a in assignments.values()}),
+        operators=await _operators(session, {a.operator_id for a in assignments.values()}),
+        jobs=await _jobs(session, {task.job_id for task in tasks.values()}),
+        tasks=tasks,
+        assignments=assignments,
+        timezone=timezone,
+    )
+
+
+async def load_job(session: AsyncSession, schedule_id: int, job_id: int) -> d.Plan:
+    """One job, its tasks and their assignments: all its critical path needs."""
+    tasks = await _tasks(session, t.Task.job_id == job_id)
+    return d.Plan(
+        jobs=await _jobs(session, {job_id}),
+        tasks=tasks,
+        assignments=await _assignments(
+            session, t.Assignment.schedule_id == schedule_id, t.Assignment.task_id.in_(set(tasks))
+        ),
+        timezone=await schedule_timezone(session, schedule_id),
+    )

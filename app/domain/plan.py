@@ -104,6 +104,9 @@ class Task:
     required_capability: str | None = None
     predecessors: tuple[int, ...] = ()
     status: TaskStatus = TaskStatus.PENDING
+    # What really happened on the floor (None until the operator starts/completes).
+    actual_start: datetime | None = None
+    actual_end: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
