@@ -3,6 +3,7 @@ idempotent replays and rate limits."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -114,3 +115,21 @@ async def test_the_app_starts_and_stops_through_its_lifespan(settings: Settings)
 
     await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+async def test_readiness_survives_redis_going_away(
+    sqlite_database_url: str, tmp_path: Path
+) -> None:
+    # Nothing listens on port 1: Redis is "down". The instance still serves.
+    settings = Settings(
+        database_url=sqlite_database_url, var_dir=tmp_path, redis_url="redis://127.0.0.1:1/0"
+    )
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://takt.test") as client:
+        response = await client.get("/health/ready")
+    await app.state.services.db.dispose()
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["checks"]["database"] == "ok"
+    assert response.json()["checks"]["redis"].startswith("error")

@@ -39,10 +39,13 @@ async def ready(request: Request) -> Response:
         checks["database"] = f"error: {type(exc).__name__}"
     if services.settings.redis_url:
         checks["redis"] = await _redis_check(services.settings.redis_url)
-    ok = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    # Without Redis the instance still serves and accepts writes (fan-out degrades
+    # to this instance and to polling), so only the database decides readiness.
+    ready = checks["database"] == "ok"
+    status = (
+        "ok" if all(v == "ok" for v in checks.values()) else "degraded" if ready else "unavailable"
     )
+    return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
 
 async def _redis_check(url: str) -> str:
