@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint bench bench-jssp clean
+.PHONY: venv run test lint bench bench-fanout bench-jssp clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,11 @@ lint: venv
 
 bench: venv
 	$(BIN)/python scripts/bench.py
+	$(MAKE) bench-fanout
+
+# N live boards (100, 1,000, 2,000) and one writer: hub level, then WebSocket clients.
+bench-fanout: venv
+	$(BIN)/python scripts/bench_fanout.py
 
 bench-jssp: venv
 	$(BIN)/python scripts/bench_jssp.py

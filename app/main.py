@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 
 from app.api.endpoint import ApiRouter, openapi_document
 from app.api.errors import EXCEPTION_HANDLERS
@@ -16,12 +19,15 @@ from app.api.middleware import IdempotencyMiddleware, RateLimitMiddleware
 from app.api.routes import auth, equipment, health, jobs, operators, schedule, tasks
 from app.db.session import Database
 from app.observability import RequestContextMiddleware, configure_logging
-from app.realtime.hub import MemoryHub
+from app.realtime.hub import make_hub
+from app.realtime.live import Live
 from app.services.context import Services
 from app.settings import Settings
-from app.web import pages
+from app.web import board_render, pages
+from app.web.templates import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS
 
 API_PREFIX = "/api/v1"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 VERSION = "0.1.0"
 
 
@@ -41,8 +47,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     services = Services(
         settings=settings,
         db=Database(settings.database_url, pool_size=settings.db_pool_size),
-        hub=MemoryHub(),
+        hub=make_hub(settings),
     )
+    # The board's live feed: WebSocket, SSE and polling, presence.
+    live = Live(services, board_render.render_changes, board_render.render_full_refresh)
     router = api_router()
     document = openapi_document(router.endpoints, title="Takt API", version=VERSION)
 
@@ -52,22 +60,31 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.hub.start()
+        await live.start()
         try:
             yield
         finally:
+            await live.stop()
             await services.hub.stop()
             await services.db.dispose()
 
     app = Starlette(
-        routes=[*router.routes(), *pages.routes],
+        routes=[
+            *router.routes(),
+            *pages.routes,
+            *live.routes(),
+            # Vendored htmx and the board's own assets: no CDN at run time.
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
         middleware=[
             Middleware(RequestContextMiddleware),
             Middleware(RateLimitMiddleware, settings=settings),
             Middleware(IdempotencyMiddleware, services=services),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers={**EXCEPTION_HANDLERS, **PAGE_EXCEPTION_HANDLERS},  # type: ignore[dict-item]
         lifespan=lifespan,
     )
     app.add_route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)
     app.state.services = services
+    app.state.live = live
     return app

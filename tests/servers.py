@@ -278,10 +278,22 @@ class RedisServer:
     port: int
     directory: Path
     process: Popen
+    # The command line, so that `restart()` can bring the same server back.
+    args: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def kill(self) -> None:
+        """SIGKILL: Redis gone at once, as in a crash (clients see the socket close)."""
+        self.process.stop(signal.SIGKILL)
+
+    def restart(self) -> None:
+        """Start Redis again on the same port (after `kill()`); returns once it answers."""
+        self.process.stop(signal.SIGKILL)
+        self.process = Popen.start(self.args, log=self.directory / "redis.log", cwd=self.directory)
+        wait_until(lambda: _redis_ready(self.port), timeout=30, what="Redis", proc=self.process)
 
     def stop(self) -> None:
         self.process.stop()
@@ -294,17 +306,14 @@ def start_redis() -> RedisServer:
         raise ServerUnavailable("redis-server not found (apt-get install redis-server)")
     directory = Path(tempfile.mkdtemp(prefix="takt-redis-"))
     port = free_port()
-    process = Popen.start(
-        [
-            binary,
-            *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)),
-            *("--save", "", "--appendonly", "no", "--daemonize", "no"),
-            *("--loglevel", "warning", "--protected-mode", "no"),
-        ],
-        log=directory / "redis.log",
-        cwd=directory,
-    )
-    server = RedisServer(port=port, directory=directory, process=process)
+    args = [
+        binary,
+        *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)),
+        *("--save", "", "--appendonly", "no", "--daemonize", "no"),
+        *("--loglevel", "warning", "--protected-mode", "no"),
+    ]
+    process = Popen.start(args, log=directory / "redis.log", cwd=directory)
+    server = RedisServer(port=port, directory=directory, process=process, args=args)
     try:
         wait_until(lambda: _redis_ready(port), timeout=30, what="Redis", proc=process)
     except BaseException:

@@ -105,6 +105,15 @@ def decode_access_token(token: str, *, settings: Settings, now: datetime | None 
 async def login(
     *, services: Services, username: str, password: str, now: datetime | None = None
 ) -> TokenPair:
+    user = await check_credentials(services=services, username=username, password=password)
+    return await issue_tokens(services=services, user=user, now=now)
+
+
+async def check_credentials(*, services: Services, username: str, password: str) -> tables.User:
+    """The active user with this username and password, or `Unauthorized`.
+
+    Shared by the API's token login and the browser's session login.
+    """
     user = await get_user_by_username(services=services, username=username)
     # Verify even for unknown users (a dummy hash), so timing does not reveal who exists.
     password_ok = await asyncio.to_thread(
@@ -116,7 +125,7 @@ async def login(
         raise Unauthorized("this account is disabled")
     if user.password_hash is not None and needs_rehash(user.password_hash):
         await _rehash(services, user, password)
-    return await issue_tokens(services=services, user=user, now=now)
+    return user
 
 
 async def issue_tokens(

@@ -255,56 +255,114 @@ async def _assignments(
 async def load_window(session: AsyncSession, schedule_id: int, window: d.Interval) -> d.Plan:
     """What validating every assignment overlapping `window` needs, and little more:
     those assignments, whatever overlaps them on their resources, their
-    predecessors' and successors' assignments, and their jobs' other tasks
-    (for `late`). Conflicts of the result that involve a task in the window
-    are exactly that task's conflicts in the whole plan.
+    predecessors' and successors' assignments, and the rest of their jobs'
+    assignments (for `late`). Conflicts of the result that involve a task in
+    the window are exactly that task's conflicts in the whole plan.
+
+    This runs on every board page load, so each assignment row comes with its
+    task's columns (one join, one pass), rows in the window are read once, and
+    "in the window" stays a subquery rather than thousands of bound ids.
     """
     timezone = await schedule_timezone(session, schedule_id)
-    in_schedule = t.Assignment.schedule_id == schedule_id
-    visible = await _assignments(
-        session, in_schedule, t.Assignment.start < window.end, t.Assignment.end > window.start
-    )
-    if not visible:
-        return d.Plan(timezone=timezone)
-    # An assignment overlapping a visible one may itself lie outside the window.
-    reach = d.Interval(
-        min(a.start for a in visible.values()), max(a.end for a in visible.values())
-    )
-    assignments = await _assignments(
-        session,
-        in_schedule,
-        t.Assignment.start < reach.end,
-        t.Assignment.end > reach.start,
-        or_(
-            t.Assignment.operator_id.in_({a.operator_id for a in visible.values()}),
-            t.Assignment.equipment_id.in_({a.equipment_id for a in visible.values()}),
-        ),
-    )
-    dp = t.TaskDependency.__table__.c
-    linked = {
-        task_id
-        for dep in await session.execute(
+    a, tk, dp = t.Assignment.__table__.c, t.Task.__table__.c, t.TaskDependency.__table__.c
+    overlaps_window = (a.start < window.end) & (a.end > window.start)
+    in_window = select(a.task_id).where(a.schedule_id == schedule_id, overlaps_window)
+    deps = (
+        await session.execute(
             select(dp.task_id, dp.predecessor_id).where(
-                or_(dp.task_id.in_(set(visible)), dp.predecessor_id.in_(set(visible)))
+                or_(dp.task_id.in_(in_window), dp.predecessor_id.in_(in_window))
             )
         )
-        for task_id in dep
-    }
-    job_ids = select(t.Task.job_id).where(t.Task.id.in_(set(visible)))
-    tasks = await _tasks(
-        session, or_(t.Task.job_id.in_(job_ids), t.Task.id.in_(linked | set(assignments)))
+    ).all()
+    predecessors: dict[int, list[int]] = defaultdict(list)
+    for dep in deps:
+        predecessors[dep.task_id].append(dep.predecessor_id)
+    placed = await _placed(session, schedule_id, predecessors, overlaps_window)
+    if not placed:
+        return d.Plan(timezone=timezone)
+    # An assignment overlapping a visible one may itself lie outside the window.
+    starts, ends = zip(*((p.start, p.end) for p, _ in placed.values()), strict=True)
+    reach = d.Interval(min(starts), max(ends))
+    busy = select(a.operator_id, a.equipment_id).where(
+        a.schedule_id == schedule_id, overlaps_window
     )
-    assignments.update(await _assignments(session, in_schedule, t.Assignment.task_id.in_(set(tasks))))
-    if missing := set(assignments) - set(tasks):
-        tasks.update(await _tasks(session, t.Task.id.in_(missing)))
+    jobs = select(tk.job_id).join_from(t.Task.__table__, t.Assignment.__table__, a.task_id == tk.id)
+    linked = {task_id for dep in deps for task_id in dep}
+    placed |= await _placed(
+        session,
+        schedule_id,
+        predecessors,
+        ~overlaps_window,
+        or_(
+            (a.start < reach.end)
+            & (a.end > reach.start)
+            & or_(
+                a.operator_id.in_(busy.with_only_columns(a.operator_id)),
+                a.equipment_id.in_(busy.with_only_columns(a.equipment_id)),
+            ),
+            tk.job_id.in_(jobs.where(a.schedule_id == schedule_id, overlaps_window)),
+            a.task_id.in_(linked),
+        ),
+    )
+    assignments = {task_id: p for task_id, (p, _) in placed.items()}
+    tasks = {task_id: task for task_id, (_, task) in placed.items()}
+    if unplaced := linked - set(tasks):
+        tasks.update(await _tasks(session, tk.id.in_(unplaced)))
     return d.Plan(
-        equipment=await _equipment(session, {a.equipment_id for a in assignments.values()}),
-        operators=await _operators(session, {a.operator_id for a in assignments.values()}),
+        equipment=await _equipment(session, {p.equipment_id for p in assignments.values()}),
+        operators=await _operators(session, {p.operator_id for p in assignments.values()}),
         jobs=await _jobs(session, {task.job_id for task in tasks.values()}),
         tasks=tasks,
         assignments=assignments,
         timezone=timezone,
     )
+
+
+async def _placed(
+    session: AsyncSession,
+    schedule_id: int,
+    predecessors: dict[int, list[int]],
+    *where: ColumnElement[bool],
+) -> dict[int, tuple[d.Assignment, d.Task]]:
+    """Assignments with their tasks; `predecessors` holds the links the caller knows of."""
+    a, tk = t.Assignment.__table__.c, t.Task.__table__.c
+    rows = await session.execute(
+        select(
+            a.task_id,
+            a.operator_id,
+            a.equipment_id,
+            a.start,
+            a.end,
+            tk.job_id,
+            tk.name,
+            tk.duration_minutes,
+            tk.required_skill,
+            tk.min_level,
+            tk.required_capability,
+            tk.status,
+        )
+        .join_from(t.Assignment.__table__, t.Task.__table__, tk.id == a.task_id)
+        .where(a.schedule_id == schedule_id, *where)
+    )
+    return {
+        row.task_id: (
+            d.Assignment(
+                row.task_id, row.operator_id, row.equipment_id, as_utc(row.start), as_utc(row.end)
+            ),
+            d.Task(
+                row.task_id,
+                row.job_id,
+                row.name,
+                row.duration_minutes,
+                row.required_skill,
+                row.min_level,
+                row.required_capability,
+                tuple(sorted(predecessors.get(row.task_id, ()))),
+                d.TaskStatus(row.status),
+            ),
+        )
+        for row in rows
+    }
 
 
 async def load_job(session: AsyncSession, schedule_id: int, job_id: int) -> d.Plan:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 Message = dict[str, Any]
 RESYNC: Message = {"kind": "resync"}
@@ -91,3 +94,13 @@ class MemoryHub:
                 subscribers.discard(subscription)
                 if not subscribers:
                     del self._subscribers[channel]
+
+
+def make_hub(settings: Settings) -> Hub:
+    """Redis when `REDIS_URL` is set (several instances), in-process otherwise."""
+    if settings.redis_url:
+        # Imported here: the Redis hub builds on this module's classes.
+        from app.realtime.redis_hub import RedisHub
+
+        return RedisHub(settings.redis_url)
+    return MemoryHub()

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.auth.permissions import require
 from app.db import tables as t
-from app.db.plan_queries import load_neighbourhood, load_plan, schedule_revision
+from app.db.plan_queries import load_job, load_neighbourhood, load_plan, schedule_revision
 from app.db.timestamps import utcnow
 from app.domain.conflicts import Conflict
 from app.domain.critical_path import CriticalPath, critical_path
@@ -102,7 +102,8 @@ async def job_critical_path(*, services: Services, actor: Actor, job_id: int) ->
     async with services.db.read() as session, session.begin():
         if await session.get(t.Job, job_id) is None:
             raise NotFound("jobs", job_id)
-        plan = await load_plan(session, schedule_id)
+        # The job alone: a job's CPM never looks outside it (and the plant may be large).
+        plan = await load_job(session, schedule_id, job_id)
     return critical_path(plan, job_id)
 
 

@@ -1,19 +1,18 @@
-"""HTML pages. For now the front door; the live board comes with its own issue."""
+"""HTML pages: the front door, logging in, the board."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from jinja2_fragments.starlette import Jinja2Blocks
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-TEMPLATES = Jinja2Blocks(directory=str(Path(__file__).resolve().parents[2] / "templates"))
+from app.web import board_pages, login
+from app.web.session import page_session
+from app.web.templates import render
 
 
 async def home(request: Request) -> Response:
-    return TEMPLATES.TemplateResponse(request, "home.html", {})
+    return render(request, "home.html", {"session": await page_session(request)})
 
 
-routes = [Route("/", home, methods=["GET"])]
+routes = [Route("/", home, methods=["GET"]), *login.routes, *board_pages.routes]

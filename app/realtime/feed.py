@@ -1,0 +1,275 @@
+"""The live feed of one open board, shared by the WebSocket, SSE and polling transports.
+
+    page rendered at revision R
+        │ client connects: since=R, its BoardView
+        ▼
+    subscribe to schedule:{id}   (first, so nothing committed later is missed)
+    catch_up(R)                  change log → render_changes(touched tasks) or reload
+        │
+        ▼ hub messages           note(): merged into one pending batch (ids only)
+    next_update()                one render for the whole batch; a gap in the
+                                 revisions or a RESYNC → catch up from the log
+
+Pushes are hints, the change log is the truth: a client is only ever told a
+revision once everything up to it is in what it was sent. The transports
+differ only in how they carry the HTML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from markupsafe import Markup
+
+from app.auth.permissions import require
+from app.realtime.hub import Message
+from app.services.context import Actor, Services
+from app.services.schedule import changes_since
+from app.services.write_path import schedule_channel
+from app.web.board_view import BoardView
+
+log = logging.getLogger(__name__)
+
+# More touched tasks than this in one batch: render from the change log instead
+# of remembering ids (keeps a slow client's pending state small).
+MAX_PENDING_TASKS = 500
+# One catch-up replays at most this many revisions; more means "reload".
+CATCH_UP_LIMIT = 1000
+# Changes to these without any task mean rows, names or calendars changed:
+# the board cannot patch that bar by bar, so the whole view is re-rendered.
+STRUCTURAL = frozenset({"equipment", "operators", "jobs", "schedules"})
+RESUBSCRIBE_DELAYS_S = (0.5, 1, 2, 5, 10)
+
+
+class RenderChanges(Protocol):
+    """The board's renderer (app/web/board_render.py): OOB fragments for `task_ids` in `view`."""
+
+    def __call__(
+        self,
+        services: Services,
+        actor: Actor,
+        view: BoardView,
+        task_ids: set[int],
+        revision: int,
+    ) -> Awaitable[str]: ...
+
+
+class RenderRefresh(Protocol):
+    """The board's whole-view renderer (`#board-main` and `#board-revision` as OOB fragments)."""
+
+    def __call__(
+        self, services: Services, actor: Actor, view: BoardView, revision: int | None = None
+    ) -> Awaitable[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """HTML for the client; `revision` when it moves the client's resume point."""
+
+    html: str
+    revision: int | None = None
+    reload: bool = False
+
+
+def reload_fragment(message: str = "The plan changed too much to update in place.") -> str:
+    """The `#notice` that live.js turns into a page reload."""
+    return Markup(
+        '<div id="notice" class="notice notice-info" role="status" hx-swap-oob="true" '
+        'data-reload="1"><p>{} Reloading…</p></div>'
+    ).format(message)
+
+
+def touched_tasks(entities: Any) -> set[int] | None:
+    """The task ids a change touched; None when it changed the board's structure."""
+    if not isinstance(entities, dict):
+        return None
+    tasks = entities.get("tasks") or []
+    if not tasks and STRUCTURAL & set(entities):
+        return None
+    return {task_id for task_id in tasks if isinstance(task_id, int)}
+
+
+class Feed:
+    """One connection's view of the change stream (not shared between connections)."""
+
+    def __init__(
+        self,
+        *,
+        services: Services,
+        actor: Actor,
+        view: BoardView,
+        render: RenderChanges,
+        refresh: RenderRefresh | None = None,
+        revision: int,
+        extras: Callable[[], str | None] | None = None,
+    ) -> None:
+        # Operators are refused here; their own channel comes with the "My tasks" screen.
+        require(actor, "plan.read")
+        self.services = services
+        self.actor = actor
+        self.view = view
+        self.render = render
+        self.refresh = refresh
+        # Everything up to this revision has been sent (or was on the page).
+        self.revision = revision
+        # Wakes the sender: hub messages, presence changes, a new view.
+        self.wake = asyncio.Event()
+        self.extras = extras
+        self._extras_due = False
+        self._ids: set[int] = set()
+        self._revisions: set[int] = set()
+        self._catch_up = False
+        self._structural = False
+        self._resume: tuple[int, BoardView] | None = None
+
+    # --- what arrives --------------------------------------------------------------------------
+
+    def note(self, message: Message) -> None:
+        """Merge a hub message into the pending batch (no I/O: called for every message)."""
+        revision = message.get("revision")
+        if message.get("kind") == "resync" or not isinstance(revision, int):
+            self._catch_up = True
+        elif revision > self.revision:
+            ids = touched_tasks(message.get("entities"))
+            self._revisions.add(revision)
+            if ids is None:
+                self._structural = True
+            else:
+                self._ids |= ids
+            if len(self._ids) > MAX_PENDING_TASKS or len(self._revisions) > MAX_PENDING_TASKS:
+                self._catch_up = True
+        self.wake.set()
+
+    def resume(self, since: int, view: BoardView) -> None:
+        """The client (re)states where it is: a new view, a re-rendered page."""
+        self._resume = (since, view)
+        self.wake.set()
+
+    def extras_changed(self) -> None:
+        """Something outside the change log to send (presence)."""
+        self._extras_due = True
+        self.wake.set()
+
+    # --- what is sent ----------------------------------------------------------------------------
+
+    async def next_updates(self) -> list[Update]:
+        """Render everything pending as few updates as possible (empty: nothing to say)."""
+        self.wake.clear()
+        updates: list[Update] = []
+        change = await self._pending_change()
+        if change is not None:
+            updates.append(change)
+        if self._extras_due and self.extras is not None:
+            self._extras_due = False
+            html = self.extras()
+            if html:
+                updates.append(Update(html))
+        return updates
+
+    async def catch_up(self, since: int) -> Update | None:
+        """The changes after `since` from the change log, rendered for this view."""
+        result = await changes_since(
+            services=self.services, actor=self.actor, since=since, limit=CATCH_UP_LIMIT
+        )
+        if result.reload or len(result.changes) >= CATCH_UP_LIMIT:
+            self.revision = result.revision
+            return Update(reload_fragment(), reload=True)
+        if not result.changes:
+            self.revision = since
+            return None
+        ids: set[int] = set()
+        newest: int = result.changes[-1]["revision"]
+        for entry in result.changes:
+            touched = touched_tasks(entry.get("entities"))
+            if touched is None:
+                return await self._refresh(newest)
+            ids |= touched
+        return await self._render(ids, newest)
+
+    async def _pending_change(self) -> Update | None:
+        if self._resume is not None:
+            since, self.view = self._resume
+            self._resume = None
+            self._forget()
+            self.revision = since
+            return await self.catch_up(since)
+        revisions = {r for r in self._revisions if r > self.revision}
+        contiguous = revisions == set(range(self.revision + 1, self.revision + 1 + len(revisions)))
+        catch_up, structural, ids = self._catch_up, self._structural, self._ids
+        self._forget()
+        if catch_up or not contiguous:
+            # A RESYNC, or a revision we never heard of (Redis is at-most-once).
+            return await self.catch_up(self.revision)
+        if not revisions:
+            return None
+        if structural:
+            return await self._refresh(max(revisions))
+        return await self._render(ids, max(revisions))
+
+    async def _render(self, ids: set[int], revision: int) -> Update:
+        html = await self.render(self.services, self.actor, self.view, ids, revision)
+        self.revision = revision
+        return Update(html, revision)
+
+    async def _refresh(self, revision: int) -> Update:
+        """The whole view again (or, if the board cannot render one, a reload)."""
+        self.revision = revision
+        if self.refresh is None:
+            return Update(reload_fragment(), reload=True)
+        html = await self.refresh(self.services, self.actor, self.view, revision)
+        return Update(html, revision)
+
+    def _forget(self) -> None:
+        self._ids = set()
+        self._revisions = set()
+        self._catch_up = False
+        self._structural = False
+
+    # --- listening -------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def listening(self) -> AsyncIterator[None]:
+        """Feed hub messages into `note()` while the block runs.
+
+        A plain task rather than a TaskGroup: the SSE stream yields inside this
+        block, and a task group must not span a `yield`. The task owns the
+        subscription, so cancelling it is all the cleanup there is.
+        """
+        schedule_id = await self.services.live_schedule_id()
+        subscribed = asyncio.Event()
+        reader = asyncio.create_task(self._read(schedule_channel(schedule_id), subscribed))
+        try:
+            await subscribed.wait()
+            yield
+        finally:
+            reader.cancel()
+            # Raises at once if we are being cancelled ourselves; the reader then
+            # finishes (unsubscribes) on its own.
+            await asyncio.wait([reader])
+
+    async def _read(self, channel: str, subscribed: asyncio.Event) -> None:
+        attempt = 0
+        while True:
+            try:
+                async with self.services.hub.subscribe(channel) as subscription:
+                    if attempt:
+                        # Messages may have been published while we were not subscribed.
+                        self.note({"kind": "resync"})
+                    subscribed.set()
+                    attempt = 0
+                    async for message in subscription:
+                        self.note(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The hub failed us (not expected: the hubs recover by themselves).
+                # Go on without pushes and catch up once subscribed again.
+                log.exception("live feed: subscription to %s failed", channel)
+                subscribed.set()
+                await asyncio.sleep(RESUBSCRIBE_DELAYS_S[min(attempt, 4)])
+                attempt += 1

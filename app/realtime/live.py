@@ -1,0 +1,161 @@
+"""The live board's server side as one object the app holds: `app.state.live`.
+
+    Live(services, render, refresh)   the board's renderers (app/web/board_render.py)
+      .presence     who is on each board (presence.py)
+      .routes()     GET /board/ws (ws.py), GET /board/sse, GET /board/poll (sse.py)
+      .start/.stop  from the app's lifespan
+
+Shutdown: uvicorn closes WebSockets itself, but it waits for streaming
+responses (SSE) to finish before it runs the lifespan's shutdown, and an event
+stream never finishes by itself. So `start()` chains a handler onto the exit
+signals that tells every open feed to end; streams close, uvicorn's graceful
+shutdown completes, and only then does the lifespan run `stop()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import weakref
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from starlette.routing import BaseRoute
+
+from app.auth.tokens import decode_access_token
+from app.db import tables
+from app.realtime.feed import Feed, RenderChanges, RenderRefresh
+from app.realtime.presence import Presence
+from app.services.context import Actor, Services
+from app.services.errors import ServiceError
+from app.web.board_view import BoardView
+from app.web.session import page_session
+
+_EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    actor: Actor
+    name: str
+    # Cookies ride along on cross-site requests; tokens have to be handed over.
+    by_cookie: bool
+
+
+class Live:
+    def __init__(
+        self, services: Services, render: RenderChanges, refresh: RenderRefresh | None = None
+    ) -> None:
+        self.services = services
+        self.render = render
+        self.refresh = refresh
+        self.presence = Presence(services.hub)
+        self.stopping = False
+        self._feeds: weakref.WeakSet[Feed] = weakref.WeakSet()
+        self._previous_handlers: dict[int, Any] = {}
+
+    def routes(self) -> list[BaseRoute]:
+        from app.realtime import sse, ws
+
+        return [*ws.routes, *sse.routes]
+
+    def feed(self, identity: Identity, view: BoardView, since: int) -> Feed:
+        """A feed for one connection; `ServiceError` (Forbidden) if the actor may not read."""
+        feed = Feed(
+            services=self.services,
+            actor=identity.actor,
+            view=view,
+            render=self.render,
+            refresh=self.refresh,
+            revision=since,
+        )
+        self._feeds.add(feed)
+        if self.stopping:
+            feed.wake.set()
+        return feed
+
+    async def start(self) -> None:
+        self.stopping = False
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals are for the main thread only (e.g. a TestClient's portal)
+        loop = asyncio.get_running_loop()
+        for sig in _EXIT_SIGNALS:
+            previous = signal.getsignal(sig)
+
+            def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
+                loop.call_soon_threadsafe(self.end_feeds)
+                if callable(previous):
+                    previous(signum, frame)
+                elif previous == signal.SIG_DFL:
+                    signal.signal(signum, signal.SIG_DFL)
+                    signal.raise_signal(signum)
+
+            self._previous_handlers[sig] = previous
+            signal.signal(sig, handler)
+
+    def end_feeds(self) -> None:
+        """Tell every open connection to close (the server is going away)."""
+        self.stopping = True
+        for feed in list(self._feeds):
+            feed.wake.set()
+
+    async def stop(self) -> None:
+        self.end_feeds()
+        for sig, previous in self._previous_handlers.items():
+            signal.signal(sig, previous)
+        self._previous_handlers.clear()
+        await self.presence.stop()
+
+
+def live_of(conn: HTTPConnection) -> Live:
+    live: Live = conn.app.state.live
+    return live
+
+
+async def identify(conn: HTTPConnection, services: Services) -> Identity | None:
+    """Who is connecting: the page's session cookie, or an access token (API clients, tests).
+
+    The token may come as `Authorization: Bearer` or, for browsers' WebSocket
+    and EventSource (which cannot set headers), as `?access_token=`.
+    """
+    header = conn.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    token = credentials.strip() if scheme.lower() == "bearer" else ""
+    token = token or conn.query_params.get("access_token", "")
+    if token:
+        try:
+            actor = decode_access_token(token, settings=services.settings)
+        except ServiceError:
+            return None
+        return Identity(actor, await _display_name(services, actor), by_cookie=False)
+    session = await page_session(conn)
+    if session is None:
+        return None
+    return Identity(session.actor, session.display_name, by_cookie=True)
+
+
+async def _display_name(services: Services, actor: Actor) -> str:
+    if actor.user_id is None:
+        return "Service"
+    async with services.db.read() as session:
+        user = await session.get(tables.User, actor.user_id)
+    if user is None:
+        return f"User {actor.user_id}"
+    return user.display_name or user.username
+
+
+def view_of(params: Any) -> BoardView:
+    """The board view a client follows, from the same query parameters as the page."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return BoardView.from_query(params, default_start=today)
+
+
+def since_of(raw: str | None) -> int | None:
+    """A revision sent by a client: a non-negative integer, else None."""
+    if raw is None or not raw.strip().isdigit() or len(raw.strip()) > 18:
+        return None
+    return int(raw.strip())

@@ -1,0 +1,339 @@
+"""Reading the board: one window of the plan, its conflicts, the tray.
+
+Everything here reads; the board's edits go through `tasks.assign_task` like
+any other. Each read happens in one transaction, so the bars, the conflicts
+and the revision they carry describe the same moment of the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.permissions import require
+from app.db import board_queries as q
+from app.db import tables as t
+from app.db.plan_queries import load_window, schedule_revision, schedule_timezone
+from app.db.timestamps import as_utc, utcnow
+from app.domain.conflicts import Conflict
+from app.domain.plan import Interval
+from app.domain.validation import validate_plan
+from app.services.context import Actor, Services
+from app.services.errors import InvalidInput, NotFound
+
+TRAY_PAGE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class BoardScope:
+    """What part of the plan a board looks at (the service-side twin of `BoardView`)."""
+
+    window: Interval
+    rows: str  # "equipment" | "operator"
+    filters: q.BoardFilter = field(default_factory=q.BoardFilter)
+
+    def row_of(self, placed: q.PlacedTask) -> int:
+        return placed.equipment_id if self.rows == "equipment" else placed.operator_id
+
+
+@dataclass(frozen=True, slots=True)
+class Tray:
+    tasks: list[q.TrayTask]
+    total: int
+    offset: int = 0
+
+    @property
+    def next_offset(self) -> int | None:
+        following = self.offset + len(self.tasks)
+        return following if following < self.total else None
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    revision: int
+    timezone: str
+    resources: list[q.Resource]
+    bars: list[q.PlacedTask]
+    # Conflicts that involve at least one bar of the board.
+    conflicts: list[Conflict]
+    scheduled: int
+    unscheduled: int
+    tray: Tray
+    equipment_types: list[str]
+    skills: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class BoardChanges:
+    """How some tasks now look on one board (what the live feed re-renders)."""
+
+    revision: int
+    timezone: str
+    resources: list[q.Resource]
+    # Tasks now on this board, and tasks that must leave it.
+    bars: list[q.PlacedTask]
+    gone: set[int]
+    conflicts: list[Conflict]
+    scheduled: int
+    unscheduled: int
+    # The tray's first page when a task came back to it, else None.
+    tray: Tray | None
+    tray_total: int
+
+
+async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> Board:
+    require(actor, "plan.read")
+    schedule_id = await services.live_schedule_id()
+    async with services.db.read() as session, session.begin():
+        revision = await schedule_revision(session, schedule_id)
+        resources = await _rows(session, scope)
+        shown = {resource.id for resource in resources}
+        placed = await q.placed_in_window(
+            session,
+            schedule_id,
+            start=scope.window.start,
+            end=scope.window.end,
+            filters=scope.filters,
+        )
+        bars = [bar for bar in placed if scope.row_of(bar) in shown]
+        conflicts = await _conflicts(session, schedule_id, scope, {bar.task_id for bar in bars})
+        scheduled, unscheduled = await q.plan_totals(session, schedule_id)
+        tray = await _tray(session, schedule_id, scope.filters, offset=0)
+        types, skills = await q.filter_choices(session)
+        timezone = await schedule_timezone(session, schedule_id)
+    return Board(
+        revision, timezone, resources, bars, conflicts, scheduled, unscheduled, tray, types, skills
+    )
+
+
+async def board_changes(
+    *, services: Services, actor: Actor, scope: BoardScope, task_ids: set[int]
+) -> BoardChanges:
+    require(actor, "plan.read")
+    schedule_id = await services.live_schedule_id()
+    async with services.db.read() as session, session.begin():
+        revision = await schedule_revision(session, schedule_id)
+        resources = await _rows(session, scope)
+        shown = {resource.id for resource in resources}
+        now_placed = await q.placed_tasks(session, schedule_id, task_ids)
+        wanted = set((await session.execute(_matching(task_ids, scope.filters))).scalars())
+        bars = [
+            placed
+            for placed in now_placed.values()
+            if placed.task_id in wanted and _on_board(placed, scope, shown)
+        ]
+        visible = {bar.task_id for bar in bars}
+        placed_in_view = await q.placed_in_window(
+            session,
+            schedule_id,
+            start=scope.window.start,
+            end=scope.window.end,
+            filters=scope.filters,
+        )
+        visible |= {bar.task_id for bar in placed_in_view if scope.row_of(bar) in shown}
+        conflicts = await _conflicts(session, schedule_id, scope, visible)
+        scheduled, unscheduled = await q.plan_totals(session, schedule_id)
+        back_in_tray = (task_ids - set(now_placed)) & wanted
+        tray = await _tray(session, schedule_id, scope.filters, 0) if back_in_tray else None
+        tray_total = tray.total if tray else await _tray_total(session, schedule_id, scope.filters)
+        timezone = await schedule_timezone(session, schedule_id)
+    gone = set(task_ids) - {bar.task_id for bar in bars}
+    return BoardChanges(
+        revision,
+        timezone,
+        resources,
+        bars,
+        gone,
+        conflicts,
+        scheduled,
+        unscheduled,
+        tray,
+        tray_total,
+    )
+
+
+async def tray_page(
+    *, services: Services, actor: Actor, filters: q.BoardFilter, offset: int
+) -> Tray:
+    require(actor, "plan.read")
+    schedule_id = await services.live_schedule_id()
+    async with services.db.read() as session:
+        return await _tray(session, schedule_id, filters, offset=max(0, offset))
+
+
+async def changed_by_name(*, services: Services, user_id: int | None) -> str | None:
+    """The display name of whoever made a change (for the stale-edit notice)."""
+    if user_id is None:
+        return None
+    async with services.db.read() as session:
+        return await q.user_name(session, user_id)
+
+
+async def resources(*, services: Services, actor: Actor) -> tuple[list[q.Resource], ...]:
+    """(operators, equipment): every resource a task could be placed on."""
+    require(actor, "plan.read")
+    async with services.db.read() as session:
+        return await q.operator_rows(session, None), await q.equipment_rows(session, None)
+
+
+async def suggest_partner(
+    *,
+    services: Services,
+    actor: Actor,
+    task_id: int,
+    operator_id: int | None,
+    equipment_id: int | None,
+    start: datetime,
+    end: datetime,
+) -> tuple[int, int]:
+    """Complete a placement that names only one resource (a drop onto a row).
+
+    The other resource stays what the task has now; a task without one gets
+    the first qualified resource free at that time, else the first
+    qualified, else the first there is (validation will say what is wrong).
+    """
+    require(actor, "plan.read")
+    if operator_id is not None and equipment_id is not None:
+        return operator_id, equipment_id
+    schedule_id = await services.live_schedule_id()
+    async with services.db.read() as session, session.begin():
+        task = await session.get(t.Task, task_id)
+        if task is None:
+            raise NotFound("tasks", task_id)
+        current = await session.get(t.Assignment, {"schedule_id": schedule_id, "task_id": task_id})
+        if current is not None:
+            return operator_id or current.operator_id, equipment_id or current.equipment_id
+        busy = await _busy(session, schedule_id, Interval(as_utc(start), as_utc(end)))
+        if operator_id is None:
+            operators = await q.operator_rows(session, task.required_skill)
+            levels = await _levels(session, task.required_skill)
+            qualified = [
+                op.id
+                for op in operators
+                if task.required_skill is None or levels.get(op.id, 0) >= task.min_level
+            ]
+            operator_id = _first(qualified, busy[0]) or _first(
+                [op.id for op in await q.operator_rows(session, None)], set()
+            )
+        if equipment_id is None:
+            machines = await q.equipment_rows(session, None)
+            capable = [
+                m.id
+                for m in machines
+                if m.status == "available"
+                and (task.required_capability is None or task.required_capability in m.tags)
+            ]
+            equipment_id = _first(capable, busy[1]) or _first([m.id for m in machines], set())
+    if operator_id is None or equipment_id is None:
+        raise InvalidInput("the plant has no operators or no equipment to place the task on")
+    return operator_id, equipment_id
+
+
+# --- internals -------------------------------------------------------------------------------
+
+
+async def _rows(session: AsyncSession, scope: BoardScope) -> list[q.Resource]:
+    if scope.rows == "operator":
+        return await q.operator_rows(session, scope.filters.skill)
+    return await q.equipment_rows(session, scope.filters.equipment_type)
+
+
+async def _conflicts(
+    session: AsyncSession, schedule_id: int, scope: BoardScope, visible: set[int]
+) -> list[Conflict]:
+    if not visible:
+        return []
+    plan = await load_window(session, schedule_id, scope.window)
+    found = validate_plan(plan, now=utcnow())
+    return [c for c in found if any(task_id in visible for task_id in c.task_ids)]
+
+
+async def _tray(
+    session: AsyncSession, schedule_id: int, filters: q.BoardFilter, offset: int
+) -> Tray:
+    capabilities = await _capabilities(session, filters)
+    tasks, total = await q.unscheduled_tasks(
+        session,
+        schedule_id,
+        filters=filters,
+        capabilities=capabilities,
+        limit=TRAY_PAGE,
+        offset=offset,
+    )
+    return Tray(tasks, total, offset)
+
+
+async def _tray_total(session: AsyncSession, schedule_id: int, filters: q.BoardFilter) -> int:
+    capabilities = await _capabilities(session, filters)
+    _, total = await q.unscheduled_tasks(
+        session, schedule_id, filters=filters, capabilities=capabilities, limit=0, offset=0
+    )
+    return total
+
+
+async def _capabilities(session: AsyncSession, filters: q.BoardFilter) -> set[str] | None:
+    if not filters.equipment_type:
+        return None
+    return await q.capabilities_of_type(session, filters.equipment_type)
+
+
+def _on_board(placed: q.PlacedTask, scope: BoardScope, shown: set[int]) -> bool:
+    wanted_type = scope.filters.equipment_type
+    return (
+        scope.row_of(placed) in shown
+        and (not wanted_type or placed.equipment_type == wanted_type)
+        and Interval(placed.start, placed.end).overlaps(scope.window)
+    )
+
+
+def _matching(task_ids: set[int], filters: q.BoardFilter) -> Select[Any]:
+    """Which of these tasks pass the board's job/skill filters (type is checked on the bar)."""
+    tk = t.Task.__table__.c
+    query = select(tk.id).where(tk.id.in_(task_ids))
+    if filters.job_id is not None:
+        query = query.where(tk.job_id == filters.job_id)
+    if filters.skill:
+        query = query.where(tk.required_skill == filters.skill)
+    return query
+
+
+async def _busy(
+    session: AsyncSession, schedule_id: int, slot: Interval
+) -> tuple[set[int], set[int]]:
+    a = t.Assignment.__table__.c
+    rows = await session.execute(
+        select(a.operator_id, a.equipment_id).where(
+            a.schedule_id == schedule_id, a.start < slot.end, a.end > slot.start
+        )
+    )
+    operators: set[int] = set()
+    equipment: set[int] = set()
+    for row in rows:
+        operators.add(row.operator_id)
+        equipment.add(row.equipment_id)
+    return operators, equipment
+
+
+async def _levels(session: AsyncSession, skill: str | None) -> dict[int, int]:
+    if skill is None:
+        return {}
+    sk = t.OperatorSkill.__table__.c
+    rows = await session.execute(select(sk.operator_id, sk.level).where(sk.skill == skill))
+    return {row.operator_id: row.level for row in rows}
+
+
+def _first(candidates: list[int], busy: set[int]) -> int | None:
+    free = [candidate for candidate in candidates if candidate not in busy]
+    found = free or candidates
+    return found[0] if found else None
+
+
+async def plant_timezone(*, services: Services) -> str:
+    """The plant's time zone (IANA name): shifts, the axis and form times are in it."""
+    schedule_id = await services.live_schedule_id()
+    async with services.db.read() as session:
+        return await schedule_timezone(session, schedule_id)

@@ -1,0 +1,377 @@
+"""The board's renderer: the page for a view, and what the live feed sends.
+
+For the live feed (WebSocket, SSE, polling), per hub message and connected board:
+
+    html = await render_changes(services, actor, view, task_ids, revision)
+
+returns `hx-swap-oob` fragments for those tasks as `view` shows them now:
+
+- `<div hx-swap-oob="beforeend:#bars">` holding each task's bar `#bar-{id}`
+  (added, or replacing the old one, which board.js removes first) or an
+  `<i id="bar-{id}" data-gone>` marker when the task left the view (moved out
+  of the window or the filter, unscheduled); board.js's `htmx:oobBeforeSwap`
+  handler does the upsert, so OOB swaps never miss a target;
+- `#conflicts` (the panel; board.js re-marks bars from it) and `#counters`;
+- `#tray` when a task came back to the tray, else tray removal markers
+  (`beforeend:#tray-list`) and `#tray-total`;
+- `<meta id="board-revision" data-revision="N" hx-swap-oob="true">`.
+
+Bars are absolutely placed in `#bars` by CSS variables (`--row`, `--x`,
+`--w`), so a replaced bar can land in any row. The output depends only on
+(view, whether the actor may edit, task_ids, the plan at `revision`): clients
+with the same view may share one rendering of a message.
+
+`render_full_refresh(...)` re-renders the whole `#board-main` (plus the
+revision) for changes that touch everything (a resource renamed, a resync);
+`render_message(...)` picks between the two from a hub message.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from jinja2_fragments import render_blocks
+from markupsafe import Markup
+
+from app.auth.permissions import allowed
+from app.db.board_queries import BoardFilter, PlacedTask, Resource
+from app.db.timestamps import utcnow
+from app.domain.conflicts import Conflict
+from app.domain.plan import Interval
+from app.services import board as board_service
+from app.services.context import Actor, Services
+from app.web.board_view import ZOOM_SPAN, BoardView, Zoom
+from app.web.templates import ENV
+
+Context = dict[str, Any]
+EN_DASH = "\u2013"
+
+
+# --- views -----------------------------------------------------------------------------------
+
+
+def scope_of(view: BoardView) -> board_service.BoardScope:
+    filters = BoardFilter(view.job_id, view.skill, view.equipment_type)
+    return board_service.BoardScope(Interval(view.start, view.end), view.rows, filters)
+
+
+def default_start(zoom: str, zone: ZoneInfo, now: datetime | None = None) -> datetime:
+    """Where "today" begins at each zoom, in plant time: the hour before now, the
+    current shift (06/14/22), midnight, Monday.
+    """
+    local = (now or utcnow()).astimezone(zone).replace(minute=0, second=0, microsecond=0)
+    if zoom == "hour":
+        local -= timedelta(hours=1)
+    elif zoom == "shift":
+        shift_start = max((h for h in (6, 14, 22) if h <= local.hour), default=None)
+        if shift_start is None:  # before 06:00: still the night shift that began yesterday
+            local = local.replace(hour=22) - timedelta(days=1)
+        else:
+            local = local.replace(hour=shift_start)
+    elif zoom == "day":
+        local = local.replace(hour=0)
+    else:
+        local = local.replace(hour=0) - timedelta(days=local.weekday())
+    return _utc(local)
+
+
+def view_from_query(params: Mapping[str, str], zone: ZoneInfo) -> BoardView:
+    zoom = params.get("zoom", "day")
+    return BoardView.from_query(params, default_start=default_start(zoom, zone))
+
+
+def rezoomed(view: BoardView, zoom: Zoom, zone: ZoneInfo) -> BoardView:
+    """The same moment at another zoom: the new window holds the old one's middle."""
+    middle = view.start + (view.end - view.start) / 2
+    if zoom in ("day", "week"):
+        start = default_start(zoom, zone, now=middle)
+    else:
+        local = (middle - ZOOM_SPAN[zoom] / 2).astimezone(zone)
+        start = _utc(local.replace(minute=0, second=0, microsecond=0))
+    return replace(view, zoom=zoom, start=start)
+
+
+def query_string(view: BoardView, **changes: Any) -> str:
+    return urlencode(replace(view, **changes).to_query() if changes else view.to_query())
+
+
+def _utc(local: datetime) -> datetime:
+    # Local arithmetic is wall-clock arithmetic (zoneinfo), so 06:00 stays 06:00 across DST.
+    return local.astimezone(UTC)
+
+
+# --- geometry --------------------------------------------------------------------------------
+
+
+def job_hue(job_id: int) -> int:
+    """A stable colour per job: golden-angle steps spread neighbouring ids apart."""
+    return round(job_id * 137.508) % 360
+
+
+def _percent(delta: timedelta, span: timedelta) -> float:
+    return round(delta / span * 100, 4)
+
+
+def time_label(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%H:%M")
+
+
+def span_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    if local_start.date() == local_end.date():
+        return f"{local_start:%a %d %b %H:%M}{EN_DASH}{local_end:%H:%M}"
+    return f"{local_start:%a %d %b %H:%M} {EN_DASH} {local_end:%a %d %b %H:%M}"
+
+
+_STATUS_ICONS = {
+    "done": Markup('<span class="bar-icon" aria-hidden="true">✓</span>'),
+    "in_progress": Markup('<span class="bar-icon" aria-hidden="true">▶</span>'),
+    "paused": Markup('<span class="bar-icon" aria-hidden="true">⏸</span>'),
+}
+
+
+def bar_model(
+    placed: PlacedTask,
+    view: BoardView,
+    zone: ZoneInfo,
+    row: int,
+    marks: list[Conflict],
+    can_edit: bool,
+) -> Context:
+    """Everything one bar shows, as ready strings (the template only fills them in)."""
+    span = view.end - view.start
+    shown_start, shown_end = max(placed.start, view.start), min(placed.end, view.end)
+    classes = ["bar", f"status-{placed.status}"]
+    if marks:
+        errors = any(str(c.severity) == "error" for c in marks)
+        classes.append("has-error" if errors else "has-warning")
+    if placed.start < view.start:
+        classes.append("clipped-start")
+    if placed.end > view.end:
+        classes.append("clipped-end")
+    if can_edit and placed.status != "done":
+        classes.append("movable")
+    x = _percent(shown_start - view.start, span)
+    w = max(_percent(shown_end - shown_start, span), 0.05)
+    status = placed.status.replace("_", " ")
+    conflicts = f", {len(marks)} conflict{'s' if len(marks) != 1 else ''}" if marks else ""
+    when = span_label(placed.start, placed.end, zone)
+    return {
+        "p": placed,
+        "row": row,
+        "cls": " ".join(classes),
+        "style": f"--row:{row};--x:{x}%;--w:{w}%;--hue:{job_hue(placed.job_id)}",
+        "label": f"{placed.name}, job {placed.job_name}, {when}, {status}{conflicts}",
+        "messages": [c.message for c in marks],
+        "start": placed.start.isoformat(),
+        "end": placed.end.isoformat(),
+        "icon": _STATUS_ICONS.get(placed.status, ""),
+    }
+
+
+def marks_by_task(conflicts: Iterable[Conflict]) -> dict[int, list[Conflict]]:
+    marks: dict[int, list[Conflict]] = defaultdict(list)
+    for conflict in conflicts:
+        for task_id in conflict.task_ids:
+            marks[task_id].append(conflict)
+    return marks
+
+
+def bars_of(
+    placed: Iterable[PlacedTask],
+    view: BoardView,
+    zone: ZoneInfo,
+    resources: list[Resource],
+    conflicts: list[Conflict],
+    can_edit: bool,
+) -> list[Context]:
+    rows = {resource.id: index for index, resource in enumerate(resources)}
+    marks = marks_by_task(conflicts)
+    on_equipment = view.rows == "equipment"
+    return [
+        bar_model(p, view, zone, rows[row_id], marks.get(p.task_id, []), can_edit)
+        for p in placed
+        if (row_id := p.equipment_id if on_equipment else p.operator_id) in rows
+    ]
+
+
+def axis(view: BoardView, zone: ZoneInfo) -> Context:
+    """Tick marks of the time axis (plant time) and the days across the top."""
+    step, label_every = {
+        "hour": (timedelta(minutes=15), 2),
+        "shift": (timedelta(minutes=30), 2),
+        "day": (timedelta(hours=1), 2),
+        "week": (timedelta(hours=6), 4),
+    }[view.zoom]
+    span = view.end - view.start
+    ticks: list[Context] = []
+    local = view.start.astimezone(zone)
+    first = local.replace(minute=0, second=0, microsecond=0)
+    moment = _utc(first)
+    index = 0
+    while moment < view.end:
+        if moment >= view.start:
+            local_moment = moment.astimezone(zone)
+            major = index % label_every == 0
+            label = local_moment.strftime("%a %d" if view.zoom == "week" else "%H:%M")
+            if view.zoom == "week" and local_moment.hour != 0:
+                label = local_moment.strftime("%H")
+            ticks.append({"x": _percent(moment - view.start, span), "label": label, "major": major})
+        moment += step
+        index += 1
+    days: list[Context] = []
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    while _utc(day) < view.end:
+        begin, finish = max(_utc(day), view.start), min(_utc(day + timedelta(days=1)), view.end)
+        days.append(
+            {
+                "x": _percent(begin - view.start, span),
+                "w": _percent(finish - begin, span),
+                "label": day.strftime("%A %d %B %Y"),
+            }
+        )
+        day += timedelta(days=1)
+    now = utcnow()
+    now_x = _percent(now - view.start, span) if view.start <= now < view.end else None
+    return {"ticks": ticks, "days": days, "now_x": now_x}
+
+
+# --- whole pages -----------------------------------------------------------------------------
+
+
+def board_context(
+    board: board_service.Board, view: BoardView, actor: Actor, zone: ZoneInfo
+) -> Context:
+    can_edit = allowed(actor, "assignment.write")
+    jobs = sorted({(bar.job_name, bar.job_id) for bar in board.bars})
+    return {
+        "view": view,
+        "zone": zone,
+        "query": query_string(view),
+        "nav": {
+            "prev": query_string(view.shifted(-1)),
+            "next": query_string(view.shifted(1)),
+            "today": query_string(view, start=default_start(view.zoom, zone)),
+            "zooms": {z: query_string(rezoomed(view, z, zone)) for z in ZOOM_SPAN},  # type: ignore[arg-type]
+            "rows": {r: query_string(view, rows=r) for r in ("equipment", "operator")},
+        },
+        "axis": axis(view, zone),
+        "range_label": span_label(view.start, view.end, zone),
+        "board": board,
+        "resources": board.resources,
+        "bars": bars_of(board.bars, view, zone, board.resources, board.conflicts, can_edit),
+        "conflicts": conflict_items(board.conflicts),
+        "counters": counters(board.scheduled, board.unscheduled, board.conflicts),
+        "tray": board.tray,
+        "tray_query": urlencode(_filter_query(view)),
+        "job_choices": jobs,
+        "can_edit": can_edit,
+        "revision": board.revision,
+        "hue": job_hue,
+    }
+
+
+def conflict_items(conflicts: list[Conflict]) -> list[Context]:
+    return [
+        {
+            "type": str(c.type),
+            "label": str(c.type).replace("_", " "),
+            "severity": str(c.severity),
+            "message": c.message,
+            "task_ids": " ".join(str(task_id) for task_id in c.task_ids),
+            "first": c.task_ids[0] if c.task_ids else None,
+        }
+        for c in conflicts
+    ]
+
+
+def counters(scheduled: int, unscheduled: int, conflicts: list[Conflict]) -> Context:
+    errors = sum(1 for c in conflicts if str(c.severity) == "error")
+    return {
+        "scheduled": scheduled,
+        "unscheduled": unscheduled,
+        "errors": errors,
+        "warnings": len(conflicts) - errors,
+    }
+
+
+def _filter_query(view: BoardView) -> dict[str, str]:
+    return {k: v for k, v in view.to_query().items() if k in ("job", "skill", "type")}
+
+
+# --- the live feed ---------------------------------------------------------------------------
+
+
+async def render_changes(
+    services: Services, actor: Actor, view: BoardView, task_ids: set[int], revision: int
+) -> str:
+    """OOB fragments bringing a board of `view` up to date for `task_ids` (see the top)."""
+    return changes_html(
+        await board_service.board_changes(
+            services=services, actor=actor, scope=scope_of(view), task_ids=set(task_ids)
+        ),
+        view,
+        actor,
+        revision=revision,
+    )
+
+
+def changes_html(
+    changes: board_service.BoardChanges, view: BoardView, actor: Actor, *, revision: int | None
+) -> str:
+    """The fragments for `changes`; `revision=None` leaves `#board-revision` alone.
+
+    A board's own edit responses leave it alone: only the live feed, which
+    applies changes in order, may say which revision the page is at.
+    """
+    zone = ZoneInfo(changes.timezone)
+    can_edit = allowed(actor, "assignment.write")
+    context = {
+        "bars": bars_of(changes.bars, view, zone, changes.resources, changes.conflicts, can_edit),
+        "gone": sorted(changes.gone),
+        "conflicts": conflict_items(changes.conflicts),
+        "counters": counters(changes.scheduled, changes.unscheduled, changes.conflicts),
+        "tray": changes.tray,
+        "tray_total": changes.tray_total,
+        "tray_query": urlencode(_filter_query(view)),
+        "revision": revision,
+        "can_edit": can_edit,
+        "hue": job_hue,
+    }
+    return ENV.get_template("board/changes.html").render(context)
+
+
+async def render_full_refresh(
+    services: Services, actor: Actor, view: BoardView, revision: int | None = None
+) -> str:
+    """The whole `#board-main` and `#board-revision` as OOB fragments (for resyncs)."""
+    zone = ZoneInfo(await board_service.plant_timezone(services=services))
+    board = await board_service.load_board(services=services, actor=actor, scope=scope_of(view))
+    context = board_context(board, view, actor, zone) | {"oob": True}
+    html: str = render_blocks(ENV, "board.html", ["main", "revision"], context)
+    return html
+
+
+async def render_message(
+    services: Services, actor: Actor, view: BoardView, message: Mapping[str, Any]
+) -> str:
+    """What one hub message means for a board: the changed tasks, or everything."""
+    entities = message.get("entities") or {}
+    task_ids = {int(task_id) for task_id in entities.get("tasks", ())}
+    revision = int(message.get("revision") or 0)
+    if message.get("kind") == "resync":
+        return await render_full_refresh(services, actor, view, revision or None)
+    if task_ids:
+        return await render_changes(services, actor, view, task_ids, revision)
+    if entities.keys() & {"operators", "equipment", "jobs"}:
+        # Rows, names, calendars or availability changed: every bar may look different.
+        return await render_full_refresh(services, actor, view, revision or None)
+    # Nothing the board shows (a user account, say): just move the revision on.
+    only_revision = {"revision": revision, "only_revision": True}
+    return ENV.get_template("board/changes.html").render(only_revision)

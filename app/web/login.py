@@ -1,0 +1,113 @@
+"""Logging in and out of the pages, and where each role lands.
+
+Schedulers, managers and admins land on the board; operators on their own
+tasks (`/my`; the phone screen of issue 4 replaces this placeholder).
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app.auth.tokens import check_credentials
+from app.services import tasks
+from app.services.errors import Unauthorized
+from app.web.session import (
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    PageSession,
+    encode_session,
+    end_session,
+    new_csrf_secret,
+    page_route,
+    page_session,
+    safe_next,
+    services_of,
+    set_cookie,
+    start_session,
+)
+from app.web.templates import render
+
+MAX_FIELD = 1024
+
+
+def landing(role: str, next_url: str | None) -> str:
+    if role == "operator":
+        return "/my"
+    return safe_next(next_url)
+
+
+async def login_form(request: Request) -> Response:
+    session = await page_session(request)
+    next_url = request.query_params.get("next")
+    if session is not None:
+        return RedirectResponse(landing(session.actor.role, next_url), status_code=303)
+    return _form(request, next_url=safe_next(next_url), error=None, username="", status=200)
+
+
+async def login(request: Request) -> Response:
+    form = await request.form()
+    fields = ("username", "password", "next", CSRF_FIELD)
+    username, password, next_url, sent_csrf = (str(form.get(f) or "")[:MAX_FIELD] for f in fields)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(sent_csrf.encode(), expected.encode()):
+        error = "The login form had expired. Please log in again."
+        return _form(request, next_url=next_url, error=error, username=username, status=403)
+    if not username or not password:
+        error = "Enter your username and password."
+        return _form(request, next_url=next_url, error=error, username=username, status=422)
+    services = services_of(request)
+    try:
+        user = await check_credentials(services=services, username=username, password=password)
+    except Unauthorized as exc:
+        return _form(request, next_url=next_url, error=exc.message, username=username, status=401)
+    response = RedirectResponse(landing(user.role, next_url), status_code=303)
+    start_session(response, request, encode_session(settings=services.settings, user=user))
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+def _form(
+    request: Request, *, next_url: str, error: str | None, username: str, status: int
+) -> Response:
+    csrf = new_csrf_secret()
+    context = {"next": safe_next(next_url), "error": error, "username": username, "csrf": csrf}
+    response = render(request, "login.html", context, status_code=status)
+    # Double-submit: the form's token must match this cookie (no session exists yet).
+    set_cookie(response, request, LOGIN_CSRF_COOKIE, csrf, max_age=3600)
+    return response
+
+
+@page_route(action=None)
+async def logout(request: Request, session: PageSession) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    end_session(response, request)
+    return response
+
+
+@page_route(action="own_tasks.read")
+async def my_tasks(request: Request, session: PageSession) -> Response:
+    """An operator's own assignments (placeholder until the phone screen of issue 4)."""
+    if session.actor.role != "operator":
+        return RedirectResponse("/board", status_code=303)
+    services = services_of(request)
+    found, _ = await tasks.list_tasks(
+        services=services,
+        actor=session.actor,
+        filters=tasks.TaskFilter(scheduled=True),
+        limit=tasks.MAX_PAGE,
+        offset=0,
+    )
+    found.sort(key=lambda view: view["assignment"]["start"])
+    return render(request, "my.html", {"session": session, "tasks": found})
+
+
+routes = [
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/my", my_tasks, methods=["GET"]),
+]

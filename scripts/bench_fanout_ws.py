@@ -1,0 +1,212 @@
+"""The WebSocket level of `bench_fanout.py`: N boards open, one scheduler writing.
+
+A throwaway PostgreSQL with the small demo plant, and three uvicorn
+processes on it: M (no Redis: in-process hub), A and B (one Redis). N
+WebSocket clients (`GET /board/ws?access_token=...`, one resume message with
+a week view around the moved task) sit on one instance while a scheduler
+moves one task every `--interval` s through the REST API (PUT assignment
+with If-Match). Each frame carries `data-revision`; a client has a change
+once a frame says that revision or a later one.
+
+Latency is from the moment the writer *sent* the PUT to the frame's arrival:
+an upper bound on commit → receipt, since it includes the write transaction
+itself (the frames carry no server timestamp); the PUT's own latency is
+reported beside it. The clients run in this process, on the same two cores
+as the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+from bench import BIN, _run, app_env, throwaway_postgres, uvicorn_server
+from bench_fanout import Result, now
+
+API = "/api/v1"
+REVISION = re.compile(rb'id="board-revision"[^>]*data-revision="(\d+)"')
+CONNECT_CONCURRENCY = 100
+SETTLE_S = 30.0
+# A set-up whose p95 is past this is not run with more clients.
+HOPELESS_P95_S = 1.0  # after the last write, how long clients may take to catch up
+
+
+@dataclass
+class Client:
+    frames: list[tuple[float, int]] = field(default_factory=list)  # (arrival, revision)
+
+    def reached(self, revision: int) -> float | None:
+        for arrival, seen in self.frames:
+            if seen >= revision:
+                return arrival
+        return None
+
+
+@dataclass
+class Instances:
+    token: str
+    bases: dict[str, str]  # "M", "A", "B" -> base URL
+    task: dict[str, Any]
+
+
+def websocket_level(args: argparse.Namespace, redis_url: str) -> list[Result] | None:
+    with ExitStack() as stack:
+        database_url = stack.enter_context(throwaway_postgres())
+        var_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="takt-fanout-")))
+        env = app_env(database_url, var_dir)
+        _run([str(BIN / "takt"), "migrate"], env)
+        _run([str(BIN / "takt"), "demo", "--size", "small"], env)
+        bases = {"M": stack.enter_context(uvicorn_server(env, var_dir / "m.log"))[0]}
+        if not asyncio.run(_routed(bases["M"])):
+            print("GET /board/ws is not routed: WebSocket level skipped", file=sys.stderr)
+            return None
+        with_redis = env | {"REDIS_URL": redis_url}
+        for name in ("A", "B"):
+            bases[name] = stack.enter_context(
+                uvicorn_server(with_redis, var_dir / f"{name.lower()}.log")
+            )[0]
+        return asyncio.run(_all(args, bases))
+
+
+async def _routed(base: str) -> bool:
+    try:
+        async with websockets.connect(base.replace("http", "ws", 1) + "/board/ws"):
+            return True  # accepted (and then closed for lack of a token)
+    except websockets.InvalidStatus:
+        return False
+
+
+async def _all(args: argparse.Namespace, bases: dict[str, str]) -> list[Result]:
+    async with httpx.AsyncClient(timeout=60) as client:
+        login = await client.post(
+            f"{bases['A']}{API}/auth/token", json={"username": "anna", "password": "takt-demo"}
+        )
+        login.raise_for_status()
+        token = login.json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        found = await client.get(
+            f"{bases['A']}{API}/tasks", params={"status": "scheduled", "limit": 1}
+        )
+        found.raise_for_status()
+        world = Instances(token, bases, found.json()["items"][0])
+        results: list[Result] = []
+        hopeless: set[str] = set()
+        for clients in args.clients:
+            for what, on, writer in (
+                ("ws: one instance, memory hub", "M", "M"),
+                ("ws: one instance, redis hub", "A", "A"),
+                ("ws: two instances (clients on B, writer on A)", "B", "A"),
+            ):
+                if what in hopeless:
+                    # More clients only take longer: keep `make bench` finite.
+                    print(f"{what}: {clients} clients skipped (p95 > 1 s already)", file=sys.stderr)
+                    continue
+                print(f"websocket level, {clients} clients, {what} ...", file=sys.stderr)
+                result = await _run_one(client, world, what, on, writer, clients, args)
+                results.append(result)
+                if result.percentile(95) > HOPELESS_P95_S:
+                    hopeless.add(what)
+    return results
+
+
+async def _run_one(
+    client: httpx.AsyncClient,
+    world: Instances,
+    what: str,
+    on: str,
+    writer: str,
+    clients: int,
+    args: argparse.Namespace,
+) -> Result:
+    since = (await client.get(f"{world.bases[on]}{API}/changes", params={"since": 0})).json()[
+        "revision"
+    ]
+    boards = [Client() for _ in range(clients)]
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    connected = 0
+    done = asyncio.Event()
+    url = world.bases[on].replace("http", "ws", 1) + f"/board/ws?access_token={world.token}"
+    resume = json.dumps({"type": "resume", "since": since, "view": _view(world.task)})
+
+    async def board(state: Client) -> None:
+        nonlocal connected
+        async with gate:
+            socket = await websockets.connect(url, open_timeout=120, max_size=None)
+            await socket.send(resume)
+            connected += 1
+        try:
+            async with socket:
+                while not done.is_set():
+                    frame = await socket.recv(decode=False)
+                    found = REVISION.findall(frame)
+                    if found:
+                        state.frames.append((now(), max(int(n) for n in found)))
+        except websockets.ConnectionClosed:
+            pass
+
+    tasks = [asyncio.create_task(board(state)) for state in boards]
+    while connected < clients:  # noqa: ASYNC110 - polling a counter is enough here
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # let the resume catch-ups pass
+    sent, put_seconds = await _write(client, world, writer, args.writes, args.interval)
+    last = max(sent)
+    settle_until = now() + SETTLE_S
+    while now() < settle_until and not all(b.reached(last) for b in boards):  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    done.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    latencies = [
+        arrival - sent_at
+        for state in boards
+        for revision, sent_at in sent.items()
+        if (arrival := state.reached(revision)) is not None
+    ]
+    put_p50 = sorted(put_seconds)[len(put_seconds) // 2] * 1000
+    return Result(what, clients, len(sent), latencies, note=f" (PUT p50 {put_p50:.0f} ms)")
+
+
+async def _write(
+    client: httpx.AsyncClient, world: Instances, writer: str, writes: int, interval: float
+) -> tuple[dict[int, float], list[float]]:
+    """Move the task back and forth by 15 min; revision -> when its PUT was sent."""
+    base, task_id = world.bases[writer], world.task["id"]
+    current = await client.get(f"{base}{API}/tasks/{task_id}")
+    current.raise_for_status()
+    etag, placed = current.headers["etag"], current.json()["assignment"]
+    sent: dict[int, float] = {}
+    put_seconds: list[float] = []
+    for i in range(writes):
+        shift = timedelta(minutes=15 if i % 2 == 0 else 0)
+        start = datetime.fromisoformat(placed["start"]) + shift
+        end = datetime.fromisoformat(placed["end"]) + shift
+        body = {**placed, "start": start.isoformat(), "end": end.isoformat()}
+        began, wall = now(), time.perf_counter()
+        response = await client.put(
+            f"{base}{API}/tasks/{task_id}/assignment", json=body, headers={"If-Match": etag}
+        )
+        put_seconds.append(time.perf_counter() - wall)
+        response.raise_for_status()
+        etag = response.headers["etag"]
+        sent[int(response.json()["revision"])] = began
+        await asyncio.sleep(max(0.0, interval - (now() - began)))
+    return sent, put_seconds
+
+
+def _view(task: dict[str, Any]) -> dict[str, str]:
+    day = datetime.fromisoformat(task["assignment"]["start"]).date()
+    return {"start": f"{day.isoformat()}T00:00:00+00:00", "zoom": "week", "rows": "equipment"}

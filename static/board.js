@@ -1,0 +1,537 @@
+/*
+ * Takt board: drag and drop, keyboard moves, previews, selection.
+ * Plain JS on top of htmx 2; the server renders every bar, this script only
+ * moves a ghost, asks the server, and applies the fragments it answers with.
+ *
+ * Dragging (pointer events): a bar moves in time (snapped to the view's snap)
+ * or onto another row (the row's resource replaces the bar's; the other
+ * resource stays). A tray task dropped onto a row is scheduled there; the
+ * server picks the other resource. While dragging, the ghost is coloured by
+ * POST /board/preview (debounced): green ok, amber warning, red conflict.
+ * Dropping posts /board/tasks/{id}/place with the version the bar was
+ * rendered with; the answer (also a 412 for a stale drop) is hx-swap-oob
+ * fragments, applied with htmx.swap(…, "none").
+ *
+ * Keyboard: bars and tray tasks are focusable. On a bar, ←/→ move it by one
+ * snap and ↑/↓ one row (a ghost with the preview, as when dragging); Enter
+ * places it, Escape cancels. Enter on a bar that is not moving opens its detail.
+ *
+ * Live updates replace bars by id: fragments for #bars and #tray-list
+ * (containers marked data-upsert) are upserted here, so a bar may arrive,
+ * move between rows or leave ([data-gone]) without a missing OOB target.
+ * Conflict marks and the selected job's critical path are re-applied from
+ * #conflicts after every swap.
+ *
+ * For the live feed and tests:
+ *   window.taktBoard.currentView()   the view's query string (#board-main[data-view])
+ *   window.taktBoard.lastRevision()  the revision the page shows (#board-revision)
+ *   window.taktBoard.apply(html)     apply OOB fragments
+ *   window.taktBoard.reload()        re-render the current view
+ *   events on document: "takt:drag" {taskId, phase: start|move|end},
+ *                       "takt:viewchange" {query}
+ * and window.taktLive.sendDrag(id) / sendDragEnd() are called when present.
+ */
+(function () {
+  "use strict";
+
+  var PREVIEW_DELAY_MS = 120;
+  var DRAG_THRESHOLD_PX = 4;
+  var WHEEL_PX_PER_SNAP = 40;
+  var WHEEL_SETTLE_MS = 300;
+
+  var drag = null; // the move in progress (pointer or keyboard)
+  var selectedJob = null;
+  var criticalIds = {};
+  var refocusId = null;
+  var suppressClick = false;
+  var previewSeq = 0;
+  var wheel = { px: 0, timer: null };
+
+  // --- the page --------------------------------------------------------------------------------
+
+  function boardMain() { return document.getElementById("board-main"); }
+  function barsLayer() { return document.getElementById("bars"); }
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  function view() {
+    var d = boardMain().dataset;
+    var start = Date.parse(d.start);
+    var end = Date.parse(d.end);
+    return {
+      query: d.view, start: start, end: end, span: end - start,
+      snap: Number(d.snapMinutes) * 60000, rows: d.rows, editable: d.editable === "true",
+    };
+  }
+
+  function rowLabels() { return document.querySelectorAll("#rows .row-label"); }
+
+  function rowName(index) {
+    var label = rowLabels()[index];
+    return label ? label.querySelector(".row-name").textContent : "";
+  }
+
+  function announce(text) {
+    var region = document.getElementById("announce");
+    if (region) region.textContent = text;
+  }
+
+  function notice(text, level) {
+    var html = '<div id="notice" class="notice notice-' + (level || "error") + '" role="alert" hx-swap-oob="true"><p></p>' +
+      '<button type="button" class="notice-close" aria-label="Dismiss">×</button></div>';
+    apply(html);
+    document.querySelector("#notice p").textContent = text;
+  }
+
+  function emit(name, detail) {
+    document.dispatchEvent(new CustomEvent(name, { detail: detail }));
+  }
+
+  function timeLabel(ms) {
+    var zone = boardMain().dataset.timezone;
+    return new Date(ms).toLocaleString("en-GB", {
+      weekday: "short", hour: "2-digit", minute: "2-digit", timeZone: zone,
+    });
+  }
+
+  // --- talking to the server -------------------------------------------------------------------
+
+  function post(url, fields) {
+    var body = new URLSearchParams();
+    Object.keys(fields).forEach(function (key) {
+      if (fields[key] !== null && fields[key] !== undefined) body.append(key, String(fields[key]));
+    });
+    return fetch(url, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrfToken(), "HX-Request": "true", "HX-Current-URL": location.href },
+    });
+  }
+
+  function apply(html) {
+    if (html) htmx.swap(document.body, html, { swapStyle: "none" });
+  }
+
+  function navigate(query) {
+    htmx.ajax("GET", "/board?" + query, { target: "#board-main", swap: "outerHTML" }).then(function () {
+      history.pushState({}, "", "/board?" + query);
+    });
+  }
+
+  // --- live updates: upsert by id, then re-mark ------------------------------------------------
+
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || !target.hasAttribute || !target.hasAttribute("data-upsert")) return;
+    Array.prototype.slice.call(event.detail.fragment.children).forEach(function (incoming) {
+      if (!incoming.id) return;
+      var old = document.getElementById(incoming.id);
+      if (old) {
+        if (old === document.activeElement) refocusId = incoming.id;
+        old.remove();
+      }
+      if (incoming.hasAttribute("data-gone")) incoming.remove();
+    });
+  });
+
+  function afterAnySwap(event) {
+    if (refocusId) {
+      var again = document.getElementById(refocusId);
+      refocusId = null;
+      if (again) again.focus({ preventScroll: true });
+    }
+    if (drag && drag.source && !drag.source.isConnected) {
+      // The bar being moved was re-rendered: keep moving, hide the new copy too.
+      var fresh = document.getElementById(drag.source.id);
+      if (fresh) { drag.source = fresh; fresh.classList.add("drag-source"); }
+    }
+    if (event && event.detail && event.detail.target && event.detail.target.id === "board-main") {
+      emit("takt:viewchange", { query: view().query });
+    }
+    reconcile();
+  }
+  document.addEventListener("htmx:oobAfterSwap", afterAnySwap);
+  document.addEventListener("htmx:afterSettle", afterAnySwap);
+
+  /* Conflict marks and the critical path, from the panel: bars whose conflict
+   * went away (another task moved) are cleared without being re-rendered. */
+  function reconcile() {
+    var marks = {};
+    document.querySelectorAll("#conflicts .conflict").forEach(function (item) {
+      var message = item.querySelector(".conflict-message").textContent;
+      item.getAttribute("data-task-ids").split(" ").forEach(function (id) {
+        var mark = marks[id] || (marks[id] = { level: "warning", messages: [] });
+        mark.messages.push(message);
+        if (item.getAttribute("data-severity") === "error") mark.level = "error";
+      });
+    });
+    document.querySelectorAll("#bars .bar:not(.ghost)").forEach(function (bar) {
+      var mark = marks[bar.dataset.taskId];
+      bar.classList.toggle("has-error", !!mark && mark.level === "error");
+      bar.classList.toggle("has-warning", !!mark && mark.level === "warning");
+      var label = (bar.getAttribute("aria-label") || "").replace(/, \d+ conflicts?$/, "");
+      var count = mark ? mark.messages.length : 0;
+      var spoken = label + (count ? ", " + count + (count === 1 ? " conflict" : " conflicts") : "");
+      var title = label + (mark ? mark.messages.map(function (m) { return "\n⚠ " + m; }).join("") : "");
+      if (bar.getAttribute("aria-label") !== spoken) bar.setAttribute("aria-label", spoken);
+      if (bar.title !== title) bar.title = title;
+      var inJob = selectedJob !== null && bar.dataset.jobId === selectedJob;
+      bar.classList.toggle("in-job", inJob);
+      bar.classList.toggle("critical", inJob && !!criticalIds[bar.dataset.taskId]);
+    });
+    document.body.classList.toggle("job-selected", selectedJob !== null);
+  }
+
+  // --- selection, detail, critical path --------------------------------------------------------
+
+  function openDetail(item) {
+    htmx.ajax("GET", "/board/tasks/" + item.dataset.taskId + "?" + view().query,
+      { target: "#detail", swap: "outerHTML" });
+    selectJob(item.dataset.jobId);
+  }
+
+  function selectJob(jobId) {
+    if (jobId === null || jobId === selectedJob) { reconcile(); return; }
+    selectedJob = String(jobId);
+    criticalIds = {};
+    reconcile();
+    fetch("/board/jobs/" + jobId + "/critical", { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (body) {
+        if (!body || String(body.job_id) !== selectedJob) return;
+        body.critical_task_ids.forEach(function (id) { criticalIds[id] = true; });
+        reconcile();
+      });
+  }
+
+  function clearSelection() {
+    selectedJob = null;
+    criticalIds = {};
+    reconcile();
+  }
+
+  function focusBar(taskId) {
+    var bar = document.getElementById("bar-" + taskId);
+    if (!bar) { notice("That task is not in this window.", "info"); return; }
+    bar.scrollIntoView({ block: "center", inline: "nearest", behavior: "smooth" });
+    bar.focus({ preventScroll: true });
+    bar.classList.remove("flash");
+    void bar.offsetWidth; // restart the animation
+    bar.classList.add("flash");
+  }
+
+  document.addEventListener("click", function (event) {
+    if (suppressClick) { suppressClick = false; event.preventDefault(); return; }
+    var target = event.target;
+    var close = target.closest(".notice-close");
+    if (close) { close.parentElement.innerHTML = ""; return; }
+    var focus = target.closest("[data-focus-task]");
+    if (focus) { focusBar(focus.getAttribute("data-focus-task")); return; }
+    var critical = target.closest("[data-critical-job]");
+    if (critical) { selectedJob = null; selectJob(critical.getAttribute("data-critical-job")); return; }
+    var item = target.closest("#bars .bar:not(.ghost), #tray-list .tray-task");
+    if (item) { openDetail(item); return; }
+    if (target.closest("#lanes")) clearSelection();
+  });
+
+  // A detail form's start keeps the task's duration when its end is not touched.
+  document.addEventListener("change", function (event) {
+    var start = event.target;
+    if (!start.matches || !start.matches('.edit-form input[name="starts_at"]')) return;
+    var end = start.form.querySelector('input[name="ends_at"]');
+    var minutes = Number(start.dataset.durationMinutes);
+    if (!start.value || !end || !minutes) return;
+    var local = new Date(start.value + "Z").getTime() + minutes * 60000;
+    end.value = new Date(local).toISOString().slice(0, 16);
+  });
+
+  // --- moving: the placement, the ghost, the preview -------------------------------------------
+
+  function snapTo(ms, v) { return v.start + Math.round((ms - v.start) / v.snap) * v.snap; }
+
+  function rowAt(clientY) {
+    var rect = barsLayer().getBoundingClientRect();
+    var count = rowLabels().length;
+    if (!count || clientY < rect.top || clientY >= rect.bottom) return -1;
+    return Math.min(count - 1, Math.floor((clientY - rect.top) / (rect.height / count)));
+  }
+
+  function placementFor(d, start, row) {
+    var v = view();
+    var labels = rowLabels();
+    if (row < 0 || row >= labels.length) return null;
+    var resourceId = labels[row].dataset.resourceId;
+    var p = {
+      taskId: d.taskId, version: d.version, row: row,
+      start: start, end: start + d.duration,
+      operatorId: d.operatorId, equipmentId: d.equipmentId,
+    };
+    if (v.rows === "equipment") p.equipmentId = resourceId; else p.operatorId = resourceId;
+    return p;
+  }
+
+  function fieldsOf(p) {
+    return {
+      task_id: p.taskId, version: p.version,
+      operator_id: p.operatorId, equipment_id: p.equipmentId,
+      starts_at: new Date(p.start).toISOString(), ends_at: new Date(p.end).toISOString(),
+    };
+  }
+
+  function beginMove(source, keyboard) {
+    var v = view();
+    var fromTray = source.classList.contains("tray-task");
+    var duration = fromTray
+      ? Number(source.dataset.durationMinutes) * 60000
+      : Date.parse(source.dataset.end) - Date.parse(source.dataset.start);
+    var ghost = document.createElement("div");
+    ghost.className = "bar ghost preview-pending";
+    ghost.setAttribute("aria-hidden", "true");
+    ghost.style.setProperty("--hue", source.style.getPropertyValue("--hue"));
+    ghost.innerHTML = '<span class="bar-name"></span><span class="ghost-tip" role="presentation"></span>';
+    ghost.querySelector(".bar-name").textContent =
+      (source.querySelector(".bar-name, .tray-name") || source).textContent;
+    barsLayer().appendChild(ghost);
+    source.classList.add("drag-source");
+    drag = {
+      source: source, ghost: ghost, keyboard: keyboard, fromTray: fromTray,
+      taskId: source.dataset.taskId, version: source.dataset.version,
+      operatorId: source.dataset.operatorId || null, equipmentId: source.dataset.equipmentId || null,
+      duration: duration, originStart: fromTray ? null : Date.parse(source.dataset.start),
+      originRow: fromTray ? -1 : Number(source.dataset.row),
+      placement: null, previewKey: null, timer: null, committing: false,
+    };
+    document.body.classList.add("dragging");
+    emit("takt:drag", { taskId: Number(drag.taskId), phase: "start" });
+    if (window.taktLive && window.taktLive.sendDrag) window.taktLive.sendDrag(drag.taskId);
+    return v;
+  }
+
+  function moveGhost(p) {
+    var v = view();
+    var ghost = drag.ghost;
+    drag.placement = p;
+    if (!p) { ghost.hidden = true; return; }
+    ghost.hidden = false;
+    var left = Math.max(p.start, v.start);
+    var right = Math.min(p.end, v.end);
+    ghost.style.setProperty("--row", p.row);
+    ghost.style.setProperty("--x", ((left - v.start) / v.span) * 100 + "%");
+    ghost.style.setProperty("--w", Math.max(0.3, ((right - left) / v.span) * 100) + "%");
+    ghost.dataset.start = new Date(p.start).toISOString();
+    emit("takt:drag", { taskId: Number(drag.taskId), phase: "move" });
+    schedulePreview(p);
+  }
+
+  function schedulePreview(p) {
+    var key = [p.row, p.start, p.operatorId, p.equipmentId].join("|");
+    if (key === drag.previewKey) return;
+    drag.previewKey = key;
+    drag.ghost.className = drag.ghost.className.replace(/preview-\w+/, "preview-pending");
+    clearTimeout(drag.timer);
+    drag.timer = setTimeout(function () { runPreview(p, key); }, PREVIEW_DELAY_MS);
+  }
+
+  function runPreview(p, key) {
+    var seq = ++previewSeq;
+    var current = drag;
+    post("/board/preview", fieldsOf(p))
+      .then(function (response) { return response.json(); })
+      .then(function (body) {
+        if (drag !== current || !drag || drag.previewKey !== key || seq !== previewSeq) return;
+        var level = body.level || "error";
+        var messages = body.conflicts
+          ? body.conflicts.map(function (c) { return c.message; })
+          : [body.error ? body.error.message : "Cannot place it here."];
+        drag.ghost.className = drag.ghost.className.replace(/preview-\w+/, "preview-" + level);
+        drag.ghost.dataset.previewLevel = level;
+        var when = timeLabel(p.start) + "–" + timeLabel(p.end).split(" ").pop();
+        var lines = [when + " · " + rowName(p.row)].concat(messages.length ? messages : ["No conflicts"]);
+        var tip = drag.ghost.querySelector(".ghost-tip");
+        tip.textContent = lines.join("\n");
+        drag.ghost.title = lines.join("\n");
+        if (drag.keyboard) {
+          announce(when + " on " + rowName(p.row) + ": " +
+            (messages.length ? messages.join(". ") : "no conflicts") + ". Enter to place, Escape to cancel.");
+        }
+      })
+      .catch(function () { /* a preview is only a hint; the drop is checked again */ });
+  }
+
+  function endMove() {
+    if (!drag) return;
+    clearTimeout(drag.timer);
+    drag.ghost.remove();
+    var source = document.getElementById(drag.source.id) || drag.source;
+    source.classList.remove("drag-source");
+    drag.source.classList.remove("drag-source");
+    emit("takt:drag", { taskId: Number(drag.taskId), phase: "end" });
+    if (window.taktLive && window.taktLive.sendDragEnd) window.taktLive.sendDragEnd();
+    drag = null;
+    document.body.classList.remove("dragging");
+  }
+
+  function commit() {
+    var d = drag;
+    if (!d || d.committing) return;
+    var p = d.placement;
+    var unchanged = p && !d.fromTray && p.start === d.originStart && p.row === d.originRow;
+    if (!p || unchanged) { endMove(); return; }
+    d.committing = true;
+    clearTimeout(d.timer);
+    d.ghost.classList.add("committing");
+    var fields = fieldsOf(p);
+    delete fields.task_id;
+    post("/board/tasks/" + d.taskId + "/place?" + view().query, fields)
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        endMove();
+        apply(html);
+        if (d.keyboard) {
+          var bar = document.getElementById("bar-" + d.taskId);
+          if (bar) bar.focus({ preventScroll: true });
+        }
+      })
+      .catch(function () {
+        endMove();
+        notice("The board could not reach the server; nothing was saved.");
+      });
+  }
+
+  // --- pointer dragging ------------------------------------------------------------------------
+
+  var pending = null; // pointer down, not yet far enough to be a drag
+
+  document.addEventListener("pointerdown", function (event) {
+    if (event.button !== 0 || drag || !boardMain() || !view().editable) return;
+    var source = event.target.closest("#bars .bar.movable:not(.ghost), #tray-list .tray-task.movable");
+    if (!source) return;
+    pending = { source: source, x: event.clientX, y: event.clientY };
+  });
+
+  document.addEventListener("pointermove", function (event) {
+    if (pending && !drag) {
+      if (Math.abs(event.clientX - pending.x) + Math.abs(event.clientY - pending.y) < DRAG_THRESHOLD_PX) return;
+      beginMove(pending.source, false);
+      drag.pointer = pending;
+      pending = null;
+    }
+    if (!drag || drag.keyboard || drag.committing) return;
+    event.preventDefault();
+    var v = view();
+    var rect = barsLayer().getBoundingClientRect();
+    var start;
+    if (drag.fromTray) {
+      start = v.start + ((event.clientX - rect.left) / rect.width) * v.span;
+    } else {
+      start = drag.originStart + ((event.clientX - drag.pointer.x) / rect.width) * v.span;
+    }
+    moveGhost(placementFor(drag, snapTo(start, v), rowAt(event.clientY)));
+    autoScroll(event.clientY);
+  });
+
+  document.addEventListener("pointerup", function () {
+    pending = null;
+    if (!drag || drag.keyboard) return;
+    suppressClick = true;
+    setTimeout(function () { suppressClick = false; }, 0);
+    commit();
+  });
+
+  document.addEventListener("pointercancel", function () {
+    pending = null;
+    if (drag && !drag.keyboard && !drag.committing) endMove();
+  });
+
+  function autoScroll(clientY) {
+    var body = document.getElementById("gantt-body");
+    var rect = body.getBoundingClientRect();
+    if (clientY > rect.bottom - 30) body.scrollTop += 12;
+    else if (clientY < rect.top + 30) body.scrollTop -= 12;
+  }
+
+  // --- keyboard --------------------------------------------------------------------------------
+
+  var ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && drag && !drag.committing) {
+      endMove();
+      announce("Move cancelled.");
+      event.preventDefault();
+      return;
+    }
+    var item = event.target.closest && event.target.closest("#bars .bar:not(.ghost), #tray-list .tray-task");
+    if (!item) return;
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      if (drag && drag.keyboard) commit(); else openDetail(item);
+      return;
+    }
+    var step = ARROWS[event.key];
+    if (!step || !item.classList.contains("movable") || item.classList.contains("tray-task")) return;
+    event.preventDefault();
+    var v = view();
+    if (!drag) beginMove(item, true);
+    if (!drag.keyboard) return;
+    var from = drag.placement || { start: drag.originStart, row: drag.originRow };
+    var row = Math.max(0, Math.min(rowLabels().length - 1, from.row + step[1]));
+    moveGhost(placementFor(drag, from.start + step[0] * v.snap, row));
+  });
+
+  document.addEventListener("focusout", function (event) {
+    if (drag && drag.keyboard && !drag.committing && event.target === drag.source) {
+      endMove();
+    }
+  });
+
+  // --- scrolling in time with a horizontal wheel -----------------------------------------------
+
+  document.addEventListener("wheel", function (event) {
+    var body = event.target.closest && event.target.closest("#gantt-body, #axis");
+    if (!body || drag) return;
+    var sideways = Math.abs(event.deltaX) > Math.abs(event.deltaY) ? event.deltaX : (event.shiftKey ? event.deltaY : 0);
+    if (!sideways) return;
+    event.preventDefault();
+    var v = view();
+    wheel.px += sideways;
+    var snaps = Math.trunc(wheel.px / WHEEL_PX_PER_SNAP);
+    var shift = -(snaps * v.snap / v.span) * 100;
+    ["bars", "axis"].forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) el.style.transform = "translateX(" + shift + "%)";
+    });
+    clearTimeout(wheel.timer);
+    wheel.timer = setTimeout(function () {
+      wheel.px = 0;
+      if (!snaps) return;
+      var params = new URLSearchParams(v.query);
+      params.set("start", new Date(v.start + snaps * v.snap).toISOString());
+      navigate(params.toString());
+    }, WHEEL_SETTLE_MS);
+  }, { passive: false });
+
+  // --- hooks -----------------------------------------------------------------------------------
+
+  window.addEventListener("popstate", function () {
+    htmx.ajax("GET", location.pathname + location.search, { target: "#board-main", swap: "outerHTML" });
+  });
+
+  window.taktBoard = {
+    currentView: function () { return view().query; },
+    lastRevision: function () {
+      var meta = document.getElementById("board-revision");
+      return meta ? Number(meta.getAttribute("data-revision")) : 0;
+    },
+    apply: apply,
+    reload: function () { navigate(view().query); },
+    dragging: function () { return drag ? Number(drag.taskId) : null; },
+  };
+
+  document.addEventListener("DOMContentLoaded", reconcile);
+  if (document.readyState !== "loading") reconcile();
+})();

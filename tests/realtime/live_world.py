@@ -1,0 +1,193 @@
+"""A small plant with schedulers behind a real server, for the live-feed tests.
+
+`plant` writes into a fresh SQLite database: one mill, one operator (Olga),
+one job with three milling tasks, and the users anna and ben (schedulers),
+olga (operator). `server` starts the app on that database and returns a
+`Board` handle: tokens, moves through the REST API, WebSocket connections.
+
+Test modules import the fixtures (`board_fixture` registers as `board`, and so
+on); tests/realtime/conftest.py belongs to the Redis hub's tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from app.auth.passwords import hash_password
+from app.db import tables as t
+from app.db.session import Database
+from app.realtime.hub import MemoryHub
+from app.services.context import SYSTEM, Services
+from app.services.write_path import change
+from app.settings import Settings
+
+PASSWORD = "takt-test-password"
+DAY = datetime(2026, 11, 24, tzinfo=UTC)
+VIEW = {"start": DAY.isoformat(), "zoom": "day", "rows": "equipment"}
+WAIT_S = 10.0
+
+
+@dataclass
+class Plant:
+    mill: int
+    olga: int
+    job: int
+    tasks: list[int]
+
+
+@cache
+def password_hash() -> str:
+    return hash_password(PASSWORD)
+
+
+async def build_plant(services: Services) -> Plant:
+    async with change(services, SYSTEM, "test.plant") as tx:
+        s = tx.session
+        mill = t.Equipment(name="Mill 1", type="cnc_mill", capabilities=["milling"])
+        olga = t.Operator(
+            name="Olga Petrova",
+            skills=[t.OperatorSkill(skill="milling", level=3)],
+            shifts=[t.WeeklyShift(weekday=d, start=time(0), end=time(23, 59)) for d in range(7)],
+        )
+        job = t.Job(name="Bracket 4711", due=datetime(2026, 11, 30, tzinfo=UTC))
+        s.add_all([mill, olga, job])
+        await s.flush()
+        tasks = [
+            t.Task(
+                job_id=job.id,
+                name=name,
+                sequence=n,
+                duration_minutes=60,
+                required_skill="milling",
+                min_level=1,
+                required_capability="milling",
+            )
+            for n, name in enumerate(["Cut", "Drill", "Deburr"], start=1)
+        ]
+        s.add_all(tasks)
+        await s.flush()
+        s.add_all(
+            t.User(
+                username=name,
+                display_name=display,
+                password_hash=password_hash(),
+                role=role,
+                operator_id=operator,
+                created_at=DAY,
+            )
+            for name, display, role, operator in [
+                ("anna", "Anna Amsel", "scheduler", None),
+                ("ben", "Ben Becker", "scheduler", None),
+                ("olga", "Olga Petrova", "operator", olga.id),
+            ]
+        )
+    return Plant(mill.id, olga.id, job.id, [task.id for task in tasks])
+
+
+@pytest.fixture(name="var_dir")
+def var_dir_fixture(tmp_path: Path) -> Path:
+    """The server's var/ (its signing key), shared so tests can mint session cookies."""
+    path = tmp_path / "var"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(name="plant")
+async def plant_fixture(sqlite_database_url: str, var_dir: Path) -> AsyncIterator[Plant]:
+    settings = Settings(database_url=sqlite_database_url, var_dir=var_dir)
+    services = Services(settings=settings, db=Database(sqlite_database_url), hub=MemoryHub())
+    try:
+        yield await build_plant(services)
+    finally:
+        await services.db.dispose()
+
+
+@dataclass
+class Board:
+    """A running server with the plant, and what the tests do to it."""
+
+    url: str
+    plant: Plant
+    http: httpx.AsyncClient
+    settings: Settings
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/board/ws"
+
+    async def token(self, username: str) -> str:
+        response = await self.http.post(
+            "/api/v1/auth/token", json={"username": username, "password": PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    async def move(self, token: str, task_id: int, hour: int) -> int:
+        """Place a task at `hour` on DAY through the REST API; returns the new revision."""
+        auth = {"Authorization": f"Bearer {token}"}
+        current = await self.http.get(f"/api/v1/tasks/{task_id}", headers=auth)
+        response = await self.http.put(
+            f"/api/v1/tasks/{task_id}/assignment",
+            headers={**auth, "If-Match": current.headers["etag"]},
+            json={
+                "operator_id": self.plant.olga,
+                "equipment_id": self.plant.mill,
+                "start": DAY.replace(hour=hour).isoformat(),
+                "end": DAY.replace(hour=hour + 1).isoformat(),
+            },
+        )
+        assert response.status_code == 200, response.text
+        return await self.revision(token)
+
+    async def revision(self, token: str) -> int:
+        feed = await self.http.get(
+            "/api/v1/changes?since=0", headers={"Authorization": f"Bearer {token}"}
+        )
+        revision: int = feed.json()["revision"]
+        return revision
+
+    def socket(self, token: str | None = None, **options: Any) -> Any:
+        url = self.ws_url + (f"?{urlencode({'access_token': token})}" if token else "")
+        return connect(url, open_timeout=WAIT_S, **options)
+
+
+@pytest.fixture(name="board")
+async def board_fixture(
+    plant: Plant, sqlite_database_url: str, var_dir: Path, live_server: Callable[..., str]
+) -> AsyncIterator[Board]:
+    env = {"TAKT_RATE_LIMIT_USER": "100000/minute"}
+    url = live_server(database_url=sqlite_database_url, var_dir=var_dir, env=env)
+    settings = Settings(database_url=sqlite_database_url, var_dir=var_dir)
+    async with httpx.AsyncClient(base_url=url, timeout=WAIT_S) as http:
+        yield Board(url, plant, http, settings)
+
+
+async def resume(socket: ClientConnection, since: int, view: dict[str, str] | None = None) -> None:
+    await socket.send(_json({"type": "resume", "since": since, "view": view or VIEW}))
+
+
+async def frame_with(socket: ClientConnection, needle: str) -> str:
+    """The first frame containing `needle` (others, like heartbeats, are skipped)."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            frame = await socket.recv()
+            assert isinstance(frame, str)
+            if needle in frame:
+                return frame
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data)

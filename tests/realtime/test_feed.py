@@ -1,0 +1,207 @@
+"""The per-connection feed logic, in-process, with a stand-in for the board's renderer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from live_world import DAY, Plant, build_plant
+
+from app.db.session import Database
+from app.realtime.feed import Feed, touched_tasks
+from app.realtime.hub import RESYNC, MemoryHub
+from app.services.context import Actor, Services
+from app.services.errors import Forbidden
+from app.services.write_path import change, schedule_channel
+from app.settings import Settings
+from app.web.board_view import BoardView
+
+ANNA = Actor(user_id=1, role="scheduler")
+VIEW = BoardView(start=DAY)
+
+
+class Renderer:
+    """Records what the feed asked for; its HTML says the same."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[set[int], int]] = []
+        self.refreshes: list[int | None] = []
+
+    async def __call__(
+        self, services: Services, actor: Actor, view: BoardView, task_ids: set[int], revision: int
+    ) -> str:
+        self.calls.append((set(task_ids), revision))
+        return f"<i data-tasks='{sorted(task_ids)}' data-revision='{revision}'></i>"
+
+    async def refresh(
+        self, services: Services, actor: Actor, view: BoardView, revision: int | None = None
+    ) -> str:
+        self.refreshes.append(revision)
+        return f"<main id='board-main' data-revision='{revision}'></main>"
+
+
+@pytest.fixture
+async def services(sqlite_database_url: str, tmp_path: Path) -> AsyncIterator[Services]:
+    settings = Settings(database_url=sqlite_database_url, var_dir=tmp_path)
+    services = Services(settings=settings, db=Database(sqlite_database_url), hub=MemoryHub())
+    yield services
+    await services.db.dispose()
+
+
+@pytest.fixture
+async def world(services: Services) -> Plant:
+    return await build_plant(services)
+
+
+async def touch(services: Services, *task_ids: int, entity: str = "tasks") -> int:
+    """A committed change (through the one write path) touching `task_ids`."""
+    async with change(services, ANNA, "test.touch") as tx:
+        tx.touch(entity, *task_ids)
+    assert tx.revision is not None
+    return tx.revision
+
+
+def feed_for(services: Services, renderer: Renderer, revision: int) -> Feed:
+    return Feed(
+        services=services,
+        actor=ANNA,
+        view=VIEW,
+        render=renderer,
+        refresh=renderer.refresh,
+        revision=revision,
+    )
+
+
+def message(revision: int, *tasks: int, **entities: list[int]) -> dict[str, object]:
+    return {"revision": revision, "kind": "test", "entities": {"tasks": list(tasks), **entities}}
+
+
+async def test_operators_are_refused(services: Services, world: Plant) -> None:
+    with pytest.raises(Forbidden):
+        Feed(
+            services=services,
+            actor=Actor(user_id=9, role="operator", operator_id=world.olga),
+            view=VIEW,
+            render=Renderer(),
+            revision=0,
+        )
+
+
+async def test_catch_up_renders_the_union_of_what_changed_since(
+    services: Services, world: Plant
+) -> None:
+    cut, drill, deburr = world.tasks
+    since = await touch(services, cut)
+    await touch(services, drill)
+    newest = await touch(services, deburr, drill)
+    renderer = Renderer()
+    feed = feed_for(services, renderer, since)
+    update = await feed.catch_up(since)
+    assert update is not None and update.revision == newest
+    assert renderer.calls == [({drill, deburr}, newest)]
+    assert feed.revision == newest
+    assert await feed.catch_up(newest) is None
+
+
+async def test_a_burst_of_messages_is_rendered_once(services: Services, world: Plant) -> None:
+    cut, drill, _ = world.tasks
+    base = await touch(services, cut)
+    renderer = Renderer()
+    feed = feed_for(services, renderer, base)
+    feed.note(message(base + 1, cut))
+    feed.note(message(base + 2, drill))
+    feed.note(message(base + 3, cut))
+    [update] = await feed.next_updates()
+    assert renderer.calls == [({cut, drill}, base + 3)]
+    assert update.revision == base + 3
+    assert await feed.next_updates() == []
+
+
+async def test_messages_already_sent_are_not_sent_again(services: Services, world: Plant) -> None:
+    renderer = Renderer()
+    feed = feed_for(services, renderer, 5)
+    feed.note(message(4, world.tasks[0]))
+    feed.note(message(5, world.tasks[0]))
+    assert await feed.next_updates() == []
+    assert renderer.calls == []
+
+
+async def test_a_gap_in_the_revisions_is_filled_from_the_change_log(
+    services: Services, world: Plant
+) -> None:
+    cut, drill, deburr = world.tasks
+    base = await touch(services, cut)
+    lost = await touch(services, drill)  # its message never arrives (Redis is at-most-once)
+    newest = await touch(services, deburr)
+    renderer = Renderer()
+    feed = feed_for(services, renderer, base)
+    feed.note(message(newest, deburr))
+    await feed.next_updates()
+    assert renderer.calls == [({drill, deburr}, newest)]
+    assert lost < newest == feed.revision
+
+
+async def test_a_resync_catches_up_from_the_last_revision_sent(
+    services: Services, world: Plant
+) -> None:
+    cut, drill, _ = world.tasks
+    base = await touch(services, cut)
+    newest = await touch(services, drill)
+    renderer = Renderer()
+    feed = feed_for(services, renderer, base)
+    feed.note(RESYNC)
+    [update] = await feed.next_updates()
+    assert renderer.calls == [({drill}, newest)] and update.revision == newest
+
+
+async def test_a_change_of_rows_refreshes_the_whole_view(services: Services, world: Plant) -> None:
+    base = await touch(services, world.tasks[0])
+    renamed = await touch(services, world.mill, entity="equipment")
+    renderer = Renderer()
+    feed = feed_for(services, renderer, base)
+    feed.note(message(renamed, equipment=[world.mill]))
+    [update] = await feed.next_updates()
+    assert renderer.refreshes == [renamed] and "board-main" in update.html
+    assert renderer.calls == []
+
+
+async def test_a_gap_too_old_is_a_reload(services: Services, world: Plant) -> None:
+    services.settings.change_feed_window = 1
+    await touch(services, world.tasks[0])
+    await touch(services, world.tasks[1])
+    update = await feed_for(services, Renderer(), 0).catch_up(0)
+    assert update is not None and update.reload and 'data-reload="1"' in update.html
+
+
+async def test_a_new_view_resumes_from_the_revision_the_page_was_rendered_at(
+    services: Services, world: Plant
+) -> None:
+    cut, drill, _ = world.tasks
+    base = await touch(services, cut)
+    newest = await touch(services, drill)
+    renderer = Renderer()
+    feed = feed_for(services, renderer, newest)
+    other = BoardView(start=DAY, zoom="week")
+    feed.resume(base, other)
+    await feed.next_updates()
+    assert feed.view == other and renderer.calls == [({drill}, newest)]
+
+
+async def test_the_feed_hears_the_hub_while_listening(services: Services, world: Plant) -> None:
+    renderer = Renderer()
+    base = await touch(services, world.tasks[0])
+    feed = feed_for(services, renderer, base)
+    async with feed.listening():
+        newest = await touch(services, world.tasks[1])  # publishes after commit
+        await feed.wake.wait()
+        await feed.next_updates()
+    assert renderer.calls == [({world.tasks[1]}, newest)]
+    assert not services.hub._subscribers.get(schedule_channel(1))  # type: ignore[attr-defined]
+
+
+def test_what_a_change_touched() -> None:
+    assert touched_tasks({"tasks": [1, 2], "operators": [3]}) == {1, 2}
+    assert touched_tasks({"equipment": [3]}) is None
+    assert touched_tasks({"users": [3]}) == set()
+    assert touched_tasks("garbage") is None

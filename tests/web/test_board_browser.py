@@ -1,0 +1,244 @@
+"""The board in a real headless Chromium against a real server (uvicorn).
+
+Drags are real mouse moves (pointer events); what a drop did is read back
+through the API, as another client would see it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from board_plant import DAY_VIEW, MONDAY, PASSWORD, BoardPlant, build_board_plant
+from playwright.async_api import Browser, Page
+
+from app.db.session import Database
+from app.realtime.hub import MemoryHub
+from app.services.context import Services
+from app.settings import Settings
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+VIEWPORT = {"width": 1400, "height": 800}
+SPAN = timedelta(days=1)  # the day zoom of DAY_VIEW
+
+
+async def planted(database_url: str, var_dir: Path) -> BoardPlant:
+    settings = Settings(database_url=database_url, redis_url=None, var_dir=var_dir)
+    services = Services(settings=settings, db=Database(database_url), hub=MemoryHub())
+    try:
+        return await build_board_plant(services)
+    finally:
+        await services.db.dispose()
+
+
+@pytest.fixture
+async def board(
+    sqlite_database_url: str, live_server: Any, tmp_path: Path
+) -> tuple[str, BoardPlant]:
+    plant = await planted(sqlite_database_url, tmp_path / "var")
+    return live_server(database_url=sqlite_database_url, var_dir=tmp_path / "var"), plant
+
+
+async def open_board(browser: Browser, base_url: str, user: str = "anna") -> Page:
+    page = await browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
+    page.set_default_timeout(10_000)
+    await page.goto(f"{base_url}/board?{DAY_VIEW}")  # not logged in: the login form
+    await page.fill("input[name=username]", user)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#bars .bar")
+    return page
+
+
+async def api_task(base_url: str, task_id: int) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        token = await client.post(
+            "/api/v1/auth/token", json={"username": "admin", "password": PASSWORD}
+        )
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        found: dict[str, Any] = (
+            await client.get(f"/api/v1/tasks/{task_id}", headers=headers)
+        ).json()
+        return found
+
+
+async def lane_point(page: Page, moment: datetime, row: int) -> tuple[float, float]:
+    """Where on screen `moment` is in row `row` of the day view."""
+    box = await page.locator("#bars").bounding_box()
+    rows = await page.locator("#rows .row-label").count()
+    assert box is not None
+    x = box["x"] + (moment - MONDAY) / SPAN * box["width"]
+    return x, box["y"] + (row + 0.5) * box["height"] / rows
+
+
+async def grab(page: Page, selector: str) -> None:
+    box = await page.locator(selector).bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + 6, box["y"] + box["height"] / 2)
+    await page.mouse.down()
+
+
+async def test_drag_a_bar_to_another_time_and_row(browser: Browser, board: Any) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url)
+    await grab(page, f"#bar-{plant.cut}")
+    # Over the welding cell (row 2) first: a mill job there is a conflict, shown before the drop.
+    x, y = await lane_point(page, MONDAY.replace(hour=12), 2)
+    await page.mouse.move(x, y, steps=8)
+    await page.wait_for_selector(".bar.ghost.preview-error")
+    assert "capability" in (await page.locator(".ghost-tip").inner_text()).lower()
+    # Then onto Mill 2 (row 1) an hour earlier, free and still before Weld: green, dropped.
+    x, y = await lane_point(page, MONDAY.replace(hour=7), 1)
+    await page.mouse.move(x + 2, y, steps=8)
+    await page.wait_for_selector(".bar.ghost.preview-ok")
+    await page.mouse.up()
+    await page.wait_for_selector("#notice.notice-ok")
+    task = await api_task(base_url, plant.cut)
+    assert task["assignment"]["equipment_id"] == plant.mill2
+    assert task["assignment"]["operator_id"] == plant.olga
+    assert task["assignment"]["start"].startswith("2026-11-23T07:00")
+    bar = page.locator(f"#bar-{plant.cut}")
+    assert await bar.get_attribute("data-row") == "1"
+    assert await page.locator(".bar.ghost").count() == 0
+
+
+async def test_a_stale_drop_shows_who_changed_it_and_snaps_back(
+    browser: Browser, board: Any
+) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url)
+    await grab(page, f"#bar-{plant.cut}")
+    x, y = await lane_point(page, MONDAY.replace(hour=14), 0)
+    await page.mouse.move(x, y, steps=4)
+    # Meanwhile Ben moves the same task through the API.
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        token = await client.post(
+            "/api/v1/auth/token", json={"username": "ben", "password": PASSWORD}
+        )
+        moved = await client.put(
+            f"/api/v1/tasks/{plant.cut}/assignment",
+            json={
+                "operator_id": plant.olga,
+                "equipment_id": plant.mill,
+                "start": "2026-11-23T10:00:00Z",
+                "end": "2026-11-23T11:00:00Z",
+            },
+            headers={"Authorization": f"Bearer {token.json()['access_token']}", "If-Match": '"1"'},
+        )
+        assert moved.status_code == 200, moved.text
+    await page.mouse.move(x + 3, y, steps=2)
+    await page.mouse.up()
+    notice = page.locator("#notice.notice-error")
+    await notice.wait_for()
+    assert "Ben Hoffmann changed this task" in await notice.inner_text()
+    bar = page.locator(f"#bar-{plant.cut}")
+    assert (await bar.get_attribute("data-start") or "").startswith("2026-11-23T10:00")
+    assert (await api_task(base_url, plant.cut))["assignment"]["start"].startswith(
+        "2026-11-23T10:00"
+    )
+
+
+async def test_arrow_keys_move_the_focused_bar(browser: Browser, board: Any) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url)
+    await page.focus(f"#bar-{plant.cut}")
+    for _ in range(4):  # four snaps of 15 minutes earlier
+        await page.keyboard.press("ArrowLeft")
+    await page.keyboard.press("ArrowDown")  # Mill 1 -> Mill 2
+    await page.wait_for_selector(".bar.ghost.preview-ok")
+    assert "Enter to place" in await page.locator("#announce").inner_text()
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#notice.notice-ok")
+    task = await api_task(base_url, plant.cut)
+    assert task["assignment"]["start"].startswith("2026-11-23T07:00")
+    assert task["assignment"]["equipment_id"] == plant.mill2
+    focused = await page.evaluate("document.activeElement.id")
+    assert focused == f"bar-{plant.cut}"
+    # Escape cancels a move: nothing is sent.
+    await page.keyboard.press("ArrowLeft")
+    await page.keyboard.press("Escape")
+    assert await page.locator(".bar.ghost").count() == 0
+    assert (await api_task(base_url, plant.cut))["version"] == task["version"]
+
+
+async def test_a_task_dragged_from_the_tray_is_scheduled(browser: Browser, board: Any) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url)
+    await grab(page, f"#tray-task-{plant.drill}")
+    x, y = await lane_point(page, MONDAY.replace(hour=13), 1)
+    await page.mouse.move(x, y, steps=12)
+    await page.wait_for_selector(".bar.ghost.preview-ok")
+    await page.mouse.up()
+    await page.wait_for_selector(f"#bar-{plant.drill}")
+    assert await page.locator(f"#tray-task-{plant.drill}").count() == 0
+    task = await api_task(base_url, plant.drill)
+    assert task["assignment"]["equipment_id"] == plant.mill2
+    assert task["assignment"]["operator_id"] == plant.olga  # picked: the qualified operator
+    assert task["assignment"]["start"].startswith("2026-11-23T13:00")
+
+
+def load_demo(database_url: str, var_dir: Path, size: str) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url, "TAKT_VAR_DIR": str(var_dir)}
+    takt = str(Path(sys.executable).with_name("takt"))
+    subprocess.run(
+        [takt, "demo", "--size", size], env=env, cwd=REPO, check=True, capture_output=True
+    )
+
+
+async def test_the_demo_board(
+    browser: Browser,
+    sqlite_database_url: str,
+    live_server: Any,
+    screenshot_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """The small demo plant as a scheduler sees it (docs/screenshots/board*.png)."""
+    load_demo(sqlite_database_url, tmp_path, "small")
+    base_url = live_server(database_url=sqlite_database_url)
+    page = await browser.new_page(viewport={"width": 1600, "height": 900})
+    await page.goto(f"{base_url}/login")
+    await page.fill("input[name=username]", "anna")
+    await page.fill("input[name=password]", "takt-demo")
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#bars .bar")
+    assert await page.locator("#conflicts .conflict").count() > 0
+    assert await page.locator("#tray-list .tray-task").count() == 50
+    await page.screenshot(path=str(screenshot_dir / "board.png"))
+    first = page.locator("#bars .bar.has-error").first
+    await first.click()
+    await page.wait_for_selector("#detail form.edit-form")
+    await page.wait_for_selector("#bars .bar.critical")
+    await page.screenshot(path=str(screenshot_dir / "board-detail.png"))
+    await page.click("text=Operators")
+    await page.wait_for_selector('#board-main[data-rows="operator"]')
+    await page.screenshot(path=str(screenshot_dir / "board-operators.png"))
+
+
+@pytest.mark.skipif(
+    os.environ.get("TAKT_UPDATE_SCREENSHOTS") != "1",
+    reason="the large demo is for the screenshot only (TAKT_UPDATE_SCREENSHOTS=1)",
+)
+async def test_the_large_demo_board(
+    browser: Browser,
+    sqlite_database_url: str,
+    live_server: Any,
+    screenshot_dir: Path,
+    tmp_path: Path,
+) -> None:
+    load_demo(sqlite_database_url, tmp_path, "large")
+    base_url = live_server(database_url=sqlite_database_url)
+    page = await browser.new_page(viewport={"width": 1600, "height": 900})
+    await page.goto(f"{base_url}/login?next=/board%3Fzoom%3Dshift")
+    await page.fill("input[name=username]", "anna")
+    await page.fill("input[name=password]", "takt-demo")
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#bars .bar")
+    await page.screenshot(path=str(screenshot_dir / "board-large.png"))
