@@ -350,11 +350,13 @@ def changes_html(
 async def render_full_refresh(
     services: Services, actor: Actor, view: BoardView, revision: int | None = None
 ) -> str:
-    """The whole `#board-main` and `#board-revision` as OOB fragments (for resyncs)."""
+    """The whole board — `#board-main`, the panels, `#board-revision` — as OOB fragments."""
     zone = ZoneInfo(await board_service.plant_timezone(services=services))
     board = await board_service.load_board(services=services, actor=actor, scope=scope_of(view))
-    context = board_context(board, view, actor, zone) | {"oob": True}
-    html: str = render_blocks(ENV, "board.html", ["main", "revision"], context)
+    context = board_context(board, view, actor, zone) | {"oob": True, "main_oob": True}
+    html: str = render_blocks(
+        ENV, "board.html", ["main", "conflicts", "tray", "revision"], context
+    )
     return html
 
 

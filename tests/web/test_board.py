@@ -295,7 +295,10 @@ async def test_render_changes_for_the_live_feed(world: BoardWorld) -> None:
         world.services, actor, monday, {"kind": "equipment.updated", "revision": 10,
                                        "entities": {"equipment": [plant.mill]}}
     )  # fmt: skip
-    assert 'id="board-main"' in refresh and 'hx-swap-oob="true"' in refresh
+    # The whole board is swapped: the main area itself and both side panels.
+    main_tag = refresh[refresh.index('<main id="board-main"') :].split(">", 1)[0]
+    assert 'hx-swap-oob="true"' in main_tag
+    assert 'id="conflicts"' in refresh and 'id="tray"' in refresh
     quiet = await render_message(
         world.services, actor, monday, {"kind": "user.created", "revision": 11,
                                        "entities": {"user": [9]}}
