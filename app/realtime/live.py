@@ -30,6 +30,7 @@ from app.auth.tokens import decode_access_token
 from app.db import tables
 from app.realtime.feed import Feed, RenderChanges, RenderRefresh
 from app.realtime.presence import Presence
+from app.realtime.shared_render import SharedRenders
 from app.services.context import Actor, Services
 from app.services.errors import ServiceError
 from app.web.board_view import BoardView
@@ -51,8 +52,9 @@ class Live:
         self, services: Services, render: RenderChanges, refresh: RenderRefresh | None = None
     ) -> None:
         self.services = services
-        self.render = render
-        self.refresh = refresh
+        shared = SharedRenders(render, refresh)
+        self.render: RenderChanges = shared.render
+        self.refresh: RenderRefresh | None = shared.refresh if refresh is not None else None
         self.presence = Presence(services.hub)
         self.stopping = False
         self._feeds: weakref.WeakSet[Feed] = weakref.WeakSet()

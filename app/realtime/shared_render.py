@@ -1,0 +1,67 @@
+"""Render each change once per view, not once per connected board.
+
+Most boards look at the same view (today, by equipment), and what the board
+renderer returns depends only on the view, whether the viewer may edit, the
+tasks touched and the plan at that revision. So the first feed to ask starts
+the render and every other feed with the same question awaits the same
+result. With 2,000 boards open, one change costs one render, not 2,000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+
+from app.auth.permissions import allowed
+from app.realtime.feed import RenderChanges, RenderRefresh
+from app.services.context import Actor, Services
+from app.web.board_view import BoardView
+
+# Recent renders kept; a change's renders are all asked for within moments.
+KEEP = 256
+
+
+class SharedRenders:
+    def __init__(self, render: RenderChanges, refresh: RenderRefresh | None) -> None:
+        self._render = render
+        self._refresh = refresh
+        self._results: OrderedDict[Hashable, asyncio.Future[str]] = OrderedDict()
+
+    async def render(
+        self, services: Services, actor: Actor, view: BoardView, task_ids: set[int], revision: int
+    ) -> str:
+        key = ("changes", view, _may_edit(actor), frozenset(task_ids), revision)
+        return await self._once(
+            key, lambda: self._render(services, actor, view, task_ids, revision)
+        )
+
+    async def refresh(
+        self, services: Services, actor: Actor, view: BoardView, revision: int | None = None
+    ) -> str:
+        assert self._refresh is not None
+        refresh = self._refresh
+        if revision is None:  # "the plan as it is now": nothing to share safely
+            return await refresh(services, actor, view, None)
+        key = ("refresh", view, _may_edit(actor), revision)
+        return await self._once(key, lambda: refresh(services, actor, view, revision))
+
+    async def _once(self, key: Hashable, make: Callable[[], Awaitable[str]]) -> str:
+        result = self._results.get(key)
+        if result is None:
+            result = asyncio.ensure_future(make())
+            result.add_done_callback(lambda done: self._forget_failure(key, done))
+            self._results[key] = result
+            while len(self._results) > KEEP:
+                self._results.popitem(last=False)
+        # Shielded: one client going away must not cancel the render the others await.
+        return await asyncio.shield(result)
+
+    def _forget_failure(self, key: Hashable, done: asyncio.Future[str]) -> None:
+        failed = done.cancelled() or done.exception() is not None
+        if failed and self._results.get(key) is done:
+            del self._results[key]
+
+
+def _may_edit(actor: Actor) -> bool:
+    return allowed(actor, "assignment.write")

@@ -1,0 +1,65 @@
+"""Boards with the same view share one render per change."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from app.realtime.shared_render import SharedRenders
+from app.services.context import Actor
+from app.web.board_view import BoardView
+
+ANNA = Actor(user_id=1, role="scheduler")
+BEN = Actor(user_id=2, role="scheduler")
+MARIA = Actor(user_id=3, role="manager")
+TODAY = BoardView(start=datetime(2026, 11, 23, tzinfo=UTC))
+
+
+class CountingRenderer:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.fail = False
+
+    async def __call__(
+        self, services: Any, actor: Actor, view: BoardView, task_ids: set[int], revision: int
+    ) -> str:
+        self.calls.append((actor.role, view, frozenset(task_ids), revision))
+        await asyncio.sleep(0)  # the others ask while this one is rendering
+        if self.fail:
+            raise RuntimeError("render failed")
+        return f"<r{revision} {sorted(task_ids)} {actor.role}>"
+
+
+async def test_many_boards_with_one_view_cost_one_render() -> None:
+    renderer = CountingRenderer()
+    shared = SharedRenders(renderer, None)
+    results = await asyncio.gather(
+        *(shared.render(None, actor, TODAY, {7}, 12) for actor in [ANNA, BEN] * 50)  # type: ignore[arg-type]
+    )
+    assert len(renderer.calls) == 1
+    assert set(results) == {"<r12 [7] scheduler>"}
+
+
+async def test_what_differs_is_rendered_apart() -> None:
+    renderer = CountingRenderer()
+    shared = SharedRenders(renderer, None)
+    tomorrow = BoardView(start=datetime(2026, 11, 24, tzinfo=UTC))
+    await shared.render(None, ANNA, TODAY, {7}, 12)  # type: ignore[arg-type]
+    await shared.render(None, MARIA, TODAY, {7}, 12)  # read-only board: no drag handles
+    await shared.render(None, ANNA, tomorrow, {7}, 12)  # type: ignore[arg-type]
+    await shared.render(None, ANNA, TODAY, {7, 8}, 13)  # type: ignore[arg-type]
+    assert len(renderer.calls) == 4
+
+
+async def test_a_failed_render_is_tried_again() -> None:
+    renderer = CountingRenderer()
+    renderer.fail = True
+    shared = SharedRenders(renderer, None)
+    with pytest.raises(RuntimeError):
+        await shared.render(None, ANNA, TODAY, {7}, 12)  # type: ignore[arg-type]
+    renderer.fail = False
+    assert await shared.render(None, ANNA, TODAY, {7}, 12) == "<r12 [7] scheduler>"  # type: ignore[arg-type]
+    assert len(renderer.calls) == 2
