@@ -1,0 +1,372 @@
+"""The optimizer: a proposed plan from the live one, checked before it is offered.
+
+`optimize` builds the CP-SAT model (`optimizer_model`), solves it and turns
+the answer into assignments. The objective is lexicographic, in two solves:
+
+1. minimise the weighted lateness, sum of (priority + 1) * grid units past
+   each job's due time, with up to half the time limit;
+2. minimise the makespan (the last open task's end) in the time left, hinted
+   with solve 1's answer. When solve 1 proved its optimum it is pinned
+   there; when it did not, it is capped at what solve 1 found and solve 2
+   minimises `weighted_lateness * M + makespan` (M > any makespan), so it
+   may still lower lateness and lateness still comes first.
+
+Without any due time solve 1 is skipped and the makespan gets all the time
+(an imported job shop). Two solves rather than one big-M sum: solve 1's
+bound is a plain sum, not drowned by M, so it is proved sooner, and solve 2
+usually optimises the makespan alone.
+
+When the tasks cannot all be placed together (the solver proves it, usually
+in presolve), the time left goes to the optional model (`optimizer_model`):
+first place as many tasks as possible, then the same two solves; the ones
+left out are `unplaceable`.
+
+The proposal is the live plan with the open tasks moved (locked slots kept,
+tasks that cannot be placed unscheduled) and goes through `validate_plan`.
+Any `error` conflict on a task the optimizer placed makes it `rejected`,
+never offered; errors among kept slots alone are the live plan's own and
+are reported, not blamed on the proposal.
+
+`on_progress` is called from a solver thread on each better solution and
+once at the end of each solve (with the final bound); `should_stop` is polled
+every 0.1 s and ends the search with the best plan so far.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ortools.sat.python import cp_model
+
+from app.domain.conflicts import Conflict, Severity
+from app.domain.optimizer_model import ScheduleModel, build_model, lateness_weight, placements
+from app.domain.plan import Assignment, Plan
+from app.domain.validation import validate_plan
+
+__all__ = [
+    "OptimizationResult",
+    "OptimizerSettings",
+    "Progress",
+    "SolveStatus",
+    "optimize",
+]
+
+# How often a running solve asks `should_stop`.
+_POLL_SECONDS = 0.1
+
+
+class SolveStatus(enum.StrEnum):
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    UNKNOWN = "unknown"
+    # The solver's answer failed validation: never offered.
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizerSettings:
+    time_limit_s: float = 30.0
+    workers: int = 2
+    # The model's time grid; 5 suits a real plant, 1 an imported job shop.
+    time_unit_minutes: int = 1
+    # How far ahead tasks may go. None: far enough for the open tasks one
+    # after another (`optimizer_scope`), which is loose for a large plant.
+    horizon_days: float | None = None
+    # Open tasks the scheduler pinned: kept where they are.
+    pinned: frozenset[int] = frozenset()
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    # "placement" (only when not all tasks fit), "lateness" or "makespan"
+    phase: str
+    # The current solve's objective and best bound, in its own grid units.
+    objective: float
+    best_bound: float
+    weighted_lateness_minutes: int
+    makespan_minutes: int
+    elapsed_s: float
+    solutions: int
+
+    @property
+    def gap(self) -> float:
+        """Relative distance to the bound, 0 when proved optimal."""
+        return abs(self.objective - self.best_bound) / max(1.0, abs(self.objective))
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizationResult:
+    status: SolveStatus
+    # The whole proposed plan's slots (kept and moved), by task id; empty
+    # when nothing is offered.
+    assignments: Mapping[int, Assignment]
+    # The open tasks it placed (and so may move), and those it could not, why.
+    placed: frozenset[int] = frozenset()
+    unplaceable: Mapping[int, str] = field(default_factory=dict)
+    weighted_lateness_minutes: int = 0
+    makespan_minutes: int = 0
+    solve_seconds: float = 0.0
+    solutions: int = 0
+    conflicts: tuple[Conflict, ...] = ()
+
+    @property
+    def offered(self) -> bool:
+        return self.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+
+
+def optimize(
+    plan: Plan,
+    *,
+    now: datetime,
+    settings: OptimizerSettings,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> OptimizationResult:
+    started = time.monotonic()
+    model = _build(plan, now, settings, optional=False)
+    if not model.tasks:
+        return _result(plan, model, {}, SolveStatus.OPTIMAL, now, started, 0)
+    run = _Run(settings, started, on_progress, should_stop)
+    values, status = run.solve(model)
+    if status is SolveStatus.INFEASIBLE and not run.stopped and run.deadline > time.monotonic():
+        # Not everything fits together: place as many tasks as possible instead.
+        model = _build(plan, now, settings, optional=True)
+        values, status = run.solve(model)
+    return _result(plan, model, values, status, now, started, run.solutions)
+
+
+def _build(
+    plan: Plan, now: datetime, settings: OptimizerSettings, *, optional: bool
+) -> ScheduleModel:
+    return build_model(
+        plan,
+        now=now,
+        time_unit_minutes=settings.time_unit_minutes,
+        horizon_days=settings.horizon_days,
+        pinned=settings.pinned,
+        optional=optional,
+    )
+
+
+# -- solving ---------------------------------------------------------------------
+
+
+class _Run:
+    """The solves of an `optimize` call, sharing time and progress."""
+
+    model: ScheduleModel
+
+    def __init__(
+        self,
+        settings: OptimizerSettings,
+        started: float,
+        on_progress: Callable[[Progress], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self.settings = settings
+        self.deadline = started + settings.time_limit_s
+        self.started = started
+        self.on_progress = on_progress
+        self.should_stop = should_stop
+        self.solutions = 0
+        self.stopped = False
+
+    def solve(self, model: ScheduleModel) -> tuple[dict[Any, int] | None, SolveStatus]:
+        self.model = model
+        values: dict[Any, int] | None = None
+        # Whether every task that can be placed is (only an optional model asks).
+        all_placed = True
+        if model.placed is not None:
+            model.model.maximize(model.placed)
+            status, values = self._solve("placement", self._half_of_the_time_left())
+            if values is None:
+                return None, _found(values)
+            all_placed = status == cp_model.OPTIMAL
+            model.model.add(model.placed >= values[model.placed])
+            model.hint(values.__getitem__)
+        lateness = model.weighted_lateness
+        objective = model.makespan
+        if lateness is not None and not self.stopped:
+            model.model.minimize(lateness)
+            status, found = self._solve("lateness", self._half_of_the_time_left())
+            if status == cp_model.INFEASIBLE:
+                return None, SolveStatus.INFEASIBLE
+            values = found or values
+            if status == cp_model.OPTIMAL and values is not None:
+                model.model.add(lateness == values[lateness])
+            else:
+                # Not proved: solve 2 may still lower it, and M keeps it first.
+                if values is not None:
+                    model.model.add(lateness <= values[lateness])
+                objective = lateness * (model.horizon + 1) + model.makespan
+            if values is not None:
+                model.hint(values.__getitem__)
+        if self.stopped:
+            return values, _found(values)
+        model.model.minimize(objective)
+        status, second = self._solve("makespan", self.deadline - time.monotonic())
+        if second is None:
+            # Nothing new in solve 2's time: solve 1's answer, if any, stands.
+            if values is None and status == cp_model.INFEASIBLE:
+                return None, SolveStatus.INFEASIBLE
+            return values, _found(values)
+        # Optimal here is the lexicographic optimum: the lateness was either
+        # pinned at its proved optimum or weighs more than any makespan.
+        optimal = status == cp_model.OPTIMAL and all_placed
+        return second, SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE
+
+    def _half_of_the_time_left(self) -> float:
+        return (self.deadline - time.monotonic()) / 2
+
+    def _solve(
+        self, phase: str, seconds: float
+    ) -> tuple[cp_model.CpSolverStatus, dict[Any, int] | None]:
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = max(0.05, seconds)
+        solver.parameters.num_workers = self.settings.workers
+        solver.parameters.random_seed = self.settings.seed
+        callback = _Callback(self, phase)
+        done = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(solver, done), daemon=True)
+        watcher.start()
+        try:
+            status = solver.solve(self.model.model, callback)
+        finally:
+            done.set()
+            watcher.join()
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return status, None
+        # Once more with the final bound: it may have moved since the last solution.
+        self.report(phase, solver.objective_value, solver.best_objective_bound, solver.value)
+        return status, _values(self.model, solver.value)
+
+    def report(
+        self, phase: str, objective: float, bound: float, value: Callable[[Any], int]
+    ) -> None:
+        if self.on_progress is None:
+            return
+        lateness = self.model.weighted_lateness
+        unit = self.model.grid.unit_minutes
+        self.on_progress(
+            Progress(
+                phase=phase,
+                objective=objective,
+                best_bound=bound,
+                weighted_lateness_minutes=(0 if lateness is None else value(lateness)) * unit,
+                makespan_minutes=value(self.model.makespan) * unit,
+                elapsed_s=time.monotonic() - self.started,
+                solutions=self.solutions,
+            )
+        )
+
+    def _watch(self, solver: cp_model.CpSolver, done: threading.Event) -> None:
+        if self.should_stop is None:
+            return
+        while not done.wait(_POLL_SECONDS):
+            if self.should_stop():
+                self.stopped = True
+                solver.stop_search()
+                return
+
+
+class _Callback(cp_model.CpSolverSolutionCallback):
+    def __init__(self, run: _Run, phase: str) -> None:
+        super().__init__()
+        self.run = run
+        self.phase = phase
+
+    def on_solution_callback(self) -> None:
+        self.run.solutions += 1
+        self.run.report(self.phase, self.objective_value, self.best_objective_bound, self.value)
+
+
+def _found(values: object) -> SolveStatus:
+    return SolveStatus.UNKNOWN if values is None else SolveStatus.FEASIBLE
+
+
+def _values(model: ScheduleModel, value: Callable[[Any], int]) -> dict[Any, int]:
+    """Every decision's value, so solve 1's answer outlives its solver."""
+    found: dict[Any, int] = {}
+    for t in model.tasks.values():
+        for variable in t.decisions():
+            found[variable] = value(variable)
+    for total in (model.weighted_lateness, model.placed):
+        if total is not None:
+            found[total] = value(total)
+    return found
+
+
+# -- the proposal ----------------------------------------------------------------
+
+
+def _result(
+    plan: Plan,
+    model: ScheduleModel,
+    values: Mapping[Any, int] | None,
+    status: SolveStatus,
+    now: datetime,
+    started: float,
+    solutions: int,
+) -> OptimizationResult:
+    def finished(**kwargs: Any) -> OptimizationResult:
+        return OptimizationResult(
+            unplaceable=dict(model.unplaceable),
+            solve_seconds=time.monotonic() - started,
+            solutions=solutions,
+            **kwargs,
+        )
+
+    if values is None:
+        return finished(status=status, assignments={})
+    moved = placements(model, values)
+    dropped = set(model.tasks) | set(model.unplaceable)
+    assignments = {t: a for t, a in plan.assignments.items() if t not in dropped}
+    assignments.update(moved)
+    proposal = Plan(
+        equipment=plan.equipment,
+        operators=plan.operators,
+        jobs=plan.jobs,
+        tasks=plan.tasks,
+        assignments=assignments,
+        timezone=plan.timezone,
+    )
+    conflicts = tuple(validate_plan(proposal, now=now))
+    if any(c.severity is Severity.ERROR and set(c.task_ids) & moved.keys() for c in conflicts):
+        return finished(status=SolveStatus.REJECTED, assignments={}, conflicts=conflicts)
+    finish = max((a.end for a in moved.values()), default=now)
+    return finished(
+        status=status,
+        assignments=assignments,
+        placed=frozenset(moved),
+        weighted_lateness_minutes=_weighted_lateness(proposal, set(moved)),
+        makespan_minutes=max(0, _minutes(finish - now)),
+        conflicts=conflicts,
+    )
+
+
+def _weighted_lateness(plan: Plan, moved: set[int]) -> int:
+    """Σ weight * minutes late over the jobs the proposal moved tasks of."""
+    jobs = {plan.tasks[t].job_id for t in moved}
+    last: dict[int, datetime] = {}
+    for slot in plan.assignments.values():
+        task = plan.tasks.get(slot.task_id)
+        if task is not None and task.job_id in jobs:
+            last[task.job_id] = max(slot.end, last.get(task.job_id, slot.end))
+    total = 0
+    for job_id, end in last.items():
+        job = plan.jobs.get(job_id)
+        if job is not None and job.due is not None:
+            total += lateness_weight(job.priority) * max(0, _minutes(end - job.due))
+    return total
+
+
+def _minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 60)

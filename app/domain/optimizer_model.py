@@ -1,0 +1,379 @@
+"""The optimizer's CP-SAT model of a plan, over an `optimizer_scope.Scope`.
+
+Every open task gets a start variable and one fixed-size interval. Operators
+and equipment are two independent choices, each modelled the cheapest way
+that is still exact:
+
+- one candidate: the task's own interval goes into that resource's NoOverlap;
+- several: one optional interval per candidate and exactly one of them
+  present (operators x equipment never as a cross product);
+- a *pool*: every task may use every resource of the kind, none is ever
+  blocked and there are at least as many of them as of the other kind. At
+  most one task per resource of the other kind runs at a time, so the pool can
+  never run short; its resources are handed out after the solve
+  (`_hand_out`). This keeps an imported job shop, whose operators
+  are round-the-clock and interchangeable, the classic disjunctive model.
+
+A resource's blocks (shift gaps, downtime, kept slots) are fixed intervals
+in its NoOverlap. Finish-to-start links between open tasks are constraints;
+links to kept tasks are already in the task's bounds.
+
+With `optional=True` every task also gets a presence literal (a task without
+its predecessors is left out too) and `placed` counts the present ones: the
+fallback when not all tasks fit together, e.g. two that must both end before
+a kept successor starts. It is looser, so it is never the first try.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ortools.sat.python import cp_model
+
+from app.domain.conflicts import Severity
+from app.domain.optimizer_scope import Scope, Span, TimeGrid, scope_of
+from app.domain.plan import Assignment, Plan, Task
+from app.domain.validation import validate_plan
+
+__all__ = ["ModelTask", "ScheduleModel", "build_model", "lateness_weight", "placements"]
+
+
+@dataclass(slots=True)
+class ModelTask:
+    task: Task
+    duration: int
+    start: Any
+    operators: tuple[int, ...]
+    # One presence literal per candidate; empty when there is one candidate
+    # or the kind is a pool.
+    operator_literals: tuple[Any, ...] = ()
+    equipment: tuple[int, ...] = ()
+    equipment_literals: tuple[Any, ...] = ()
+    # The live plan's slot when it is valid: the first hint.
+    current: Assignment | None = None
+    # Whether the task is placed; None when it must be.
+    present: Any = None
+
+    @property
+    def end(self) -> Any:
+        return self.start + self.duration
+
+    def decisions(self) -> tuple[Any, ...]:
+        present = () if self.present is None else (self.present,)
+        return (self.start, *present, *self.operator_literals, *self.equipment_literals)
+
+
+@dataclass(slots=True)
+class ScheduleModel:
+    model: cp_model.CpModel
+    grid: TimeGrid
+    horizon: int
+    tasks: dict[int, ModelTask]
+    # Tasks left out, with the reason (no qualified operator, ...).
+    unplaceable: dict[int, str]
+    makespan: Any = None
+    # None when no job of a model task has a due time.
+    weighted_lateness: Any = None
+    # Tasks placed (an optional model's first objective); None when all must be.
+    placed: Any = None
+    operator_pool: tuple[int, ...] = ()
+    equipment_pool: tuple[int, ...] = ()
+    # Slots kept as they are that still occupy a resource after the origin.
+    locked: dict[int, Assignment] = field(default_factory=dict)
+
+    def hint(self, value: Callable[[Any], int] | None = None) -> None:
+        """Hint starts and choices from a previous solve, else from the live plan."""
+        self.model.clear_hints()  # type: ignore[no-untyped-call]
+        for model_task in self.tasks.values():
+            if value is not None:
+                _hint_solved(self.model, model_task, value)
+            elif model_task.current is not None:
+                _hint_current(self.model, model_task, model_task.current, self.grid)
+
+
+def lateness_weight(priority: int) -> int:
+    """Priority 0 still counts; each step of priority weighs one more."""
+    return max(priority, 0) + 1
+
+
+def build_model(
+    plan: Plan,
+    *,
+    now: datetime,
+    time_unit_minutes: int,
+    horizon_days: float | None,
+    pinned: frozenset[int],
+    optional: bool = False,
+) -> ScheduleModel:
+    scope = scope_of(
+        plan,
+        now=now,
+        time_unit_minutes=time_unit_minutes,
+        horizon_days=horizon_days,
+        pinned=pinned,
+    )
+    model = ScheduleModel(
+        cp_model.CpModel(),
+        scope.grid,
+        scope.horizon,
+        {},
+        dict(scope.unplaceable),
+        locked=dict(scope.locked),
+    )
+    _add_tasks(model, plan, scope, optional)
+    _keep_valid_slots(model, plan, now)
+    _add_precedences(model)
+    _add_objectives(model, plan)
+    model.hint()
+    return model
+
+
+def _is_pool(
+    choices: Iterable[tuple[int, ...]], blocks: Mapping[int, list[Span]], others: int
+) -> tuple[int, ...]:
+    """The kind's resources if they form a pool (see the module docstring), else ()."""
+    sets = {frozenset(c) for c in choices}
+    if len(sets) != 1:
+        return ()
+    (pool,) = sets
+    if len(pool) < 2 or len(pool) < others or any(blocks[r] for r in pool):
+        return ()
+    return tuple(sorted(pool))
+
+
+# -- the CP-SAT model ------------------------------------------------------------
+
+
+def _add_tasks(model: ScheduleModel, plan: Plan, scope: Scope, optional: bool) -> None:
+    m, candidates = model.model, scope.candidates
+    used_operators = {o for operators, _ in candidates.values() for o in operators}
+    used_equipment = {e for _, equipment in candidates.values() for e in equipment}
+    model.operator_pool = _is_pool(
+        (c[0] for c in candidates.values()), scope.operator_blocks, len(used_equipment)
+    )
+    if not model.operator_pool:
+        model.equipment_pool = _is_pool(
+            (c[1] for c in candidates.values()), scope.equipment_blocks, len(used_operators)
+        )
+    by_operator: dict[int, list[Any]] = {o: [] for o in used_operators}
+    by_equipment: dict[int, list[Any]] = {e: [] for e in used_equipment}
+    for task_id, (operators, equipment) in candidates.items():
+        task = plan.tasks[task_id]
+        duration = model.grid.units(task.duration_minutes)
+        earliest, latest = scope.bounds[task_id]
+        start = m.new_int_var(earliest, latest - duration, f"start_{task_id}")
+        name = f"task_{task_id}"
+        present = m.new_bool_var(f"present_{task_id}") if optional else None
+        interval = (
+            m.new_fixed_size_interval_var(start, duration, name)
+            if present is None
+            else m.new_optional_fixed_size_interval_var(start, duration, present, name)
+        )
+        model_task = ModelTask(task, duration, start, operators, equipment=equipment)
+        model_task.present = present
+        if not model.operator_pool:
+            model_task.operator_literals = _choose(m, model_task, interval, by_operator, "op")
+        if not model.equipment_pool:
+            model_task.equipment_literals = _choose(m, model_task, interval, by_equipment, "eq")
+        model.tasks[task_id] = model_task
+    if optional:
+        presents = [t.present for t in model.tasks.values()]
+        model.placed = m.new_int_var(0, len(presents), "placed")
+        m.add(model.placed == sum(presents))
+    for resources, blocks in (
+        (by_operator, scope.operator_blocks),
+        (by_equipment, scope.equipment_blocks),
+    ):
+        for rid, intervals in resources.items():
+            fixed = [
+                m.new_fixed_size_interval_var(s, e - s, f"blocked_{rid}") for s, e in blocks[rid]
+            ]
+            if len(intervals) + len(fixed) > 1 and intervals:
+                m.add_no_overlap(intervals + fixed)
+
+
+def _keep_valid_slots(model: ScheduleModel, plan: Plan, now: datetime) -> None:
+    """Remember the live slots worth starting from: no error conflict, on candidates.
+
+    A hint that breaks a rule would only send the solver repairing it.
+    """
+    broken = {
+        task_id
+        for conflict in validate_plan(plan, now=now)
+        if conflict.severity is Severity.ERROR
+        for task_id in conflict.task_ids
+    }
+    for task_id, t in model.tasks.items():
+        slot = plan.assignments.get(task_id)
+        if slot is None or task_id in broken or model.grid.ceil(slot.start) < 0:
+            continue
+        if slot.operator_id in t.operators and slot.equipment_id in t.equipment:
+            t.current = slot
+
+
+def _choose(
+    m: cp_model.CpModel,
+    task: ModelTask,
+    interval: Any,
+    by_resource: dict[int, list[Any]],
+    kind: str,
+) -> tuple[Any, ...]:
+    candidates = task.operators if kind == "op" else task.equipment
+    if len(candidates) == 1:
+        by_resource[candidates[0]].append(interval)
+        return ()
+    literals = []
+    name = interval.name
+    for rid in candidates:
+        chosen = m.new_bool_var(f"{name}_{kind}{rid}")
+        optional = m.new_optional_fixed_size_interval_var(
+            interval.start_expr(), interval.size_expr(), chosen, f"{name}_{kind}{rid}"
+        )
+        by_resource[rid].append(optional)
+        literals.append(chosen)
+    if task.present is None:
+        m.add_exactly_one(literals)
+    else:
+        m.add(sum(literals) == task.present)
+    return tuple(literals)
+
+
+def _add_precedences(model: ScheduleModel) -> None:
+    m = model.model
+    for model_task in model.tasks.values():
+        for p in model_task.task.predecessors:
+            if (predecessor := model.tasks.get(p)) is None:
+                continue
+            if model_task.present is None:
+                m.add(model_task.start >= predecessor.end)
+            else:
+                m.add_implication(model_task.present, predecessor.present)
+                m.add(model_task.start >= predecessor.end).only_enforce_if(model_task.present)
+
+
+def _add_objectives(model: ScheduleModel, plan: Plan) -> None:
+    m, horizon = model.model, model.horizon
+    tasks_of_job: dict[int, list[ModelTask]] = {}
+    has_successor = {p for t in model.tasks.values() for p in t.task.predecessors}
+    # Only tasks nothing in the model waits for can end last (all of them
+    # when predecessors loop, which the solver then proves infeasible).
+    sinks = [t for t in model.tasks.values() if t.task.id not in has_successor]
+    model.makespan = m.new_int_var(0, horizon, "makespan")
+    if model.placed is None:
+        m.add_max_equality(model.makespan, [t.end for t in sinks or model.tasks.values()])
+    else:
+        # Minimised, so a bound from the placed tasks is as good as the max.
+        for t in model.tasks.values():
+            m.add(model.makespan >= t.end).only_enforce_if(t.present)
+    for model_task in model.tasks.values():
+        tasks_of_job.setdefault(model_task.task.job_id, []).append(model_task)
+    kept_ends: dict[int, int] = {}
+    for task_id, slot in model.locked.items():
+        if (task := plan.tasks.get(task_id)) is not None:
+            end = model.grid.ceil(slot.end)
+            kept_ends[task.job_id] = max(end, kept_ends.get(task.job_id, end))
+    terms: list[tuple[int, Any, int]] = []
+    for job_id, job_tasks in sorted(tasks_of_job.items()):
+        job = plan.jobs.get(job_id)
+        if job is None or job.due is None:
+            continue
+        due = model.grid.floor(job.due)
+        # A due time already past makes lateness exceed the horizon.
+        lateness = m.new_int_var(0, max(0, horizon - due), f"lateness_{job_id}")
+        for t in job_tasks:
+            late = m.add(lateness >= t.end - due)
+            if t.present is not None:
+                late.only_enforce_if(t.present)
+        if job_id in kept_ends:
+            m.add(lateness >= kept_ends[job_id] - due)
+        terms.append((lateness_weight(job.priority), lateness, max(0, horizon - due)))
+    if terms:
+        bound = sum(weight * most for weight, _, most in terms)
+        model.weighted_lateness = m.new_int_var(0, bound, "weighted_lateness")
+        m.add(model.weighted_lateness == sum(weight * lateness for weight, lateness, _ in terms))
+
+
+# -- the answer ------------------------------------------------------------------
+
+
+def placements(model: ScheduleModel, values: Mapping[Any, int]) -> dict[int, Assignment]:
+    """The solved slots, by task id; absent tasks join `unplaceable`."""
+    return _hand_out(model, _on_grid(model, values))
+
+
+def _on_grid(model: ScheduleModel, values: Mapping[Any, int]) -> dict[int, Assignment]:
+    """Slots on the grid; a pooled kind's resource is 0 until handed out."""
+    placed: dict[int, Assignment] = {}
+    for task_id, t in model.tasks.items():
+        if t.present is not None and not values[t.present]:
+            model.unplaceable[task_id] = "does not fit with the rest of the plan"
+            continue
+        start = model.grid.at(values[t.start])
+        placed[task_id] = Assignment(
+            task_id=task_id,
+            operator_id=_chosen(t.operators, t.operator_literals, values, model.operator_pool),
+            equipment_id=_chosen(t.equipment, t.equipment_literals, values, model.equipment_pool),
+            start=start,
+            end=start + timedelta(minutes=t.task.duration_minutes),
+        )
+    return placed
+
+
+def _chosen(
+    candidates: tuple[int, ...],
+    literals: tuple[Any, ...],
+    values: Mapping[Any, int],
+    pool: tuple[int, ...],
+) -> int:
+    if pool:
+        return 0
+    if not literals:
+        return candidates[0]
+    return next(rid for rid, literal in zip(candidates, literals, strict=True) if values[literal])
+
+
+def _hand_out(model: ScheduleModel, placed: dict[int, Assignment]) -> dict[int, Assignment]:
+    """Give each pooled slot a free resource of the pool, in start order.
+
+    Never more slots run at once than the pool has resources (see the model),
+    so one is always free; a task keeps its live resource when that one is.
+    """
+    pool = model.operator_pool or model.equipment_pool
+    if not pool:
+        return placed
+    operators = bool(model.operator_pool)
+    free_at = dict.fromkeys(pool, model.grid.origin - timedelta(days=1))
+    handed: dict[int, Assignment] = {}
+    for slot in sorted(placed.values(), key=lambda a: (a.start, a.end, a.task_id)):
+        current = model.tasks[slot.task_id].current
+        wanted = None if current is None else (
+            current.operator_id if operators else current.equipment_id
+        )  # fmt: skip
+        free = [rid for rid in pool if free_at[rid] <= slot.start]
+        # `free` is never empty; were it, validation would reject the proposal.
+        rid = wanted if wanted in free else (free or [min(pool, key=free_at.__getitem__)])[0]
+        free_at[rid] = slot.end
+        handed[slot.task_id] = (
+            Assignment(slot.task_id, rid, slot.equipment_id, slot.start, slot.end)
+            if operators
+            else Assignment(slot.task_id, slot.operator_id, rid, slot.start, slot.end)
+        )
+    return handed
+
+
+def _hint_solved(m: cp_model.CpModel, t: ModelTask, value: Callable[[Any], int]) -> None:
+    for variable in t.decisions():
+        m.add_hint(variable, value(variable))
+
+
+def _hint_current(m: cp_model.CpModel, t: ModelTask, slot: Assignment, grid: TimeGrid) -> None:
+    m.add_hint(t.start, grid.ceil(slot.start))
+    if t.present is not None:
+        m.add_hint(t.present, 1)
+    for rid, literal in zip(t.operators, t.operator_literals, strict=False):
+        m.add_hint(literal, int(rid == slot.operator_id))
+    for rid, literal in zip(t.equipment, t.equipment_literals, strict=False):
+        m.add_hint(literal, int(rid == slot.equipment_id))

@@ -1,0 +1,336 @@
+"""What an optimizer run works with: the time grid, which tasks move, what
+each resource cannot be used for, and each task's candidates and time bounds.
+
+Time is whole *units* (`TimeGrid`, 1 or 5 minutes) from `origin`, `now`
+rounded up to the grid; nothing new starts before it. Rounding is always
+conservative, so a solution on the grid is valid to the minute: durations,
+downtime and kept slots round outwards, shifts round inwards.
+
+A resource's *blocks* are what the model puts in its NoOverlap as fixed
+intervals: the gaps between an operator's merged availability windows (so a
+task lies inside one window, as validation's `outside_shift` requires),
+equipment downtime and down/maintenance status until expected back (to the
+horizon's end when unknown), and the slots of locked tasks. Locked tasks
+(in progress, paused, done, pinned, or of a closed job) keep their slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from app.domain.calendar import availability
+from app.domain.critical_path import find_cycle
+from app.domain.plan import (
+    Assignment,
+    EquipmentStatus,
+    Interval,
+    JobStatus,
+    Plan,
+    Task,
+    TaskStatus,
+)
+
+__all__ = ["Candidates", "Scope", "Span", "TimeGrid", "scope_of"]
+
+_OPEN = frozenset({TaskStatus.PENDING, TaskStatus.SCHEDULED})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_WEEK_MINUTES = 7 * 24 * 60
+_MAX_HORIZON = timedelta(days=366)
+
+Span = tuple[int, int]
+# Qualified operators and capable equipment, each sorted by id.
+Candidates = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class TimeGrid:
+    origin: datetime
+    unit_minutes: int
+
+    @classmethod
+    def starting_at(cls, now: datetime, unit_minutes: int) -> TimeGrid:
+        """The grid whose unit 0 is `now` rounded up to a multiple of the unit."""
+        step = timedelta(minutes=unit_minutes)
+        return cls(_EPOCH - ((_EPOCH - now) // step) * step, unit_minutes)
+
+    def floor(self, moment: datetime) -> int:
+        return (moment - self.origin) // timedelta(minutes=self.unit_minutes)
+
+    def ceil(self, moment: datetime) -> int:
+        return -((self.origin - moment) // timedelta(minutes=self.unit_minutes))
+
+    def at(self, units: int) -> datetime:
+        return self.origin + timedelta(minutes=units * self.unit_minutes)
+
+    def units(self, minutes: int) -> int:
+        # A task always takes at least one unit, so it occupies its resources.
+        return max(1, -(-minutes // self.unit_minutes))
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    grid: TimeGrid
+    horizon: int
+    # Slots kept as they are that still occupy a resource after the origin.
+    locked: Mapping[int, Assignment]
+    operator_blocks: Mapping[int, list[Span]]
+    equipment_blocks: Mapping[int, list[Span]]
+    # The open tasks to place, with their candidates and (earliest start,
+    # latest end); the ones left out, with the reason.
+    candidates: Mapping[int, Candidates]
+    bounds: Mapping[int, Span]
+    unplaceable: Mapping[int, str]
+
+
+def scope_of(
+    plan: Plan,
+    *,
+    now: datetime,
+    time_unit_minutes: int,
+    horizon_days: float | None,
+    pinned: frozenset[int],
+) -> Scope:
+    grid = TimeGrid.starting_at(now, time_unit_minutes)
+    open_ids, locked = _split(plan, pinned, grid)
+    horizon = _horizon(plan, open_ids, locked, grid, horizon_days)
+    end = grid.at(horizon)
+    windows = {
+        o.id: _windows(availability(o, plan.timezone, Interval(grid.origin, end)), grid)
+        for o in plan.operators.values()
+    }
+    operator_blocks = {
+        oid: _merge([*_gaps(spans, horizon), *_locked_spans(locked, grid, horizon, oid, True)])
+        for oid, spans in windows.items()
+    }
+    equipment_blocks = {
+        eid: _merge([*_equipment_spans(plan, eid, grid, horizon),
+                     *_locked_spans(locked, grid, horizon, eid, False)])
+        for eid in plan.equipment
+    }  # fmt: skip
+    unplaceable: dict[int, str] = {}
+    candidates = _candidates(plan, open_ids, grid, windows, equipment_blocks, horizon, unplaceable)
+    _leave_out_cycles(plan, candidates, unplaceable)
+    bounds = _bounds(plan, candidates, grid, horizon, unplaceable)
+    return Scope(
+        grid, horizon, locked, operator_blocks, equipment_blocks, candidates, bounds, unplaceable
+    )
+
+
+# -- what moves ------------------------------------------------------------------
+
+
+def _split(
+    plan: Plan, pinned: frozenset[int], grid: TimeGrid
+) -> tuple[list[int], dict[int, Assignment]]:
+    """Open task ids to place, and the kept slots that reach past the origin."""
+    open_ids: list[int] = []
+    locked: dict[int, Assignment] = {}
+    for task in plan.tasks.values():
+        job = plan.jobs.get(task.job_id)
+        closed = job is not None and job.status is not JobStatus.OPEN
+        if task.status in _OPEN and task.id not in pinned and not closed:
+            open_ids.append(task.id)
+        elif (slot := plan.assignments.get(task.id)) is not None and grid.ceil(slot.end) > 0:
+            locked[task.id] = slot
+    # Slots of tasks the plan does not hold still occupy their resources.
+    for task_id, slot in plan.assignments.items():
+        if task_id not in plan.tasks and grid.ceil(slot.end) > 0:
+            locked[task_id] = slot
+    return sorted(open_ids), locked
+
+
+def _horizon(
+    plan: Plan,
+    open_ids: Sequence[int],
+    locked: Mapping[int, Assignment],
+    grid: TimeGrid,
+    horizon_days: float | None,
+) -> int:
+    if horizon_days is not None:
+        return max(1, grid.floor(grid.origin + timedelta(days=horizon_days)))
+    # After every release, kept slot and known downtime, the open tasks one
+    # after another fit, stretched by the least available operator's share of
+    # the week, plus a week to find a long enough shift.
+    events = [grid.origin, *(a.end for a in locked.values())]
+    events += [j.release for j in plan.jobs.values() if j.release is not None]
+    for equipment in plan.equipment.values():
+        events += [d.end for d in equipment.downtime]
+        if equipment.expected_back is not None:
+            events.append(equipment.expected_back)
+    base = max(0, grid.ceil(min(max(events), grid.origin + _MAX_HORIZON)))
+    work = sum(grid.units(plan.tasks[t].duration_minutes) for t in open_ids)
+    probe = Interval(grid.origin, grid.origin + timedelta(days=28))
+    shares = [
+        sum((i.end - i.start for i in availability(o, plan.timezone, probe)), timedelta())
+        / (probe.end - probe.start)
+        for o in plan.operators.values()
+    ]
+    share = min((s for s in shares if s > 0), default=1.0)
+    # Round the clock and never down (an imported job shop): the classic
+    # sum of durations, tight enough not to slow the solver.
+    longest = grid.floor(grid.origin + _MAX_HORIZON)
+    if share >= 1.0 and not any(e.downtime for e in plan.equipment.values()):
+        return max(1, min(base + work, longest))
+    slack = grid.units(_WEEK_MINUTES)
+    return min(base + int(work / share) + slack, longest)
+
+
+# -- where it can go -------------------------------------------------------------
+
+
+def _windows(intervals: Iterable[Interval], grid: TimeGrid) -> list[Span]:
+    spans = ((grid.ceil(i.start), grid.floor(i.end)) for i in intervals)
+    return [(s, e) for s, e in spans if s < e]
+
+
+def _gaps(windows: Sequence[Span], horizon: int) -> list[Span]:
+    gaps: list[Span] = []
+    cursor = 0
+    for start, end in windows:
+        if start > cursor:
+            gaps.append((cursor, start))
+        cursor = max(cursor, end)
+    if cursor < horizon:
+        gaps.append((cursor, horizon))
+    return gaps
+
+
+def _merge(spans: Iterable[Span]) -> list[Span]:
+    """Sorted, merged, non-empty: overlapping fixed intervals would make NoOverlap infeasible."""
+    merged: list[Span] = []
+    for start, end in sorted(spans):
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _clip(start: int, end: int, horizon: int) -> Span:
+    return max(start, 0), min(end, horizon)
+
+
+def _locked_spans(
+    locked: Mapping[int, Assignment], grid: TimeGrid, horizon: int, rid: int, operator: bool
+) -> Iterable[Span]:
+    for slot in locked.values():
+        if (slot.operator_id if operator else slot.equipment_id) == rid:
+            yield _clip(grid.floor(slot.start), grid.ceil(slot.end), horizon)
+
+
+def _equipment_spans(plan: Plan, eid: int, grid: TimeGrid, horizon: int) -> Iterable[Span]:
+    equipment = plan.equipment[eid]
+    for downtime in equipment.downtime:
+        yield _clip(grid.floor(downtime.start), grid.ceil(downtime.end), horizon)
+    if equipment.status is not EquipmentStatus.AVAILABLE:
+        back = equipment.expected_back
+        yield 0, horizon if back is None else min(max(grid.ceil(back), 0), horizon)
+
+
+def _fits(spans: Sequence[Span], duration: int) -> bool:
+    return any(end - start >= duration for start, end in spans)
+
+
+def _candidates(
+    plan: Plan,
+    open_ids: Sequence[int],
+    grid: TimeGrid,
+    windows: Mapping[int, list[Span]],
+    equipment_blocks: Mapping[int, list[Span]],
+    horizon: int,
+    unplaceable: dict[int, str],
+) -> dict[int, Candidates]:
+    """Qualified operators and capable equipment with room for each task, by task id."""
+    found: dict[int, Candidates] = {}
+    for task_id in open_ids:
+        task = plan.tasks[task_id]
+        duration = grid.units(task.duration_minutes)
+        operators = tuple(
+            o.id
+            for o in sorted(plan.operators.values(), key=lambda o: o.id)
+            if (
+                task.required_skill is None
+                or o.skills.get(task.required_skill, 0) >= task.min_level
+            )
+            and _fits(windows[o.id], duration)
+        )
+        equipment = tuple(
+            e.id
+            for e in sorted(plan.equipment.values(), key=lambda e: e.id)
+            if (task.required_capability is None or task.required_capability in e.capabilities)
+            and _fits(_gaps(equipment_blocks[e.id], horizon), duration)
+        )
+        if not operators:
+            skill = task.required_skill or "any skill"
+            unplaceable[task_id] = (
+                f"no operator with {skill} (level {task.min_level}) has a shift long enough"
+            )
+        elif not equipment:
+            capability = task.required_capability or "any capability"
+            unplaceable[task_id] = f"no equipment with {capability} is free long enough"
+        else:
+            found[task_id] = (operators, equipment)
+    return found
+
+
+def _leave_out_cycles(
+    plan: Plan, candidates: dict[int, Candidates], unplaceable: dict[int, str]
+) -> None:
+    while (cycle := find_cycle(plan.tasks[t] for t in candidates)) is not None:
+        loop = " → ".join(str(t) for t in (*cycle, cycle[0]))
+        for task_id in cycle:
+            unplaceable[task_id] = f"in a dependency cycle: {loop}"
+            del candidates[task_id]
+
+
+def _bounds(
+    plan: Plan,
+    candidates: dict[int, Candidates],
+    grid: TimeGrid,
+    horizon: int,
+    unplaceable: dict[int, str],
+) -> dict[int, Span]:
+    """Earliest start and latest end per task, from releases and kept neighbours.
+
+    A task that cannot make it, or waits for one that was left out, is left
+    out too (and removed from `candidates`), until nothing changes.
+    """
+    successors: dict[int, list[Task]] = {}
+    for task in plan.tasks.values():
+        for predecessor in task.predecessors:
+            successors.setdefault(predecessor, []).append(task)
+    bounds: dict[int, Span] = {}
+    for task_id in candidates:
+        task = plan.tasks[task_id]
+        job = plan.jobs.get(task.job_id)
+        earliest = 0 if job is None or job.release is None else max(0, grid.ceil(job.release))
+        for p in task.predecessors:
+            if p not in candidates and (slot := plan.assignments.get(p)) is not None:
+                earliest = max(earliest, grid.ceil(slot.end))
+        latest = horizon
+        for successor in successors.get(task_id, ()):
+            # A kept successor (even one in the past) must start after this ends.
+            kept = successor.id not in candidates and successor.id not in unplaceable
+            if kept and (slot := plan.assignments.get(successor.id)) is not None:
+                latest = min(latest, grid.floor(slot.start))
+        bounds[task_id] = (earliest, latest)
+    changed = True
+    while changed:
+        changed = False
+        for task_id in list(candidates):
+            task = plan.tasks[task_id]
+            earliest, latest = bounds[task_id]
+            reason = None
+            if latest - earliest < grid.units(task.duration_minutes):
+                reason = "no room between its release, kept predecessors and successors"
+            elif left := [p for p in task.predecessors if p in unplaceable]:
+                reason = f"waits for task {left[0]}, which cannot be placed"
+            if reason is not None:
+                unplaceable[task_id] = reason
+                del candidates[task_id], bounds[task_id]
+                changed = True
+    return bounds
