@@ -354,9 +354,7 @@ async def render_full_refresh(
     zone = ZoneInfo(await board_service.plant_timezone(services=services))
     board = await board_service.load_board(services=services, actor=actor, scope=scope_of(view))
     context = board_context(board, view, actor, zone) | {"oob": True, "main_oob": True}
-    html: str = render_blocks(
-        ENV, "board.html", ["main", "conflicts", "tray", "revision"], context
-    )
+    html: str = render_blocks(ENV, "board.html", ["main", "conflicts", "tray", "revision"], context)
     return html
 
 
