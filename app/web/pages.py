@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.web import board_pages, login
 from app.web.session import page_session
-from app.web.templates import render
 
 
 async def home(request: Request) -> Response:
-    return render(request, "home.html", {"session": await page_session(request)})
+    """The front door sends each person to their screen (or to log in first)."""
+    session = await page_session(request)
+    target = "/login" if session is None else login.landing(session.actor.role, None)
+    return RedirectResponse(target, status_code=303)
 
 
 routes = [Route("/", home, methods=["GET"]), *login.routes, *board_pages.routes]

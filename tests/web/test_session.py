@@ -52,6 +52,8 @@ async def test_a_scheduler_logs_in_and_lands_on_the_board(world: BoardWorld) -> 
     assert response.headers["location"] == "/board"
     cookie = _set_cookie(response, SESSION_COOKIE).lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie
+    front_door = await client.get("/")
+    assert (front_door.status_code, front_door.headers["location"]) == (303, "/board")
     assert "secure" not in cookie  # plain http: a Secure cookie would never come back
     board = await client.get("/board")
     assert board.status_code == 200
@@ -105,6 +107,7 @@ async def test_next_never_leaves_the_site(world: BoardWorld) -> None:
 
 
 async def test_without_a_session_pages_redirect_to_login(world: BoardWorld) -> None:
+    assert (await world.client.get("/")).headers["location"] == "/login"
     response = await world.client.get("/board?zoom=week")
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=%2Fboard%3Fzoom%3Dweek"
@@ -150,6 +153,7 @@ async def test_an_operator_lands_on_my_tasks_not_on_the_board(world: BoardWorld)
         data={"username": "olga", "password": PASSWORD, "csrf_token": csrf, "next": "/board"},
     )
     assert response.headers["location"] == "/my"
+    assert (await client.get("/")).headers["location"] == "/my"
     mine = await client.get("/my")
     assert mine.status_code == 200
     assert "Cut" in mine.text and "Weld" not in mine.text
