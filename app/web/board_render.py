@@ -272,6 +272,8 @@ def board_context(
         "tray_query": urlencode(_filter_query(view)),
         "job_choices": jobs,
         "can_edit": can_edit,
+        "can_optimize": allowed(actor, "plan.optimize"),
+        "can_see_wall": allowed(actor, "reports.read"),
         "revision": board.revision,
         "hue": job_hue,
     }

@@ -1,7 +1,7 @@
 """Logging in and out of the pages, and where each role lands.
 
 Schedulers, managers and admins land on the board; operators on their own
-tasks (`/my`; the phone screen of issue 4 replaces this placeholder).
+tasks (`/my`, app/web/my_pages.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.auth.tokens import check_credentials
-from app.services import tasks
 from app.services.errors import Unauthorized
 from app.web.session import (
     CSRF_FIELD,
@@ -37,6 +36,8 @@ MAX_FIELD = 1024
 def landing(role: str, next_url: str | None) -> str:
     if role == "operator":
         return "/my"
+    if role == "manager" and not next_url:
+        return "/wall"  # the managers' screen (SPEC §1); they can open the board from there
     return safe_next(next_url)
 
 
@@ -88,26 +89,8 @@ async def logout(request: Request, session: PageSession) -> Response:
     return response
 
 
-@page_route(action="own_tasks.read")
-async def my_tasks(request: Request, session: PageSession) -> Response:
-    """An operator's own assignments (placeholder until the phone screen of issue 4)."""
-    if session.actor.role != "operator":
-        return RedirectResponse("/board", status_code=303)
-    services = services_of(request)
-    found, _ = await tasks.list_tasks(
-        services=services,
-        actor=session.actor,
-        filters=tasks.TaskFilter(scheduled=True),
-        limit=tasks.MAX_PAGE,
-        offset=0,
-    )
-    found.sort(key=lambda view: view["assignment"]["start"])
-    return render(request, "my.html", {"session": session, "tasks": found})
-
-
 routes = [
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
-    Route("/my", my_tasks, methods=["GET"]),
 ]

@@ -171,6 +171,9 @@ async def test_a_manager_sees_a_read_only_board(world: BoardWorld) -> None:
     assert f'id="bar-{world.plant.cut}"' in board.text
     assert "movable" not in board.text
     assert 'data-editable="false"' in board.text
+    assert 'href="/wall"' in board.text
+    # A manager's own screen is the wall; the front door sends them there.
+    assert (await world.client.get("/")).headers["location"] == "/wall"
     response = await world.client.post(
         f"/board/tasks/{world.plant.cut}/place?{DAY_VIEW}",
         data={"version": "1", "starts_at": "2026-11-23T12:00", "ends_at": "2026-11-23T13:00"},
