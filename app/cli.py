@@ -1,4 +1,4 @@
-"""The `takt` command: serve, migrate, demo, import-jssp, create-user.
+"""The `takt` command: serve, worker, migrate, demo, import-jssp, create-user.
 
 Every command reads the same `Settings` as the app (DATABASE_URL, TAKT_VAR_DIR,
 ...). Commands that change the plant go through the service layer as the
@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
 
+    worker = _command(commands, "worker", _worker, "run background jobs from Redis (REDIS_URL)")
+    worker.add_argument("--concurrency", type=int, help="jobs at once (TAKT_QUEUE_CONCURRENCY)")
+
     _command(commands, "migrate", _migrate, "bring the database to the newest schema")
 
     demo = _command(commands, "demo", _demo, "load a realistic demo plant")
@@ -117,8 +120,54 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             "--workers > 1 needs REDIS_URL: without Redis each worker only reaches its own clients"
         )
     uvicorn.run(
-        "app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        # Compressing costs CPU per frame per socket (its context is per socket),
+        # which is what limits a board's fan-out; frames are a few KB of HTML.
+        ws_per_message_deflate=False,
     )
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.redis_url:
+        raise CommandFailed(
+            "the worker needs REDIS_URL: without Redis the app runs its jobs itself"
+        )
+    if args.concurrency is not None:
+        if args.concurrency < 1:
+            raise CommandFailed("--concurrency must be at least 1")
+        settings = settings.model_copy(update={"queue_concurrency": args.concurrency})
+    return asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> int:
+    import signal
+
+    from app.realtime.hub import make_hub
+    from app.services.job_kinds import attach_queue
+
+    services = Services(
+        settings=settings, db=Database(settings.database_url), hub=make_hub(settings)
+    )
+    queue = attach_queue(services, worker=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await services.hub.start()
+    await queue.start()
+    print(f"takt worker: running jobs from Redis, {settings.queue_concurrency} at a time.")
+    try:
+        await stopping.wait()
+    finally:
+        # Running jobs are asked to stop and finish with what they have.
+        await queue.stop()
+        await services.hub.stop()
+        await services.db.dispose()
     return 0
 
 

@@ -16,15 +16,29 @@ from starlette.staticfiles import StaticFiles
 from app.api.endpoint import ApiRouter, openapi_document
 from app.api.errors import EXCEPTION_HANDLERS
 from app.api.middleware import IdempotencyMiddleware, RateLimitMiddleware
-from app.api.routes import auth, equipment, health, jobs, operators, schedule, tasks
+from app.api.routes import (
+    auth,
+    equipment,
+    health,
+    jobs,
+    operators,
+    optimizations,
+    queue,
+    schedule,
+    tasks,
+)
 from app.db.session import Database
 from app.observability import RequestContextMiddleware, configure_logging
+from app.realtime import operator_feed
 from app.realtime.hub import make_hub
 from app.realtime.live import Live
+from app.realtime.wall_feed import WallFeed
 from app.services.context import Services
+from app.services.job_kinds import attach_queue
 from app.settings import Settings
-from app.web import board_render, pages
+from app.web import board_render, my_render, pages, wall_pages
 from app.web.templates import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS
+from app.web.wall_render import render_wall
 
 API_PREFIX = "/api/v1"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -33,7 +47,7 @@ VERSION = "0.1.0"
 
 def api_router() -> ApiRouter:
     v1 = ApiRouter(API_PREFIX)
-    for module in (auth, equipment, operators, jobs, tasks, schedule):
+    for module in (auth, equipment, operators, jobs, tasks, schedule, queue, optimizations):
         v1.include(module.api)
     root = ApiRouter()
     root.include(health.api)
@@ -49,8 +63,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db=Database(settings.database_url, pool_size=settings.db_pool_size),
         hub=make_hub(settings),
     )
+    # Heavy work (optimizer runs, bulk operations); its worker runs here when embedded.
+    job_queue = attach_queue(services)
     # The board's live feed: WebSocket, SSE and polling, presence.
     live = Live(services, board_render.render_changes, board_render.render_full_refresh)
+    # The managers' wall: one shared stream of frames; its streams end with the board's.
+    wall = WallFeed(services, render_wall, stopping=lambda: live.stopping)
     router = api_router()
     document = openapi_document(router.endpoints, title="Takt API", version=VERSION)
 
@@ -61,10 +79,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.hub.start()
         await live.start()
+        await job_queue.start()
         try:
             yield
         finally:
+            await job_queue.stop()
             await live.stop()
+            await wall.stop()
             await services.hub.stop()
             await services.db.dispose()
 
@@ -73,6 +94,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *router.routes(),
             *pages.routes,
             *live.routes(),
+            # An operator's own live channel (My tasks): /my/ws, /my/sse, /my/poll.
+            *operator_feed.routes(my_render.render_own_list),
+            *wall_pages.routes,
             # Vendored htmx and the board's own assets: no CDN at run time.
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
@@ -87,4 +111,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.add_route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)
     app.state.services = services
     app.state.live = live
+    app.state.wall = wall
     return app

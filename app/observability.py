@@ -51,8 +51,14 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers", []))
-        request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        if scope["type"] == "websocket":
+            # Nothing to add to a socket's frames: keep its sends (one per board
+            # per change) free of this wrapper; the id still tags its log lines.
+            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.bind_contextvars(request_id=_request_id(scope))
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = 500
@@ -81,6 +87,13 @@ class RequestContextMiddleware:
                     status=status,
                     ms=round(elapsed * 1000, 2),
                 )
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            return value.decode(errors="replace")[:64] or uuid.uuid4().hex
+    return uuid.uuid4().hex
 
 
 def _route_name(scope: Scope) -> str:

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     rate_limit_service: str = Field(default="1000/minute", alias="TAKT_RATE_LIMIT_SERVICE")
     db_pool_size: int = Field(default=20, alias="TAKT_DB_POOL_SIZE")
     log_json: bool = Field(default=True, alias="TAKT_LOG_JSON")
+    # The job queue: run a worker in this process? (unset: yes without Redis, no with it)
+    queue_worker: bool | None = Field(default=None, alias="TAKT_QUEUE_WORKER")
+    queue_concurrency: int = Field(default=2, ge=1, alias="TAKT_QUEUE_CONCURRENCY")
     # Changes older than this many revisions are not replayed; clients reload.
     change_feed_window: int = Field(default=5000, alias="TAKT_CHANGE_FEED_WINDOW")
 

@@ -261,6 +261,13 @@ def main() -> int:
     parser.add_argument("--writes", type=int, default=50)
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between writes")
     parser.add_argument("--skip-ws", action="store_true", help="only the hub level")
+    parser.add_argument("--skip-hub", action="store_true", help="only the WebSocket level")
+    parser.add_argument(
+        "--setups",
+        default="M,A,B",
+        help="WebSocket set-ups by where the clients sit: M (no Redis), A (Redis), B (two "
+        "instances); default all",
+    )
     parser.add_argument("--subscribe", metavar="REDIS_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     limit = raise_open_files()
@@ -273,9 +280,10 @@ def main() -> int:
     redis = start_redis()
     try:
         print(f"open files limit {limit}; redis {redis.url}", file=sys.stderr)
-        results = asyncio.run(hub_level(args, redis.url))
-        print("## Fan-out, hub level\n")
-        print(table(results))
+        if not args.skip_hub:
+            results = asyncio.run(hub_level(args, redis.url))
+            print("## Fan-out, hub level\n")
+            print(table(results))
         if not args.skip_ws:
             from bench_fanout_ws import websocket_level
 

@@ -208,6 +208,22 @@
       });
   }
 
+  /* "Back to tray" from the panel: the version is the one the task's bar shows,
+     so a task someone changed meanwhile is refused (412) and snaps to the truth. */
+  function backToTray(button) {
+    var taskId = button.getAttribute("data-unschedule-task");
+    var bar = document.getElementById("bar-" + taskId);
+    if (!bar) { notice("That task is not in this window.", "info"); return; }
+    button.disabled = true;
+    post("/board/tasks/" + taskId + "/unschedule?" + view().query, { version: bar.getAttribute("data-version") })
+      .then(function (response) { return response.text(); })
+      .then(apply)
+      .catch(function () {
+        button.disabled = false;
+        notice("The server could not be reached. Nothing was changed.", "error");
+      });
+  }
+
   function clearSelection() {
     selectedJob = null;
     criticalIds = {};
@@ -229,6 +245,8 @@
     var target = event.target;
     var close = target.closest(".notice-close");
     if (close) { close.parentElement.innerHTML = ""; return; }
+    var back = target.closest("[data-unschedule-task]");
+    if (back) { backToTray(back); return; }
     var focus = target.closest("[data-focus-task]");
     if (focus) { focusBar(focus.getAttribute("data-focus-task")); return; }
     var critical = target.closest("[data-critical-job]");

@@ -17,6 +17,10 @@
  * this feed set it). The revision in the DOM is the resume point: it is sent
  * on every (re)connect, so a client never silently stays stale.
  *
+ * Other pages use the same transports under another root: data-live-root="/my"
+ * (its /ws, /sse, /poll) and data-live-revision="<id of its revision meta>"
+ * on the element that carries data-live-view (the operator's My tasks page).
+ *
  * window.taktLive = {transport, revision, sendDrag(taskId), sendDragEnd()}
  * board.js calls window.taktLive?.sendDrag(id) when a drag starts and
  * sendDragEnd() when it ends; others see a marker on that bar.
@@ -33,6 +37,9 @@
   // The board's view: data-live-view, or the board's own #board-main[data-view].
   var VIEW_SELECTOR = "[data-live-view], #board-main[data-view]";
   if (!window.htmx || !document.querySelector(VIEW_SELECTOR)) return;
+  var rootEl = document.querySelector("[data-live-root]");
+  var ROOT = (rootEl && rootEl.getAttribute("data-live-root")) || "/board";
+  var REVISION_ID = (rootEl && rootEl.getAttribute("data-live-revision")) || "board-revision";
 
   var mode = null; // "websocket" | "sse" | "polling"
   var openFailures = 0;
@@ -65,7 +72,7 @@
   // --- the page ------------------------------------------------------------------------------
 
   function revisionOnPage() {
-    var meta = document.getElementById("board-revision");
+    var meta = document.getElementById(REVISION_ID);
     var n = meta ? parseInt(meta.getAttribute("data-revision"), 10) : NaN;
     return isNaN(n) ? 0 : n;
   }
@@ -230,7 +237,7 @@
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     status("Connecting…", "connecting");
     try {
-      socket = new WebSocket(scheme + window.location.host + "/board/ws");
+      socket = new WebSocket(scheme + window.location.host + ROOT + "/ws");
     } catch (error) {
       socket = null;
       failedToOpen("sse");
@@ -289,7 +296,7 @@
     sentView = viewQuery();
     var query = new URLSearchParams(viewParams());
     query.set("since", String(revisionOnPage()));
-    source = new EventSource("/board/sse?" + query.toString());
+    source = new EventSource(ROOT + "/sse?" + query.toString());
     source.onopen = function () {
       wasOpen = true;
       opened("sse", "Live (SSE)");
@@ -319,7 +326,7 @@
     poller = document.createElement("div");
     poller.id = "live-poll";
     poller.hidden = true;
-    poller.setAttribute("hx-get", "/board/poll");
+    poller.setAttribute("hx-get", ROOT + "/poll");
     poller.setAttribute("hx-trigger", "load, every " + POLL_EVERY);
     poller.setAttribute("hx-swap", "none");
     document.body.appendChild(poller);

@@ -356,9 +356,10 @@ def app_server(
     env: Mapping[str, str] | None = None,
     factory: str = "app.main:create_app",
     timeout: float = 60,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """`uvicorn app.main:create_app --factory` on a free port; yields its base URL."""
-    port = free_port()
+    """`uvicorn app.main:create_app --factory` on `port` (else a free one); yields its base URL."""
+    port = port or free_port()
     child_env = {
         key: value
         for key, value in os.environ.items()

@@ -137,8 +137,8 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
             "tags": [ep.tag],
             "operationId": ep.handler.__name__,
             "parameters": [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
-                for name in _PARAM.findall(ep.path)
+                {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+                for name, kind in _path_parameters(ep.path)
             ],
             "responses": {},
         }
@@ -182,6 +182,14 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
             },
         },
     }
+
+
+def _path_parameters(path: str) -> list[tuple[str, str]]:
+    """Each path parameter and its JSON type: `{id:int}` an integer, else a string."""
+    return [
+        (name, "integer" if convertor == "int" else "string")
+        for name, convertor in re.findall(r"{(\w+)(?::(\w+))?}", path)
+    ]
 
 
 def _schema(annotation: Any, schemas: dict[str, Any]) -> dict[str, Any]:

@@ -16,11 +16,13 @@ import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import error_response
 from app.auth.api_keys import SCHEME
+from app.auth.principal import page_session_actor
 from app.auth.rate_limit import RateLimits, headers
 from app.auth.tokens import decode_access_token
 from app.db import tables as t
@@ -52,6 +54,12 @@ def principal_of(scope: Scope, settings: Settings) -> Actor | str:
             pass
     elif scheme == SCHEME:
         return Actor(user_id=None, role="service", service_key=f"ip:{address}")
+    elif not authorization:
+        # A Takt page calling for its person (cookie + CSRF header): that person's budget/keys.
+        headers = Headers(scope=scope)
+        actor = page_session_actor(headers, HTTPConnection(scope).cookies, settings)
+        if actor is not None:
+            return actor
     return address
 
 

@@ -87,6 +87,25 @@ class EquipmentPatch(Strict):
     downtime: list[DowntimeIn] | None = None
 
 
+class BreakdownIn(Strict):
+    note: Annotated[str, Field(max_length=500)] = ""
+    expected_back: UTC | None = None
+
+
+class EquipmentStatusIn(Strict):
+    status: Literal["available", "down", "maintenance"]
+    expected_back: UTC | None = None
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class EquipmentStatusOut(BaseModel):
+    equipment_id: int
+    status: str
+    expected_back: datetime | None
+    affected_task_ids: list[int]
+    revision: int
+
+
 class DowntimeOut(BaseModel):
     start: datetime
     end: datetime

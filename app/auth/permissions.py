@@ -5,8 +5,9 @@ actor's *own* tasks (an operator acting on assignments made to them). Checks
 fail closed: an own-only action without the task's operator is refused.
 
     operator   own_tasks.read, task.read* task.execute*, equipment.report
-    scheduler  plan.read, task.read, assignment.write, plan.optimize, task.execute, ...
-    manager    plan.read, task.read, resources.manage, reports.read, ...
+    scheduler  plan.read, task.read, assignment.write, plan.optimize, task.execute,
+               equipment.status, ...
+    manager    plan.read, task.read, resources.manage, equipment.status, reports.read, ...
     admin      everything
                                                             (* own tasks only)
 """
@@ -25,6 +26,7 @@ ACTIONS: Final = frozenset(
         "task.execute",  # start / pause / complete
         "equipment.read",  # equipment list and status (everyone on the floor needs it)
         "equipment.report",  # report a breakdown from the shop floor
+        "equipment.status",  # set equipment down / in maintenance / back available
         "plan.read",  # the whole plan: board, dashboard, change feed
         "assignment.write",  # assign, move, unschedule, apply a draft
         "plan.optimize",  # run the optimizer
@@ -39,11 +41,16 @@ ACTIONS: Final = frozenset(
 
 _EVERYONE = frozenset({"equipment.read", "equipment.report"})
 _PLANNING = frozenset({"plan.read", "task.read", "own_tasks.read", "reports.read"})
+# Managers and schedulers take machines out of and back into service.
+_STATUS = frozenset({"equipment.status"})
 
 GRANTS: Final[dict[str, frozenset[str]]] = {
     "operator": _EVERYONE | {"own_tasks.read"},
-    "scheduler": _EVERYONE | _PLANNING | {"assignment.write", "plan.optimize", "task.execute"},
-    "manager": _EVERYONE | _PLANNING | {"resources.manage", "personal_data.read"},
+    "scheduler": _EVERYONE
+    | _PLANNING
+    | _STATUS
+    | {"assignment.write", "plan.optimize", "task.execute"},
+    "manager": _EVERYONE | _PLANNING | _STATUS | {"resources.manage", "personal_data.read"},
     "admin": ACTIONS,
 }
 

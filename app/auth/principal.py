@@ -1,15 +1,26 @@
-"""Who is making this request: a person with a Bearer JWT or a service with a signed request."""
+"""Who is making this request: a person with a Bearer JWT or a service with a signed request.
+
+Or a page of Takt's own calling the API for the person on it (My tasks): the
+session cookie *plus* its CSRF secret in `X-CSRF-Token`. The cookie alone is
+never enough (a browser attaches it to any site's request); the secret is
+only readable by Takt's own pages, and the custom header cannot be sent
+cross-site without a CORS preflight, which Takt does not answer.
+"""
 
 from __future__ import annotations
 
+import hmac
 from urllib.parse import quote
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 
 from app.auth.api_keys import SCHEME, TIMESTAMP_HEADER, verify_signed_request
 from app.auth.tokens import decode_access_token
 from app.services.context import Actor, Services
 from app.services.errors import Unauthorized
+from app.settings import Settings
+from app.web.session import CSRF_HEADER, SESSION_COOKIE, decode_session
 
 
 async def authenticate(request: Request, services: Services) -> Actor:
@@ -21,6 +32,11 @@ async def authenticate(request: Request, services: Services) -> Actor:
     middleware that authenticates must replay the body to the app itself.
     """
     header = request.headers.get("authorization")
+    if not header and CSRF_HEADER in request.headers:
+        actor = page_session_actor(request.headers, request.cookies, services.settings)
+        if actor is None:
+            raise Unauthorized("the session is missing or expired, or X-CSRF-Token does not match")
+        return actor
     if not header:
         raise Unauthorized(
             f"authentication required: send 'Authorization: Bearer <access token>' "
@@ -41,6 +57,19 @@ async def authenticate(request: Request, services: Services) -> Actor:
             body=await request.body(),
         )
     raise Unauthorized(f"unsupported authorization scheme {scheme!r}; use Bearer or {SCHEME}")
+
+
+def page_session_actor(
+    headers: Headers, cookies: dict[str, str], settings: Settings
+) -> Actor | None:
+    """The person on a Takt page: a valid session cookie and its CSRF secret, else None."""
+    token, sent = cookies.get(SESSION_COOKIE), headers.get(CSRF_HEADER)
+    session = decode_session(token, settings=settings) if token else None
+    if session is None or not sent:
+        return None
+    if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+        return None
+    return session.actor
 
 
 def request_target(request: Request) -> str:

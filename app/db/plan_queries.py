@@ -37,26 +37,31 @@ async def load_neighbourhood(
     operator_id: int,
     equipment_id: int,
     window: d.Interval,
+    timezone: str | None = None,
 ) -> d.Plan:
     """The part of the plan that validating one task's assignment can see:
     the task's job (for `late`), its predecessors and successors, and what the
-    operator and equipment do around `window`.
+    operator and equipment do around `window`. `timezone`: the schedule's, if
+    the caller has read it already.
     """
-    timezone = await schedule_timezone(session, schedule_id)
-    task_row = await session.get(t.Task, task_id)
-    if task_row is None:
-        return d.Plan(timezone=timezone)
-    related = select(t.TaskDependency).where(
-        or_(t.TaskDependency.task_id == task_id, t.TaskDependency.predecessor_id == task_id)
-    )
-    linked = {
-        other
-        for dep in (await session.execute(related)).scalars()
-        for other in (dep.task_id, dep.predecessor_id)
-    }
+    if timezone is None:
+        timezone = await schedule_timezone(session, schedule_id)
+    tk, dp = t.Task.__table__.c, t.TaskDependency.__table__.c
+    # The task, the rest of its job, its predecessors and successors: one select
+    # (subqueries instead of reading the task and its links first).
     tasks = await _tasks(
-        session, or_(t.Task.job_id == task_row.job_id, t.Task.id.in_(linked | {task_id}))
+        session,
+        or_(
+            tk.id == task_id,
+            # correlate(None): these read their own tables, not the outer row.
+            tk.job_id
+            == select(tk.job_id).where(tk.id == task_id).correlate(None).scalar_subquery(),
+            tk.id.in_(select(dp.predecessor_id).where(dp.task_id == task_id).correlate(None)),
+            tk.id.in_(select(dp.task_id).where(dp.predecessor_id == task_id).correlate(None)),
+        ),
     )
+    if task_id not in tasks:
+        return d.Plan(timezone=timezone)
     assignments = await _assignments(
         session,
         t.Assignment.schedule_id == schedule_id,
@@ -92,6 +97,18 @@ async def load_neighbourhood(
 async def schedule_timezone(session: AsyncSession, schedule_id: int) -> str:
     found = await session.scalar(select(t.Schedule.timezone).where(t.Schedule.id == schedule_id))
     return found or "UTC"
+
+
+async def schedule_revision_and_timezone(
+    session: AsyncSession, schedule_id: int
+) -> tuple[int, str]:
+    """Both in one round trip (a proposal's validation needs both)."""
+    found = (
+        await session.execute(
+            select(t.Schedule.revision, t.Schedule.timezone).where(t.Schedule.id == schedule_id)
+        )
+    ).first()
+    return (int(found.revision or 0), found.timezone or "UTC") if found else (0, "UTC")
 
 
 async def schedule_revision(session: AsyncSession, schedule_id: int) -> int:

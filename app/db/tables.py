@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -351,3 +352,71 @@ class AuditEntry(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+
+
+# --- background work and optimizer drafts ----------------------------------------------------
+
+
+class BackgroundJob(Base):
+    """One piece of heavy work on the job queue (an optimizer run, a bulk operation).
+
+    Bookkeeping, not plan data: written directly, never through the write path.
+    The dead-letter record is the rows with status `failed` and their `error`.
+    """
+
+    __tablename__ = "background_jobs"
+    # The taskiq task id: one per job, kept across its retries.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="waiting")
+    priority: Mapped[int] = mapped_column(Integer, default=5)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_retries: Mapped[int] = mapped_column(Integer, default=0)
+    timeout_s: Mapped[float] = mapped_column(Float)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Every failed attempt: {"attempt", "error", "retry_in_s"} (None: not retried).
+    attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    __table_args__ = (
+        CheckConstraint(
+            "status in ('waiting', 'active', 'done', 'failed', 'cancelled')",
+            name="background_job_status",
+        ),
+        Index("ix_background_jobs_status", "status", "created_at"),
+    )
+
+
+class Draft(Base):
+    """What an optimizer run proposed: a draft schedule and how it compares to the live one."""
+
+    __tablename__ = "drafts"
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    solver_status: Mapped[str] = mapped_column(String(20))
+    # {"weighted_lateness": {"before", "after"}, "makespan": ..., "utilization": ...}
+    kpis: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    applied_at: Mapped[datetime | None]
+    applied_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class DraftTask(Base):
+    """A task a draft changes, with the version and slot the run saw (None: in the tray)."""
+
+    __tablename__ = "draft_tasks"
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("drafts.schedule_id", ondelete="CASCADE"), primary_key=True
+    )
+    task_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    base_version: Mapped[int] = mapped_column(Integer)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)

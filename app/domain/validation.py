@@ -29,7 +29,7 @@ from app.domain.calendar import availability, covers, week_horizon
 from app.domain.conflicts import Conflict, ConflictType
 from app.domain.plan import Assignment, EquipmentStatus, Interval, Plan, Task, TaskStatus
 
-__all__ = ["involves", "validate_assignment", "validate_plan"]
+__all__ = ["involves", "valid_until", "validate_assignment", "validate_plan"]
 
 
 def validate_plan(plan: Plan, *, now: datetime) -> list[Conflict]:
@@ -52,6 +52,25 @@ def validate_plan(plan: Plan, *, now: datetime) -> list[Conflict]:
     for job_id, assignments in _assignments_by_job(plan).items():
         found.extend(_late(context, job_id, assignments))
     return _ordered(found)
+
+
+def valid_until(plan: Plan, *, now: datetime) -> datetime | None:
+    """Until when `validate_plan(plan, now=now)` stays the answer as the clock moves on
+    (None: for as long as the plan does not change).
+
+    The clock matters in one place: work on equipment that is down or in
+    maintenance conflicts only until the work's end has passed.
+    """
+    return min(
+        (
+            assignment.end
+            for assignment in plan.assignments.values()
+            if assignment.end > now
+            and (equipment := plan.equipment.get(assignment.equipment_id)) is not None
+            and equipment.status is not EquipmentStatus.AVAILABLE
+        ),
+        default=None,
+    )
 
 
 def validate_assignment(plan: Plan, assignment: Assignment, *, now: datetime) -> list[Conflict]:

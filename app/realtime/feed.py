@@ -18,6 +18,7 @@ differ only in how they carry the HTML.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 from markupsafe import Markup
 
 from app.auth.permissions import require
+from app.realtime.fanout import Fanout
 from app.realtime.hub import Message
 from app.services.context import Actor, Services
 from app.services.schedule import changes_since
@@ -44,6 +46,8 @@ CATCH_UP_LIMIT = 1000
 # the board cannot patch that bar by bar, so the whole view is re-rendered.
 STRUCTURAL = frozenset({"equipment", "operators", "jobs", "schedules"})
 RESUBSCRIBE_DELAYS_S = (0.5, 1, 2, 5, 10)
+# How the board renderer opens `#board-revision` (templates/board/changes.html).
+REVISION_TAG = '<meta id="board-revision"'
 
 
 class RenderChanges(Protocol):
@@ -84,6 +88,17 @@ def reload_fragment(message: str = "The plan changed too much to update in place
     ).format(message)
 
 
+@functools.lru_cache(maxsize=64)
+def stamped(html: str, committed_at: float) -> str:
+    """`html` with `data-committed-at` (epoch ms) on its `#board-revision`.
+
+    Cached: boards of one view share one `html` object (shared_render.py), and a
+    str caches its hash, so every board after the first gets the same stamped
+    string back for a dictionary lookup instead of a copy of its own.
+    """
+    return html.replace(REVISION_TAG, f'{REVISION_TAG} data-committed-at="{committed_at:.1f}"', 1)
+
+
 def touched_tasks(entities: Any) -> set[int] | None:
     """The task ids a change touched; None when it changed the board's structure."""
     if not isinstance(entities, dict):
@@ -107,6 +122,7 @@ class Feed:
         refresh: RenderRefresh | None = None,
         revision: int,
         extras: Callable[[], str | None] | None = None,
+        fanout: Fanout | None = None,
     ) -> None:
         # Operators are refused here; their own channel comes with the "My tasks" screen.
         require(actor, "plan.read")
@@ -120,12 +136,16 @@ class Feed:
         # Wakes the sender: hub messages, presence changes, a new view.
         self.wake = asyncio.Event()
         self.extras = extras
+        # Shared with the instance's other feeds (one subscription); else our own.
+        self.fanout = fanout
         self._extras_due = False
         self._ids: set[int] = set()
         self._revisions: set[int] = set()
         self._catch_up = False
         self._structural = False
         self._resume: tuple[int, BoardView] | None = None
+        # When the newest pending revision was committed (epoch ms), if the hub said.
+        self._committed_at: tuple[int, float] | None = None
 
     # --- what arrives --------------------------------------------------------------------------
 
@@ -137,6 +157,11 @@ class Feed:
         elif revision > self.revision:
             ids = touched_tasks(message.get("entities"))
             self._revisions.add(revision)
+            committed_at = message.get("committed_at")
+            if isinstance(committed_at, int | float) and (
+                self._committed_at is None or revision > self._committed_at[0]
+            ):
+                self._committed_at = (revision, float(committed_at))
             if ids is None:
                 self._structural = True
             else:
@@ -201,19 +226,26 @@ class Feed:
         revisions = {r for r in self._revisions if r > self.revision}
         contiguous = revisions == set(range(self.revision + 1, self.revision + 1 + len(revisions)))
         catch_up, structural, ids = self._catch_up, self._structural, self._ids
+        committed = self._committed_at
         self._forget()
         if catch_up or not contiguous:
             # A RESYNC, or a revision we never heard of (Redis is at-most-once).
             return await self.catch_up(self.revision)
         if not revisions:
             return None
+        newest = max(revisions)
+        committed_at = committed[1] if committed and committed[0] == newest else None
         if structural:
-            return await self._refresh(max(revisions))
-        return await self._render(ids, max(revisions))
+            return await self._refresh(newest)
+        return await self._render(ids, newest, committed_at)
 
-    async def _render(self, ids: set[int], revision: int) -> Update:
+    async def _render(
+        self, ids: set[int], revision: int, committed_at: float | None = None
+    ) -> Update:
         html = await self.render(self.services, self.actor, self.view, ids, revision)
         self.revision = revision
+        if committed_at is not None:
+            html = stamped(html, committed_at)
         return Update(html, revision)
 
     async def _refresh(self, revision: int) -> Update:
@@ -229,6 +261,7 @@ class Feed:
         self._revisions = set()
         self._catch_up = False
         self._structural = False
+        self._committed_at = None
 
     # --- listening -------------------------------------------------------------------------------
 
@@ -241,6 +274,10 @@ class Feed:
         subscription, so cancelling it is all the cleanup there is.
         """
         schedule_id = await self.services.live_schedule_id()
+        if self.fanout is not None:
+            async with self.fanout.listen(schedule_channel(schedule_id), self.note):
+                yield
+            return
         subscribed = asyncio.Event()
         reader = asyncio.create_task(self._read(schedule_channel(schedule_id), subscribed))
         try:

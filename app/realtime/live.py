@@ -15,6 +15,7 @@ shutdown completes, and only then does the lifespan run `stop()`.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import threading
 import weakref
@@ -28,6 +29,7 @@ from starlette.routing import BaseRoute
 
 from app.auth.tokens import decode_access_token
 from app.db import tables
+from app.realtime.fanout import Fanout
 from app.realtime.feed import Feed, RenderChanges, RenderRefresh
 from app.realtime.presence import Presence
 from app.realtime.shared_render import SharedRenders
@@ -37,6 +39,8 @@ from app.web.board_view import BoardView
 from app.web.session import page_session
 
 _EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Net allocations between collections of the youngest generation (CPython's default: 700).
+GC_YOUNG_THRESHOLD = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +60,11 @@ class Live:
         self.render: RenderChanges = shared.render
         self.refresh: RenderRefresh | None = shared.refresh if refresh is not None else None
         self.presence = Presence(services.hub)
+        self.fanout = Fanout(services.hub)
         self.stopping = False
         self._feeds: weakref.WeakSet[Feed] = weakref.WeakSet()
+        # Wake-ups of other channels' connections (an operator's /my feed).
+        self._wakes: weakref.WeakSet[asyncio.Event] = weakref.WeakSet()
         self._previous_handlers: dict[int, Any] = {}
 
     def routes(self) -> list[BaseRoute]:
@@ -74,16 +81,24 @@ class Live:
             render=self.render,
             refresh=self.refresh,
             revision=since,
+            fanout=self.fanout,
         )
         self._feeds.add(feed)
         if self.stopping:
             feed.wake.set()
         return feed
 
+    def follow_stop(self, wake: asyncio.Event) -> None:
+        """Set `wake` when the server stops, like the board's own feeds."""
+        self._wakes.add(wake)
+        if self.stopping:
+            wake.set()
+
     async def start(self) -> None:
         self.stopping = False
         if threading.current_thread() is not threading.main_thread():
             return  # signals are for the main thread only (e.g. a TestClient's portal)
+        tune_gc()
         loop = asyncio.get_running_loop()
         for sig in _EXIT_SIGNALS:
             previous = signal.getsignal(sig)
@@ -104,6 +119,8 @@ class Live:
         self.stopping = True
         for feed in list(self._feeds):
             feed.wake.set()
+        for wake in list(self._wakes):
+            wake.set()
 
     async def stop(self) -> None:
         self.end_feeds()
@@ -111,6 +128,23 @@ class Live:
             signal.signal(sig, previous)
         self._previous_handlers.clear()
         await self.presence.stop()
+        await self.fanout.stop()
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector from eating the fan-out.
+
+    With a thousand boards open the heap holds millions of objects (sockets,
+    tasks, frames), and CPython's default thresholds ran a collection every
+    700 net allocations: 44 % of a busy worker's CPU was `gc_collect_main`
+    (py-spy --native, docs/performance.md). Everything imported by now lives
+    as long as the process, so it is frozen out of collections, and the
+    young generation may grow larger before it is looked at. Garbage without
+    cycles is still freed at once by reference counting.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def live_of(conn: HTTPConnection) -> Live:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -72,6 +73,10 @@ class _Board:
     listeners: set[Callable[[], None]] = field(default_factory=set)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     publish_due: bool = False
+    # Bumped on every change; with `shown` it lets all of a board's connections
+    # share one rendering of the list (N boards, N renders of N viewers each, else).
+    version: int = 0
+    shown: dict[int | None, tuple[int, float, str]] = field(default_factory=dict)
 
 
 class Presence:
@@ -125,6 +130,21 @@ class Presence:
         remote = [v for expiry, vs in board.remote.values() if expiry > now for v in vs]
         return [*board.local.values(), *remote]
 
+    def render(self, schedule_id: int, *, me: int | None) -> str:
+        """`#presence` for user `me`: rendered once per change, not once per connection."""
+        board = self._boards.get(schedule_id)
+        if board is None:
+            return render_presence((), me=me)
+        now = self._clock()
+        cached = board.shown.get(me)
+        if cached is not None and cached[0] == board.version and now < cached[1]:
+            return cached[2]
+        html = render_presence(self.viewers(schedule_id), me=me)
+        # A remote list that expires changes what is shown without a change event.
+        expires = min((e for e, _ in board.remote.values() if e > now), default=math.inf)
+        board.shown[me] = (board.version, expires, html)
+        return html
+
     async def stop(self) -> None:
         for board in self._boards.values():
             for task in board.tasks:
@@ -172,6 +192,8 @@ class Presence:
         board = self._boards.get(schedule_id)
         if board is None:
             return
+        board.version += 1
+        board.shown.clear()
         for listener in list(board.listeners):
             listener()
         if publish and not board.publish_due:
@@ -265,7 +287,7 @@ class Seat:
         self.presence.drag(self.schedule_id, self.key, None)
 
     def render(self, *, me: int | None) -> str:
-        return render_presence(self.presence.viewers(self.schedule_id), me=me)
+        return self.presence.render(self.schedule_id, me=me)
 
 
 def render_presence(viewers: Iterable[Viewer], *, me: int | None) -> str:

@@ -7,6 +7,8 @@ and the revision they carry describe the same moment of the plan.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,11 +23,13 @@ from app.db.plan_queries import load_window, schedule_revision, schedule_timezon
 from app.db.timestamps import as_utc, utcnow
 from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
-from app.domain.validation import validate_plan
+from app.domain.validation import valid_until, validate_plan
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound
 
 TRAY_PAGE = 50
+# Validated windows kept per process (a few views times the last revisions).
+WINDOWS_KEPT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +104,9 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
             filters=scope.filters,
         )
         bars = [bar for bar in placed if scope.row_of(bar) in shown]
-        conflicts = await _conflicts(session, schedule_id, scope, {bar.task_id for bar in bars})
+        conflicts = await _conflicts(
+            services, session, schedule_id, revision, scope, {bar.task_id for bar in bars}
+        )
         scheduled, unscheduled = await q.plan_totals(session, schedule_id)
         tray = await _tray(session, schedule_id, scope.filters, offset=0)
         types, skills = await q.filter_choices(session)
@@ -135,7 +141,7 @@ async def board_changes(
             filters=scope.filters,
         )
         visible |= {bar.task_id for bar in placed_in_view if scope.row_of(bar) in shown}
-        conflicts = await _conflicts(session, schedule_id, scope, visible)
+        conflicts = await _conflicts(services, session, schedule_id, revision, scope, visible)
         scheduled, unscheduled = await q.plan_totals(session, schedule_id)
         back_in_tray = (task_ids - set(now_placed)) & wanted
         tray = await _tray(session, schedule_id, scope.filters, 0) if back_in_tray else None
@@ -243,13 +249,46 @@ async def _rows(session: AsyncSession, scope: BoardScope) -> list[q.Resource]:
 
 
 async def _conflicts(
-    session: AsyncSession, schedule_id: int, scope: BoardScope, visible: set[int]
+    services: Services,
+    session: AsyncSession,
+    schedule_id: int,
+    revision: int,
+    scope: BoardScope,
+    visible: set[int],
 ) -> list[Conflict]:
     if not visible:
         return []
-    plan = await load_window(session, schedule_id, scope.window)
-    found = validate_plan(plan, now=utcnow())
+    found = await _window_conflicts(services, session, schedule_id, revision, scope.window)
     return [c for c in found if any(task_id in visible for task_id in c.task_ids)]
+
+
+async def _window_conflicts(
+    services: Services, session: AsyncSession, schedule_id: int, revision: int, window: Interval
+) -> list[Conflict]:
+    """The conflicts of the window's assignments at `revision`, validated once per revision.
+
+    Every board of one view, and every page load until the next change, asks
+    the same question; the week view's answer takes ~0.3 s on the large plant.
+    Every change bumps the revision (write_path.py), so a newer plan is a new
+    key; the clock is in the answer only until `valid_until`.
+    """
+    memo: OrderedDict[Hashable, tuple[list[Conflict], datetime | None]]
+    memo = services.memo.setdefault("window_conflicts", OrderedDict())
+    key = (schedule_id, revision, window.start, window.end)
+    now = utcnow()
+    kept = memo.get(key)
+    if kept is not None and (kept[1] is None or now < kept[1]):
+        memo.move_to_end(key)
+        return kept[0]
+    plan = await load_window(session, schedule_id, window)
+    found = validate_plan(plan, now=now)
+    # Kept only if no change committed while reading (READ COMMITTED reads each
+    # statement afresh): what is kept under `revision` is revision's plan.
+    if await schedule_revision(session, schedule_id) == revision:
+        memo[key] = (found, valid_until(plan, now=now))
+        while len(memo) > WINDOWS_KEPT:
+            memo.popitem(last=False)
+    return found
 
 
 async def _tray(

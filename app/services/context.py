@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
 from app.db import tables
 from app.db.session import Database
+from app.jobs.queue import JobQueue
 from app.realtime.hub import Hub
 from app.settings import Settings
 
@@ -37,7 +40,12 @@ class Services:
     settings: Settings
     db: Database
     hub: Hub
+    # The job queue for heavy work (`app.services.background.attach_queue`).
+    queue: JobQueue | None = None
     _live_schedule_id: int | None = field(default=None, init=False)
+    # What this process has derived from the plan, keyed by what it derives from
+    # (a schedule revision among it), so a newer plan never finds an older answer.
+    memo: dict[Hashable, Any] = field(default_factory=dict, init=False)
 
     async def live_schedule_id(self) -> int:
         if self._live_schedule_id is None:

@@ -6,6 +6,7 @@
     ├── Forbidden             403  your role may not do this
     ├── InvalidInput          422  the request is well-formed but makes no sense
     ├── StateConflict         409  the entity is not in a state that allows this
+    │   └── DraftStale        409  tasks a draft touches changed since its run started
     ├── VersionMismatch       412  you edited an old version (optimistic locking)
     ├── PreconditionRequired  428  the edit needs `If-Match`
     └── RateLimited           429  too many requests; retry after `Retry-After` seconds
@@ -61,6 +62,20 @@ class InvalidInput(ServiceError):
 class StateConflict(ServiceError):
     code = "state_conflict"
     status = 409
+
+
+class DraftStale(StateConflict):
+    code = "draft_stale"
+
+    def __init__(
+        self, *, draft_id: int, changed_task_ids: list[int], changed_by: dict[str, int | None]
+    ) -> None:
+        super().__init__(
+            f"{len(changed_task_ids)} task(s) of draft {draft_id} changed since its run started; "
+            "run the optimizer again",
+            {"draft_id": draft_id, "changed_task_ids": changed_task_ids, "changed_by": changed_by},
+        )
+        self.changed_task_ids = changed_task_ids
 
 
 class VersionMismatch(ServiceError):

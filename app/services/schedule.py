@@ -11,7 +11,13 @@ from sqlalchemy import func, select
 
 from app.auth.permissions import require
 from app.db import tables as t
-from app.db.plan_queries import load_job, load_neighbourhood, load_plan, schedule_revision
+from app.db.plan_queries import (
+    load_job,
+    load_neighbourhood,
+    load_plan,
+    schedule_revision,
+    schedule_revision_and_timezone,
+)
 from app.db.timestamps import utcnow
 from app.domain.conflicts import Conflict
 from app.domain.critical_path import CriticalPath, critical_path
@@ -55,7 +61,7 @@ async def validate_proposal(
     proposal = Assignment(task_id, operator_id, equipment_id, start, end)
     schedule_id = await services.live_schedule_id()
     async with services.db.read() as session, session.begin():
-        revision = await schedule_revision(session, schedule_id)
+        revision, timezone = await schedule_revision_and_timezone(session, schedule_id)
         plan = await load_neighbourhood(
             session,
             schedule_id,
@@ -63,6 +69,7 @@ async def validate_proposal(
             operator_id=operator_id,
             equipment_id=equipment_id,
             window=Interval(start, end),
+            timezone=timezone,
         )
     missing = [
         name

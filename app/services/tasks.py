@@ -27,7 +27,14 @@ from app.services.errors import (
     StateConflict,
 )
 from app.services.jsonable import jsonable
-from app.services.views import View, assignment_view, task_views
+from app.services.views import (
+    TASK_COLUMNS,
+    View,
+    assignment_view,
+    predecessors_of,
+    task_view_of_row,
+    task_views,
+)
 from app.services.write_path import change, require_version
 
 MAX_PAGE = 100
@@ -71,17 +78,28 @@ async def list_tasks(
         filters = replace(filters, operator_id=actor.operator_id or -1)
     else:
         require(actor, "plan.read")
-    query = _filtered(select(t.Task), filters, schedule_id)
+    tk, a = t.Task.__table__.c, t.Assignment.__table__.c
+    counted = _filtered(select(tk.id), filters, schedule_id).subquery()
+    page = (
+        _filtered(select(*(tk[name] for name in TASK_COLUMNS)), filters, schedule_id)
+        .order_by(tk.job_id, tk.sequence, tk.id)
+        .limit(min(limit, MAX_PAGE))
+        .offset(offset)
+        .subquery()
+    )
+    # The page first, then its assignments: joining before the OFFSET would join
+    # every skipped row too.
+    query = (
+        select(page, a.operator_id, a.equipment_id, a.start, a.end)
+        .outerjoin(t.Assignment, (a.task_id == page.c.id) & (a.schedule_id == schedule_id))
+        .order_by(page.c.job_id, page.c.sequence, page.c.id)
+    )
     async with services.db.read() as session:
-        total = await session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = (
-            await session.execute(
-                query.order_by(t.Task.job_id, t.Task.sequence, t.Task.id)
-                .limit(min(limit, MAX_PAGE))
-                .offset(offset)
-            )
-        ).scalars()
-        return await task_views(session, schedule_id, rows), int(total or 0)
+        # The busiest read: three Core statements (was four, with ORM objects).
+        total = await session.scalar(select(func.count()).select_from(counted))
+        rows = (await session.execute(query)).all()
+        predecessors = await predecessors_of(session, [row.id for row in rows])
+    return [task_view_of_row(row, predecessors[row.id]) for row in rows], int(total or 0)
 
 
 def _filtered(query: Any, filters: TaskFilter, schedule_id: int) -> Any:

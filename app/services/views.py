@@ -80,6 +80,57 @@ def task_view(row: t.Task, predecessors: Sequence[int], assignment: t.Assignment
     }
 
 
+# What `task_view_of_row` reads, for Core selects of the tasks table.
+TASK_COLUMNS = (
+    "id",
+    "job_id",
+    "name",
+    "sequence",
+    "duration_minutes",
+    "required_skill",
+    "min_level",
+    "required_capability",
+    "instructions",
+    "status",
+    "actual_start",
+    "actual_end",
+    "version",
+)
+
+
+def task_view_of_row(row: Any, predecessors: Sequence[int]) -> View:
+    """`task_view` of a Core row: `TASK_COLUMNS` plus the assignment's
+    `operator_id`, `equipment_id`, `start`, `end` (all None: not scheduled).
+    """
+    placed = (
+        None
+        if row.operator_id is None
+        else {
+            "operator_id": row.operator_id,
+            "equipment_id": row.equipment_id,
+            "start": row.start,
+            "end": row.end,
+        }
+    )
+    return {
+        "id": row.id,
+        "job_id": row.job_id,
+        "name": row.name,
+        "sequence": row.sequence,
+        "duration_minutes": row.duration_minutes,
+        "required_skill": row.required_skill,
+        "min_level": row.min_level,
+        "required_capability": row.required_capability,
+        "instructions": row.instructions,
+        "predecessors": sorted(predecessors),
+        "status": row.status,
+        "actual_start": row.actual_start,
+        "actual_end": row.actual_end,
+        "assignment": placed,
+        "version": row.version,
+    }
+
+
 def assignment_view(row: t.Assignment | None) -> View | None:
     if row is None:
         return None
@@ -91,19 +142,26 @@ def assignment_view(row: t.Assignment | None) -> View | None:
     }
 
 
+async def predecessors_of(session: AsyncSession, ids: list[int]) -> dict[int, list[int]]:
+    """Each task's predecessors (a defaultdict: tasks without any get [])."""
+    predecessors: dict[int, list[int]] = defaultdict(list)
+    if not ids:
+        return predecessors
+    dp = t.TaskDependency.__table__.c
+    for dep in await session.execute(
+        select(dp.task_id, dp.predecessor_id).where(dp.task_id.in_(ids))
+    ):
+        predecessors[dep.task_id].append(dep.predecessor_id)
+    return predecessors
+
+
 async def task_views(session: AsyncSession, schedule_id: int, rows: Iterable[t.Task]) -> list[View]:
     """Views of many tasks with two extra queries, not two per task."""
     rows = list(rows)
     ids = [row.id for row in rows]
     if not ids:
         return []
-    predecessors: dict[int, list[int]] = defaultdict(list)
-    for dep in await session.execute(
-        select(t.TaskDependency.task_id, t.TaskDependency.predecessor_id).where(
-            t.TaskDependency.task_id.in_(ids)
-        )
-    ):
-        predecessors[dep.task_id].append(dep.predecessor_id)
+    predecessors = await predecessors_of(session, ids)
     assignments = {
         a.task_id: a
         for a in (

@@ -14,15 +14,20 @@ Inside one transaction `change()`:
 3. writes one change-log row for the revision and the audit entries, each
    hash-chained to the one before;
 4. commits, and only then publishes the change on the hub.
+
+`record_access()` audits a look at a sensitive report the same way, without
+a change: no revision, no change-log row, nothing published.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
@@ -111,12 +116,15 @@ async def change(
         yield tx
         await session.flush()
         await _record(tx)
+    # Committed by now: when, for measuring commit → a client's receipt (epoch ms).
+    committed_at = round(time.time() * 1000, 1)
     message = {
         "schedule_id": tx.schedule_id,
         "revision": tx.revision,
         "kind": tx.kind,
         "entities": {name: sorted(ids) for name, ids in tx.touched.items()},
         "actor_id": actor.user_id,
+        "committed_at": committed_at,
     }
     await services.hub.publish(schedule_channel(tx.schedule_id), message)
 
@@ -153,18 +161,57 @@ async def _record(tx: Transaction) -> None:
             created_at=now,
         )
     )
+    await _append_audits(tx.session, tx.audits, actor=tx.actor, revision=revision, at=now)
+
+
+async def record_access(
+    services: Services, actor: Actor, action: str, entity: str, *, details: dict[str, Any]
+) -> None:
+    """Audit a look at something sensitive (a report): an entry, but no change and no revision.
+
+    It queues behind writers on the schedule's row, as `change()` does, so the
+    hash chain stays linear; nothing is published.
+    """
+    schedule_id = await services.live_schedule_id()
+    async with services.db.write() as session:
+        seen = (
+            await session.execute(
+                select(tables.Schedule.revision)
+                .where(tables.Schedule.id == schedule_id)
+                .with_for_update()
+            )
+        ).scalar_one()
+        entry = {
+            "action": action,
+            "entity": entity,
+            "entity_id": None,
+            "before": None,
+            "after": {**details, "schedule_revision": seen},
+        }
+        await _append_audits(session, [entry], actor=actor, revision=None, at=utcnow())
+
+
+async def _append_audits(
+    session: AsyncSession,
+    entries: list[dict[str, Any]],
+    *,
+    actor: Actor,
+    revision: int | None,
+    at: datetime,
+) -> None:
+    """Chain `entries` onto the audit trail (the caller holds the schedule's row lock)."""
     prev_hash = (
-        await tx.session.execute(
+        await session.execute(
             select(tables.AuditEntry.hash).order_by(tables.AuditEntry.id.desc()).limit(1)
         )
     ).scalar_one_or_none() or GENESIS_HASH
-    for entry in tx.audits:
-        body = {**entry, "at": now.isoformat(), "actor_id": tx.actor.user_id, "revision": revision}
+    for entry in entries:
+        body = {**entry, "at": at.isoformat(), "actor_id": actor.user_id, "revision": revision}
         digest = audit_hash(prev_hash, body)
-        tx.session.add(
+        session.add(
             tables.AuditEntry(
-                at=now,
-                actor_id=tx.actor.user_id,
+                at=at,
+                actor_id=actor.user_id,
                 revision=revision,
                 prev_hash=prev_hash,
                 hash=digest,
@@ -173,7 +220,7 @@ async def _record(tx: Transaction) -> None:
         )
         prev_hash = digest
         # Each entry must be inserted before the next reads the chain's head.
-        await tx.session.flush()
+        await session.flush()
 
 
 def audit_hash(prev_hash: str, body: dict[str, Any]) -> str:

@@ -267,11 +267,13 @@ def board_context(
         "resources": board.resources,
         "bars": bars_of(board.bars, view, zone, board.resources, board.conflicts, can_edit),
         "conflicts": conflict_items(board.conflicts),
+        "machine_names": machine_names(board.resources, view),
         "counters": counters(board.scheduled, board.unscheduled, board.conflicts),
         "tray": board.tray,
         "tray_query": urlencode(_filter_query(view)),
         "job_choices": jobs,
         "can_edit": can_edit,
+        "can_set_status": view.rows == "equipment" and allowed(actor, "equipment.status"),
         "can_optimize": allowed(actor, "plan.optimize"),
         "can_see_wall": allowed(actor, "reports.read"),
         "revision": board.revision,
@@ -288,9 +290,15 @@ def conflict_items(conflicts: list[Conflict]) -> list[Context]:
             "message": c.message,
             "task_ids": " ".join(str(task_id) for task_id in c.task_ids),
             "first": c.task_ids[0] if c.task_ids else None,
+            "equipment_id": c.equipment_id,
         }
         for c in conflicts
     ]
+
+
+def machine_names(resources: list[Resource], view: BoardView) -> dict[int, str]:
+    """Names for the panel's "out of service" groups (rows are machines only by equipment)."""
+    return {r.id: r.name for r in resources} if view.rows == "equipment" else {}
 
 
 def counters(scheduled: int, unscheduled: int, conflicts: list[Conflict]) -> Context:
@@ -338,6 +346,7 @@ def changes_html(
         "bars": bars_of(changes.bars, view, zone, changes.resources, changes.conflicts, can_edit),
         "gone": sorted(changes.gone),
         "conflicts": conflict_items(changes.conflicts),
+        "machine_names": machine_names(changes.resources, view),
         "counters": counters(changes.scheduled, changes.unscheduled, changes.conflicts),
         "tray": changes.tray,
         "tray_total": changes.tray_total,

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app.web import board_pages, login
+from app.web import board_pages, equipment_pages, login, my_pages, optimizer_pages
 from app.web.session import page_session
 
 
@@ -17,4 +17,11 @@ async def home(request: Request) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-routes = [Route("/", home, methods=["GET"]), *login.routes, *board_pages.routes]
+routes = [
+    Route("/", home, methods=["GET"]),
+    *login.routes,
+    *board_pages.routes,
+    *equipment_pages.routes,
+    *optimizer_pages.routes,
+    *my_pages.routes,
+]

@@ -83,7 +83,10 @@ class PageRefused(Exception):
 # --- the cookie ------------------------------------------------------------------------------
 
 
-def encode_session(*, settings: Settings, user: tables.User, now: datetime | None = None) -> str:
+def encode_session(
+    *, settings: Settings, user: tables.User, now: datetime | None = None, csrf: str | None = None
+) -> str:
+    """A fresh session for `user`; pass `csrf` to renew one (open pages keep their token)."""
     issued = as_utc(now or utcnow())
     claims: dict[str, Any] = {
         "iss": _ISSUER,
@@ -92,7 +95,7 @@ def encode_session(*, settings: Settings, user: tables.User, now: datetime | Non
         "role": user.role,
         "op": user.operator_id,
         "name": user.display_name or user.username,
-        "csrf": secrets.token_urlsafe(24),
+        "csrf": csrf or secrets.token_urlsafe(24),
         "iat": int(issued.timestamp()),
         "exp": int((issued + timedelta(hours=SESSION_HOURS)).timestamp()),
     }

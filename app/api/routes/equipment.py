@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Literal
 
 from pydantic import ConfigDict
@@ -12,11 +13,20 @@ from app.api.deps import (
     actor_of,
     json_response,
     page,
+    path_id,
     services_of,
 )
-from app.api.endpoint import ApiRouter, read_query
-from app.api.schemas import EquipmentIn, EquipmentOut, EquipmentPatch, Page
-from app.services import resources
+from app.api.endpoint import ApiRouter, read_body, read_query
+from app.api.schemas import (
+    BreakdownIn,
+    EquipmentIn,
+    EquipmentOut,
+    EquipmentPatch,
+    EquipmentStatusIn,
+    EquipmentStatusOut,
+    Page,
+)
+from app.services import breakdowns, resources
 
 api = ApiRouter("/equipment")
 
@@ -64,3 +74,44 @@ add_item_routes(
     ),
     delete_summary="Delete equipment without assignments (status changes are audited on PATCH)",
 )
+
+
+@api.post(
+    "/{equipment_id:int}/breakdown",
+    summary="Report a breakdown: the equipment is down (operators: equipment they are booked on)",
+    tag="equipment",
+    body=BreakdownIn,
+    response=EquipmentStatusOut,
+    errors=(403, 404, 422),
+)
+async def report_breakdown(request: Request) -> Response:
+    body = await read_body(request, BreakdownIn)
+    changed = await breakdowns.report_breakdown(
+        services=services_of(request),
+        actor=await actor_of(request),
+        equipment_id=path_id(request, "equipment_id"),
+        note=body.note,
+        expected_back=body.expected_back,
+    )
+    return json_response(asdict(changed))
+
+
+@api.put(
+    "/{equipment_id:int}/status",
+    summary="Set equipment status: available, down or maintenance, with an expected-back time",
+    tag="equipment",
+    body=EquipmentStatusIn,
+    response=EquipmentStatusOut,
+    errors=(403, 404, 422),
+)
+async def set_status(request: Request) -> Response:
+    body = await read_body(request, EquipmentStatusIn)
+    changed = await breakdowns.set_equipment_status(
+        services=services_of(request),
+        actor=await actor_of(request),
+        equipment_id=path_id(request, "equipment_id"),
+        status=body.status,
+        expected_back=body.expected_back,
+        note=body.note,
+    )
+    return json_response(asdict(changed))

@@ -1,0 +1,190 @@
+"""Optimizer runs, their drafts, and bulk operations: all queued, all answered at once.
+
+    POST /optimizations                 start a run → 202 {run_id}
+    GET  /optimizations/{run_id}        the run: queued/running, progress, draft_id
+    GET  /drafts/{id}                   the draft as a diff with KPI deltas
+    POST /drafts/{id}/apply             one change; 409 draft_stale names the changed tasks
+    DELETE /drafts/{id}                 discard it
+    POST /bulk/unschedule-job | /bulk/shift-job | /bulk/clear-equipment   → 202 {run_id}
+
+Progress and outcome of any of them: GET /queue/{run_id}.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.api.deps import actor_of, json_response, no_content, path_id, services_of
+from app.api.endpoint import ApiRouter, read_body
+from app.api.routes.queue import run_id_of
+from app.services import bulk, drafts
+
+api = ApiRouter()
+
+
+class OptimizationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    time_limit_s: float = Field(default=30.0, ge=0.5, le=600)
+    # Only these jobs' tasks move; None: every open job.
+    job_ids: list[int] | None = Field(default=None, max_length=10_000)
+    workers: int = Field(default=2, ge=1, le=8)
+    time_unit_minutes: int = Field(default=5, ge=1, le=60)
+
+
+class Queued(BaseModel):
+    run_id: str
+    status_url: str
+
+
+class UnscheduleJobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: int
+
+
+class ShiftJobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: int
+    minutes: int = Field(description="later if positive, earlier if negative")
+
+
+class ClearEquipmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    equipment_id: int
+
+
+class AppliedOut(BaseModel):
+    draft_id: int
+    changes: int
+    revision: int
+
+
+def queued(run_id: str) -> Response:
+    return json_response({"run_id": run_id, "status_url": f"/api/v1/queue/{run_id}"}, status=202)
+
+
+@api.post(
+    "/optimizations",
+    summary="Start an optimizer run; it ends in a draft",
+    tag="optimizer",
+    body=OptimizationIn,
+    response=Queued,
+    status=202,
+)
+async def start_optimization(request: Request) -> Response:
+    body = await read_body(request, OptimizationIn)
+    run_id = await drafts.start_optimization(
+        services=services_of(request), actor=await actor_of(request), **body.model_dump()
+    )
+    return queued(run_id)
+
+
+@api.get(
+    "/optimizations/{run_id}",
+    summary="An optimizer run: queued/running with progress, then its draft",
+    tag="optimizer",
+    errors=(404,),
+)
+async def optimization_status(request: Request) -> Response:
+    run = await drafts.run_status(
+        services=services_of(request), actor=await actor_of(request), run_id=run_id_of(request)
+    )
+    return json_response(run.as_dict())
+
+
+@api.get(
+    "/drafts/{draft_id:int}",
+    summary="A draft against the plan its run saw: moved, reassigned, newly scheduled, KPIs",
+    tag="optimizer",
+    errors=(404,),
+)
+async def draft_diff(request: Request) -> Response:
+    diff = await drafts.draft_diff(
+        services=services_of(request),
+        actor=await actor_of(request),
+        draft_id=path_id(request, "draft_id"),
+    )
+    return json_response(diff)
+
+
+@api.post(
+    "/drafts/{draft_id:int}/apply",
+    summary="Apply a draft in one change, if none of its tasks changed since its run",
+    tag="optimizer",
+    response=AppliedOut,
+    errors=(404, 409),
+)
+async def apply_draft(request: Request) -> Response:
+    applied = await drafts.apply_draft(
+        services=services_of(request),
+        actor=await actor_of(request),
+        draft_id=path_id(request, "draft_id"),
+    )
+    return json_response(
+        {"draft_id": applied.draft_id, "changes": applied.changes, "revision": applied.revision}
+    )
+
+
+@api.delete("/drafts/{draft_id:int}", summary="Discard a draft", tag="optimizer", status=204)
+async def discard_draft(request: Request) -> Response:
+    await drafts.discard_draft(
+        services=services_of(request),
+        actor=await actor_of(request),
+        draft_id=path_id(request, "draft_id"),
+    )
+    return no_content()
+
+
+@api.post(
+    "/bulk/unschedule-job",
+    summary="Move every open task of a job back to the tray (queued)",
+    tag="bulk",
+    body=UnscheduleJobIn,
+    response=Queued,
+    status=202,
+    errors=(404,),
+)
+async def bulk_unschedule_job(request: Request) -> Response:
+    body = await read_body(request, UnscheduleJobIn)
+    run_id = await bulk.unschedule_job(
+        services=services_of(request), actor=await actor_of(request), job_id=body.job_id
+    )
+    return queued(run_id)
+
+
+@api.post(
+    "/bulk/shift-job",
+    summary="Shift every open task of a job by some minutes (queued)",
+    tag="bulk",
+    body=ShiftJobIn,
+    response=Queued,
+    status=202,
+    errors=(404,),
+)
+async def bulk_shift_job(request: Request) -> Response:
+    body = await read_body(request, ShiftJobIn)
+    run_id = await bulk.shift_job(
+        services=services_of(request),
+        actor=await actor_of(request),
+        job_id=body.job_id,
+        minutes=body.minutes,
+    )
+    return queued(run_id)
+
+
+@api.post(
+    "/bulk/clear-equipment",
+    summary="Move every open task off a machine: to a free capable one, else to the tray",
+    tag="bulk",
+    body=ClearEquipmentIn,
+    response=Queued,
+    status=202,
+    errors=(404,),
+)
+async def bulk_clear_equipment(request: Request) -> Response:
+    body = await read_body(request, ClearEquipmentIn)
+    run_id = await bulk.clear_equipment(
+        services=services_of(request), actor=await actor_of(request), equipment_id=body.equipment_id
+    )
+    return queued(run_id)

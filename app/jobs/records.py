@@ -1,0 +1,178 @@
+"""The `background_jobs` rows: what the queue has, what each job is doing, what failed.
+
+Bookkeeping, written directly (not a plan change, so no revision and no
+audit). Each transition is one conditional UPDATE, so two workers (or a
+cancel racing a start) cannot both win: a job starts only from `waiting`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from app.db import tables as t
+from app.db.session import Database
+from app.db.timestamps import utcnow
+
+STATUSES = ("waiting", "active", "done", "failed", "cancelled")
+FINISHED = frozenset({"done", "failed", "cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    status: str
+    priority: int
+    attempts: int
+    max_retries: int
+    timeout_s: float
+    cancel_requested: bool
+    progress: dict[str, Any] | None
+    attempt_log: list[dict[str, Any]]
+    error: str | None
+    result: dict[str, Any] | None
+    created_by: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def _record(row: t.BackgroundJob) -> JobRecord:
+    return JobRecord(**{name: getattr(row, name) for name in JobRecord.__slots__})
+
+
+async def create(
+    db: Database,
+    *,
+    run_id: str,
+    kind: str,
+    payload: dict[str, Any],
+    priority: int,
+    timeout_s: float,
+    max_retries: int,
+    created_by: int | None,
+) -> None:
+    async with db.write() as session:
+        session.add(
+            t.BackgroundJob(
+                id=run_id,
+                kind=kind,
+                payload=payload,
+                status="waiting",
+                priority=priority,
+                attempts=0,
+                max_retries=max_retries,
+                timeout_s=timeout_s,
+                cancel_requested=False,
+                attempt_log=[],
+                created_by=created_by,
+                created_at=utcnow(),
+            )
+        )
+
+
+async def get(db: Database, run_id: str) -> JobRecord | None:
+    async with db.read() as session:
+        row = await session.get(t.BackgroundJob, run_id)
+        return None if row is None else _record(row)
+
+
+async def start(db: Database, run_id: str) -> JobRecord | None:
+    """Waiting → active (one more attempt); None when it is not waiting (cancelled, gone)."""
+    async with db.write() as session:
+        changed = await session.execute(
+            update(t.BackgroundJob)
+            .where(t.BackgroundJob.id == run_id, t.BackgroundJob.status == "waiting")
+            .values(status="active", attempts=t.BackgroundJob.attempts + 1, started_at=utcnow())
+        )
+        if changed.rowcount == 0:  # type: ignore[attr-defined]
+            return None
+        row = await session.get(t.BackgroundJob, run_id, populate_existing=True)
+        assert row is not None
+        return _record(row)
+
+
+async def save_progress(db: Database, run_id: str, progress: dict[str, Any] | None) -> bool:
+    """Store the progress (when given); answer whether someone asked the job to stop."""
+    async with db.write() as session:
+        if progress is not None:
+            await session.execute(
+                update(t.BackgroundJob)
+                .where(t.BackgroundJob.id == run_id)
+                .values(progress=progress)
+            )
+        asked = await session.scalar(
+            select(t.BackgroundJob.cancel_requested).where(t.BackgroundJob.id == run_id)
+        )
+        return bool(asked)
+
+
+async def finish(
+    db: Database,
+    run_id: str,
+    *,
+    status: str,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    attempt: dict[str, Any] | None = None,
+) -> JobRecord | None:
+    """Done, failed (the dead-letter record), cancelled, or back to waiting for a retry."""
+    async with db.write() as session:
+        row = await session.get(t.BackgroundJob, run_id, with_for_update=True)
+        if row is None:
+            return None
+        row.status = status
+        if result is not None:
+            row.result = result
+        if error is not None:
+            row.error = error
+        if attempt is not None:
+            row.attempt_log = [*row.attempt_log, attempt]
+        row.finished_at = None if status == "waiting" else utcnow()
+        return _record(row)
+
+
+async def cancel(db: Database, run_id: str) -> JobRecord | None:
+    """A waiting job is cancelled at once; an active one is asked to stop."""
+    async with db.write() as session:
+        row = await session.get(t.BackgroundJob, run_id, with_for_update=True)
+        if row is None:
+            return None
+        if row.status == "waiting":
+            row.status = "cancelled"
+            row.finished_at = utcnow()
+        elif row.status == "active":
+            row.cancel_requested = True
+        return _record(row)
+
+
+async def counts(db: Database) -> dict[str, int]:
+    async with db.read() as session:
+        rows = await session.execute(
+            select(t.BackgroundJob.status, func.count()).group_by(t.BackgroundJob.status)
+        )
+        found = {status: int(n) for status, n in rows}
+    return {status: found.get(status, 0) for status in STATUSES}
+
+
+async def failed(db: Database, *, limit: int, offset: int = 0) -> tuple[list[JobRecord], int]:
+    """The dead-letter record: failed jobs with their error, newest first."""
+    query = select(t.BackgroundJob).where(t.BackgroundJob.status == "failed")
+    async with db.read() as session:
+        total = await session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = await session.scalars(
+            query.order_by(t.BackgroundJob.finished_at.desc()).limit(limit).offset(offset)
+        )
+        return [_record(row) for row in rows], int(total or 0)

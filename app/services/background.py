@@ -1,0 +1,72 @@
+"""The job queue as the services see it: who may look at or stop a job, and its metrics.
+
+Jobs run without a request, so each carries its actor (ids and role only)
+in its payload; `actor_of_job` turns it back into the `Actor` whose name
+its changes are written under.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.auth.permissions import require
+from app.jobs.queue import JobQueue, RunningJob
+from app.jobs.records import JobRecord, failed
+from app.services.context import Actor, Services
+from app.services.errors import NotFound, StateConflict
+
+
+def queue_of(services: Services) -> JobQueue:
+    if services.queue is None:
+        raise StateConflict("this server has no job queue")
+    return services.queue
+
+
+def job_actor(actor: Actor) -> dict[str, Any]:
+    return {"user_id": actor.user_id, "role": actor.role, "operator_id": actor.operator_id}
+
+
+def actor_of_job(job: RunningJob) -> Actor:
+    found = job.payload.get("actor") or {}
+    return Actor(
+        user_id=found.get("user_id"),
+        role=str(found.get("role", "scheduler")),
+        operator_id=found.get("operator_id"),
+    )
+
+
+async def job_status(*, services: Services, actor: Actor, run_id: str) -> JobRecord:
+    require(actor, "plan.read")
+    found = await queue_of(services).status(run_id)
+    if found is None:
+        raise NotFound("background jobs", run_id)
+    return found
+
+
+async def cancel_job(*, services: Services, actor: Actor, run_id: str) -> JobRecord:
+    found = await job_status(services=services, actor=actor, run_id=run_id)
+    require(actor, _cancel_action(found.kind))
+    if found.finished:
+        raise StateConflict(f"background job {run_id} is {found.status} already")
+    await queue_of(services).cancel(run_id)
+    return await job_status(services=services, actor=actor, run_id=run_id)
+
+
+async def queue_metrics(*, services: Services, actor: Actor) -> dict[str, int]:
+    require(actor, "plan.read")
+    return await queue_of(services).metrics()
+
+
+async def dead_letters(
+    *, services: Services, actor: Actor, limit: int, offset: int
+) -> tuple[list[JobRecord], int]:
+    """Failed jobs with their error, newest first."""
+    require(actor, "plan.read")
+    return await failed(queue_of(services).db, limit=limit, offset=offset)
+
+
+def _cancel_action(kind: str) -> str:
+    """Who may stop a job: whoever may start one of its kind (others: admins only)."""
+    if kind == "plan.optimize":
+        return "plan.optimize"
+    return "assignment.write" if kind.startswith("bulk.") else "users.manage"

@@ -1,0 +1,235 @@
+"""Bulk operations on the plan, run on the job queue with progress.
+
+    unschedule_job   every open task of a job back to the tray
+    shift_job        every open task of a job earlier or later by some minutes
+    clear_equipment  every open task on a machine that went down: to another capable
+                     machine at the same time when one is free, else to the tray
+
+Starting one checks the permission and the input and queues it; the worker
+does it in ONE `change()` (one revision, every task audited, published like
+any edit). Tasks that are in progress, paused or done stay where they are
+and are listed as skipped. Each task is claimed without an expected version:
+the operation acts on the plan as it is, and bumps every version it touches
+so an editor holding an older one gets 412.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from app.auth.permissions import require
+from app.db import tables as t
+from app.db.timestamps import utcnow
+from app.jobs.queue import JobFailed, RunningJob
+from app.services.background import actor_of_job, job_actor, queue_of
+from app.services.context import Actor, Services
+from app.services.errors import InvalidInput, NotFound, ServiceError
+from app.services.jsonable import jsonable
+from app.services.views import assignment_view
+from app.services.write_path import Transaction, change
+
+OPEN = ("pending", "scheduled")
+MAX_SHIFT_MINUTES = 366 * 24 * 60
+# Bulk edits are short and someone is waiting: ahead of optimizer runs.
+PRIORITY = 7
+
+
+async def unschedule_job(*, services: Services, actor: Actor, job_id: int) -> str:
+    require(actor, "assignment.write")
+    await _exists(services, t.Job, job_id)
+    return await _enqueue(services, actor, "bulk.unschedule_job", {"job_id": job_id})
+
+
+async def shift_job(*, services: Services, actor: Actor, job_id: int, minutes: int) -> str:
+    require(actor, "assignment.write")
+    if minutes == 0 or abs(minutes) > MAX_SHIFT_MINUTES:
+        raise InvalidInput(
+            "shift by a non-zero number of minutes, at most a year", {"minutes": minutes}
+        )
+    await _exists(services, t.Job, job_id)
+    return await _enqueue(services, actor, "bulk.shift_job", {"job_id": job_id, "minutes": minutes})
+
+
+async def clear_equipment(*, services: Services, actor: Actor, equipment_id: int) -> str:
+    require(actor, "assignment.write")
+    await _exists(services, t.Equipment, equipment_id)
+    payload = {"equipment_id": equipment_id}
+    return await _enqueue(services, actor, "bulk.clear_equipment", payload)
+
+
+async def _exists(services: Services, table: type[t.Job] | type[t.Equipment], row_id: int) -> None:
+    async with services.db.read() as session:
+        if await session.get(table, row_id) is None:
+            raise NotFound(table.__tablename__, row_id)
+
+
+async def _enqueue(services: Services, actor: Actor, kind: str, payload: dict[str, Any]) -> str:
+    return await queue_of(services).enqueue(
+        kind,
+        {**payload, "actor": job_actor(actor)},
+        priority=PRIORITY,
+        timeout_s=300,
+        max_retries=2,
+        created_by=actor.user_id,
+    )
+
+
+# --- the handlers (on a worker) --------------------------------------------------------------
+
+
+async def run_unschedule_job(services: Services, job: RunningJob) -> dict[str, Any]:
+    job_id = int(job.payload["job_id"])
+    async with _bulk_change(services, job, "bulk.job_unscheduled") as tx:
+        placed, skipped = await _placed_tasks(tx, t.Task.job_id == job_id)
+        for done, (task, slot) in enumerate(placed, 1):
+            await tx.claim(t.Task, task.id, None)
+            tx.audit("tasks", task.id, before=jsonable(assignment_view(slot)), after=None)
+            _touch_resources(tx, slot)
+            await tx.session.delete(slot)
+            task.status = "pending"
+            job.report({"done": done, "total": len(placed)})
+    return {"unscheduled": [task.id for task, _ in placed], "skipped": skipped}
+
+
+async def run_shift_job(services: Services, job: RunningJob) -> dict[str, Any]:
+    job_id, delta = int(job.payload["job_id"]), timedelta(minutes=int(job.payload["minutes"]))
+    async with _bulk_change(services, job, "bulk.job_shifted") as tx:
+        placed, skipped = await _placed_tasks(tx, t.Task.job_id == job_id)
+        for done, (task, slot) in enumerate(placed, 1):
+            await tx.claim(t.Task, task.id, None)
+            before = jsonable(assignment_view(slot))
+            slot.start, slot.end = slot.start + delta, slot.end + delta
+            slot.assigned_by, slot.assigned_at = tx.actor.user_id, utcnow()
+            tx.audit("tasks", task.id, before=before, after=jsonable(assignment_view(slot)))
+            _touch_resources(tx, slot)
+            job.report({"done": done, "total": len(placed)})
+    return {"shifted": [task.id for task, _ in placed], "skipped": skipped}
+
+
+async def run_clear_equipment(services: Services, job: RunningJob) -> dict[str, Any]:
+    down = int(job.payload["equipment_id"])
+    moved: list[int] = []
+    to_tray: list[int] = []
+    async with _bulk_change(services, job, "bulk.equipment_cleared") as tx:
+        now = utcnow()
+        placed, skipped = await _placed_tasks(
+            tx, t.Assignment.equipment_id == down, t.Assignment.end > now
+        )
+        machines = await _other_machines(tx, down)
+        for done, (task, slot) in enumerate(placed, 1):
+            await tx.claim(t.Task, task.id, None)
+            before = jsonable(assignment_view(slot))
+            _touch_resources(tx, slot)
+            free = await _free_machine(tx, task, slot, machines)
+            if free is None:
+                await tx.session.delete(slot)
+                task.status = "pending"
+                to_tray.append(task.id)
+                tx.audit("tasks", task.id, before=before, after=None)
+            else:
+                slot.equipment_id = free
+                slot.assigned_by, slot.assigned_at = tx.actor.user_id, utcnow()
+                await tx.session.flush()
+                moved.append(task.id)
+                tx.audit("tasks", task.id, before=before, after=jsonable(assignment_view(slot)))
+                _touch_resources(tx, slot)
+            job.report({"done": done, "total": len(placed)})
+    return {"moved": moved, "to_tray": to_tray, "skipped": skipped}
+
+
+def _bulk_change(services: Services, job: RunningJob, kind: str) -> Any:
+    return _failing_clearly(change(services, actor_of_job(job), kind))
+
+
+class _failing_clearly:
+    """A bad request (the job is gone, ...) fails the job at once instead of being retried."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __aenter__(self) -> Transaction:
+        tx: Transaction = await self.inner.__aenter__()
+        return tx
+
+    async def __aexit__(self, kind: Any, error: BaseException | None, trace: Any) -> bool:
+        handled = bool(await self.inner.__aexit__(kind, error, trace))
+        if isinstance(error, ServiceError):
+            raise JobFailed(error.message) from error
+        return handled
+
+
+async def _placed_tasks(
+    tx: Transaction, *where: Any
+) -> tuple[list[tuple[t.Task, t.Assignment]], list[int]]:
+    """Open tasks with a live slot matching `where`, by start; ids of the others (skipped)."""
+    rows = (
+        await tx.session.execute(
+            select(t.Task, t.Assignment)
+            .join(t.Assignment, t.Assignment.task_id == t.Task.id)
+            .where(t.Assignment.schedule_id == tx.schedule_id, *where)
+            .order_by(t.Assignment.start, t.Task.id)
+        )
+    ).all()
+    placed, skipped = [], []
+    for task, slot in rows:
+        if task.status in OPEN:
+            placed.append((task, slot))
+        else:
+            skipped.append(task.id)
+    return placed, skipped
+
+
+def _touch_resources(tx: Transaction, slot: t.Assignment) -> None:
+    tx.touch("operators", slot.operator_id)
+    tx.touch("equipment", slot.equipment_id)
+
+
+async def _other_machines(tx: Transaction, down: int) -> list[t.Equipment]:
+    rows = await tx.session.scalars(
+        select(t.Equipment)
+        .where(t.Equipment.id != down, t.Equipment.status == "available")
+        .order_by(t.Equipment.id)
+    )
+    return list(rows)
+
+
+async def _free_machine(
+    tx: Transaction, task: t.Task, slot: t.Assignment, machines: list[t.Equipment]
+) -> int | None:
+    """The first other capable machine with nothing booked and no downtime over the slot."""
+    for machine in machines:
+        if task.required_capability and task.required_capability not in machine.capabilities:
+            continue
+        if await _busy(tx, machine.id, slot.start, slot.end, task.id):
+            continue
+        return machine.id
+    return None
+
+
+async def _busy(tx: Transaction, machine: int, start: datetime, end: datetime, task: int) -> bool:
+    booked = await tx.session.scalar(
+        select(t.Assignment.task_id)
+        .where(
+            t.Assignment.schedule_id == tx.schedule_id,
+            t.Assignment.equipment_id == machine,
+            t.Assignment.task_id != task,
+            t.Assignment.start < end,
+            t.Assignment.end > start,
+        )
+        .limit(1)
+    )
+    if booked is not None:
+        return True
+    downtime = await tx.session.scalar(
+        select(t.EquipmentDowntime.id)
+        .where(
+            t.EquipmentDowntime.equipment_id == machine,
+            t.EquipmentDowntime.start < end,
+            t.EquipmentDowntime.end > start,
+        )
+        .limit(1)
+    )
+    return downtime is not None

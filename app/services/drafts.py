@@ -1,0 +1,459 @@
+"""Optimizer runs and their drafts: start a run, watch it, preview the draft, apply it.
+
+    run_id = await start_optimization(services=s, actor=a, time_limit_s=30, job_ids=None)
+    await run_status(services=s, actor=a, run_id=run_id)   # queued/running, progress, draft_id
+    await draft_diff(services=s, actor=a, draft_id=d)      # moved, reassigned, ..., KPI deltas
+    await apply_draft(services=s, actor=a, draft_id=d)     # one change, or DraftStale
+
+A run is a job on the queue (`run_optimization`). It reads the live plan
+at revision R with every task's version (versions first: a write landing
+between the two reads makes the draft look stale, never fresh), solves in a
+thread with progress reported as the objective and bound improve, and
+stores a draft schedule (kind=draft, base_revision=R): the whole proposed
+plan's slots, plus, for each task whose slot it changes, the version and
+slot the run saw. Applying claims each of those tasks at that version in
+one `change()`: if any changed since, nothing is written and `DraftStale`
+names them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from app.auth.permissions import require
+from app.db import tables as t
+from app.db.plan_queries import load_plan, schedule_revision
+from app.db.timestamps import utcnow
+from app.domain.optimizer import OptimizationResult, OptimizerSettings, Progress, optimize
+from app.domain.plan import Assignment, Plan
+from app.domain.plan_comparison import changed_slots, compare_kpis
+from app.jobs.queue import RunningJob
+from app.services.background import job_actor, queue_of
+from app.services.context import Actor, Services
+from app.services.errors import DraftStale, InvalidInput, NotFound, StateConflict, VersionMismatch
+from app.services.jsonable import jsonable
+from app.services.write_path import Transaction, change
+
+KIND = "plan.optimize"
+TIME_LIMIT_S = (0.5, 600.0)
+# Loading the plan and storing the draft take time beyond the solve.
+TIMEOUT_MARGIN_S = 120.0
+# The words the optimizer panel uses for a run's queue status.
+RUN_STATES = {"waiting": "queued", "active": "running"}
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizationRun:
+    run_id: str
+    # queued | running | done | failed | cancelled
+    status: str
+    progress: dict[str, Any]
+    draft_id: int | None
+    message: str | None
+    attempts: int
+    created_at: datetime
+    finished_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    draft_id: int
+    changes: int
+    revision: int
+
+
+# --- starting and watching a run -----------------------------------------------------------
+
+
+async def start_optimization(
+    *,
+    services: Services,
+    actor: Actor,
+    time_limit_s: float = 30.0,
+    job_ids: list[int] | None = None,
+    workers: int = 2,
+    time_unit_minutes: int = 5,
+) -> str:
+    """Queue an optimizer run over all open jobs (or `job_ids`' tasks only); its run id."""
+    require(actor, "plan.optimize")
+    low, high = TIME_LIMIT_S
+    if not low <= time_limit_s <= high:
+        raise InvalidInput(
+            f"time_limit_s must be {low} to {high:.0f} seconds", {"time_limit_s": time_limit_s}
+        )
+    if job_ids is not None:
+        await _check_jobs_exist(services, job_ids)
+    payload = {
+        "time_limit_s": time_limit_s,
+        "job_ids": None if job_ids is None else sorted(set(job_ids)),
+        "workers": workers,
+        "time_unit_minutes": time_unit_minutes,
+        "actor": job_actor(actor),
+    }
+    return await queue_of(services).enqueue(
+        KIND,
+        payload,
+        priority=5,
+        timeout_s=time_limit_s + TIMEOUT_MARGIN_S,
+        max_retries=1,
+        created_by=actor.user_id,
+    )
+
+
+async def run_status(*, services: Services, actor: Actor, run_id: str) -> OptimizationRun:
+    require(actor, "plan.optimize")
+    found = await queue_of(services).status(run_id)
+    if found is None or found.kind != KIND:
+        raise NotFound("optimizer runs", run_id)
+    result = found.result or {}
+    message = result.get("message")
+    if found.status == "failed":
+        message = f"The optimizer run failed: {found.error}"
+    elif found.status == "cancelled":
+        message = "The run was cancelled before it found a plan."
+    return OptimizationRun(
+        run_id=found.id,
+        status=RUN_STATES.get(found.status, found.status),
+        progress=found.progress or {},
+        draft_id=result.get("draft_id"),
+        message=message,
+        attempts=found.attempts,
+        created_at=found.created_at,
+        finished_at=found.finished_at,
+    )
+
+
+async def cancel_run(*, services: Services, actor: Actor, run_id: str) -> OptimizationRun:
+    """Stop a run: a queued one never starts, a running one keeps its best plan so far."""
+    await run_status(services=services, actor=actor, run_id=run_id)
+    await queue_of(services).cancel(run_id)
+    return await run_status(services=services, actor=actor, run_id=run_id)
+
+
+async def _check_jobs_exist(services: Services, job_ids: list[int]) -> None:
+    async with services.db.read() as session:
+        found = set((await session.scalars(select(t.Job.id).where(t.Job.id.in_(job_ids)))).all())
+    if unknown := sorted(set(job_ids) - found):
+        raise InvalidInput("some jobs do not exist", {"unknown_job_ids": unknown})
+
+
+# --- the run itself (on a worker) ------------------------------------------------------------
+
+
+async def run_optimization(services: Services, job: RunningJob) -> dict[str, Any]:
+    settings = job.payload
+    schedule_id = await services.live_schedule_id()
+    async with services.db.read() as session, session.begin():
+        revision = await schedule_revision(session, schedule_id)
+        rows = await session.execute(select(t.Task.id, t.Task.version))
+        versions: dict[int, int] = {task_id: version for task_id, version in rows}
+        plan = await load_plan(session, schedule_id)
+    now = utcnow()
+    job_ids = settings.get("job_ids")
+    pinned = frozenset(
+        task.id
+        for task in plan.tasks.values()
+        if job_ids is not None and task.job_id not in job_ids
+    )
+    options = OptimizerSettings(
+        time_limit_s=float(settings["time_limit_s"]),
+        workers=int(settings.get("workers", 2)),
+        time_unit_minutes=int(settings.get("time_unit_minutes", 5)),
+        pinned=pinned,
+    )
+
+    def report(progress: Progress) -> None:
+        job.report({**_progress(progress), "limit_s": options.time_limit_s})
+
+    result = await asyncio.to_thread(
+        optimize, plan, now=now, settings=options, on_progress=report, should_stop=job.should_stop
+    )
+    outcome = {
+        "solver_status": str(result.status),
+        "weighted_lateness_minutes": result.weighted_lateness_minutes,
+        "makespan_minutes": result.makespan_minutes,
+        "solve_seconds": round(result.solve_seconds, 2),
+        "solutions": result.solutions,
+        "unplaceable": {str(k): v for k, v in result.unplaceable.items()},
+        "stopped_early": job.cancelled,
+    }
+    if not result.offered:
+        message = f"The optimizer found no plan to offer ({result.status})."
+        return {**outcome, "draft_id": None, "message": message}
+    draft_id, changes = await _store_draft(services, job, plan, result, revision, versions, now)
+    return {**outcome, "draft_id": draft_id, "changes": changes}
+
+
+def _progress(progress: Progress) -> dict[str, Any]:
+    return {
+        "phase": progress.phase,
+        "objective": progress.objective,
+        "best_bound": progress.best_bound,
+        "gap": round(progress.gap, 4),
+        "weighted_lateness_minutes": progress.weighted_lateness_minutes,
+        "makespan_minutes": progress.makespan_minutes,
+        "elapsed_s": round(progress.elapsed_s, 2),
+        "solutions": progress.solutions,
+    }
+
+
+async def _store_draft(
+    services: Services,
+    job: RunningJob,
+    plan: Plan,
+    result: OptimizationResult,
+    revision: int,
+    versions: dict[int, int],
+    now: datetime,
+) -> tuple[int, int]:
+    proposal = Plan(
+        plan.equipment, plan.operators, plan.jobs, plan.tasks, result.assignments, plan.timezone
+    )
+    changed = changed_slots(plan, result.assignments)
+    async with services.db.write() as session:
+        schedule = t.Schedule(
+            name=f"Optimizer draft {job.id[:8]}",
+            kind="draft",
+            revision=0,
+            timezone=plan.timezone,
+            base_revision=revision,
+            created_at=now,
+        )
+        session.add(schedule)
+        await session.flush()
+        draft_id = schedule.id
+        session.add(
+            t.Draft(
+                schedule_id=draft_id,
+                run_id=job.id,
+                solver_status=str(result.status),
+                kpis=compare_kpis(plan, proposal, now=now),
+                created_by=job.created_by,
+                created_at=now,
+            )
+        )
+        if result.assignments:
+            rows = [
+                _slot_row(draft_id, slot, job.created_by, now)
+                for slot in result.assignments.values()
+            ]
+            await session.execute(insert(t.Assignment), rows)
+        if changed:
+            bases = [
+                {
+                    "schedule_id": draft_id,
+                    "task_id": task_id,
+                    "base_version": versions.get(task_id, 0),
+                    "before": _slot_json(before),
+                }
+                for task_id, (before, _) in changed.items()
+            ]
+            await session.execute(insert(t.DraftTask), bases)
+    return draft_id, len(changed)
+
+
+def _slot_row(schedule_id: int, slot: Assignment, by: int | None, now: datetime) -> dict[str, Any]:
+    return {
+        "schedule_id": schedule_id,
+        "task_id": slot.task_id,
+        "operator_id": slot.operator_id,
+        "equipment_id": slot.equipment_id,
+        "start": slot.start,
+        "end": slot.end,
+        "assigned_by": by,
+        "assigned_at": now,
+    }
+
+
+def _slot_json(slot: Assignment | t.Assignment | None) -> dict[str, Any] | None:
+    if slot is None:
+        return None
+    return {
+        "operator_id": slot.operator_id,
+        "equipment_id": slot.equipment_id,
+        "start": slot.start.isoformat(),
+        "end": slot.end.isoformat(),
+    }
+
+
+# --- previewing, applying, discarding --------------------------------------------------------
+
+
+async def draft_diff(*, services: Services, actor: Actor, draft_id: int) -> dict[str, Any]:
+    """The draft against the plan its run saw: task lists by kind of change, and KPI deltas."""
+    require(actor, "plan.read")
+    groups: dict[str, list[dict[str, Any]]] = {
+        "moved": [],
+        "reassigned": [],
+        "scheduled": [],
+        "unscheduled": [],
+    }
+    async with services.db.read() as session:
+        draft = await session.get(t.Draft, draft_id)
+        if draft is None:
+            raise NotFound("drafts", draft_id)
+        schedule = await session.get(t.Schedule, draft_id)
+        bases = (
+            await session.scalars(select(t.DraftTask).where(t.DraftTask.schedule_id == draft_id))
+        ).all()
+        ids = [b.task_id for b in bases]
+        slots = {
+            row.task_id: row
+            for row in await session.scalars(
+                select(t.Assignment).where(
+                    t.Assignment.schedule_id == draft_id, t.Assignment.task_id.in_(ids)
+                )
+            )
+        }
+        names = {
+            row.id: row
+            for row in (
+                await session.execute(
+                    select(t.Task.id, t.Task.name, t.Task.job_id, t.Job.name.label("job_name"))
+                    .join(t.Job, t.Job.id == t.Task.job_id)
+                    .where(t.Task.id.in_(ids))
+                )
+            )
+        }
+    for base in sorted(bases, key=lambda b: b.task_id):
+        before, after = base.before, _slot_json(slots.get(base.task_id))
+        named = names.get(base.task_id)
+        item = {
+            "task_id": base.task_id,
+            "name": named.name if named else f"Task #{base.task_id}",
+            "job_id": named.job_id if named else None,
+            "job_name": named.job_name if named else "",
+            "before": before,
+            "after": after,
+        }
+        for group in _groups(before, after):
+            groups[group].append(item)
+    return {
+        "draft_id": draft_id,
+        "run_id": draft.run_id,
+        "solver_status": draft.solver_status,
+        "base_revision": schedule.base_revision if schedule else None,
+        "applied": draft.applied_at is not None,
+        "changes": len(bases),
+        **groups,
+        "kpis": draft.kpis,
+    }
+
+
+def _groups(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    if before is None:
+        return ["scheduled"]
+    if after is None:
+        return ["unscheduled"]
+    found = []
+    if (before["start"], before["end"]) != (after["start"], after["end"]):
+        found.append("moved")
+    if (before["operator_id"], before["equipment_id"]) != (
+        after["operator_id"],
+        after["equipment_id"],
+    ):
+        found.append("reassigned")
+    return found
+
+
+async def apply_draft(*, services: Services, actor: Actor, draft_id: int) -> Applied:
+    """Write the draft's slots to the live plan in one change, if none of its tasks changed."""
+    require(actor, "assignment.write")
+    async with change(services, actor, "draft.applied") as tx:
+        draft = await tx.session.get(t.Draft, draft_id)
+        if draft is None:
+            raise NotFound("drafts", draft_id)
+        if draft.applied_at is not None:
+            raise StateConflict(
+                f"draft {draft_id} has been applied already", {"draft_id": draft_id}
+            )
+        bases = (
+            await tx.session.scalars(select(t.DraftTask).where(t.DraftTask.schedule_id == draft_id))
+        ).all()
+        await _claim_all(tx, draft_id, [(b.task_id, b.base_version) for b in bases])
+        for base in bases:
+            await _apply_slot(tx, draft_id, base.task_id)
+        draft.applied_at = utcnow()
+        draft.applied_by = actor.user_id
+    assert tx.revision is not None
+    return Applied(draft_id=draft_id, changes=len(bases), revision=tx.revision)
+
+
+async def _claim_all(tx: Transaction, draft_id: int, bases: list[tuple[int, int]]) -> None:
+    """Claim every task at the version the run saw; name all that changed, not just the first."""
+    changed: list[int] = []
+    changed_by: dict[str, int | None] = {}
+    for task_id, version in sorted(bases):
+        try:
+            await tx.claim(t.Task, task_id, version)
+        except VersionMismatch as stale:
+            changed.append(task_id)
+            changed_by[str(task_id)] = stale.changed_by
+        except NotFound:
+            changed.append(task_id)
+            changed_by[str(task_id)] = None
+    if changed:
+        raise DraftStale(draft_id=draft_id, changed_task_ids=changed, changed_by=changed_by)
+
+
+async def _apply_slot(tx: Transaction, draft_id: int, task_id: int) -> None:
+    task = await tx.session.get(t.Task, task_id)
+    assert task is not None  # claimed above
+    proposed = await tx.session.get(t.Assignment, {"schedule_id": draft_id, "task_id": task_id})
+    key = {"schedule_id": tx.schedule_id, "task_id": task_id}
+    live = await tx.session.get(t.Assignment, key)
+    before = _slot_json(live)
+    if live is not None:
+        tx.touch("operators", live.operator_id)
+        tx.touch("equipment", live.equipment_id)
+    if proposed is None:
+        if live is not None:
+            await tx.session.delete(live)
+        if task.status == "scheduled":
+            task.status = "pending"
+    else:
+        if live is None:
+            live = t.Assignment(**key)
+            tx.session.add(live)
+        live.operator_id = proposed.operator_id
+        live.equipment_id = proposed.equipment_id
+        live.start = proposed.start
+        live.end = proposed.end
+        live.assigned_by = tx.actor.user_id
+        live.assigned_at = utcnow()
+        if task.status == "pending":
+            task.status = "scheduled"
+        tx.touch("operators", proposed.operator_id)
+        tx.touch("equipment", proposed.equipment_id)
+    tx.audit("tasks", task_id, before=before, after=jsonable(_slot_json(proposed)))
+
+
+async def discard_draft(*, services: Services, actor: Actor, draft_id: int) -> None:
+    require(actor, "plan.optimize")
+    async with services.db.write() as session:
+        gone = await session.execute(
+            delete(t.Schedule).where(t.Schedule.id == draft_id, t.Schedule.kind == "draft")
+        )
+        if gone.rowcount == 0:  # type: ignore[attr-defined]
+            raise NotFound("drafts", draft_id)
+
+
+__all__ = [
+    "Applied",
+    "OptimizationRun",
+    "apply_draft",
+    "cancel_run",
+    "discard_draft",
+    "draft_diff",
+    "run_optimization",
+    "run_status",
+    "start_optimization",
+]

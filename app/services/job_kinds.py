@@ -1,0 +1,44 @@
+"""The kinds of background job this app runs, and attaching the queue to the services."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from app.jobs.queue import JobQueue, RunningJob
+from app.services import bulk, drafts
+from app.services.context import Services
+
+Handler = Callable[[Services, RunningJob], Awaitable[dict[str, Any] | None]]
+
+HANDLERS: dict[str, Handler] = {
+    drafts.KIND: drafts.run_optimization,
+    "bulk.unschedule_job": bulk.run_unschedule_job,
+    "bulk.shift_job": bulk.run_shift_job,
+    "bulk.clear_equipment": bulk.run_clear_equipment,
+}
+
+
+def attach_queue(services: Services, *, worker: bool | None = None) -> JobQueue:
+    """Give `services` a job queue with every handler.
+
+    The worker runs in this process when asked, else as TAKT_QUEUE_WORKER
+    says, else when there is no Redis (embedded: nothing else would run it).
+    """
+    settings = services.settings
+    if worker is None:
+        worker = settings.queue_worker
+    if worker is None:
+        worker = not settings.redis_url
+    queue = JobQueue(
+        db=services.db,
+        hub=services.hub,
+        redis_url=settings.redis_url,
+        worker=worker,
+        concurrency=settings.queue_concurrency,
+    )
+    for kind, handler in HANDLERS.items():
+        queue.register(kind, partial(handler, services))
+    services.queue = queue
+    return queue

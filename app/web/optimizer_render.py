@@ -1,0 +1,215 @@
+"""The optimizer panel's words: a run's progress and a draft's diff, ready to fill in.
+
+The drafts service speaks in ids, grid units and minutes; the panel speaks
+the plant's words: task and job names, "Mill 2 · Olga Petrova", "Mon 23 Nov
+08:00", "2 h 10 min", an arrow and whether that is better or worse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.web.board_render import job_hue, span_label
+
+Context = dict[str, Any]
+EN_DASH, MINUS = "\u2013", "\u2212"
+
+# What each list of the diff is called on the panel, in the order it shows them.
+GROUPS = (
+    ("moved", "Moved", "moved"),
+    ("reassigned", "Reassigned", "reassigned"),
+    ("scheduled", "Newly scheduled", "newly scheduled"),
+    ("unscheduled", "Unscheduled", "unscheduled"),
+)
+# How many tasks of one list the panel names; the rest are counted.
+LISTED = 50
+
+PHASES = {
+    "queued": "Waiting for a free solver…",
+    "placement": "Fitting in as many tasks as possible…",
+    "lateness": "Cutting weighted lateness…",
+    "makespan": "Shortening the makespan…",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Names of what the diff refers to by id."""
+
+    operators: Mapping[int, str]
+    equipment: Mapping[int, str]
+
+
+def duration_label(minutes: float) -> str:
+    """Minutes as a scheduler says them: "45 min", "2 h 10 min", "3 d 4 h"."""
+    whole = round(abs(minutes))
+    days, rest = divmod(whole, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    return f"{mins} min"
+
+
+def figure(value: float | None) -> str:
+    if value is None:
+        return EN_DASH
+    return f"{value:,.0f}".replace(",", "\u202f")
+
+
+# --- a run in progress -----------------------------------------------------------------------
+
+
+def progress_model(run_id: str, status: str, progress: Mapping[str, Any], limit_s: int) -> Context:
+    """The running panel: time used against the limit, objective and bound as they improve."""
+    elapsed = float(progress.get("elapsed") or progress.get("elapsed_s") or 0.0)
+    objective = _number(progress.get("objective"))
+    bound = _number(progress.get("best_bound"))
+    gap = None
+    if objective is not None and bound is not None:
+        gap = min(100.0, abs(objective - bound) / max(1.0, abs(objective)) * 100)
+    phase = str(progress.get("phase") or ("queued" if status == "queued" else "lateness"))
+    return {
+        "id": run_id,
+        "phase": PHASES.get(phase, "Searching…"),
+        "elapsed_s": round(elapsed, 1),
+        "elapsed_label": f"{elapsed:.0f} s",
+        "limit_s": limit_s,
+        "time_pct": round(min(100.0, elapsed / max(1, limit_s) * 100), 1),
+        "objective": figure(objective),
+        "bound": figure(bound),
+        "gap": EN_DASH if gap is None else f"{gap:.0f} %",
+        "gap_pct": None if gap is None else round(gap, 1),
+        "solutions": int(progress.get("solutions") or 0),
+    }
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+# --- a draft ---------------------------------------------------------------------------------
+
+
+def slot_label(slot: Mapping[str, Any] | None, names: Names, zone: ZoneInfo) -> str:
+    """ "Mon 23 Nov 08:00-09:00 · Mill 1 · Olga Petrova" (an en dash), or "" without a slot."""
+    if not slot:
+        return ""
+    start, end = _moment(slot["start"]), _moment(slot["end"])
+    where = [
+        names.equipment.get(int(slot["equipment_id"]), f"equipment #{slot['equipment_id']}"),
+        names.operators.get(int(slot["operator_id"]), f"operator #{slot['operator_id']}"),
+    ]
+    return " · ".join([span_label(start, end, zone), *where])
+
+
+def _moment(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def item_model(item: Mapping[str, Any], names: Names, zone: ZoneInfo) -> Context:
+    before, after = item.get("before"), item.get("after")
+    return {
+        "task_id": int(item["task_id"]),
+        "name": item.get("name") or f"Task #{item['task_id']}",
+        "job": item.get("job_name") or "",
+        "hue": job_hue(int(item.get("job_id") or 0)),
+        "before": slot_label(before, names, zone) if before else "not scheduled",
+        "after": slot_label(after, names, zone) if after else "back to the tray",
+    }
+
+
+def kpi_model(
+    label: str, before: float, after: float, *, unit: str, higher_is_better: bool
+) -> Context:
+    delta = after - before
+    if unit == "minutes":
+        shown = [duration_label(before), duration_label(after), duration_label(delta)]
+        same = round(delta) == 0
+    else:  # a share, 0..1
+        shown = [f"{before * 100:.0f} %", f"{after * 100:.0f} %", f"{abs(delta) * 100:.0f} pts"]
+        same = round(delta * 100) == 0
+    better = (delta > 0) == higher_is_better
+    return {
+        "label": label,
+        "before": shown[0],
+        "after": shown[1],
+        "delta": "no change" if same else ("+" if delta > 0 else MINUS) + shown[2],
+        "arrow": "→" if same else ("▲" if delta > 0 else "▼"),
+        "tone": "same" if same else ("better" if better else "worse"),
+    }
+
+
+def kpis_model(deltas: Mapping[str, Any]) -> list[Context]:
+    """Weighted lateness, makespan, utilization: live plan → draft."""
+    found: list[Context] = []
+    for key, label, unit, higher in (
+        ("weighted_lateness", "Weighted lateness", "minutes", False),
+        ("lateness", "Lateness", "minutes", False),
+        ("makespan", "Makespan", "minutes", False),
+        ("utilization", "Utilization", "share", True),
+    ):
+        pair = deltas.get(key)
+        if not isinstance(pair, Mapping) or (key == "lateness" and found):
+            continue
+        before, after = _number(pair.get("before")), _number(pair.get("after"))
+        if before is None or after is None:
+            continue
+        found.append(kpi_model(label, before, after, unit=unit, higher_is_better=higher))
+    return found
+
+
+def diff_model(
+    draft_id: int,
+    diff: Mapping[str, Any],
+    names: Names,
+    zone: ZoneInfo,
+    *,
+    status: str = "",
+    solved_label: str = "",
+) -> Context:
+    groups: list[Context] = []
+    ghosts: dict[int, Context] = {}
+    touched: set[int] = set()
+    for key, title, label in GROUPS:
+        items: Sequence[Mapping[str, Any]] = diff.get(key) or ()
+        groups.append(
+            {
+                "key": key,
+                "title": title,
+                "label": label,
+                "total": len(items),
+                "tasks": [item_model(item, names, zone) for item in items[:LISTED]],
+            }
+        )
+        for item in items:
+            touched.add(int(item["task_id"]))
+            after = item.get("after")
+            if after:
+                ghosts[int(item["task_id"])] = {
+                    "task_id": int(item["task_id"]),
+                    "name": item.get("name") or f"Task #{item['task_id']}",
+                    "start": _moment(after["start"]).isoformat(),
+                    "end": _moment(after["end"]).isoformat(),
+                    "operator_id": after["operator_id"],
+                    "equipment_id": after["equipment_id"],
+                    "hue": job_hue(int(item.get("job_id") or 0)),
+                }
+    # A task both moved and reassigned is one change.
+    total = len(touched)
+    return {
+        "id": draft_id,
+        "status": status or "Draft ready",
+        "status_tone": "ok" if status.lower().startswith("optimal") else "info",
+        "solved_label": solved_label,
+        "counts": [{"key": g["key"], "label": g["label"], "n": g["total"]} for g in groups],
+        "groups": groups,
+        "total": total,
+        "kpis": kpis_model(diff.get("kpis") or {}),
+        "ghosts": list(ghosts.values()),
+    }

@@ -1,0 +1,176 @@
+"""The job queue: retries with backoff into the dead-letter record, timeouts, priorities, metrics.
+
+Each test runs with the embedded in-process broker and with Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from app.jobs.queue import JobFailed, JobQueue, RunningJob
+
+
+async def test_a_job_runs_and_its_result_is_kept(one_at_a_time: JobQueue) -> None:
+    async def double(job: RunningJob) -> dict[str, Any]:
+        job.report({"step": 1})
+        return {"twice": job.payload["n"] * 2}
+
+    one_at_a_time.register("double", double)
+    run_id = await one_at_a_time.enqueue("double", {"n": 21}, created_by=7)
+    done = await one_at_a_time.wait(run_id)
+    assert (done.status, done.result, done.attempts) == ("done", {"twice": 42}, 1)
+    assert done.progress == {"step": 1} and done.created_by == 7 and done.error is None
+
+
+async def test_a_job_that_raises_is_retried_with_backoff_then_dead_lettered(
+    one_at_a_time: JobQueue,
+) -> None:
+    tries: list[int] = []
+
+    async def breaks(job: RunningJob) -> None:
+        tries.append(job.attempt)
+        raise RuntimeError(f"press jammed on try {job.attempt}")
+
+    one_at_a_time.register("breaks", breaks)
+    run_id = await one_at_a_time.enqueue("breaks", {}, max_retries=3, backoff_s=0.05)
+    failed = await one_at_a_time.wait(run_id)
+
+    assert tries == [1, 2, 3, 4]
+    assert failed.status == "failed" and failed.attempts == 4
+    assert failed.error == "RuntimeError: press jammed on try 4"
+    # Exponential backoff: 0.05 s, then 0.1 s, then 0.2 s; no retry after the last try.
+    assert [entry["retry_in_s"] for entry in failed.attempt_log] == [0.05, 0.1, 0.2, None]
+    assert [entry["attempt"] for entry in failed.attempt_log] == [1, 2, 3, 4]
+    assert (await one_at_a_time.metrics())["failed"] == 1
+
+
+async def test_a_job_that_succeeds_on_a_retry_is_done(one_at_a_time: JobQueue) -> None:
+    async def flaky(job: RunningJob) -> dict[str, Any]:
+        if job.attempt == 1:
+            raise ConnectionError("database went away")
+        return {"attempt": job.attempt}
+
+    one_at_a_time.register("flaky", flaky)
+    run_id = await one_at_a_time.enqueue("flaky", {}, max_retries=2, backoff_s=0.01)
+    done = await one_at_a_time.wait(run_id)
+    assert (done.status, done.result, done.attempts) == ("done", {"attempt": 2}, 2)
+    assert done.attempt_log == [
+        {"attempt": 1, "error": "ConnectionError: database went away", "retry_in_s": 0.01}
+    ]
+
+
+async def test_job_failed_is_not_retried(one_at_a_time: JobQueue) -> None:
+    async def refuses(job: RunningJob) -> None:
+        raise JobFailed("job 12 does not exist")
+
+    one_at_a_time.register("refuses", refuses)
+    run_id = await one_at_a_time.enqueue("refuses", {}, max_retries=5, backoff_s=0.01)
+    failed = await one_at_a_time.wait(run_id)
+    assert (failed.status, failed.attempts) == ("failed", 1)
+    assert failed.error == "JobFailed: job 12 does not exist"
+
+
+async def test_a_job_past_its_timeout_is_stopped_and_failed(one_at_a_time: JobQueue) -> None:
+    stopped = asyncio.Event()
+
+    async def hangs(job: RunningJob) -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            stopped.set()
+
+    one_at_a_time.register("hangs", hangs)
+    run_id = await one_at_a_time.enqueue("hangs", {}, timeout_s=0.2, max_retries=2)
+    failed = await one_at_a_time.wait(run_id)
+    assert stopped.is_set()
+    assert (failed.status, failed.attempts) == ("failed", 1)  # a timeout is not retried
+    assert failed.error == "stopped: it ran past its timeout of 0.2 s"
+
+
+async def test_waiting_jobs_run_highest_priority_first(one_at_a_time: JobQueue) -> None:
+    release = asyncio.Event()
+    ran: list[str] = []
+
+    async def hold(job: RunningJob) -> None:
+        await release.wait()
+
+    async def note(job: RunningJob) -> None:
+        ran.append(job.payload["name"])
+
+    one_at_a_time.register("hold", hold)
+    one_at_a_time.register("note", note)
+    holding = await one_at_a_time.enqueue("hold", {})
+    await until_active(one_at_a_time, holding)
+    runs = [
+        await one_at_a_time.enqueue("note", {"name": name}, priority=priority)
+        for name, priority in (("export", 1), ("rush order", 9), ("optimize", 5), ("report", 1))
+    ]
+    assert (await one_at_a_time.metrics())["waiting"] == 4
+    assert (await one_at_a_time.metrics())["active"] == 1
+    release.set()
+    for run_id in runs:
+        await one_at_a_time.wait(run_id)
+    assert ran == ["rush order", "optimize", "export", "report"]
+    assert (await one_at_a_time.metrics())["done"] == 5
+
+
+async def test_cancelling_a_waiting_job_means_it_never_runs(one_at_a_time: JobQueue) -> None:
+    release = asyncio.Event()
+    ran: list[str] = []
+
+    async def hold(job: RunningJob) -> None:
+        await release.wait()
+
+    async def note(job: RunningJob) -> None:
+        ran.append(job.id)
+
+    one_at_a_time.register("hold", hold)
+    one_at_a_time.register("note", note)
+    holding = await one_at_a_time.enqueue("hold", {})
+    skipped = await one_at_a_time.enqueue("note", {})
+    cancelled = await one_at_a_time.cancel(skipped)
+    assert cancelled is not None and cancelled.status == "cancelled"
+    release.set()
+    await one_at_a_time.wait(holding)
+    after = await one_at_a_time.enqueue("note", {})
+    await one_at_a_time.wait(after)
+    assert ran == [after]
+    assert (await one_at_a_time.metrics())["cancelled"] == 1
+
+
+async def test_cancelling_an_active_job_asks_it_to_stop(one_at_a_time: JobQueue) -> None:
+    async def searches(job: RunningJob) -> dict[str, Any] | None:
+        await asyncio.to_thread(job.stop.wait, 30)
+        return {"best_so_far": 42}
+
+    one_at_a_time.register("searches", searches)
+    run_id = await one_at_a_time.enqueue("searches", {})
+    await until_active(one_at_a_time, run_id)
+    await one_at_a_time.cancel(run_id)
+    done = await one_at_a_time.wait(run_id)
+    # It ended with what it had: a result, so done (a job with none is cancelled).
+    assert (done.status, done.result) == ("done", {"best_so_far": 42})
+
+
+async def test_bad_jobs_are_refused_before_anything_is_queued(one_at_a_time: JobQueue) -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="no handler"):
+        await one_at_a_time.enqueue("no such kind", {})
+    one_at_a_time.register("noop", _noop)
+    with pytest.raises(ValueError, match="priority"):
+        await one_at_a_time.enqueue("noop", {}, priority=10)
+    assert sum((await one_at_a_time.metrics()).values()) == 0
+
+
+async def _noop(job: RunningJob) -> None:
+    return None
+
+
+async def until_active(queue: JobQueue, run_id: str) -> None:
+    while True:
+        found = await queue.status(run_id)
+        if found is not None and found.status == "active":
+            return
+        await asyncio.sleep(0.01)

@@ -1,0 +1,171 @@
+"""Optimizer runs end in drafts; a draft applies in one change, or is refused naming what changed.
+
+A tiny job shop (3 jobs x 3 machines) and 1 s solves on one worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.db import tables as t
+from app.db.session import Database
+from app.db.timestamps import utcnow
+from app.domain.jssp import parse_jssp, to_plant_data
+from app.realtime.hub import MemoryHub
+from app.services import drafts
+from app.services.context import SYSTEM, Actor, Services
+from app.services.errors import DraftStale, Forbidden, InvalidInput, StateConflict
+from app.services.job_kinds import attach_queue
+from app.services.plant_loading import LoadedPlant, load_plant
+from app.services.tasks import Placement, assign_task, update_task
+from app.services.write_path import schedule_channel
+from app.settings import Settings
+
+ANNA = Actor(user_id=None, role="scheduler")
+OLGA = Actor(user_id=None, role="operator", operator_id=1)
+TINY = """\
+3 3
+0 3  1 2  2 2
+0 2  2 1  1 4
+1 4  2 3  0 1
+"""
+
+
+@pytest.fixture
+async def services(database_url: str, tmp_path: Path) -> AsyncIterator[Services]:
+    settings = Settings(database_url=database_url, var_dir=tmp_path, redis_url=None)
+    services = Services(settings=settings, db=Database(database_url), hub=MemoryHub())
+    queue = attach_queue(services, worker=True)
+    yield services
+    await queue.stop()
+    await services.db.dispose()
+
+
+@pytest.fixture
+async def shop(services: Services) -> LoadedPlant:
+    start = (utcnow() + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    plant = to_plant_data(parse_jssp(TINY, name="tiny"), start=start)
+    return await load_plant(services=services, actor=SYSTEM, plant=plant)
+
+
+async def run_to_draft(services: Services, **options: object) -> int:
+    run_id = await drafts.start_optimization(
+        services=services, actor=ANNA, time_limit_s=1, workers=1, time_unit_minutes=1, **options
+    )
+    assert services.queue is not None
+    await services.queue.wait(run_id)
+    run = await drafts.run_status(services=services, actor=ANNA, run_id=run_id)
+    assert run.status == "done" and run.draft_id is not None, run
+    assert run.progress["phase"] in ("lateness", "makespan")
+    return run.draft_id
+
+
+async def live_slots(services: Services) -> dict[int, t.Assignment]:
+    live = await services.live_schedule_id()
+    async with services.db.read() as session:
+        rows = await session.scalars(select(t.Assignment).where(t.Assignment.schedule_id == live))
+        return {row.task_id: row for row in rows}
+
+
+async def revision(services: Services) -> int:
+    async with services.db.read() as session:
+        found = await session.scalar(select(t.Schedule.revision).where(t.Schedule.kind == "live"))
+        return int(found or 0)
+
+
+async def test_a_draft_previews_as_a_diff_and_applies_as_one_revision(
+    services: Services, shop: LoadedPlant
+) -> None:
+    draft_id = await run_to_draft(services)
+    diff = await drafts.draft_diff(services=services, actor=ANNA, draft_id=draft_id)
+    assert {item["task_id"] for item in diff["scheduled"]} == set(shop.tasks.values())
+    assert diff["moved"] == diff["reassigned"] == diff["unscheduled"] == []
+    first = diff["scheduled"][0]
+    assert first["before"] is None and first["after"]["equipment_id"] in shop.equipment.values()
+    assert first["job_name"] and first["name"]
+    assert set(diff["kpis"]) == {"weighted_lateness", "makespan", "utilization"}
+    assert diff["kpis"]["makespan"]["before"] == 0 < diff["kpis"]["makespan"]["after"]
+    assert await live_slots(services) == {}
+
+    before = await revision(services)
+    async with services.hub.subscribe(schedule_channel(await services.live_schedule_id())) as feed:
+        applied = await drafts.apply_draft(services=services, actor=ANNA, draft_id=draft_id)
+        message = await feed.get()
+    assert applied.changes == 9 and applied.revision == before + 1
+    assert message["kind"] == "draft.applied" and message["revision"] == before + 1
+    assert sorted(message["entities"]["tasks"]) == sorted(shop.tasks.values())
+    assert set(await live_slots(services)) == set(shop.tasks.values())
+    async with services.db.read() as session:
+        audited = await session.scalar(
+            select(func.count()).where(t.AuditEntry.action == "draft.applied")
+        )
+    assert audited == 9
+    with pytest.raises(StateConflict):
+        await drafts.apply_draft(services=services, actor=ANNA, draft_id=draft_id)
+
+
+async def test_a_stale_draft_is_refused_with_exactly_the_changed_tasks(
+    services: Services, shop: LoadedPlant
+) -> None:
+    draft_id = await run_to_draft(services)
+    placed, renamed = shop.tasks["J0/0"], shop.tasks["J2/2"]
+    # Meanwhile: one task is placed by hand, another one edited.
+    start = utcnow() + timedelta(days=2)
+    await assign_task(
+        services=services,
+        actor=ANNA,
+        task_id=placed,
+        expected_version=1,
+        placement=Placement(
+            operator_id=shop.operators["operator-M0"],
+            equipment_id=shop.equipment["M0"],
+            start=start,
+            end=start + timedelta(minutes=3),
+        ),
+    )
+    await update_task(
+        services=services,
+        actor=SYSTEM,
+        task_id=renamed,
+        expected_version=1,
+        changes={"instructions": "check the fixture first"},
+    )
+    before = await revision(services)
+
+    with pytest.raises(DraftStale) as refused:
+        await drafts.apply_draft(services=services, actor=ANNA, draft_id=draft_id)
+
+    assert refused.value.details["changed_task_ids"] == sorted([placed, renamed])
+    assert refused.value.code == "draft_stale" and refused.value.status == 409
+    assert await revision(services) == before  # nothing written
+    assert set(await live_slots(services)) == {placed}
+
+
+async def test_a_run_limited_to_some_jobs_moves_only_their_tasks(
+    services: Services, shop: LoadedPlant
+) -> None:
+    job = shop.jobs["J1"]
+    draft_id = await run_to_draft(services, job_ids=[job])
+    diff = await drafts.draft_diff(services=services, actor=ANNA, draft_id=draft_id)
+    assert {item["job_id"] for item in diff["scheduled"]} == {job}
+    await drafts.discard_draft(services=services, actor=ANNA, draft_id=draft_id)
+    async with services.db.read() as session:
+        left = await session.scalar(select(func.count()).select_from(t.Draft))
+    assert left == 0
+
+
+async def test_who_may_run_and_what_is_refused(services: Services, shop: LoadedPlant) -> None:
+    with pytest.raises(Forbidden):
+        await drafts.start_optimization(services=services, actor=OLGA, time_limit_s=1)
+    with pytest.raises(InvalidInput):
+        await drafts.start_optimization(services=services, actor=ANNA, time_limit_s=0)
+    with pytest.raises(InvalidInput) as unknown:
+        await drafts.start_optimization(services=services, actor=ANNA, job_ids=[999_999])
+    assert unknown.value.details == {"unknown_job_ids": [999_999]}
+    assert services.queue is not None
+    assert sum((await services.queue.metrics()).values()) == 0

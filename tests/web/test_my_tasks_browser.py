@@ -1,0 +1,200 @@
+"""My tasks on a phone-sized Chromium (360 x 740): online, offline, and live both ways.
+
+Olga starts and completes a task, goes offline, completes another (it waits
+in the outbox), comes back online and the server has it exactly once. A
+scheduler books her a new task: it appears without a reload. She reports a
+breakdown: a scheduler's board shows the machine down and the conflict
+without a reload. No timing assertions: every wait is for a condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page
+from realtime.live_world import PASSWORD, Board
+from realtime.live_world import board_fixture as board_fixture
+from realtime.live_world import plant_fixture as plant_fixture
+from realtime.live_world import var_dir_fixture as var_dir_fixture
+from sqlalchemy import func, select
+
+from app.db import tables as t
+from app.db.session import Database
+
+pytestmark = pytest.mark.browser
+
+WAIT_MS = 15_000
+PHONE = {"width": 360, "height": 740}
+
+
+async def book(board: Board, token: str, task_id: int, start: datetime) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    current = await board.http.get(f"/api/v1/tasks/{task_id}", headers=auth)
+    response = await board.http.put(
+        f"/api/v1/tasks/{task_id}/assignment",
+        headers={**auth, "If-Match": current.headers["etag"]},
+        json={
+            "operator_id": board.plant.olga,
+            "equipment_id": board.plant.mill,
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert response.status_code == 200, response.text
+
+
+async def status_of(board: Board, token: str, task_id: int) -> str:
+    response = await board.http.get(
+        f"/api/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    status: str = response.json()["status"]
+    return status
+
+
+@pytest.fixture
+async def contexts(browser: Browser) -> AsyncIterator[list[BrowserContext]]:
+    opened: list[BrowserContext] = []
+    yield opened
+    for context in opened:
+        await context.close()
+
+
+async def sign_in(
+    browser: Browser,
+    contexts: list[BrowserContext],
+    board: Board,
+    who: str,
+    path: str,
+    **kw: object,
+) -> Page:
+    context = await browser.new_context(**kw)  # type: ignore[arg-type]
+    contexts.append(context)
+    page = await context.new_page()
+    await page.goto(board.url + "/login?next=" + quote(path, safe=""))
+    await page.fill('input[name="username"]', who)
+    await page.fill('input[name="password"]', PASSWORD)
+    await page.click('button[type="submit"]')
+    return page
+
+
+async def card_status(page: Page, task_id: int, status: str) -> None:
+    await page.wait_for_selector(f'#my-task-{task_id}[data-status="{status}"]', timeout=WAIT_MS)
+
+
+async def test_an_operator_works_her_tasks_on_a_phone_online_and_offline(
+    board: Board,
+    browser: Browser,
+    contexts: list[BrowserContext],
+    sqlite_database_url: str,
+    screenshot_dir: Path,
+) -> None:
+    anna = await board.token("anna")
+    cut, drill, deburr = board.plant.tasks
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    await book(board, anna, cut, now + timedelta(minutes=30))
+    await book(board, anna, drill, now + timedelta(minutes=90))
+
+    phone = await sign_in(
+        browser, contexts, board, "olga", "/my", viewport=PHONE, has_touch=True, is_mobile=True
+    )
+    await phone.wait_for_selector(f"#my-task-{cut}", timeout=WAIT_MS)
+    assert phone.url.endswith("/my")
+    await phone.wait_for_function(
+        "() => window.taktLive && window.taktLive.transport === 'websocket'", timeout=WAIT_MS
+    )
+    assert await phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    # Nothing wider than the phone: no sideways scrolling.
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    # Online: start and complete the first task.
+    await phone.click(f'#my-task-{cut} button[data-action="start"]')
+    await card_status(phone, cut, "in_progress")
+    await phone.click(f'#my-task-{cut} button[data-action="complete"]')
+    await card_status(phone, cut, "done")
+    await phone.click(f'#my-task-{drill} button[data-action="start"]')
+    await card_status(phone, drill, "in_progress")
+    await phone.wait_for_selector("#my-outbox .my-ok", timeout=WAIT_MS)
+    await phone.screenshot(path=str(screenshot_dir / "my-tasks.png"), full_page=True)
+
+    # Offline: completing the second task waits in the outbox, on screen.
+    await phone.context.set_offline(True)
+    await phone.wait_for_selector("#my-connection:not([hidden])", timeout=WAIT_MS)
+    await phone.click(f'#my-task-{drill} button[data-action="complete"]')
+    await phone.wait_for_selector("#my-outbox .my-queued", timeout=WAIT_MS)
+    assert await phone.get_attribute(f"#my-task-{drill}", "data-queued") == "complete"
+    assert len(await phone.evaluate("window.taktMy.outbox()")) == 1
+    await phone.screenshot(path=str(screenshot_dir / "my-tasks-offline.png"), full_page=True)
+    assert await status_of(board, anna, drill) == "in_progress"
+
+    # Back online: sent once, and the list shows it done.
+    await phone.context.set_offline(False)
+    await phone.wait_for_selector("#my-outbox .my-queued", state="detached", timeout=WAIT_MS)
+    await phone.wait_for_selector("#my-outbox .my-ok >> text=Drill", timeout=WAIT_MS)
+    await card_status(phone, drill, "done")
+    assert await phone.get_attribute(f"#my-task-{drill}", "data-queued") is None
+    assert await phone.evaluate("window.taktMy.outbox()") == []
+    assert await status_of(board, anna, drill) == "done"
+    db = Database(sqlite_database_url)
+    try:
+        async with db.read() as session:
+            completions = await session.scalar(
+                select(func.count()).where(
+                    t.AuditEntry.action == "task.complete", t.AuditEntry.entity_id == drill
+                )
+            )
+    finally:
+        await db.dispose()
+    assert completions == 1
+
+    # A scheduler books her another task: it appears without a reload.
+    await book(board, anna, deburr, now + timedelta(minutes=150))
+    await phone.wait_for_selector(f"#my-task-{deburr}", timeout=WAIT_MS)
+    assert await phone.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+    # She reports a breakdown of the mill: the scheduler's board shows it live.
+    day = now.replace(hour=0, minute=0)
+    view = urlencode({"start": day.isoformat(), "zoom": "day", "rows": "equipment"})
+    scheduler = await sign_in(
+        browser, contexts, board, "anna", "/board?" + view, viewport={"width": 1400, "height": 800}
+    )
+    await scheduler.wait_for_selector(f"#bar-{deburr}", timeout=WAIT_MS)
+    await scheduler.wait_for_function(
+        "() => window.taktLive && window.taktLive.transport === 'websocket'", timeout=WAIT_MS
+    )
+    await phone.click(f"#my-task-{deburr} .my-breakdown summary")
+    await phone.fill(f"#my-task-{deburr} textarea", "Spindle bearing noise")
+    await phone.click(f"#my-task-{deburr} .my-breakdown-form button")
+    await phone.wait_for_selector(f"#my-task-{deburr}.machine-out", timeout=WAIT_MS)
+    await scheduler.wait_for_selector(".row-label.status-down", timeout=WAIT_MS)
+    await scheduler.wait_for_selector("#conflicts >> text=equipment unavailable", timeout=WAIT_MS)
+    assert await scheduler.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+
+async def test_a_queued_action_on_a_task_given_away_meanwhile_is_shown_not_dropped(
+    board: Board, browser: Browser, contexts: list[BrowserContext]
+) -> None:
+    anna = await board.token("anna")
+    cut = board.plant.tasks[0]
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    await book(board, anna, cut, now + timedelta(minutes=30))
+    phone = await sign_in(browser, contexts, board, "olga", "/my", viewport=PHONE)
+    await phone.wait_for_selector(f"#my-task-{cut}", timeout=WAIT_MS)
+    await phone.context.set_offline(True)
+    await phone.click(f'#my-task-{cut} button[data-action="start"]')
+    await phone.wait_for_selector("#my-outbox .my-queued", timeout=WAIT_MS)
+    # Meanwhile the scheduler takes the task off her list (back to the tray).
+    auth = {"Authorization": f"Bearer {anna}"}
+    current = await board.http.get(f"/api/v1/tasks/{cut}", headers=auth)
+    removed = await board.http.delete(
+        f"/api/v1/tasks/{cut}/assignment", headers={**auth, "If-Match": current.headers["etag"]}
+    )
+    assert removed.status_code == 200, removed.text
+    await phone.context.set_offline(False)
+    notice = await phone.wait_for_selector("#my-outbox .my-refused", timeout=WAIT_MS)
+    assert "no longer assigned to you" in (await notice.text_content() or "")
+    await phone.wait_for_selector(f"#my-task-{cut}", state="detached", timeout=WAIT_MS)
+    assert await status_of(board, anna, cut) == "pending"

@@ -1,0 +1,209 @@
+"""The board's optimizer panel, server side: start, progress, diff, apply, stale apply, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from board_plant import DAY_VIEW, BoardWorld, board_world, log_in
+from sqlalchemy import func, select
+
+from app.db import tables as t
+from app.web.optimizer_render import duration_label, kpi_model
+
+
+@pytest.fixture
+async def world(database_url: str, tmp_path: Path) -> AsyncIterator[BoardWorld]:
+    async with board_world(database_url, tmp_path) as world:
+        yield world
+
+
+@pytest.fixture
+async def anna(world: BoardWorld) -> dict[str, str]:
+    """Anna (scheduler) logged in: the headers htmx sends."""
+    csrf = await log_in(world.client, "anna")
+    return {"X-CSRF-Token": csrf, "HX-Request": "true"}
+
+
+def state_of(html: str) -> str:
+    found = re.search(r'<section id="optimizer"[^>]*data-state="([a-z]+)"', html)
+    assert found is not None, html[:400]
+    return found.group(1)
+
+
+async def drafts_count(world: BoardWorld) -> int:
+    async with world.services.db.read() as session:
+        query = select(func.count()).select_from(t.Schedule).where(t.Schedule.kind == "draft")
+        return int((await session.execute(query)).scalar_one())
+
+
+async def run_to_draft(world: BoardWorld, headers: dict[str, str]) -> str:
+    """Start a 2 s run on all open jobs and poll its panel, as htmx does, until it is done."""
+    started = await world.client.post(
+        f"/board/optimizer/runs?{DAY_VIEW}",
+        data={"time_limit": "2", "scope": "all"},
+        headers=headers,
+    )
+    assert started.status_code == 200, started.text
+    html = started.text
+    while state_of(html) == "running":
+        assert 'hx-trigger="every 1s"' in html
+        poll = re.search(r'hx-get="([^"]+)"', html)
+        assert poll is not None
+        await asyncio.sleep(0.2)
+        html = (await world.client.get(poll.group(1).replace("&amp;", "&"), headers=headers)).text
+    assert state_of(html) == "draft", html
+    return html
+
+
+def action_url(html: str, action: str) -> str:
+    found = re.search(rf'hx-post="(/board/optimizer/drafts/\d+/{action}[^"]*)"', html)
+    assert found is not None, f"no {action} button"
+    return found.group(1).replace("&amp;", "&")
+
+
+# --- words -----------------------------------------------------------------------------------
+
+
+def test_durations_and_deltas_read_as_a_scheduler_says_them() -> None:
+    assert duration_label(45) == "45 min"
+    assert duration_label(130) == "2 h 10 min"
+    assert duration_label(60 * 24 * 3 + 240) == "3 d 4 h"
+    less_late = kpi_model("Weighted lateness", 300, 60, unit="minutes", higher_is_better=False)
+    assert (less_late["arrow"], less_late["tone"], less_late["delta"]) == (
+        "▼",
+        "better",
+        "\u22124 h",
+    )
+    busier = kpi_model("Utilization", 0.5, 0.62, unit="share", higher_is_better=True)
+    assert (busier["arrow"], busier["tone"], busier["delta"]) == ("▲", "better", "+12 pts")
+    same = kpi_model("Makespan", 90, 90, unit="minutes", higher_is_better=False)
+    assert (same["arrow"], same["tone"]) == ("→", "same")
+
+
+# --- who may -------------------------------------------------------------------------------
+
+
+async def test_schedulers_get_the_optimize_button_and_its_options(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    board = (await world.client.get(f"/board?{DAY_VIEW}")).text
+    assert 'hx-get="/board/optimizer?' in board and 'id="optimizer"' in board
+    panel = await world.client.get(f"/board/optimizer?{DAY_VIEW}", headers=anna)
+    assert panel.status_code == 200
+    assert state_of(panel.text) == "options"
+    for seconds in ("10", "30", "60"):
+        assert f'name="time_limit" value="{seconds}"' in panel.text
+    assert 'value="window"' in panel.text and 'value="all"' in panel.text
+
+
+@pytest.mark.parametrize("user", ["maria", "olga"])
+async def test_managers_and_operators_may_not_optimize(world: BoardWorld, user: str) -> None:
+    csrf = await log_in(world.client, user, next_url="/board" if user == "maria" else "/my")
+    headers = {"X-CSRF-Token": csrf, "HX-Request": "true"}
+    if user == "maria":
+        board = (await world.client.get(f"/board?{DAY_VIEW}")).text
+        assert "/board/optimizer" not in board
+    refused = await world.client.get(f"/board/optimizer?{DAY_VIEW}", headers=headers)
+    assert refused.status_code == 403
+    started = await world.client.post(
+        "/board/optimizer/runs", data={"time_limit": "2", "scope": "all"}, headers=headers
+    )
+    assert started.status_code == 403
+    assert await drafts_count(world) == 0
+
+
+async def test_bad_options_are_refused_and_nothing_runs(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    for form in (
+        {"time_limit": "0", "scope": "all"},
+        {"time_limit": "9999", "scope": "all"},
+        {"time_limit": "ten", "scope": "all"},
+        {"time_limit": "10", "scope": "everything"},
+    ):
+        refused = await world.client.post("/board/optimizer/runs", data=form, headers=anna)
+        assert refused.status_code == 422, form
+        assert 'id="notice"' in refused.text
+    no_token = {"HX-Request": "true"}
+    refused = await world.client.post(
+        "/board/optimizer/runs", data={"time_limit": "2", "scope": "all"}, headers=no_token
+    )
+    assert refused.status_code == 403
+    unknown = await world.client.get("/board/optimizer/runs/no%20such%20run", headers=anna)
+    assert unknown.status_code in (404, 422)
+    assert await drafts_count(world) == 0
+
+
+# --- a run, its draft, applying it -----------------------------------------------------------
+
+
+async def test_a_run_shows_progress_then_the_diff_and_applies(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    html = await run_to_draft(world, anna)
+    # Drill was in the tray: the draft schedules it, and says where.
+    assert "Newly scheduled" in html
+    drill = re.search(rf'data-task-id="{world.plant.drill}".*?</li>', html, re.S)
+    assert drill is not None and "Drill" in drill.group(0) and "Frame 12" in drill.group(0)
+    assert "not scheduled" in drill.group(0)
+    assert "Weighted lateness" in html and "Makespan" in html and "Utilization" in html
+    assert f'data-task-id="{world.plant.drill}" data-name="Drill"' in html  # its ghost
+    async with world.services.db.read() as session:
+        revision_before = (
+            await session.execute(select(t.Schedule.revision).where(t.Schedule.kind == "live"))
+        ).scalar_one()
+
+    applied = await world.client.post(action_url(html, "apply"), headers=anna)
+    assert applied.status_code == 200, applied.text
+    assert state_of(applied.text) == "applied"
+    assert re.search(r"Applied \d+ changes?", applied.text)
+    async with world.services.db.read() as session:
+        placed = (
+            await session.execute(
+                select(t.Assignment)
+                .join(t.Schedule, t.Schedule.id == t.Assignment.schedule_id)
+                .where(t.Schedule.kind == "live", t.Assignment.task_id == world.plant.drill)
+            )
+        ).scalar_one_or_none()
+        revision_after = (
+            await session.execute(select(t.Schedule.revision).where(t.Schedule.kind == "live"))
+        ).scalar_one()
+    assert placed is not None
+    assert revision_after == revision_before + 1  # one transaction, one revision
+
+
+async def test_a_stale_apply_names_the_tasks_that_changed_and_offers_a_rerun(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    html = await run_to_draft(world, anna)
+    # Meanwhile Ben schedules Drill himself, on Mill 2.
+    ben = world.another_browser()
+    ben_csrf = await log_in(ben, "ben")
+    moved = await ben.post(
+        f"/board/tasks/{world.plant.drill}/place?{DAY_VIEW}",
+        data={
+            "version": "1",
+            "operator_id": str(world.plant.olga),
+            "equipment_id": str(world.plant.mill2),
+            "starts_at": "2026-11-23T14:00",
+            "ends_at": "2026-11-23T14:45",
+        },
+        headers={"X-CSRF-Token": ben_csrf, "HX-Request": "true"},
+    )
+    assert moved.status_code == 200, moved.text
+
+    refused = await world.client.post(action_url(html, "apply"), headers=anna)
+    assert refused.status_code == 409
+    assert state_of(refused.text) == "stale"
+    assert "Drill" in refused.text and "Ben Hoffmann" in refused.text
+    assert "Re-run" in refused.text and "/board/optimizer/runs?" in refused.text
+    async with world.services.db.read() as session:
+        drill = await session.get(
+            t.Assignment, (await world.services.live_schedule_id(), world.plant.drill)
+        )
+    assert drill is not None and drill.equipment_id == world.plant.mill2  # Ben's edit stands
+    await ben.aclose()
