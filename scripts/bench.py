@@ -187,13 +187,16 @@ def _healthy(base_url: str) -> bool:
 
 
 @contextmanager
-def uvicorn_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    """One uvicorn worker on a free port; stopped on the way out, whatever happened."""
+def uvicorn_server(env: dict[str, str], log: Path, workers: int = 1) -> Iterator[tuple[str, int]]:
+    """uvicorn on a free port (`workers` > 1 needs REDIS_URL in `env`, as `takt serve`
+    does); stopped on the way out, whatever happened.
+    """
     port = _free_port()
     args = [
         sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
         "--ws-per-message-deflate", "false",  # as `takt serve` runs it (app/cli.py)
+        "--workers", str(workers),
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -219,9 +222,20 @@ def uvicorn_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time a process and its live children (workers) have used so far."""
+    total = 0.0
+    for task in [pid, *_children(pid)]:
+        fields = Path(f"/proc/{task}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        children = (thread / "children").read_text().split()
+        found += [int(child) for child in children]
+    return found
 
 
 def _tail(log: Path, lines: int = 60) -> str:
@@ -236,6 +250,18 @@ def throwaway_postgres() -> Iterator[str]:
     server = start_postgres()
     try:
         yield server.url(server.create_database(prefix="bench"))
+    finally:
+        server.stop()
+
+
+@contextmanager
+def throwaway_redis() -> Iterator[str]:
+    sys.path.insert(0, str(REPO))
+    from tests.servers import start_redis
+
+    server = start_redis()
+    try:
+        yield server.url
     finally:
         server.stop()
 
@@ -446,6 +472,12 @@ def parse_args() -> argparse.Namespace:
         help="place every tray task too (bulk INSERT into the throwaway database), so the "
         "full validation sees all ~10,200 tasks",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn workers (> 1 starts a throwaway Redis, as `takt serve --workers` needs)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server log)")
     return parser.parse_args()
 
@@ -471,7 +503,10 @@ def main() -> int:
             header["plan"] = f"--fill: {filled} tray tasks placed by bulk INSERT (bench only)"
         log = work / "server.log"
         try:
-            with uvicorn_server(env, log) as (base_url, pid):
+            if args.workers > 1:
+                env = env | {"REDIS_URL": stack.enter_context(throwaway_redis())}
+                header["server"] = f"{args.workers} uvicorn workers, REDIS_URL set"
+            with uvicorn_server(env, log, args.workers) as (base_url, pid):
                 rows, facts = asyncio.run(over_http(base_url, pid, database_url, args))
         except BaseException:
             if log.exists():

@@ -28,7 +28,6 @@ from typing import Any, Protocol
 from markupsafe import Markup
 
 from app.auth.permissions import require
-from app.realtime.fanout import Fanout
 from app.realtime.hub import Message
 from app.services.context import Actor, Services
 from app.services.schedule import changes_since
@@ -122,7 +121,6 @@ class Feed:
         refresh: RenderRefresh | None = None,
         revision: int,
         extras: Callable[[], str | None] | None = None,
-        fanout: Fanout | None = None,
     ) -> None:
         # Operators are refused here; their own channel comes with the "My tasks" screen.
         require(actor, "plan.read")
@@ -136,8 +134,6 @@ class Feed:
         # Wakes the sender: hub messages, presence changes, a new view.
         self.wake = asyncio.Event()
         self.extras = extras
-        # Shared with the instance's other feeds (one subscription); else our own.
-        self.fanout = fanout
         self._extras_due = False
         self._ids: set[int] = set()
         self._revisions: set[int] = set()
@@ -274,10 +270,6 @@ class Feed:
         subscription, so cancelling it is all the cleanup there is.
         """
         schedule_id = await self.services.live_schedule_id()
-        if self.fanout is not None:
-            async with self.fanout.listen(schedule_channel(schedule_id), self.note):
-                yield
-            return
         subscribed = asyncio.Event()
         reader = asyncio.create_task(self._read(schedule_channel(schedule_id), subscribed))
         try:

@@ -29,7 +29,6 @@ from starlette.routing import BaseRoute
 
 from app.auth.tokens import decode_access_token
 from app.db import tables
-from app.realtime.fanout import Fanout
 from app.realtime.feed import Feed, RenderChanges, RenderRefresh
 from app.realtime.presence import Presence
 from app.realtime.shared_render import SharedRenders
@@ -60,7 +59,6 @@ class Live:
         self.render: RenderChanges = shared.render
         self.refresh: RenderRefresh | None = shared.refresh if refresh is not None else None
         self.presence = Presence(services.hub)
-        self.fanout = Fanout(services.hub)
         self.stopping = False
         self._feeds: weakref.WeakSet[Feed] = weakref.WeakSet()
         # Wake-ups of other channels' connections (an operator's /my feed).
@@ -81,7 +79,6 @@ class Live:
             render=self.render,
             refresh=self.refresh,
             revision=since,
-            fanout=self.fanout,
         )
         self._feeds.add(feed)
         if self.stopping:
@@ -128,7 +125,6 @@ class Live:
             signal.signal(sig, previous)
         self._previous_handlers.clear()
         await self.presence.stop()
-        await self.fanout.stop()
 
 
 def tune_gc() -> None:

@@ -126,7 +126,8 @@ async def test_optimize_preview_and_apply_while_another_scheduler_edits(
     await anna.wait_for_selector("#optimizer[data-state=stale]")
     stale = await panel.inner_text()
     assert "Drill" in stale and "Ben Hoffmann" in stale
-    assert await anna.locator(f"#draft-ghost-{plant.drill}").count() == 0
+    # The stale draft's ghosts leave the board.
+    await anna.wait_for_selector(f"#draft-ghost-{plant.drill}", state="detached")
 
     # Re-run on the plan as it is now, and apply that draft: both boards move on.
     await panel.locator("button", has_text="Re-run").click()
@@ -141,4 +142,4 @@ async def test_optimize_preview_and_apply_while_another_scheduler_edits(
         "before => Number(document.getElementById('board-revision').dataset.revision) > before",
         arg=int(before or 0),
     )
-    assert await anna.locator(".draft-ghost").count() == 0
+    await anna.wait_for_function("() => document.querySelectorAll('.draft-ghost').length === 0")
