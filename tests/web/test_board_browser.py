@@ -107,7 +107,7 @@ async def test_drag_a_bar_to_another_time_and_row(browser: Browser, board: Any) 
     assert task["assignment"]["start"].startswith("2026-11-23T07:00")
     bar = page.locator(f"#bar-{plant.cut}")
     assert await bar.get_attribute("data-row") == "1"
-    assert await page.locator(".bar.ghost").count() == 0
+    await page.wait_for_function("() => !document.querySelector('.bar.ghost')")
 
 
 async def test_a_stale_drop_shows_who_changed_it_and_snaps_back(
@@ -165,7 +165,7 @@ async def test_arrow_keys_move_the_focused_bar(browser: Browser, board: Any) -> 
     # Escape cancels a move: nothing is sent.
     await page.keyboard.press("ArrowLeft")
     await page.keyboard.press("Escape")
-    assert await page.locator(".bar.ghost").count() == 0
+    await page.wait_for_function("() => !document.querySelector('.bar.ghost')")
     assert (await api_task(base_url, plant.cut))["version"] == task["version"]
 
 
