@@ -16,11 +16,11 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 
 from app.auth.api_keys import SCHEME, TIMESTAMP_HEADER, verify_signed_request
+from app.auth.sessions import CSRF_HEADER, SESSION_COOKIE, decode_session
 from app.auth.tokens import decode_access_token
 from app.services.context import Actor, Services
 from app.services.errors import Unauthorized
 from app.settings import Settings
-from app.web.session import CSRF_HEADER, SESSION_COOKIE, decode_session
 
 
 async def authenticate(request: Request, services: Services) -> Actor:
