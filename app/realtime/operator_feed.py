@@ -39,8 +39,7 @@ from app.observability import WEBSOCKETS
 from app.realtime.feed import RESUBSCRIBE_DELAYS_S, Update
 from app.realtime.hub import Message
 from app.realtime.live import Identity, identify, live_of, since_of
-from app.realtime.sse import HEARTBEAT_S as SSE_HEARTBEAT_S
-from app.realtime.sse import MAX_STREAM_S, RETRY_MS, sse_event
+from app.realtime.sse import HEARTBEAT_S as SSE_HEARTBEAT_S, MAX_STREAM_S, RETRY_MS, sse_event
 from app.realtime.ws import (
     HEARTBEAT,
     HEARTBEAT_S,

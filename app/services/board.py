@@ -17,8 +17,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import require
-from app.db import board_queries as q
-from app.db import tables as t
+from app.db import board_queries as q, tables as t
 from app.db.plan_queries import load_window, schedule_revision, schedule_timezone
 from app.db.timestamps import as_utc, utcnow
 from app.domain.conflicts import Conflict

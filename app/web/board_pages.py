@@ -29,8 +29,7 @@ from starlette.routing import Route
 
 from app.api.errors import error_response
 from app.domain.critical_path import DependencyCycle
-from app.services import board as board_service
-from app.services import jobs, schedule, tasks
+from app.services import board as board_service, jobs, schedule, tasks
 from app.services.errors import (
     InvalidInput,
     NotFound,
@@ -39,12 +38,10 @@ from app.services.errors import (
     StateConflict,
     VersionMismatch,
 )
-from app.web import board_forms as forms
-from app.web import board_render as render
+from app.web import board_forms as forms, board_render as render
 from app.web.board_view import BoardView
 from app.web.session import PageSession, page_route, services_of
-from app.web.templates import ENV, notice_html, refused, wants_fragment
-from app.web.templates import render as render_template
+from app.web.templates import ENV, notice_html, refused, render as render_template, wants_fragment
 
 MAIN_BLOCKS = ["main", "conflicts", "tray", "revision"]
 

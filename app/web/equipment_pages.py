@@ -30,15 +30,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from app.db.board_queries import Resource
-from app.services import board as board_service
-from app.services import breakdowns, bulk
+from app.services import board as board_service, breakdowns, bulk
 from app.services.breakdowns import StatusChanged
-from app.web import board_forms as forms
-from app.web import board_render as render
+from app.web import board_forms as forms, board_render as render
 from app.web.board_view import BoardView
 from app.web.session import PageSession, page_route, services_of
-from app.web.templates import notice_html, wants_fragment
-from app.web.templates import render as render_template
+from app.web.templates import notice_html, render as render_template, wants_fragment
 
 # What the status answer re-renders: the same blocks as the live feed's full refresh.
 REFRESH_BLOCKS = ["main", "conflicts", "tray", "revision"]

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from strategies import ZONES, intervals, operators
 
 from app.domain.calendar import availability, covers, merge, week_horizon

@@ -5,8 +5,7 @@ from datetime import UTC, datetime, time, timedelta
 from itertools import combinations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from strategies import assignments_for, plans
 
 from app.domain.conflicts import Conflict, ConflictType, Severity

@@ -13,9 +13,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live_world import VIEW, WAIT_S, Board, Plant, frame_with, resume
-from live_world import plant_fixture as plant_fixture
-from live_world import var_dir_fixture as var_dir_fixture
+from live_world import (
+    VIEW,
+    WAIT_S,
+    Board,
+    Plant,
+    frame_with,
+    plant_fixture as plant_fixture,
+    resume,
+    var_dir_fixture as var_dir_fixture,
+)
 from servers import REPO_ROOT, Popen, free_port, http_ok, wait_until
 
 from app.settings import Settings

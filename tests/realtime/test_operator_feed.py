@@ -20,12 +20,12 @@ from live_world import (  # noqa: F401
     PASSWORD,
     WAIT_S,
     Board,
+    Plant as LivePlant,
     board_fixture,
     password_hash,
     plant_fixture,
     var_dir_fixture,
 )
-from live_world import Plant as LivePlant
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 

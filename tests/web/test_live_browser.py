@@ -13,10 +13,14 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, WebSocketRoute
-from realtime.live_world import PASSWORD, VIEW, Board
-from realtime.live_world import board_fixture as board_fixture
-from realtime.live_world import plant_fixture as plant_fixture
-from realtime.live_world import var_dir_fixture as var_dir_fixture
+from realtime.live_world import (
+    PASSWORD,
+    VIEW,
+    Board,
+    board_fixture as board_fixture,
+    plant_fixture as plant_fixture,
+    var_dir_fixture as var_dir_fixture,
+)
 
 pytestmark = pytest.mark.browser
 

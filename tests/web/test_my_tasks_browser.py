@@ -16,10 +16,13 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page
-from realtime.live_world import PASSWORD, Board
-from realtime.live_world import board_fixture as board_fixture
-from realtime.live_world import plant_fixture as plant_fixture
-from realtime.live_world import var_dir_fixture as var_dir_fixture
+from realtime.live_world import (
+    PASSWORD,
+    Board,
+    board_fixture as board_fixture,
+    plant_fixture as plant_fixture,
+    var_dir_fixture as var_dir_fixture,
+)
 from sqlalchemy import func, select
 
 from app.db import tables as t
