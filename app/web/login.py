@@ -46,7 +46,7 @@ async def login_form(request: Request) -> Response:
     next_url = request.query_params.get("next")
     if session is not None:
         return RedirectResponse(landing(session.actor.role, next_url), status_code=303)
-    return _form(request, next_url=safe_next(next_url), error=None, username="", status=200)
+    return _form(request, next_url=next_url or "", error=None, username="", status=200)
 
 
 async def login(request: Request) -> Response:
@@ -75,7 +75,9 @@ def _form(
     request: Request, *, next_url: str, error: str | None, username: str, status: int
 ) -> Response:
     csrf = new_csrf_secret()
-    context = {"next": safe_next(next_url), "error": error, "username": username, "csrf": csrf}
+    # No `next`: after login each role goes to its own screen (see `landing`).
+    next_field = safe_next(next_url) if next_url else ""
+    context = {"next": next_field, "error": error, "username": username, "csrf": csrf}
     response = render(request, "login.html", context, status_code=status)
     # Double-submit: the form's token must match this cookie (no session exists yet).
     set_cookie(response, request, LOGIN_CSRF_COOKIE, csrf, max_age=3600)

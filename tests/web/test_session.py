@@ -214,3 +214,20 @@ async def test_page_actor_reads_the_cookie_of_a_websocket_too(world: BoardWorld)
     assert actor is not None and actor.user_id == user.id and actor.role == "scheduler"
     anonymous = {"type": "websocket", "path": "/board/ws", "headers": [], "app": App()}
     assert await page_actor(HTTPConnection(anonymous)) is None
+
+
+async def test_without_a_next_page_each_role_lands_on_its_own_screen(world: BoardWorld) -> None:
+    landings = {}
+    for username in ("anna", "maria", "olga"):
+        world.client.cookies.clear()
+        form = await world.client.get("/login")
+        assert 'name="next" value=""' in form.text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf is not None
+        response = await world.client.post(
+            "/login",
+            data={"username": username, "password": PASSWORD, "csrf_token": csrf.group(1),
+                  "next": ""},
+        )  # fmt: skip
+        landings[username] = response.headers["location"]
+    assert landings == {"anna": "/board", "maria": "/wall", "olga": "/my"}
