@@ -45,7 +45,7 @@ def in_ci() -> bool:
 
 def unavailable(reason: str) -> NoReturn:
     if in_ci():
-        pytest.fail(f"{reason} (CI=true: servers are required, not skipped)", pytrace=False)
+        pytest.fail(f"{reason} (CI=true: required here, never skipped)", pytrace=False)
     pytest.skip(reason)
 
 
