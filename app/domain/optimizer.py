@@ -21,6 +21,13 @@ in presolve), the time left goes to the optional model (`optimizer_model`):
 first place as many tasks as possible, then the same two solves; the ones
 left out are `unplaceable`.
 
+A large model (over `_LARGE` open tasks) presolves without probing, which
+takes most of the time on thousands of optional intervals. When some of its
+tasks have a valid live slot and some do not, it goes to the optional model
+straight away, hinted with a whole plan (`optimizer_start`): the required
+model rarely finds a first solution in time there, and a plan to offer
+comes first.
+
 The proposal is the live plan with the open tasks moved (locked slots kept,
 tasks that cannot be placed unscheduled) and goes through `validate_plan`.
 Any `error` conflict on a task the optimizer placed makes it `rejected`,
@@ -59,6 +66,10 @@ __all__ = [
 
 # How often a running solve asks `should_stop`.
 _POLL_SECONDS = 0.1
+# Open tasks from which a model is large: no probing in presolve (slow on
+# many optional intervals) and, with a partly valid live plan, the optional
+# model from the start.
+_LARGE = 500
 
 
 class SolveStatus(enum.StrEnum):
@@ -76,8 +87,8 @@ class OptimizerSettings:
     workers: int = 2
     # The model's time grid; 5 suits a real plant, 1 an imported job shop.
     time_unit_minutes: int = 1
-    # How far ahead tasks may go. None: far enough for the open tasks one
-    # after another (`optimizer_scope`), which is loose for a large plant.
+    # How far ahead tasks may go. None: an estimate from the open work
+    # shared out over the resources (`optimizer_scope`).
     horizon_days: float | None = None
     # Open tasks the scheduler pinned: kept where they are.
     pinned: frozenset[int] = frozenset()
@@ -135,6 +146,12 @@ def optimize(
     if not model.tasks:
         return _result(plan, model, {}, SolveStatus.OPTIMAL, now, started, 0)
     run = _Run(settings, started, on_progress, should_stop)
+    if model.partly_current and len(model.tasks) > _LARGE:
+        # Too large to complete the live plan's slots into a first solution in
+        # time: the optional model starts from them (the rest left out) instead.
+        model = _build(plan, now, settings, optional=True)
+        values, status = run.solve(model)
+        return _result(plan, model, values, status, now, started, run.solutions)
     values, status = run.solve(model)
     if status is SolveStatus.INFEASIBLE and not run.stopped and run.deadline > time.monotonic():
         # Not everything fits together: place as many tasks as possible instead.
@@ -233,6 +250,8 @@ class _Run:
         solver.parameters.max_time_in_seconds = max(0.05, seconds)
         solver.parameters.num_workers = self.settings.workers
         solver.parameters.random_seed = self.settings.seed
+        if len(self.model.tasks) > _LARGE:
+            solver.parameters.cp_model_probing_level = 0
         callback = _Callback(self, phase)
         done = threading.Event()
         watcher = threading.Thread(target=self._watch, args=(solver, done), daemon=True)

@@ -14,6 +14,10 @@ that is still exact:
   (`_hand_out`). This keeps an imported job shop, whose operators
   are round-the-clock and interchangeable, the classic disjunctive model.
 
+Beyond a pool, a task chooses from at most `SHORTLIST` candidates of a
+kind (its live one among them), the least loaded so far: a hundred
+operators per task make a model too large to solve and a few lose little.
+
 A resource's blocks (shift gaps, downtime, kept slots) are fixed intervals
 in its NoOverlap. Finish-to-start links between open tasks are constraints;
 links to kept tasks are already in the task's bounds.
@@ -21,7 +25,9 @@ links to kept tasks are already in the task's bounds.
 With `optional=True` every task also gets a presence literal (a task without
 its predecessors is left out too) and `placed` counts the present ones: the
 fallback when not all tasks fit together, e.g. two that must both end before
-a kept successor starts. It is looser, so it is never the first try.
+a kept successor starts. It is looser, so it is the first try only for a
+large model with a partly valid live plan (`optimizer`); its hint is then
+a whole plan (`optimizer_start`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from ortools.sat.python import cp_model
 
 from app.domain.conflicts import Severity
 from app.domain.optimizer_scope import Scope, Span, TimeGrid, scope_of
+from app.domain.optimizer_start import greedy_slots
 from app.domain.plan import Assignment, Plan, Task
 from app.domain.validation import validate_plan
 
@@ -56,6 +63,9 @@ class ModelTask:
     current: Assignment | None = None
     # Whether the task is placed; None when it must be.
     present: Any = None
+    # Earliest start and latest end, in grid units.
+    earliest: int = 0
+    latest: int = 0
 
     @property
     def end(self) -> Any:
@@ -83,15 +93,52 @@ class ScheduleModel:
     equipment_pool: tuple[int, ...] = ()
     # Slots kept as they are that still occupy a resource after the origin.
     locked: dict[int, Assignment] = field(default_factory=dict)
+    # What each resource cannot be used for (`optimizer_scope.Scope`).
+    operator_blocks: Mapping[int, list[Span]] = field(default_factory=dict)
+    equipment_blocks: Mapping[int, list[Span]] = field(default_factory=dict)
 
     def hint(self, value: Callable[[Any], int] | None = None) -> None:
         """Hint starts and choices from a previous solve, else from the live plan."""
         self.model.clear_hints()  # type: ignore[no-untyped-call]
-        for model_task in self.tasks.values():
+        kept = self._kept_current() if value is None else set()
+        # An optional model's hint is a whole plan: the live slots worth
+        # keeping, the other tasks placed greedily or left out.
+        greedy = greedy_slots(self, kept) if value is None and self.placed is not None else {}
+        for task_id, model_task in self.tasks.items():
             if value is not None:
                 _hint_solved(self.model, model_task, value)
-            elif model_task.current is not None:
-                _hint_current(self.model, model_task, model_task.current, self.grid)
+            elif (slot := greedy.get(task_id, model_task.current)) is not None and (
+                task_id in kept or task_id in greedy
+            ):
+                _hint_current(self.model, model_task, slot, self.grid)
+            elif model_task.present is not None:
+                self.model.add_hint(model_task.present, 0)
+
+    def _kept_current(self) -> set[int]:
+        """Tasks whose live slot is hinted: in an optional model, only those whose
+        predecessors in the model are hinted too, so the hint is a whole plan."""
+        kept = {task_id for task_id, t in self.tasks.items() if t.current is not None}
+        if self.placed is None:
+            return kept
+        changed = True
+        while changed:
+            changed = False
+            for task_id in list(kept):
+                predecessors = self.tasks[task_id].task.predecessors
+                if any(p in self.tasks and p not in kept for p in predecessors):
+                    kept.discard(task_id)
+                    changed = True
+        return kept
+
+    @property
+    def partly_current(self) -> bool:
+        """Whether some tasks have a valid live slot to start from, but not all."""
+        current = sum(t.current is not None for t in self.tasks.values())
+        return 0 < current < len(self.tasks)
+
+
+# Most candidates of a kind a task chooses from (when they are not a pool).
+SHORTLIST = 8
 
 
 def lateness_weight(priority: int) -> int:
@@ -122,6 +169,8 @@ def build_model(
         {},
         dict(scope.unplaceable),
         locked=dict(scope.locked),
+        operator_blocks=scope.operator_blocks,
+        equipment_blocks=scope.equipment_blocks,
     )
     _add_tasks(model, plan, scope, optional)
     _keep_valid_slots(model, plan, now)
@@ -160,9 +209,18 @@ def _add_tasks(model: ScheduleModel, plan: Plan, scope: Scope, optional: bool) -
         )
     by_operator: dict[int, list[Any]] = {o: [] for o in used_operators}
     by_equipment: dict[int, list[Any]] = {e: [] for e in used_equipment}
+    operator_load = dict.fromkeys(used_operators, 0.0)
+    equipment_load = dict.fromkeys(used_equipment, 0.0)
     for task_id, (operators, equipment) in candidates.items():
         task = plan.tasks[task_id]
         duration = model.grid.units(task.duration_minutes)
+        slot = plan.assignments.get(task_id)
+        if not model.operator_pool:
+            wanted = None if slot is None else slot.operator_id
+            operators = _shortlist(operators, wanted, operator_load, duration)
+        if not model.equipment_pool:
+            wanted = None if slot is None else slot.equipment_id
+            equipment = _shortlist(equipment, wanted, equipment_load, duration)
         earliest, latest = scope.bounds[task_id]
         start = m.new_int_var(earliest, latest - duration, f"start_{task_id}")
         name = f"task_{task_id}"
@@ -173,6 +231,7 @@ def _add_tasks(model: ScheduleModel, plan: Plan, scope: Scope, optional: bool) -
             else m.new_optional_fixed_size_interval_var(start, duration, present, name)
         )
         model_task = ModelTask(task, duration, start, operators, equipment=equipment)
+        model_task.earliest, model_task.latest = earliest, latest
         model_task.present = present
         if not model.operator_pool:
             model_task.operator_literals = _choose(m, model_task, interval, by_operator, "op")
@@ -193,6 +252,25 @@ def _add_tasks(model: ScheduleModel, plan: Plan, scope: Scope, optional: bool) -
             ]
             if len(intervals) + len(fixed) > 1 and intervals:
                 m.add_no_overlap(intervals + fixed)
+
+
+def _shortlist(
+    candidates: tuple[int, ...], wanted: int | None, load: dict[int, float], duration: int
+) -> tuple[int, ...]:
+    """At most `SHORTLIST` candidates (and the live one): the least loaded so far.
+
+    A hundred interchangeable operators per task make a model too large to
+    solve; a few per task, spread so each resource is offered about as much
+    work as the others, lose little.
+    """
+    if len(candidates) > SHORTLIST:
+        ranked = sorted(candidates, key=lambda rid: (load[rid], rid))[:SHORTLIST]
+        if wanted in candidates and wanted not in ranked:
+            ranked[-1] = wanted
+        candidates = tuple(sorted(ranked))
+    for rid in candidates:
+        load[rid] += duration / len(candidates)
+    return candidates
 
 
 def _keep_valid_slots(model: ScheduleModel, plan: Plan, now: datetime) -> None:

@@ -150,11 +150,13 @@ def _horizon(
 ) -> int:
     if horizon_days is not None:
         return max(1, grid.floor(grid.origin + timedelta(days=horizon_days)))
-    # After every release, kept slot and known downtime, the open tasks one
-    # after another fit, stretched by the least available operator's share of
-    # the week, plus a week to find a long enough shift.
+    # After every release of their jobs, kept slot and known downtime, the
+    # open tasks fit shared out side by side (see below), stretched by the
+    # least available operator's share of the week, plus a week to find a
+    # long enough shift. An estimate: what does not fit is left out.
     events = [grid.origin, *(a.end for a in locked.values())]
-    events += [j.release for j in plan.jobs.values() if j.release is not None]
+    jobs = {plan.tasks[t].job_id for t in open_ids}
+    events += [j.release for j in plan.jobs.values() if j.release is not None and j.id in jobs]
     for equipment in plan.equipment.values():
         events += [d.end for d in equipment.downtime]
         if equipment.expected_back is not None:
@@ -173,8 +175,16 @@ def _horizon(
     longest = grid.floor(grid.origin + _MAX_HORIZON)
     if share >= 1.0 and not any(e.downtime for e in plan.equipment.values()):
         return max(1, min(base + work, longest))
+    # Shared out over the resources that can run side by side, but never
+    # shorter than the longest job's own open tasks.
+    side_by_side = max(1, min(len(plan.operators), len(plan.equipment)))
+    chains: dict[int, int] = {}
+    for t in open_ids:
+        task = plan.tasks[t]
+        chains[task.job_id] = chains.get(task.job_id, 0) + grid.units(task.duration_minutes)
+    spread = max(-(-work // side_by_side), max(chains.values(), default=0))
     slack = grid.units(_WEEK_MINUTES)
-    return min(base + int(work / share) + slack, longest)
+    return min(base + int(spread / share) + slack, longest)
 
 
 # -- where it can go -------------------------------------------------------------

@@ -4,9 +4,12 @@ import dataclasses
 import random
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
+from ortools.sat.python import cp_model
 from strategies import plans
 
+from app.domain import optimizer
 from app.domain.conflicts import Severity
 from app.domain.demo_plant import demo_plant
 from app.domain.jssp import parse_jssp, to_plant_data
@@ -17,6 +20,7 @@ from app.domain.optimizer import (
     SolveStatus,
     optimize,
 )
+from app.domain.optimizer_model import build_model
 from app.domain.plan import (
     Assignment,
     Equipment,
@@ -374,6 +378,42 @@ def test_the_small_demo_plant_gets_a_valid_proposal() -> None:
     start = datetime(2026, 3, 2, tzinfo=UTC)
     plan = as_plan(demo_plant("small", start=start))
     result = solve(plan, now=start, time_limit_s=8, time_unit_minutes=5)
+
+    assert len(result.placed) + len(result.unplaceable) == len(plan.tasks)
+    assert len(result.placed) > 0.9 * len(plan.tasks)
+
+
+def test_an_optional_models_hint_is_a_whole_plan() -> None:
+    # The live slot of weld 1 is kept; weld 2 and its successor are placed greedily.
+    live = Assignment(1, ANNA.id, WELDER.id, at(1), at(2))
+    tasks = (weld(1, status=TaskStatus.SCHEDULED), weld(2), paint(3, predecessors=(2,)))
+    plan = plant(*tasks, assignments=(live,))
+    model = build_model(
+        plan, now=at(0), time_unit_minutes=5, horizon_days=None, pinned=frozenset(),
+        optional=True,
+    )  # fmt: skip
+    assert model.placed is not None
+    model.model.maximize(model.placed)
+    solver = cp_model.CpSolver()
+    solver.parameters.fix_variables_to_their_hinted_value = True
+    solver.parameters.num_workers = 1
+
+    assert solver.solve(model.model) == cp_model.OPTIMAL
+    assert solver.value(model.placed) == 3
+
+
+def test_a_large_partly_valid_plan_starts_from_its_live_slots(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What a large plant does: the optional model, hinted with the live plan.
+    monkeypatch.setattr(optimizer, "_LARGE", 10)
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    plan = as_plan(demo_plant("small", start=start))
+    first = solve(plan, now=start, time_limit_s=4, time_unit_minutes=5)
+    # Half of the tasks keep a (valid) slot, the rest must be placed anew.
+    half = dict(list(first.assignments.items())[::2])
+    result = solve(dataclasses.replace(plan, assignments=half), now=start, time_limit_s=6,
+                   time_unit_minutes=5)  # fmt: skip
 
     assert len(result.placed) + len(result.unplaceable) == len(plan.tasks)
     assert len(result.placed) > 0.9 * len(plan.tasks)
