@@ -61,26 +61,10 @@ def job_view(row: t.Job) -> View:
 
 
 def task_view(row: t.Task, predecessors: Sequence[int], assignment: t.Assignment | None) -> View:
-    return {
-        "id": row.id,
-        "job_id": row.job_id,
-        "name": row.name,
-        "sequence": row.sequence,
-        "duration_minutes": row.duration_minutes,
-        "required_skill": row.required_skill,
-        "min_level": row.min_level,
-        "required_capability": row.required_capability,
-        "instructions": row.instructions,
-        "predecessors": sorted(predecessors),
-        "status": row.status,
-        "actual_start": row.actual_start,
-        "actual_end": row.actual_end,
-        "assignment": assignment_view(assignment),
-        "version": row.version,
-    }
+    return _task_fields(row, predecessors, assignment_view(assignment))
 
 
-# What `task_view_of_row` reads, for Core selects of the tasks table.
+# What a task view reads of a tasks row (ORM or a Core select).
 TASK_COLUMNS = (
     "id",
     "job_id",
@@ -112,23 +96,15 @@ def task_view_of_row(row: Any, predecessors: Sequence[int]) -> View:
             "end": row.end,
         }
     )
-    return {
-        "id": row.id,
-        "job_id": row.job_id,
-        "name": row.name,
-        "sequence": row.sequence,
-        "duration_minutes": row.duration_minutes,
-        "required_skill": row.required_skill,
-        "min_level": row.min_level,
-        "required_capability": row.required_capability,
-        "instructions": row.instructions,
-        "predecessors": sorted(predecessors),
-        "status": row.status,
-        "actual_start": row.actual_start,
-        "actual_end": row.actual_end,
-        "assignment": placed,
-        "version": row.version,
-    }
+    return _task_fields(row, predecessors, placed)
+
+
+def _task_fields(row: Any, predecessors: Sequence[int], placed: View | None) -> View:
+    """One task's view from an ORM row or a Core row: both carry `TASK_COLUMNS`."""
+    view: View = {name: getattr(row, name) for name in TASK_COLUMNS}
+    view["predecessors"] = sorted(predecessors)
+    view["assignment"] = placed
+    return view
 
 
 def assignment_view(row: t.Assignment | None) -> View | None:
