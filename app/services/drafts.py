@@ -218,6 +218,8 @@ async def _store_draft(
         plan.equipment, plan.operators, plan.jobs, plan.tasks, result.assignments, plan.timezone
     )
     changed = changed_slots(plan, result.assignments)
+    # A draft is a proposal beside the live plan, not a change to it: no live
+    # revision, audit or publish until `apply_draft`, which goes through `change()`.
     async with services.db.write() as session:
         schedule = t.Schedule(
             name=f"Optimizer draft {job.id[:8]}",
@@ -438,6 +440,7 @@ async def _apply_slot(tx: Transaction, draft_id: int, task_id: int) -> None:
 
 async def discard_draft(*, services: Services, actor: Actor, draft_id: int) -> None:
     require(actor, "plan.optimize")
+    # Dropping a proposal leaves the live plan as it was (see `_store_draft`).
     async with services.db.write() as session:
         gone = await session.execute(
             delete(t.Schedule).where(t.Schedule.id == draft_id, t.Schedule.kind == "draft")

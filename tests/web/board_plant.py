@@ -14,7 +14,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 from urllib.parse import quote
@@ -23,7 +23,9 @@ import httpx
 
 from app.auth.passwords import hash_password
 from app.db import tables as t
+from app.db.timestamps import utcnow
 from app.main import create_app
+from app.services import tasks
 from app.services.context import SYSTEM, Services
 from app.services.write_path import change
 from app.settings import Settings
@@ -181,3 +183,18 @@ async def board_world(database_url: str, var_dir: Path) -> AsyncIterator[BoardWo
             yield BoardWorld(services, plant, client, transport)
     finally:
         await services.db.dispose()
+
+
+async def book(world: BoardWorld, task_id: int, operator: int, machine: int, hours: int) -> None:
+    """Place a task through the service, `hours` from now, for one hour."""
+    now = utcnow().replace(second=0, microsecond=0)
+    current = await tasks.get_task(services=world.services, actor=SYSTEM, task_id=task_id)
+    await tasks.assign_task(
+        services=world.services,
+        actor=SYSTEM,
+        task_id=task_id,
+        expected_version=current["version"],
+        placement=tasks.Placement(
+            operator, machine, now + timedelta(hours=hours), now + timedelta(hours=hours + 1)
+        ),
+    )

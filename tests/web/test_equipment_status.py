@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote
 from zoneinfo import ZoneInfo
 
 import pytest
-from board_plant import BoardWorld, board_world, log_in
+from board_plant import BoardWorld, board_world, book, log_in
 from sqlalchemy import select
 
 from app.db import tables as t
@@ -24,20 +24,6 @@ from app.services import tasks
 from app.services.context import SYSTEM, Actor
 from app.web.board_render import render_message, view_from_query
 from app.web.board_view import BoardView
-
-
-async def book(world: BoardWorld, task_id: int, operator: int, machine: int, hours: int) -> None:
-    now = utcnow().replace(second=0, microsecond=0)
-    current = await tasks.get_task(services=world.services, actor=SYSTEM, task_id=task_id)
-    await tasks.assign_task(
-        services=world.services,
-        actor=SYSTEM,
-        task_id=task_id,
-        expected_version=current["version"],
-        placement=tasks.Placement(
-            operator, machine, now + timedelta(hours=hours), now + timedelta(hours=hours + 1)
-        ),
-    )
 
 
 @pytest.fixture

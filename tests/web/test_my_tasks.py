@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from board_plant import BoardWorld, board_world, log_in, password_hash
+from board_plant import BoardWorld, board_world, book, log_in, password_hash
 from sqlalchemy import func, select
 
 from app.db import tables as t
@@ -34,20 +34,6 @@ class Floor:
     def headers(self, key: str | None = None) -> dict[str, str]:
         found = {"X-CSRF-Token": self.csrf}
         return found | ({"Idempotency-Key": key} if key else {})
-
-
-async def book(world: BoardWorld, task_id: int, operator: int, machine: int, hours: int) -> None:
-    now = utcnow().replace(second=0, microsecond=0)
-    current = await tasks.get_task(services=world.services, actor=SYSTEM, task_id=task_id)
-    await tasks.assign_task(
-        services=world.services,
-        actor=SYSTEM,
-        task_id=task_id,
-        expected_version=current["version"],
-        placement=tasks.Placement(
-            operator, machine, now + timedelta(hours=hours), now + timedelta(hours=hours + 1)
-        ),
-    )
 
 
 @pytest.fixture
