@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal, NamedTuple
 
-from app.domain.demo_schedule import ShopFloor, add_disturbances, plan_forward
+from app.domain.demo_schedule import ShopFloor, add_disturbances, plan_forward, record_history
 from app.domain.plan import WeeklyShift
 from app.domain.plant_data import (
     CalendarException,
@@ -171,8 +171,14 @@ _SCALES: dict[DemoSize, _Scale] = {
 }  # fmt: skip
 
 
-def demo_plant(size: DemoSize, *, start: datetime, seed: int = 7) -> PlantData:
-    """A demo plant whose plan begins at `start` (pass today 00:00 in the plant's zone)."""
+def demo_plant(
+    size: DemoSize, *, start: datetime, seed: int = 7, now: datetime | None = None
+) -> PlantData:
+    """A demo plant whose plan begins at `start` (pass today 00:00 in the plant's zone).
+
+    With `now`, what the plan puts before it has happened (`record_history`)
+    and the disturbances lie after it.
+    """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware (today 00:00 in the plant's zone)")
     scale = _SCALES[size]
@@ -181,9 +187,10 @@ def demo_plant(size: DemoSize, *, start: datetime, seed: int = 7) -> PlantData:
     equipment = _equipment(scale, rng, start)
     operators = _operators(scale, rng, start)
     jobs = _jobs(scale, rng, start)
-    floor = ShopFloor.build(equipment, operators, jobs, timezone=timezone, start=start)
+    floor = ShopFloor.build(equipment, operators, jobs, timezone=timezone, start=start, now=now)
     plan_forward(floor, rng, until=start + timedelta(days=scale.plan_days))
     add_disturbances(floor, rng, count=scale.disturbances)
+    record_history(floor)
     olga, omar = _operators_for_logins(floor, today=start)
     _rename(floor, olga, "Olga Nowak")
     _rename(floor, omar, "Omar Haddad")

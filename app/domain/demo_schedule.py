@@ -54,8 +54,11 @@ class ShopFloor:
     job_of: dict[str, str]
     shifts: dict[str, list[Interval]] = field(default_factory=dict)
     assignments: dict[str, PlantAssignment] = field(default_factory=dict)
-    # Tasks a disturbance already involves: the next one picks others.
+    # Tasks a disturbance already involves, or that start before `now` (they
+    # have happened, see `record_history`): the next disturbance picks others.
     disturbed: set[str] = field(default_factory=set)
+    # The moment the plant is loaded; None: nothing has happened yet.
+    now: datetime | None = None
 
     @classmethod
     def build(
@@ -66,11 +69,13 @@ class ShopFloor:
         *,
         timezone: str,
         start: datetime,
+        now: datetime | None = None,
     ) -> ShopFloor:
         jobs = list(jobs)
         floor = cls(
             timezone=timezone,
             start=start,
+            now=now,
             equipment={unit.key: unit for unit in equipment},
             operators={operator.key: operator for operator in operators},
             jobs={job.key: job for job in jobs},
@@ -231,13 +236,32 @@ def _start(interval: Interval) -> datetime:
     return interval.start
 
 
+# -- what has happened ---------------------------------------------------------------------
+
+
+def record_history(floor: ShopFloor) -> None:
+    """What the plan puts before `floor.now` has happened as planned: done, or in
+    progress when it runs across `now` - the floor a scheduler finds mid-shift."""
+    if floor.now is None:
+        return
+    for key, a in floor.assignments.items():
+        if a.start < floor.now:
+            done = a.end if a.end <= floor.now else None
+            floor.assignments[key] = replace(a, actual_start=a.start, actual_end=done)
+
+
 # -- disturbances ---------------------------------------------------------------------------
 
 Disturbance = Callable[[ShopFloor, random.Random], bool]
 
 
 def add_disturbances(floor: ShopFloor, rng: random.Random, *, count: int) -> None:
-    """Apply each kind of disturbance `count` times (when a fitting spot exists)."""
+    """Apply each kind of disturbance `count` times (when a fitting spot exists),
+    to tasks that start at `floor.now` or later."""
+    if floor.now is not None:
+        floor.disturbed.update(
+            a.task_key for a in floor.assignments.values() if a.start < floor.now
+        )
     for disturbance in _DISTURBANCES:
         for _ in range(count):
             disturbance(floor, rng)
@@ -340,6 +364,8 @@ def _pulled_in_due_date(floor: ShopFloor, rng: random.Random) -> bool:
             continue
         due = last.end - timedelta(hours=3)
         if job.release is not None and due <= job.release:
+            continue
+        if floor.now is not None and due <= floor.now:
             continue
         floor.jobs[job.key] = replace(job, due=due)
         floor.disturbed.update(task.key for task in job.tasks)

@@ -16,6 +16,7 @@ from app.domain.plan import Assignment, Interval, Plan, TaskStatus
 __all__ = ["changed_slots", "compare_kpis", "plan_kpis"]
 
 SlotChange = tuple[Assignment | None, Assignment | None]
+_NOT_STARTED = frozenset({TaskStatus.PENDING, TaskStatus.SCHEDULED})
 
 
 def changed_slots(before: Plan, after: Mapping[int, Assignment]) -> dict[int, SlotChange]:
@@ -29,9 +30,11 @@ def changed_slots(before: Plan, after: Mapping[int, Assignment]) -> dict[int, Sl
 
 
 def plan_kpis(plan: Plan, *, now: datetime, window: Interval) -> dict[str, float]:
-    """Weighted lateness and makespan in minutes; machine utilization in `window`, 0..1."""
+    """Weighted lateness and makespan in minutes; machine utilization in `window`, 0..1;
+    overdue starts: tasks booked to start before `now` that have not started."""
     last_end: dict[int, datetime] = {}
     makespan_end = now
+    overdue = 0
     for slot in plan.assignments.values():
         task = plan.tasks.get(slot.task_id)
         if task is None:
@@ -39,6 +42,8 @@ def plan_kpis(plan: Plan, *, now: datetime, window: Interval) -> dict[str, float
         last_end[task.job_id] = max(slot.end, last_end.get(task.job_id, slot.end))
         if task.status is not TaskStatus.DONE:
             makespan_end = max(makespan_end, slot.end)
+        if slot.start < now and task.status in _NOT_STARTED:
+            overdue += 1
     lateness = 0
     for job_id, end in last_end.items():
         job = plan.jobs.get(job_id)
@@ -51,6 +56,7 @@ def plan_kpis(plan: Plan, *, now: datetime, window: Interval) -> dict[str, float
         "weighted_lateness": float(lateness),
         "makespan": float(_minutes(makespan_end - now)),
         "utilization": booked / available if available > 0 else 0.0,
+        "overdue_starts": float(overdue),
     }
 
 

@@ -23,6 +23,7 @@ from app.domain.plan import (
     Operator,
     Plan,
     Task,
+    TaskStatus,
     WeeklyShift,
 )
 
@@ -104,6 +105,16 @@ class PlantAssignment:
     equipment_key: str
     start: datetime
     end: datetime
+    # What the floor reported: started (the task is in progress), or also
+    # ended (done). None when the task has not started.
+    actual_start: datetime | None = None
+    actual_end: datetime | None = None
+
+    @property
+    def status(self) -> TaskStatus:
+        if self.actual_end is not None:
+            return TaskStatus.DONE
+        return TaskStatus.SCHEDULED if self.actual_start is None else TaskStatus.IN_PROGRESS
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +174,10 @@ def check_references(plant: PlantData) -> None:
         _known("equipment", assignment.equipment_key, equipment, where)
         if assignment.end <= assignment.start:
             raise ValueError(f"assignment of {assignment.task_key} does not end after it starts")
+        if assignment.actual_end is not None and (
+            assignment.actual_start is None or assignment.actual_end <= assignment.actual_start
+        ):
+            raise ValueError(f"{assignment.task_key} is done without having started before")
     _unique("user", (u.username for u in plant.users))
     for user in plant.users:
         if user.operator_key is not None:
@@ -189,6 +204,7 @@ def as_plan(plant: PlantData) -> Plan:
     operator_ids = {o.key: index for index, o in enumerate(plant.operators, 1)}
     job_ids = {j.key: index for index, j in enumerate(plant.jobs, 1)}
     task_ids = {t.key: index for index, (_, t) in enumerate(plant.tasks(), 1)}
+    assigned = {a.task_key: a for a in plant.assignments}
     return Plan(
         equipment={
             equipment_ids[e.key]: Equipment(
@@ -220,6 +236,7 @@ def as_plan(plant: PlantData) -> Plan:
                 min_level=t.min_level,
                 required_capability=t.required_capability,
                 predecessors=tuple(task_ids[p] for p in t.predecessors),
+                **progress_of(assigned.get(t.key)),
             )
             for j, t in plant.tasks()
         },
@@ -235,6 +252,17 @@ def as_plan(plant: PlantData) -> Plan:
         },
         timezone=plant.timezone or "UTC",
     )
+
+
+def progress_of(assignment: PlantAssignment | None) -> dict[str, Any]:
+    """A task's status and actual times, from its assignment (None: in the tray)."""
+    if assignment is None:
+        return {"status": TaskStatus.PENDING, "actual_start": None, "actual_end": None}
+    return {
+        "status": assignment.status,
+        "actual_start": assignment.actual_start,
+        "actual_end": assignment.actual_end,
+    }
 
 
 def as_operator(operator: PlantOperator, operator_id: int = 0) -> Operator:

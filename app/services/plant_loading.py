@@ -27,7 +27,7 @@ from app.auth.passwords import hash_password
 from app.auth.permissions import require
 from app.db import tables
 from app.db.timestamps import utcnow
-from app.domain.plant_data import PlantData, PlantOperator, check_references
+from app.domain.plant_data import PlantData, PlantOperator, check_references, progress_of
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, StateConflict
 from app.services.write_path import Transaction, change
@@ -279,7 +279,7 @@ async def _insert_jobs(session: AsyncSession, plant: PlantData) -> dict[str, int
 async def _insert_tasks(
     session: AsyncSession, plant: PlantData, jobs: Mapping[str, int]
 ) -> dict[str, int]:
-    assigned = {assignment.task_key for assignment in plant.assignments}
+    assigned = {assignment.task_key: assignment for assignment in plant.assignments}
     rows: list[dict[str, Any]] = []
     keys: list[str] = []
     for job in plant.jobs:
@@ -295,7 +295,7 @@ async def _insert_tasks(
                     "min_level": task.min_level,
                     "required_capability": task.required_capability,
                     "instructions": task.instructions,
-                    "status": "scheduled" if task.key in assigned else "pending",
+                    **progress_of(assigned.get(task.key)),
                     "version": 1,
                 }
             )

@@ -131,6 +131,9 @@ def kpi_model(
     if unit == "minutes":
         shown = [duration_label(before), duration_label(after), duration_label(delta)]
         same = round(delta) == 0
+    elif unit == "tasks":
+        shown = [figure(before), figure(after), figure(abs(delta))]
+        same = round(delta) == 0
     else:  # a share, 0..1
         shown = [f"{before * 100:.0f} %", f"{after * 100:.0f} %", f"{abs(delta) * 100:.0f} pts"]
         same = round(delta * 100) == 0
@@ -146,22 +149,41 @@ def kpi_model(
 
 
 def kpis_model(deltas: Mapping[str, Any]) -> list[Context]:
-    """Weighted lateness, makespan, utilization: live plan → draft."""
+    """Weighted lateness, makespan, utilization, overdue starts (when there are
+    any): live plan → draft."""
     found: list[Context] = []
     for key, label, unit, higher in (
         ("weighted_lateness", "Weighted lateness", "minutes", False),
         ("lateness", "Lateness", "minutes", False),
         ("makespan", "Makespan", "minutes", False),
         ("utilization", "Utilization", "share", True),
+        ("overdue_starts", "Overdue starts", "tasks", False),
     ):
         pair = deltas.get(key)
         if not isinstance(pair, Mapping) or (key == "lateness" and found):
+            continue
+        if key == "overdue_starts" and not any(pair.values()):
             continue
         before, after = _number(pair.get("before")), _number(pair.get("after"))
         if before is None or after is None:
             continue
         found.append(kpi_model(label, before, after, unit=unit, higher_is_better=higher))
     return found
+
+
+def overdue_note(deltas: Mapping[str, Any]) -> str:
+    """Why the draft may look worse than the live plan: the live figures count
+    tasks where they were booked, though that time has passed."""
+    pair = deltas.get("overdue_starts")
+    overdue = _number(pair.get("before")) if isinstance(pair, Mapping) else None
+    if not overdue:
+        return ""
+    n = round(overdue)
+    tasks = "task was" if n == 1 else "tasks were"
+    return (
+        f"{figure(n)} {tasks} booked to start before now and not started. The live plan's "
+        "figures count them where they were booked; the draft starts them now or later."
+    )
 
 
 def diff_model(
@@ -211,5 +233,6 @@ def diff_model(
         "groups": groups,
         "total": total,
         "kpis": kpis_model(diff.get("kpis") or {}),
+        "overdue_note": overdue_note(diff.get("kpis") or {}),
         "ghosts": list(ghosts.values()),
     }

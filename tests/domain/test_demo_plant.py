@@ -154,3 +154,40 @@ def test_contact_data_is_there_for_every_operator(small_plant: PlantData) -> Non
 def test_start_must_be_aware() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         demo_plant("small", start=datetime(2026, 3, 2))
+
+
+def test_what_the_plan_puts_before_now_has_happened() -> None:
+    """Loaded mid-shift, the morning's work is done and what runs now is in progress."""
+    now = MONDAY + timedelta(hours=11, minutes=20)
+    plant = demo_plant("small", start=MONDAY, now=now)
+    check_references(plant)
+    by_status = {
+        status: [a for a in plant.assignments if a.status == status]
+        for status in ("done", "in_progress", "scheduled")
+    }
+    assert by_status["done"] and by_status["in_progress"] and by_status["scheduled"]
+    for a in by_status["done"]:
+        assert (a.actual_start, a.actual_end) == (a.start, a.end)
+        assert a.end <= now
+    for a in by_status["in_progress"]:
+        assert a.actual_start == a.start < now < a.end
+        assert a.actual_end is None
+    assert all(a.start >= now and a.actual_start is None for a in by_status["scheduled"])
+    # Nobody runs two tasks at once, and nothing done waits for work not done.
+    running = Counter(a.operator_key for a in by_status["in_progress"])
+    assert max(running.values()) == 1
+    plan = as_plan(plant)
+    done = {task.id for task in plan.tasks.values() if task.status == "done"}
+    assert done
+    assert all(set(plan.tasks[t].predecessors) <= done for t in done)
+
+
+def test_disturbances_lie_after_now_so_the_board_opens_with_conflicts_to_resolve() -> None:
+    now = MONDAY + timedelta(hours=15)
+    plant = demo_plant("small", start=MONDAY, now=now)
+    plan = as_plan(plant)
+    conflicts = validate_plan(plan, now=now)
+    assert conflicts
+    started = {task.id for task in plan.tasks.values() if task.actual_start is not None}
+    assert started
+    assert not [c for c in conflicts if set(c.task_ids) & started]

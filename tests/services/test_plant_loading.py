@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -126,6 +127,22 @@ async def test_rows_carry_the_plan_facts(services: Services, small_demo: PlantDa
         DataCipher(services.settings.data_keys).decrypt(operator.contact_encrypted)
     )
     assert contact["email"] == "olga.nowak@werk-demo.example"
+
+
+async def test_what_has_happened_loads_as_done_and_in_progress(services: Services) -> None:
+    now = START + timedelta(hours=11, minutes=20)
+    plant = demo_plant("small", start=START, now=now)
+    loaded = await load_plant(services=services, actor=SYSTEM, plant=plant)
+    async with services.db.read() as session:
+        rows = {task.id: task for task in (await session.scalars(select(tables.Task))).all()}
+    expected = Counter(str(a.status) for a in plant.assignments)
+    assert expected["done"] and expected["in_progress"]
+    assert Counter(task.status for task in rows.values()) == expected + Counter(
+        pending=plant.task_count - len(plant.assignments)
+    )
+    for a in plant.assignments:
+        task = rows[loaded.tasks[a.task_key]]
+        assert (task.actual_start, task.actual_end) == (a.actual_start, a.actual_end)
 
 
 async def test_every_local_key_maps_to_its_own_row(

@@ -12,7 +12,7 @@ from board_plant import DAY_VIEW, BoardWorld, board_world, log_in
 from sqlalchemy import func, select
 
 from app.db import tables as t
-from app.web.optimizer_render import duration_label, kpi_model
+from app.web.optimizer_render import duration_label, kpi_model, kpis_model, overdue_note
 
 
 @pytest.fixture
@@ -82,6 +82,21 @@ def test_durations_and_deltas_read_as_a_scheduler_says_them() -> None:
     assert (busier["arrow"], busier["tone"], busier["delta"]) == ("▲", "better", "+12 pts")
     same = kpi_model("Makespan", 90, 90, unit="minutes", higher_is_better=False)
     assert (same["arrow"], same["tone"]) == ("→", "same")
+
+
+def test_overdue_starts_show_only_when_there_are_some_and_say_why() -> None:
+    calm = {"makespan": {"before": 90, "after": 60}, "overdue_starts": {"before": 0, "after": 0}}
+    assert [k["label"] for k in kpis_model(calm)] == ["Makespan"]
+    assert overdue_note(calm) == ""
+    stale = {**calm, "overdue_starts": {"before": 729, "after": 0}}
+    overdue = kpis_model(stale)[-1]
+    assert (overdue["label"], overdue["before"], overdue["after"], overdue["tone"]) == (
+        "Overdue starts",
+        "729",
+        "0",
+        "better",
+    )
+    assert overdue_note(stale).startswith("729 tasks were booked to start before now")
 
 
 # --- who may -------------------------------------------------------------------------------
