@@ -26,7 +26,9 @@ takes most of the time on thousands of optional intervals. When some of its
 tasks have a valid live slot and some do not, it goes to the optional model
 straight away, hinted with a whole plan (`optimizer_start`): the required
 model rarely finds a first solution in time there, and a plan to offer
-comes first.
+comes first. When that plan places every task, placement is settled and its
+solve skipped; should the model prove that not all fit after all, the
+placement solve runs on a fresh model.
 
 The proposal is the live plan with the open tasks moved (locked slots kept,
 tasks that cannot be placed unscheduled) and goes through `validate_plan`.
@@ -149,15 +151,27 @@ def optimize(
     if model.partly_current and len(model.tasks) > _LARGE:
         # Too large to complete the live plan's slots into a first solution in
         # time: the optional model starts from them (the rest left out) instead.
-        model = _build(plan, now, settings, optional=True)
-        values, status = run.solve(model)
+        model, values, status = _solve_optional(run, plan, now, settings)
         return _result(plan, model, values, status, now, started, run.solutions)
     values, status = run.solve(model)
-    if status is SolveStatus.INFEASIBLE and not run.stopped and run.deadline > time.monotonic():
+    if status is SolveStatus.INFEASIBLE and run.time_left():
         # Not everything fits together: place as many tasks as possible instead.
-        model = _build(plan, now, settings, optional=True)
-        values, status = run.solve(model)
+        model, values, status = _solve_optional(run, plan, now, settings)
     return _result(plan, model, values, status, now, started, run.solutions)
+
+
+def _solve_optional(
+    run: _Run, plan: Plan, now: datetime, settings: OptimizerSettings
+) -> tuple[ScheduleModel, dict[Any, int] | None, SolveStatus]:
+    model = _build(plan, now, settings, optional=True)
+    values, status = run.solve(model)
+    trusted = model.hinted_placed == len(model.tasks)
+    if status is SolveStatus.INFEASIBLE and trusted and run.time_left():
+        # The hint placed every task but the model disagrees: the placement
+        # solve after all, on a fresh model.
+        model = _build(plan, now, settings, optional=True)
+        values, status = run.solve(model, trust_hint=False)
+    return model, values, status
 
 
 def _build(
@@ -196,12 +210,21 @@ class _Run:
         self.solutions = 0
         self.stopped = False
 
-    def solve(self, model: ScheduleModel) -> tuple[dict[Any, int] | None, SolveStatus]:
+    def time_left(self) -> bool:
+        return not self.stopped and self.deadline > time.monotonic()
+
+    def solve(
+        self, model: ScheduleModel, *, trust_hint: bool = True
+    ) -> tuple[dict[Any, int] | None, SolveStatus]:
         self.model = model
         values: dict[Any, int] | None = None
         # Whether every task that can be placed is (only an optional model asks).
         all_placed = True
-        if model.placed is not None:
+        if model.placed is not None and trust_hint and model.hinted_placed == len(model.tasks):
+            # The hint places every task: nothing to gain in a placement solve,
+            # whose answer would only drift from the hint's good slots.
+            model.model.add(model.placed == len(model.tasks))
+        elif model.placed is not None:
             model.model.maximize(model.placed)
             status, values = self._solve("placement", self._half_of_the_time_left())
             if values is None:

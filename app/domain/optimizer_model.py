@@ -96,6 +96,9 @@ class ScheduleModel:
     # What each resource cannot be used for (`optimizer_scope.Scope`).
     operator_blocks: Mapping[int, list[Span]] = field(default_factory=dict)
     equipment_blocks: Mapping[int, list[Span]] = field(default_factory=dict)
+    # How many tasks the live plan's hint places (an optional model's hint is
+    # a whole plan); None before the first hint or when all must be placed.
+    hinted_placed: int | None = None
 
     def hint(self, value: Callable[[Any], int] | None = None) -> None:
         """Hint starts and choices from a previous solve, else from the live plan."""
@@ -104,6 +107,8 @@ class ScheduleModel:
         # An optional model's hint is a whole plan: the live slots worth
         # keeping, the other tasks placed greedily or left out.
         greedy = greedy_slots(self, kept) if value is None and self.placed is not None else {}
+        if value is None and self.placed is not None:
+            self.hinted_placed = len(kept) + len(greedy)
         for task_id, model_task in self.tasks.items():
             if value is not None:
                 _hint_solved(self.model, model_task, value)

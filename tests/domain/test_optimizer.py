@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from ortools.sat.python import cp_model
 from strategies import plans
 
-from app.domain import optimizer
+from app.domain import optimizer, optimizer_model
 from app.domain.conflicts import Severity
 from app.domain.demo_plant import demo_plant
 from app.domain.jssp import parse_jssp, to_plant_data
@@ -20,7 +20,7 @@ from app.domain.optimizer import (
     SolveStatus,
     optimize,
 )
-from app.domain.optimizer_model import build_model
+from app.domain.optimizer_model import ScheduleModel, build_model
 from app.domain.plan import (
     Assignment,
     Equipment,
@@ -322,6 +322,33 @@ def test_when_not_all_fit_as_many_as_possible_are_placed() -> None:
     assert result.placed == {2, 4}
     assert result.unplaceable == {1: "does not fit with the rest of the plan"}
     assert result.status is SolveStatus.OPTIMAL
+
+
+def test_a_hint_that_wrongly_places_every_task_costs_time_not_the_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hint placing every task skips the placement solve; when the model
+    proves not all fit after all, the placement solve runs anyway."""
+
+    def everything_at_once(model: ScheduleModel, kept: set[int]) -> dict[int, Assignment]:
+        return {
+            task_id: Assignment(task_id, ANNA.id, WELDER.id, at(0), at(0.5))
+            for task_id in model.tasks
+            if task_id not in kept
+        }
+
+    monkeypatch.setattr(optimizer_model, "greedy_slots", everything_at_once)
+    kept = Assignment(3, ANNA.id, WELDER.id, at(1), at(2))
+    tasks = (
+        weld(1, 40),
+        weld(2, 40),
+        weld(3, status=TaskStatus.IN_PROGRESS, predecessors=(1, 2)),
+        weld(4, 30, predecessors=(2,)),
+    )
+    result = solve(plant(*tasks, equipment=(WELDER,), assignments=(kept,)), now=at(0))
+
+    assert result.placed == {2, 4}
+    assert result.unplaceable == {1: "does not fit with the rest of the plan"}
 
 
 # -- the solve -------------------------------------------------------------------
