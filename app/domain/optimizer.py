@@ -165,10 +165,9 @@ def _solve_optional(
 ) -> tuple[ScheduleModel, dict[Any, int] | None, SolveStatus]:
     model = _build(plan, now, settings, optional=True)
     values, status = run.solve(model)
-    trusted = model.hinted_placed == len(model.tasks)
-    if status is SolveStatus.INFEASIBLE and trusted and run.time_left():
-        # The hint placed every task but the model disagrees: the placement
-        # solve after all, on a fresh model.
+    if status is SolveStatus.INFEASIBLE and run.trusted_hint and run.time_left():
+        # The model disagrees with the hint's count: the placement solve
+        # after all, on a fresh model.
         model = _build(plan, now, settings, optional=True)
         values, status = run.solve(model, trust_hint=False)
     return model, values, status
@@ -210,6 +209,8 @@ class _Run:
         self.solutions = 0
         self.stopped = False
 
+    trusted_hint = False
+
     def time_left(self) -> bool:
         return not self.stopped and self.deadline > time.monotonic()
 
@@ -220,10 +221,22 @@ class _Run:
         values: dict[Any, int] | None = None
         # Whether every task that can be placed is (only an optional model asks).
         all_placed = True
-        if model.placed is not None and trust_hint and model.hinted_placed == len(model.tasks):
-            # The hint places every task: nothing to gain in a placement solve,
-            # whose answer would only drift from the hint's good slots.
-            model.model.add(model.placed == len(model.tasks))
+        lateness = model.weighted_lateness
+        # Solve 1's objective: the lateness, and in a folded placement the tasks left out.
+        first = lateness
+        folded = False
+        self.trusted_hint = trust_hint and _hint_settles_placement(model)
+        if model.placed is not None and self.trusted_hint:
+            # The hint is a whole plan; a placement solve would scramble its
+            # slots (only the count matters there) and leave too little time to
+            # mend them. So: never fewer tasks than the hint places, and when
+            # it leaves some out, each one left out costs more than the worst
+            # lateness of one job, so placing it comes first.
+            total, hinted = len(model.tasks), model.hinted_placed or 0
+            model.model.add(model.placed >= hinted)
+            if lateness is not None and hinted != total:
+                first = lateness + model.unplaced_cost * (total - model.placed)
+                folded = True
         elif model.placed is not None:
             model.model.maximize(model.placed)
             status, values = self._solve("placement", self._half_of_the_time_left())
@@ -232,14 +245,16 @@ class _Run:
             all_placed = status == cp_model.OPTIMAL
             model.model.add(model.placed >= values[model.placed])
             model.hint(values.__getitem__)
-        lateness = model.weighted_lateness
         objective = model.makespan
-        if lateness is not None and not self.stopped:
-            model.model.minimize(lateness)
+        if lateness is not None and first is not None and not self.stopped:
+            model.model.minimize(first)
             status, found = self._solve("lateness", self._half_of_the_time_left())
             if status == cp_model.INFEASIBLE:
                 return None, SolveStatus.INFEASIBLE
             values = found or values
+            if folded and values is not None:
+                model.model.add(model.placed >= values[model.placed])
+                all_placed = values[model.placed] == len(model.tasks)
             if status == cp_model.OPTIMAL and values is not None:
                 model.model.add(lateness == values[lateness])
             else:
@@ -328,6 +343,17 @@ class _Callback(cp_model.CpSolverSolutionCallback):
     def on_solution_callback(self) -> None:
         self.run.solutions += 1
         self.run.report(self.phase, self.objective_value, self.best_objective_bound, self.value)
+
+
+def _hint_settles_placement(model: ScheduleModel) -> bool:
+    """Whether the optional model's hint is trusted for how many tasks to place:
+    always when it places them all, and for a large model when it leaves a few
+    out (then placing them is folded into solve 1's objective)."""
+    if model.placed is None or model.hinted_placed is None:
+        return False
+    if model.hinted_placed == len(model.tasks):
+        return True
+    return len(model.tasks) > _LARGE and model.weighted_lateness is not None
 
 
 def _found(values: object) -> SolveStatus:

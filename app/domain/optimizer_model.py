@@ -99,41 +99,30 @@ class ScheduleModel:
     # How many tasks the live plan's hint places (an optional model's hint is
     # a whole plan); None before the first hint or when all must be placed.
     hinted_placed: int | None = None
+    # More than the weighted lateness one job can reach: what leaving a task
+    # out costs when placement is folded into the lateness objective.
+    unplaced_cost: int = 1
 
     def hint(self, value: Callable[[Any], int] | None = None) -> None:
-        """Hint starts and choices from a previous solve, else from the live plan."""
+        """Hint starts and choices from a previous solve, else from the live plan:
+        its valid slots, or for an optional model a whole plan (`optimizer_start`)."""
         self.model.clear_hints()  # type: ignore[no-untyped-call]
-        kept = self._kept_current() if value is None else set()
-        # An optional model's hint is a whole plan: the live slots worth
-        # keeping, the other tasks placed greedily or left out.
-        greedy = greedy_slots(self, kept) if value is None and self.placed is not None else {}
-        if value is None and self.placed is not None:
-            self.hinted_placed = len(kept) + len(greedy)
-        for task_id, model_task in self.tasks.items():
-            if value is not None:
+        if value is not None:
+            for model_task in self.tasks.values():
                 _hint_solved(self.model, model_task, value)
-            elif (slot := greedy.get(task_id, model_task.current)) is not None and (
-                task_id in kept or task_id in greedy
-            ):
-                _hint_current(self.model, model_task, slot, self.grid)
-            elif model_task.present is not None:
-                self.model.add_hint(model_task.present, 0)
-
-    def _kept_current(self) -> set[int]:
-        """Tasks whose live slot is hinted: in an optional model, only those whose
-        predecessors in the model are hinted too, so the hint is a whole plan."""
-        kept = {task_id for task_id, t in self.tasks.items() if t.current is not None}
+            return
         if self.placed is None:
-            return kept
-        changed = True
-        while changed:
-            changed = False
-            for task_id in list(kept):
-                predecessors = self.tasks[task_id].task.predecessors
-                if any(p in self.tasks and p not in kept for p in predecessors):
-                    kept.discard(task_id)
-                    changed = True
-        return kept
+            for model_task in self.tasks.values():
+                if model_task.current is not None:
+                    _hint_current(self.model, model_task, model_task.current, self.grid)
+            return
+        whole = greedy_slots(self)
+        self.hinted_placed = len(whole)
+        for task_id, model_task in self.tasks.items():
+            if (slot := whole.get(task_id)) is not None:
+                _hint_current(self.model, model_task, slot, self.grid)
+            else:
+                self.model.add_hint(model_task.present, 0)
 
     @property
     def partly_current(self) -> bool:
@@ -374,6 +363,7 @@ def _add_objectives(model: ScheduleModel, plan: Plan) -> None:
             m.add(lateness >= kept_ends[job_id] - due)
         terms.append((lateness_weight(job.priority), lateness, max(0, horizon - due)))
     if terms:
+        model.unplaced_cost = max(weight * most for weight, _, most in terms) + 1
         bound = sum(weight * most for weight, _, most in terms)
         model.weighted_lateness = m.new_int_var(0, bound, "weighted_lateness")
         m.add(model.weighted_lateness == sum(weight * lateness for weight, lateness, _ in terms))

@@ -1,5 +1,5 @@
-"""The optimizer's starting plan for a large model: the live slots worth
-keeping, and every other task at its earliest free slot in dependency order.
+"""The optimizer's starting plan for a large model: the live plan, mended -
+every task in the live plan's order at its earliest free slot.
 
 CP-SAT completes a partial hint poorly when there are thousands of tasks
 with several candidates each; with this whole plan as the hint of the
@@ -47,31 +47,57 @@ class Busy:
         self.ends.insert(i, end)
 
 
-def greedy_slots(model: ScheduleModel, kept: set[int]) -> dict[int, Assignment]:
-    """The tasks not kept, each at its earliest free slot in dependency order.
+# Greedy passes at most: each later one places first what an earlier one left out.
+_PASSES = 3
 
+
+def greedy_slots(model: ScheduleModel) -> dict[int, Assignment]:
+    """Every task at its earliest free slot, in dependency order and the order
+    of the live plan: its live slot when that is still free, else the earliest
+    on any candidate pair.
+
+    Live slots are not reserved up front: a task that must move then pushes
+    the tasks after it on by a little, rather than itself past all of them.
     Only a hint: the solver checks it. A task that does not fit before its
-    latest end, or waits for one that does not, is left out.
+    latest end (a locked successor waits for it), or waits for one that does
+    not, is left out - and goes first in the next pass, with what it waits
+    for, since the solver can only start from a plan without it.
     """
+    best: dict[int, Assignment] = {}
+    first: set[int] = set()
+    for _ in range(_PASSES):
+        placed = _one_pass(model, first)
+        if len(placed) > len(best):
+            best = placed
+        missing = [t for t in model.tasks if t not in placed]
+        if not missing:
+            break
+        first |= _with_predecessors(model, missing)
+    return best
+
+
+def _with_predecessors(model: ScheduleModel, task_ids: Iterable[int]) -> set[int]:
+    found: set[int] = set()
+    stack = list(task_ids)
+    while stack:
+        task_id = stack.pop()
+        if task_id in found or task_id not in model.tasks:
+            continue
+        found.add(task_id)
+        stack.extend(model.tasks[task_id].task.predecessors)
+    return found
+
+
+def _one_pass(model: ScheduleModel, first: set[int]) -> dict[int, Assignment]:
     free = Busy(())
     operators = {o: Busy(b) for o, b in model.operator_blocks.items()}
     equipment = {e: Busy(b) for e, b in model.equipment_blocks.items()}
     ends: dict[int, int] = {}
-    for task_id in kept:
-        t = model.tasks[task_id]
-        if t.current is not None:
-            start = model.grid.ceil(t.current.start)
-            ends[task_id] = start + t.duration
-            if not model.operator_pool:
-                operators[t.current.operator_id].take(start, start + t.duration)
-            if not model.equipment_pool:
-                equipment[t.current.equipment_id].take(start, start + t.duration)
     waiting = {
-        task_id: {p for p in t.task.predecessors if p in model.tasks and p not in kept}
+        task_id: {p for p in t.task.predecessors if p in model.tasks}
         for task_id, t in model.tasks.items()
-        if task_id not in kept
     }
-    ready = [(_wanted(model, t), t) for t, w in waiting.items() if not w]
+    ready = [(t not in first, _wanted(model, t), t) for t, w in waiting.items() if not w]
     heapq.heapify(ready)
     successors: dict[int, list[int]] = {}
     for task_id, predecessors in waiting.items():
@@ -79,7 +105,7 @@ def greedy_slots(model: ScheduleModel, kept: set[int]) -> dict[int, Assignment]:
             successors.setdefault(p, []).append(task_id)
     placed: dict[int, Assignment] = {}
     while ready:
-        _, task_id = heapq.heappop(ready)
+        _, _, task_id = heapq.heappop(ready)
         t = model.tasks[task_id]
         at = max([t.earliest, *(ends[p] for p in t.task.predecessors if p in ends)])
         best: tuple[int, int, int] | None = None
@@ -119,7 +145,9 @@ def greedy_slots(model: ScheduleModel, kept: set[int]) -> dict[int, Assignment]:
         for successor in successors.get(task_id, ()):
             waiting[successor].discard(task_id)
             if not waiting[successor]:
-                heapq.heappush(ready, (_wanted(model, successor), successor))
+                heapq.heappush(
+                    ready, (successor not in first, _wanted(model, successor), successor)
+                )
     return placed
 
 

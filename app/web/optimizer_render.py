@@ -171,19 +171,27 @@ def kpis_model(deltas: Mapping[str, Any]) -> list[Context]:
     return found
 
 
-def overdue_note(deltas: Mapping[str, Any]) -> str:
-    """Why the draft may look worse than the live plan: the live figures count
-    tasks where they were booked, though that time has passed."""
+def kpi_notes(deltas: Mapping[str, Any], newly_scheduled: int) -> list[str]:
+    """Why the draft's figures may look worse than the live plan's: the live ones
+    leave out tray tasks, and count overdue tasks where they were booked."""
+    notes = []
+    if newly_scheduled:
+        tasks = "task comes" if newly_scheduled == 1 else "tasks come"
+        notes.append(
+            f"{figure(newly_scheduled)} {tasks} from the tray: the live plan's lateness and "
+            "makespan leave them out, the draft's count them."
+        )
     pair = deltas.get("overdue_starts")
     overdue = _number(pair.get("before")) if isinstance(pair, Mapping) else None
-    if not overdue:
-        return ""
-    n = round(overdue)
-    tasks = "task was" if n == 1 else "tasks were"
-    return (
-        f"{figure(n)} {tasks} booked to start before now and not started. The live plan's "
-        "figures count them where they were booked; the draft starts them now or later."
-    )
+    if overdue:
+        n = round(overdue)
+        tasks = "task was" if n == 1 else "tasks were"
+        notes.append(
+            f"{figure(n)} {tasks} booked to start before now and not started. The live "
+            "plan's figures count them where they were booked; the draft starts them now "
+            "or later."
+        )
+    return notes
 
 
 def diff_model(
@@ -233,6 +241,6 @@ def diff_model(
         "groups": groups,
         "total": total,
         "kpis": kpis_model(diff.get("kpis") or {}),
-        "overdue_note": overdue_note(diff.get("kpis") or {}),
+        "notes": kpi_notes(diff.get("kpis") or {}, len(diff.get("scheduled") or ())),
         "ghosts": list(ghosts.values()),
     }

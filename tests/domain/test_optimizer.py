@@ -330,11 +330,10 @@ def test_a_hint_that_wrongly_places_every_task_costs_time_not_the_plan(
     """A hint placing every task skips the placement solve; when the model
     proves not all fit after all, the placement solve runs anyway."""
 
-    def everything_at_once(model: ScheduleModel, kept: set[int]) -> dict[int, Assignment]:
+    def everything_at_once(model: ScheduleModel) -> dict[int, Assignment]:
         return {
             task_id: Assignment(task_id, ANNA.id, WELDER.id, at(0), at(0.5))
             for task_id in model.tasks
-            if task_id not in kept
         }
 
     monkeypatch.setattr(optimizer_model, "greedy_slots", everything_at_once)

@@ -12,7 +12,7 @@ from board_plant import DAY_VIEW, BoardWorld, board_world, log_in
 from sqlalchemy import func, select
 
 from app.db import tables as t
-from app.web.optimizer_render import duration_label, kpi_model, kpis_model, overdue_note
+from app.web.optimizer_render import duration_label, kpi_model, kpi_notes, kpis_model
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_durations_and_deltas_read_as_a_scheduler_says_them() -> None:
 def test_overdue_starts_show_only_when_there_are_some_and_say_why() -> None:
     calm = {"makespan": {"before": 90, "after": 60}, "overdue_starts": {"before": 0, "after": 0}}
     assert [k["label"] for k in kpis_model(calm)] == ["Makespan"]
-    assert overdue_note(calm) == ""
+    assert kpi_notes(calm, 0) == []
     stale = {**calm, "overdue_starts": {"before": 729, "after": 0}}
     overdue = kpis_model(stale)[-1]
     assert (overdue["label"], overdue["before"], overdue["after"], overdue["tone"]) == (
@@ -96,7 +96,14 @@ def test_overdue_starts_show_only_when_there_are_some_and_say_why() -> None:
         "0",
         "better",
     )
-    assert overdue_note(stale).startswith("729 tasks were booked to start before now")
+    (note,) = kpi_notes(stale, 0)
+    assert note.startswith("729 tasks were booked to start before now")
+
+
+def test_tray_tasks_the_draft_schedules_are_named_beside_the_figures() -> None:
+    (note,) = kpi_notes({}, 108)
+    assert note.startswith("108 tasks come from the tray")
+    assert kpi_notes({}, 1)[0].startswith("1 task comes from the tray")
 
 
 # --- who may -------------------------------------------------------------------------------
