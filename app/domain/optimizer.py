@@ -26,9 +26,13 @@ takes most of the time on thousands of optional intervals. When some of its
 tasks have a valid live slot and some do not, it goes to the optional model
 straight away, hinted with a whole plan (`optimizer_start`): the required
 model rarely finds a first solution in time there, and a plan to offer
-comes first. When that plan places every task, placement is settled and its
-solve skipped; should the model prove that not all fit after all, the
-placement solve runs on a fresh model.
+comes first. No placement solve then: its answer places tasks anywhere (only
+their number counts) and the lateness solve would spend its time mending
+that. The plan's count is a floor instead, and each task it leaves out
+costs solve 1 more than the worst lateness of one job; should the model
+prove the floor wrong, the placement solve runs after all, on a fresh
+model. The makespan stays within the plan's, or solve 1 (which does not
+look at it) lets it drift further than solve 2 can mend in the time left.
 
 The proposal is the live plan with the open tasks moved (locked slots kept,
 tasks that cannot be placed unscheduled) and goes through `validate_plan`.
@@ -227,11 +231,8 @@ class _Run:
         folded = False
         self.trusted_hint = trust_hint and _hint_settles_placement(model)
         if model.placed is not None and self.trusted_hint:
-            # The hint is a whole plan; a placement solve would scramble its
-            # slots (only the count matters there) and leave too little time to
-            # mend them. So: never fewer tasks than the hint places, and when
-            # it leaves some out, each one left out costs more than the worst
-            # lateness of one job, so placing it comes first.
+            # No placement solve (see the module docstring): the hint's count
+            # is a floor, and tasks it leaves out weigh in solve 1.
             total, hinted = len(model.tasks), model.hinted_placed or 0
             model.model.add(model.placed >= hinted)
             if lateness is not None and hinted != total:
@@ -246,6 +247,9 @@ class _Run:
             model.model.add(model.placed >= values[model.placed])
             model.hint(values.__getitem__)
         objective = model.makespan
+        if self.trusted_hint and lateness is not None and len(model.tasks) > _LARGE:
+            # Not past the starting plan's (see the module docstring).
+            model.model.add(model.makespan <= model.hinted_makespan)
         if lateness is not None and first is not None and not self.stopped:
             model.model.minimize(first)
             status, found = self._solve("lateness", self._half_of_the_time_left())

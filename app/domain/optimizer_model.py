@@ -102,6 +102,30 @@ class ScheduleModel:
     # More than the weighted lateness one job can reach: what leaving a task
     # out costs when placement is folded into the lateness objective.
     unplaced_cost: int = 1
+    # When the live plan's hint ends, in grid units (an optional model's).
+    hinted_makespan: int = 0
+    # Per job with a due time: its lateness weight, due time and the end of its
+    # locked tasks (or the due time), in grid units.
+    dues: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+
+    def score(self, slots: Mapping[int, Assignment]) -> tuple[int, int, int]:
+        """How good a whole plan of the model's tasks is, lower is better:
+        (weighted lateness and `unplaced_cost` per task left out, makespan,
+        tasks not in their live slot)."""
+        ends: dict[int, int] = {}
+        makespan = changes = 0
+        for task_id, slot in slots.items():
+            t = self.tasks[task_id]
+            end = self.grid.ceil(slot.start) + t.duration
+            ends[t.task.job_id] = max(end, ends.get(t.task.job_id, end))
+            makespan = max(makespan, end)
+            changes += slot != t.current
+        lateness = sum(
+            weight * max(0, ends.get(job_id, kept) - due, kept - due)
+            for job_id, (weight, due, kept) in self.dues.items()
+        )
+        left_out = (len(self.tasks) - len(slots)) * self.unplaced_cost
+        return lateness + left_out, makespan, changes
 
     def hint(self, value: Callable[[Any], int] | None = None) -> None:
         """Hint starts and choices from a previous solve, else from the live plan:
@@ -118,6 +142,8 @@ class ScheduleModel:
             return
         whole = greedy_slots(self)
         self.hinted_placed = len(whole)
+        ends = [self.grid.ceil(slot.start) + self.tasks[t].duration for t, slot in whole.items()]
+        self.hinted_makespan = max(ends, default=0)
         for task_id, model_task in self.tasks.items():
             if (slot := whole.get(task_id)) is not None:
                 _hint_current(self.model, model_task, slot, self.grid)
@@ -362,6 +388,7 @@ def _add_objectives(model: ScheduleModel, plan: Plan) -> None:
         if job_id in kept_ends:
             m.add(lateness >= kept_ends[job_id] - due)
         terms.append((lateness_weight(job.priority), lateness, max(0, horizon - due)))
+        model.dues[job_id] = (lateness_weight(job.priority), due, kept_ends.get(job_id, due))
     if terms:
         model.unplaced_cost = max(weight * most for weight, _, most in terms) + 1
         bound = sum(weight * most for weight, _, most in terms)

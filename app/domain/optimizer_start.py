@@ -1,5 +1,14 @@
-"""The optimizer's starting plan for a large model: the live plan, mended -
-every task in the live plan's order at its earliest free slot.
+"""The optimizer's starting plan for a large model: the live plan, mended.
+
+Every task in the live plan's order: its live slot when that is still free,
+else the earliest slot on any of its candidate pairs (its live operator and
+machine on a tie). The live slots not reached yet are *held*: a task placed
+anew goes around them, unless that makes it wait more than a hold longer
+than it must - then it takes the slot and the holders move on in their turn.
+Holding always keeps the plan the live one wherever nothing forces a change,
+but may send a task pushed out of its slot behind everything already booked;
+a short hold spreads such a push over many tasks. A few holds are tried and
+the best plan kept.
 
 CP-SAT completes a partial hint poorly when there are thousands of tasks
 with several candidates each; with this whole plan as the hint of the
@@ -12,14 +21,14 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from app.domain.plan import Assignment
 
 if TYPE_CHECKING:
-    from app.domain.optimizer_model import ScheduleModel
+    from app.domain.optimizer_model import ModelTask, ScheduleModel
     from app.domain.optimizer_scope import Span
 
 __all__ = ["Busy", "greedy_slots"]
@@ -46,27 +55,49 @@ class Busy:
         self.starts.insert(i, start)
         self.ends.insert(i, end)
 
+    def release(self, start: int, end: int) -> None:
+        i = bisect_left(self.starts, start)
+        while self.starts[i] != start or self.ends[i] != end:
+            i += 1
+        del self.starts[i], self.ends[i]
 
-# Greedy passes at most: each later one places first what an earlier one left out.
+
+def earliest(at: int, duration: int, busy: Sequence[Busy]) -> int:
+    """The first start from `at` at which every one of `busy` is free."""
+    while True:
+        start = at
+        for b in busy:
+            at = b.first_free(at, duration)
+        if at == start:
+            return at
+
+
+# Greedy passes at most per hold: each later one places first what an earlier
+# one left out.
 _PASSES = 3
+# How much longer a task waits to leave live slots not reached yet alone, in
+# minutes: the plans for each are compared and the best kept (None: always).
+_HOLDS = (None, 240, 0)
 
 
 def greedy_slots(model: ScheduleModel) -> dict[int, Assignment]:
-    """Every task at its earliest free slot, in dependency order and the order
-    of the live plan: its live slot when that is still free, else the earliest
-    on any candidate pair.
+    """The best of a few whole plans (`ScheduleModel.score`), each made as the
+    module docstring says with one of `_HOLDS`.
 
-    Live slots are not reserved up front: a task that must move then pushes
-    the tasks after it on by a little, rather than itself past all of them.
     Only a hint: the solver checks it. A task that does not fit before its
     latest end (a locked successor waits for it), or waits for one that does
     not, is left out - and goes first in the next pass, with what it waits
     for, since the solver can only start from a plan without it.
     """
+    plans = [_passes(model, hold) for hold in _HOLDS]
+    return min(plans, key=model.score)
+
+
+def _passes(model: ScheduleModel, hold: int | None) -> dict[int, Assignment]:
     best: dict[int, Assignment] = {}
     first: set[int] = set()
     for _ in range(_PASSES):
-        placed = _one_pass(model, first)
+        placed = _Pass(model, first, hold).run()
         if len(placed) > len(best):
             best = placed
         missing = [t for t in model.tasks if t not in placed]
@@ -88,70 +119,149 @@ def _with_predecessors(model: ScheduleModel, task_ids: Iterable[int]) -> set[int
     return found
 
 
-def _one_pass(model: ScheduleModel, first: set[int]) -> dict[int, Assignment]:
-    free = Busy(())
-    operators = {o: Busy(b) for o, b in model.operator_blocks.items()}
-    equipment = {e: Busy(b) for e, b in model.equipment_blocks.items()}
-    ends: dict[int, int] = {}
-    waiting = {
-        task_id: {p for p in t.task.predecessors if p in model.tasks}
-        for task_id, t in model.tasks.items()
-    }
-    ready = [(t not in first, _wanted(model, t), t) for t, w in waiting.items() if not w]
-    heapq.heapify(ready)
-    successors: dict[int, list[int]] = {}
-    for task_id, predecessors in waiting.items():
-        for p in predecessors:
-            successors.setdefault(p, []).append(task_id)
-    placed: dict[int, Assignment] = {}
-    while ready:
-        _, _, task_id = heapq.heappop(ready)
-        t = model.tasks[task_id]
-        at = max([t.earliest, *(ends[p] for p in t.task.predecessors if p in ends)])
+# A resource: ("o", operator id) or ("e", equipment id).
+Resource = tuple[str, int]
+
+
+class _Pass:
+    """One greedy pass; `first` are placed before the others that are ready."""
+
+    def __init__(self, model: ScheduleModel, first: set[int], hold: int | None) -> None:
+        self.model = model
+        self.first = first
+        self.hold_units = model.horizon if hold is None else model.grid.units(hold)
+        self.booked: dict[Resource, Busy] = {
+            **{("o", o): Busy(b) for o, b in model.operator_blocks.items()},
+            **{("e", e): Busy(b) for e, b in model.equipment_blocks.items()},
+        }
+        self.held: dict[Resource, Busy] = {r: Busy(()) for r in self.booked}
+        self.holders: dict[Resource, dict[int, Span]] = {r: {} for r in self.booked}
+        self.holding: dict[int, tuple[Span, list[Resource]]] = {}
+        for task_id, t in model.tasks.items():
+            if t.current is not None:
+                start = model.grid.ceil(t.current.start)
+                self._hold(task_id, (start, start + t.duration), self._pair(
+                    t.current.operator_id, t.current.equipment_id
+                ))  # fmt: skip
+        self.ends: dict[int, int] = {}
+        self.placed: dict[int, Assignment] = {}
+
+    def run(self) -> dict[int, Assignment]:
+        model = self.model
+        waiting = {
+            task_id: {p for p in t.task.predecessors if p in model.tasks}
+            for task_id, t in model.tasks.items()
+        }
+        successors: dict[int, list[int]] = {}
+        for task_id, predecessors in waiting.items():
+            for p in predecessors:
+                successors.setdefault(p, []).append(task_id)
+        ready = [self._key(t) for t, w in waiting.items() if not w]
+        heapq.heapify(ready)
+        while ready:
+            task_id = heapq.heappop(ready)[-1]
+            if not self._place(task_id):
+                continue
+            for successor in successors.get(task_id, ()):
+                waiting[successor].discard(task_id)
+                if not waiting[successor]:
+                    heapq.heappush(ready, self._key(successor))
+        return self.placed
+
+    def _key(self, task_id: int) -> tuple[bool, int, int]:
+        """Those placed first, then by when the task would like to start: its
+        live slot's start, else its earliest."""
+        t = self.model.tasks[task_id]
+        wanted = t.earliest
+        if t.current is not None:
+            wanted = max(wanted, self.model.grid.ceil(t.current.start))
+        return task_id not in self.first, wanted, task_id
+
+    def _pair(self, operator_id: int, equipment_id: int) -> list[Resource]:
+        """The resources a slot occupies: none of a pooled kind."""
+        pair: list[Resource] = []
+        if not self.model.operator_pool:
+            pair.append(("o", operator_id))
+        if not self.model.equipment_pool:
+            pair.append(("e", equipment_id))
+        return pair
+
+    def _place(self, task_id: int) -> bool:
+        model, t = self.model, self.model.tasks[task_id]
+        at = max([t.earliest, *(self.ends[p] for p in t.task.predecessors if p in self.ends)])
+        self._unhold(task_id)
         best: tuple[int, int, int] | None = None
         if t.current is not None:
-            # Its live slot, when still free and after its predecessors.
             start = model.grid.ceil(t.current.start)
             o, e = t.current.operator_id, t.current.equipment_id
-            o_busy = free if model.operator_pool else operators[o]
-            e_busy = free if model.equipment_pool else equipment[e]
-            if start >= at and all(
-                b.first_free(start, t.duration) == start for b in (o_busy, e_busy)
-            ):
-                best = (start, 0 if model.operator_pool else o, 0 if model.equipment_pool else e)
-        for o in () if best else (0,) if model.operator_pool else t.operators:
-            for e in (0,) if model.equipment_pool else t.equipment:
-                o_busy = free if model.operator_pool else operators[o]
-                e_busy = free if model.equipment_pool else equipment[e]
-                start = at
-                while True:
-                    start = e_busy.first_free(o_busy.first_free(start, t.duration), t.duration)
-                    if o_busy.first_free(start, t.duration) == start:
-                        break
-                if best is None or start < best[0]:
-                    best = (start, o, e)
+            booked = [self.booked[r] for r in self._pair(o, e)]
+            if start >= at and earliest(start, t.duration, booked) == start:
+                best = (start, o, e)
+        if best is None:
+            best = self._anew(t, at)
         if best is None or best[0] + t.duration > t.latest:
-            continue
+            return False
         start, o, e = best
-        if not model.operator_pool:
-            operators[o].take(start, start + t.duration)
-        if not model.equipment_pool:
-            equipment[e].take(start, start + t.duration)
-        ends[task_id] = start + t.duration
+        span = (start, start + t.duration)
+        for r in self._pair(o, e):
+            self.booked[r].take(*span)
+            for holder, (s, end) in list(self.holders[r].items()):
+                if s < span[1] and span[0] < end:
+                    self._unhold(holder)  # it moves on in its turn
+        self.ends[task_id] = span[1]
         begins = model.grid.at(start)
-        placed[task_id] = Assignment(
-            task_id, o, e, begins, begins + timedelta(minutes=t.task.duration_minutes)
+        self.placed[task_id] = Assignment(
+            task_id,
+            0 if model.operator_pool else o,
+            0 if model.equipment_pool else e,
+            begins,
+            begins + timedelta(minutes=t.task.duration_minutes),
         )
-        for successor in successors.get(task_id, ()):
-            waiting[successor].discard(task_id)
-            if not waiting[successor]:
-                heapq.heappush(
-                    ready, (successor not in first, _wanted(model, successor), successor)
-                )
-    return placed
+        if t.current is not None and best == _on_grid(t.current, model):
+            self.placed[task_id] = t.current  # its live slot, to the minute
+        return True
+
+    def _anew(self, t: ModelTask, at: int) -> tuple[int, int, int] | None:
+        """The earliest slot on any candidate pair around the held slots, unless
+        the earliest ignoring them is more than the hold sooner."""
+        model = self.model
+        live = (
+            (None, None) if t.current is None else (t.current.operator_id, t.current.equipment_id)
+        )
+        free: tuple[int, int, int] | None = None
+        around: tuple[int, int, int] | None = None
+        for o in (0,) if model.operator_pool else _first(t.operators, live[0]):
+            for e in (0,) if model.equipment_pool else _first(t.equipment, live[1]):
+                pair = self._pair(o, e)
+                start = earliest(at, t.duration, [self.booked[r] for r in pair])
+                if free is None or start < free[0]:
+                    free = (start, o, e)
+                busy = [b for r in pair for b in (self.booked[r], self.held[r])]
+                start = earliest(start, t.duration, busy)
+                if around is None or start < around[0]:
+                    around = (start, o, e)
+        if free is None or around is None:
+            return None
+        return around if around[0] - free[0] <= self.hold_units else free
+
+    def _hold(self, task_id: int, span: Span, pair: list[Resource]) -> None:
+        self.holding[task_id] = (span, pair)
+        for r in pair:
+            self.held[r].take(*span)
+            self.holders[r][task_id] = span
+
+    def _unhold(self, task_id: int) -> None:
+        if (found := self.holding.pop(task_id, None)) is None:
+            return
+        span, pair = found
+        for r in pair:
+            self.held[r].release(*span)
+            del self.holders[r][task_id]
 
 
-def _wanted(model: ScheduleModel, task_id: int) -> int:
-    """When a task would like to start: its live slot's start, else its earliest."""
-    t = model.tasks[task_id]
-    return t.earliest if t.current is None else max(t.earliest, model.grid.ceil(t.current.start))
+def _first(candidates: tuple[int, ...], wanted: int | None) -> list[int]:
+    return sorted(candidates, key=lambda rid: rid != wanted)
+
+
+def _on_grid(slot: Assignment, model: ScheduleModel) -> tuple[int, int, int]:
+    return model.grid.ceil(slot.start), slot.operator_id, slot.equipment_id

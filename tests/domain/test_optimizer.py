@@ -21,6 +21,7 @@ from app.domain.optimizer import (
     optimize,
 )
 from app.domain.optimizer_model import ScheduleModel, build_model
+from app.domain.optimizer_start import greedy_slots
 from app.domain.plan import (
     Assignment,
     Equipment,
@@ -426,6 +427,46 @@ def test_an_optional_models_hint_is_a_whole_plan() -> None:
 
     assert solver.solve(model.model) == cp_model.OPTIMAL
     assert solver.value(model.placed) == 3
+
+
+def booked_solid(*, urgent_due: datetime | None) -> Plan:
+    """Anna's one welder booked from 1:00 to 10:00 (job 100, no due time), and a
+    tray weld of job 200 that could go first."""
+    rush = Job(200, "Rush order", priority=3, due=urgent_due)
+    live = [Assignment(i, ANNA.id, WELDER.id, at(i), at(i + 1)) for i in range(1, 10)]
+    tasks = [weld(i, status=TaskStatus.SCHEDULED) for i in range(1, 10)]
+    return plant(
+        *tasks, weld(20, job_id=rush.id),
+        operators=(ANNA,), equipment=(WELDER,), jobs=(ORDER, rush), assignments=tuple(live),
+    )  # fmt: skip
+
+
+def start_plan(plan: Plan, now: datetime) -> dict[int, Assignment]:
+    model = build_model(
+        plan, now=now, time_unit_minutes=5, horizon_days=None, pinned=frozenset(), optional=True
+    )
+    return greedy_slots(model)
+
+
+def test_the_starting_plan_keeps_the_live_one_when_nothing_forces_a_change() -> None:
+    plan = booked_solid(urgent_due=None)
+    start = start_plan(plan, now=at(1))
+
+    assert {t: start[t] for t in range(1, 10)} == plan.assignments
+    assert start[20].start == at(10)
+
+
+def test_the_starting_plan_lets_a_due_task_push_the_others_on() -> None:
+    """Held live slots would put the rush weld behind all nine, 8 h late. Of the
+    plans where it pushes others on, the one changing fewest wins: three welds
+    an hour on, the fourth to the end, the rest as they were (the solver may
+    still put the rush weld first)."""
+    plan = booked_solid(urgent_due=at(2))
+    start = start_plan(plan, now=at(1))
+
+    assert start[20].start == at(2)
+    assert [start[t].start for t in (2, 3, 4, 5)] == [at(3), at(4), at(5), at(10)]
+    assert all(start[t] == plan.assignments[t] for t in (1, 6, 7, 8, 9))
 
 
 def test_a_large_partly_valid_plan_starts_from_its_live_slots(
