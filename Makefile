@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint bench bench-fanout bench-jssp clean
+.PHONY: venv run test lint bench bench-fanout bench-jssp bench-optimizer clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,9 @@ bench-fanout: venv
 
 bench-jssp: venv
 	$(BIN)/python scripts/bench_jssp.py
+
+bench-optimizer: venv
+	$(BIN)/python scripts/bench_large_optimizer.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

@@ -4,11 +4,12 @@ Every task in the live plan's order: its live slot when that is still free,
 else the earliest slot on any of its candidate pairs (its live operator and
 machine on a tie). The live slots not reached yet are *held*: a task placed
 anew goes around them, unless that makes it wait more than a hold longer
-than it must - then it takes the slot and the holders move on in their turn.
-Holding always keeps the plan the live one wherever nothing forces a change,
-but may send a task pushed out of its slot behind everything already booked;
-a short hold spreads such a push over many tasks. A few holds are tried and
-the best plan kept.
+than it must, or miss the end its job's due time asks of it while taking
+the slot would not - then it takes the slot and the holders move on in
+their turn. Holding for as long as it takes keeps the plan the live one
+wherever nothing forces a change; short holds spread a push over more
+tasks, which now and then makes a better plan. A few holds are tried and the
+best plan kept (`ScheduleModel.score`).
 
 CP-SAT completes a partial hint poorly when there are thousands of tasks
 with several candidates each; with this whole plan as the hint of the
@@ -76,7 +77,8 @@ def earliest(at: int, duration: int, busy: Sequence[Busy]) -> int:
 # one left out.
 _PASSES = 3
 # How much longer a task waits to leave live slots not reached yet alone, in
-# minutes: the plans for each are compared and the best kept (None: always).
+# minutes: the plans for each are compared and the best kept (None: as long
+# as its deadline allows).
 _HOLDS = (None, 240, 0)
 
 
@@ -89,15 +91,43 @@ def greedy_slots(model: ScheduleModel) -> dict[int, Assignment]:
     not, is left out - and goes first in the next pass, with what it waits
     for, since the solver can only start from a plan without it.
     """
-    plans = [_passes(model, hold) for hold in _HOLDS]
+    deadlines = _deadlines(model)
+    plans = [_passes(model, hold, deadlines) for hold in _HOLDS]
     return min(plans, key=model.score)
 
 
-def _passes(model: ScheduleModel, hold: int | None) -> dict[int, Assignment]:
+def _deadlines(model: ScheduleModel) -> dict[int, int]:
+    """When each task must end for its job to be on time, its successors in the
+    model after it (a backward pass over the job's due time)."""
+    found: dict[int, int] = {}
+    successors: dict[int, list[int]] = {}
+    for task_id, t in model.tasks.items():
+        for p in t.task.predecessors:
+            if p in model.tasks:
+                successors.setdefault(p, []).append(task_id)
+
+    def deadline(task_id: int) -> int:
+        if task_id not in found:
+            t = model.tasks[task_id]
+            due = model.dues.get(t.task.job_id)
+            own = t.latest if due is None else min(t.latest, due[1])
+            found[task_id] = min(
+                [own, *(deadline(s) - model.tasks[s].duration for s in successors.get(task_id, ()))]
+            )
+        return found[task_id]
+
+    for task_id in model.tasks:
+        deadline(task_id)
+    return found
+
+
+def _passes(
+    model: ScheduleModel, hold: int | None, deadlines: dict[int, int]
+) -> dict[int, Assignment]:
     best: dict[int, Assignment] = {}
     first: set[int] = set()
     for _ in range(_PASSES):
-        placed = _Pass(model, first, hold).run()
+        placed = _Pass(model, first, hold, deadlines).run()
         if len(placed) > len(best):
             best = placed
         missing = [t for t in model.tasks if t not in placed]
@@ -126,10 +156,13 @@ Resource = tuple[str, int]
 class _Pass:
     """One greedy pass; `first` are placed before the others that are ready."""
 
-    def __init__(self, model: ScheduleModel, first: set[int], hold: int | None) -> None:
+    def __init__(
+        self, model: ScheduleModel, first: set[int], hold: int | None, deadlines: dict[int, int]
+    ) -> None:
         self.model = model
         self.first = first
         self.hold_units = model.horizon if hold is None else model.grid.units(hold)
+        self.deadlines = deadlines
         self.booked: dict[Resource, Busy] = {
             **{("o", o): Busy(b) for o, b in model.operator_blocks.items()},
             **{("e", e): Busy(b) for e, b in model.equipment_blocks.items()},
@@ -242,7 +275,11 @@ class _Pass:
                     around = (start, o, e)
         if free is None or around is None:
             return None
-        return around if around[0] - free[0] <= self.hold_units else free
+        if around[0] - free[0] > self.hold_units:
+            return free
+        # Going around would make it miss its deadline: better to push others on.
+        late = around[0] + t.duration > self.deadlines[t.task.id] >= free[0] + t.duration
+        return free if late else around
 
     def _hold(self, task_id: int, span: Span, pair: list[Resource]) -> None:
         self.holding[task_id] = (span, pair)
