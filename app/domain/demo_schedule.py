@@ -268,8 +268,13 @@ def add_disturbances(floor: ShopFloor, rng: random.Random, *, count: int) -> Non
 
 
 def _candidates(floor: ShopFloor, rng: random.Random) -> list[PlantAssignment]:
+    """Undisturbed assignments in random order; with `floor.now`, those of the
+    next day first, so a board opened now shows some of the disturbances."""
     found = [a for a in floor.ordered_assignments() if a.task_key not in floor.disturbed]
     rng.shuffle(found)
+    if floor.now is not None:
+        soon = floor.now + timedelta(days=1)
+        found.sort(key=lambda a: a.start >= soon)
     return found
 
 

@@ -370,9 +370,8 @@ def _values(model: ScheduleModel, value: Callable[[Any], int]) -> dict[Any, int]
     for t in model.tasks.values():
         for variable in t.decisions():
             found[variable] = value(variable)
-    for total in (model.weighted_lateness, model.placed):
-        if total is not None:
-            found[total] = value(total)
+    for total in model.totals():
+        found[total] = value(total)
     return found
 
 

@@ -107,33 +107,49 @@ class ScheduleModel:
     # Per job with a due time: its lateness weight, due time and the end of its
     # locked tasks (or the due time), in grid units.
     dues: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    # Each due job's lateness, in grid units.
+    lateness_of: dict[int, Any] = field(default_factory=dict)
 
     def score(self, slots: Mapping[int, Assignment]) -> tuple[int, int, int]:
         """How good a whole plan of the model's tasks is, lower is better:
         (weighted lateness and `unplaced_cost` per task left out, makespan,
         tasks not in their live slot)."""
+        late, makespan = self._measure(slots)
+        lateness = sum(self.dues[job_id][0] * minutes for job_id, minutes in late.items())
+        left_out = (len(self.tasks) - len(slots)) * self.unplaced_cost
+        changes = sum(slot != self.tasks[t].current for t, slot in slots.items())
+        return lateness + left_out, makespan, changes
+
+    def _measure(self, slots: Mapping[int, Assignment]) -> tuple[dict[int, int], int]:
+        """Each due job's lateness and the makespan of a whole plan, in grid units."""
         ends: dict[int, int] = {}
-        makespan = changes = 0
+        makespan = 0
         for task_id, slot in slots.items():
             t = self.tasks[task_id]
             end = self.grid.ceil(slot.start) + t.duration
             ends[t.task.job_id] = max(end, ends.get(t.task.job_id, end))
             makespan = max(makespan, end)
-            changes += slot != t.current
-        lateness = sum(
-            weight * max(0, ends.get(job_id, kept) - due, kept - due)
-            for job_id, (weight, due, kept) in self.dues.items()
-        )
-        left_out = (len(self.tasks) - len(slots)) * self.unplaced_cost
-        return lateness + left_out, makespan, changes
+        late = {
+            job_id: max(0, ends.get(job_id, kept) - due, kept - due)
+            for job_id, (_, due, kept) in self.dues.items()
+        }
+        return late, makespan
+
+    def totals(self) -> list[Any]:
+        """The objectives' variables beyond the tasks' own decisions."""
+        found = [self.makespan, self.weighted_lateness, self.placed, *self.lateness_of.values()]
+        return [variable for variable in found if variable is not None]
 
     def hint(self, value: Callable[[Any], int] | None = None) -> None:
         """Hint starts and choices from a previous solve, else from the live plan:
-        its valid slots, or for an optional model a whole plan (`optimizer_start`)."""
+        its valid slots, or for an optional model a whole plan (`optimizer_start`),
+        objectives included so the solver takes it as its first solution."""
         self.model.clear_hints()  # type: ignore[no-untyped-call]
         if value is not None:
             for model_task in self.tasks.values():
                 _hint_solved(self.model, model_task, value)
+            for variable in self.totals():
+                self.model.add_hint(variable, value(variable))
             return
         if self.placed is None:
             for model_task in self.tasks.values():
@@ -141,14 +157,20 @@ class ScheduleModel:
                     _hint_current(self.model, model_task, model_task.current, self.grid)
             return
         whole = greedy_slots(self)
-        self.hinted_placed = len(whole)
-        ends = [self.grid.ceil(slot.start) + self.tasks[t].duration for t, slot in whole.items()]
-        self.hinted_makespan = max(ends, default=0)
+        late, makespan = self._measure(whole)
+        self.hinted_placed, self.hinted_makespan = len(whole), makespan
         for task_id, model_task in self.tasks.items():
             if (slot := whole.get(task_id)) is not None:
                 _hint_current(self.model, model_task, slot, self.grid)
             else:
                 self.model.add_hint(model_task.present, 0)
+        self.model.add_hint(self.placed, len(whole))
+        self.model.add_hint(self.makespan, makespan)
+        for job_id, variable in self.lateness_of.items():
+            self.model.add_hint(variable, late[job_id])
+        if self.weighted_lateness is not None:
+            weighted = sum(self.dues[job_id][0] * minutes for job_id, minutes in late.items())
+            self.model.add_hint(self.weighted_lateness, weighted)
 
     @property
     def partly_current(self) -> bool:
@@ -389,6 +411,7 @@ def _add_objectives(model: ScheduleModel, plan: Plan) -> None:
             m.add(lateness >= kept_ends[job_id] - due)
         terms.append((lateness_weight(job.priority), lateness, max(0, horizon - due)))
         model.dues[job_id] = (lateness_weight(job.priority), due, kept_ends.get(job_id, due))
+        model.lateness_of[job_id] = lateness
     if terms:
         model.unplaced_cost = max(weight * most for weight, _, most in terms) + 1
         bound = sum(weight * most for weight, _, most in terms)

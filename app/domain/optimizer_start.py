@@ -257,22 +257,8 @@ class _Pass:
     def _anew(self, t: ModelTask, at: int) -> tuple[int, int, int] | None:
         """The earliest slot on any candidate pair around the held slots, unless
         the earliest ignoring them is more than the hold sooner."""
-        model = self.model
-        live = (
-            (None, None) if t.current is None else (t.current.operator_id, t.current.equipment_id)
-        )
-        free: tuple[int, int, int] | None = None
-        around: tuple[int, int, int] | None = None
-        for o in (0,) if model.operator_pool else _first(t.operators, live[0]):
-            for e in (0,) if model.equipment_pool else _first(t.equipment, live[1]):
-                pair = self._pair(o, e)
-                start = earliest(at, t.duration, [self.booked[r] for r in pair])
-                if free is None or start < free[0]:
-                    free = (start, o, e)
-                busy = [b for r in pair for b in (self.booked[r], self.held[r])]
-                start = earliest(start, t.duration, busy)
-                if around is None or start < around[0]:
-                    around = (start, o, e)
+        free = self._earliest_pair(t, at, around=False)
+        around = self._earliest_pair(t, at, around=True)
         if free is None or around is None:
             return None
         if around[0] - free[0] > self.hold_units:
@@ -280,6 +266,44 @@ class _Pass:
         # Going around would make it miss its deadline: better to push others on.
         late = around[0] + t.duration > self.deadlines[t.task.id] >= free[0] + t.duration
         return free if late else around
+
+    def _earliest_pair(self, t: ModelTask, at: int, *, around: bool) -> tuple[int, int, int] | None:
+        """The candidate pair free soonest from `at` (its live pair on a tie),
+        with or without the held slots. Each resource alone bounds a pair's
+        start from below, so pairs are tried by that bound until it passes
+        the best found."""
+        model = self.model
+        live = (
+            (None, None) if t.current is None else (t.current.operator_id, t.current.equipment_id)
+        )
+
+        def alone(kind: str, rid: int) -> int:
+            if (kind == "o" and model.operator_pool) or (kind == "e" and model.equipment_pool):
+                return at
+            busy = [self.booked[(kind, rid)], *((self.held[(kind, rid)],) if around else ())]
+            return earliest(at, t.duration, busy)
+
+        operators = {o: alone("o", o) for o in ((0,) if model.operator_pool else t.operators)}
+        equipment = {e: alone("e", e) for e in ((0,) if model.equipment_pool else t.equipment)}
+        pairs = sorted(
+            (max(so, se), o != live[0] or e != live[1], o, e)
+            for o, so in operators.items()
+            for e, se in equipment.items()
+        )
+        best: tuple[int, int, int] | None = None
+        for bound, _, o, e in pairs:
+            if best is not None and bound >= best[0]:
+                break
+            pair = self._pair(o, e)
+            busy = [
+                b
+                for r in pair
+                for b in ((self.booked[r], self.held[r]) if around else (self.booked[r],))
+            ]
+            start = earliest(bound, t.duration, busy)
+            if best is None or start < best[0]:
+                best = (start, o, e)
+        return best
 
     def _hold(self, task_id: int, span: Span, pair: list[Resource]) -> None:
         self.holding[task_id] = (span, pair)
