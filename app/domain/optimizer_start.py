@@ -75,11 +75,11 @@ def earliest(at: int, duration: int, busy: Sequence[Busy]) -> int:
 
 # Greedy passes at most per hold: each later one places first what an earlier
 # one left out.
-_PASSES = 3
+_PASSES = 2
 # How much longer a task waits to leave live slots not reached yet alone, in
 # minutes: the plans for each are compared and the best kept (None: as long
 # as its deadline allows).
-_HOLDS = (None, 240, 0)
+_HOLDS = (None, 0)
 
 
 def greedy_slots(model: ScheduleModel) -> dict[int, Assignment]:
