@@ -386,3 +386,19 @@ def app_server(
         yield base_url
     finally:
         process.stop()
+
+
+def load_demo(database_url: str, var_dir: Path, size: str = "small") -> str:
+    """`takt demo --size SIZE` into a migrated (or empty) database, as a new user runs it;
+    returns what it printed."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TAKT_")}
+    env |= {"DATABASE_URL": database_url, "TAKT_VAR_DIR": str(var_dir)}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("takt")), "demo", "--size", size],
+        env=env,
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from servers import REPO_ROOT, RedisServer
+from servers import RedisServer, load_demo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -59,18 +56,6 @@ class TwoInstances:
         return base.replace("http://", "ws://") + f"/board/ws?access_token={self.token}"
 
 
-def seed_demo_plant(database_url: str, var_dir: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAKT_")}
-    env |= {"DATABASE_URL": database_url, "TAKT_VAR_DIR": str(var_dir)}
-    subprocess.run(
-        [str(Path(sys.executable).parent / "takt"), "demo", "--size", "small"],
-        env=env,
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
-
-
 async def live_schedule_id(database_url: str) -> int:
     engine = create_async_engine(database_url)
     try:
@@ -92,7 +77,7 @@ def two_instances(
     tmp_path: Path,
 ) -> Iterator[TwoInstances]:
     var_dir = tmp_path / "var"  # shared: both instances sign and check tokens with one key
-    seed_demo_plant(postgres_database_url, var_dir)
+    load_demo(postgres_database_url, var_dir)
     env = {"TAKT_RATE_LIMIT_USER": "100000/minute", "TAKT_LOG_JSON": "true"}
     a, b = (
         live_server(

@@ -7,16 +7,16 @@ through the API, as another client would see it.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from board_plant import DAY_VIEW, MONDAY, PASSWORD, BoardPlant, build_board_plant
 from playwright.async_api import Browser, Page
+from servers import load_demo
 
 from app.db.session import Database
 from app.realtime.hub import MemoryHub
@@ -25,7 +25,6 @@ from app.settings import Settings
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
 VIEWPORT = {"width": 1400, "height": 800}
 SPAN = timedelta(days=1)  # the day zoom of DAY_VIEW
 
@@ -185,14 +184,6 @@ async def test_a_task_dragged_from_the_tray_is_scheduled(browser: Browser, board
     assert task["assignment"]["start"].startswith("2026-11-23T13:00")
 
 
-def load_demo(database_url: str, var_dir: Path, size: str) -> None:
-    env = {**os.environ, "DATABASE_URL": database_url, "TAKT_VAR_DIR": str(var_dir)}
-    takt = str(Path(sys.executable).with_name("takt"))
-    subprocess.run(
-        [takt, "demo", "--size", size], env=env, cwd=REPO, check=True, capture_output=True
-    )
-
-
 async def test_the_demo_board(
     browser: Browser,
     sqlite_database_url: str,
@@ -200,11 +191,14 @@ async def test_the_demo_board(
     screenshot_dir: Path,
     tmp_path: Path,
 ) -> None:
-    """The small demo plant as a scheduler sees it (docs/screenshots/board*.png)."""
+    """The small demo plant as a scheduler sees it (docs/screenshots/board*.png):
+    the next 24 hours, where the demo puts some of its disturbances."""
     load_demo(sqlite_database_url, tmp_path, "small")
     base_url = live_server(database_url=sqlite_database_url)
     page = await browser.new_page(viewport={"width": 1600, "height": 900})
-    await page.goto(f"{base_url}/login")
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    board = "/board?" + urlencode({"start": hour.isoformat(), "zoom": "day"})
+    await page.goto(f"{base_url}/login?" + urlencode({"next": board}))
     await page.fill("input[name=username]", "anna")
     await page.fill("input[name=password]", "takt-demo")
     await page.click("button[type=submit]")

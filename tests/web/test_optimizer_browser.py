@@ -7,14 +7,22 @@ re-runs on the plan as it is now, applies, and the bar moves on her board.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from board_plant import PASSWORD, BoardPlant, build_board_plant
 from playwright.async_api import Browser, Page
+from servers import load_demo
+from sqlalchemy import func, select
 
+from app.db import tables as t
 from app.db.session import Database
 from app.realtime.hub import MemoryHub
 from app.services.context import Services
@@ -42,39 +50,43 @@ async def board(
     return live_server(database_url=sqlite_database_url, var_dir=tmp_path / "var"), plant
 
 
-async def log_in(browser: Browser, base_url: str, user: str) -> Page:
+async def log_in(
+    browser: Browser, base_url: str, user: str, view: str = WEEK_VIEW, password: str = PASSWORD
+) -> Page:
     context = await browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
     page = await context.new_page()
     page.set_default_timeout(20_000)
-    await page.goto(f"{base_url}/board?{WEEK_VIEW}")
+    await page.goto(f"{base_url}/board?{view}")
     await page.fill("input[name=username]", user)
-    await page.fill("input[name=password]", PASSWORD)
+    await page.fill("input[name=password]", password)
     await page.click("button[type=submit]")
     await page.wait_for_selector("#board-main")
     # Which states the panel went through (a fast run may skip straight to its draft).
     await page.evaluate(
         """() => {
           window.panelStates = [];
+          window.objectives = [];
           document.addEventListener("htmx:afterSettle", () => {
             const p = document.getElementById("optimizer");
             if (p) window.panelStates.push(p.dataset.state);
+            const objective = p && p.querySelector("[data-figure=objective]");
+            if (objective) window.objectives.push(objective.textContent.trim());
           });
         }"""
     )
     return page
 
 
-async def start_run(page: Page) -> None:
+async def start_run(page: Page, *, limit: str = TEST_LIMIT, scope: str = "all") -> None:
     await page.click(".optimize-button")
     await page.wait_for_selector("#optimizer[data-state=options]")
     # A test-sized time limit: the route accepts 1-300 s, the panel offers 10/30/60.
     radio = await page.wait_for_selector("#optimizer input[name=time_limit][value='10']")
     assert radio is not None
-    await radio.evaluate(f"(input) => {{ input.value = '{TEST_LIMIT}'; }}")
+    await radio.evaluate(f"(input) => {{ input.value = '{limit}'; }}")
     await radio.check()
-    await page.check("#optimizer input[name=scope][value=all]")
+    await page.check(f"#optimizer input[name=scope][value={scope}]")
     await page.click("#optimizer button[type=submit]")
-    await page.wait_for_selector("#optimizer[data-state=draft]")
 
 
 async def schedule_as(page: Page, task_id: int, plant: BoardPlant, starts: str, ends: str) -> None:
@@ -111,6 +123,7 @@ async def test_optimize_preview_and_apply_while_another_scheduler_edits(
     ben = await log_in(browser, base_url, "ben")
 
     await start_run(anna)
+    await anna.wait_for_selector("#optimizer[data-state=draft]")
     assert "running" in await anna.evaluate("window.panelStates")
     panel = anna.locator("#optimizer")
     assert "Newly scheduled" in await panel.inner_text()
@@ -143,3 +156,110 @@ async def test_optimize_preview_and_apply_while_another_scheduler_edits(
         arg=int(before or 0),
     )
     await anna.wait_for_function("() => document.querySelectorAll('.draft-ghost').length === 0")
+
+
+# --- the large demo plant ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """A task of a job the day view does not show: out of a "jobs in view" run."""
+
+    task_id: int
+    job_id: int
+    day: str
+
+
+async def far_from_today(database_url: str, zone: ZoneInfo, count: int) -> list[Elsewhere]:
+    """Booked tasks of `count` jobs that start the day after tomorrow or later."""
+    today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    later = today + timedelta(days=2)
+    database = Database(database_url)
+    try:
+        async with database.read() as session:
+            first = (
+                select(t.Task.job_id, func.min(t.Assignment.start).label("first"))
+                .join(t.Assignment, t.Assignment.task_id == t.Task.id)
+                .group_by(t.Task.job_id)
+                .subquery()
+            )
+            rows = await session.execute(
+                select(t.Task.id, t.Task.job_id, t.Assignment.start)
+                .join(t.Assignment, t.Assignment.task_id == t.Task.id)
+                .join(first, first.c.job_id == t.Task.job_id)
+                .where(first.c.first >= later, t.Task.status == "scheduled")
+                .order_by(t.Task.job_id, t.Assignment.start)
+            )
+            found: dict[int, Elsewhere] = {}
+            for task_id, job_id, start in rows:
+                day = start.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+                found.setdefault(job_id, Elsewhere(task_id, job_id, day.isoformat()))
+    finally:
+        await database.dispose()
+    assert len(found) >= count
+    return list(found.values())[:count]
+
+
+async def nudge(page: Page, base_url: str, task: Elsewhere) -> None:
+    """Ben opens the job's day on his board and moves one of its bars 15 minutes on."""
+    view = urlencode({"start": task.day, "zoom": "day", "job": task.job_id})
+    await page.goto(f"{base_url}/board?{view}")
+    await page.focus(f"#bar-{task.task_id}")
+    await page.keyboard.press("ArrowRight")
+    await page.wait_for_selector(".bar.ghost")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#notice.notice-ok")
+
+
+async def test_the_large_demo_optimized_from_the_board_while_another_scheduler_edits(
+    browser: Browser,
+    sqlite_database_url: str,
+    live_server: Any,
+    screenshot_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """The issue's "done when": 10,200 tasks, today's jobs optimized in the panel's
+    shortest limit, Ben editing other jobs all along; the apply lands on both boards."""
+    printed = load_demo(sqlite_database_url, tmp_path, "large")
+    assert "tasks done" in printed
+    base_url = live_server(database_url=sqlite_database_url, var_dir=tmp_path)
+    elsewhere = await far_from_today(sqlite_database_url, ZoneInfo("Europe/Berlin"), 2)
+    # Anna looks at the next 24 hours: the jobs there are what her run optimizes.
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    view = urlencode({"start": hour.isoformat(), "zoom": "day", "rows": "equipment"})
+    anna = await log_in(browser, base_url, "anna", view, "takt-demo")
+    ben = await log_in(browser, base_url, "ben", view, "takt-demo")
+
+    await start_run(anna, limit="10", scope="window")
+    await anna.wait_for_selector("#optimizer[data-state=running]")
+    await nudge(ben, base_url, elsewhere[0])  # while the solver runs
+    await anna.wait_for_selector("#optimizer[data-state=draft]", timeout=60_000)
+    # Progress was shown as it came: running panels, with an objective once a plan was found.
+    assert await anna.evaluate("window.panelStates.filter(s => s === 'running').length") >= 2
+    assert any(o not in ("", "\u2013") for o in await anna.evaluate("window.objectives"))
+    panel = anna.locator("#optimizer")
+    counts = await panel.locator(".draft-counts").inner_text()
+    total = int(re.sub(r"\D", "", await panel.locator("button", has_text="Apply").inner_text()))
+    assert total > 0, counts
+    assert "Weighted lateness" in await panel.locator(".kpis").inner_text()
+    await anna.wait_for_selector(".draft-ghost", state="attached")
+    await anna.screenshot(path=str(screenshot_dir / "optimizer-large.png"))
+
+    await nudge(ben, base_url, elsewhere[1])  # while Anna reads the diff
+    before = int(await ben.get_attribute("#board-revision", "data-revision") or 0)
+    await panel.locator("button", has_text="Apply").click()
+    await anna.wait_for_selector("#optimizer[data-state=applied]", timeout=30_000)
+    assert "Applied" in await panel.inner_text()
+    await ben.wait_for_function(
+        "before => Number(document.getElementById('board-revision').dataset.revision) > before",
+        arg=before,
+    )
+    # Ben's two edits stand: the draft left other jobs' tasks alone.
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        token = await http.post(
+            "/api/v1/auth/token", json={"username": "ben", "password": "takt-demo"}
+        )
+        auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        for task in elsewhere:
+            found = (await http.get(f"/api/v1/tasks/{task.task_id}", headers=auth)).json()
+            assert found["version"] == 2, found

@@ -9,9 +9,6 @@ assertions: every wait is for a condition, with a timeout.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,7 +19,7 @@ import httpx
 import pytest
 from board_plant import PASSWORD, BoardPlant, build_board_plant
 from playwright.async_api import Browser, BrowserContext, Page
-from servers import REPO_ROOT, app_server, free_port
+from servers import app_server, free_port, load_demo
 from sqlalchemy import select
 
 from app.db import tables as t
@@ -206,14 +203,6 @@ async def test_the_page_stays_the_same_size_over_many_updates(
     assert nodes_after == nodes
     assert heap_after < heap + 2_000_000, (heap, heap_after)
     assert await page.locator("#wall-tiles").count() == 1
-
-
-def load_demo(database_url: str, var_dir: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": database_url, "TAKT_VAR_DIR": str(var_dir)}
-    takt = str(Path(sys.executable).with_name("takt"))
-    subprocess.run(
-        [takt, "demo", "--size", "small"], env=env, cwd=REPO_ROOT, check=True, capture_output=True
-    )
 
 
 async def a_mornings_work(database_url: str, var_dir: Path) -> None:
