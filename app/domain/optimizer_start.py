@@ -98,26 +98,28 @@ def greedy_slots(model: ScheduleModel) -> dict[int, Assignment]:
 
 def _deadlines(model: ScheduleModel) -> dict[int, int]:
     """When each task must end for its job to be on time, its successors in the
-    model after it (a backward pass over the job's due time)."""
-    found: dict[int, int] = {}
-    successors: dict[int, list[int]] = {}
+    model after it: a backward pass over the jobs' due times (and the tasks'
+    latest ends), successors before predecessors."""
+    successors: dict[int, list[int]] = {t: [] for t in model.tasks}
     for task_id, t in model.tasks.items():
         for p in t.task.predecessors:
             if p in model.tasks:
-                successors.setdefault(p, []).append(task_id)
-
-    def deadline(task_id: int) -> int:
-        if task_id not in found:
-            t = model.tasks[task_id]
-            due = model.dues.get(t.task.job_id)
-            own = t.latest if due is None else min(t.latest, due[1])
-            found[task_id] = min(
-                [own, *(deadline(s) - model.tasks[s].duration for s in successors.get(task_id, ()))]
-            )
-        return found[task_id]
-
-    for task_id in model.tasks:
-        deadline(task_id)
+                successors[p].append(task_id)
+    waiting = {t: len(found) for t, found in successors.items()}
+    ready = [t for t, n in waiting.items() if n == 0]
+    found: dict[int, int] = {}
+    while ready:
+        task_id = ready.pop()
+        t = model.tasks[task_id]
+        due = model.dues.get(t.task.job_id)
+        own = t.latest if due is None else min(t.latest, due[1])
+        found[task_id] = min(
+            [own, *(found[s] - model.tasks[s].duration for s in successors[task_id])]
+        )
+        for p in {p for p in t.task.predecessors if p in model.tasks}:
+            waiting[p] -= 1
+            if waiting[p] == 0:
+                ready.append(p)
     return found
 
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from ortools.sat.python import cp_model
 from strategies import plans
 
-from app.domain import optimizer, optimizer_model
+from app.domain import optimizer, optimizer_model, optimizer_start
 from app.domain.conflicts import Severity
 from app.domain.demo_plant import demo_plant
 from app.domain.jssp import parse_jssp, to_plant_data
@@ -466,6 +466,22 @@ def test_the_starting_plan_lets_a_due_task_push_the_others_on() -> None:
     assert start[20].start == at(2)
     assert start[1] == plan.assignments[1]
     assert [start[t].start for t in range(2, 10)] == [at(t + 1) for t in range(2, 10)]
+
+
+def test_held_slots_give_way_to_a_task_that_would_miss_its_due_time() -> None:
+    """The start plan that holds live slots: the rush weld (90 min, due 3:00)
+    would wait until 10:00 around them, so it takes 0:00-1:30 and the one weld
+    it pushes out goes around the others; the rest stay where they are."""
+    plan = booked_solid(urgent_due=at(3))
+    plan = dataclasses.replace(plan, tasks={**plan.tasks, 20: weld(20, 90, job_id=200)})
+    model = build_model(
+        plan, now=at(0), time_unit_minutes=5, horizon_days=2, pinned=frozenset(), optional=True
+    )
+    held = optimizer_start._passes(model, None, optimizer_start._deadlines(model))
+
+    assert (held[20].start, held[20].end) == (at(0), at(1.5))
+    assert held[1].start == at(10)
+    assert all(held[t] == plan.assignments[t] for t in range(2, 10))
 
 
 def test_a_large_partly_valid_plan_starts_from_its_live_slots(
