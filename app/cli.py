@@ -29,6 +29,7 @@ from app.db import tables
 from app.db.session import Database
 from app.domain.demo_plant import DemoSize, demo_plant
 from app.domain.jssp import read_jssp, to_plant_data
+from app.domain.plan import TaskStatus
 from app.domain.plant_data import PlantData, as_plan
 from app.domain.validation import validate_plan
 from app.realtime.hub import MemoryHub
@@ -145,11 +146,16 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_worker(settings: Settings) -> int:
+    import logging
     import signal
 
     from app.realtime.hub import make_hub
     from app.services.job_kinds import attach_queue
 
+    # The queue, its sweep and taskiq log through the standard library.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     services = Services(
         settings=settings, db=Database(settings.database_url), hub=make_hub(settings)
     )
@@ -160,7 +166,12 @@ async def _run_worker(settings: Settings) -> int:
         loop.add_signal_handler(signum, stopping.set)
     await services.hub.start()
     await queue.start()
-    print(f"takt worker: running jobs from Redis, {settings.queue_concurrency} at a time.")
+    # Flushed: under a supervisor stdout is a pipe, and this line says the worker is up.
+    print(
+        f"takt worker {queue.worker_id}: running jobs from Redis ({settings.queue_name}), "
+        f"{settings.queue_concurrency} at a time.",
+        flush=True,
+    )
     try:
         await stopping.wait()
     finally:
@@ -168,6 +179,7 @@ async def _run_worker(settings: Settings) -> int:
         await queue.stop()
         await services.hub.stop()
         await services.db.dispose()
+    print(f"takt worker {queue.worker_id}: stopped.", flush=True)
     return 0
 
 
@@ -204,12 +216,14 @@ async def _load_demo(args: argparse.Namespace, settings: Settings) -> int:
                 "(or pass --if-empty to skip quietly)"
             )
         zone = ZoneInfo(settings.plant_timezone)
-        today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-        plant = demo_plant(args.size, start=today, seed=args.seed)
+        now = datetime.now(zone)
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        plant = demo_plant(args.size, start=today, seed=args.seed, now=now)
         plant, kept = await _without_existing_users(services, plant)
         loaded = await _load(services, plant)
     _print_loaded(f"Demo plant ({args.size}) loaded", loaded)
-    _print_conflicts(plant, today)
+    _print_history(plant)
+    _print_conflicts(plant, now)
     _print_logins(plant, kept)
     return 0
 
@@ -351,8 +365,14 @@ def _print_loaded(title: str, loaded: LoadedPlant) -> None:
     print(f"{title} (revision {loaded.revision}, time zone {loaded.timezone}): {counts}.")
 
 
-def _print_conflicts(plant: PlantData, today: datetime) -> None:
-    conflicts = validate_plan(as_plan(plant), now=today)
+def _print_history(plant: PlantData) -> None:
+    statuses = Counter(assignment.status for assignment in plant.assignments)
+    done, running = statuses[TaskStatus.DONE], statuses[TaskStatus.IN_PROGRESS]
+    print(f"The plan until now has happened: {done} tasks done, {running} in progress.")
+
+
+def _print_conflicts(plant: PlantData, now: datetime) -> None:
+    conflicts = validate_plan(as_plan(plant), now=now)
     kinds = Counter(str(conflict.type) for conflict in conflicts)
     listed = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
     print(f"The board opens with {len(conflicts)} conflicts to resolve: {listed or 'none'}.")

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     # The job queue: run a worker in this process? (unset: yes without Redis, no with it)
     queue_worker: bool | None = Field(default=None, alias="TAKT_QUEUE_WORKER")
     queue_concurrency: int = Field(default=2, ge=1, alias="TAKT_QUEUE_CONCURRENCY")
+    # The Redis keys the queue's messages wait under (several plants can share one Redis).
+    queue_name: str = Field(default="takt:jobs", min_length=1, alias="TAKT_QUEUE_NAME")
+    # The sweep (see app.jobs.sweep): how often, when a waiting job's message counts as
+    # lost, and how long a running job may go without a heartbeat before its worker is dead.
+    queue_sweep_interval_s: float = Field(default=60.0, gt=0, alias="TAKT_QUEUE_SWEEP_INTERVAL_S")
+    queue_lost_after_s: float = Field(default=60.0, ge=0, alias="TAKT_QUEUE_LOST_AFTER_S")
+    queue_heartbeat_grace_s: float = Field(default=60.0, gt=0, alias="TAKT_QUEUE_HEARTBEAT_GRACE_S")
+    # An optimizer draft older than this cannot be applied, and the sweep deletes it.
+    draft_expiry_hours: float = Field(default=24.0, gt=0, alias="TAKT_DRAFT_EXPIRY_HOURS")
     # Changes older than this many revisions are not replayed; clients reload.
     change_feed_window: int = Field(default=5000, alias="TAKT_CHANGE_FEED_WINDOW")
 

@@ -374,6 +374,8 @@ class BackgroundJob(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_retries: Mapped[int] = mapped_column(Integer, default=0)
     timeout_s: Mapped[float] = mapped_column(Float)
+    # The first retry's delay; each later one doubles it.
+    backoff_s: Mapped[float] = mapped_column(Float, default=1.0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Every failed attempt: {"attempt", "error", "retry_in_s"} (None: not retried).
@@ -382,7 +384,13 @@ class BackgroundJob(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+    # When its broker message was (re)queued, or is due for a delayed retry: a job
+    # waiting well past it whose message is not in the broker lost it (the sweep).
+    due_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
+    # While active: the worker running it ("host:pid") and its last sign of life.
+    worker: Mapped[str | None] = mapped_column(String(120))
+    heartbeat_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     __table_args__ = (
         CheckConstraint(

@@ -16,7 +16,8 @@ them and change only where a message waits:
 
 Either is read by taskiq's own `Receiver`, which takes a message only when
 an execution slot is free (`max_prefetch=0`), so the priority decides what
-runs next.
+runs next. Either answers which jobs it holds, waiting or delayed, and at
+what priority (`queued`), so the sweep can tell a job whose message was lost.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from taskiq import InMemoryBroker
 from taskiq.message import BrokerMessage
-from taskiq_redis import ListQueueBroker
+from taskiq_redis import ListQueueBroker, RedisAsyncResultBackend
 
 PRIORITIES = range(10)
 DEFAULT_PRIORITY = 5
@@ -63,10 +64,10 @@ class LocalPriorityBroker(InMemoryBroker):
 
     def __init__(self) -> None:
         super().__init__(max_stored_results=1000)
-        self._heap: list[tuple[int, int, bytes]] = []
+        self._heap: list[tuple[int, int, BrokerMessage]] = []
         self._order = itertools.count()
         self._ready = asyncio.Event()
-        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._timers: dict[int, tuple[BrokerMessage, asyncio.TimerHandle]] = {}
 
     async def kick(self, message: BrokerMessage) -> None:
         delay = delay_of(message.labels)
@@ -75,15 +76,14 @@ class LocalPriorityBroker(InMemoryBroker):
             return
         key = next(self._order)
         loop = asyncio.get_running_loop()
-        self._timers[key] = loop.call_later(delay, self._due, key, message)
+        self._timers[key] = (message, loop.call_later(delay, self._due, key, message))
 
     def _due(self, key: int, message: BrokerMessage) -> None:
         self._timers.pop(key, None)
         self._push(message)
 
     def _push(self, message: BrokerMessage) -> None:
-        entry = (-priority_of(message.labels), next(self._order), message.message)
-        heapq.heappush(self._heap, entry)
+        heapq.heappush(self._heap, (-priority_of(message.labels), next(self._order), message))
         self._ready.set()
 
     async def listen(self) -> AsyncGenerator[bytes, None]:
@@ -91,13 +91,18 @@ class LocalPriorityBroker(InMemoryBroker):
             while not self._heap:
                 self._ready.clear()
                 await self._ready.wait()
-            yield heapq.heappop(self._heap)[2]
+            yield heapq.heappop(self._heap)[2].message
 
     def waiting(self) -> int:
         return len(self._heap) + len(self._timers)
 
+    async def queued(self) -> dict[str, int]:
+        """The priority of each job with a message here (its id), waiting or delayed."""
+        messages = [entry[2] for entry in self._heap] + [m for m, _ in self._timers.values()]
+        return {message.task_id: priority_of(message.labels) for message in messages}
+
     async def shutdown(self) -> None:
-        for timer in self._timers.values():
+        for _, timer in self._timers.values():
             timer.cancel()
         await super().shutdown()
 
@@ -123,10 +128,16 @@ class RedisPriorityBroker(ListQueueBroker):
     async def listen(self) -> AsyncGenerator[bytes, None]:
         lists = [self._list(p) for p in reversed(PRIORITIES)]
         while True:
+            if _cancel_lost():
+                raise asyncio.CancelledError
             try:
                 async with Redis(connection_pool=self.connection_pool) as redis:
                     await self._queue_due(redis)
                     found = await redis.brpop(lists, timeout=REDIS_POLL_S)
+                    if found is not None and _cancel_lost():
+                        # Back to the end BRPOP took it from: the next worker's first.
+                        await redis.rpush(found[0], found[1])
+                        raise asyncio.CancelledError
             except RedisConnectionError as exc:
                 log.warning("job queue: Redis connection error: %s", exc)
                 await asyncio.sleep(REDIS_POLL_S)
@@ -146,6 +157,38 @@ class RedisPriorityBroker(ListQueueBroker):
             counts = [await redis.llen(self._list(p)) for p in PRIORITIES]
             return sum(counts) + int(await redis.zcard(self._delayed))
 
+    async def queued(self) -> dict[str, int]:
+        """The priority of each job with a message here (its id), waiting or delayed.
+
+        Reads every message: the sweep's, once a minute, not for a request.
+        """
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            found: list[Any] = []
+            for priority in PRIORITIES:
+                found += await redis.lrange(self._list(priority), 0, -1)
+            found += await redis.zrange(self._delayed, 0, -1)
+        messages = [self.formatter.loads(_raw(raw)) for raw in found]
+        return {message.task_id: priority_of(message.labels) for message in messages}
+
+
+def _cancel_lost() -> bool:
+    """Was this task cancelled, and carried on? A cancellation that lands as a redis-py
+    command completes can be lost (seen with redis-py 8 on Python 3.11): the task counts
+    it, the code goes on, and a stopping worker would wait for a message forever."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
 
 def _raw(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
+
+
+def make_broker(
+    redis_url: str | None, queue_name: str
+) -> LocalPriorityBroker | RedisPriorityBroker:
+    """In-process without Redis; else Redis lists under `queue_name` (results kept a day)."""
+    if redis_url is None:
+        return LocalPriorityBroker()
+    backend: RedisAsyncResultBackend[Any] = RedisAsyncResultBackend(redis_url, result_ex_time=86400)
+    broker = RedisPriorityBroker(redis_url, queue_name=queue_name)
+    return broker.with_result_backend(backend)

@@ -5,11 +5,12 @@
     await queue.status(run_id)   # waiting | active | done | failed | cancelled, progress, result
     await queue.cancel(run_id)
     await queue.metrics()        # {"waiting": 1, "active": 1, "done": 7, "failed": 0, ...}
+    await queue.sweep()          # lost and abandoned jobs back in line (also every minute)
 
 Underneath is taskiq: one task, `takt.run_job(run_id)`, carries each job;
 labels carry its priority, `timeout` (taskiq's receiver cancels the job past
-it) and retry policy (`RetryWithBackoff`, taskiq's `SmartRetryMiddleware`
-with exponential backoff). Embedded, the broker is in-process and a worker
+it) and retry policy (`retries`: taskiq's `SmartRetryMiddleware` with
+exponential backoff). Embedded, the broker is in-process and a worker
 runs inside the app; with `REDIS_URL` jobs go through Redis lists and run in
 `takt worker` processes (or in the app too, with TAKT_QUEUE_WORKER=true).
 See `brokers` for how priorities and retry delays are honoured.
@@ -17,6 +18,8 @@ See `brokers` for how priorities and retry delays are honoured.
 The `background_jobs` table (`records`) is the truth every process shares:
 status, attempts, progress, result, and the dead-letter record (the failed
 rows with their error). Progress also goes out on the hub, `queue:{run_id}`.
+A running job's worker beats on its row; the sweep (`sweep`) queues again
+a job whose message was lost and takes back the jobs of a worker that died.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,26 +38,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import Counter, Gauge
-from taskiq import AsyncBroker, SmartRetryMiddleware
-from taskiq.exceptions import NoResultError
 from taskiq.kicker import AsyncKicker
-from taskiq.message import TaskiqMessage
 from taskiq.receiver import Receiver
-from taskiq.result import TaskiqResult
 
 from app.db.session import Database
 from app.jobs import records
-from app.jobs.brokers import DEFAULT_PRIORITY, PRIORITIES, LocalPriorityBroker
+from app.jobs.brokers import DEFAULT_PRIORITY, PRIORITIES, make_broker
 from app.jobs.records import JobRecord
+from app.jobs.retries import DEFAULT_BACKOFF_S, JobFailed, RetryWithBackoff
+from app.jobs.sweep import SweepPolicy, Swept, sweep
 from app.realtime.hub import Hub
 
-__all__ = ["JobFailed", "JobQueue", "RunningJob", "queue_channel"]
+__all__ = ["JobFailed", "JobQueue", "RunningJob", "SweepPolicy", "queue_channel"]
 
 TASK_NAME = "takt.run_job"
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_RETRIES = 2
-DEFAULT_BACKOFF_S = 1.0
-MAX_BACKOFF_S = 300.0
 # How often a running job's progress is stored and published, and its cancel flag read.
 PROGRESS_INTERVAL_S = 0.5
 GAUGE_REFRESH_S = 5.0
@@ -63,10 +65,6 @@ QUEUE_FINISHED = Counter(
 QUEUE_RETRIES = Counter("takt_queue_retries_total", "Failed attempts retried", ["kind"])
 
 log = logging.getLogger(__name__)
-
-
-class JobFailed(Exception):
-    """Fail the job now, without retrying: what it was asked is wrong, not the weather."""
 
 
 def queue_channel(run_id: str) -> str:
@@ -104,6 +102,7 @@ class RunningJob:
 
 
 Handler = Callable[[RunningJob], Awaitable[dict[str, Any] | None]]
+Housekeeping = Callable[[], Awaitable[object]]
 
 
 class JobQueue:
@@ -116,28 +115,38 @@ class JobQueue:
         worker: bool = True,
         concurrency: int = 2,
         queue_name: str = "takt:jobs",
+        sweep_policy: SweepPolicy | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
         self.worker = worker
         self.concurrency = concurrency
-        self.broker = _broker(redis_url, queue_name)
-        self.broker.add_middlewares(RetryWithBackoff(self))
+        self.sweep_policy = sweep_policy or SweepPolicy()
+        # Who runs a job, on its row: which process to look at when it stops beating.
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.broker = make_broker(redis_url, queue_name)
+        self.broker.add_middlewares(RetryWithBackoff(self, task_name=TASK_NAME))
 
         async def run_job(run_id: str) -> dict[str, Any] | None:
             return await self._run(run_id)
 
         self.broker.register_task(run_job, task_name=TASK_NAME)
         self._handlers: dict[str, Handler] = {}
+        self._housekeeping: dict[str, Housekeeping] = {}
         self._running: dict[str, RunningJob] = {}
         self._started = False
         self._finish = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         self._gauges: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
 
     def register(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
+
+    def add_housekeeping(self, name: str, chore: Housekeeping) -> None:
+        """Something to do on every sweep, after the jobs (e.g. deleting expired drafts)."""
+        self._housekeeping[name] = chore
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -170,16 +179,12 @@ class JobQueue:
             priority=priority,
             timeout_s=timeout_s,
             max_retries=max_retries,
+            backoff_s=backoff_s,
             created_by=created_by,
         )
         await self.start()
-        kicker: AsyncKicker[Any, Any] = AsyncKicker(
-            task_name=TASK_NAME, broker=self.broker, labels={}
-        )
-        # taskiq's retry middleware counts tries, not retries.
-        labels = {"priority": priority, "timeout": timeout_s, "max_retries": max_retries + 1}
         try:
-            await kicker.with_task_id(run_id).with_labels(**labels, backoff_s=backoff_s).kiq(run_id)
+            await self._kick(run_id, priority, timeout_s, max_retries, backoff_s, tries=0)
         except Exception as exc:
             await records.finish(self.db, run_id, status="failed", error=f"not queued: {exc}")
             raise
@@ -205,6 +210,10 @@ class JobQueue:
         for status, count in counts.items():
             QUEUE_JOBS.labels(status).set(count)
         return counts
+
+    async def sweep(self) -> Swept:
+        """Take back lost and abandoned jobs, then do the housekeeping (see `sweep`)."""
+        return await sweep(self, self.sweep_policy, self._housekeeping)
 
     async def wait(self, run_id: str, *, poll_s: float = 0.05) -> JobRecord:
         """Until the job is finished (for the CLI, benchmarks and tests; pages poll instead)."""
@@ -237,6 +246,7 @@ class JobQueue:
             )
             self._listener = asyncio.create_task(receiver.listen(self._finish))
         self._gauges = asyncio.create_task(self._refresh_gauges())
+        self._sweeper = asyncio.create_task(self._sweep_periodically())
 
     async def stop(self) -> None:
         """Stop taking jobs; running ones are asked to stop and finish with what they have."""
@@ -246,22 +256,23 @@ class JobQueue:
         self._finish.set()
         for job in self._running.values():
             job.stop.set()
-        if self._gauges is not None:
-            self._gauges.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._gauges
+        for task in (self._gauges, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._listener is not None:
             # The receiver waits for the running jobs, now stopping.
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._listener
-        self._gauges = self._listener = None
+        self._gauges = self._sweeper = self._listener = None
         await self.broker.shutdown()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
 
     async def _run(self, run_id: str) -> dict[str, Any] | None:
         """The taskiq task: one try of one job."""
-        record = await records.start(self.db, run_id)
+        record = await records.start(self.db, run_id, worker=self.worker_id)
         if record is None:
             return None  # cancelled while it waited (or already done elsewhere)
         handler = self._handlers.get(record.kind)
@@ -298,26 +309,82 @@ class JobQueue:
         """Record a failed try: back to waiting for a retry, or failed for good (dead letter)."""
         entry = {"attempt": attempt, "error": error, "retry_in_s": retry_in_s}
         status = "waiting" if retry_in_s is not None else "failed"
-        await records.finish(self.db, run_id, status=status, error=error, attempt=entry)
+        await records.finish(
+            self.db, run_id, status=status, error=error, attempt=entry, retry_in_s=retry_in_s or 0
+        )
         if status == "waiting":
             QUEUE_RETRIES.labels(kind).inc()
         else:
             QUEUE_FINISHED.labels(kind, "failed").inc()
         await self._announce(run_id, status, error=error)
 
-    async def _watch(self, job: RunningJob) -> None:
+    # --- the sweep's side ---------------------------------------------------------------------
+
+    async def queued(self) -> dict[str, int]:
+        """The jobs with a message in the broker, waiting or delayed, and its priority."""
+        return await self.broker.queued()
+
+    async def kick_again(self, found: JobRecord) -> None:
+        """Queue a job's message again, with its priority and the tries it has left."""
+        await self._kick(
+            found.id,
+            found.priority,
+            found.timeout_s,
+            found.max_retries,
+            found.backoff_s,
+            tries=found.attempts,
+        )
+        await self._announce(found.id, "waiting")
+
+    async def gave_up(self, found: JobRecord, error: str) -> None:
+        QUEUE_FINISHED.labels(found.kind, "failed").inc()
+        await self._announce(found.id, "failed", error=error)
+
+    async def _kick(
+        self,
+        run_id: str,
+        priority: int,
+        timeout_s: float,
+        max_retries: int,
+        backoff_s: float,
+        *,
+        tries: int,
+    ) -> None:
+        # taskiq's retry middleware counts tries, not retries; `_retries` is how many were made.
+        labels = {"priority": priority, "timeout": timeout_s, "max_retries": max_retries + 1}
+        labels |= {"backoff_s": backoff_s, "_retries": tries}
+        kicker: AsyncKicker[Any, Any] = AsyncKicker(
+            task_name=TASK_NAME, broker=self.broker, labels={}
+        )
+        await kicker.with_task_id(run_id).with_labels(**labels).kiq(run_id)
+
+    async def _sweep_periodically(self) -> None:
         while True:
-            await asyncio.sleep(PROGRESS_INTERVAL_S)
+            await asyncio.sleep(self.sweep_policy.interval_s)
             try:
-                if await self._save_progress(job):
+                await self.sweep()
+            except Exception:  # the database or Redis is away; the next sweep tries again
+                log.exception("job queue: the sweep failed")
+
+    # --- progress ------------------------------------------------------------------------------
+
+    async def _watch(self, job: RunningJob) -> None:
+        last_beat = time.monotonic()
+        while True:
+            await asyncio.sleep(min(PROGRESS_INTERVAL_S, self.sweep_policy.heartbeat_s))
+            beat = time.monotonic() - last_beat >= self.sweep_policy.heartbeat_s
+            try:
+                if await self._save_progress(job, beat=beat):
                     job.cancelled = True
                     job.stop.set()
+                if beat:
+                    last_beat = time.monotonic()
             except Exception:  # the job goes on; its progress shows later
                 log.exception("job queue: could not save the progress of %s", job.id)
 
-    async def _save_progress(self, job: RunningJob) -> bool:
+    async def _save_progress(self, job: RunningJob, *, beat: bool = False) -> bool:
         progress = job.take_progress()
-        asked_to_stop = await records.save_progress(self.db, job.id, progress)
+        asked_to_stop = await records.save_progress(self.db, job.id, progress, beat=beat)
         if progress is not None:
             await self._announce(job.id, "active", progress=progress)
         return asked_to_stop
@@ -334,64 +401,3 @@ class JobQueue:
             with contextlib.suppress(Exception):
                 await self.metrics()
             await asyncio.sleep(GAUGE_REFRESH_S)
-
-
-class RetryWithBackoff(SmartRetryMiddleware):
-    """taskiq's retry middleware, recording each failed try before the retry is queued.
-
-    Delays grow exponentially: backoff, 2 x backoff, 4 x backoff, ... (capped).
-    A job past its timeout, or one that raised `JobFailed`, is not retried.
-    """
-
-    def __init__(self, queue: JobQueue) -> None:
-        super().__init__(default_retry_label=True, default_delay=DEFAULT_BACKOFF_S)
-        self.max_delay_exponent = MAX_BACKOFF_S
-        self.queue = queue
-
-    def make_delay(self, message: TaskiqMessage, retries: int) -> float:
-        base = float(message.labels.get("backoff_s", self.default_delay))
-        return float(min(base * 2 ** (retries - 1), self.max_delay_exponent))
-
-    async def on_error(
-        self, message: TaskiqMessage, result: TaskiqResult[Any], exception: BaseException
-    ) -> None:
-        if message.task_name != TASK_NAME or isinstance(exception, NoResultError):
-            return
-        attempt = int(message.labels.get("_retries", 0)) + 1
-        tries = int(message.labels.get("max_retries", 1))
-        final = isinstance(exception, TimeoutError | JobFailed | asyncio.CancelledError)
-        retry_in = None if final or attempt >= tries else self.make_delay(message, attempt)
-        run_id = str(message.args[0])
-        found = await records.get(self.queue.db, run_id)
-        kind = found.kind if found is not None else "unknown"
-        await self.queue.failed_attempt(
-            run_id, kind, _described(exception, message), attempt, retry_in
-        )
-        if retry_in is None:
-            return
-        kicker: AsyncKicker[Any, Any] = (
-            AsyncKicker(task_name=message.task_name, broker=self.broker, labels=message.labels)
-            .with_task_id(message.task_id)
-            .with_labels(_retries=attempt)
-        )
-        await self.on_send(kicker, message, retry_in)
-        result.error = NoResultError()
-
-
-def _described(exception: BaseException, message: TaskiqMessage) -> str:
-    if isinstance(exception, TimeoutError):
-        return f"stopped: it ran past its timeout of {message.labels.get('timeout')} s"
-    if isinstance(exception, asyncio.CancelledError):
-        return "stopped: the worker was shut down"
-    return f"{type(exception).__name__}: {exception}"
-
-
-def _broker(redis_url: str | None, queue_name: str) -> AsyncBroker:
-    if redis_url is None:
-        return LocalPriorityBroker()
-    from taskiq_redis import RedisAsyncResultBackend
-
-    from app.jobs.brokers import RedisPriorityBroker
-
-    backend: RedisAsyncResultBackend[Any] = RedisAsyncResultBackend(redis_url, result_ex_time=86400)
-    return RedisPriorityBroker(redis_url, queue_name=queue_name).with_result_backend(backend)

@@ -2,13 +2,14 @@
 
 Bookkeeping, written directly (not a plan change, so no revision and no
 audit). Each transition is one conditional UPDATE, so two workers (or a
-cancel racing a start) cannot both win: a job starts only from `waiting`.
+cancel racing a start, or two sweeps) cannot both win: a job starts only
+from `waiting`, and the sweep takes back only a job that is still overdue.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -31,6 +32,7 @@ class JobRecord:
     attempts: int
     max_retries: int
     timeout_s: float
+    backoff_s: float
     cancel_requested: bool
     progress: dict[str, Any] | None
     attempt_log: list[dict[str, Any]]
@@ -38,7 +40,10 @@ class JobRecord:
     result: dict[str, Any] | None
     created_by: int | None
     created_at: datetime
+    due_at: datetime
     started_at: datetime | None
+    worker: str | None
+    heartbeat_at: datetime | None
     finished_at: datetime | None
 
     @property
@@ -62,8 +67,10 @@ async def create(
     priority: int,
     timeout_s: float,
     max_retries: int,
+    backoff_s: float,
     created_by: int | None,
 ) -> None:
+    now = utcnow()
     async with db.write() as session:
         session.add(
             t.BackgroundJob(
@@ -75,10 +82,12 @@ async def create(
                 attempts=0,
                 max_retries=max_retries,
                 timeout_s=timeout_s,
+                backoff_s=backoff_s,
                 cancel_requested=False,
                 attempt_log=[],
                 created_by=created_by,
-                created_at=utcnow(),
+                created_at=now,
+                due_at=now,
             )
         )
 
@@ -89,13 +98,20 @@ async def get(db: Database, run_id: str) -> JobRecord | None:
         return None if row is None else _record(row)
 
 
-async def start(db: Database, run_id: str) -> JobRecord | None:
+async def start(db: Database, run_id: str, *, worker: str) -> JobRecord | None:
     """Waiting → active (one more attempt); None when it is not waiting (cancelled, gone)."""
+    now = utcnow()
     async with db.write() as session:
         changed = await session.execute(
             update(t.BackgroundJob)
             .where(t.BackgroundJob.id == run_id, t.BackgroundJob.status == "waiting")
-            .values(status="active", attempts=t.BackgroundJob.attempts + 1, started_at=utcnow())
+            .values(
+                status="active",
+                attempts=t.BackgroundJob.attempts + 1,
+                started_at=now,
+                worker=worker,
+                heartbeat_at=now,
+            )
         )
         if changed.rowcount == 0:  # type: ignore[attr-defined]
             return None
@@ -104,14 +120,19 @@ async def start(db: Database, run_id: str) -> JobRecord | None:
         return _record(row)
 
 
-async def save_progress(db: Database, run_id: str, progress: dict[str, Any] | None) -> bool:
-    """Store the progress (when given); answer whether someone asked the job to stop."""
+async def save_progress(
+    db: Database, run_id: str, progress: dict[str, Any] | None, *, beat: bool = False
+) -> bool:
+    """Store the progress (when given) and a heartbeat (when asked); was the job asked to stop?"""
+    values: dict[str, Any] = {}
+    if progress is not None:
+        values["progress"] = progress
+    if beat:
+        values["heartbeat_at"] = utcnow()
     async with db.write() as session:
-        if progress is not None:
+        if values:
             await session.execute(
-                update(t.BackgroundJob)
-                .where(t.BackgroundJob.id == run_id)
-                .values(progress=progress)
+                update(t.BackgroundJob).where(t.BackgroundJob.id == run_id).values(**values)
             )
         asked = await session.scalar(
             select(t.BackgroundJob.cancel_requested).where(t.BackgroundJob.id == run_id)
@@ -127,6 +148,7 @@ async def finish(
     result: dict[str, Any] | None = None,
     error: str | None = None,
     attempt: dict[str, Any] | None = None,
+    retry_in_s: float = 0.0,
 ) -> JobRecord | None:
     """Done, failed (the dead-letter record), cancelled, or back to waiting for a retry."""
     async with db.write() as session:
@@ -140,7 +162,12 @@ async def finish(
             row.error = error
         if attempt is not None:
             row.attempt_log = [*row.attempt_log, attempt]
-        row.finished_at = None if status == "waiting" else utcnow()
+        now = utcnow()
+        if status == "waiting":
+            row.due_at = now + timedelta(seconds=retry_in_s)
+            row.finished_at = None
+        else:
+            row.finished_at = now
         return _record(row)
 
 
@@ -176,3 +203,69 @@ async def failed(db: Database, *, limit: int, offset: int = 0) -> tuple[list[Job
             query.order_by(t.BackgroundJob.finished_at.desc()).limit(limit).offset(offset)
         )
         return [_record(row) for row in rows], int(total or 0)
+
+
+# --- the sweep (app.jobs.sweep) --------------------------------------------------------------
+
+
+async def overdue(
+    db: Database, *, due_before: datetime, silent_since: datetime
+) -> tuple[list[JobRecord], list[JobRecord]]:
+    """Jobs waiting although their message was due before `due_before`, and active jobs
+    with no heartbeat since `silent_since`; each highest priority first."""
+    job = t.BackgroundJob
+    order = (job.priority.desc(), job.created_at)
+    async with db.read() as session:
+        waiting = await session.scalars(
+            select(job).where(job.status == "waiting", job.due_at < due_before).order_by(*order)
+        )
+        waiting_records = [_record(row) for row in waiting]
+        active = await session.scalars(
+            select(job)
+            .where(job.status == "active", job.heartbeat_at < silent_since)
+            .order_by(*order)
+        )
+        return waiting_records, [_record(row) for row in active]
+
+
+async def requeue_lost(db: Database, run_id: str, *, due_before: datetime) -> bool:
+    """Still waiting and overdue → due now (its message is queued again); False if not."""
+    job = t.BackgroundJob
+    async with db.write() as session:
+        changed = await session.execute(
+            update(job)
+            .where(job.id == run_id, job.status == "waiting", job.due_at < due_before)
+            .values(due_at=utcnow())
+        )
+        return bool(changed.rowcount)  # type: ignore[attr-defined]
+
+
+async def abandon(
+    db: Database,
+    found: JobRecord,
+    *,
+    silent_since: datetime,
+    status: str,
+    error: str,
+    attempt: dict[str, Any],
+) -> bool:
+    """Still active and silent → waiting for another try, or failed; False if not."""
+    job = t.BackgroundJob
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": status,
+        "error": error,
+        # Only the worker that died wrote this row's log, so appending to what was read is safe.
+        "attempt_log": [*found.attempt_log, attempt],
+    }
+    if status == "waiting":
+        values["due_at"] = now
+    else:
+        values["finished_at"] = now
+    async with db.write() as session:
+        changed = await session.execute(
+            update(job)
+            .where(job.id == found.id, job.status == "active", job.heartbeat_at < silent_since)
+            .values(**values)
+        )
+        return bool(changed.rowcount)  # type: ignore[attr-defined]

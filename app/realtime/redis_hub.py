@@ -66,6 +66,8 @@ BACKOFF_CAP_S = 5.0
 # A PING every so often; no reply at all for 3 of them means a dead connection
 # that the kernel has not noticed (half-open TCP across a real network).
 HEARTBEAT_S = 5.0
+# How long `stop` waits for the reader to end before cancelling it again.
+STOP_RETRY_S = 0.2
 
 RECONNECTS = Counter("takt_hub_reconnects_total", "Redis hub subscriber reconnects")
 PUBLISH_FAILURES = Counter(
@@ -132,9 +134,12 @@ class RedisHub:
 
     async def stop(self) -> None:
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            # A cancellation that lands as a redis-py command completes can be lost (seen
+            # with redis-py 8 on Python 3.11, sending SUBSCRIBE); the reader then carries
+            # on subscribed. So cancel until it has ended.
+            while not self._reader.done():
+                self._reader.cancel()
+                await asyncio.wait({self._reader}, timeout=STOP_RETRY_S)
             self._reader = None
         await self._drop_connection()
         if self._publisher is not None:

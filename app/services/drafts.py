@@ -3,7 +3,7 @@
     run_id = await start_optimization(services=s, actor=a, time_limit_s=30, job_ids=None)
     await run_status(services=s, actor=a, run_id=run_id)   # queued/running, progress, draft_id
     await draft_diff(services=s, actor=a, draft_id=d)      # moved, reassigned, ..., KPI deltas
-    await apply_draft(services=s, actor=a, draft_id=d)     # one change, or DraftStale
+    await apply_draft(services=s, actor=a, draft_id=d)     # one change, DraftStale, DraftExpired
 
 A run is a job on the queue (`run_optimization`). It reads the live plan
 at revision R with every task's version (versions first: a write landing
@@ -13,14 +13,15 @@ stores a draft schedule (kind=draft, base_revision=R): the whole proposed
 plan's slots, plus, for each task whose slot it changes, the version and
 slot the run saw. Applying claims each of those tasks at that version in
 one `change()`: if any changed since, nothing is written and `DraftStale`
-names them all.
+names them all. A draft is kept TAKT_DRAFT_EXPIRY_HOURS (24 h): older, it
+cannot be applied (`DraftExpired`), and the queue's sweep deletes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -35,7 +36,14 @@ from app.domain.plan_comparison import changed_slots, compare_kpis
 from app.jobs.queue import RunningJob
 from app.services.background import job_actor, queue_of
 from app.services.context import Actor, Services
-from app.services.errors import DraftStale, InvalidInput, NotFound, StateConflict, VersionMismatch
+from app.services.errors import (
+    DraftExpired,
+    DraftStale,
+    InvalidInput,
+    NotFound,
+    StateConflict,
+    VersionMismatch,
+)
 from app.services.jsonable import jsonable
 from app.services.write_path import Transaction, change
 
@@ -338,12 +346,15 @@ async def draft_diff(*, services: Services, actor: Actor, draft_id: int) -> dict
         }
         for group in _groups(before, after):
             groups[group].append(item)
+    expires_at = draft_expires_at(services, draft.created_at)
     return {
         "draft_id": draft_id,
         "run_id": draft.run_id,
         "solver_status": draft.solver_status,
         "base_revision": schedule.base_revision if schedule else None,
         "applied": draft.applied_at is not None,
+        "expires_at": expires_at,
+        "expired": expires_at <= utcnow(),
         "changes": len(bases),
         **groups,
         "kpis": draft.kpis,
@@ -377,6 +388,9 @@ async def apply_draft(*, services: Services, actor: Actor, draft_id: int) -> App
             raise StateConflict(
                 f"draft {draft_id} has been applied already", {"draft_id": draft_id}
             )
+        expires_at = draft_expires_at(services, draft.created_at)
+        if expires_at <= utcnow():
+            raise DraftExpired(draft_id=draft_id, expired_at=expires_at)
         bases = (
             await tx.session.scalars(select(t.DraftTask).where(t.DraftTask.schedule_id == draft_id))
         ).all()
@@ -438,6 +452,21 @@ async def _apply_slot(tx: Transaction, draft_id: int, task_id: int) -> None:
     tx.audit("tasks", task_id, before=before, after=jsonable(_slot_json(proposed)))
 
 
+def draft_expires_at(services: Services, created_at: datetime) -> datetime:
+    return created_at + timedelta(hours=services.settings.draft_expiry_hours)
+
+
+async def purge_expired_drafts(services: Services) -> int:
+    """Delete the drafts past their expiry, with their rows; how many (the queue's sweep)."""
+    cutoff = utcnow() - timedelta(hours=services.settings.draft_expiry_hours)
+    # Like discarding: the live plan is untouched, so no revision, audit or publish.
+    async with services.db.write() as session:
+        gone = await session.execute(
+            delete(t.Schedule).where(t.Schedule.kind == "draft", t.Schedule.created_at < cutoff)
+        )
+        return int(gone.rowcount)  # type: ignore[attr-defined]
+
+
 async def discard_draft(*, services: Services, actor: Actor, draft_id: int) -> None:
     require(actor, "plan.optimize")
     # Dropping a proposal leaves the live plan as it was (see `_store_draft`).
@@ -456,6 +485,8 @@ __all__ = [
     "cancel_run",
     "discard_draft",
     "draft_diff",
+    "draft_expires_at",
+    "purge_expired_drafts",
     "run_optimization",
     "run_status",
     "start_optimization",

@@ -6,7 +6,8 @@
     ├── Forbidden             403  your role may not do this
     ├── InvalidInput          422  the request is well-formed but makes no sense
     ├── StateConflict         409  the entity is not in a state that allows this
-    │   └── DraftStale        409  tasks a draft touches changed since its run started
+    │   ├── DraftStale        409  tasks a draft touches changed since its run started
+    │   └── DraftExpired      409  the draft is older than drafts are kept
     ├── VersionMismatch       412  you edited an old version (optimistic locking)
     ├── PreconditionRequired  428  the edit needs `If-Match`
     └── RateLimited           429  too many requests; retry after `Retry-After` seconds
@@ -18,6 +19,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 
@@ -76,6 +78,17 @@ class DraftStale(StateConflict):
             {"draft_id": draft_id, "changed_task_ids": changed_task_ids, "changed_by": changed_by},
         )
         self.changed_task_ids = changed_task_ids
+
+
+class DraftExpired(StateConflict):
+    code = "draft_expired"
+
+    def __init__(self, *, draft_id: int, expired_at: datetime) -> None:
+        super().__init__(
+            f"draft {draft_id} expired at {expired_at.isoformat(timespec='seconds')}; "
+            "run the optimizer again",
+            {"draft_id": draft_id, "expired_at": expired_at.isoformat()},
+        )
 
 
 class VersionMismatch(ServiceError):

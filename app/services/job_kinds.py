@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from app.jobs.queue import JobQueue, RunningJob
+from app.jobs.queue import JobQueue, RunningJob, SweepPolicy
 from app.services import bulk, drafts
 from app.services.context import Services
 
@@ -21,7 +21,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 def attach_queue(services: Services, *, worker: bool | None = None) -> JobQueue:
-    """Give `services` a job queue with every handler.
+    """Give `services` a job queue with every handler; its sweep also deletes expired drafts.
 
     The worker runs in this process when asked, else as TAKT_QUEUE_WORKER
     says, else when there is no Redis (embedded: nothing else would run it).
@@ -37,8 +37,15 @@ def attach_queue(services: Services, *, worker: bool | None = None) -> JobQueue:
         redis_url=settings.redis_url,
         worker=worker,
         concurrency=settings.queue_concurrency,
+        queue_name=settings.queue_name,
+        sweep_policy=SweepPolicy(
+            interval_s=settings.queue_sweep_interval_s,
+            lost_after_s=settings.queue_lost_after_s,
+            heartbeat_grace_s=settings.queue_heartbeat_grace_s,
+        ),
     )
     for kind, handler in HANDLERS.items():
         queue.register(kind, partial(handler, services))
+    queue.add_housekeeping("expired drafts", partial(drafts.purge_expired_drafts, services))
     services.queue = queue
     return queue

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
+from app.db import tables as t
+from app.db.timestamps import utcnow
 from app.services.context import Services
 
 
@@ -75,6 +79,34 @@ async def test_a_stale_draft_is_a_409_naming_the_task(
     error = refused.json()["error"]
     assert error["code"] == "draft_stale"
     assert error["details"]["changed_task_ids"] == [plant.weld]
+    await _stop(app_services)
+
+
+async def test_an_expired_draft_is_a_409_in_the_one_error_shape(
+    api: httpx.AsyncClient, login: Any, plant: Any, app_services: tuple[object, Services]
+) -> None:
+    _, services = app_services
+    anna = await login("anna")
+    started = await api.post(
+        "/api/v1/optimizations", json={"time_limit_s": 1, "workers": 1}, headers=anna
+    )
+    draft_id = (await settle(api, anna, started.json()["run_id"]))["result"]["draft_id"]
+    # A day and a bit later (TAKT_DRAFT_EXPIRY_HOURS is 24):
+    async with services.db.write() as session:
+        await session.execute(
+            update(t.Draft)
+            .where(t.Draft.schedule_id == draft_id)
+            .values(created_at=utcnow() - timedelta(hours=25))
+        )
+
+    refused = await api.post(f"/api/v1/drafts/{draft_id}/apply", headers=anna)
+
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "draft_expired" and error["details"]["draft_id"] == draft_id
+    assert "expired" in error["message"] and "run the optimizer again" in error["message"]
+    diff = (await api.get(f"/api/v1/drafts/{draft_id}", headers=anna)).json()
+    assert diff["expired"] is True and diff["applied"] is False
     await _stop(app_services)
 
 

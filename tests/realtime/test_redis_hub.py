@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from itertools import count
@@ -214,6 +215,24 @@ async def test_a_publish_redis_refused_makes_the_other_instances_resync(
         received = await drain(on_b)
         assert received[0] is RESYNC  # catch up first: revision 1 is in the change log
         assert received[1:] == [change(2)]
+
+
+async def test_stop_ends_even_when_the_reader_lost_its_cancellation(redis_url: str) -> None:
+    hub = RedisHub(redis_url)
+    reading = asyncio.Event()
+
+    async def session_that_loses_a_cancellation() -> None:
+        reading.set()
+        # Lost here, as redis-py can lose one that lands as a command completes.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        await asyncio.sleep(3600)
+
+    hub._session = session_that_loses_a_cancellation  # type: ignore[method-assign]
+    await hub.start()
+    await reading.wait()
+    async with asyncio.timeout(WAIT_S):
+        await hub.stop()
 
 
 def test_backoff_grows_to_the_cap_with_jitter() -> None:

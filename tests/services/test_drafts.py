@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.db import tables as t
 from app.db.session import Database
@@ -19,7 +19,7 @@ from app.domain.jssp import parse_jssp, to_plant_data
 from app.realtime.hub import MemoryHub
 from app.services import drafts
 from app.services.context import SYSTEM, Actor, Services
-from app.services.errors import DraftStale, Forbidden, InvalidInput, StateConflict
+from app.services.errors import DraftExpired, DraftStale, Forbidden, InvalidInput, StateConflict
 from app.services.job_kinds import attach_queue
 from app.services.plant_loading import LoadedPlant, load_plant
 from app.services.tasks import Placement, assign_task, update_task
@@ -65,6 +65,18 @@ async def run_to_draft(services: Services, **options: object) -> int:
     return run.draft_id
 
 
+async def age(services: Services, draft_id: int, *, hours: float) -> None:
+    """Make a draft `hours` old, as if its run had finished then."""
+    then = utcnow() - timedelta(hours=hours)
+    async with services.db.write() as session:
+        await session.execute(
+            update(t.Draft).where(t.Draft.schedule_id == draft_id).values(created_at=then)
+        )
+        await session.execute(
+            update(t.Schedule).where(t.Schedule.id == draft_id).values(created_at=then)
+        )
+
+
 async def live_slots(services: Services) -> dict[int, t.Assignment]:
     live = await services.live_schedule_id()
     async with services.db.read() as session:
@@ -88,7 +100,9 @@ async def test_a_draft_previews_as_a_diff_and_applies_as_one_revision(
     first = diff["scheduled"][0]
     assert first["before"] is None and first["after"]["equipment_id"] in shop.equipment.values()
     assert first["job_name"] and first["name"]
-    assert set(diff["kpis"]) == {"weighted_lateness", "makespan", "utilization"}
+    assert set(diff["kpis"]) == {"weighted_lateness", "makespan", "utilization", "overdue_starts"}
+    assert diff["expired"] is False
+    assert diff["expires_at"] - utcnow() > timedelta(hours=23, minutes=59)
     assert diff["kpis"]["makespan"]["before"] == 0 < diff["kpis"]["makespan"]["after"]
     assert await live_slots(services) == {}
 
@@ -157,6 +171,45 @@ async def test_a_run_limited_to_some_jobs_moves_only_their_tasks(
     async with services.db.read() as session:
         left = await session.scalar(select(func.count()).select_from(t.Draft))
     assert left == 0
+
+
+async def test_an_expired_draft_cannot_be_applied_and_writes_nothing(
+    services: Services, shop: LoadedPlant
+) -> None:
+    draft_id = await run_to_draft(services)
+    await age(services, draft_id, hours=24.5)
+    before = await revision(services)
+
+    with pytest.raises(DraftExpired) as refused:
+        await drafts.apply_draft(services=services, actor=ANNA, draft_id=draft_id)
+
+    assert (refused.value.code, refused.value.status) == ("draft_expired", 409)
+    assert refused.value.details["draft_id"] == draft_id
+    assert "run the optimizer again" in refused.value.message
+    assert await revision(services) == before
+    assert await live_slots(services) == {}
+    diff = await drafts.draft_diff(services=services, actor=ANNA, draft_id=draft_id)
+    assert diff["expired"] is True and diff["applied"] is False
+
+
+async def test_the_sweep_deletes_expired_drafts_with_their_rows(
+    services: Services, shop: LoadedPlant
+) -> None:
+    old, fresh = await run_to_draft(services), await run_to_draft(services)
+    await age(services, old, hours=25)
+    assert services.queue is not None
+
+    await services.queue.sweep()
+
+    async with services.db.read() as session:
+        for table in (t.Schedule, t.Draft, t.DraftTask, t.Assignment):
+            key = table.id if table is t.Schedule else table.schedule_id
+            left = await session.scalar(select(func.count()).where(key == old))
+            assert left == 0, table.__tablename__
+        kept = await session.scalar(select(func.count()).where(t.DraftTask.schedule_id == fresh))
+    assert kept == len(shop.tasks)
+    assert await drafts.purge_expired_drafts(services) == 0
+    await drafts.apply_draft(services=services, actor=ANNA, draft_id=fresh)
 
 
 async def test_who_may_run_and_what_is_refused(services: Services, shop: LoadedPlant) -> None:

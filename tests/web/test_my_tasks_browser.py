@@ -159,8 +159,9 @@ async def test_an_operator_works_her_tasks_on_a_phone_online_and_offline(
     assert await phone.evaluate("performance.getEntriesByType('navigation').length") == 1
 
     # She reports a breakdown of the mill: the scheduler's board shows it live.
-    day = now.replace(hour=0, minute=0)
-    view = urlencode({"start": day.isoformat(), "zoom": "day", "rows": "equipment"})
+    # The next 24 hours from the hour before now: deburr is in view at any time of day.
+    hour = now.replace(minute=0) - timedelta(hours=1)
+    view = urlencode({"start": hour.isoformat(), "zoom": "day", "rows": "equipment"})
     scheduler = await sign_in(
         browser, contexts, board, "anna", "/board?" + view, viewport={"width": 1400, "height": 800}
     )
