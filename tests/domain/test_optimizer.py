@@ -308,8 +308,8 @@ def test_tasks_in_a_dependency_cycle_are_left_out() -> None:
     assert set(result.assignments) == {3}
 
 
-def test_when_not_all_fit_as_many_as_possible_are_placed() -> None:
-    # Both welds must end before the kept one at 1:00 starts, on one welder.
+def not_all_fit() -> Plan:
+    """Both welds must end before the kept one at 1:00 starts, on one welder."""
     kept = Assignment(3, ANNA.id, WELDER.id, at(1), at(2))
     tasks = (
         weld(1, 40),
@@ -317,7 +317,11 @@ def test_when_not_all_fit_as_many_as_possible_are_placed() -> None:
         weld(3, status=TaskStatus.IN_PROGRESS, predecessors=(1, 2)),
         weld(4, 30, predecessors=(2,)),
     )
-    result = solve(plant(*tasks, equipment=(WELDER,), assignments=(kept,)), now=at(0))
+    return plant(*tasks, equipment=(WELDER,), assignments=(kept,))
+
+
+def test_when_not_all_fit_as_many_as_possible_are_placed() -> None:
+    result = solve(not_all_fit(), now=at(0))
 
     # Leaving out weld 2 would cost its successor too.
     assert result.placed == {2, 4}
@@ -338,14 +342,7 @@ def test_a_hint_that_wrongly_places_every_task_costs_time_not_the_plan(
         }
 
     monkeypatch.setattr(optimizer_model, "greedy_slots", everything_at_once)
-    kept = Assignment(3, ANNA.id, WELDER.id, at(1), at(2))
-    tasks = (
-        weld(1, 40),
-        weld(2, 40),
-        weld(3, status=TaskStatus.IN_PROGRESS, predecessors=(1, 2)),
-        weld(4, 30, predecessors=(2,)),
-    )
-    result = solve(plant(*tasks, equipment=(WELDER,), assignments=(kept,)), now=at(0))
+    result = solve(not_all_fit(), now=at(0))
 
     assert result.placed == {2, 4}
     assert result.unplaceable == {1: "does not fit with the rest of the plan"}
