@@ -162,6 +162,14 @@ async def apply(request: Request, session: PageSession) -> Response:
             services=services, actor=session.actor, draft_id=draft_id
         )
     except ServiceError as exc:
+        if exc.code == "draft_expired":
+            hours = services.settings.draft_expiry_hours
+            message = (
+                f"Not applied: drafts can be applied for {hours:g} hours and this one is older. "
+                "Nothing was written; run the optimizer again on the plan as it is now."
+            )
+            ended = {"state": "ended", "level": "error", "message": message}
+            return _panel(ended | _queries(view, limit, scope), status_code=409)
         if exc.code != "draft_stale":
             raise
         changed = await _changed_tasks(request, session, exc)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from board_plant import DAY_VIEW, BoardWorld, board_world, log_in
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.db import tables as t
+from app.db.timestamps import utcnow
 from app.web.optimizer_render import duration_label, kpi_model, kpi_notes, kpis_model
 
 
@@ -57,6 +59,12 @@ async def run_to_draft(world: BoardWorld, headers: dict[str, str]) -> str:
         html = (await world.client.get(poll.group(1).replace("&amp;", "&"), headers=headers)).text
     assert state_of(html) == "draft", html
     return html
+
+
+async def live_revision(world: BoardWorld) -> int:
+    async with world.services.db.read() as session:
+        query = select(t.Schedule.revision).where(t.Schedule.kind == "live")
+        return int((await session.execute(query)).scalar_one())
 
 
 def action_url(html: str, action: str) -> str:
@@ -196,6 +204,30 @@ async def test_a_run_shows_progress_then_the_diff_and_applies(
         ).scalar_one()
     assert placed is not None
     assert revision_after == revision_before + 1  # one transaction, one revision
+
+
+async def test_an_expired_draft_is_refused_in_the_panel_with_a_run_again(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    html = await run_to_draft(world, anna)
+    found = re.search(r"/board/optimizer/drafts/(\d+)/apply", html)
+    assert found is not None
+    then = utcnow() - timedelta(hours=25)
+    async with world.services.db.write() as session:
+        await session.execute(
+            update(t.Draft)
+            .where(t.Draft.schedule_id == int(found.group(1)))
+            .values(created_at=then)
+        )
+    before = await live_revision(world)
+
+    refused = await world.client.post(action_url(html, "apply"), headers=anna)
+
+    assert refused.status_code == 409
+    assert state_of(refused.text) == "ended"
+    assert "drafts can be applied for 24 hours" in refused.text
+    assert "Run again" in refused.text and "/board/optimizer/runs?" in refused.text
+    assert await live_revision(world) == before
 
 
 async def test_a_stale_apply_names_the_tasks_that_changed_and_offers_a_rerun(
