@@ -298,7 +298,13 @@ class JobQueue:
             self._running.pop(run_id, None)
         status = "cancelled" if job.cancelled and result is None else "done"
         await self._save_progress(job)
-        await records.finish(self.db, run_id, status=status, result=result)
+        if (
+            await records.finish(
+                self.db, run_id, status=status, result=result, worker=self.worker_id
+            )
+            is None
+        ):
+            return result  # the sweep took the job back meanwhile: its decision stands
         QUEUE_FINISHED.labels(record.kind, status).inc()
         await self._announce(run_id, status, result=result)
         return result
@@ -309,9 +315,17 @@ class JobQueue:
         """Record a failed try: back to waiting for a retry, or failed for good (dead letter)."""
         entry = {"attempt": attempt, "error": error, "retry_in_s": retry_in_s}
         status = "waiting" if retry_in_s is not None else "failed"
-        await records.finish(
-            self.db, run_id, status=status, error=error, attempt=entry, retry_in_s=retry_in_s or 0
+        taken = await records.finish(
+            self.db,
+            run_id,
+            status=status,
+            error=error,
+            attempt=entry,
+            retry_in_s=retry_in_s or 0,
+            worker=self.worker_id,
         )
+        if taken is None:
+            return  # the sweep took the job back meanwhile: its decision stands
         if status == "waiting":
             QUEUE_RETRIES.labels(kind).inc()
         else:

@@ -149,11 +149,19 @@ async def finish(
     error: str | None = None,
     attempt: dict[str, Any] | None = None,
     retry_in_s: float = 0.0,
+    worker: str | None = None,
 ) -> JobRecord | None:
-    """Done, failed (the dead-letter record), cancelled, or back to waiting for a retry."""
+    """Done, failed (the dead-letter record), cancelled, or back to waiting for a retry.
+
+    With `worker`, only while that worker still runs the job: one the sweep
+    took back (declared dead, queued again or failed) keeps what the sweep
+    decided, and its late answer is dropped (None).
+    """
     async with db.write() as session:
         row = await session.get(t.BackgroundJob, run_id, with_for_update=True)
         if row is None:
+            return None
+        if worker is not None and (row.status != "active" or row.worker != worker):
             return None
         row.status = status
         if result is not None:

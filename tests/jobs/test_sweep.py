@@ -155,6 +155,28 @@ async def test_a_dead_workers_job_with_no_tries_left_is_dead_lettered(
     assert (await sweeper.sweep()).failed == []
 
 
+async def test_a_worker_declared_dead_that_answers_late_does_not_overwrite_the_sweep(
+    db: Database, queues: QueueFactory
+) -> None:
+    run_id = await died_running(db, max_retries=0)
+    sweeper = queues(worker=False)
+    await asyncio.sleep(EAGER.heartbeat_grace_s + 0.1)
+    assert (await sweeper.sweep()).failed == [run_id]
+
+    late = await records.finish(
+        db, run_id, status="done", result={"late": True}, worker="gone-host:4242"
+    )
+
+    assert late is None
+    kept = await records.get(db, run_id)
+    assert kept is not None and kept.status == "failed" and kept.result is None
+    # Another worker's answer is dropped too, while the job's own worker is heard.
+    again = await died_running(db, max_retries=0)
+    assert await records.finish(db, again, status="done", worker="other:1") is None
+    done = await records.finish(db, again, status="done", worker="gone-host:4242")
+    assert done is not None and done.status == "done"
+
+
 async def test_a_running_job_keeps_beating_and_is_left_alone(queues: QueueFactory) -> None:
     # It beats every 0.25 s; a busy machine may delay a beat, not four.
     policy = SweepPolicy(interval_s=3600, lost_after_s=0, heartbeat_grace_s=1.0)
