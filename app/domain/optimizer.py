@@ -33,6 +33,8 @@ costs solve 1 more than the worst lateness of one job; should the model
 prove the floor wrong, the placement solve runs after all, on a fresh
 model. The makespan stays within the plan's, or solve 1 (which does not
 look at it) lets it drift further than solve 2 can mend in the time left.
+Should the solver find nothing in the time (a busy machine, a short limit),
+that plan is the answer, validated like any other.
 
 The proposal is the live plan with the open tasks moved (locked slots kept,
 tasks that cannot be placed unscheduled) and goes through `validate_plan`.
@@ -174,6 +176,10 @@ def _solve_optional(
         # after all, on a fresh model.
         model = _build(plan, now, settings, optional=True)
         values, status = run.solve(model, trust_hint=False)
+    if values is None and status is SolveStatus.UNKNOWN and model.start_values:
+        # No answer in the time (a busy machine, a short limit): the starting
+        # plan is one, and validation still decides whether it is offered.
+        values, status = model.start_values, SolveStatus.FEASIBLE
     return model, values, status
 
 

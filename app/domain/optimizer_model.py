@@ -104,6 +104,9 @@ class ScheduleModel:
     unplaced_cost: int = 1
     # When the live plan's hint ends, in grid units (an optional model's).
     hinted_makespan: int = 0
+    # That whole plan as values of the model's variables: an answer to offer
+    # should the solver find none in time.
+    start_values: dict[Any, int] = field(default_factory=dict)
     # Per job with a due time: its lateness weight, due time and the end of its
     # locked tasks (or the due time), in grid units.
     dues: dict[int, tuple[int, int, int]] = field(default_factory=dict)
@@ -154,23 +157,28 @@ class ScheduleModel:
         if self.placed is None:
             for model_task in self.tasks.values():
                 if model_task.current is not None:
-                    _hint_current(self.model, model_task, model_task.current, self.grid)
+                    for variable, number in _slot_values(model_task, model_task.current, self.grid):
+                        self.model.add_hint(variable, number)
             return
         whole = greedy_slots(self)
         late, makespan = self._measure(whole)
         self.hinted_placed, self.hinted_makespan = len(whole), makespan
+        start: dict[Any, int] = {}
         for task_id, model_task in self.tasks.items():
             if (slot := whole.get(task_id)) is not None:
-                _hint_current(self.model, model_task, slot, self.grid)
+                start.update(_slot_values(model_task, slot, self.grid))
             else:
-                self.model.add_hint(model_task.present, 0)
-        self.model.add_hint(self.placed, len(whole))
-        self.model.add_hint(self.makespan, makespan)
+                start[model_task.present] = 0
+        start[self.placed] = len(whole)
+        start[self.makespan] = makespan
         for job_id, variable in self.lateness_of.items():
-            self.model.add_hint(variable, late[job_id])
+            start[variable] = late[job_id]
         if self.weighted_lateness is not None:
             weighted = sum(self.dues[job_id][0] * minutes for job_id, minutes in late.items())
-            self.model.add_hint(self.weighted_lateness, weighted)
+            start[self.weighted_lateness] = weighted
+        for variable, number in start.items():
+            self.model.add_hint(variable, number)
+        self.start_values = start
 
     @property
     def partly_current(self) -> bool:
@@ -492,11 +500,13 @@ def _hint_solved(m: cp_model.CpModel, t: ModelTask, value: Callable[[Any], int])
         m.add_hint(variable, value(variable))
 
 
-def _hint_current(m: cp_model.CpModel, t: ModelTask, slot: Assignment, grid: TimeGrid) -> None:
-    m.add_hint(t.start, grid.ceil(slot.start))
+def _slot_values(t: ModelTask, slot: Assignment, grid: TimeGrid) -> list[tuple[Any, int]]:
+    """The task's decisions that put it in `slot`."""
+    found: list[tuple[Any, int]] = [(t.start, grid.ceil(slot.start))]
     if t.present is not None:
-        m.add_hint(t.present, 1)
+        found.append((t.present, 1))
     for rid, literal in zip(t.operators, t.operator_literals, strict=False):
-        m.add_hint(literal, int(rid == slot.operator_id))
+        found.append((literal, int(rid == slot.operator_id)))
     for rid, literal in zip(t.equipment, t.equipment_literals, strict=False):
-        m.add_hint(literal, int(rid == slot.equipment_id))
+        found.append((literal, int(rid == slot.equipment_id)))
+    return found

@@ -481,6 +481,28 @@ def test_held_slots_give_way_to_a_task_that_would_miss_its_due_time() -> None:
     assert all(held[t] == plan.assignments[t] for t in range(2, 10))
 
 
+def test_with_no_time_to_search_a_large_plan_gets_its_starting_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The solver finding nothing in its time (a busy machine, a short limit),
+    the run still offers the starting plan, checked like any answer."""
+    monkeypatch.setattr(optimizer, "_LARGE", 10)
+    monkeypatch.setattr(optimizer._Run, "_solve", lambda *_: (cp_model.UNKNOWN, None))
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    plan = as_plan(demo_plant("small", start=start))
+    half = dict(list(plan.assignments.items())[::2])
+    plan = dataclasses.replace(plan, assignments=half)
+
+    result = optimize(
+        plan, now=start, settings=OptimizerSettings(time_limit_s=5, time_unit_minutes=5)
+    )
+
+    assert result.status is SolveStatus.FEASIBLE and result.solutions == 0
+    assert len(result.placed) > 0.9 * len(plan.tasks)
+    errors = [c for c in result.conflicts if c.severity is Severity.ERROR]
+    assert not [c for c in errors if set(c.task_ids) & result.placed]
+
+
 def test_a_large_partly_valid_plan_starts_from_its_live_slots(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
