@@ -279,14 +279,15 @@ class _Pass:
             (None, None) if t.current is None else (t.current.operator_id, t.current.equipment_id)
         )
 
-        def alone(kind: str, rid: int) -> int:
-            if (kind == "o" and model.operator_pool) or (kind == "e" and model.equipment_pool):
-                return at
-            busy = [self.booked[(kind, rid)], *((self.held[(kind, rid)],) if around else ())]
-            return earliest(at, t.duration, busy)
+        def busy(r: Resource) -> list[Busy]:
+            return [self.booked[r], self.held[r]] if around else [self.booked[r]]
 
-        operators = {o: alone("o", o) for o in ((0,) if model.operator_pool else t.operators)}
-        equipment = {e: alone("e", e) for e in ((0,) if model.equipment_pool else t.equipment)}
+        def alone(r: Resource) -> int:
+            return earliest(at, t.duration, busy(r))
+
+        # A pooled kind is never busy: one stand-in, free from `at`.
+        operators = {0: at} if model.operator_pool else {o: alone(("o", o)) for o in t.operators}
+        equipment = {0: at} if model.equipment_pool else {e: alone(("e", e)) for e in t.equipment}
         pairs = sorted(
             (max(so, se), o != live[0] or e != live[1], o, e)
             for o, so in operators.items()
@@ -296,13 +297,7 @@ class _Pass:
         for bound, _, o, e in pairs:
             if best is not None and bound >= best[0]:
                 break
-            pair = self._pair(o, e)
-            busy = [
-                b
-                for r in pair
-                for b in ((self.booked[r], self.held[r]) if around else (self.booked[r],))
-            ]
-            start = earliest(bound, t.duration, busy)
+            start = earliest(bound, t.duration, [b for r in self._pair(o, e) for b in busy(r)])
             if best is None or start < best[0]:
                 best = (start, o, e)
         return best
@@ -320,10 +315,6 @@ class _Pass:
         for r in pair:
             self.held[r].release(*span)
             del self.holders[r][task_id]
-
-
-def _first(candidates: tuple[int, ...], wanted: int | None) -> list[int]:
-    return sorted(candidates, key=lambda rid: rid != wanted)
 
 
 def _on_grid(slot: Assignment, model: ScheduleModel) -> tuple[int, int, int]:
