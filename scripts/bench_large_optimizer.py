@@ -2,7 +2,8 @@
 
 What a scheduler does on the board, without the browser: the large demo plant
 loaded as of now into a throwaway SQLite database, an optimization of the jobs
-on the next 24 hours of the day board ("jobs in view") queued with
+on the next 24 hours of the day board ("jobs in view", as the board
+works them out) queued with
 `start_optimization`, run by the in-process worker, its draft compared with
 the live plan (`draft_diff`) and applied (`apply_draft`). One fresh plant per
 run, so runs do not feed on each other.
@@ -36,11 +37,14 @@ from app.db.migrate import upgrade
 from app.db.session import Database
 from app.domain.demo_plant import demo_plant
 from app.realtime.hub import MemoryHub
+from app.services.board import load_board
 from app.services.context import SYSTEM, Actor, Services
 from app.services.drafts import apply_draft, draft_diff, start_optimization
 from app.services.job_kinds import attach_queue
 from app.services.plant_loading import load_plant
 from app.settings import Settings
+from app.web.board_render import scope_of
+from app.web.board_view import BoardView
 
 ZONE = ZoneInfo("Europe/Berlin")
 HEADER = (
@@ -64,7 +68,7 @@ async def one_run(limit: float, stale_hours: float, workers: int) -> str:
             plant = demo_plant("large", start=today, now=reported)
             await load_plant(services=services, actor=SYSTEM, plant=plant)
             actor = await _scheduler(services)
-            job_ids = await _jobs_on_the_next_day(services)
+            job_ids = await _jobs_on_the_next_day(services, actor)
             began = time.perf_counter()
             run_id = await start_optimization(
                 services=services,
@@ -95,17 +99,13 @@ async def _scheduler(services: Services) -> Actor:
     return Actor(user_id=anna.id, role="scheduler")
 
 
-async def _jobs_on_the_next_day(services: Services) -> list[int]:
-    """What the board's "jobs in view" sends for a day view from the hour before now."""
+async def _jobs_on_the_next_day(services: Services, actor: Actor) -> list[int]:
+    """What the board's "jobs in view" sends for a day view from the hour before now:
+    the jobs of its bars and of its tray."""
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    async with services.db.read() as session:
-        rows = await session.scalars(
-            select(t.Task.job_id)
-            .join(t.Assignment, t.Assignment.task_id == t.Task.id)
-            .where(t.Assignment.start < start + timedelta(days=1), t.Assignment.end > start)
-            .distinct()
-        )
-        return sorted(rows)
+    view = BoardView.from_query({"start": start.isoformat(), "zoom": "day"}, default_start=start)
+    board = await load_board(services=services, actor=actor, scope=scope_of(view))
+    return sorted({bar.job_id for bar in board.bars} | {task.job_id for task in board.tray.tasks})
 
 
 def _row(
