@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from app import clock
 from app.db import tables
 from app.db.session import Database
 from app.domain.demo_plant import DemoSize, demo_plant
@@ -216,7 +217,7 @@ async def _load_demo(args: argparse.Namespace, settings: Settings) -> int:
                 "(or pass --if-empty to skip quietly)"
             )
         zone = ZoneInfo(settings.plant_timezone)
-        now = datetime.now(zone)
+        now = clock.now().astimezone(zone)
         today = now.replace(hour=0, minute=0, second=0, microsecond=0)
         plant = demo_plant(args.size, start=today, seed=args.seed, now=now)
         plant, kept = await _without_existing_users(services, plant)
@@ -273,7 +274,7 @@ async def _import(settings: Settings, plant: PlantData) -> LoadedPlant:
 
 def _release_time(value: str | None, zone: ZoneInfo) -> datetime:
     if value is None:
-        now = datetime.now(zone)
+        now = clock.now().astimezone(zone)
         return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     try:
         start = datetime.fromisoformat(value)

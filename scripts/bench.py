@@ -119,9 +119,9 @@ def fill_plan(database_url: str) -> tuple[float, int]:
 
     from sqlalchemy import insert, select
 
+    from app import clock
     from app.db import tables
     from app.db.session import Database
-    from app.db.timestamps import utcnow
 
     async def fill() -> int:
         database = Database(database_url)
@@ -144,9 +144,9 @@ def fill_plan(database_url: str) -> tuple[float, int]:
                 operators = (await session.execute(select(tables.Operator.id))).scalars().all()
                 machines = (await session.execute(select(tables.Equipment.id))).scalars().all()
                 first = (await session.execute(select(a.start).order_by(a.start))).scalars().first()
-                day5 = (first or utcnow()).replace(hour=6, minute=0, second=0, microsecond=0)
+                day5 = (first or clock.now()).replace(hour=6, minute=0, second=0, microsecond=0)
                 day5 += timedelta(days=5)
-                now = utcnow()
+                now = clock.now()
                 rows = []
                 for i, (task_id, minutes) in enumerate(tray):
                     start = day5 + timedelta(hours=4 * (i // len(machines)))
@@ -335,10 +335,10 @@ async def in_process(database_url: str, runs: int) -> tuple[list[Row], dict[str,
     sys.path.insert(0, str(REPO))
     from sqlalchemy import select
 
+    from app import clock
     from app.db import tables
     from app.db.plan_queries import load_plan
     from app.db.session import Database
-    from app.db.timestamps import utcnow
     from app.domain.validation import validate_plan
 
     database = Database(database_url)
@@ -357,7 +357,7 @@ async def in_process(database_url: str, runs: int) -> tuple[list[Row], dict[str,
             async with database.read() as session, session.begin():
                 plan = await load_plan(session, schedule_id)
             loaded = time.perf_counter()
-            conflicts = validate_plan(plan, now=utcnow())
+            conflicts = validate_plan(plan, now=clock.now())
             done = time.perf_counter()
             load.seconds.append(loaded - began)
             check.seconds.append(done - loaded)

@@ -20,13 +20,13 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import clock
 from app.api.errors import error_response
 from app.auth.api_keys import SCHEME
 from app.auth.principal import page_session_actor
 from app.auth.rate_limit import RateLimits, headers
 from app.auth.tokens import decode_access_token
 from app.db import tables as t
-from app.db.timestamps import utcnow
 from app.services.context import Actor, Services
 from app.services.errors import RateLimited, ServiceError
 from app.settings import Settings
@@ -154,7 +154,7 @@ class IdempotencyMiddleware:
                         status_code=PENDING,
                         response_body=b"",
                         response_headers={},
-                        created_at=utcnow(),
+                        created_at=clock.now(),
                     )
                 )
             return None

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.db.timestamps import as_utc
+from app.clock import as_utc
 
 Item = TypeVar("Item")
 

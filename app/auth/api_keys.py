@@ -25,15 +25,15 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 from datetime import datetime
 
 from sqlalchemy import select, update
 
+from app import clock
 from app.auth.crypto import DataCipher, UndecryptableData
 from app.auth.permissions import require
+from app.clock import as_utc
 from app.db import tables
-from app.db.timestamps import as_utc, utcnow
 from app.services.context import ROLES, Actor, Services
 from app.services.errors import InvalidInput, NotFound, Unauthorized
 from app.services.write_path import change
@@ -64,7 +64,7 @@ def sign_request(
     timestamp: int | None = None,
 ) -> dict[str, str]:
     """The headers that authenticate one request (`path` includes the query string)."""
-    stamp = int(time.time()) if timestamp is None else timestamp
+    stamp = int(clock.timestamp()) if timestamp is None else timestamp
     return {
         "Authorization": (
             f"{SCHEME} key_id={key_id},signature={signature(secret, method, path, stamp, body)}"
@@ -94,7 +94,7 @@ async def create_api_key(
             name=name.strip(),
             secret_encrypted=cipher.encrypt(secret.encode(), context=key_id.encode()),
             role=role,
-            created_at=utcnow(),
+            created_at=clock.now(),
         )
         tx.session.add(row)
         await tx.session.flush()
@@ -109,7 +109,7 @@ async def revoke_api_key(*, services: Services, actor: Actor, key_id: str) -> No
             await tx.session.execute(
                 update(tables.ApiKey)
                 .where(tables.ApiKey.key_id == key_id, tables.ApiKey.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
+                .values(revoked_at=clock.now())
                 .returning(tables.ApiKey.id)
             )
         ).scalar_one_or_none()
@@ -139,7 +139,7 @@ async def verify_signed_request(
     if timestamp is None or not timestamp.isdigit():
         raise Unauthorized(f"{TIMESTAMP_HEADER} header missing or not unix seconds")
     stamp = int(timestamp)
-    skew = abs(as_utc(now or utcnow()).timestamp() - stamp)
+    skew = abs(as_utc(now or clock.now()).timestamp() - stamp)
     if skew > MAX_SKEW_SECONDS:
         raise Unauthorized(
             f"request timestamp is {int(skew)} s off the server clock (max {MAX_SKEW_SECONDS})"

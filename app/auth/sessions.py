@@ -17,9 +17,10 @@ from typing import Any
 
 import jwt
 
+from app import clock
 from app.auth.permissions import allowed
+from app.clock import as_utc
 from app.db import tables
-from app.db.timestamps import as_utc, utcnow
 from app.services.context import ROLES, Actor
 from app.settings import Settings
 
@@ -46,7 +47,7 @@ def encode_session(
     *, settings: Settings, user: tables.User, now: datetime | None = None, csrf: str | None = None
 ) -> str:
     """A fresh session for `user`; pass `csrf` to renew one (open pages keep their token)."""
-    issued = as_utc(now or utcnow())
+    issued = as_utc(now or clock.now())
     claims: dict[str, Any] = {
         "iss": _ISSUER,
         "aud": _AUDIENCE,
@@ -78,7 +79,8 @@ def decode_session(
         return None
     sub, role, op = claims["sub"], claims["role"], claims.get("op")
     expired = (
-        not isinstance(claims["exp"], int) or claims["exp"] <= as_utc(now or utcnow()).timestamp()
+        not isinstance(claims["exp"], int)
+        or claims["exp"] <= as_utc(now or clock.now()).timestamp()
     )
     if expired or not str(sub).isdigit() or role not in ROLES:
         return None

@@ -31,9 +31,10 @@ import jwt
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock
 from app.auth.passwords import hash_password, needs_rehash, verify_password
+from app.clock import as_utc
 from app.db import tables
-from app.db.timestamps import as_utc, utcnow
 from app.services.context import ROLES, Actor, Services
 from app.services.errors import Unauthorized
 from app.services.users import get_user_by_username
@@ -61,7 +62,7 @@ class TokenPair:
 def create_access_token(
     *, settings: Settings, user: tables.User, now: datetime | None = None
 ) -> str:
-    issued = as_utc(now or utcnow())
+    issued = as_utc(now or clock.now())
     claims: dict[str, Any] = {
         "iss": ISSUER,
         "sub": str(user.id),
@@ -91,7 +92,10 @@ def decode_access_token(token: str, *, settings: Settings, now: datetime | None 
         )
     except jwt.InvalidTokenError as exc:
         raise Unauthorized("invalid access token", {"reason": str(exc)}) from None
-    if not isinstance(claims["exp"], int) or claims["exp"] <= as_utc(now or utcnow()).timestamp():
+    if (
+        not isinstance(claims["exp"], int)
+        or claims["exp"] <= as_utc(now or clock.now()).timestamp()
+    ):
         raise Unauthorized("access token expired", {"reason": "expired"})
     sub, role, op = claims["sub"], claims["role"], claims.get("op")
     if not sub.isdigit() or role not in ROLES or not (op is None or isinstance(op, int)):
@@ -132,7 +136,7 @@ async def issue_tokens(
     *, services: Services, user: tables.User, now: datetime | None = None
 ) -> TokenPair:
     """A fresh access token and the first refresh token of a new family."""
-    issued = as_utc(now or utcnow())
+    issued = as_utc(now or clock.now())
     async with services.db.write() as session:
         refresh_token = _add_refresh_token(
             session, services.settings, user.id, family=secrets.token_urlsafe(16), now=issued
@@ -149,7 +153,7 @@ async def refresh(
     reuse also revokes the family (that revocation is committed).
     """
     settings = services.settings
-    issued = as_utc(now or utcnow())
+    issued = as_utc(now or clock.now())
     jti = _refresh_jti(settings, refresh_token)
     pair: TokenPair | None = None
     failure = "unknown refresh token"
@@ -185,7 +189,7 @@ async def logout(*, services: Services, refresh_token: str, now: datetime | None
     async with services.db.write() as session:
         row = await session.get(tables.RefreshToken, jti)
         if row is not None:
-            await _revoke_family(session, row.family, as_utc(now or utcnow()))
+            await _revoke_family(session, row.family, as_utc(now or clock.now()))
 
 
 async def purge_expired_refresh_tokens(*, services: Services, now: datetime | None = None) -> int:
@@ -193,7 +197,7 @@ async def purge_expired_refresh_tokens(*, services: Services, now: datetime | No
     async with services.db.write() as session:
         result = await session.execute(
             delete(tables.RefreshToken)
-            .where(tables.RefreshToken.expires_at <= as_utc(now or utcnow()))
+            .where(tables.RefreshToken.expires_at <= as_utc(now or clock.now()))
             .returning(tables.RefreshToken.jti)
         )
         return len(result.all())

@@ -15,8 +15,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.clock import as_utc
 from app.db import tables as t
-from app.db.timestamps import as_utc
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.clock import as_utc
 from app.db import tables as t
-from app.db.timestamps import as_utc
 from app.domain import plan as d
 
 

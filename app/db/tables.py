@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from app.db.timestamps import as_utc
+from app.clock import as_utc
 
 # BigInteger primary keys that still autoincrement on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

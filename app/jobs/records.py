@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from app import clock
 from app.db import tables as t
 from app.db.session import Database
-from app.db.timestamps import utcnow
 
 STATUSES = ("waiting", "active", "done", "failed", "cancelled")
 FINISHED = frozenset({"done", "failed", "cancelled"})
@@ -70,7 +70,7 @@ async def create(
     backoff_s: float,
     created_by: int | None,
 ) -> None:
-    now = utcnow()
+    now = clock.now()
     async with db.write() as session:
         session.add(
             t.BackgroundJob(
@@ -100,7 +100,7 @@ async def get(db: Database, run_id: str) -> JobRecord | None:
 
 async def start(db: Database, run_id: str, *, worker: str) -> JobRecord | None:
     """Waiting → active (one more attempt); None when it is not waiting (cancelled, gone)."""
-    now = utcnow()
+    now = clock.now()
     async with db.write() as session:
         changed = await session.execute(
             update(t.BackgroundJob)
@@ -128,7 +128,7 @@ async def save_progress(
     if progress is not None:
         values["progress"] = progress
     if beat:
-        values["heartbeat_at"] = utcnow()
+        values["heartbeat_at"] = clock.now()
     async with db.write() as session:
         if values:
             await session.execute(
@@ -170,7 +170,7 @@ async def finish(
             row.error = error
         if attempt is not None:
             row.attempt_log = [*row.attempt_log, attempt]
-        now = utcnow()
+        now = clock.now()
         if status == "waiting":
             row.due_at = now + timedelta(seconds=retry_in_s)
             row.finished_at = None
@@ -187,7 +187,7 @@ async def cancel(db: Database, run_id: str) -> JobRecord | None:
             return None
         if row.status == "waiting":
             row.status = "cancelled"
-            row.finished_at = utcnow()
+            row.finished_at = clock.now()
         elif row.status == "active":
             row.cancel_requested = True
         return _record(row)
@@ -243,7 +243,7 @@ async def requeue_lost(db: Database, run_id: str, *, due_before: datetime) -> bo
         changed = await session.execute(
             update(job)
             .where(job.id == run_id, job.status == "waiting", job.due_at < due_before)
-            .values(due_at=utcnow())
+            .values(due_at=clock.now())
         )
         return bool(changed.rowcount)  # type: ignore[attr-defined]
 
@@ -259,7 +259,7 @@ async def abandon(
 ) -> bool:
     """Still active and silent → waiting for another try, or failed; False if not."""
     job = t.BackgroundJob
-    now = utcnow()
+    now = clock.now()
     values: dict[str, Any] = {
         "status": status,
         "error": error,

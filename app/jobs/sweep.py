@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 
-from app.db.timestamps import utcnow
+from app import clock
 from app.jobs import records
 from app.jobs.records import JobRecord
 
@@ -116,7 +116,7 @@ async def sweep(
 
 
 async def _take_back(queue: JobQueue, policy: SweepPolicy) -> Swept:
-    now = utcnow()
+    now = clock.now()
     due_before = now - timedelta(seconds=policy.lost_after_s)
     silent_since = now - timedelta(seconds=policy.heartbeat_grace_s)
     waiting, active = await records.overdue(

@@ -20,13 +20,13 @@ import signal
 import threading
 import weakref
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute
 
+from app import clock
 from app.auth.tokens import decode_access_token
 from app.db import tables
 from app.realtime.feed import Feed, RenderChanges, RenderRefresh
@@ -182,7 +182,7 @@ async def _display_name(services: Services, actor: Actor) -> str:
 
 def view_of(params: Any) -> BoardView:
     """The board view a client follows, from the same query parameters as the page."""
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
     return BoardView.from_query(params, default_start=today)
 
 

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.db.timestamps import utcnow
+from app import clock
 from app.services.context import Services
 from app.services.wall import DashboardCache, WallFigures
 from app.services.write_path import schedule_channel
@@ -87,11 +87,11 @@ class WallFeed:
         """A frame for the plan and clock as they are now (rendered only if either moved)."""
         async with self._lock:
             figures = await self.cache.current()
-            minute = utcnow().replace(second=0, microsecond=0)
+            minute = clock.now().replace(second=0, microsecond=0)
             frame = self.frame
             if frame is not None and (frame.key, frame.minute) == (figures.key, minute):
                 return frame
-            html = self.render(figures, utcnow())
+            html = self.render(figures, clock.now())
             self.renders += 1
             number = frame.number + 1 if frame is not None else 1
             self.frame = WallFrame(number, figures.revision, figures.key, minute, figures, html)
@@ -161,12 +161,12 @@ class WallFeed:
 
     def _due(self) -> bool:
         frame = self.frame
-        if frame is None or utcnow().replace(second=0, microsecond=0) != frame.minute:
+        if frame is None or clock.now().replace(second=0, microsecond=0) != frame.minute:
             return True
         return self._poked.is_set() and time.monotonic() >= self._last_refresh + self._gap()
 
     async def _wait_until_due(self) -> None:
-        until_minute = 60.0 - (time.time() % 60.0) + 0.01
+        until_minute = 60.0 - (clock.timestamp() % 60.0) + 0.01
         wait = min(until_minute, STOP_CHECK_S)
         if self._poked.is_set():
             # Pushed already: wait out the gap since the last refresh, nothing more.

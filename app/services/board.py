@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock
 from app.auth.permissions import require
+from app.clock import as_utc
 from app.db import board_queries as q, tables as t
 from app.db.plan_queries import load_window, schedule_revision, schedule_timezone
-from app.db.timestamps import as_utc, utcnow
 from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
 from app.domain.validation import valid_until, validate_plan
@@ -274,7 +275,7 @@ async def _window_conflicts(
     memo: OrderedDict[Hashable, tuple[list[Conflict], datetime | None]]
     memo = services.memo.setdefault("window_conflicts", OrderedDict())
     key = (schedule_id, revision, window.start, window.end)
-    now = utcnow()
+    now = clock.now()
     kept = memo.get(key)
     if kept is not None and (kept[1] is None or now < kept[1]):
         memo.move_to_end(key)

@@ -18,9 +18,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock
 from app.auth.permissions import allowed, can_see_task, require
+from app.clock import as_utc
 from app.db import tables as t
-from app.db.timestamps import as_utc, utcnow
 from app.services.context import Actor, Services
 from app.services.errors import Forbidden, InvalidInput
 from app.services.jsonable import jsonable
@@ -70,7 +71,7 @@ async def set_equipment_status(
 ) -> StatusChanged:
     require(actor, "equipment.report" if status == "down" else "equipment.status")
     _check_input(status, expected_back, note)
-    now = utcnow()
+    now = clock.now()
     async with change(services, actor, "equipment.status_changed") as tx:
         if actor.role == "operator":
             await _check_booked_on(tx.session, tx.schedule_id, actor, equipment_id)
@@ -102,7 +103,7 @@ def _check_input(status: str, expected_back: datetime | None, note: str) -> None
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", {"status": status})
     if len(note) > MAX_NOTE:
         raise InvalidInput(f"the note is longer than {MAX_NOTE} characters", {"note": len(note)})
-    if expected_back is not None and as_utc(expected_back) <= utcnow():
+    if expected_back is not None and as_utc(expected_back) <= clock.now():
         raise InvalidInput(
             "expected back must be in the future", {"expected_back": expected_back.isoformat()}
         )

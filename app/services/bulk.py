@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app import clock
 from app.auth.permissions import require
 from app.db import tables as t
-from app.db.timestamps import utcnow
 from app.jobs.queue import JobFailed, RunningJob
 from app.services.background import actor_of_job, job_actor, queue_of
 from app.services.context import Actor, Services
@@ -102,7 +102,7 @@ async def run_shift_job(services: Services, job: RunningJob) -> dict[str, Any]:
             await tx.claim(t.Task, task.id, None)
             before = jsonable(assignment_view(slot))
             slot.start, slot.end = slot.start + delta, slot.end + delta
-            slot.assigned_by, slot.assigned_at = tx.actor.user_id, utcnow()
+            slot.assigned_by, slot.assigned_at = tx.actor.user_id, clock.now()
             tx.audit("tasks", task.id, before=before, after=jsonable(assignment_view(slot)))
             _touch_resources(tx, slot)
             job.report({"done": done, "total": len(placed)})
@@ -114,7 +114,7 @@ async def run_clear_equipment(services: Services, job: RunningJob) -> dict[str, 
     moved: list[int] = []
     to_tray: list[int] = []
     async with _bulk_change(services, job, "bulk.equipment_cleared") as tx:
-        now = utcnow()
+        now = clock.now()
         placed, skipped = await _placed_tasks(
             tx, t.Assignment.equipment_id == down, t.Assignment.end > now
         )
@@ -131,7 +131,7 @@ async def run_clear_equipment(services: Services, job: RunningJob) -> dict[str, 
                 tx.audit("tasks", task.id, before=before, after=None)
             else:
                 slot.equipment_id = free
-                slot.assigned_by, slot.assigned_at = tx.actor.user_id, utcnow()
+                slot.assigned_by, slot.assigned_at = tx.actor.user_id, clock.now()
                 await tx.session.flush()
                 moved.append(task.id)
                 tx.audit("tasks", task.id, before=before, after=jsonable(assignment_view(slot)))

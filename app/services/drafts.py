@@ -26,10 +26,10 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
+from app import clock
 from app.auth.permissions import require
 from app.db import tables as t
 from app.db.plan_queries import load_plan, schedule_revision
-from app.db.timestamps import utcnow
 from app.domain.optimizer import OptimizationResult, OptimizerSettings, Progress, optimize
 from app.domain.plan import Assignment, Plan
 from app.domain.plan_comparison import changed_slots, compare_kpis
@@ -164,7 +164,7 @@ async def run_optimization(services: Services, job: RunningJob) -> dict[str, Any
         rows = await session.execute(select(t.Task.id, t.Task.version))
         versions: dict[int, int] = {task_id: version for task_id, version in rows}
         plan = await load_plan(session, schedule_id)
-    now = utcnow()
+    now = clock.now()
     job_ids = settings.get("job_ids")
     pinned = frozenset(
         task.id
@@ -354,7 +354,7 @@ async def draft_diff(*, services: Services, actor: Actor, draft_id: int) -> dict
         "base_revision": schedule.base_revision if schedule else None,
         "applied": draft.applied_at is not None,
         "expires_at": expires_at,
-        "expired": expires_at <= utcnow(),
+        "expired": expires_at <= clock.now(),
         "changes": len(bases),
         **groups,
         "kpis": draft.kpis,
@@ -389,7 +389,7 @@ async def apply_draft(*, services: Services, actor: Actor, draft_id: int) -> App
                 f"draft {draft_id} has been applied already", {"draft_id": draft_id}
             )
         expires_at = draft_expires_at(services, draft.created_at)
-        if expires_at <= utcnow():
+        if expires_at <= clock.now():
             raise DraftExpired(draft_id=draft_id, expired_at=expires_at)
         bases = (
             await tx.session.scalars(select(t.DraftTask).where(t.DraftTask.schedule_id == draft_id))
@@ -397,7 +397,7 @@ async def apply_draft(*, services: Services, actor: Actor, draft_id: int) -> App
         await _claim_all(tx, draft_id, [(b.task_id, b.base_version) for b in bases])
         for base in bases:
             await _apply_slot(tx, draft_id, base.task_id)
-        draft.applied_at = utcnow()
+        draft.applied_at = clock.now()
         draft.applied_by = actor.user_id
     assert tx.revision is not None
     return Applied(draft_id=draft_id, changes=len(bases), revision=tx.revision)
@@ -444,7 +444,7 @@ async def _apply_slot(tx: Transaction, draft_id: int, task_id: int) -> None:
         live.start = proposed.start
         live.end = proposed.end
         live.assigned_by = tx.actor.user_id
-        live.assigned_at = utcnow()
+        live.assigned_at = clock.now()
         if task.status == "pending":
             task.status = "scheduled"
         tx.touch("operators", proposed.operator_id)
@@ -458,7 +458,7 @@ def draft_expires_at(services: Services, created_at: datetime) -> datetime:
 
 async def purge_expired_drafts(services: Services) -> int:
     """Delete the drafts past their expiry, with their rows; how many (the queue's sweep)."""
-    cutoff = utcnow() - timedelta(hours=services.settings.draft_expiry_hours)
+    cutoff = clock.now() - timedelta(hours=services.settings.draft_expiry_hours)
     # Like discarding: the live plan is untouched, so no revision, audit or publish.
     async with services.db.write() as session:
         gone = await session.execute(

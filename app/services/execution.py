@@ -6,9 +6,9 @@ act for anyone (e.g. to correct a forgotten "complete").
 
 from __future__ import annotations
 
+from app import clock
 from app.auth.permissions import can_see_task, require
 from app.db import tables as t
-from app.db.timestamps import utcnow
 from app.services.context import Actor, Services
 from app.services.errors import NotFound, StateConflict
 from app.services.tasks import get_task
@@ -41,7 +41,7 @@ async def run_task_action(
                 {"status": task.status, "allowed_from": sorted(allowed_from)},
             )
         before = {"status": task.status}
-        now = utcnow()
+        now = clock.now()
         task.status = target
         if action == "start" and task.actual_start is None:
             task.actual_start = now

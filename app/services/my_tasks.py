@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 
+from app import clock
 from app.auth.permissions import require
+from app.clock import as_utc
 from app.db import tables as t
 from app.db.plan_queries import schedule_revision, schedule_timezone
-from app.db.timestamps import as_utc, utcnow
 from app.services.context import Actor, Services
 
 LOOK_AHEAD = timedelta(days=7)
@@ -75,7 +76,7 @@ class MyWork:
 async def my_work(*, services: Services, actor: Actor, now: datetime | None = None) -> MyWork:
     """The actor's own tasks for today and the next shift (an operator account only)."""
     require(actor, "own_tasks.read")
-    now = as_utc(now or utcnow())
+    now = as_utc(now or clock.now())
     schedule_id = await services.live_schedule_id()
     async with services.db.read() as session:
         timezone = await schedule_timezone(session, schedule_id)

@@ -22,11 +22,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock
 from app.auth.crypto import DataCipher
 from app.auth.passwords import hash_password
 from app.auth.permissions import require
 from app.db import tables
-from app.db.timestamps import utcnow
 from app.domain.plant_data import PlantData, PlantOperator, check_references, progress_of
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, StateConflict
@@ -138,7 +138,7 @@ async def _write(
     hashes: Sequence[str],
     zone: str,
 ) -> dict[str, Any]:
-    session, now = tx.session, utcnow()
+    session, now = tx.session, clock.now()
     equipment = await _insert_equipment(session, plant)
     operators = await _insert_operators(session, plant, contacts)
     jobs = await _insert_jobs(session, plant)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from app import clock
 from app.auth.permissions import require
 from app.db import tables as t
 from app.db.plan_queries import (
@@ -18,7 +19,6 @@ from app.db.plan_queries import (
     schedule_revision,
     schedule_revision_and_timezone,
 )
-from app.db.timestamps import utcnow
 from app.domain.conflicts import Conflict
 from app.domain.critical_path import CriticalPath, critical_path
 from app.domain.plan import Assignment, Interval
@@ -43,7 +43,7 @@ async def validate_schedule(*, services: Services, actor: Actor) -> Validation:
     async with services.db.read() as session, session.begin():
         revision = await schedule_revision(session, schedule_id)
         plan = await load_plan(session, schedule_id)
-    return Validation(validate_plan(plan, now=utcnow()), revision)
+    return Validation(validate_plan(plan, now=clock.now()), revision)
 
 
 async def validate_proposal(
@@ -82,7 +82,7 @@ async def validate_proposal(
     ]
     if missing:
         raise InvalidInput("the proposal names things that do not exist", {"unknown": missing})
-    return Validation(validate_assignment(plan, proposal, now=utcnow()), revision)
+    return Validation(validate_assignment(plan, proposal, now=clock.now()), revision)
 
 
 async def conflicts_of_task(*, services: Services, task_id: int) -> list[Conflict]:
@@ -100,7 +100,7 @@ async def conflicts_of_task(*, services: Services, task_id: int) -> list[Conflic
             equipment_id=placed.equipment_id,
             window=Interval(placed.start, placed.end),
         )
-    return validate_assignment(plan, plan.assignments[task_id], now=utcnow())
+    return validate_assignment(plan, plan.assignments[task_id], now=clock.now())
 
 
 async def job_critical_path(*, services: Services, actor: Actor, job_id: int) -> CriticalPath:

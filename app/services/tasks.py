@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock
 from app.auth.permissions import require
 from app.db import tables as t
-from app.db.timestamps import utcnow
 from app.domain.conflicts import Conflict
 from app.domain.critical_path import find_cycle
 from app.domain.plan import Task as PlanTask
@@ -263,7 +263,7 @@ async def assign_task(
         existing.start = placement.start
         existing.end = placement.end
         existing.assigned_by = actor.user_id
-        existing.assigned_at = utcnow()
+        existing.assigned_at = clock.now()
         if task.status == "pending":
             task.status = "scheduled"
         tx.audit("tasks", task_id, before=before, after=jsonable(assignment_view(existing)))

@@ -12,10 +12,10 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app import clock
 from app.auth.passwords import hash_password
 from app.auth.permissions import require
 from app.db import tables
-from app.db.timestamps import utcnow
 from app.services.context import ROLES, Actor, Services
 from app.services.errors import InvalidInput, NotFound, StateConflict
 from app.services.write_path import Transaction, change
@@ -58,7 +58,7 @@ async def create_user(
                 role=role,
                 operator_id=operator_id,
                 active=True,
-                created_at=utcnow(),
+                created_at=clock.now(),
             )
             session.add(user)
             await session.flush()

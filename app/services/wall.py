@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from app import clock
 from app.auth.permissions import require
 from app.db import tables as t
 from app.db.plan_queries import load_plan, schedule_revision
-from app.db.timestamps import utcnow
 from app.domain.kpis import Dashboard, dashboard
 from app.domain.validation import validate_plan
 from app.services.context import Actor, Services
@@ -65,7 +65,7 @@ class DashboardCache:
 
     async def current(self, *, now: datetime | None = None) -> WallFigures:
         """The figures for the plan as it is now (computed only if the key moved)."""
-        now = now or utcnow()
+        now = now or clock.now()
         revision, timezone = await self._revision_and_zone()
         hour = plant_hour(now, timezone)
         cached = self._figures

@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock
 from app.db import tables
-from app.db.timestamps import utcnow
 from app.services.context import Actor, Services
 from app.services.errors import NotFound, PreconditionRequired, VersionMismatch
 
@@ -140,7 +140,7 @@ def schedule_channel(schedule_id: int) -> str:
 
 
 async def _record(tx: Transaction) -> None:
-    now = utcnow()
+    now = clock.now()
     revision = (
         await tx.session.execute(
             update(tables.Schedule)
@@ -188,7 +188,7 @@ async def record_access(
             "before": None,
             "after": {**details, "schedule_revision": seen},
         }
-        await _append_audits(session, [entry], actor=actor, revision=None, at=utcnow())
+        await _append_audits(session, [entry], actor=actor, revision=None, at=clock.now())
 
 
 async def _append_audits(

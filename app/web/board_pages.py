@@ -17,7 +17,7 @@ Every edit goes through `services.tasks`.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from app import clock
 from app.api.errors import error_response
 from app.domain.critical_path import DependencyCycle
 from app.services import board as board_service, jobs, schedule, tasks
@@ -83,7 +84,7 @@ def render_blocks(request: Request, blocks: list[str], context: dict[str, Any]) 
 
 @page_route(action="plan.read")
 async def tray_more(request: Request, session: PageSession) -> Response:
-    view = BoardView.from_query(request.query_params, default_start=datetime.now(UTC))
+    view = BoardView.from_query(request.query_params, default_start=clock.now())
     offset = forms.query_int(request.query_params, "offset") or 0
     tray = await board_service.tray_page(
         services=services_of(request),
@@ -165,7 +166,7 @@ async def detail_html(
 
 
 def _now_rounded(view: BoardView) -> datetime:
-    now = datetime.now(view.start.tzinfo)
+    now = clock.now()
     step = view.snap
     return view.start + ((now - view.start) // step) * step if now > view.start else view.start
 

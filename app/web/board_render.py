@@ -39,9 +39,9 @@ from zoneinfo import ZoneInfo
 from jinja2_fragments import render_blocks
 from markupsafe import Markup
 
+from app import clock
 from app.auth.permissions import allowed
 from app.db.board_queries import BoardFilter, PlacedTask, Resource
-from app.db.timestamps import utcnow
 from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
 from app.services import board as board_service
@@ -65,7 +65,7 @@ def default_start(zoom: str, zone: ZoneInfo, now: datetime | None = None) -> dat
     """Where "today" begins at each zoom, in plant time: the hour before now, the
     current shift (06/14/22), midnight, Monday.
     """
-    local = (now or utcnow()).astimezone(zone).replace(minute=0, second=0, microsecond=0)
+    local = (now or clock.now()).astimezone(zone).replace(minute=0, second=0, microsecond=0)
     if zoom == "hour":
         local -= timedelta(hours=1)
     elif zoom == "shift":
@@ -237,7 +237,7 @@ def axis(view: BoardView, zone: ZoneInfo) -> Context:
             }
         )
         day += timedelta(days=1)
-    now = utcnow()
+    now = clock.now()
     now_x = _percent(now - view.start, span) if view.start <= now < view.end else None
     return {"ticks": ticks, "days": days, "now_x": now_x}
 

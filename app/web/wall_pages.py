@@ -29,9 +29,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from app import clock
 from app.api.errors import error_response
 from app.db import tables
-from app.db.timestamps import utcnow
 from app.realtime.feed import Update
 from app.realtime.live import since_of
 from app.realtime.sse import HEARTBEAT_S, MAX_STREAM_S, sse_event
@@ -64,7 +64,7 @@ async def wall_page(request: Request, session: PageSession) -> Response:
     feed = wall_of(request)
     await open_wall(services=services_of(request), actor=session.actor, cache=feed.cache)
     frame = await feed.latest()
-    context = page_context(frame.figures, utcnow()) | {"session": session}
+    context = page_context(frame.figures, clock.now()) | {"session": session}
     response = render(request, "wall/page.html", context)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -142,7 +142,10 @@ async def keep_signed_in(request: Request, session: PageSession, response: Respo
         return
     # page_session has verified the token already; only its age is read here.
     issued = jwt.decode(token, options={"verify_signature": False}).get("iat")
-    if not isinstance(issued, int) or utcnow().timestamp() - issued < RENEW_AFTER.total_seconds():
+    if (
+        not isinstance(issued, int)
+        or clock.now().timestamp() - issued < RENEW_AFTER.total_seconds()
+    ):
         return
     services = services_of(request)
     async with services.db.read() as db:

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 
+from app import clock
 from app.db import tables as t
-from app.db.timestamps import utcnow
 from app.services.context import Services
 
 
@@ -96,7 +96,7 @@ async def test_an_expired_draft_is_a_409_in_the_one_error_shape(
         await session.execute(
             update(t.Draft)
             .where(t.Draft.schedule_id == draft_id)
-            .values(created_at=utcnow() - timedelta(hours=25))
+            .values(created_at=clock.now() - timedelta(hours=25))
         )
 
     refused = await api.post(f"/api/v1/drafts/{draft_id}/apply", headers=anna)

@@ -8,9 +8,9 @@ from typing import NamedTuple
 
 import pytest
 
+from app import clock
 from app.db.session import Database
 from app.db.tables import Base, Operator, Schedule
-from app.db.timestamps import utcnow
 from app.realtime.hub import MemoryHub
 from app.services.context import SYSTEM, Services
 from app.services.users import create_user
@@ -38,7 +38,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     async with db.engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
     async with db.write() as session:
-        session.add(Schedule(name="Live plan", kind="live", created_at=utcnow()))
+        session.add(Schedule(name="Live plan", kind="live", created_at=clock.now()))
     yield Services(settings=settings, db=db, hub=MemoryHub())
     await db.dispose()
 

@@ -7,10 +7,10 @@ import jwt
 import pytest
 from sqlalchemy import select, update
 
+from app import clock
 from app.auth import tokens
 from app.auth.tokens import decode_access_token, login, logout, refresh
 from app.db import tables
-from app.db.timestamps import utcnow
 from app.services.context import SYSTEM, Services
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ async def test_inactive_user_cannot_log_in_or_refresh(
 async def test_access_token_expires_after_30_minutes(
     services: Services, scheduler_account: Account
 ) -> None:
-    issued = utcnow()
+    issued = clock.now()
     pair = await login(services=services, username="sam", password=PASSWORD, now=issued)
     settings = services.settings
     assert decode_access_token(pair.access_token, settings=settings, now=issued)
@@ -133,7 +133,7 @@ async def test_tampered_access_tokens_are_rejected(
 
 
 async def test_token_with_missing_claims_is_rejected(services: Services) -> None:
-    now = int(utcnow().timestamp())
+    now = int(clock.now().timestamp())
     token = jwt.encode(
         {"iss": "takt", "sub": "1", "iat": now, "exp": now + 60},
         services.settings.secret_key,
@@ -144,7 +144,7 @@ async def test_token_with_missing_claims_is_rejected(services: Services) -> None
 
 
 async def test_refresh_rotates_the_token(services: Services, scheduler_account: Account) -> None:
-    t0 = utcnow()
+    t0 = clock.now()
     first = await login(services=services, username="sam", password=PASSWORD, now=t0)
     second = await refresh(
         services=services, refresh_token=first.refresh_token, now=t0 + timedelta(minutes=30)
@@ -180,7 +180,7 @@ async def test_reuse_of_a_used_refresh_token_revokes_the_family(
 async def test_expired_refresh_token_is_refused(
     services: Services, scheduler_account: Account
 ) -> None:
-    issued = utcnow()
+    issued = clock.now()
     pair = await login(services=services, username="sam", password=PASSWORD, now=issued)
     later = issued + timedelta(days=services.settings.refresh_token_days, seconds=1)
     with pytest.raises(Unauthorized, match="expired"):
@@ -207,7 +207,7 @@ async def test_logout_revokes_the_family(services: Services, scheduler_account: 
 
 
 async def test_purge_keeps_live_tokens(services: Services, scheduler_account: Account) -> None:
-    issued = utcnow()
+    issued = clock.now()
     await login(services=services, username="sam", password=PASSWORD, now=issued)
     assert await tokens.purge_expired_refresh_tokens(services=services, now=issued) == 0
     later = issued + timedelta(days=services.settings.refresh_token_days)

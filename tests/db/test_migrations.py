@@ -9,10 +9,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app import clock
 from app.db import tables
 from app.db.migrate import downgrade, upgrade
 from app.db.session import Database
-from app.db.timestamps import utcnow
 
 
 def schema_differences(connection: Connection) -> list[Any]:
@@ -79,7 +79,7 @@ async def test_a_draft_after_the_live_schedule_gets_a_new_id(database_url: str) 
     try:
         async with db.write() as session:
             draft = tables.Schedule(
-                name="Draft", kind="draft", base_revision=0, created_at=utcnow()
+                name="Draft", kind="draft", base_revision=0, created_at=clock.now()
             )
             session.add(draft)
         assert draft.id == 2

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from app import clock
 from app.db.session import Database
-from app.db.timestamps import utcnow
 from app.jobs import records
 from app.jobs.queue import JobQueue, RunningJob, SweepPolicy
 from app.jobs.sweep import abandoned, lost
@@ -230,7 +230,7 @@ def test_lost_is_what_waits_without_a_message() -> None:
 def test_an_abandoned_job_is_retried_while_it_has_tries_left(
     attempts: int, max_retries: int, status: str
 ) -> None:
-    now = utcnow()
+    now = clock.now()
     found = record(
         attempts=attempts, max_retries=max_retries, heartbeat_at=now - timedelta(seconds=90)
     )
@@ -263,7 +263,7 @@ async def died_running(db: Database, *, max_retries: int) -> str:
 
 
 def record(**changes: Any) -> records.JobRecord:
-    now = utcnow()
+    now = clock.now()
     fields: dict[str, Any] = {
         "id": "r1",
         "kind": "noop",

@@ -22,9 +22,9 @@ from redis.asyncio import Redis
 from servers import Popen, wait_until
 from sqlalchemy import select
 
+from app import clock
 from app.db import tables as t
 from app.db.session import Database
-from app.db.timestamps import utcnow
 from app.domain.jssp import parse_jssp, to_plant_data
 from app.jobs.records import JobRecord
 from app.realtime.hub import MemoryHub
@@ -182,7 +182,7 @@ async def test_sigterm_stops_an_idle_worker_cleanly(
 
 
 async def tiny_shop(services: Services) -> LoadedPlant:
-    start = (utcnow() + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    start = (clock.now() + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     plant = to_plant_data(parse_jssp(TINY, name="tiny"), start=start)
     return await load_plant(services=services, actor=SYSTEM, plant=plant)
 

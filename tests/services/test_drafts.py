@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from app import clock
 from app.db import tables as t
 from app.db.session import Database
-from app.db.timestamps import utcnow
 from app.domain.jssp import parse_jssp, to_plant_data
 from app.realtime.hub import MemoryHub
 from app.services import drafts
@@ -48,7 +48,7 @@ async def services(database_url: str, tmp_path: Path) -> AsyncIterator[Services]
 
 @pytest.fixture
 async def shop(services: Services) -> LoadedPlant:
-    start = (utcnow() + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    start = (clock.now() + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     plant = to_plant_data(parse_jssp(TINY, name="tiny"), start=start)
     return await load_plant(services=services, actor=SYSTEM, plant=plant)
 
@@ -67,7 +67,7 @@ async def run_to_draft(services: Services, **options: object) -> int:
 
 async def age(services: Services, draft_id: int, *, hours: float) -> None:
     """Make a draft `hours` old, as if its run had finished then."""
-    then = utcnow() - timedelta(hours=hours)
+    then = clock.now() - timedelta(hours=hours)
     async with services.db.write() as session:
         await session.execute(
             update(t.Draft).where(t.Draft.schedule_id == draft_id).values(created_at=then)
@@ -102,7 +102,7 @@ async def test_a_draft_previews_as_a_diff_and_applies_as_one_revision(
     assert first["job_name"] and first["name"]
     assert set(diff["kpis"]) == {"weighted_lateness", "makespan", "utilization", "overdue_starts"}
     assert diff["expired"] is False
-    assert diff["expires_at"] - utcnow() > timedelta(hours=23, minutes=59)
+    assert diff["expires_at"] - clock.now() > timedelta(hours=23, minutes=59)
     assert diff["kpis"]["makespan"]["before"] == 0 < diff["kpis"]["makespan"]["after"]
     assert await live_slots(services) == {}
 
@@ -129,7 +129,7 @@ async def test_a_stale_draft_is_refused_with_exactly_the_changed_tasks(
     draft_id = await run_to_draft(services)
     placed, renamed = shop.tasks["J0/0"], shop.tasks["J2/2"]
     # Meanwhile: one task is placed by hand, another one edited.
-    start = utcnow() + timedelta(days=2)
+    start = clock.now() + timedelta(days=2)
     await assign_task(
         services=services,
         actor=ANNA,

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from app import clock
 from app.auth.crypto import DataCipher
 from app.auth.passwords import verify_password
 from app.db import tables
 from app.db.session import Database
-from app.db.timestamps import utcnow
 from app.domain.demo_plant import DEMO_PASSWORD, demo_plant
 from app.domain.jssp import parse_jssp, to_plant_data
 from app.domain.plant_data import PlantData
@@ -41,7 +41,7 @@ async def services(tmp_path: Path) -> AsyncIterator[Services]:
     async with db.engine.begin() as connection:
         await connection.run_sync(tables.Base.metadata.create_all)
     async with db.write() as session:
-        session.add(tables.Schedule(name="Live plan", kind="live", created_at=utcnow()))
+        session.add(tables.Schedule(name="Live plan", kind="live", created_at=clock.now()))
     yield Services(settings=settings, db=db, hub=MemoryHub())
     await db.dispose()
 

@@ -21,9 +21,9 @@ from urllib.parse import quote
 
 import httpx
 
+from app import clock
 from app.auth.passwords import hash_password
 from app.db import tables as t
-from app.db.timestamps import utcnow
 from app.main import create_app
 from app.services import tasks
 from app.services.context import SYSTEM, Services
@@ -187,7 +187,7 @@ async def board_world(database_url: str, var_dir: Path) -> AsyncIterator[BoardWo
 
 async def book(world: BoardWorld, task_id: int, operator: int, machine: int, hours: int) -> None:
     """Place a task through the service, `hours` from now, for one hour."""
-    now = utcnow().replace(second=0, microsecond=0)
+    now = clock.now().replace(second=0, microsecond=0)
     current = await tasks.get_task(services=world.services, actor=SYSTEM, task_id=task_id)
     await tasks.assign_task(
         services=world.services,

@@ -18,8 +18,8 @@ import pytest
 from board_plant import BoardWorld, board_world, book, log_in
 from sqlalchemy import select
 
+from app import clock
 from app.db import tables as t
-from app.db.timestamps import utcnow
 from app.services import tasks
 from app.services.context import SYSTEM, Actor
 from app.web.board_render import render_message, view_from_query
@@ -36,7 +36,7 @@ async def world(sqlite_database_url: str, tmp_path: Path) -> AsyncIterator[Board
 
 
 def today_view() -> str:
-    start = (utcnow() - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    start = (clock.now() - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     return f"start={quote(start.isoformat())}&zoom=day&rows=equipment"
 
 
@@ -119,7 +119,7 @@ async def test_a_scheduler_sets_a_machine_down_and_the_board_offers_the_tasks_to
 ) -> None:
     plant = world.plant
     headers = await headers_of(world, "anna")
-    back = (utcnow() + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M")  # plant time is UTC
+    back = (clock.now() + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M")  # plant time is UTC
     html = await set_down(world, headers, expected_back=back, note="spindle bearing noise")
     # The whole board comes back out of band: the row, the marked bar, the panel, a notice.
     assert '<main id="board-main"' in html and 'hx-swap-oob="true"' in html

@@ -18,8 +18,8 @@ import pytest
 from board_plant import PASSWORD, BoardPlant, build_board_plant
 from playwright.async_api import Browser
 
+from app import clock
 from app.db.session import Database
-from app.db.timestamps import utcnow
 from app.realtime.hub import MemoryHub
 from app.services import tasks
 from app.services.context import SYSTEM, Services
@@ -36,7 +36,7 @@ async def planted_for_today(database_url: str, var_dir: Path) -> BoardPlant:
     services = Services(settings=settings, db=Database(database_url), hub=MemoryHub())
     try:
         plant = await build_board_plant(services)
-        start = utcnow().replace(second=0, microsecond=0) + timedelta(hours=1)
+        start = clock.now().replace(second=0, microsecond=0) + timedelta(hours=1)
         await tasks.assign_task(
             services=services,
             actor=SYSTEM,
@@ -71,7 +71,7 @@ async def test_a_scheduler_sets_a_machine_down_and_moves_its_task_to_the_tray(
     browser: Browser, board: Any, screenshot_dir: Path
 ) -> None:
     base_url, plant = board
-    start = (utcnow() - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    start = (clock.now() - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     page = await browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
     page.set_default_timeout(15_000)
     await page.goto(f"{base_url}/board?start={quote(start.isoformat())}&zoom=day&rows=equipment")

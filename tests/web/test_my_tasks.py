@@ -18,8 +18,8 @@ import pytest
 from board_plant import BoardWorld, board_world, book, log_in, password_hash
 from sqlalchemy import func, select
 
+from app import clock
 from app.db import tables as t
-from app.db.timestamps import utcnow
 from app.services import schedule, tasks
 from app.services.context import SYSTEM
 from app.services.write_path import change
@@ -50,7 +50,7 @@ async def floor(sqlite_database_url: str, tmp_path: Path) -> AsyncIterator[Floor
                     password_hash=password_hash(),
                     role="operator",
                     operator_id=plant.omar,
-                    created_at=utcnow(),
+                    created_at=clock.now(),
                 )
             )
         csrf = await log_in(world.client, "olga", "/my")
@@ -192,7 +192,7 @@ async def test_a_scheduler_sets_maintenance_and_back_with_an_expected_time(floor
     plant = floor.world.plant
     anna = floor.world.another_browser()
     csrf = await log_in(anna, "anna")
-    back = (utcnow() + timedelta(hours=3)).isoformat()
+    back = (clock.now() + timedelta(hours=3)).isoformat()
     url = f"/api/v1/equipment/{plant.mill}/status"
     headers = {"X-CSRF-Token": csrf}
     down = await anna.put(

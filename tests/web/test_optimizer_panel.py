@@ -12,8 +12,8 @@ import pytest
 from board_plant import DAY_VIEW, BoardWorld, board_world, log_in
 from sqlalchemy import func, select, update
 
+from app import clock
 from app.db import tables as t
-from app.db.timestamps import utcnow
 from app.web.optimizer_render import duration_label, kpi_model, kpi_notes, kpis_model
 
 
@@ -212,7 +212,7 @@ async def test_an_expired_draft_is_refused_in_the_panel_with_a_run_again(
     html = await run_to_draft(world, anna)
     found = re.search(r"/board/optimizer/drafts/(\d+)/apply", html)
     assert found is not None
-    then = utcnow() - timedelta(hours=25)
+    then = clock.now() - timedelta(hours=25)
     async with world.services.db.write() as session:
         await session.execute(
             update(t.Draft)

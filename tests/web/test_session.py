@@ -13,8 +13,8 @@ from board_plant import DAY_VIEW, PASSWORD, BoardWorld, board_world, log_in
 from sqlalchemy import select
 from starlette.requests import HTTPConnection
 
+from app import clock
 from app.db import tables as t
-from app.db.timestamps import utcnow
 from app.web.session import (
     SESSION_COOKIE,
     decode_session,
@@ -187,7 +187,7 @@ async def test_the_session_is_no_access_token_and_expires(world: BoardWorld) -> 
     async with world.services.db.read() as session:
         user = (await session.execute(select(t.User).where(t.User.username == "anna"))).scalar_one()
     cookie = encode_session(settings=settings, user=user)
-    later = utcnow() + timedelta(hours=13)
+    later = clock.now() + timedelta(hours=13)
     assert decode_session(cookie, settings=settings) is not None
     assert decode_session(cookie, settings=settings, now=later) is None
     assert decode_session(cookie + "x", settings=settings) is None

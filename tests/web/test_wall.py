@@ -18,9 +18,9 @@ import pytest
 from board_plant import BoardWorld, board_world, log_in
 from sqlalchemy import func, select
 
+from app import clock
 from app.db import tables as t
 from app.db.plan_queries import load_plan
-from app.db.timestamps import utcnow
 from app.domain.kpis import dashboard
 from app.domain.validation import validate_plan
 from app.realtime.wall_feed import WallFeed
@@ -40,7 +40,7 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[BoardWorld]:
 
 
 async def a_day_with_trouble(world: BoardWorld) -> None:
-    now = utcnow()
+    now = clock.now()
     async with change(world.services, SYSTEM, "test.trouble") as tx:
         cut = await tx.session.get(t.Task, world.plant.cut)
         frame = await tx.session.get(t.Job, world.plant.frame)
@@ -144,7 +144,7 @@ async def test_opening_the_wall_is_audited_without_a_plan_revision(world: BoardW
 
 async def test_figures_are_computed_once_per_revision_and_hour(world: BoardWorld) -> None:
     cache = DashboardCache(world.services)
-    now = utcnow()
+    now = clock.now()
     first, *others = await asyncio.gather(*(cache.current(now=now) for _ in range(5)))
     assert cache.computations == 1 and all(other is first for other in others)
     assert await cache.current(now=now) is first
@@ -174,8 +174,8 @@ async def test_an_old_session_is_renewed_while_the_wall_is_watched(world: BoardW
         maria = await session.scalar(select(t.User).where(t.User.username == "maria"))
     assert maria is not None
     settings = world.services.settings
-    old = encode_session(settings=settings, user=maria, now=utcnow() - timedelta(hours=7))
-    young = encode_session(settings=settings, user=maria, now=utcnow() - timedelta(hours=1))
+    old = encode_session(settings=settings, user=maria, now=clock.now() - timedelta(hours=7))
+    young = encode_session(settings=settings, user=maria, now=clock.now() - timedelta(hours=1))
     client = world.another_browser()
     client.cookies.set(SESSION_COOKIE, young)
     assert SESSION_COOKIE not in (await client.get("/wall/poll?since=0")).cookies
@@ -184,4 +184,4 @@ async def test_an_old_session_is_renewed_while_the_wall_is_watched(world: BoardW
     assert renewed is not None
     claims = jwt.decode(renewed, options={"verify_signature": False})
     assert claims["csrf"] == jwt.decode(old, options={"verify_signature": False})["csrf"]
-    assert claims["iat"] > utcnow().timestamp() - 60
+    assert claims["iat"] > clock.now().timestamp() - 60
