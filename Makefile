@@ -21,7 +21,10 @@ run: venv
 	@echo "Takt on http://127.0.0.1:8000/ - log in as one of the demo users above."
 	$(BIN)/takt serve --host 127.0.0.1 --port 8000
 
+# The suite starts its own PostgreSQL, Redis and chromium: scripts/test-needs stops
+# here, naming what is missing, rather than letting those tests skip.
 test: venv
+	scripts/test-needs
 	$(MAKE) lint
 	$(BIN)/pytest -q
 

@@ -62,35 +62,57 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="takt", description="Takt production-scheduling board", allow_abbrev=False
     )
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND", help="one of:")
 
     serve = _command(commands, "serve", _serve, "run the web app (uvicorn)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (%(default)s)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes (%(default)s); more than one needs REDIS_URL",
+    )
 
     worker = _command(commands, "worker", _worker, "run background jobs from Redis (REDIS_URL)")
-    worker.add_argument("--concurrency", type=int, help="jobs at once (TAKT_QUEUE_CONCURRENCY)")
+    worker.add_argument(
+        "--concurrency", type=int, help="jobs at once (default: TAKT_QUEUE_CONCURRENCY, 2)"
+    )
 
     _command(commands, "migrate", _migrate, "bring the database to the newest schema")
 
     demo = _command(commands, "demo", _demo, "load a realistic demo plant")
-    demo.add_argument("--size", choices=get_args(DemoSize), default="small")
+    demo.add_argument(
+        "--size",
+        choices=get_args(DemoSize),
+        default="small",
+        help="small: 150 tasks; large: 10,200 tasks, 320 operators, 100 machines (%(default)s)",
+    )
     demo.add_argument("--if-empty", action="store_true", help="do nothing if the plant has data")
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="random seed: the same seed, the same plant (%(default)s)",
+    )
 
     jssp = _command(commands, "import-jssp", _import_jssp, "import a classic job-shop instance")
-    jssp.add_argument("file", type=Path, metavar="FILE")
+    jssp.add_argument("file", type=Path, metavar="FILE", help="an instance in the standard format")
     jssp.add_argument(
         "--start", help="release time, ISO 8601 (default: the next full hour, plant time)"
     )
-    jssp.add_argument("--time-unit-minutes", type=int, default=1)
+    jssp.add_argument(
+        "--time-unit-minutes",
+        type=int,
+        default=1,
+        help="minutes per time unit of the instance (%(default)s)",
+    )
 
     user = _command(commands, "create-user", _create_user, "create a user account")
-    user.add_argument("username", metavar="USERNAME")
-    user.add_argument("--role", required=True, choices=ROLES)
+    user.add_argument("username", metavar="USERNAME", help="the login name")
+    user.add_argument("--role", required=True, choices=ROLES, help="what the user may do")
     user.add_argument("--operator-id", type=int, help="link an operator account to an operator")
-    user.add_argument("--display-name", default="")
+    user.add_argument("--display-name", default="", help="the name shown on pages")
     user.add_argument(
         "--password-file",
         type=Path,

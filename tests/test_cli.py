@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.cli import _read_password, main
+from app.cli import _parser, _read_password, main
 from app.db import tables
 from app.db.session import Database
 
@@ -163,3 +164,32 @@ def test_serve_refuses_several_workers_without_redis(
 ) -> None:
     assert main(["serve", "--workers", "2"]) == 1
     assert "REDIS_URL" in capsys.readouterr().err
+
+
+def _every_parser() -> list[tuple[str, argparse.ArgumentParser]]:
+    parser = _parser()
+    found = [("takt", parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found += [(f"takt {name}", sub) for name, sub in action.choices.items()]
+    return found
+
+
+@pytest.mark.parametrize("name", [name for name, _ in _every_parser()])
+def test_every_command_and_option_says_what_it_is_for(name: str) -> None:
+    parser = dict(_every_parser())[name]
+    undocumented = [
+        action.option_strings or [action.dest]
+        for action in parser._actions
+        if not action.help and not isinstance(action, argparse._HelpAction)
+    ]
+    assert undocumented == [], f"{name}: no --help text for {undocumented}"
+
+
+def test_every_command_is_listed_with_its_purpose(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out
+    commands = dict(_every_parser())
+    for name in commands:
+        assert name.removeprefix("takt").strip() in listing
