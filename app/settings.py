@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_VAR_DIR = Path("var")
@@ -21,9 +21,8 @@ DEFAULT_VAR_DIR = Path("var")
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
 
-    database_url: str = Field(
-        default=f"sqlite+aiosqlite:///{DEFAULT_VAR_DIR / 'takt.db'}", alias="DATABASE_URL"
-    )
+    # Unset: the embedded default, a SQLite file in the var directory (see below).
+    database_url: str = Field(default="", alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     var_dir: Path = Field(default=DEFAULT_VAR_DIR, alias="TAKT_VAR_DIR")
     secret_key_file: Path | None = Field(default=None, alias="TAKT_SECRET_KEY_FILE")
@@ -49,6 +48,12 @@ class Settings(BaseSettings):
     draft_expiry_hours: float = Field(default=24.0, gt=0, alias="TAKT_DRAFT_EXPIRY_HOURS")
     # Changes older than this many revisions are not replayed; clients reload.
     change_feed_window: int = Field(default=5000, alias="TAKT_CHANGE_FEED_WINDOW")
+
+    @model_validator(mode="after")
+    def _embedded_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.var_dir / 'takt.db'}"
+        return self
 
     @property
     def is_sqlite(self) -> bool:
