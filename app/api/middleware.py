@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import suppress
 from typing import Any
 
 import structlog
@@ -127,6 +128,9 @@ class IdempotencyMiddleware:
         if claimed is not None:
             await _replay_or_refuse(claimed, fingerprint, scope, receive, send)
             return
+        # The response is held back until its record is committed: once a client has
+        # the first response, a replay of the key finds it (never "in progress").
+        held: list[Message] = []
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
 
         async def capture(message: Message) -> None:
@@ -135,12 +139,23 @@ class IdempotencyMiddleware:
                 captured["headers"] = message.get("headers", [])
             elif message["type"] == "http.response.body":
                 captured["body"] += message.get("body", b"")
-            await send(message)
+            held.append(message)
 
         try:
             await self.app(scope, _replaying(body, receive), capture)
-        finally:
+        except BaseException:
+            # No response to keep: free the key so that the client may try again.
+            with suppress(Exception):
+                await self._settle(owner, key, {**captured, "status": 500})
+            raise
+        try:
             await self._settle(owner, key, captured)
+        except Exception:
+            # The change itself is committed: say so rather than turn it into an error.
+            # The key stays "in progress" (replays answer 409, not a second change).
+            log.exception("idempotency: could not keep the response", key_owner=owner)
+        for message in held:
+            await send(message)
 
     async def _claim(self, owner: str, key: str, fingerprint: str) -> t.IdempotencyRecord | None:
         """Reserve the key; or, when it is taken, the record holding it."""
