@@ -80,6 +80,19 @@ def require(actor: Actor, action: str, *, task_operator_id: int | None = None) -
     raise Forbidden(message, {"action": action, "role": actor.role})
 
 
+def require_some(actor: Actor, action: str) -> None:
+    """Refuse (403) a role that may never do `action`, not even on its own tasks.
+
+    Checked before anything is looked up, so the refusal is the same for every
+    id: it says something about the role, nothing about the entity.
+    """
+    if action in GRANTS.get(actor.role, frozenset()) or action in OWN_TASK_GRANTS.get(
+        actor.role, frozenset()
+    ):
+        return
+    raise Forbidden(f"role {actor.role!r} may not {action}", {"action": action, "role": actor.role})
+
+
 def can_see_task(actor: Actor, operator_id_of_assignment: int | None) -> bool:
     """Whether the task (assigned to that operator, or unassigned) is visible to `actor`."""
     return allowed(actor, "task.read", task_operator_id=operator_id_of_assignment)

@@ -7,7 +7,7 @@ act for anyone (e.g. to correct a forgotten "complete").
 from __future__ import annotations
 
 from app import clock
-from app.auth.permissions import can_see_task, require
+from app.auth.permissions import can_see_task, require, require_some
 from app.db import tables as t
 from app.services.context import Actor, Services
 from app.services.errors import NotFound, StateConflict
@@ -32,9 +32,16 @@ async def run_task_action(
     expected_version: int | None = None,
 ) -> View:
     allowed_from, target = TRANSITIONS[action]
+    # Who may act comes before anything about the task: a role that may never
+    # run tasks is refused whatever the id; an operator learns nothing (not even a
+    # version) of a task that is not theirs, which answers as a missing one does.
+    require_some(actor, "task.execute")
     async with change(services, actor, f"task.{action}") as tx:
-        task = await tx.claim(t.Task, task_id, expected_version)
         await _check_owner(tx, actor, task_id)
+        task = await tx.claim(t.Task, task_id, expected_version)
+        # Claimed (the row is ours now): a reassignment committed meanwhile counts.
+        if not await _check_owner(tx, actor, task_id):
+            raise StateConflict(f"task {task_id} is not scheduled")
         if task.status not in allowed_from:
             raise StateConflict(
                 f"cannot {action} task {task_id}: it is {task.status}",
@@ -51,13 +58,13 @@ async def run_task_action(
     return await get_task(services=services, actor=actor, task_id=task_id)
 
 
-async def _check_owner(tx: Transaction, actor: Actor, task_id: int) -> None:
+async def _check_owner(tx: Transaction, actor: Actor, task_id: int) -> bool:
+    """Refuse a task the actor may not run; whether it is scheduled at all."""
     assignment = await tx.session.get(
-        t.Assignment, {"schedule_id": tx.schedule_id, "task_id": task_id}
+        t.Assignment, {"schedule_id": tx.schedule_id, "task_id": task_id}, populate_existing=True
     )
     assigned_to = assignment.operator_id if assignment is not None else None
     if not can_see_task(actor, assigned_to):
         raise NotFound("tasks", task_id)
     require(actor, "task.execute", task_operator_id=assigned_to)
-    if assignment is None:
-        raise StateConflict(f"task {task_id} is not scheduled")
+    return assignment is not None
