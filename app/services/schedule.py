@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
-from app.auth.permissions import require
+from app.auth.permissions import allowed, require
 from app.db import tables as t
 from app.db.plan_queries import (
     load_job,
@@ -116,6 +117,7 @@ async def job_critical_path(*, services: Services, actor: Actor, job_id: int) ->
 
 @dataclass(frozen=True, slots=True)
 class Changes:
+    # Everything up to this revision is in `changes` (the point to resume from).
     revision: int
     changes: list[dict[str, Any]]
     reload: bool
@@ -126,9 +128,12 @@ async def changes_since(
 ) -> Changes:
     """The change feed clients resume from; `reload` when the gap is too old.
 
-    Operators may follow the feed (their pages need to know when to refresh),
-    but it carries ids only; what they can read is still checked per request.
+    The whole plant's log needs plan.read. An operator (own_tasks.read) gets
+    the changes that concern them, showing only their own ids: see `OwnScope`.
     """
+    whole_plan = allowed(actor, "plan.read")
+    if not whole_plan:
+        require(actor, "own_tasks.read")
     schedule_id = await services.live_schedule_id()
     if since < 0:
         raise InvalidInput("since must be >= 0", {"since": since})
@@ -143,23 +148,76 @@ async def changes_since(
         )
         if too_old or since > revision:
             return Changes(revision, [], reload=True)
-        rows = (
-            await session.execute(
-                select(c)
-                .where(c.schedule_id == schedule_id, c.revision > since)
-                .order_by(c.revision)
-                .limit(limit)
-            )
-        ).scalars()
-        changes = [
-            {
-                "revision": row.revision,
-                "kind": row.kind,
-                "entity": row.entity,
-                "entities": row.entity_ids,
-                "actor_id": row.actor_id,
-                "at": row.created_at,
-            }
-            for row in rows
-        ]
+        rows = list(
+            (
+                await session.execute(
+                    select(c)
+                    .where(c.schedule_id == schedule_id, c.revision > since)
+                    .order_by(c.revision)
+                    .limit(limit)
+                )
+            ).scalars()
+        )
+        scope = None if whole_plan else await own_scope(session, schedule_id, actor)
+    if len(rows) == limit:
+        revision = rows[-1].revision  # more to come: resume from the last one read
+    changes = [
+        {
+            "revision": row.revision,
+            "kind": row.kind,
+            "entity": row.entity,
+            "entities": row.entity_ids,
+            "actor_id": row.actor_id,
+            "at": row.created_at,
+        }
+        for row in rows
+    ]
+    if scope is not None:
+        changes = [seen for change in changes if (seen := scope.shown(change)) is not None]
     return Changes(revision, changes, reload=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnScope:
+    """What of the plan is an operator's own: the tasks assigned to them, and the
+    jobs and machines of those tasks. A change concerns them when it touched any
+    of it or them; they see it with every other id (and other people's user ids)
+    left out."""
+
+    user_id: int | None
+    ids: dict[str, frozenset[int]]
+
+    def shown(self, change: dict[str, Any]) -> dict[str, Any] | None:
+        entities = change["entities"] if isinstance(change["entities"], dict) else {}
+        visible = {
+            name: sorted(set(found) & self.ids[name])
+            for name, found in entities.items()
+            if name in self.ids and isinstance(found, list)
+        }
+        visible = {name: found for name, found in visible.items() if found}
+        if not visible:
+            return None
+        # Who made it is theirs to know only when it was them.
+        actor_id = change["actor_id"] if change["actor_id"] == self.user_id else None
+        return {**change, "entities": visible, "actor_id": actor_id}
+
+
+async def own_scope(session: AsyncSession, schedule_id: int, actor: Actor) -> OwnScope:
+    a = t.Assignment
+    rows = (
+        await session.execute(
+            select(a.task_id, a.equipment_id, t.Task.job_id)
+            .join(t.Task, t.Task.id == a.task_id)
+            .where(a.schedule_id == schedule_id, a.operator_id == (actor.operator_id or -1))
+        )
+    ).all()
+    operators = frozenset({actor.operator_id} if actor.operator_id is not None else ())
+    return OwnScope(
+        user_id=actor.user_id,
+        ids={
+            "tasks": frozenset(row.task_id for row in rows),
+            "equipment": frozenset(row.equipment_id for row in rows),
+            "jobs": frozenset(row.job_id for row in rows),
+            "operators": operators,
+        },
+    )

@@ -258,6 +258,10 @@ async def assign_task(
         if existing is None:
             existing = t.Assignment(**key)
             tx.session.add(existing)
+        else:
+            # Whoever had the task is concerned too (their list and feed lose it).
+            tx.touch("operators", existing.operator_id)
+            tx.touch("equipment", existing.equipment_id)
         existing.operator_id = placement.operator_id
         existing.equipment_id = placement.equipment_id
         existing.start = placement.start
@@ -290,6 +294,8 @@ async def unschedule_task(
         if existing is None:
             raise StateConflict(f"task {task_id} is not scheduled")
         tx.audit("tasks", task_id, before=jsonable(assignment_view(existing)), after=None)
+        tx.touch("operators", existing.operator_id)
+        tx.touch("equipment", existing.equipment_id)
         await tx.session.delete(existing)
         task.status = "pending"
     return await get_task(services=services, actor=actor, task_id=task_id)
