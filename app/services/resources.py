@@ -1,7 +1,8 @@
 """Equipment and operators: the plant's resources, managed by managers.
 
 Every equipment status change is audited (SPEC §2). Operator contact data is
-personal: it is stored encrypted and never written to the audit trail.
+personal: it is stored encrypted, never written to the audit trail, and shown
+only to roles the permission map grants `personal_data.read`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from app.auth.crypto import DataCipher
-from app.auth.permissions import require
+from app.auth.permissions import allowed, require
 from app.db import tables as t
 from app.services.context import Actor, Services
 from app.services.errors import NotFound, StateConflict
@@ -169,8 +170,7 @@ async def list_operators(
                 .offset(offset)
             )
         ).scalars()
-        cipher = DataCipher(services.settings.data_keys)
-        return [operator_view(row, _contact(cipher, row)) for row in rows], int(total or 0)
+        return [_operator_view(services, actor, row) for row in rows], int(total or 0)
 
 
 async def get_operator(*, services: Services, actor: Actor, operator_id: int) -> View:
@@ -184,13 +184,16 @@ async def get_operator(*, services: Services, actor: Actor, operator_id: int) ->
         ).scalar_one_or_none()
     if row is None:
         raise NotFound("operators", operator_id)
-    return operator_view(row, _contact(DataCipher(services.settings.data_keys), row))
+    return _operator_view(services, actor, row)
 
 
-def _contact(cipher: DataCipher, row: t.Operator) -> dict[str, Any] | None:
-    if row.contact_encrypted is None:
-        return None
-    return cipher.decrypt_json(row.contact_encrypted)
+def _operator_view(services: Services, actor: Actor, row: t.Operator) -> View:
+    """The operator as `actor` may see them: contact data only with personal_data.read
+    (the permission map decides; everyone else gets `contact: null`)."""
+    contact = None
+    if row.contact_encrypted is not None and allowed(actor, "personal_data.read"):
+        contact = DataCipher(services.settings.data_keys).decrypt_json(row.contact_encrypted)
+    return operator_view(row, contact)
 
 
 def _operator_children(data: dict[str, Any]) -> dict[str, Any]:
