@@ -27,6 +27,7 @@ from app.api.routes import (
     schedule,
     tasks,
 )
+from app.auth.login_guard import LoginGuard
 from app.db.session import Database
 from app.observability import RequestContextMiddleware, configure_logging
 from app.realtime import operator_feed
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.add_route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)
     app.state.services = services
+    app.state.login_guard = LoginGuard(settings)
     app.state.live = live
     app.state.wall = wall
     return app

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(default=14, alias="TAKT_REFRESH_TOKEN_DAYS")
     rate_limit_user: str = Field(default="100/minute", alias="TAKT_RATE_LIMIT_USER")
     rate_limit_service: str = Field(default="1000/minute", alias="TAKT_RATE_LIMIT_SERVICE")
+    # Wrong passwords from one address before it must wait (app/auth/login_guard.py).
+    login_failures_per_address: str = Field(
+        default="20/10minutes", alias="TAKT_LOGIN_FAILURES_PER_ADDRESS"
+    )
     db_pool_size: int = Field(default=20, alias="TAKT_DB_POOL_SIZE")
     log_json: bool = Field(default=True, alias="TAKT_LOG_JSON")
     # The job queue: run a worker in this process? (unset: yes without Redis, no with it)

@@ -48,7 +48,7 @@ class RateLimits:
     """The limits of one app instance; `check` counts a request against its principal."""
 
     def __init__(self, settings: Settings, *, storage: Storage | None = None) -> None:
-        self._storage = storage or _storage(settings.redis_url)
+        self._storage = storage or counter_storage(settings.redis_url)
         self._limiter = MovingWindowRateLimiter(self._storage)
         self._user: RateLimitItem = parse(settings.rate_limit_user)
         self._service: RateLimitItem = parse(settings.rate_limit_service)
@@ -113,7 +113,8 @@ def headers(state: RateLimitState, exceeded: bool = False) -> dict[str, str]:
     return values
 
 
-def _storage(redis_url: str | None) -> Storage:
+def counter_storage(redis_url: str | None) -> Storage:
+    """Redis (shared by every instance) when `redis_url` is set, else this process's memory."""
     if redis_url is None:
         return MemoryStorage()
     scheme, sep, rest = redis_url.partition("://")

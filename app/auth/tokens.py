@@ -109,6 +109,7 @@ def decode_access_token(token: str, *, settings: Settings, now: datetime | None 
 async def login(
     *, services: Services, username: str, password: str, now: datetime | None = None
 ) -> TokenPair:
+    """Unguarded: the app's login routes go through `app.auth.login_guard.log_in`."""
     user = await check_credentials(services=services, username=username, password=password)
     return await issue_tokens(services=services, user=user, now=now)
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app.auth.tokens import check_credentials
+from app.auth.login_guard import TooManyLoginAttempts, client_address, log_in, login_guard_of
 from app.services.errors import Unauthorized
 from app.web.session import (
     CSRF_FIELD,
@@ -62,7 +62,18 @@ async def login(request: Request) -> Response:
         return _form(request, next_url=next_url, error=error, username=username, status=422)
     services = services_of(request)
     try:
-        user = await check_credentials(services=services, username=username, password=password)
+        user = await log_in(
+            services=services,
+            guard=login_guard_of(request),
+            username=username,
+            password=password,
+            address=client_address(request),
+        )
+    except TooManyLoginAttempts as exc:
+        error = f"Too many failed logins. Try again in {exc.retry_after} seconds."
+        refused = _form(request, next_url=next_url, error=error, username=username, status=429)
+        refused.headers.update(exc.headers)
+        return refused
     except Unauthorized as exc:
         return _form(request, next_url=next_url, error=exc.message, username=username, status=401)
     response = RedirectResponse(landing(user.role, next_url), status_code=303)

@@ -7,6 +7,7 @@ from app.api.deps import actor_of, json_response, services_of
 from app.api.endpoint import ApiRouter, read_body
 from app.api.schemas import RefreshRequest, TokenRequest, TokenResponse, UserIn, UserOut
 from app.auth import tokens
+from app.auth.login_guard import client_address, log_in, login_guard_of
 from app.services import users
 
 api = ApiRouter()
@@ -23,18 +24,25 @@ def _token_body(pair: tokens.TokenPair) -> dict[str, object]:
 
 @api.post(
     "/auth/token",
-    summary="Log in: username and password for an access + refresh token",
+    summary="Log in: username and password for an access + refresh token "
+    "(429 with Retry-After after repeated failures)",
     tag="auth",
     body=TokenRequest,
     response=TokenResponse,
     auth=False,
-    errors=(401,),
+    errors=(401, 429),
 )
 async def issue_token(request: Request) -> Response:
     body = await read_body(request, TokenRequest)
-    pair = await tokens.login(
-        services=services_of(request), username=body.username, password=body.password
+    services = services_of(request)
+    user = await log_in(
+        services=services,
+        guard=login_guard_of(request),
+        username=body.username,
+        password=body.password,
+        address=client_address(request),
     )
+    pair = await tokens.issue_tokens(services=services, user=user)
     return json_response(_token_body(pair))
 
 
