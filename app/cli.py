@@ -139,6 +139,9 @@ def _command(
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from app.observability import configure_logging
+
+    configure_logging(json_logs=settings.log_json)
     if args.workers > 1 and not settings.redis_url:
         raise CommandFailed(
             "--workers > 1 needs REDIS_URL: without Redis each worker only reaches its own clients"
@@ -152,6 +155,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # Compressing costs CPU per frame per socket (its context is per socket),
         # which is what limits a board's fan-out; frames are a few KB of HTML.
         ws_per_message_deflate=False,
+        # One JSON line per request, written by the app (app/observability.py);
+        # uvicorn's own access line would repeat it, query tokens and all.
+        access_log=False,
+        log_config=None,
     )
     return 0
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
+import sys
 import time
 import uuid
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
@@ -24,21 +28,118 @@ WEBSOCKETS = Gauge("takt_websocket_connections", "Open WebSocket connections")
 DB_POOL_IN_USE = Gauge("takt_db_pool_checked_out", "Database connections in use")
 
 
+# Secrets that could ride along in a logged string: query tokens, credentials in
+# forms, Bearer and signed Authorization headers, bare JWTs, session cookies.
+_SECRET_PATTERNS = (
+    re.compile(
+        r"(?i)((?:access_token|refresh_token|id_token|token|password|secret|signature|"
+        r"csrf_token|api_key|code)=)[^&\s\"',;]+"
+    ),
+    re.compile(r"(?i)\b(bearer\s+)[\w.~+/=-]+"),
+    re.compile(r"(?i)\b(takt-hmac\s+)[^\s\"']+"),
+    re.compile(r"()\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]+"),
+    re.compile(r"(\btakt_[a-z_]+=)[^;\s\"']+"),
+)
+REDACTED = "[redacted]"
+# uvicorn's own line per WebSocket (with the query string, tokens and all) and the
+# websockets library's open/close lines: the request's line is ours.
+_WEBSOCKET_CHATTER = ('%s - "WebSocket %s"', "connection open", "connection closed")
+
+
+def redact(text: str) -> str:
+    if "=" not in text and " " not in text and "eyJ" not in text:
+        return text  # nothing any pattern could match (most values: ids, paths, levels)
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda found: found.group(1) + REDACTED, text)
+    return text
+
+
+def redact_secrets(logger: object, method: str, event: MutableMapping[str, Any]) -> Any:
+    """structlog processor: no secret leaves in any string of a log line."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact(value)
+    return event
+
+
+def _drop_colours(logger: object, method: str, event: MutableMapping[str, Any]) -> Any:
+    event.pop("color_message", None)  # uvicorn's terminal copy of its message
+    return event
+
+
+class _Quiet(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("uvicorn") and record.levelno <= logging.INFO:
+            return not str(record.msg).startswith(_WEBSOCKET_CHATTER)
+        return True
+
+
+class _TaktHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The one handler of the process's standard-library logging (see configure_logging).
+
+    It writes to whatever `sys.stdout` is at the time, as structlog's logger does.
+    """
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging(*, json_logs: bool = True, level: int = logging.INFO) -> None:
+    """One line per event, JSON on stdout, for structlog and standard logging alike.
+
+    Every request is logged once, by `RequestContextMiddleware`: uvicorn's
+    access log is switched off here (whatever the command line said) and its
+    other lines, like every library's, come through the same renderer with
+    the request id and without secrets.
+    """
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
     )
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, redact_secrets, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=True,
     )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            *shared,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _drop_colours,
+            structlog.processors.format_exc_info,
+            redact_secrets,
+            renderer,
+        ],
+    )
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, _TaktHandler)), None)
+    if handler is None:
+        handler = _TaktHandler()
+        handler.addFilter(_Quiet())
+        root.addHandler(handler)
+    handler.setFormatter(formatter)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error"):
+        server = logging.getLogger(name)
+        server.handlers.clear()
+        server.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
+    access.disabled = True
 
 
 class RequestContextMiddleware:
@@ -51,16 +152,12 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if scope["type"] == "websocket":
-            # Nothing to add to a socket's frames: keep its sends (one per board
-            # per change) free of this wrapper; the id still tags its log lines.
-            structlog.contextvars.clear_contextvars()
-            structlog.contextvars.bind_contextvars(request_id=_request_id(scope))
-            await self.app(scope, receive, send)
-            return
         request_id = _request_id(scope)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        if scope["type"] == "websocket":
+            await self._socket(scope, receive, send)
+            return
         status = 500
         started = time.perf_counter()
 
@@ -75,18 +172,40 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if scope["type"] == "http":
-                route = _route_name(scope)
-                elapsed = time.perf_counter() - started
-                REQUESTS.labels(scope["method"], route, str(status)).inc()
-                LATENCY.labels(scope["method"], route).observe(elapsed)
-                structlog.get_logger("takt.http").info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status,
-                    ms=round(elapsed * 1000, 2),
-                )
+            route = _route_name(scope)
+            elapsed = time.perf_counter() - started
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(elapsed)
+            _request_line(scope["method"], scope["path"], status, elapsed)
+
+    async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One line per socket, when it ends: how the handshake was answered, how long."""
+        status: int | None = None
+        started = time.perf_counter()
+
+        async def send_watched(message: Message) -> None:
+            nonlocal status
+            if status is None:  # the handshake's answer; a socket's frames just pass
+                kind = message["type"]
+                if kind == "websocket.accept":
+                    status = 101
+                elif kind == "websocket.close":
+                    status = 403
+                elif kind == "websocket.http.response.start":
+                    status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_watched)
+        finally:
+            _request_line("WEBSOCKET", scope["path"], status or 500, time.perf_counter() - started)
+
+
+def _request_line(method: str, path: str, status: int, elapsed: float) -> None:
+    # The path only: query strings may carry tokens (?access_token= on sockets and streams).
+    structlog.get_logger("takt.http").info(
+        "request", method=method, path=path, status=status, ms=round(elapsed * 1000, 2)
+    )
 
 
 def _request_id(scope: Scope) -> str:
