@@ -204,6 +204,16 @@ async def test_her_own_channel_carries_nothing_of_omars(floor: Floor) -> None:
                 frames.append(str(await socket.recv()))
     assert any("Cut" in frame for frame in frames)
     assert not any(reveals_omar(frame, plant) for frame in frames)
+    streamed = ""
+    params = {"since": "0", "access_token": token}
+    async with floor.http.stream("GET", "/my/sse", params=params) as stream:
+        assert stream.status_code == 200
+        async with asyncio.timeout(WAIT_S):
+            async for line in stream.aiter_lines():
+                streamed += line + "\n"
+                if "my-revision" in line:
+                    break
+    assert "Cut" in streamed and not reveals_omar(streamed, plant)
     polled = await floor.http.get("/my/poll", params={"since": "0", "access_token": token})
     assert polled.status_code == 200 and "Cut" in polled.text
     assert not reveals_omar(polled.text, plant)
