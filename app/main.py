@@ -34,6 +34,7 @@ from app.realtime import operator_feed
 from app.realtime.hub import make_hub
 from app.realtime.live import Live
 from app.realtime.wall_feed import WallFeed
+from app.services.change_log import backlog_reader
 from app.services.context import Services
 from app.services.job_kinds import attach_queue
 from app.settings import Settings
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db=Database(settings.database_url, pool_size=settings.db_pool_size),
         hub=make_hub(settings),
     )
+    # While Redis cannot deliver, the change log keeps this instance's clients current.
+    services.hub.fill_gaps_from(backlog_reader(services))
     # Heavy work (optimizer runs, bulk operations); its worker runs here when embedded.
     job_queue = attach_queue(services)
     # The board's live feed: WebSocket, SSE and polling, presence.

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from app.realtime.backfill import ReadBacklog
     from app.settings import Settings
 
 Message = dict[str, Any]
@@ -60,6 +61,10 @@ class Hub(Protocol):
         """An async context manager yielding a `Subscription`."""
         ...
 
+    def fill_gaps_from(self, read: ReadBacklog) -> None:
+        """Where to read what Redis did not deliver (app/realtime/backfill.py)."""
+        ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -71,6 +76,9 @@ class MemoryHub:
     def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
         self._subscribers: dict[str, set[Subscription]] = {}
         self._queue_size = queue_size
+
+    def fill_gaps_from(self, read: ReadBacklog) -> None:
+        return None  # one process: every publish is delivered
 
     async def start(self) -> None:
         return None

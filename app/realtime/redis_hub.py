@@ -28,6 +28,12 @@ Redis is down (SPEC §6). Redis-level SUBSCRIBE/UNSUBSCRIBE follow the local
 subscriber count of each channel. RESYNC is delivered only once the
 resubscription is confirmed, so whatever a subscriber reads from the change log
 after it, later commits still reach it as messages.
+
+While the subscription is down, nothing from other instances arrives at all:
+the `Backfill` (backfill.py) then reads the change log every second and
+delivers what this instance's subscribers have not had, so no board stays
+stale while Redis is away; while it is up, the same look every few seconds
+catches a message another instance could not publish.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from app.realtime.backfill import Backfill, ReadBacklog
 from app.realtime.hub import DEFAULT_QUEUE_SIZE, RESYNC, Message, Subscription
 
 log = logging.getLogger(__name__)
@@ -113,11 +120,22 @@ class RedisHub:
         self._publisher: Redis | None = None
         self._pool: ConnectionPool | None = None
         self._reader: asyncio.Task[None] | None = None
+        # Per channel with local subscribers: the newest revision delivered to them.
+        self._delivered: dict[str, int] = {}
+        self._backfill: Backfill | None = None
+        self._backfilling: asyncio.Task[None] | None = None
 
     @property
     def healthy(self) -> bool:
         """Subscribed to Redis right now (False while reconnecting)."""
         return self._connected
+
+    @property
+    def degraded(self) -> bool:
+        return not self._connected
+
+    def fill_gaps_from(self, read: ReadBacklog, **options: float) -> None:
+        self._backfill = Backfill(self, read, **options)
 
     async def start(self) -> None:
         no_retry = Retry(NoBackoff(), 0)  # retries are ours: backoff here, resync after
@@ -131,8 +149,14 @@ class RedisHub:
         # arrays; RESP3 (redis-py 8's default) hands them to a push callback.
         self._pool = ConnectionPool.from_url(self._url, **options, protocol=2)
         self._reader = asyncio.create_task(self._read_forever(), name="redis-hub-reader")
+        if self._backfill is not None:
+            self._backfilling = asyncio.create_task(self._backfill.run(), name="redis-hub-backfill")
 
     async def stop(self) -> None:
+        if self._backfilling is not None:
+            self._backfilling.cancel()
+            await asyncio.wait({self._backfilling})
+            self._backfilling = None
         if self._reader is not None:
             # A cancellation that lands as a redis-py command completes can be lost (seen
             # with redis-py 8 on Python 3.11, sending SUBSCRIBE); the reader then carries
@@ -149,6 +173,7 @@ class RedisHub:
             await self._pool.disconnect()
             self._pool = None
         self._subscribers.clear()
+        self._delivered.clear()
 
     # --- publishing -------------------------------------------------------------------------
 
@@ -183,8 +208,29 @@ class RedisHub:
                 return
 
     def _deliver(self, channel: str, message: Message) -> None:
-        for subscription in list(self._subscribers.get(channel, ())):
+        subscriptions = self._subscribers.get(channel)
+        if not subscriptions:
+            return
+        revision = message.get("revision")
+        if isinstance(revision, int) and not isinstance(revision, bool):
+            self.note_delivered(channel, revision)
+        for subscription in list(subscriptions):
             subscription.deliver(message)
+
+    # --- what the backfill asks -------------------------------------------------------------
+
+    def local_channels(self) -> list[str]:
+        return list(self._subscribers)
+
+    def delivered_revision(self, channel: str) -> int | None:
+        return self._delivered.get(channel)
+
+    def deliver_local(self, channel: str, message: Message) -> None:
+        self._deliver(channel, message)
+
+    def note_delivered(self, channel: str, revision: int) -> None:
+        if channel in self._subscribers:
+            self._delivered[channel] = max(revision, self._delivered.get(channel, revision))
 
     def _resync_everyone(self) -> None:
         for subscriptions in self._subscribers.values():
@@ -209,6 +255,7 @@ class RedisHub:
             subscribers.discard(subscription)
             if not subscribers and self._subscribers.get(channel) is subscribers:
                 del self._subscribers[channel]
+                self._delivered.pop(channel, None)
                 await self._send_unsubscribe(channel)
 
     async def _send_subscribe(self, channel: str) -> None:

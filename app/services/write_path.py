@@ -139,6 +139,12 @@ def schedule_channel(schedule_id: int) -> str:
     return f"schedule:{schedule_id}"
 
 
+def schedule_of_channel(channel: str) -> int | None:
+    """The schedule whose changes `channel` carries (None: another kind of channel)."""
+    prefix, _, number = channel.partition(":")
+    return int(number) if prefix == "schedule" and number.isascii() and number.isdigit() else None
+
+
 async def _record(tx: Transaction) -> None:
     now = clock.now()
     revision = (

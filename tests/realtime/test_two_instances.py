@@ -13,8 +13,8 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from servers import RedisServer, load_demo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app import clock
 from app.db import tables
 from app.main import create_app
 from app.realtime.hub import RESYNC, Message, Subscription
@@ -36,7 +37,11 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 API = "/api/v1"
 WAIT_S = 15.0
+# While Redis is away an instance reads the change log every second: "a few seconds",
+# with room for a loaded machine.
+DEGRADED_WAIT_S = 10.0
 REVISION = re.compile(r'id="board-revision"[^>]*data-revision="(\d+)"')
+MY_REVISION = re.compile(r'id="my-revision"[^>]*data-revision="(\d+)"')
 
 
 @dataclass
@@ -315,3 +320,139 @@ async def test_redis_killed_mid_stream_loses_nothing_and_both_recover(
         assert await change_log_revisions(client, world.b, since) == list(
             range(since + 1, after + 1)
         )
+
+
+# --- Redis away: the change log keeps every instance's clients current -----------------------
+
+
+@dataclass
+class Watcher:
+    """A live client's socket, and every revision its frames brought, in order."""
+
+    socket: websockets.ClientConnection
+    pattern: re.Pattern[str] = REVISION
+    revisions: list[int] = field(default_factory=list)
+
+    async def until(self, revision: int, within: float = WAIT_S) -> None:
+        async with asyncio.timeout(within):
+            while not self.revisions or self.revisions[-1] < revision:
+                frame = await self.socket.recv()
+                if isinstance(frame, str):
+                    self.revisions += [int(n) for n in self.pattern.findall(frame)]
+
+
+@dataclass
+class WallWatcher:
+    """A wall's event stream (`id: <revision>` on every frame), and the revisions it brought."""
+
+    lines: AsyncIterator[str]
+    revisions: list[int] = field(default_factory=list)
+
+    async def until(self, revision: int, within: float = WAIT_S) -> None:
+        async with asyncio.timeout(within):
+            while not self.revisions or self.revisions[-1] < revision:
+                line = await anext(self.lines)
+                if line.startswith("id: "):
+                    self.revisions.append(int(line.removeprefix("id: ")))
+
+
+@asynccontextmanager
+async def wall_of(base: str, username: str = "maria") -> AsyncIterator[WallWatcher]:
+    """A manager's wall on `base`, signed in through the login form as a browser is."""
+    async with httpx.AsyncClient(base_url=base, timeout=WAIT_S) as http:
+        form = await http.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf is not None
+        fields = {"username": username, "password": "takt-demo", "csrf_token": csrf.group(1)}
+        signed_in = await http.post("/login", data={**fields, "next": "/wall"})
+        assert signed_in.status_code == 303, signed_in.text
+        async with http.stream("GET", "/wall/sse", timeout=None) as stream:
+            assert stream.status_code == 200
+            yield WallWatcher(stream.aiter_lines())
+
+
+async def token_of(client: httpx.AsyncClient, base: str, username: str) -> str:
+    response = await client.post(
+        f"{base}{API}/auth/token", json={"username": username, "password": "takt-demo"}
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+async def book_for(
+    client: httpx.AsyncClient, base: str, task: dict[str, Any], operator_id: int
+) -> int:
+    """Book `task` for the operator, starting in five minutes: on their list for today."""
+    start = clock.now().replace(microsecond=0) + timedelta(minutes=5)
+    current = await client.get(f"{base}{API}/tasks/{task['id']}")
+    current.raise_for_status()
+    response = await client.put(
+        f"{base}{API}/tasks/{task['id']}/assignment",
+        json={
+            "operator_id": operator_id,
+            "equipment_id": task["assignment"]["equipment_id"],
+            "start": start.isoformat(),
+            "end": (start + timedelta(minutes=30)).isoformat(),
+        },
+        headers={"If-Match": current.headers["etag"]},
+    )
+    assert response.status_code == 200, response.text
+    return int(response.json()["revision"])
+
+
+@needs_ws
+async def test_clients_of_b_stay_current_from_the_change_log_while_redis_is_away(
+    two_instances: TwoInstances,
+) -> None:
+    """SPEC §3: no client silently stays stale, not even while Redis is down.
+
+    Five boards, an operator's "My tasks" and a manager's wall on instance B; a scheduler moves a
+    bar on instance A. With Redis killed nothing can reach B through it, yet every
+    change is on B's clients within seconds; when Redis is back, pushes resume,
+    and no client ever got a revision twice or out of order.
+    """
+    world = two_instances
+    async with api(world) as client, AsyncExitStack() as stack:
+        task = await a_scheduled_task(client, world.a)
+        olga = await token_of(client, world.a, "olga")
+        me = await client.get(
+            f"{world.a}{API}/operators", headers={"Authorization": f"Bearer {olga}"}
+        )
+        me.raise_for_status()
+        await book_for(client, world.a, task, me.json()["items"][0]["id"])
+        task = (await client.get(f"{world.a}{API}/tasks/{task['id']}")).json()
+
+        since = await current_revision(client, world.b)
+        boards = [
+            Watcher(
+                await stack.enter_async_context(board_client(world, world.b, since, view_of(task)))
+            )
+            for _ in range(5)
+        ]
+        my_url = world.b.replace("http://", "ws://") + f"/my/ws?access_token={olga}"
+        my_socket = await stack.enter_async_context(websockets.connect(my_url, open_timeout=WAIT_S))
+        await my_socket.send(json.dumps({"type": "resume", "since": since}))
+        my_tasks = Watcher(my_socket, MY_REVISION)
+        wall = await stack.enter_async_context(wall_of(world.b))
+        clients = [*boards, my_tasks, wall]
+
+        revision = await move(client, world.a, task["id"])
+        for watcher in clients:
+            await watcher.until(revision)
+
+        world.redis.kill()
+        for _ in range(3):
+            revision = await move(client, world.a, task["id"])
+            for watcher in clients:
+                await watcher.until(revision, within=DEGRADED_WAIT_S)
+
+        world.redis.restart()
+        for _ in range(2):
+            revision = await move(client, world.a, task["id"])
+            for watcher in clients:
+                await watcher.until(revision)
+
+    for watcher in [*boards, my_tasks]:
+        assert watcher.revisions == sorted(set(watcher.revisions)), watcher.revisions
+    # A wall's frame is the whole state: the minute tick resends the revision it shows.
+    assert wall.revisions == sorted(wall.revisions), wall.revisions
