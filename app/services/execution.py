@@ -11,8 +11,7 @@ from app.auth.permissions import can_see_task, require, require_some
 from app.db import tables as t
 from app.services.context import Actor, Services
 from app.services.errors import NotFound, StateConflict
-from app.services.tasks import get_task
-from app.services.views import View
+from app.services.views import View, task_views
 from app.services.write_path import Transaction, change
 
 # action -> (statuses it may start from, status it leads to)
@@ -55,7 +54,10 @@ async def run_task_action(
         if action == "complete":
             task.actual_end = now
         tx.audit("tasks", task_id, before=before, after={"status": target})
-    return await get_task(services=services, actor=actor, task_id=task_id)
+        # Built before commit: a committed action is never answered with an error.
+        await tx.session.flush()
+        view = (await task_views(tx.session, tx.schedule_id, [task]))[0]
+    return view
 
 
 async def _check_owner(tx: Transaction, actor: Actor, task_id: int) -> bool:

@@ -76,7 +76,9 @@ async def create_equipment(*, services: Services, actor: Actor, data: dict[str, 
         tx.session.add(row)
         await tx.session.flush()
         tx.audit("equipment", row.id, before=None, after=jsonable({**data, "downtime": downtime}))
-    return await get_equipment(services=services, actor=actor, equipment_id=row.id)
+        await tx.session.flush()
+        view = equipment_view(row)  # before commit: no re-read can fail a committed write
+    return view
 
 
 async def update_equipment(
@@ -104,7 +106,9 @@ async def update_equipment(
             else:
                 setattr(row, key, value)
         tx.audit("equipment", equipment_id, before=before, after=jsonable(changes))
-    return await get_equipment(services=services, actor=actor, equipment_id=equipment_id)
+        await tx.session.flush()
+        view = equipment_view(row)
+    return view
 
 
 def _field(row: t.Equipment, key: str) -> Any:
@@ -224,7 +228,8 @@ async def create_operator(*, services: Services, actor: Actor, data: dict[str, A
         tx.session.add(row)
         await tx.session.flush()
         tx.audit("operators", row.id, before=None, after=audited)
-    return await get_operator(services=services, actor=actor, operator_id=row.id)
+        view = _operator_view(services, actor, row)
+    return view
 
 
 async def update_operator(
@@ -254,7 +259,9 @@ async def update_operator(
                 else DataCipher(services.settings.data_keys).encrypt_json(contact)
             )
         tx.audit("operators", operator_id, before=None, after=audited)
-    return await get_operator(services=services, actor=actor, operator_id=operator_id)
+        await tx.session.flush()
+        view = _operator_view(services, actor, row)
+    return view
 
 
 async def delete_operator(

@@ -90,17 +90,22 @@ async def conflicts_of_task(*, services: Services, task_id: int) -> list[Conflic
     """The conflicts the task's current assignment has (empty when unscheduled)."""
     schedule_id = await services.live_schedule_id()
     async with services.db.read() as session, session.begin():
-        placed = await session.get(t.Assignment, {"schedule_id": schedule_id, "task_id": task_id})
-        if placed is None:
-            return []
-        plan = await load_neighbourhood(
-            session,
-            schedule_id,
-            task_id=task_id,
-            operator_id=placed.operator_id,
-            equipment_id=placed.equipment_id,
-            window=Interval(placed.start, placed.end),
-        )
+        return await conflicts_in(session, schedule_id, task_id)
+
+
+async def conflicts_in(session: AsyncSession, schedule_id: int, task_id: int) -> list[Conflict]:
+    """`conflicts_of_task` in an open session (a write's own, before it commits)."""
+    placed = await session.get(t.Assignment, {"schedule_id": schedule_id, "task_id": task_id})
+    if placed is None:
+        return []
+    plan = await load_neighbourhood(
+        session,
+        schedule_id,
+        task_id=task_id,
+        operator_id=placed.operator_id,
+        equipment_id=placed.equipment_id,
+        window=Interval(placed.start, placed.end),
+    )
     return validate_assignment(plan, plan.assignments[task_id], now=clock.now())
 
 

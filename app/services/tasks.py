@@ -35,7 +35,7 @@ from app.services.views import (
     task_view_of_row,
     task_views,
 )
-from app.services.write_path import change, require_version
+from app.services.write_path import Transaction, change, require_version
 
 MAX_PAGE = 100
 
@@ -147,6 +147,13 @@ def _check_can_see(actor: Actor, view: View) -> None:
         raise NotFound("tasks", view["id"])
 
 
+async def _view_in(tx: Transaction, row: t.Task) -> View:
+    """The task as this transaction leaves it: the answer to a write is built before
+    commit, so a committed write is never answered with an error by a re-read."""
+    await tx.session.flush()
+    return (await task_views(tx.session, tx.schedule_id, [row]))[0]
+
+
 # --- defining tasks --------------------------------------------------------------------------
 
 
@@ -163,7 +170,8 @@ async def create_task(*, services: Services, actor: Actor, data: dict[str, Any])
         tx.audit(
             "tasks", row.id, before=None, after=jsonable({**data, "predecessors": predecessors})
         )
-    return await get_task(services=services, actor=actor, task_id=row.id)
+        view = await _view_in(tx, row)
+    return view
 
 
 async def update_task(
@@ -186,7 +194,8 @@ async def update_task(
             if key != "predecessors":
                 setattr(row, key, value)
         tx.audit("tasks", task_id, before=jsonable(before), after=jsonable(changes))
-    return await get_task(services=services, actor=actor, task_id=task_id)
+        view = await _view_in(tx, row)
+    return view
 
 
 async def delete_task(
@@ -273,9 +282,9 @@ async def assign_task(
         tx.audit("tasks", task_id, before=before, after=jsonable(assignment_view(existing)))
         tx.touch("operators", placement.operator_id)
         tx.touch("equipment", placement.equipment_id)
+        view = await _view_in(tx, task)
+        conflicts = await schedule.conflicts_in(tx.session, tx.schedule_id, task_id)
     assert tx.revision is not None
-    view = await get_task(services=services, actor=actor, task_id=task_id)
-    conflicts = await schedule.conflicts_of_task(services=services, task_id=task_id)
     return Placed(task=view, conflicts=conflicts, revision=tx.revision)
 
 
@@ -298,7 +307,8 @@ async def unschedule_task(
         tx.touch("equipment", existing.equipment_id)
         await tx.session.delete(existing)
         task.status = "pending"
-    return await get_task(services=services, actor=actor, task_id=task_id)
+        view = await _view_in(tx, task)
+    return view
 
 
 async def _check_resources_exist(session: AsyncSession, placement: Placement) -> None:
