@@ -14,7 +14,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from app.api.endpoint import ApiRouter, openapi_document
-from app.api.errors import EXCEPTION_HANDLERS
+from app.api.errors import EXCEPTION_HANDLERS, DatabaseOutage
 from app.api.middleware import IdempotencyMiddleware, RateLimitMiddleware
 from app.api.routes import (
     auth,
@@ -39,7 +39,7 @@ from app.services.context import Services
 from app.services.job_kinds import attach_queue
 from app.settings import Settings
 from app.web import board_render, my_render, pages, wall_pages
-from app.web.templates import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS
+from app.web.templates import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS, unavailable
 from app.web.wall_render import render_wall
 
 API_PREFIX = "/api/v1"
@@ -106,6 +106,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(RequestContextMiddleware),
+            # The database away (restart, crash, full pool): 503 + Retry-After, not 500.
+            Middleware(DatabaseOutage, page=unavailable),
             Middleware(RateLimitMiddleware, settings=settings),
             Middleware(IdempotencyMiddleware, services=services),
         ],

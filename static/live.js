@@ -266,7 +266,8 @@
       clearTimeout(silenceTimer);
       clearInterval(pingTimer);
       if (event.code === 1008) refused(event.reason);
-      else if (wasOpen) retry();
+      // 1013 "try again later": the server answered (its database was away): same transport.
+      else if (wasOpen || event.code === 1013) retry();
       else failedToOpen("sse");
     };
   }

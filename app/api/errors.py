@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -10,7 +10,9 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db.session import RETRY_AFTER_S, database_unavailable
 from app.services.errors import ServiceError
 
 log = structlog.get_logger(__name__)
@@ -29,6 +31,7 @@ HTTP_CODES = {
     422: "invalid_input",
     428: "precondition_required",
     429: "rate_limited",
+    503: "unavailable",
 }
 
 
@@ -78,7 +81,64 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, exc.detail or code, None, exc.headers)
 
 
+def unavailable_response() -> JSONResponse:
+    """The database is away for now (a restart, a crash, a full pool): ask to come back."""
+    return error_response(
+        503,
+        "database_unavailable",
+        "the database cannot be reached right now; try again shortly",
+        None,
+        {"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+# Paths that answer JSON; every other path is a page (or a fragment of one).
+JSON_PATHS = ("/api/", "/health", "/metrics", "/openapi.json")
+
+
+class DatabaseOutage:
+    """A request that failed because the database is away answers 503 with Retry-After.
+
+    Pure ASGI, just inside the request log, so it covers the routes and the
+    middleware alike (the idempotency records are in the database too). The
+    API gets the one error shape; pages get `page(request)` (an error page, or a
+    `#notice` fragment for htmx). A response already under way is left alone.
+    """
+
+    def __init__(self, app: ASGIApp, *, page: Callable[[Request], Response]) -> None:
+        self.app = app
+        self.page = page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started or not database_unavailable(exc):
+                raise
+            log.warning("database unavailable", path=scope["path"], error=repr(exc))
+            request = Request(scope, receive)
+            if scope["path"].startswith(JSON_PATHS):
+                response: Response = unavailable_response()
+            else:
+                response = self.page(request)
+                response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            await response(scope, receive, send)
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
+    if database_unavailable(exc):
+        log.warning("database unavailable", path=request.url.path, error=repr(exc))
+        return unavailable_response()
     log.exception("unhandled error", path=request.url.path)
     return error_response(500, "internal_error", "something went wrong on our side")
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long a client is asked to wait when the database is away (a restart takes seconds).
+RETRY_AFTER_S = 5
 
 
 class Database:
@@ -79,3 +81,45 @@ def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error` means the database cannot be reached right now.
+
+    A restart, a crash, a refused or reset connection, an exhausted pool, SQLite
+    locked past its busy timeout: nothing wrong with the request, so the answer is
+    503 with Retry-After (app/api/errors.py), not 500. Looks through the chain of
+    causes, since SQLAlchemy and the drivers wrap each other's errors.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _unavailable_itself(current):
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
+
+
+def _unavailable_itself(error: BaseException) -> bool:
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(
+        error,
+        exc.OperationalError | exc.InterfaceError | exc.TimeoutError | exc.DisconnectionError,
+    ):
+        return True
+    if isinstance(error, ConnectionError | TimeoutError):
+        return True  # refused, reset, aborted, broken pipe; a connect that timed out
+    try:
+        from asyncpg import exceptions as pg
+    except ImportError:  # pragma: no cover - asyncpg is installed with Takt
+        return False
+    return isinstance(
+        error,
+        pg.PostgresConnectionError  # connection lost, refused, failed
+        | pg.OperatorInterventionError  # admin or crash shutdown, starting up
+        | pg.TooManyConnectionsError
+        | pg.InterfaceError,  # "connection is closed" and the like
+    )

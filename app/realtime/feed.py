@@ -13,6 +13,11 @@
 Pushes are hints, the change log is the truth: a client is only ever told a
 revision once everything up to it is in what it was sent. The transports
 differ only in how they carry the HTML.
+
+A render that fails (the database is away) costs that update, not the
+connection: the feed keeps the revision it had sent, and tries again from the
+change log after a pause (`RETRY_DELAYS_S`), so the client gets the changes
+once the database answers again.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -45,6 +52,11 @@ CATCH_UP_LIMIT = 1000
 # the board cannot patch that bar by bar, so the whole view is re-rendered.
 STRUCTURAL = frozenset({"equipment", "operators", "jobs", "schedules"})
 RESUBSCRIBE_DELAYS_S = (0.5, 1, 2, 5, 10)
+# After a failed render: try again from the change log after this long (jittered,
+# so a thousand boards of one instance do not all ask again at once).
+RETRY_DELAYS_S = (1, 2, 4, 8, 15)
+# At most one log line about failed renders per this many seconds, across feeds.
+FAILURE_LOG_EVERY_S = 10.0
 # How the board renderer opens `#board-revision` (templates/board/changes.html).
 REVISION_TAG = '<meta id="board-revision"'
 
@@ -98,6 +110,24 @@ def stamped(html: str, committed_at: float) -> str:
     return html.replace(REVISION_TAG, f'{REVISION_TAG} data-committed-at="{committed_at:.1f}"', 1)
 
 
+_failure_logged_at = float("-inf")
+
+
+def retry_delay(failures: int = 0) -> float:
+    """How long a live feed waits after `failures + 1` failed renders in a row (jittered)."""
+    delay = RETRY_DELAYS_S[min(failures, len(RETRY_DELAYS_S) - 1)]
+    return delay * random.uniform(0.75, 1.25)
+
+
+def render_failed(exc: Exception) -> None:
+    """Log a live render that failed (at most every few seconds: a thousand feeds fail at once)."""
+    global _failure_logged_at
+    now = time.monotonic()
+    if now - _failure_logged_at >= FAILURE_LOG_EVERY_S:
+        _failure_logged_at = now
+        log.warning("live feed: render failed; retrying from the change log", exc_info=exc)
+
+
 def touched_tasks(entities: Any) -> set[int] | None:
     """The task ids a change touched; None when it changed the board's structure."""
     if not isinstance(entities, dict):
@@ -142,6 +172,8 @@ class Feed:
         self._resume: tuple[int, BoardView] | None = None
         # When the newest pending revision was committed (epoch ms), if the hub said.
         self._committed_at: tuple[int, float] | None = None
+        self._failures = 0
+        self._retry: asyncio.TimerHandle | None = None
 
     # --- what arrives --------------------------------------------------------------------------
 
@@ -182,7 +214,7 @@ class Feed:
         """Render everything pending as few updates as possible (empty: nothing to say)."""
         self.wake.clear()
         updates: list[Update] = []
-        change = await self._pending_change()
+        change = await self._pending_change_or_retry()
         if change is not None:
             updates.append(change)
         if self._extras_due and self.extras is not None:
@@ -211,6 +243,22 @@ class Feed:
                 return await self._refresh(newest)
             ids |= touched
         return await self._render(ids, newest)
+
+    async def _pending_change_or_retry(self) -> Update | None:
+        try:
+            change = await self._pending_change()
+        except Exception as exc:
+            # Everything after `self.revision` is in the change log: catch up from there later.
+            self._catch_up = True
+            delay = retry_delay(self._failures)
+            self._failures += 1
+            if self._retry is not None:
+                self._retry.cancel()
+            self._retry = asyncio.get_running_loop().call_later(delay, self.wake.set)
+            render_failed(exc)
+            return None
+        self._failures = 0
+        return change
 
     async def _pending_change(self) -> Update | None:
         if self._resume is not None:
@@ -246,10 +294,11 @@ class Feed:
 
     async def _refresh(self, revision: int) -> Update:
         """The whole view again (or, if the board cannot render one, a reload)."""
-        self.revision = revision
         if self.refresh is None:
+            self.revision = revision
             return Update(reload_fragment(), reload=True)
         html = await self.refresh(self.services, self.actor, self.view, revision)
+        self.revision = revision
         return Update(html, revision)
 
     def _forget(self) -> None:

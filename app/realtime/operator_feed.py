@@ -36,17 +36,19 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from app.api.errors import error_response
 from app.auth.permissions import allowed
 from app.observability import WEBSOCKETS
-from app.realtime.feed import RESUBSCRIBE_DELAYS_S, Update
+from app.realtime.feed import RESUBSCRIBE_DELAYS_S, Update, render_failed, retry_delay
 from app.realtime.hub import Message
 from app.realtime.live import Identity, identify, live_of, since_of
 from app.realtime.sse import HEARTBEAT_S as SSE_HEARTBEAT_S, MAX_STREAM_S, RETRY_MS, sse_event
 from app.realtime.ws import (
     HEARTBEAT,
     HEARTBEAT_S,
+    INTERNAL_ERROR,
     POLICY_VIOLATION,
     RESUME_WAIT_S,
     SERVICE_RESTART,
     Refused,
+    identify_or_refuse,
     same_origin,
 )
 from app.services.context import Actor, Services
@@ -91,6 +93,7 @@ class OperatorFeed:
         self.shown: OwnList | None = None
         self._heard = since
         self._due = True
+        self._failures = 0
         self._subscribed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
 
@@ -122,7 +125,16 @@ class OperatorFeed:
         if not self._due:
             return None
         self._due = False
-        own = await self.render(self.services, self.actor)
+        try:
+            own = await self.render(self.services, self.actor)
+        except Exception as exc:
+            # The database is away: this update waits, the connection stays (feed.py).
+            self._due = True
+            self._failures += 1
+            asyncio.get_running_loop().call_later(retry_delay(self._failures - 1), self.wake.set)
+            render_failed(exc)
+            return None
+        self._failures = 0
         previous, self.shown = self.shown, own
         self._heard = max(self._heard, own.revision)
         if previous is None:
@@ -192,8 +204,9 @@ def routes(render: RenderOwnList) -> list[BaseRoute]:
 
 async def _socket(websocket: WebSocket, render: RenderOwnList) -> None:
     live = live_of(websocket)
-    identity = await identify(websocket, live.services)
-    await websocket.accept()
+    identity = await identify_or_refuse(websocket, live)
+    if identity is False:
+        return
     try:
         if identity is None:
             raise Refused(POLICY_VIOLATION, "sign in first")
@@ -218,6 +231,11 @@ async def _socket(websocket: WebSocket, render: RenderOwnList) -> None:
                 await websocket.close(refusal.code, refusal.reason)
     except WebSocketDisconnect:
         pass
+    except Exception:
+        log.exception("operator socket failed")
+        if websocket.application_state != WebSocketState.DISCONNECTED:
+            with suppress(RuntimeError, WebSocketDisconnect, OSError):
+                await websocket.close(INTERNAL_ERROR, "internal error")
 
 
 async def _resume(websocket: WebSocket) -> int:

@@ -14,6 +14,9 @@ keep the socket open and the client can tell a dead one.
 Refusals are a close with 1008 (policy violation) after the handshake, so the
 client can tell "not allowed" (stop) from "could not connect" (fall back).
 1012 (service restart) when the server shuts down: reconnect elsewhere.
+1013 (try again later) when the database is away as the client connects
+(live.js retries the socket), and 1011 (internal error) for anything
+unexpected: always a close frame, never a socket that just drops.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ import asyncio
 import json
 import logging
 from contextlib import suppress
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.auth.permissions import allowed
+from app.db.session import database_unavailable
 from app.observability import WEBSOCKETS
 from app.realtime.feed import Feed
 from app.realtime.live import Identity, Live, identify, live_of, view_of
@@ -45,6 +49,8 @@ MAX_FRAME = 16 * 1024
 POLICY_VIOLATION = 1008
 UNSUPPORTED = 1003
 SERVICE_RESTART = 1012
+INTERNAL_ERROR = 1011
+TRY_AGAIN_LATER = 1013
 
 
 class Refused(Exception):
@@ -56,8 +62,9 @@ class Refused(Exception):
 
 async def board_socket(websocket: WebSocket) -> None:
     live = live_of(websocket)
-    identity = await identify(websocket, live.services)
-    await websocket.accept()
+    identity = await identify_or_refuse(websocket, live)
+    if identity is False:
+        return
     try:
         _admit(websocket, identity)
         assert identity is not None
@@ -71,6 +78,27 @@ async def board_socket(websocket: WebSocket) -> None:
         await _close(websocket, refusal.code, refusal.reason)
     except WebSocketDisconnect:
         pass
+    except Exception:
+        log.exception("board socket failed")
+        await _close(websocket, INTERNAL_ERROR, "internal error")
+
+
+async def identify_or_refuse(websocket: WebSocket, live: Live) -> Identity | Literal[False] | None:
+    """Accept the socket and say who is on it; False if it was closed instead.
+
+    Who it is comes from the database (a token's display name, a page session):
+    while the database is away the client is told to try again later.
+    """
+    try:
+        identity = await identify(websocket, live.services)
+    except Exception as exc:
+        await websocket.accept()
+        if not database_unavailable(exc):
+            log.exception("board socket: could not identify the client")
+        await _close(websocket, TRY_AGAIN_LATER, "the database is unavailable; try again")
+        return False
+    await websocket.accept()
+    return identity
 
 
 def _admit(websocket: WebSocket, identity: Identity | None) -> None:

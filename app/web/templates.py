@@ -53,6 +53,11 @@ def refused(request: Request, status: int, message: str) -> Response:
     return render(request, "error.html", {"status": status, "message": message}, status_code=status)
 
 
+def unavailable(request: Request) -> Response:
+    """The database is away (app/api/errors.py `DatabaseOutage`): a page or a notice says so."""
+    return refused(request, 503, "The database cannot be reached right now. Try again in a moment.")
+
+
 async def on_login_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoginRequired)
     if wants_fragment(request):
