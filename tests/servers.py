@@ -163,6 +163,10 @@ class PostgresServer:
     process: Popen | None = None
     superuser: str = "postgres"
     host: str = "127.0.0.1"
+    # How it was started, so that `restart()` can bring the same server back.
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    user: pwd.struct_passwd | None = None
     _counter: int = field(default=0, init=False)
 
     def url(self, database: str = "postgres") -> str:
@@ -198,8 +202,57 @@ class PostgresServer:
             self.process.stop(signal.SIGINT)  # "fast" shutdown
         shutil.rmtree(self.directory, ignore_errors=True)
 
+    def shut_down(self, mode: str) -> None:
+        """`pg_ctl stop -m MODE`: "immediate" is a crash (no checkpoint, recovery on start);
+        "fast" rolls back open transactions and disconnects everyone."""
+        assert self.process is not None
+        done = subprocess.run(
+            [
+                str(self.bindir / "pg_ctl"),
+                *("stop", "-D", str(self.directory / "data")),
+                *("-m", mode, "-w", "-t", "60"),
+            ],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.directory,
+            user=self.user.pw_uid if self.user else None,
+            group=self.user.pw_gid if self.user else None,
+            extra_groups=[] if self.user else None,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop -m {mode}: {done.stdout}{done.stderr}")
+        self.process.process.wait(60)
 
-def start_postgres() -> PostgresServer:
+    def start_again(self) -> None:
+        """Start the server shut down by `shut_down()`, on the same port and data.
+
+        From the main thread: a child gets SIGTERM when the thread that started it ends.
+        """
+        self.process = Popen.start(
+            self.args,
+            log=self.directory / "postgres.log",
+            env=self.env,
+            cwd=self.directory,
+            user=self.user,
+        )
+        wait_until(lambda: _pg_ready(self), timeout=120, what="PostgreSQL", proc=self.process)
+
+    def restart(self, mode: str) -> None:
+        """`pg_ctl restart -m MODE`, in two steps so that the server stays our child
+        (and dies with the test run like every other server here)."""
+        self.shut_down(mode)
+        self.start_again()
+
+
+# Fast and throwaway: a crash may lose what was committed (the tests never crash it).
+THROWAWAY = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+# What production runs: a commit is on disk before it is acknowledged.
+DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+
+
+def start_postgres(*, durable: bool = False) -> PostgresServer:
+    """A throwaway server; `durable=True` for one that keeps commits through a crash."""
     bindir = postgres_bindir()
     user = unprivileged_user()
     directory = Path(tempfile.mkdtemp(prefix="takt-pg-", dir=_world_traversable_tmp()))
@@ -209,7 +262,10 @@ def start_postgres() -> PostgresServer:
     env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
     if user is not None:
         env["HOME"] = str(directory)
-    server = PostgresServer(bindir=bindir, directory=directory, port=free_port())
+    server = PostgresServer(
+        bindir=bindir, directory=directory, port=free_port(), env=env, user=user
+    )
+    settings = DURABLE if durable else THROWAWAY
     try:
         initdb = Popen.start(
             [
@@ -224,16 +280,17 @@ def start_postgres() -> PostgresServer:
         )
         if initdb.process.wait(120) != 0:
             raise RuntimeError(f"initdb failed\n{_tail(initdb)}")
+        server.args = [
+            str(bindir / "postgres"),
+            *("-D", str(data), "-p", str(server.port)),
+            *("-c", "listen_addresses=127.0.0.1"),
+            *("-c", f"unix_socket_directories={directory}"),
+            *(option for name, value in settings.items() for option in ("-c", f"{name}={value}")),
+            *("-c", "max_connections=200"),
+            *("-c", "shared_buffers=64MB", "-c", "log_min_messages=warning"),
+        ]
         server.process = Popen.start(
-            [
-                str(bindir / "postgres"),
-                *("-D", str(data), "-p", str(server.port)),
-                *("-c", "listen_addresses=127.0.0.1"),
-                *("-c", f"unix_socket_directories={directory}"),
-                *("-c", "fsync=off", "-c", "synchronous_commit=off"),
-                *("-c", "full_page_writes=off", "-c", "max_connections=200"),
-                *("-c", "shared_buffers=64MB", "-c", "log_min_messages=warning"),
-            ],
+            server.args,
             log=directory / "postgres.log",
             env=env,
             cwd=directory,

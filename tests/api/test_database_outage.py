@@ -7,7 +7,7 @@ that fail as the drivers do; tests/db/test_postgres_restart.py does it for real.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Any
@@ -15,13 +15,17 @@ from typing import Any
 import httpx
 import pytest
 from asyncpg.exceptions import AdminShutdownError, CannotConnectNowError
-from conftest import MONDAY, PASSWORD, Login, Plant
 from sqlalchemy import exc
 
+from app import clock
 from app.db.session import database_unavailable
 from app.services.context import Services
 
 Failure = Callable[[], BaseException]
+# The world of tests/api/conftest.py: its `plant`, and `login(name)` for headers.
+Plant = Any
+Login = Callable[[str], Awaitable[dict[str, str]]]
+PASSWORD = "takt-test-password"
 
 FAILURES: dict[str, Failure] = {
     "connection refused": lambda: ConnectionRefusedError(111, "Connection refused"),
@@ -132,7 +136,8 @@ async def test_pages_during_an_outage_answer_503_with_retry_after(
 
 
 def _slot(hour: int) -> dict[str, str]:
-    start = MONDAY + timedelta(days=1, hours=hour)
+    day = clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    start = day + timedelta(days=1, hours=hour)
     return {"start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat()}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -205,3 +206,31 @@ def test_what_a_change_touched() -> None:
     assert touched_tasks({"equipment": [3]}) is None
     assert touched_tasks({"users": [3]}) == set()
     assert touched_tasks("garbage") is None
+
+
+async def test_a_failed_render_costs_that_update_and_is_tried_again_from_the_change_log(
+    services: Services, world: Plant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.realtime.feed.RETRY_DELAYS_S", (0.05,))
+    renderer = Renderer()
+    real_render = renderer.__call__
+    failures = [ConnectionRefusedError("the database is away")]
+
+    async def flaky(
+        services: Services, actor: Actor, view: BoardView, task_ids: set[int], revision: int
+    ) -> str:
+        if failures:
+            raise failures.pop()
+        return await real_render(services, actor, view, task_ids, revision)
+
+    feed = Feed(services=services, actor=ANNA, view=VIEW, render=flaky, revision=1)
+    revision = await touch(services, world.tasks[0])
+    feed.note(message(revision, world.tasks[0]))
+    assert await feed.next_updates() == []  # nothing sent, nothing raised
+    assert feed.revision == 1  # still where the client is
+
+    async with asyncio.timeout(5):
+        await feed.wake.wait()  # the retry wakes the sender by itself
+    [update] = await feed.next_updates()
+    assert update.revision == revision
+    assert renderer.calls == [({world.tasks[0]}, revision)]
