@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from app import clock
 from app.api.errors import error_response
+from app.db.session import database_unavailable
 from app.domain.critical_path import DependencyCycle
 from app.services import board as board_service, jobs, schedule, tasks
 from app.services.errors import (
@@ -297,9 +298,16 @@ async def _edit_done(
     message: str,
     form: FormData,
 ) -> Response:
-    html = await _task_fragments(request, session, view, task_id)
-    if form.get("from_detail"):
-        html += await detail_html(request, session, task_id, view, zone, oob=True)
+    try:
+        html = await _task_fragments(request, session, view, task_id)
+        if form.get("from_detail"):
+            html += await detail_html(request, session, task_id, view, zone, oob=True)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        # Saved all the same: only the redraw failed. The live feed brings the bar
+        # once the database answers again.
+        html, message = "", f"{message} The board will catch up in a moment."
     # str(): Markup + str would escape the fragments before it.
     return HTMLResponse(html + str(notice_html(message, level="ok")))
 

@@ -30,6 +30,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from app.db.board_queries import Resource
+from app.db.session import database_unavailable
 from app.services import board as board_service, breakdowns, bulk
 from app.services.breakdowns import StatusChanged
 from app.web import board_forms as forms, board_render as render
@@ -58,9 +59,16 @@ async def set_status(request: Request, session: PageSession) -> Response:
     )
     if not wants_fragment(request):
         return RedirectResponse(f"/board?{render.query_string(view)}", status_code=303)
-    board = await board_service.load_board(
-        services=services, actor=session.actor, scope=render.scope_of(view)
-    )
+    try:
+        board = await board_service.load_board(
+            services=services, actor=session.actor, scope=render.scope_of(view)
+        )
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        # Saved all the same; the live feed redraws the board once the database answers.
+        message = f"Equipment {equipment_id} is now {changed.status}."
+        return HTMLResponse(notice_html(message, level="ok"))
     context = render.board_context(board, view, session.actor, zone) | {
         "session": session,
         "oob": True,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -304,3 +306,45 @@ async def test_render_changes_for_the_live_feed(world: BoardWorld) -> None:
                                        "entities": {"user": [9]}}
     )  # fmt: skip
     assert 'id="bar-' not in quiet and 'data-revision="11"' in quiet
+
+
+async def test_a_placement_committed_just_before_the_database_went_away_says_it_was_saved(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    """The redraw after the commit fails on the database; the answer is still "placed"."""
+    plant, db, hub = world.plant, world.services.db, world.services.hub
+    committed = False
+    read, publish = db.read, hub.publish
+
+    async def publish_then_fail(channel: str, message: dict[str, object]) -> None:
+        nonlocal committed
+        committed = True
+        await publish(channel, message)
+
+    @asynccontextmanager
+    async def failing_read() -> AsyncIterator[object]:
+        if committed:
+            raise ConnectionRefusedError(111, "Connection refused")
+        async with read() as session:
+            yield session
+
+    hub.publish = publish_then_fail  # type: ignore[method-assign]
+    db.read = failing_read  # type: ignore[method-assign]
+    try:
+        response = await world.client.post(
+            f"/board/tasks/{plant.cut}/place?{DAY_VIEW}",
+            data={
+                "version": "1",
+                "equipment_id": str(plant.mill2),
+                "starts_at": (MONDAY + timedelta(hours=12)).isoformat(),
+                "ends_at": (MONDAY + timedelta(hours=13)).isoformat(),
+            },
+            headers=anna,
+        )
+    finally:
+        hub.publish, db.read = publish, read  # type: ignore[method-assign]
+    assert committed
+    assert response.status_code == 200, response.text
+    assert "placed" in response.text and "catch up" in response.text
+    placed = await assignment_of(world, plant.cut)
+    assert placed is not None and placed.equipment_id == plant.mill2
