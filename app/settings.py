@@ -45,9 +45,10 @@ class Settings(BaseSettings):
     queue_name: str = Field(default="takt:jobs", min_length=1, alias="TAKT_QUEUE_NAME")
     # The sweep (see app.jobs.sweep): how often, when a waiting job's message counts as
     # lost, and how long a running job may go without a heartbeat before its worker is dead.
-    queue_sweep_interval_s: float = Field(default=60.0, gt=0, alias="TAKT_QUEUE_SWEEP_INTERVAL_S")
+    # Short enough that a run whose worker was killed is tried again within half a minute.
+    queue_sweep_interval_s: float = Field(default=10.0, gt=0, alias="TAKT_QUEUE_SWEEP_INTERVAL_S")
     queue_lost_after_s: float = Field(default=60.0, ge=0, alias="TAKT_QUEUE_LOST_AFTER_S")
-    queue_heartbeat_grace_s: float = Field(default=60.0, gt=0, alias="TAKT_QUEUE_HEARTBEAT_GRACE_S")
+    queue_heartbeat_grace_s: float = Field(default=20.0, gt=0, alias="TAKT_QUEUE_HEARTBEAT_GRACE_S")
     # An optimizer draft older than this cannot be applied, and the sweep deletes it.
     draft_expiry_hours: float = Field(default=24.0, gt=0, alias="TAKT_DRAFT_EXPIRY_HOURS")
     # Changes older than this many revisions are not replayed; clients reload.

@@ -20,6 +20,8 @@ status, attempts, progress, result, and the dead-letter record (the failed
 rows with their error). Progress also goes out on the hub, `queue:{run_id}`.
 A running job's worker beats on its row; the sweep (`sweep`) queues again
 a job whose message was lost and takes back the jobs of a worker that died.
+Each worker also beats as itself (`workers`), so `liveness()` can say how
+many are alive and how long the oldest due job has waited for one.
 """
 
 from __future__ import annotations
@@ -35,21 +37,24 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter, Gauge
 from taskiq.kicker import AsyncKicker
 from taskiq.receiver import Receiver
 
+from app import clock
 from app.db.session import Database
 from app.jobs import records
-from app.jobs.brokers import DEFAULT_PRIORITY, PRIORITIES, make_broker
+from app.jobs.brokers import DEFAULT_PRIORITY, PRIORITIES, RedisPriorityBroker, make_broker
 from app.jobs.records import JobRecord
 from app.jobs.retries import DEFAULT_BACKOFF_S, JobFailed, RetryWithBackoff
 from app.jobs.sweep import SweepPolicy, Swept, sweep
+from app.jobs.workers import BEAT_S, LocalWorkers, RedisWorkers, WorkerInfo, Workers
 from app.realtime.hub import Hub
 
-__all__ = ["JobFailed", "JobQueue", "RunningJob", "SweepPolicy", "queue_channel"]
+__all__ = ["JobFailed", "JobQueue", "Liveness", "RunningJob", "SweepPolicy", "queue_channel"]
 
 TASK_NAME = "takt.run_job"
 DEFAULT_TIMEOUT_S = 600.0
@@ -63,6 +68,10 @@ QUEUE_FINISHED = Counter(
     "takt_queue_jobs_finished_total", "Background jobs finished, by outcome", ["kind", "status"]
 )
 QUEUE_RETRIES = Counter("takt_queue_retries_total", "Failed attempts retried", ["kind"])
+QUEUE_WORKERS = Gauge("takt_queue_workers_alive", "Workers that beat within their time to live")
+QUEUE_OLDEST_WAITING = Gauge(
+    "takt_queue_oldest_waiting_seconds", "How long the oldest due job has waited for a worker"
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +110,14 @@ class RunningJob:
         return self.progress
 
 
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """Is anyone there to run the jobs? `workers` None: the registry could not be read."""
+
+    workers: list[WorkerInfo] | None
+    oldest_waiting_s: float | None
+
+
 Handler = Callable[[RunningJob], Awaitable[dict[str, Any] | None]]
 Housekeeping = Callable[[], Awaitable[object]]
 
@@ -126,6 +143,14 @@ class JobQueue:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.broker = make_broker(redis_url, queue_name)
         self.broker.add_middlewares(RetryWithBackoff(self, task_name=TASK_NAME))
+        # Embedded, this process is the worker (it starts with the first job if not before).
+        self.workers: Workers = (
+            RedisWorkers(self.broker.connection_pool, queue_name)
+            if isinstance(self.broker, RedisPriorityBroker)
+            else LocalWorkers(
+                WorkerInfo(self.worker_id, clock.now(), concurrency, 0) if worker else None
+            )
+        )
 
         async def run_job(run_id: str) -> dict[str, Any] | None:
             return await self._run(run_id)
@@ -139,6 +164,7 @@ class JobQueue:
         self._listener: asyncio.Task[None] | None = None
         self._gauges: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._beater: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
 
     def register(self, kind: str, handler: Handler) -> None:
@@ -211,6 +237,19 @@ class JobQueue:
             QUEUE_JOBS.labels(status).set(count)
         return counts
 
+    async def liveness(self) -> Liveness:
+        """How many workers are alive, and how long the oldest due job has waited."""
+        try:
+            alive: list[WorkerInfo] | None = await self.workers.alive()
+        except Exception as exc:  # Redis is away: unknown, not "none"
+            log.warning("job queue: could not read the live workers: %s", exc)
+            alive = None
+        since = await records.oldest_waiting_since(self.db)
+        waited = None if since is None else max(0.0, (clock.now() - since).total_seconds())
+        QUEUE_WORKERS.set(len(alive or []))
+        QUEUE_OLDEST_WAITING.set(waited or 0.0)
+        return Liveness(alive, waited)
+
     async def sweep(self) -> Swept:
         """Take back lost and abandoned jobs, then do the housekeeping (see `sweep`)."""
         return await sweep(self, self.sweep_policy, self._housekeeping)
@@ -245,6 +284,11 @@ class JobQueue:
                 run_startup=False,
             )
             self._listener = asyncio.create_task(receiver.listen(self._finish))
+            # The first beat before this returns: a started worker counts as alive at once.
+            started_at = clock.now()
+            with contextlib.suppress(Exception):
+                await self.workers.beat(self._me(started_at))
+            self._beater = asyncio.create_task(self._beat_as_worker(started_at))
         self._gauges = asyncio.create_task(self._refresh_gauges())
         self._sweeper = asyncio.create_task(self._sweep_periodically())
 
@@ -261,6 +305,11 @@ class JobQueue:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._beater is not None:
+            # It ends by itself on `_finish` (a cancellation redis-py swallows would not end it).
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._beater, BEAT_S * 2)
+            self._beater = None
         if self._listener is not None:
             # The receiver waits for the running jobs, now stopping.
             with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -414,4 +463,27 @@ class JobQueue:
         while True:
             with contextlib.suppress(Exception):
                 await self.metrics()
+                await self.liveness()
             await asyncio.sleep(GAUGE_REFRESH_S)
+
+    async def _beat_as_worker(self, started_at: datetime) -> None:
+        """Say this worker is alive (`workers`) every BEAT_S while it runs; leave when it stops."""
+        failing = False
+        finish = self._finish
+        while not finish.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finish.wait(), BEAT_S)
+            if finish.is_set():
+                break
+            try:
+                await self.workers.beat(self._me(started_at))
+                failing = False
+            except Exception as exc:  # Redis is away: the queue is too; say so once
+                if not failing:
+                    log.warning("job queue: could not announce this worker: %s", exc)
+                failing = True
+        with contextlib.suppress(Exception):
+            await self.workers.leave(self.worker_id)
+
+    def _me(self, started_at: datetime) -> WorkerInfo:
+        return WorkerInfo(self.worker_id, started_at, self.concurrency, len(self._running))

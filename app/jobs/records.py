@@ -202,6 +202,16 @@ async def counts(db: Database) -> dict[str, int]:
     return {status: found.get(status, 0) for status in STATUSES}
 
 
+async def oldest_waiting_since(db: Database) -> datetime | None:
+    """Since when the longest-waiting job that is due has waited (None: none waits)."""
+    job = t.BackgroundJob
+    async with db.read() as session:
+        found = await session.scalar(
+            select(func.min(job.due_at)).where(job.status == "waiting", job.due_at <= clock.now())
+        )
+    return None if found is None else clock.as_utc(found)
+
+
 async def failed(db: Database, *, limit: int, offset: int = 0) -> tuple[list[JobRecord], int]:
     """The dead-letter record: failed jobs with their error, newest first."""
     query = select(t.BackgroundJob).where(t.BackgroundJob.status == "failed")

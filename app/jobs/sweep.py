@@ -51,9 +51,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class SweepPolicy:
-    interval_s: float = 60.0
+    interval_s: float = 10.0
     lost_after_s: float = 60.0
-    heartbeat_grace_s: float = 60.0
+    heartbeat_grace_s: float = 20.0
 
     @property
     def heartbeat_s(self) -> float:

@@ -52,9 +52,16 @@ async def cancel_job(*, services: Services, actor: Actor, run_id: str) -> JobRec
     return await job_status(services=services, actor=actor, run_id=run_id)
 
 
-async def queue_metrics(*, services: Services, actor: Actor) -> dict[str, int]:
+async def queue_metrics(*, services: Services, actor: Actor) -> dict[str, int | float | None]:
     require(actor, "plan.read")
-    return await queue_of(services).metrics()
+    queue = queue_of(services)
+    liveness = await queue.liveness()
+    workers = None if liveness.workers is None else len(liveness.workers)
+    return {
+        **await queue.metrics(),
+        "workers_alive": workers,
+        "oldest_waiting_s": liveness.oldest_waiting_s,
+    }
 
 
 async def dead_letters(

@@ -34,6 +34,7 @@ from app.domain.optimizer import OptimizationResult, OptimizerSettings, Progress
 from app.domain.plan import Assignment, Plan
 from app.domain.plan_comparison import changed_slots, compare_kpis
 from app.jobs.queue import RunningJob
+from app.jobs.records import JobRecord
 from app.services.background import job_actor, queue_of
 from app.services.context import Actor, Services
 from app.services.errors import (
@@ -66,6 +67,8 @@ class OptimizationRun:
     attempts: int
     created_at: datetime
     finished_at: datetime | None
+    # While it waits or runs: what the user should know about its worker, if anything.
+    notice: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -128,6 +131,7 @@ async def run_status(*, services: Services, actor: Actor, run_id: str) -> Optimi
     elif found.status == "cancelled":
         message = "The run was cancelled before it found a plan."
     return OptimizationRun(
+        notice=await worker_notice(services, found),
         run_id=found.id,
         status=RUN_STATES.get(found.status, found.status),
         progress=found.progress or {},
@@ -137,6 +141,32 @@ async def run_status(*, services: Services, actor: Actor, run_id: str) -> Optimi
         created_at=found.created_at,
         finished_at=found.finished_at,
     )
+
+
+async def worker_notice(services: Services, found: JobRecord) -> str | None:
+    """Say so when a run's worker went quiet, died, or there is none (the sweep acts later)."""
+    queue = queue_of(services)
+    if found.status == "active":
+        beat = found.heartbeat_at or found.started_at
+        silent_s = (clock.now() - beat).total_seconds() if beat is not None else 0.0
+        if silent_s > 2 * queue.sweep_policy.heartbeat_s:
+            return (
+                f"The worker running this has not answered for {silent_s:.0f} s. "
+                "If it stopped, the run is tried again shortly."
+            )
+        return None
+    if found.status != "waiting":
+        return None
+    notices = []
+    last = found.attempt_log[-1] if found.attempt_log else {}
+    if "stopped answering" in str(last.get("error") or ""):
+        notices.append(
+            f"The worker stopped during the run; retrying (try {found.attempts + 1} "
+            f"of {found.max_retries + 1})."
+        )
+    if (await queue.liveness()).workers == []:
+        notices.append("No worker is running: the run starts as soon as one does.")
+    return " ".join(notices) or None
 
 
 async def cancel_run(*, services: Services, actor: Actor, run_id: str) -> OptimizationRun:

@@ -221,7 +221,10 @@ async def _run_panel(
         poll_url = f"/board/optimizer/runs/{run_id}?{queries['rerun_query']}"
         progress = _field(status, "progress", None) or {}
         run = render.progress_model(run_id, state, progress, limit)
-        return _panel({"state": "running", "run": run, "poll_url": poll_url, **queries})
+        # The worker went quiet, died, or there is none: said at once, not after the sweep.
+        notice = _field(status, "notice", None)
+        context = {"state": "running", "run": run, "poll_url": poll_url, "notice": notice}
+        return _panel(context | queries)
     draft_id = _field(status, "draft_id", None)
     if draft_id is not None:
         return await _draft_panel(request, session, int(draft_id), view, queries)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import sys
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 from servers import Popen, wait_until
@@ -27,8 +29,9 @@ from app.db import tables as t
 from app.db.session import Database
 from app.domain.jssp import parse_jssp, to_plant_data
 from app.jobs.records import JobRecord
+from app.main import create_app
 from app.realtime.hub import MemoryHub
-from app.services import bulk, drafts
+from app.services import background, bulk, drafts
 from app.services.context import SYSTEM, Actor, Services
 from app.services.job_kinds import attach_queue
 from app.services.plant_loading import LoadedPlant, load_plant
@@ -203,3 +206,92 @@ async def live_revision(services: Services) -> int:
     async with services.db.read() as session:
         found = await session.scalar(select(t.Schedule.revision).where(t.Schedule.kind == "live"))
         return int(found or 0)
+
+
+# --- a worker killed mid-run -----------------------------------------------------------------
+
+# Beats every second; silent for 4 s is dead (the defaults: every 5 s, 20 s).
+FAST_DEATH = {"TAKT_QUEUE_HEARTBEAT_GRACE_S": "4", "TAKT_QUEUE_SWEEP_INTERVAL_S": "0.5"}
+
+
+def random_shop(jobs: int = 12, machines: int = 12, seed: int = 7) -> str:
+    """A job shop too big to prove optimal in seconds: a run that is still going when killed."""
+    rng = random.Random(seed)
+    lines = [f"{jobs} {machines}"]
+    for _ in range(jobs):
+        order = rng.sample(range(machines), machines)
+        lines.append("  ".join(f"{m} {rng.randint(1, 30)}" for m in order))
+    return "\n".join(lines) + "\n"
+
+
+async def until_run(
+    services: Services, run_id: str, check: Callable[[drafts.OptimizationRun], bool], what: str
+) -> drafts.OptimizationRun:
+    async with asyncio.timeout(JOB_S):
+        while True:
+            run = await drafts.run_status(services=services, actor=ANNA, run_id=run_id)
+            if check(run):
+                return run
+            await asyncio.sleep(0.2)
+    raise AssertionError(what)  # pragma: no cover - the timeout raises first
+
+
+async def test_a_worker_killed_mid_run_is_seen_at_once_and_its_run_retried(
+    postgres_database_url: str, redis_url: str, queue_name: str, takt_worker: StartWorker
+) -> None:
+    settings = Settings(
+        database_url=postgres_database_url,
+        redis_url=redis_url,
+        queue_name=queue_name,
+        queue_heartbeat_grace_s=4,
+        queue_sweep_interval_s=0.5,
+    )
+    app = create_app(settings)
+    services: Services = app.state.services
+    assert services.queue is not None and services.queue.worker is False
+    transport = httpx.ASGITransport(app=app)
+    client = httpx.AsyncClient(transport=transport, base_url="http://takt.test")
+    try:
+        start = (clock.now() + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+        plant = to_plant_data(parse_jssp(random_shop(), name="random"), start=start)
+        await load_plant(services=services, actor=SYSTEM, plant=plant)
+
+        first = takt_worker(postgres_database_url, **FAST_DEATH)
+        ready = (await client.get("/health/ready")).json()
+        assert (ready["checks"]["workers"], ready["queue"]["workers_alive"]) == ("ok", 1)
+
+        run_id = await drafts.start_optimization(
+            services=services, actor=ANNA, time_limit_s=10, workers=1, time_unit_minutes=1
+        )
+        await until_run(services, run_id, lambda r: bool(r.progress.get("solutions")), "mid-run")
+        first.process.kill()  # SIGKILL: no goodbye, its job stays "active"
+
+        # The panel says so within a few seconds, before the sweep takes the job back...
+        quiet = await until_run(services, run_id, lambda r: r.notice is not None, "a notice")
+        assert quiet.status in ("running", "queued"), quiet
+        # ...then the run is queued again for its second try, and nobody is there to run it.
+        retrying = await until_run(
+            services,
+            run_id,
+            lambda r: r.status == "queued" and "No worker" in (r.notice or ""),
+            "the retry, waiting for a worker",
+        )
+        notice = retrying.notice or ""
+        assert "worker stopped" in notice and "try 2 of 2" in notice
+        ready = (await client.get("/health/ready")).json()
+        assert ready["status"] == "degraded"
+        assert ready["checks"]["workers"] == "error: no worker alive"
+        assert ready["queue"]["workers_alive"] == 0 and ready["queue"]["oldest_waiting_s"] >= 0
+        metrics = await background.queue_metrics(services=services, actor=ANNA)
+        assert (metrics["workers_alive"], metrics["active"], metrics["waiting"]) == (0, 0, 1)
+
+        takt_worker(postgres_database_url, **FAST_DEATH)
+        done = await finished(services, run_id)
+        assert (done.status, done.attempts) == ("done", 2), done.error
+        assert "stopped answering" in done.attempt_log[0]["error"]
+        assert (await services.queue.liveness()).workers is not None
+        assert len((await services.queue.liveness()).workers or []) == 1
+    finally:
+        await client.aclose()
+        await services.queue.stop()
+        await services.db.dispose()

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.api.deps import services_of
 from app.api.endpoint import ApiRouter
+from app.jobs.queue import JobQueue
 
 api = ApiRouter()
 CHECK_TIMEOUT_S = 2.0
@@ -23,7 +24,7 @@ async def health(request: Request) -> Response:
 
 @api.get(
     "/health/ready",
-    summary="Database (and Redis, when configured) answer",
+    summary="Database (and Redis, when configured) answer; workers alive for the job queue",
     tag="operations",
     auth=False,
     errors=(503,),
@@ -39,13 +40,35 @@ async def ready(request: Request) -> Response:
         checks["database"] = f"error: {type(exc).__name__}"
     if services.settings.redis_url:
         checks["redis"] = await _redis_check(services.settings.redis_url)
+    body: dict[str, object] = {}
+    if services.queue is not None and checks["database"] == "ok":
+        checks["workers"], body["queue"] = await _workers_check(services.queue)
     # Without Redis the instance still serves and accepts writes (fan-out degrades
-    # to this instance and to polling), so only the database decides readiness.
+    # to this instance and to polling), and without a worker only background jobs
+    # wait, so only the database decides readiness.
     ready = checks["database"] == "ok"
     status = (
         "ok" if all(v == "ok" for v in checks.values()) else "degraded" if ready else "unavailable"
     )
-    return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
+    body = {"status": status, "checks": checks, **body}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def _workers_check(queue: JobQueue) -> tuple[str, dict[str, object]]:
+    """Whether any worker is alive to run the background jobs, and how long the oldest waited."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            liveness = await queue.liveness()
+    except Exception as exc:
+        return f"error: {type(exc).__name__}", {}
+    alive = liveness.workers
+    figures: dict[str, object] = {
+        "workers_alive": None if alive is None else len(alive),
+        "oldest_waiting_s": liveness.oldest_waiting_s,
+    }
+    if alive is None:
+        return "error: the live workers could not be read", figures
+    return ("ok" if alive else "error: no worker alive"), figures
 
 
 async def _redis_check(url: str) -> str:

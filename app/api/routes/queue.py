@@ -27,6 +27,10 @@ class QueueMetrics(BaseModel):
     done: int
     failed: int
     cancelled: int
+    # Workers alive now (None: the registry could not be read), and how long the
+    # oldest job that is due has waited for one (None: none waits).
+    workers_alive: int | None
+    oldest_waiting_s: float | None
 
 
 class BackgroundJobOut(BaseModel):
@@ -48,7 +52,12 @@ def run_id_of(request: Request) -> str:
     return run_id
 
 
-@api.get("/queue/metrics", summary="Background jobs by status", tag="queue", response=QueueMetrics)
+@api.get(
+    "/queue/metrics",
+    summary="Background jobs by status, workers alive, the oldest job's wait",
+    tag="queue",
+    response=QueueMetrics,
+)
 async def queue_metrics(request: Request) -> Response:
     counts = await background.queue_metrics(
         services=services_of(request), actor=await actor_of(request)
