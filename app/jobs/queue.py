@@ -51,7 +51,14 @@ from app.jobs.brokers import DEFAULT_PRIORITY, PRIORITIES, RedisPriorityBroker, 
 from app.jobs.records import JobRecord
 from app.jobs.retries import DEFAULT_BACKOFF_S, JobFailed, RetryWithBackoff
 from app.jobs.sweep import SweepPolicy, Swept, sweep
-from app.jobs.workers import BEAT_S, LocalWorkers, RedisWorkers, WorkerInfo, Workers
+from app.jobs.workers import (
+    BEAT_S,
+    LocalWorkers,
+    RedisWorkers,
+    WorkerInfo,
+    Workers,
+    beat_until,
+)
 from app.realtime.hub import Hub
 
 __all__ = ["JobFailed", "JobQueue", "Liveness", "RunningJob", "SweepPolicy", "queue_channel"]
@@ -288,7 +295,9 @@ class JobQueue:
             started_at = clock.now()
             with contextlib.suppress(Exception):
                 await self.workers.beat(self._me(started_at))
-            self._beater = asyncio.create_task(self._beat_as_worker(started_at))
+            self._beater = asyncio.create_task(
+                beat_until(self.workers, lambda: self._me(started_at), self._finish)
+            )
         self._gauges = asyncio.create_task(self._refresh_gauges())
         self._sweeper = asyncio.create_task(self._sweep_periodically())
 
@@ -465,25 +474,6 @@ class JobQueue:
                 await self.metrics()
                 await self.liveness()
             await asyncio.sleep(GAUGE_REFRESH_S)
-
-    async def _beat_as_worker(self, started_at: datetime) -> None:
-        """Say this worker is alive (`workers`) every BEAT_S while it runs; leave when it stops."""
-        failing = False
-        finish = self._finish
-        while not finish.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(finish.wait(), BEAT_S)
-            if finish.is_set():
-                break
-            try:
-                await self.workers.beat(self._me(started_at))
-                failing = False
-            except Exception as exc:  # Redis is away: the queue is too; say so once
-                if not failing:
-                    log.warning("job queue: could not announce this worker: %s", exc)
-                failing = True
-        with contextlib.suppress(Exception):
-            await self.workers.leave(self.worker_id)
 
     def _me(self, started_at: datetime) -> WorkerInfo:
         return WorkerInfo(self.worker_id, started_at, self.concurrency, len(self._running))

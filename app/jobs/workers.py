@@ -15,12 +15,18 @@ keeps the time, so the machines' clocks need not agree.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from redis.asyncio import ConnectionPool, Redis
+
+log = logging.getLogger(__name__)
 
 BEAT_S = 3.0
 # A worker missing about three beats in a row counts as gone.
@@ -111,3 +117,23 @@ class RedisWorkers:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+async def beat_until(workers: Workers, me: Callable[[], WorkerInfo], finish: asyncio.Event) -> None:
+    """Beat every BEAT_S until `finish`, then leave. Ends by itself on `finish` (a
+    cancellation that redis-py swallows would not end it)."""
+    failing = False
+    while not finish.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(finish.wait(), BEAT_S)
+        if finish.is_set():
+            break
+        try:
+            await workers.beat(me())
+            failing = False
+        except Exception as exc:  # Redis is away: the queue is too; say so once
+            if not failing:
+                log.warning("job queue: could not announce this worker: %s", exc)
+            failing = True
+    with contextlib.suppress(Exception):
+        await workers.leave(me().id)
