@@ -176,16 +176,14 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_worker(settings: Settings) -> int:
-    import logging
     import signal
 
+    from app.observability import configure_logging
     from app.realtime.hub import make_hub
     from app.services.job_kinds import attach_queue
 
-    # The queue, its sweep and taskiq log through the standard library.
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # The queue, its sweep and taskiq log through the standard library: as JSON, like the app.
+    configure_logging(json_logs=settings.log_json)
     services = Services(
         settings=settings, db=Database(settings.database_url), hub=make_hub(settings)
     )
