@@ -42,7 +42,7 @@ def add_item_routes(
     ops: EntityOps,
     delete_summary: str,
 ) -> None:
-    item = f"/{{{noun}_id:int}}"
+    item = f"/{{{noun}_id:id}}"
     id_name = f"{noun}_id"
 
     async def create(request: Request) -> Response:

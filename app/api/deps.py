@@ -13,9 +13,10 @@ from starlette.responses import Response
 
 from app.api.errors import BadRequest
 from app.auth.principal import authenticate
+from app.domain.bounds import MAX_INT32
 from app.services.context import Actor, Services
 
-_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+_ETAG = re.compile(r'^(?:W/)?"([0-9]{1,10})"$')
 
 
 def services_of(request: Request) -> Services:
@@ -42,7 +43,7 @@ def if_match(request: Request) -> int | None:
     if raw is None:
         return None
     found = _ETAG.match(raw.strip())
-    if found is None:
+    if found is None or int(found.group(1)) > MAX_INT32:
         raise BadRequest(
             400, "bad_if_match", 'If-Match must be an ETag of this API, e.g. "3"', {"if_match": raw}
         )
@@ -74,7 +75,7 @@ def no_content() -> Response:
 
 class PageQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=100)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_INT32)
 
 
 def page(items: list[Any], total: int, query: PageQuery) -> dict[str, Any]:

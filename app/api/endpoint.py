@@ -2,7 +2,7 @@
 
     api = ApiRouter()
 
-    @api.get("/jobs/{job_id:int}", response=JobOut, summary="A job")
+    @api.get("/jobs/{job_id:id}", response=JobOut, summary="A job")
     async def get_job(request: Request) -> Response: ...
 
 `api.routes()` gives Starlette routes; `api.openapi()` the OpenAPI 3.1 document
@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
@@ -23,10 +23,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.api.errors import BadRequest, validation_details
+from app.domain.bounds import MAX_ID
 
 Handler = Callable[[Request], Awaitable[Response]]
 Model = TypeVar("Model", bound=BaseModel)
 MAX_BODY = 1_000_000
+# No body of this API nests deeper than a handful of levels.
+MAX_DEPTH = 32
 
 
 @dataclass
@@ -41,7 +44,8 @@ class Endpoint:
     response: Any = None
     status: int = 200
     auth: bool = True
-    if_match: bool = False
+    # True: If-Match is required (428 without); "optional": checked when sent.
+    if_match: bool | Literal["optional"] = False
     errors: tuple[int, ...] = ()
 
 
@@ -93,16 +97,7 @@ def _dispatch(handlers: dict[str, Handler]) -> Handler:
 
 
 async def read_body(request: Request, model: type[Model]) -> Model:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise BadRequest(413, "payload_too_large", f"body larger than {MAX_BODY} bytes")
-    content_type = request.headers.get("content-type", "")
-    if raw and "json" not in content_type:
-        raise BadRequest(415, "unsupported_media_type", "send the body as application/json")
-    try:
-        data = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+    data = await read_json(request)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -111,10 +106,80 @@ async def read_body(request: Request, model: type[Model]) -> Model:
         ) from exc
 
 
+async def read_json(request: Request) -> Any:
+    """The body as JSON: at most `MAX_BODY` bytes, `MAX_DEPTH` levels, no NUL in any string.
+
+    (An empty body reads as `{}`.) Everything a body can hold is bounded
+    here, before any model or database sees it.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise _too_large()
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise _too_large()
+    content_type = request.headers.get("content-type", "")
+    if raw and "json" not in content_type:
+        raise BadRequest(415, "unsupported_media_type", "send the body as application/json")
+    try:
+        data = json.loads(raw or b"{}", parse_constant=_not_json)
+    except RecursionError:
+        raise _too_deep() from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+    _check_json(data)
+    return data
+
+
+def _check_json(data: Any) -> None:
+    """Depth and strings of parsed JSON, without recursion."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    while stack:
+        value, depth, where = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise BadRequest(
+                    422,
+                    "invalid_input",
+                    "text may not contain the NUL character",
+                    [{"field": where, "message": "contains NUL"}],
+                )
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            path = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str):
+                stack.append((key, depth, path))
+            stack.append((item, depth + 1, path))
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _too_large() -> BadRequest:
+    return BadRequest(413, "payload_too_large", f"body larger than {MAX_BODY} bytes")
+
+
+def _too_deep() -> BadRequest:
+    return BadRequest(400, "malformed_json", f"the body nests deeper than {MAX_DEPTH} levels")
+
+
 def read_query(request: Request, model: type[Model]) -> Model:
     params: dict[str, Any] = {}
     for key in request.query_params:
         values = request.query_params.getlist(key)
+        if "\x00" in key or any("\x00" in value for value in values):
+            raise BadRequest(
+                422,
+                "invalid_query",
+                "query parameters may not contain the NUL character",
+                [{"field": key.replace("\x00", ""), "message": "contains NUL"}],
+            )
         params[key] = values if len(values) > 1 else values[0]
     try:
         return model.model_validate(params)
@@ -125,6 +190,27 @@ def read_query(request: Request, model: type[Model]) -> Model:
 
 
 _PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "description": (
+        'The ETag of the version you edited, e.g. "3" (weak W/"3" too). '
+        "`*` and anything else are refused with 400 bad_if_match: "
+        "an edit must name the version it changes."
+    ),
+    "schema": {"type": "string", "pattern": '^(W/)?"[0-9]{1,10}"$', "examples": ['"1"']},
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Replaying a key returns the first response; the key with another request "
+        "answers 422, while the first is still running 409."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
 
 
 def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> dict[str, Any]:
@@ -132,32 +218,41 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
     schemas: dict[str, Any] = {}
     for ep in endpoints:
         path = _PARAM.sub(r"{\1}", ep.path)
+        api = ep.path.startswith("/api/")
         op: dict[str, Any] = {
             "summary": ep.summary,
             "tags": [ep.tag],
             "operationId": ep.handler.__name__,
-            "parameters": [
-                {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
-                for name, kind in _path_parameters(ep.path)
-            ],
+            "parameters": _path_parameters(ep.path),
             "responses": {},
         }
+        errors = {*ep.errors, 422}
+        if op["parameters"]:
+            errors.add(404)
         if ep.query is not None:
             op["parameters"] += _query_parameters(ep.query, schemas)
         if ep.if_match:
-            op["parameters"].append(
-                {"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string"}}
-            )
+            op["parameters"].append({**IF_MATCH, "required": ep.if_match != "optional"})
+            errors |= {400, 412} if ep.if_match == "optional" else {400, 412, 428}
+        if api and ep.method in WRITE_METHODS:
+            op["parameters"].append(IDEMPOTENCY_KEY)
+            errors |= {400, 409}
         if ep.body is not None:
             op["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": _schema(ep.body, schemas)}},
             }
+            # Malformed or too deep JSON, too large, not JSON.
+            errors |= {400, 413, 415}
+        if ep.auth:
+            errors |= {401, 403}
+        if api:
+            errors.add(429)
         ok: dict[str, Any] = {"description": "OK"}
         if ep.response is not None:
             ok["content"] = {"application/json": {"schema": _schema(ep.response, schemas)}}
         op["responses"][str(ep.status)] = ok
-        for status in sorted({*ep.errors, 422, *([401, 403, 429] if ep.auth else [])}):
+        for status in sorted(errors):
             op["responses"][str(status)] = {"$ref": "#/components/responses/Error"}
         if ep.auth:
             op["security"] = [{"bearer": []}, {"hmac": []}]
@@ -184,10 +279,19 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
     }
 
 
-def _path_parameters(path: str) -> list[tuple[str, str]]:
-    """Each path parameter and its JSON type: `{id:int}` an integer, else a string."""
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    """Each path parameter: `{name:id}` a database id, anything else a string."""
     return [
-        (name, "integer" if convertor == "int" else "string")
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": (
+                {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+                if convertor == "id"
+                else {"type": "string"}
+            ),
+        }
         for name, convertor in re.findall(r"{(\w+)(?::(\w+))?}", path)
     ]
 

@@ -236,7 +236,7 @@ async def _replay_or_refuse(
 def _fingerprint(scope: Scope, body: bytes) -> str:
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True).encode() if body else b""
-    except ValueError:
+    except (ValueError, RecursionError):  # the endpoint refuses it; the raw bytes will do
         canonical = body
     digest = hashlib.sha256()
     for part in (

@@ -1,7 +1,14 @@
-"""Request and response bodies of the JSON API (pydantic at the edge)."""
+"""Request and response bodies of the JSON API (pydantic at the edge).
+
+Input is bounded here, once, by type (see `app/domain/bounds.py` for why):
+`Id` for every database id, `UTC` for every time (aware, inside the plant
+horizon, handed on in UTC), `WallTime` for a shift's local clock time, and
+`omitted()` for a PATCH field that may be left out but not set to null.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -9,19 +16,73 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     model_validator,
 )
 
 from app.clock import as_utc
+from app.domain.bounds import MAX_ID, MAX_INT32, horizon_error, slot_error
 
 Item = TypeVar("Item")
 
-UTC = Annotated[AwareDatetime, AfterValidator(as_utc)]
+
+def _in_horizon(value: datetime) -> datetime:
+    if (error := horizon_error(value)) is not None:
+        raise ValueError(error)
+    return as_utc(value)
+
+
+_WALL_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?")
+
+
+def _wall_time(value: object) -> object:
+    """Only HH:MM[:SS] text (or a naive `time`) goes on to be parsed as a time."""
+    if isinstance(value, time) and value.tzinfo is None:
+        return value
+    if isinstance(value, str) and _WALL_TIME.fullmatch(value):
+        return value
+    raise ValueError("a shift time is HH:MM or HH:MM:SS of plant time, without an offset")
+
+
+def omitted() -> Any:
+    """A PATCH field's default: leave it out to keep the value; null is refused."""
+    return Field(default=None, json_schema_extra=_no_default)
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+# An aware time (an offset is required) inside the plant horizon, kept in UTC.
+UTC = Annotated[
+    AwareDatetime,
+    AfterValidator(_in_horizon),
+    Field(description="ISO 8601 with an offset, from 2000-01-01 to before 2100-01-01 (UTC)"),
+]
+# A time of day on the plant's wall clock (shifts): "06:00" or "06:00:00".
+WallTime = Annotated[
+    time,
+    BeforeValidator(_wall_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+            "description": "plant time of day, HH:MM or HH:MM:SS, without an offset",
+            "examples": ["06:00", "22:00:00"],
+        }
+    ),
+]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Int32 = Annotated[int, Field(ge=0, le=MAX_INT32)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Tag = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Tags = Annotated[list[Tag], Field(max_length=100)]
 Level = Annotated[int, Field(ge=1, le=5)]
+Duration = Annotated[int, Field(gt=0, le=60 * 24 * 30)]
+Predecessors = Annotated[list[Id], Field(max_length=1000)]
 
 
 class Strict(BaseModel):
@@ -69,22 +130,27 @@ class DowntimeIn(Strict):
         return self
 
 
+EquipmentType = Annotated[str, Field(min_length=1, max_length=100)]
+EquipmentStatus = Literal["available", "down", "maintenance"]
+Downtime = Annotated[list[DowntimeIn], Field(max_length=1000)]
+
+
 class EquipmentIn(Strict):
     name: Name
-    type: Annotated[str, Field(min_length=1, max_length=100)]
-    capabilities: list[Tag] = []
-    status: Literal["available", "down", "maintenance"] = "available"
+    type: EquipmentType
+    capabilities: Tags = []
+    status: EquipmentStatus = "available"
     expected_back: UTC | None = None
-    downtime: list[DowntimeIn] = []
+    downtime: Downtime = []
 
 
 class EquipmentPatch(Strict):
-    name: Name | None = None
-    type: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    capabilities: list[Tag] | None = None
-    status: Literal["available", "down", "maintenance"] | None = None
+    name: Name = omitted()
+    type: EquipmentType = omitted()
+    capabilities: Tags = omitted()
+    status: EquipmentStatus = omitted()
     expected_back: UTC | None = None
-    downtime: list[DowntimeIn] | None = None
+    downtime: Downtime = omitted()
 
 
 class BreakdownIn(Strict):
@@ -133,8 +199,8 @@ class SkillIn(Strict):
 
 class ShiftIn(Strict):
     weekday: Annotated[int, Field(ge=0, le=6)]
-    start: time
-    end: time
+    start: WallTime
+    end: WallTime
 
 
 class CalendarExceptionIn(Strict):
@@ -155,19 +221,24 @@ class ContactIn(Strict):
     email: Annotated[str, Field(max_length=200)] | None = None
 
 
+Skills = Annotated[list[SkillIn], Field(max_length=100)]
+Shifts = Annotated[list[ShiftIn], Field(max_length=100)]
+Exceptions = Annotated[list[CalendarExceptionIn], Field(max_length=1000)]
+
+
 class OperatorIn(Strict):
     name: Name
-    skills: list[SkillIn] = []
-    shifts: list[ShiftIn] = []
-    exceptions: list[CalendarExceptionIn] = []
+    skills: Skills = []
+    shifts: Shifts = []
+    exceptions: Exceptions = []
     contact: ContactIn | None = None
 
 
 class OperatorPatch(Strict):
-    name: Name | None = None
-    skills: list[SkillIn] | None = None
-    shifts: list[ShiftIn] | None = None
-    exceptions: list[CalendarExceptionIn] | None = None
+    name: Name = omitted()
+    skills: Skills = omitted()
+    shifts: Shifts = omitted()
+    exceptions: Exceptions = omitted()
     contact: ContactIn | None = None
 
 
@@ -184,14 +255,20 @@ class OperatorOut(BaseModel):
 # --- jobs and tasks --------------------------------------------------------------------------
 
 
+Customer = Annotated[str, Field(max_length=200)]
+Reference = Annotated[str, Field(max_length=100)]
+Priority = Annotated[int, Field(ge=0, le=100)]
+JobStatus = Literal["open", "done", "cancelled"]
+
+
 class JobIn(Strict):
     name: Name
-    customer: Annotated[str, Field(max_length=200)] = ""
-    reference: Annotated[str, Field(max_length=100)] = ""
-    priority: Annotated[int, Field(ge=0, le=100)] = 0
+    customer: Customer = ""
+    reference: Reference = ""
+    priority: Priority = 0
     release: UTC | None = None
     due: UTC | None = None
-    status: Literal["open", "done", "cancelled"] = "open"
+    status: JobStatus = "open"
 
     @model_validator(mode="after")
     def _due_after_release(self) -> JobIn:
@@ -201,13 +278,13 @@ class JobIn(Strict):
 
 
 class JobPatch(Strict):
-    name: Name | None = None
-    customer: Annotated[str, Field(max_length=200)] | None = None
-    reference: Annotated[str, Field(max_length=100)] | None = None
-    priority: Annotated[int, Field(ge=0, le=100)] | None = None
+    name: Name = omitted()
+    customer: Customer = omitted()
+    reference: Reference = omitted()
+    priority: Priority = omitted()
     release: UTC | None = None
     due: UTC | None = None
-    status: Literal["open", "done", "cancelled"] | None = None
+    status: JobStatus = omitted()
 
 
 class JobOut(BaseModel):
@@ -222,39 +299,44 @@ class JobOut(BaseModel):
     version: int
 
 
+Instructions = Annotated[str, Field(max_length=5000)]
+
+
 class TaskIn(Strict):
-    job_id: int
+    job_id: Id
     name: Name
-    sequence: Annotated[int, Field(ge=0)] = 0
-    duration_minutes: Annotated[int, Field(gt=0, le=60 * 24 * 30)]
+    sequence: Int32 = 0
+    duration_minutes: Duration
     required_skill: Tag | None = None
     min_level: Level = 1
     required_capability: Tag | None = None
-    instructions: Annotated[str, Field(max_length=5000)] = ""
-    predecessors: list[int] = []
+    instructions: Instructions = ""
+    predecessors: Predecessors = []
 
 
 class TaskPatch(Strict):
-    name: Name | None = None
-    sequence: Annotated[int, Field(ge=0)] | None = None
-    duration_minutes: Annotated[int, Field(gt=0, le=60 * 24 * 30)] | None = None
+    name: Name = omitted()
+    sequence: Int32 = omitted()
+    duration_minutes: Duration = omitted()
     required_skill: Tag | None = None
-    min_level: Level | None = None
+    min_level: Level = omitted()
     required_capability: Tag | None = None
-    instructions: Annotated[str, Field(max_length=5000)] | None = None
-    predecessors: list[int] | None = None
+    instructions: Instructions = omitted()
+    predecessors: Predecessors = omitted()
 
 
 class AssignmentIn(Strict):
-    operator_id: int
-    equipment_id: int
+    """A slot: at most 31 days long, inside the plant horizon."""
+
+    operator_id: Id
+    equipment_id: Id
     start: UTC
     end: UTC
 
     @model_validator(mode="after")
-    def _positive(self) -> AssignmentIn:
-        if self.end <= self.start:
-            raise ValueError("end must be after start")
+    def _a_slot(self) -> AssignmentIn:
+        if (error := slot_error(self.start, self.end)) is not None:
+            raise ValueError(error)
         return self
 
 
@@ -302,7 +384,7 @@ class AssignmentResult(BaseModel):
 class ValidateRequest(Strict):
     """Empty body: validate the whole plan. With `task_id` + `assignment`: a proposal."""
 
-    task_id: int | None = None
+    task_id: Id | None = None
     assignment: AssignmentIn | None = None
 
     @model_validator(mode="after")
@@ -364,7 +446,7 @@ class UserIn(Strict):
     username: Annotated[str, Field(min_length=2, max_length=100, pattern=r"^[a-z0-9_.-]+$")]
     password: Annotated[str, Field(min_length=8, max_length=1000)]
     role: Literal["operator", "scheduler", "manager", "admin"]
-    operator_id: int | None = None
+    operator_id: Id | None = None
     display_name: Annotated[str, Field(max_length=200)] = ""
 
 

@@ -188,6 +188,7 @@ def view_of(params: Any) -> BoardView:
 
 def since_of(raw: str | None) -> int | None:
     """A revision sent by a client: a non-negative integer, else None."""
-    if raw is None or not raw.strip().isdigit() or len(raw.strip()) > 18:
+    digits = (raw or "").strip()
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
         return None
-    return int(raw.strip())
+    return int(digits)

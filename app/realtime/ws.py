@@ -33,6 +33,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.auth.permissions import allowed
 from app.db.session import database_unavailable
+from app.domain.bounds import MAX_ID
 from app.observability import WEBSOCKETS
 from app.realtime.feed import Feed
 from app.realtime.live import Identity, Live, identify, live_of, view_of
@@ -134,7 +135,7 @@ async def _receive(websocket: WebSocket) -> dict[str, Any]:
         raise Refused(UNSUPPORTED, "send JSON text frames")
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Refused(UNSUPPORTED, "send JSON text frames") from None
     if not isinstance(data, dict):
         raise Refused(UNSUPPORTED, "send JSON objects")
@@ -148,7 +149,7 @@ def _resume(message: dict[str, Any]) -> tuple[int, BoardView]:
         message.get("type") != "resume"
         or not isinstance(since, int)
         or isinstance(since, bool)
-        or since < 0
+        or not 0 <= since <= MAX_ID
         or not isinstance(view, dict)
     ):
         raise Refused(POLICY_VIOLATION, 'expected {"type": "resume", "since": N, "view": {...}}')

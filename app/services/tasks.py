@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import clock
 from app.auth.permissions import require
 from app.db import tables as t
+from app.domain.bounds import slot_error
 from app.domain.conflicts import Conflict
 from app.domain.critical_path import find_cycle
 from app.domain.plan import Task as PlanTask
@@ -254,8 +255,8 @@ async def assign_task(
 ) -> Placed:
     require(actor, "assignment.write")
     require_version(expected_version)
-    if placement.end <= placement.start:
-        raise InvalidInput("end must be after start", {"start": placement.start})
+    if (error := slot_error(placement.start, placement.end)) is not None:
+        raise InvalidInput(error, {"start": str(placement.start), "end": str(placement.end)})
     async with change(services, actor, "assignment.set") as tx:
         task = await tx.claim(t.Task, task_id, expected_version)
         if task.status == "done":

@@ -354,8 +354,8 @@ routes = [
     Route("/board", board_page, methods=["GET"]),
     Route("/board/tray", tray_more, methods=["GET"]),
     Route("/board/preview", preview, methods=["POST"]),
-    Route("/board/tasks/{task_id:int}", task_detail, methods=["GET"]),
-    Route("/board/tasks/{task_id:int}/place", place, methods=["POST"]),
-    Route("/board/tasks/{task_id:int}/unschedule", unschedule, methods=["POST"]),
-    Route("/board/jobs/{job_id:int}/critical", critical_path, methods=["GET"]),
+    Route("/board/tasks/{task_id:id}", task_detail, methods=["GET"]),
+    Route("/board/tasks/{task_id:id}/place", place, methods=["POST"]),
+    Route("/board/tasks/{task_id:id}/unschedule", unschedule, methods=["POST"]),
+    Route("/board/jobs/{job_id:id}/critical", critical_path, methods=["GET"]),
 ]

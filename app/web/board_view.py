@@ -22,6 +22,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from app.domain.bounds import horizon_error
+from app.routing import ID_DIGITS
+
 Zoom = Literal["hour", "shift", "day", "week"]
 Rows = Literal["equipment", "operator"]
 
@@ -80,9 +83,9 @@ class BoardView:
             start=_parse_time(params.get("start")) or default_start,
             zoom=zoom if zoom in ZOOM_SPAN else "day",  # type: ignore[arg-type]
             rows=rows if rows in ("equipment", "operator") else "equipment",  # type: ignore[arg-type]
-            job_id=_parse_int(params.get("job")),
-            skill=params.get("skill") or None,
-            equipment_type=params.get("type") or None,
+            job_id=_parse_id(params.get("job")),
+            skill=_parse_text(params.get("skill")),
+            equipment_type=_parse_text(params.get("type")),
         )
 
 
@@ -93,11 +96,19 @@ def _parse_time(raw: str | None) -> datetime | None:
         value = datetime.fromisoformat(raw)
     except ValueError:
         return None
+    if horizon_error(value) is not None:
+        return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _parse_int(raw: str | None) -> int | None:
-    try:
-        return int(raw) if raw else None
-    except ValueError:
+def _parse_id(raw: str | None) -> int | None:
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > ID_DIGITS:
         return None
+    return int(raw)
+
+
+def _parse_text(raw: str | None) -> str | None:
+    # A filter is a name of at most 100 characters; no database keeps NUL.
+    if not raw or len(raw) > 100 or "\x00" in raw:
+        return None
+    return raw

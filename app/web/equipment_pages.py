@@ -53,9 +53,9 @@ async def set_status(request: Request, session: PageSession) -> Response:
         services=services,
         actor=session.actor,
         equipment_id=equipment_id,
-        status=_text(form, "status"),
+        status=forms.text(form, "status"),
         expected_back=_expected_back(form, zone),
-        note=_text(form, "note"),
+        note=forms.text(form, "note"),
     )
     if not wants_fragment(request):
         return RedirectResponse(f"/board?{render.query_string(view)}", status_code=303)
@@ -116,19 +116,14 @@ def _machine_name(resources: list[Resource], view: BoardView, equipment_id: int)
     return f"Equipment #{equipment_id}"
 
 
-def _text(form: Mapping[str, Any], name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
 def _expected_back(form: Mapping[str, Any], zone: ZoneInfo) -> datetime | None:
-    if not _text(form, "expected_back"):
+    if not forms.text(form, "expected_back"):
         return None
     # datetime-local: plant time, no offset.
     return forms.form_time(form, "expected_back", zone)
 
 
 routes = [
-    Route("/board/equipment/{equipment_id:int}/status", set_status, methods=["POST"]),
-    Route("/board/equipment/{equipment_id:int}/clear", clear_machine, methods=["POST"]),
+    Route("/board/equipment/{equipment_id:id}/status", set_status, methods=["POST"]),
+    Route("/board/equipment/{equipment_id:id}/clear", clear_machine, methods=["POST"]),
 ]

@@ -61,7 +61,7 @@ async def _options(request: Request) -> tuple[int, str]:
     raw_scope = form.get("scope") or request.query_params.get("scope") or "window"
     if (
         not isinstance(raw_limit, str)
-        or not raw_limit.isdigit()
+        or not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3)
         or int(raw_limit) not in LIMIT_RANGE
     ):
         raise InvalidInput(
@@ -108,7 +108,9 @@ async def options(request: Request, session: PageSession) -> Response:
         {
             "state": "options",
             "time_limits": TIME_LIMITS,
-            "time_limit": int(limit) if limit.isdigit() else 30,
+            "time_limit": int(limit)
+            if limit.isascii() and limit.isdigit() and len(limit) <= 3
+            else 30,
             "scopes": SCOPES,
             "scope": scope,
             **_queries(view, 30, scope),
@@ -289,6 +291,6 @@ routes = [
     Route("/board/optimizer/runs", start, methods=["POST"]),
     Route("/board/optimizer/runs/{run_id:str}", progress, methods=["GET"]),
     Route("/board/optimizer/runs/{run_id:str}/cancel", cancel, methods=["POST"]),
-    Route("/board/optimizer/drafts/{draft_id:int}/apply", apply, methods=["POST"]),
-    Route("/board/optimizer/drafts/{draft_id:int}/discard", discard, methods=["POST"]),
+    Route("/board/optimizer/drafts/{draft_id:id}/apply", apply, methods=["POST"]),
+    Route("/board/optimizer/drafts/{draft_id:id}/discard", discard, methods=["POST"]),
 ]

@@ -77,7 +77,7 @@ add_item_routes(
 
 
 @api.post(
-    "/{equipment_id:int}/breakdown",
+    "/{equipment_id:id}/breakdown",
     summary="Report a breakdown: the equipment is down (operators: equipment they are booked on)",
     tag="equipment",
     body=BreakdownIn,
@@ -97,7 +97,7 @@ async def report_breakdown(request: Request) -> Response:
 
 
 @api.put(
-    "/{equipment_id:int}/status",
+    "/{equipment_id:id}/status",
     summary="Set equipment status: available, down or maintenance, with an expected-back time",
     tag="equipment",
     body=EquipmentStatusIn,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, ConfigDict
+from pydantic import ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,7 +16,7 @@ from app.api.deps import (
     services_of,
 )
 from app.api.endpoint import ApiRouter, read_query
-from app.api.schemas import CriticalPathOut, JobIn, JobOut, JobPatch, Page
+from app.api.schemas import UTC, CriticalPathOut, JobIn, JobOut, JobPatch, Page
 from app.services import jobs, schedule
 
 api = ApiRouter("/jobs")
@@ -25,7 +25,7 @@ api = ApiRouter("/jobs")
 class JobQuery(PageQuery):
     model_config = ConfigDict(extra="forbid")
     status: Literal["open", "done", "cancelled"] | None = None
-    due_before: AwareDatetime | None = None
+    due_before: UTC | None = None
 
 
 @api.get(
@@ -66,7 +66,7 @@ add_item_routes(
 
 
 @api.get(
-    "/{job_id:int}/critical-path",
+    "/{job_id:id}/critical-path",
     summary="Critical path of a job (CPM with slack)",
     tag="jobs",
     response=CriticalPathOut,

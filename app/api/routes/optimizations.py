@@ -19,6 +19,7 @@ from starlette.responses import Response
 from app.api.deps import actor_of, json_response, no_content, path_id, services_of
 from app.api.endpoint import ApiRouter, read_body
 from app.api.routes.queue import run_id_of
+from app.api.schemas import Id
 from app.services import bulk, drafts
 
 api = ApiRouter()
@@ -28,7 +29,7 @@ class OptimizationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     time_limit_s: float = Field(default=30.0, ge=0.5, le=600)
     # Only these jobs' tasks move; None: every open job.
-    job_ids: list[int] | None = Field(default=None, max_length=10_000)
+    job_ids: list[Id] | None = Field(default=None, max_length=10_000)
     workers: int = Field(default=2, ge=1, le=8)
     time_unit_minutes: int = Field(default=5, ge=1, le=60)
 
@@ -40,18 +41,22 @@ class Queued(BaseModel):
 
 class UnscheduleJobIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    job_id: int
+    job_id: Id
 
 
 class ShiftJobIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    job_id: int
-    minutes: int = Field(description="later if positive, earlier if negative")
+    job_id: Id
+    minutes: int = Field(
+        ge=-bulk.MAX_SHIFT_MINUTES,
+        le=bulk.MAX_SHIFT_MINUTES,
+        description="later if positive, earlier if negative",
+    )
 
 
 class ClearEquipmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    equipment_id: int
+    equipment_id: Id
 
 
 class AppliedOut(BaseModel):
@@ -94,7 +99,7 @@ async def optimization_status(request: Request) -> Response:
 
 
 @api.get(
-    "/drafts/{draft_id:int}",
+    "/drafts/{draft_id:id}",
     summary="A draft against the plan its run saw: moved, reassigned, newly scheduled, KPIs",
     tag="optimizer",
     errors=(404,),
@@ -109,7 +114,7 @@ async def draft_diff(request: Request) -> Response:
 
 
 @api.post(
-    "/drafts/{draft_id:int}/apply",
+    "/drafts/{draft_id:id}/apply",
     summary="Apply a draft in one change, if none of its tasks changed since its run",
     tag="optimizer",
     response=AppliedOut,
@@ -126,7 +131,7 @@ async def apply_draft(request: Request) -> Response:
     )
 
 
-@api.delete("/drafts/{draft_id:int}", summary="Discard a draft", tag="optimizer", status=204)
+@api.delete("/drafts/{draft_id:id}", summary="Discard a draft", tag="optimizer", status=204)
 async def discard_draft(request: Request) -> Response:
     await drafts.discard_draft(
         services=services_of(request),

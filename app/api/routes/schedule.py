@@ -7,6 +7,7 @@ from starlette.responses import Response
 from app.api.deps import actor_of, json_response, services_of
 from app.api.endpoint import ApiRouter, read_body, read_query
 from app.api.schemas import ChangesResponse, ValidateRequest, ValidateResponse
+from app.domain.bounds import MAX_ID
 from app.services import schedule
 
 api = ApiRouter()
@@ -40,7 +41,7 @@ async def validate(request: Request) -> Response:
 
 class ChangesQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    since: int = Field(ge=0)
+    since: int = Field(ge=0, le=MAX_ID)
     limit: int = Field(default=1000, ge=1, le=5000)
 
 

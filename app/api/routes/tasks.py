@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, ConfigDict
+from pydantic import ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,8 +18,10 @@ from app.api.deps import (
 )
 from app.api.endpoint import ApiRouter, read_body, read_query
 from app.api.schemas import (
+    UTC,
     AssignmentIn,
     AssignmentResult,
+    Id,
     Page,
     TaskIn,
     TaskOut,
@@ -34,13 +36,13 @@ TaskStatus = Literal["pending", "scheduled", "in_progress", "paused", "done"]
 
 class TaskQuery(PageQuery):
     model_config = ConfigDict(extra="forbid")
-    job_id: int | None = None
+    job_id: Id | None = None
     status: TaskStatus | None = None
-    operator_id: int | None = None
-    equipment_id: int | None = None
+    operator_id: Id | None = None
+    equipment_id: Id | None = None
     scheduled: bool | None = None
-    starts_before: AwareDatetime | None = None
-    ends_after: AwareDatetime | None = None
+    starts_before: UTC | None = None
+    ends_after: UTC | None = None
 
 
 @api.get(
@@ -85,7 +87,7 @@ add_item_routes(
 
 
 @api.put(
-    "/{task_id:int}/assignment",
+    "/{task_id:id}/assignment",
     summary="Place a task: operator, equipment, start and end (needs If-Match)",
     tag="schedule",
     body=AssignmentIn,
@@ -114,7 +116,7 @@ async def put_assignment(request: Request) -> Response:
 
 
 @api.delete(
-    "/{task_id:int}/assignment",
+    "/{task_id:id}/assignment",
     summary="Unschedule a task (needs If-Match)",
     tag="schedule",
     response=TaskOut,
@@ -144,10 +146,11 @@ def _action(action: str) -> None:
 
     run.__name__ = f"{action}_task"
     api.post(
-        f"/{{task_id:int}}/{action}",
+        f"/{{task_id:id}}/{action}",
         summary=f"{action.capitalize()} a task (operators: own tasks)",
         tag="execution",
         response=TaskOut,
+        if_match="optional",
         errors=(404, 409, 412),
     )(run)
 
