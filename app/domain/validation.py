@@ -20,14 +20,22 @@ that collides with a done one is still reported.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from app.domain.calendar import availability, covers, week_horizon
 from app.domain.conflicts import Conflict, ConflictType
-from app.domain.plan import Assignment, EquipmentStatus, Interval, Plan, Task, TaskStatus
+from app.domain.plan import (
+    Assignment,
+    EquipmentStatus,
+    Interval,
+    Operator,
+    Plan,
+    Task,
+    TaskStatus,
+)
 
 __all__ = ["involves", "valid_until", "validate_assignment", "validate_plan"]
 
@@ -36,8 +44,7 @@ def validate_plan(plan: Plan, *, now: datetime) -> list[Conflict]:
     """Every conflict of the plan, in a deterministic order."""
     by_operator = _group(plan.assignments.values(), lambda a: a.operator_id)
     by_equipment = _group(plan.assignments.values(), lambda a: a.equipment_id)
-    shifts = {op: _shifts_for(plan, slots) for op, slots in by_operator.items()}
-    context = _Context(plan, now, shifts)
+    context = _Context(plan, now)
     found: list[Conflict] = []
     for assignment in plan.assignments.values():
         found.extend(_single_conflicts(context, assignment))
@@ -80,8 +87,7 @@ def validate_assignment(plan: Plan, assignment: Assignment, *, now: datetime) ->
     are skipped.
     """
     proposed = plan.with_assignment(assignment)
-    shifts = {assignment.operator_id: _shifts_for(proposed, [assignment])}
-    context = _Context(proposed, now, shifts)
+    context = _Context(proposed, now)
     found = list(_single_conflicts(context, assignment))
     found.extend(_neighbour_overlaps(context, assignment))
     found.extend(_predecessor_conflicts(context, assignment))
@@ -115,12 +121,19 @@ def involves(conflict: Conflict, task: Task) -> bool:
 class _Context:
     plan: Plan
     now: datetime
-    # operator id -> merged availability over a horizon covering its slots
-    shifts: Mapping[int, Sequence[Interval]]
     zone: ZoneInfo = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "zone", ZoneInfo(self.plan.timezone))
+
+    def shifts(self, operator: Operator, slot: Interval) -> Sequence[Interval]:
+        """The operator's merged availability over the whole weeks around `slot`.
+
+        Per slot, not over the span of all the operator's slots: the work
+        follows the slots' own length (at most a few weeks each), however far
+        apart they lie, and every slot in the same weeks shares one cache entry.
+        """
+        return availability(operator, self.plan.timezone, week_horizon(slot.start, slot.end))
 
     def task_name(self, task_id: int) -> str:
         task = self.plan.tasks.get(task_id)
@@ -150,15 +163,6 @@ def _group(
     for assignment in assignments:
         groups[key(assignment)].append(assignment)
     return groups
-
-
-def _shifts_for(plan: Plan, assignments: Sequence[Assignment]) -> Sequence[Interval]:
-    operator = plan.operators.get(assignments[0].operator_id)
-    if operator is None:
-        return ()
-    start = min(a.start for a in assignments)
-    end = max(a.end for a in assignments)
-    return availability(operator, plan.timezone, week_horizon(start, end))
 
 
 # -- rules on one assignment ---------------------------------------------------
@@ -242,8 +246,7 @@ def _outside_shift(context: _Context, assignment: Assignment, task: Task) -> Con
     operator = context.plan.operators.get(assignment.operator_id)
     if operator is None:
         return None
-    shifts = context.shifts.get(operator.id, ())
-    if covers(shifts, assignment.interval):
+    if covers(context.shifts(operator, assignment.interval), assignment.interval):
         return None
     return Conflict(
         type=ConflictType.OUTSIDE_SHIFT,

@@ -26,6 +26,7 @@ from app.domain.plan import Interval
 from app.domain.validation import valid_until, validate_plan
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound
+from app.services.offload import offload
 
 TRAY_PAGE = 50
 # Validated windows kept per process (a few views times the last revisions).
@@ -281,7 +282,7 @@ async def _window_conflicts(
         memo.move_to_end(key)
         return kept[0]
     plan = await load_window(session, schedule_id, window)
-    found = validate_plan(plan, now=now)
+    found = await offload(validate_plan, plan, now=now)
     # Kept only if no change committed while reading (READ COMMITTED reads each
     # statement afresh): what is kept under `revision` is revision's plan.
     if await schedule_revision(session, schedule_id) == revision:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,12 +21,14 @@ from app.db.plan_queries import (
     schedule_revision,
     schedule_revision_and_timezone,
 )
+from app.domain.bounds import slot_error
 from app.domain.conflicts import Conflict
 from app.domain.critical_path import CriticalPath, critical_path
 from app.domain.plan import Assignment, Interval
-from app.domain.validation import validate_assignment, validate_plan
+from app.domain.validation import valid_until, validate_assignment, validate_plan
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound
+from app.services.offload import offload
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +42,43 @@ class Validation:
 
 
 async def validate_schedule(*, services: Services, actor: Actor) -> Validation:
+    """Every conflict of the live plan: computed once per revision, one at a time.
+
+    The whole plan is the heaviest read there is (~0.3 s at plant scale), and
+    its answer only changes with a new revision (or, for work on equipment
+    that is down, when the clock passes `valid_until`). So the answer is kept
+    per revision, and concurrent askers wait for one computation instead of
+    each loading the plant again.
+    """
     require(actor, "plan.read")
     schedule_id = await services.live_schedule_id()
-    async with services.db.read() as session, session.begin():
-        revision = await schedule_revision(session, schedule_id)
-        plan = await load_plan(session, schedule_id)
-    return Validation(validate_plan(plan, now=clock.now()), revision)
+    kept: dict[int, _Kept] = services.memo.setdefault("plan_validation", {})
+    lock: asyncio.Lock = services.memo.setdefault("plan_validation_lock", asyncio.Lock())
+    async with lock:
+        now = clock.now()
+        async with services.db.read() as session, session.begin():
+            revision = await schedule_revision(session, schedule_id)
+            found = kept.get(schedule_id)
+            if found is not None and found.answers(revision, now):
+                return Validation(found.conflicts, revision)
+            plan = await load_plan(session, schedule_id)
+            # READ COMMITTED reads each statement afresh: keep the answer only if
+            # no change committed while the plan was read.
+            unchanged = await schedule_revision(session, schedule_id) == revision
+        conflicts = await offload(validate_plan, plan, now=now)
+        if unchanged:
+            kept[schedule_id] = _Kept(revision, conflicts, valid_until(plan, now=now))
+    return Validation(conflicts, revision)
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    revision: int
+    conflicts: list[Conflict]
+    until: datetime | None
+
+    def answers(self, revision: int, now: datetime) -> bool:
+        return self.revision == revision and (self.until is None or now < self.until)
 
 
 async def validate_proposal(
@@ -59,6 +93,8 @@ async def validate_proposal(
 ) -> Validation:
     """What a task would conflict with if placed there; nothing is saved."""
     require(actor, "plan.read")
+    if (error := slot_error(start, end)) is not None:
+        raise InvalidInput(error, {"start": str(start), "end": str(end)})
     proposal = Assignment(task_id, operator_id, equipment_id, start, end)
     schedule_id = await services.live_schedule_id()
     async with services.db.read() as session, session.begin():
@@ -117,7 +153,8 @@ async def job_critical_path(*, services: Services, actor: Actor, job_id: int) ->
             raise NotFound("jobs", job_id)
         # The job alone: a job's CPM never looks outside it (and the plant may be large).
         plan = await load_job(session, schedule_id, job_id)
-    return critical_path(plan, job_id)
+    # A job may be large; its CPM is computed off the event loop like any whole-plan work.
+    return await offload(critical_path, plan, job_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,10 @@ from app.auth.permissions import require
 from app.db import tables as t
 from app.db.plan_queries import load_plan, schedule_revision
 from app.domain.kpis import Dashboard, dashboard
+from app.domain.plan import Plan
 from app.domain.validation import validate_plan
 from app.services.context import Actor, Services
+from app.services.offload import offload
 from app.services.write_path import record_access
 
 __all__ = ["DashboardCache", "WallFigures", "open_wall"]
@@ -92,8 +94,7 @@ class DashboardCache:
         async with self.services.db.read() as session, session.begin():
             revision = await schedule_revision(session, schedule_id)
             plan = await load_plan(session, schedule_id)
-        conflicts = validate_plan(plan, now=now)
-        figures = dashboard(plan, conflicts, now=now, timezone=plan.timezone)
+        figures = await offload(_figures, plan, now)
         self.computations += 1
         return WallFigures(
             revision=revision,
@@ -101,6 +102,11 @@ class DashboardCache:
             dashboard=figures,
             compute_ms=(time.perf_counter() - began) * 1000,
         )
+
+
+def _figures(plan: Plan, now: datetime) -> Dashboard:
+    """Validation and KPIs of the whole plan: pure and heavy, so run off the loop."""
+    return dashboard(plan, validate_plan(plan, now=now), now=now, timezone=plan.timezone)
 
 
 def plant_hour(now: datetime, timezone: str) -> datetime:
