@@ -1,9 +1,10 @@
-"""Path parameters every route shares: `{name:id}` is a database id.
+"""Path parameters routes share: `{name:id}` is a database id, `{name:run}` a background job's.
 
 An id in a path is 1 to 18 digits (`app.domain.bounds.MAX_ID`); a longer
 number matches no route, so it answers 404 like any id that does not exist,
-and no handler ever sees a number its database column cannot hold.
-Import this module before declaring routes that use `:id`.
+and no handler ever sees a number its database column cannot hold. A run id
+is 32 hexadecimal digits. `app/__init__.py` imports this module, so the
+convertors exist before any route declares them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from app.domain.bounds import MAX_ID
 
 ID_DIGITS = len(str(MAX_ID))
+RUN_ID_PATTERN = "[0-9a-f]{32}"
 
 
 class IdConvertor(Convertor[int]):
@@ -27,4 +29,15 @@ class IdConvertor(Convertor[int]):
         return str(value)
 
 
+class RunIdConvertor(Convertor[str]):
+    regex = RUN_ID_PATTERN
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
 register_url_convertor("id", IdConvertor())
+register_url_convertor("run", RunIdConvertor())

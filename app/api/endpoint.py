@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from app.api.errors import BadRequest, validation_details
 from app.domain.bounds import MAX_ID
+from app.routing import RUN_ID_PATTERN
 
 Handler = Callable[[Request], Awaitable[Response]]
 Model = TypeVar("Model", bound=BaseModel)
@@ -97,20 +98,21 @@ def _dispatch(handlers: dict[str, Handler]) -> Handler:
 
 
 async def read_body(request: Request, model: type[Model]) -> Model:
-    data = await read_json(request)
+    """The body as `model`: JSON types as the document says them (`false` is no integer)."""
+    raw = await read_json(request)
     try:
-        return model.model_validate(data)
+        return model.model_validate_json(raw or b"{}", strict=True)
     except ValidationError as exc:
         raise BadRequest(
             422, "invalid_input", "the request body is invalid", validation_details(exc)
         ) from exc
 
 
-async def read_json(request: Request) -> Any:
-    """The body as JSON: at most `MAX_BODY` bytes, `MAX_DEPTH` levels, no NUL in any string.
+async def read_json(request: Request) -> bytes:
+    """The raw body, once it is known to be JSON of at most `MAX_BODY` bytes and
+    `MAX_DEPTH` levels, without NaN or Infinity and without NUL in any string.
 
-    (An empty body reads as `{}`.) Everything a body can hold is bounded
-    here, before any model or database sees it.
+    Everything a body can hold is bounded here, before any model or database sees it.
     """
     declared = request.headers.get("content-length", "")
     if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
@@ -128,7 +130,7 @@ async def read_json(request: Request) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
     _check_json(data)
-    return data
+    return raw
 
 
 def _check_json(data: Any) -> None:
@@ -201,16 +203,19 @@ IF_MATCH = {
     ),
     "schema": {"type": "string", "pattern": '^(W/)?"[0-9]{1,10}"$', "examples": ['"1"']},
 }
-IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": (
-        "Replaying a key returns the first response; the key with another request "
-        "answers 422, while the first is still running 409."
-    ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-}
+DESCRIPTION = """\
+Every 4xx/5xx answers `{"error": {"code", "message", "details"}}`.
+
+- Ids are integers from 1 to 999999999999999999; times are ISO 8601 with an offset,
+  from 2000-01-01 to before 2100-01-01 (UTC); a slot lasts at most 31 days.
+- Bodies are JSON objects of at most 1 MB nesting at most 32 levels, without NaN or
+  Infinity and without NUL in any text (400 malformed_json, 413, 415, 422).
+- PATCH changes only the fields sent; `null` clears only what may be empty
+  (release, due, expected_back, required skill/capability, contact) and is refused elsewhere.
+- Any POST, PUT, PATCH or DELETE under /api/v1 may carry `Idempotency-Key` (1 to 200
+  characters): a replay returns the first response; the same key with another request
+  answers 422 idempotency_key_reused, and 409 idempotency_in_progress while the first runs.
+"""
 
 
 def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> dict[str, Any]:
@@ -235,12 +240,14 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
             op["parameters"].append({**IF_MATCH, "required": ep.if_match != "optional"})
             errors |= {400, 412} if ep.if_match == "optional" else {400, 412, 428}
         if api and ep.method in WRITE_METHODS:
-            op["parameters"].append(IDEMPOTENCY_KEY)
+            # Idempotency-Key (see DESCRIPTION): a bad key, a key in use.
             errors |= {400, 409}
         if ep.body is not None:
+            body = _schema(ep.body, schemas)
             op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": _schema(ep.body, schemas)}},
+                # A body whose every field has a default may be left out: it reads as {}.
+                "required": bool(ep.body.model_json_schema().get("required")),
+                "content": {"application/json": {"schema": body}},
             }
             # Malformed or too deep JSON, too large, not JSON.
             errors |= {400, 413, 415}
@@ -261,7 +268,7 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
 
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
+        "info": {"title": title, "version": version, "description": DESCRIPTION},
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -279,18 +286,20 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
     }
 
 
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    "run": {"type": "string", "pattern": f"^{RUN_ID_PATTERN}$"},
+}
+
+
 def _path_parameters(path: str) -> list[dict[str, Any]]:
-    """Each path parameter: `{name:id}` a database id, anything else a string."""
+    """Each path parameter and its schema, by convertor (`app/routing.py`); else a string."""
     return [
         {
             "name": name,
             "in": "path",
             "required": True,
-            "schema": (
-                {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-                if convertor == "id"
-                else {"type": "string"}
-            ),
+            "schema": PATH_SCHEMAS.get(convertor, {"type": "string"}),
         }
         for name, convertor in re.findall(r"{(\w+)(?::(\w+))?}", path)
     ]

@@ -39,12 +39,14 @@ _WALL_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?")
 
 
 def _wall_time(value: object) -> object:
-    """Only HH:MM[:SS] text (or a naive `time`) goes on to be parsed as a time."""
+    """HH:MM[:SS] text (or a naive `time`) as a time; anything else is refused."""
     if isinstance(value, time) and value.tzinfo is None:
         return value
-    if isinstance(value, str) and _WALL_TIME.fullmatch(value):
-        return value
-    raise ValueError("a shift time is HH:MM or HH:MM:SS of plant time, without an offset")
+    found = _WALL_TIME.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        raise ValueError("a shift time is HH:MM or HH:MM:SS of plant time, without an offset")
+    hour, minute, second = found.groups()
+    return time(int(hour), int(minute), int(second or 0))
 
 
 def omitted() -> Any:
@@ -221,7 +223,14 @@ class ContactIn(Strict):
     email: Annotated[str, Field(max_length=200)] | None = None
 
 
-Skills = Annotated[list[SkillIn], Field(max_length=100)]
+def _each_skill_once(skills: list[SkillIn]) -> list[SkillIn]:
+    names = [skill.skill for skill in skills]
+    if len(set(names)) != len(names):
+        raise ValueError("name each skill once, with its level")
+    return skills
+
+
+Skills = Annotated[list[SkillIn], Field(max_length=100), AfterValidator(_each_skill_once)]
 Shifts = Annotated[list[ShiftIn], Field(max_length=100)]
 Exceptions = Annotated[list[CalendarExceptionIn], Field(max_length=1000)]
 

@@ -20,6 +20,7 @@ cannot be applied (`DraftExpired`), and the queue's sweep deletes it.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -203,7 +204,8 @@ async def run_optimization(services: Services, job: RunningJob) -> dict[str, Any
     )
     options = OptimizerSettings(
         time_limit_s=float(settings["time_limit_s"]),
-        workers=int(settings.get("workers", 2)),
+        # More solver threads than cores only starves the app beside the solver.
+        workers=min(int(settings.get("workers", 2)), os.cpu_count() or 1),
         time_unit_minutes=int(settings.get("time_unit_minutes", 5)),
         pinned=pinned,
     )

@@ -128,7 +128,7 @@ async def test_bulk_and_bad_input(
         assert refused.status_code == 422, (path, body, refused.text)
     missing = await api.post("/api/v1/bulk/unschedule-job", json={"job_id": 999}, headers=anna)
     assert missing.status_code == 404
-    assert (await api.get("/api/v1/queue/not-a-run", headers=anna)).status_code == 422
+    assert (await api.get("/api/v1/queue/not-a-run", headers=anna)).status_code == 404
     assert (await api.get(f"/api/v1/queue/{'0' * 32}", headers=anna)).status_code == 404
     assert (await api.get("/api/v1/drafts/999", headers=anna)).status_code == 404
 

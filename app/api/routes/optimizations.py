@@ -86,7 +86,7 @@ async def start_optimization(request: Request) -> Response:
 
 
 @api.get(
-    "/optimizations/{run_id}",
+    "/optimizations/{run_id:run}",
     summary="An optimizer run: queued/running with progress, then its draft",
     tag="optimizer",
     errors=(404,),

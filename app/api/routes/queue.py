@@ -90,7 +90,7 @@ async def dead_letters(request: Request) -> Response:
 
 
 @api.get(
-    "/queue/{run_id}",
+    "/queue/{run_id:run}",
     summary="A background job: status, attempts, progress, result or error",
     tag="queue",
     response=BackgroundJobOut,
@@ -104,7 +104,7 @@ async def job_status(request: Request) -> Response:
 
 
 @api.post(
-    "/queue/{run_id}/cancel",
+    "/queue/{run_id:run}/cancel",
     summary="Cancel a waiting job, or ask a running one to stop",
     tag="queue",
     response=BackgroundJobOut,
