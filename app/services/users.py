@@ -75,6 +75,8 @@ async def create_user(
 
 
 async def get_user_by_username(*, services: Services, username: str) -> tables.User | None:
+    if "\x00" in username:
+        return None  # no user has NUL in their name (PostgreSQL cannot even compare it)
     async with services.db.read() as session:
         return (
             await session.execute(

@@ -9,6 +9,7 @@ default view (200), as an unreadable one always did. On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -159,3 +160,12 @@ async def test_a_bad_optimizer_time_limit_is_refused(
     assert response.status_code == 422, response.text[:500]
     options = await world.client.get(f"/board/optimizer?time_limit={limit}", headers=anna)
     assert options.status_code == 200
+
+
+async def test_a_login_form_with_nul_in_the_name_is_a_wrong_login(world: BoardWorld) -> None:
+    form = await world.client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert csrf is not None
+    data = {"username": "anna\x00", "password": "x", "csrf_token": csrf.group(1)}
+    response = await world.client.post("/login", data=data)
+    assert response.status_code == 401, response.text[:500]
