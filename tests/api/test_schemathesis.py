@@ -81,7 +81,9 @@ def test_schemathesis_finds_no_server_error_and_no_lie(
     ]
     if user is not None:
         command += ["-H", f"Authorization: Bearer {tokens[user]}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path
+    )
     report = json.loads(report_path.read_text())
     operations, cases = report["operations"], report["test_cases"]
     print(
