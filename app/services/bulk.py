@@ -8,7 +8,8 @@
 Starting one checks the permission and the input and queues it; the worker
 does it in ONE `change()` (one revision, every task audited, published like
 any edit). Tasks that are in progress, paused or done stay where they are
-and are listed as skipped. Each task is claimed without an expected version:
+and are listed as skipped (so are tasks a shift would carry out of the
+plant horizon, `app/domain/bounds.py`). Each task is claimed without an expected version:
 the operation acts on the plan as it is, and bumps every version it touches
 so an editor holding an older one gets 412.
 """
@@ -23,6 +24,7 @@ from sqlalchemy import select
 from app import clock
 from app.auth.permissions import require
 from app.db import tables as t
+from app.domain.bounds import horizon_error
 from app.jobs.queue import JobFailed, RunningJob
 from app.services.background import actor_of_job, job_actor, queue_of
 from app.services.context import Actor, Services
@@ -97,7 +99,10 @@ async def run_unschedule_job(services: Services, job: RunningJob) -> dict[str, A
 async def run_shift_job(services: Services, job: RunningJob) -> dict[str, Any]:
     job_id, delta = int(job.payload["job_id"]), timedelta(minutes=int(job.payload["minutes"]))
     async with _bulk_change(services, job, "bulk.job_shifted") as tx:
-        placed, skipped = await _placed_tasks(tx, t.Task.job_id == job_id)
+        open_tasks, skipped = await _placed_tasks(tx, t.Task.job_id == job_id)
+        # A task the shift would carry out of the plant horizon stays where it is.
+        placed = [(task, slot) for task, slot in open_tasks if _inside(slot, delta)]
+        skipped += [task.id for task, slot in open_tasks if not _inside(slot, delta)]
         for done, (task, slot) in enumerate(placed, 1):
             await tx.claim(t.Task, task.id, None)
             before = jsonable(assignment_view(slot))
@@ -180,6 +185,10 @@ async def _placed_tasks(
         else:
             skipped.append(task.id)
     return placed, skipped
+
+
+def _inside(slot: t.Assignment, delta: timedelta) -> bool:
+    return horizon_error(slot.start + delta) is None and horizon_error(slot.end + delta) is None
 
 
 def _touch_resources(tx: Transaction, slot: t.Assignment) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from test_drafts import ANNA, live_slots, revision, run_to_draft
 
 from app.db import tables as t
+from app.domain.bounds import HORIZON_END
 from app.services import bulk, drafts
 from app.services.context import SYSTEM, Services
 from app.services.errors import InvalidInput, NotFound
@@ -90,3 +91,24 @@ async def test_bad_bulk_requests_are_refused(services: Services, shop: LoadedPla
         await bulk.shift_job(services=services, actor=ANNA, job_id=shop.jobs["J0"], minutes=0)
     async with services.db.read() as session:
         assert (await session.scalars(select(t.BackgroundJob))).all() == []
+
+
+async def test_a_shift_leaves_behind_the_tasks_it_would_carry_out_of_the_horizon(
+    services: Services, shop: LoadedPlant
+) -> None:
+    await planned(services)
+    ids = [shop.tasks[f"J1/{step}"] for step in range(3)]
+    last, *earlier = sorted(ids, key=lambda i: -i)
+    # One task of the job sits on the horizon's last day: a year later is no plant time.
+    live = await services.live_schedule_id()
+    async with services.db.write() as session:
+        slot = await session.get(t.Assignment, {"schedule_id": live, "task_id": last})
+        assert slot is not None
+        slot.start, slot.end = HORIZON_END - timedelta(hours=2), HORIZON_END - timedelta(hours=1)
+    run_id = await bulk.shift_job(
+        services=services, actor=ANNA, job_id=shop.jobs["J1"], minutes=bulk.MAX_SHIFT_MINUTES
+    )
+    result = await finish(services, run_id)
+    assert last in result["skipped"]  # type: ignore[operator]
+    assert sorted(result["shifted"]) == sorted(earlier)  # type: ignore[type-var]
+    assert (await live_slots(services))[last].end == HORIZON_END - timedelta(hours=1)
