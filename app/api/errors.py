@@ -7,6 +7,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -139,6 +140,11 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
     if database_unavailable(exc):
         log.warning("database unavailable", path=request.url.path, error=repr(exc))
         return unavailable_response()
+    if isinstance(exc, DataError):
+        # A value the database refused (out of a column's range, bad text): the edges
+        # should have refused it first, so it is logged; the transaction wrote nothing.
+        log.warning("database refused a value", path=request.url.path, error=repr(exc))
+        return error_response(422, "invalid_input", "a value is out of range or malformed")
     log.exception("unhandled error", path=request.url.path)
     return error_response(500, "internal_error", "something went wrong on our side")
 

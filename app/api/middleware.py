@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import clock
@@ -112,7 +113,9 @@ class IdempotencyMiddleware:
             key is None
             or scope["method"] not in WRITE_METHODS
             or not scope["path"].startswith("/api/")
+            or not _routed(scope)
         ):
+            # Nothing to keep: the router answers (404, 405) as it would without a key.
             await self.app(scope, receive, send)
             return
         if not 1 <= len(key) <= 200:
@@ -231,6 +234,14 @@ async def _replay_or_refuse(
             headers={**record.response_headers, "Idempotent-Replayed": "true"},
         )
     await response(scope, receive, send)
+
+
+def _routed(scope: Scope) -> bool:
+    """Does a route take this method at this path? (The app is in the scope.)"""
+    router = getattr(scope.get("app"), "router", None)
+    if router is None:
+        return True
+    return any(route.matches(scope)[0] is Match.FULL for route in router.routes)
 
 
 def _fingerprint(scope: Scope, body: bytes) -> str:

@@ -96,6 +96,11 @@ async def test_an_idempotency_key_replays_the_first_response(
     )
     assert other.status_code == 422
     assert other.json()["error"]["code"] == "idempotency_key_reused"
+    # A method or path no route takes is the router's to answer, key or not.
+    wrong_method = await api.delete("/api/v1/equipment", headers=headers)
+    assert wrong_method.status_code == 405
+    nowhere = await api.post("/api/v1/nowhere", headers=headers, json=body)
+    assert nowhere.status_code == 404
 
 
 async def test_rate_limit_headers_and_429(api: httpx.AsyncClient, plant: Any, login: Any) -> None:
