@@ -9,6 +9,8 @@ Fixtures
 - `empty_database_url`: an empty database (no tables), once per backend.
 - `redis_url` (session): a throwaway Redis server, no persistence.
 - `live_server`: a factory starting the app under uvicorn; returns its base URL.
+- `plant_time`: now (real, faked or fixed: `app.clock`) and the plant-time days and
+  hours around it (`tests/clocks.py`); tests build their worlds relative to it.
 
 A missing server binary fails the test, so that nothing is skipped by accident
 (`make test` names what is missing before it starts: scripts/test-needs). Only
@@ -23,6 +25,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from clocks import PlantTime
 from needs import unavailable
 from servers import (
     PostgresServer,
@@ -173,6 +176,15 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
             )
 
         yield start
+
+
+# --- time ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def plant_time() -> PlantTime:
+    """The "now" this test builds its world around, in plant time (UTC)."""
+    return PlantTime.current()
 
 
 # --- the classic job-shop data -----------------------------------------------------------------

@@ -1,22 +1,26 @@
 """A small plant behind the real app, reached in-process through httpx.
 
 `plant` builds: two machines (a CNC mill and a welding cell), two operators
-(Olga: milling 3; Omar: welding 2), one job with two chained tasks, and one
-user per role. `api` is an httpx client on the app; `await login(name)` gives
-the Authorization header of that user.
+(Olga: milling 3; Omar: welding 2, both 06-22 every day), one job with two
+chained tasks due in a week, and one user per role. Its day is today in plant
+time (UTC): tests place tasks at `plant.at(hour)`, never on a calendar date.
+`api` is an httpx client on the app; `await login(name)` gives the
+Authorization header of that user.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 
 import httpx
 import pytest
+from clocks import PlantTime
 
+from app import clock
 from app.auth.passwords import hash_password
 from app.db import tables as t
 from app.main import create_app
@@ -25,7 +29,6 @@ from app.services.write_path import change
 from app.settings import Settings
 
 PASSWORD = "takt-test-password"
-MONDAY = datetime(2026, 11, 23, tzinfo=UTC)
 
 
 @dataclass
@@ -37,6 +40,10 @@ class Plant:
     job: int
     cut: int
     weld: int
+    day: datetime  # today's midnight, plant time (UTC): the tests' slots are on it
+
+    def at(self, hour: int, minute: int = 0, *, days: int = 0) -> datetime:
+        return self.day + timedelta(days=days, hours=hour, minutes=minute)
 
 
 @pytest.fixture
@@ -61,6 +68,7 @@ async def app_services(settings: Settings) -> AsyncIterator[tuple[object, Servic
 @pytest.fixture
 async def plant(app_services: tuple[object, Services]) -> Plant:
     _, services = app_services
+    day = PlantTime.current().day()
     async with change(services, SYSTEM, "test.plant") as tx:
         s = tx.session
         mill = t.Equipment(name="Mill 1", type="cnc_mill", capabilities=["milling"])
@@ -76,7 +84,7 @@ async def plant(app_services: tuple[object, Services]) -> Plant:
             skills=[t.OperatorSkill(skill="welding", level=2)],
             shifts=[t.WeeklyShift(weekday=d, start=time(6), end=time(22)) for d in range(7)],
         )
-        job = t.Job(name="Bracket 4711", due=datetime(2026, 11, 30, tzinfo=UTC))
+        job = t.Job(name="Bracket 4711", due=day + timedelta(days=7))
         s.add_all([mill, welder, olga, omar, job])
         await s.flush()
         cut = t.Task(
@@ -108,7 +116,7 @@ async def plant(app_services: tuple[object, Services]) -> Plant:
                 password_hash=password_hash(),
                 role=role,
                 operator_id=operator,
-                created_at=MONDAY,
+                created_at=clock.now(),
             )
             for name, role, operator in [
                 ("admin", "admin", None),
@@ -119,7 +127,7 @@ async def plant(app_services: tuple[object, Services]) -> Plant:
                 ("omar", "operator", omar.id),
             ]
         )
-    return Plant(mill.id, welder.id, olga.id, omar.id, job.id, cut.id, weld.id)
+    return Plant(mill.id, welder.id, olga.id, omar.id, job.id, cut.id, weld.id, day)
 
 
 @cache

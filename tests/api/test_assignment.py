@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import timedelta, timezone
 from typing import Any
 
 import httpx
+from clocks import iso_z
 from sqlalchemy import func, select
 
 from app.db import tables as t
 from app.services.context import Services
 
-SLOT = {"start": "2026-11-23T08:00:00+01:00", "end": "2026-11-23T09:00:00+01:00"}
+PLUS_ONE = timezone(timedelta(hours=1))
+
+
+def slot(plant: Any) -> dict[str, str]:
+    """07:00-08:00 UTC on the plant's day, written with a +01:00 offset."""
+    start, end = plant.at(7).astimezone(PLUS_ONE), plant.at(8).astimezone(PLUS_ONE)
+    return {"start": start.isoformat(), "end": end.isoformat()}
 
 
 def placement(plant: Any, **overrides: Any) -> dict[str, Any]:
-    return {"operator_id": plant.olga, "equipment_id": plant.mill, **SLOT, **overrides}
+    return {"operator_id": plant.olga, "equipment_id": plant.mill, **slot(plant), **overrides}
 
 
 async def counts(services: Services) -> tuple[int, int, int]:
@@ -48,8 +56,8 @@ async def test_assigning_with_the_current_etag_places_the_task_and_records_it(
     assert body["task"]["assignment"] == {
         "operator_id": plant.olga,
         "equipment_id": plant.mill,
-        "start": "2026-11-23T07:00:00Z",
-        "end": "2026-11-23T08:00:00Z",
+        "start": iso_z(plant.at(7)),
+        "end": iso_z(plant.at(8)),
     }
     assert body["conflicts"] == []
     revision, changes, audits = await counts(app_services[1])
@@ -100,7 +108,7 @@ async def test_stale_if_match_is_412_naming_who_changed_it(
     stale = await api.put(
         f"/api/v1/tasks/{plant.cut}/assignment",
         headers={**anna, "If-Match": '"1"'},
-        json=placement(plant, start="2026-11-23T10:00:00Z", end="2026-11-23T11:00:00Z"),
+        json=placement(plant, start=iso_z(plant.at(10)), end=iso_z(plant.at(11))),
     )
 
     assert stale.status_code == 412
@@ -112,7 +120,7 @@ async def test_stale_if_match_is_412_naming_who_changed_it(
     assert error["details"]["changed_by"] == ben_id
     assert await counts(app_services[1]) == before
     task = (await api.get(f"/api/v1/tasks/{plant.cut}", headers=anna)).json()
-    assert task["assignment"]["start"] == "2026-11-23T07:00:00Z"  # Ben's edit stands
+    assert task["assignment"]["start"] == iso_z(plant.at(7))  # Ben's edit stands
 
 
 async def test_bad_input_gets_a_clear_4xx_and_writes_nothing(
@@ -123,8 +131,8 @@ async def test_bad_input_gets_a_clear_4xx_and_writes_nothing(
     headers = {**anna, "If-Match": '"1"'}
     before = await counts(app_services[1])
     cases = [
-        (placement(plant, end=SLOT["start"]), 422, "invalid_input"),
-        (placement(plant, start="2026-11-23T08:00:00"), 422, "invalid_input"),  # no offset
+        (placement(plant, end=slot(plant)["start"]), 422, "invalid_input"),
+        (placement(plant, start=slot(plant)["start"][:19]), 422, "invalid_input"),  # no offset
         (placement(plant, operator_id=999), 422, "invalid_input"),
         (placement(plant, equipment_id="mill"), 422, "invalid_input"),
         ({**placement(plant), "colour": "red"}, 422, "invalid_input"),

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from clocks import iso_z
 
 from app.settings import Settings
 
@@ -31,8 +32,8 @@ async def test_a_client_too_far_behind_is_told_to_reload(
         json={
             "operator_id": plant.olga,
             "equipment_id": plant.mill,
-            "start": "2026-11-24T08:00:00Z",
-            "end": "2026-11-24T09:00:00Z",
+            "start": iso_z(plant.at(8, days=1)),
+            "end": iso_z(plant.at(9, days=1)),
         },
     )
     assert response.status_code == 200

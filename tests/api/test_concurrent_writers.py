@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from clocks import iso_z
 from sqlalchemy import func, select
 
 from app.db import tables as t
@@ -37,8 +38,8 @@ async def _attempt(
             json={
                 "operator_id": plant.olga,
                 "equipment_id": plant.mill,
-                "start": f"2026-11-24T{hour:02d}:00:00Z",
-                "end": f"2026-11-24T{hour:02d}:45:00Z",
+                "start": iso_z(plant.at(hour, days=1)),
+                "end": iso_z(plant.at(hour, 45, days=1)),
             },
         )
         assert response.status_code in (200, 412), response.text

@@ -5,17 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-
-SLOT = {"start": "2026-11-23T08:00:00Z", "end": "2026-11-23T09:00:00Z"}
+from clocks import iso_z
 
 
 async def place(
-    api: httpx.AsyncClient, login: Any, task_id: int, operator: int, equipment: int
+    api: httpx.AsyncClient, login: Any, plant: Any, task_id: int, operator: int, equipment: int
 ) -> None:
     response = await api.put(
         f"/api/v1/tasks/{task_id}/assignment",
         headers={**await login("anna"), "If-Match": '"1"'},
-        json={"operator_id": operator, "equipment_id": equipment, **SLOT},
+        json={
+            "operator_id": operator,
+            "equipment_id": equipment,
+            "start": iso_z(plant.at(8)),
+            "end": iso_z(plant.at(9)),
+        },
     )
     assert response.status_code == 200, response.text
 
@@ -23,7 +27,7 @@ async def place(
 async def test_an_operator_starts_pauses_and_completes_their_task(
     api: httpx.AsyncClient, plant: Any, login: Any
 ) -> None:
-    await place(api, login, plant.cut, plant.olga, plant.mill)
+    await place(api, login, plant, plant.cut, plant.olga, plant.mill)
     olga = await login("olga")
     url = f"/api/v1/tasks/{plant.cut}"
 
@@ -54,8 +58,8 @@ async def test_an_unscheduled_task_cannot_be_started(
 async def test_an_operator_never_reaches_another_operators_task(
     api: httpx.AsyncClient, plant: Any, login: Any
 ) -> None:
-    await place(api, login, plant.cut, plant.olga, plant.mill)
-    await place(api, login, plant.weld, plant.omar, plant.welder)
+    await place(api, login, plant, plant.cut, plant.olga, plant.mill)
+    await place(api, login, plant, plant.weld, plant.omar, plant.welder)
     omar = await login("omar")
 
     assert (await api.get(f"/api/v1/tasks/{plant.cut}", headers=omar)).status_code == 404
@@ -77,6 +81,6 @@ async def test_an_operator_never_reaches_another_operators_task(
 async def test_a_scheduler_may_record_progress_for_anyone(
     api: httpx.AsyncClient, plant: Any, login: Any
 ) -> None:
-    await place(api, login, plant.cut, plant.olga, plant.mill)
+    await place(api, login, plant, plant.cut, plant.olga, plant.mill)
     response = await api.post(f"/api/v1/tasks/{plant.cut}/start", headers=await login("anna"))
     assert response.status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from clocks import iso_z
 from sqlalchemy import select
 
 from app.db import tables as t
@@ -28,7 +29,7 @@ async def test_equipment_lifecycle_with_versions(
     down = await api.patch(
         url,
         headers={**maria, "If-Match": created.headers["etag"]},
-        json={"status": "down", "expected_back": "2026-11-24T06:00:00Z"},
+        json={"status": "down", "expected_back": iso_z(plant.at(6, days=1))},
     )
     assert down.status_code == 200
     assert down.json()["status"] == "down" and down.json()["version"] == 2
@@ -116,13 +117,17 @@ async def test_jobs_and_tasks_with_predecessors(
     job = await api.post(
         "/api/v1/jobs",
         headers=maria,
-        json={"name": "Frame 12", "release": "2026-11-23T06:00:00Z", "due": "2026-11-27T16:00:00Z"},
+        json={
+            "name": "Frame 12",
+            "release": iso_z(plant.at(6)),
+            "due": iso_z(plant.at(16, days=4)),
+        },
     )
     assert job.status_code == 201
     bad_job = await api.post(
         "/api/v1/jobs",
         headers=maria,
-        json={"name": "Late", "release": "2026-11-27T06:00:00Z", "due": "2026-11-23T16:00:00Z"},
+        json={"name": "Late", "release": iso_z(plant.at(6, days=4)), "due": iso_z(plant.at(16))},
     )
     assert bad_job.status_code == 422
     first = await api.post(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from clocks import iso_z
 
 
 async def place(
@@ -32,8 +33,8 @@ async def test_whole_plan_validation_finds_a_broken_dependency(
         {
             "operator_id": plant.olga,
             "equipment_id": plant.mill,
-            "start": "2026-11-24T10:00:00Z",
-            "end": "2026-11-24T11:00:00Z",
+            "start": iso_z(plant.at(10, days=1)),
+            "end": iso_z(plant.at(11, days=1)),
         },
     )
     await place(
@@ -43,8 +44,8 @@ async def test_whole_plan_validation_finds_a_broken_dependency(
         {
             "operator_id": plant.omar,
             "equipment_id": plant.welder,
-            "start": "2026-11-24T09:00:00Z",
-            "end": "2026-11-24T10:30:00Z",
+            "start": iso_z(plant.at(9, days=1)),
+            "end": iso_z(plant.at(10, 30, days=1)),
         },
     )
 
@@ -68,8 +69,8 @@ async def test_a_proposal_is_validated_without_being_saved(
         {
             "operator_id": plant.olga,
             "equipment_id": plant.mill,
-            "start": "2026-11-24T08:00:00Z",
-            "end": "2026-11-24T09:00:00Z",
+            "start": iso_z(plant.at(8, days=1)),
+            "end": iso_z(plant.at(9, days=1)),
         },
     )
     revision = (await api.get("/api/v1/changes?since=0", headers=anna)).json()["revision"]
@@ -78,8 +79,8 @@ async def test_a_proposal_is_validated_without_being_saved(
         "assignment": {
             "operator_id": plant.olga,
             "equipment_id": plant.mill,
-            "start": "2026-11-24T08:30:00Z",
-            "end": "2026-11-24T10:00:00Z",
+            "start": iso_z(plant.at(8, 30, days=1)),
+            "end": iso_z(plant.at(10, days=1)),
         },
     }
 
@@ -116,8 +117,8 @@ async def test_the_change_feed_resumes_from_a_revision(
         {
             "operator_id": plant.olga,
             "equipment_id": plant.mill,
-            "start": "2026-11-24T08:00:00Z",
-            "end": "2026-11-24T09:00:00Z",
+            "start": iso_z(plant.at(8, days=1)),
+            "end": iso_z(plant.at(9, days=1)),
         },
     )
 

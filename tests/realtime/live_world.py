@@ -2,8 +2,10 @@
 
 `plant` writes into a fresh SQLite database: one mill, one operator (Olga),
 one job with three milling tasks, and the users anna and ben (schedulers),
-olga (operator). `server` starts the app on that database and returns a
-`Board` handle: tokens, moves through the REST API, WebSocket connections.
+olga (operator). Its day is today in plant time (UTC), from the clock the test
+runs under (`tests/clocks.py`): `plant.day`, `plant.at(hour)`, `plant.view`.
+`server` starts the app on that database and returns a `Board` handle:
+tokens, moves through the REST API, WebSocket connections.
 
 Test modules import the fixtures (`board_fixture` registers as `board`, and so
 on); tests/realtime/conftest.py belongs to the Redis hub's tests.
@@ -15,7 +17,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,10 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from clocks import PlantTime
 from websockets.asyncio.client import ClientConnection, connect
 
+from app import clock
 from app.auth.passwords import hash_password
 from app.db import tables as t
 from app.db.session import Database
@@ -34,8 +38,6 @@ from app.services.write_path import change
 from app.settings import Settings
 
 PASSWORD = "takt-test-password"
-DAY = datetime(2026, 11, 24, tzinfo=UTC)
-VIEW = {"start": DAY.isoformat(), "zoom": "day", "rows": "equipment"}
 WAIT_S = 10.0
 
 
@@ -45,6 +47,15 @@ class Plant:
     olga: int
     job: int
     tasks: list[int]
+    day: datetime  # today's midnight, plant time (UTC)
+
+    def at(self, hour: int, minute: int = 0) -> datetime:
+        return self.day + timedelta(hours=hour, minutes=minute)
+
+    @property
+    def view(self) -> dict[str, str]:
+        """The day view of the plant's day, as a board's query or resume message says it."""
+        return {"start": self.day.isoformat(), "zoom": "day", "rows": "equipment"}
 
 
 @cache
@@ -52,7 +63,9 @@ def password_hash() -> str:
     return hash_password(PASSWORD)
 
 
-async def build_plant(services: Services) -> Plant:
+async def build_plant(services: Services, day: datetime | None = None) -> Plant:
+    """The plant on `day` (a midnight, UTC; default: today's, from the clock)."""
+    day = PlantTime.current().day() if day is None else day
     async with change(services, SYSTEM, "test.plant") as tx:
         s = tx.session
         mill = t.Equipment(name="Mill 1", type="cnc_mill", capabilities=["milling"])
@@ -61,7 +74,7 @@ async def build_plant(services: Services) -> Plant:
             skills=[t.OperatorSkill(skill="milling", level=3)],
             shifts=[t.WeeklyShift(weekday=d, start=time(0), end=time(23, 59)) for d in range(7)],
         )
-        job = t.Job(name="Bracket 4711", due=datetime(2026, 11, 30, tzinfo=UTC))
+        job = t.Job(name="Bracket 4711", due=day + timedelta(days=6))
         s.add_all([mill, olga, job])
         await s.flush()
         tasks = [
@@ -85,7 +98,7 @@ async def build_plant(services: Services) -> Plant:
                 password_hash=password_hash(),
                 role=role,
                 operator_id=operator,
-                created_at=DAY,
+                created_at=clock.now(),
             )
             for name, display, role, operator in [
                 ("anna", "Anna Amsel", "scheduler", None),
@@ -93,7 +106,7 @@ async def build_plant(services: Services) -> Plant:
                 ("olga", "Olga Petrova", "operator", olga.id),
             ]
         )
-    return Plant(mill.id, olga.id, job.id, [task.id for task in tasks])
+    return Plant(mill.id, olga.id, job.id, [task.id for task in tasks], day)
 
 
 @pytest.fixture(name="var_dir")
@@ -136,7 +149,7 @@ class Board:
         return token
 
     async def move(self, token: str, task_id: int, hour: int) -> int:
-        """Place a task at `hour` on DAY through the REST API; returns the new revision."""
+        """Place a task at `hour` on the plant's day through the API; returns the new revision."""
         auth = {"Authorization": f"Bearer {token}"}
         current = await self.http.get(f"/api/v1/tasks/{task_id}", headers=auth)
         response = await self.http.put(
@@ -145,8 +158,8 @@ class Board:
             json={
                 "operator_id": self.plant.olga,
                 "equipment_id": self.plant.mill,
-                "start": DAY.replace(hour=hour).isoformat(),
-                "end": DAY.replace(hour=hour + 1).isoformat(),
+                "start": self.plant.at(hour).isoformat(),
+                "end": self.plant.at(hour + 1).isoformat(),
             },
         )
         assert response.status_code == 200, response.text
@@ -175,8 +188,8 @@ async def board_fixture(
         yield Board(url, plant, http, settings)
 
 
-async def resume(socket: ClientConnection, since: int, view: dict[str, str] | None = None) -> None:
-    await socket.send(_json({"type": "resume", "since": since, "view": view or VIEW}))
+async def resume(socket: ClientConnection, since: int, view: dict[str, str]) -> None:
+    await socket.send(_json({"type": "resume", "since": since, "view": view}))
 
 
 async def frame_with(socket: ClientConnection, needle: str) -> str:

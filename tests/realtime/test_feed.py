@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from live_world import DAY, Plant, build_plant
+from clocks import PlantTime
+from live_world import Plant, build_plant
 
 from app.db.session import Database
 from app.realtime.feed import Feed, touched_tasks
@@ -19,7 +20,8 @@ from app.settings import Settings
 from app.web.board_view import BoardView
 
 ANNA = Actor(user_id=1, role="scheduler")
-VIEW = BoardView(start=DAY)
+# The stand-in renderer draws no time axis: any window of the clock's today will do.
+VIEW = BoardView(start=PlantTime.current().day())
 
 
 class Renderer:
@@ -183,7 +185,7 @@ async def test_a_new_view_resumes_from_the_revision_the_page_was_rendered_at(
     newest = await touch(services, drill)
     renderer = Renderer()
     feed = feed_for(services, renderer, newest)
-    other = BoardView(start=DAY, zoom="week")
+    other = BoardView(start=world.day, zoom="week")
     feed.resume(base, other)
     await feed.next_updates()
     assert feed.view == other and renderer.calls == [({drill}, newest)]

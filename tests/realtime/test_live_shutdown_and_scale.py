@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 from live_world import (
-    VIEW,
     WAIT_S,
     Board,
     Plant,
@@ -49,12 +48,12 @@ async def test_shutdown_does_not_wait_for_open_streams_and_sockets(
         async with httpx.AsyncClient(base_url=url, timeout=WAIT_S) as http:
             board = Board(url, plant, http, Settings())
             anna = await board.token("anna")
-            params = {**VIEW, "since": "0", "access_token": anna}
+            params = {**plant.view, "since": "0", "access_token": anna}
             async with (
                 http.stream("GET", "/board/sse", params=params) as stream,
                 board.socket(anna) as socket,
             ):
-                await resume(socket, 0)
+                await resume(socket, 0, plant.view)
                 await frame_with(socket, 'id="presence"')
                 lines = stream.aiter_lines()
                 async with asyncio.timeout(WAIT_S):
@@ -93,8 +92,8 @@ async def test_a_change_on_one_instance_reaches_a_board_on_the_other(
         reader = Board(two, plant, http_two, Settings())
         anna, ben = await writer.token("anna"), await reader.token("ben")
         async with reader.socket(ben) as ben_socket, writer.socket(anna) as anna_socket:
-            await resume(ben_socket, await reader.revision(ben))
-            await resume(anna_socket, 0)
+            await resume(ben_socket, await reader.revision(ben), plant.view)
+            await resume(anna_socket, 0, plant.view)
             # Presence crosses instances too.
             await frame_with(ben_socket, "Anna Amsel")
             revision = await writer.move(anna, plant.tasks[0], 9)

@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 
 import pytest
 from live_world import (  # noqa: F401
-    DAY,
     PASSWORD,
     WAIT_S,
     Board,
@@ -29,6 +28,7 @@ from live_world import (  # noqa: F401
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from app import clock
 from app.db import tables as t
 from app.db.session import Database
 from app.realtime.hub import MemoryHub
@@ -56,8 +56,8 @@ class Crew:
             json={
                 "operator_id": operator,
                 "equipment_id": self.board.plant.mill,
-                "start": DAY.replace(hour=hour).isoformat(),
-                "end": DAY.replace(hour=hour + 1).isoformat(),
+                "start": self.board.plant.at(hour).isoformat(),
+                "end": self.board.plant.at(hour + 1).isoformat(),
             },
         )
         assert response.status_code == 200, response.text
@@ -84,7 +84,7 @@ async def crew(
                     password_hash=password_hash(),
                     role="operator",
                     operator_id=omar.id,
-                    created_at=DAY,
+                    created_at=clock.now(),
                 )
             )
         omar_id = omar.id

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from clocks import PlantTime
 
 from app.realtime.shared_render import SharedRenders
 from app.services.context import Actor
@@ -15,7 +15,7 @@ from app.web.board_view import BoardView
 ANNA = Actor(user_id=1, role="scheduler")
 BEN = Actor(user_id=2, role="scheduler")
 MARIA = Actor(user_id=3, role="manager")
-TODAY = BoardView(start=datetime(2026, 11, 23, tzinfo=UTC))
+TODAY = BoardView(start=PlantTime.current().day())
 
 
 class CountingRenderer:
@@ -46,7 +46,7 @@ async def test_many_boards_with_one_view_cost_one_render() -> None:
 async def test_what_differs_is_rendered_apart() -> None:
     renderer = CountingRenderer()
     shared = SharedRenders(renderer, None)
-    tomorrow = BoardView(start=datetime(2026, 11, 24, tzinfo=UTC))
+    tomorrow = TODAY.shifted(1)
     await shared.render(None, ANNA, TODAY, {7}, 12)  # type: ignore[arg-type]
     await shared.render(None, MARIA, TODAY, {7}, 12)  # read-only board: no drag handles
     await shared.render(None, ANNA, tomorrow, {7}, 12)  # type: ignore[arg-type]

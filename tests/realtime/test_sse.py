@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
-from live_world import VIEW, WAIT_S, Board, board_fixture, plant_fixture, var_dir_fixture  # noqa: F401
+from live_world import WAIT_S, Board, board_fixture, plant_fixture, var_dir_fixture  # noqa: F401
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Stream:
 async def stream(
     board: Board, token: str, *, since: int, headers: dict[str, str] | None = None
 ) -> AsyncIterator[Stream]:
-    params = {**VIEW, "since": str(since), "access_token": token}
+    params = {**board.plant.view, "since": str(since), "access_token": token}
     async with board.http.stream(
         "GET", "/board/sse", params=params, headers=headers or {}
     ) as response:
@@ -116,16 +116,18 @@ async def test_polling_returns_the_changes_since_and_who_is_here(board: Board) -
     # Anna polls too, so Ben sees her.
     await board.http.get(
         "/board/poll",
-        params={**VIEW, "since": str(newest)},
+        params={**board.plant.view, "since": str(newest)},
         headers={"Authorization": f"Bearer {anna}"},
     )
-    polled = await board.http.get("/board/poll", params={**VIEW, "since": str(since)}, headers=auth)
+    polled = await board.http.get(
+        "/board/poll", params={**board.plant.view, "since": str(since)}, headers=auth
+    )
     assert polled.status_code == 200 and polled.headers["cache-control"] == "no-store"
     revisions = re.findall(r'id="board-revision"[^>]*data-revision="(\d+)"', polled.text)
     assert revisions == [str(newest)]
     assert f'id="bar-{drill}"' in polled.text and f'id="bar-{cut}"' not in polled.text
     assert "Anna Amsel" in polled.text
     current = await board.http.get(
-        "/board/poll", params={**VIEW, "since": str(newest)}, headers=auth
+        "/board/poll", params={**board.plant.view, "since": str(newest)}, headers=auth
     )
     assert "board-revision" not in current.text and 'id="presence"' in current.text

@@ -6,7 +6,6 @@ import re
 
 import pytest
 from live_world import (  # noqa: F401
-    VIEW,
     Board,
     board_fixture,
     frame_with,
@@ -29,7 +28,7 @@ def revisions_in(frame: str) -> list[int]:
 async def closed_with(board: Board, **options: object) -> int | None:
     async with board.socket(**options) as socket:  # type: ignore[arg-type]
         with pytest.raises(ConnectionClosed) as closed:
-            await resume(socket, 0)
+            await resume(socket, 0, board.plant.view)
             await frame_with(socket, "never")
     return closed.value.rcvd.code if closed.value.rcvd else None
 
@@ -61,7 +60,7 @@ async def test_the_session_cookie_works_from_the_same_site_only(board: Board) ->
     assert await closed_with(board, **evil) == POLICY_VIOLATION  # type: ignore[arg-type]
     same = {"additional_headers": {"Cookie": cookie}, "origin": f"http://{host}"}
     async with board.socket(**same) as socket:
-        await resume(socket, 0)
+        await resume(socket, 0, board.plant.view)
         assert "presence" in await frame_with(socket, 'id="presence"')
 
 
@@ -72,7 +71,7 @@ async def test_resume_sends_exactly_the_changes_since(board: Board) -> None:
     since = await board.move(anna, drill, 8)
     newest = await board.move(anna, deburr, 10)
     async with board.socket(anna) as socket:
-        await resume(socket, since)
+        await resume(socket, since, board.plant.view)
         frame = await frame_with(socket, "board-revision")
     assert revisions_in(frame) == [newest]
     assert f'id="bar-{deburr}"' in frame
@@ -85,7 +84,7 @@ async def test_a_change_through_the_api_arrives_as_fragments_with_its_revision(
     anna, ben = await board.token("anna"), await board.token("ben")
     cut = board.plant.tasks[0]
     async with board.socket(ben) as socket:
-        await resume(socket, await board.revision(ben))
+        await resume(socket, await board.revision(ben), board.plant.view)
         await frame_with(socket, 'id="presence"')
         revision = await board.move(anna, cut, 9)
         frame = await frame_with(socket, "board-revision")
@@ -113,7 +112,7 @@ async def test_a_client_too_far_behind_is_told_to_reload(
         await board.move(anna, board.plant.tasks[0], 6)
         await board.move(anna, board.plant.tasks[1], 8)
         async with board.socket(anna) as socket:
-            await resume(socket, 0)
+            await resume(socket, 0, board.plant.view)
             frame = await frame_with(socket, "data-reload")
     assert 'id="notice"' in frame
 
@@ -122,14 +121,15 @@ async def test_a_new_view_is_followed_after_a_second_resume(board: Board) -> Non
     anna = await board.token("anna")
     cut = board.plant.tasks[0]
     async with board.socket(anna) as socket:
-        await resume(socket, 0, {**VIEW, "start": "2026-12-24T00:00:00+00:00"})
+        elsewhere_view = {**board.plant.view, "start": board.plant.at(24 * 30).isoformat()}
+        await resume(socket, 0, elsewhere_view)
         await frame_with(socket, 'id="presence"')
         since = await board.revision(anna)
         revision = await board.move(anna, cut, 7)
         elsewhere = await frame_with(socket, "board-revision")
         # Out of this view's window: the bar is reported gone, not drawn.
         assert f'<i id="bar-{cut}" data-gone' in elsewhere
-        await resume(socket, since, VIEW)
+        await resume(socket, since, board.plant.view)
         here = await frame_with(socket, "board-revision")
     assert revisions_in(here) == [revision]
     assert f'<div id="bar-{cut}"' in here or f'id="bar-{cut}" class' in here
@@ -139,11 +139,11 @@ async def test_presence_shows_who_is_on_the_board_and_what_they_drag(board: Boar
     anna, ben = await board.token("anna"), await board.token("ben")
     cut = board.plant.tasks[0]
     async with board.socket(ben) as ben_socket:
-        await resume(ben_socket, 0)
+        await resume(ben_socket, 0, board.plant.view)
         alone = await frame_with(ben_socket, 'id="presence"')
         assert "Only you" in alone
         async with board.socket(anna) as anna_socket:
-            await resume(anna_socket, 0)
+            await resume(anna_socket, 0, board.plant.view)
             joined = await frame_with(ben_socket, "Anna Amsel")
             assert "Ben Becker" not in joined  # yourself is not "someone else"
             await anna_socket.send(f'{{"type": "drag", "task_id": {cut}}}')
@@ -159,7 +159,7 @@ async def test_presence_shows_who_is_on_the_board_and_what_they_drag(board: Boar
 async def test_a_ping_is_answered_with_a_heartbeat(board: Board) -> None:
     anna = await board.token("anna")
     async with board.socket(anna) as socket:
-        await resume(socket, 0)
+        await resume(socket, 0, board.plant.view)
         await socket.send('{"type": "ping"}')
         assert await frame_with(socket, "<!--heartbeat-->") == "<!--heartbeat-->"
 
@@ -174,7 +174,7 @@ async def test_the_connection_gauge_counts_open_sockets(board: Board) -> None:
         return float(found.group(1))
 
     async with board.socket(anna) as socket:
-        await resume(socket, 0)
+        await resume(socket, 0, board.plant.view)
         await frame_with(socket, 'id="presence"')
         assert await gauge() == 1
 

@@ -2,10 +2,14 @@
 
 `build_board_plant(services)` writes: three machines (Mill 1 and Mill 2 mill,
 Weld cell 1 welds), two operators working 06-22 every day (Olga: milling 3;
-Omar: welding 2), job "Bracket 4711" with Cut (Mill 1 / Olga, Monday
+Omar: welding 2), job "Bracket 4711" with Cut (Mill 1 / Olga, today
 08:00-09:00 UTC) then Weld (Weld cell 1 / Omar, 09:00-10:30), job "Frame 12"
 with Drill still in the tray, and users anna/ben (schedulers), maria
 (manager), olga (operator), admin. The schedule's time zone is UTC.
+
+"Today" is the plant-time day of now (`tests/clocks.py`): the world is built
+around the clock the test runs under, never on a calendar date. The day is
+kept on the plant (`plant.day`), with `plant.at(hour)` and `plant.day_view`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from clocks import PlantTime
 
 from app import clock
 from app.auth.passwords import hash_password
@@ -31,8 +36,6 @@ from app.services.write_path import change
 from app.settings import Settings
 
 PASSWORD = "takt-test-password"
-MONDAY = datetime(2026, 11, 23, tzinfo=UTC)
-DAY_VIEW = "start=" + quote(MONDAY.isoformat()) + "&zoom=day&rows=equipment"
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,20 @@ class BoardPlant:
     weld: int
     frame: int
     drill: int
+    day: datetime  # today's midnight, plant time (UTC)
+
+    def at(self, hour: int, minute: int = 0, *, days: int = 0) -> datetime:
+        """`hour:minute` on the plant's day (or `days` after it), aware UTC."""
+        return self.day + timedelta(days=days, hours=hour, minutes=minute)
+
+    def form(self, hour: int, minute: int = 0, *, days: int = 0) -> str:
+        """That moment as the board's forms send it (plant time is UTC here)."""
+        return self.at(hour, minute, days=days).strftime("%Y-%m-%dT%H:%M")
+
+    @property
+    def day_view(self) -> str:
+        """The query of the day view of the plant's day, rows by equipment."""
+        return "start=" + quote(self.day.isoformat()) + "&zoom=day&rows=equipment"
 
 
 @cache
@@ -66,7 +83,9 @@ def _task(job: int, name: str, sequence: int, minutes: int, skill: str) -> t.Tas
     )
 
 
-async def build_board_plant(services: Services) -> BoardPlant:
+async def build_board_plant(services: Services, day: datetime | None = None) -> BoardPlant:
+    """The plant on `day` (a midnight, UTC; default: today's, from the clock)."""
+    day = PlantTime.current().day() if day is None else day
     async with change(services, SYSTEM, "test.plant") as tx:
         s = tx.session
         mill = t.Equipment(name="Mill 1", type="cnc_mill", capabilities=["milling"])
@@ -83,8 +102,8 @@ async def build_board_plant(services: Services) -> BoardPlant:
                 ("Omar Haddad", "welding", 2),
             ]
         )
-        job = t.Job(name="Bracket 4711", due=datetime(2026, 11, 30, tzinfo=UTC))
-        frame = t.Job(name="Frame 12", due=datetime(2026, 12, 1, tzinfo=UTC))
+        job = t.Job(name="Bracket 4711", due=day + timedelta(days=7))
+        frame = t.Job(name="Frame 12", due=day + timedelta(days=8))
         s.add_all([mill, mill2, welder, olga, omar, job, frame])
         await s.flush()
         cut = _task(job.id, "Cut", 1, 60, "milling")
@@ -104,9 +123,9 @@ async def build_board_plant(services: Services) -> BoardPlant:
                     task_id=task.id,
                     operator_id=operator.id,
                     equipment_id=machine.id,
-                    start=datetime.combine(MONDAY.date(), start, UTC),
-                    end=datetime.combine(MONDAY.date(), end, UTC),
-                    assigned_at=MONDAY,
+                    start=datetime.combine(day.date(), start, UTC),
+                    end=datetime.combine(day.date(), end, UTC),
+                    assigned_at=clock.now(),
                 )
             )
         s.add_all(
@@ -116,7 +135,7 @@ async def build_board_plant(services: Services) -> BoardPlant:
                 password_hash=password_hash(),
                 role=role,
                 operator_id=operator,
-                created_at=MONDAY,
+                created_at=clock.now(),
             )
             for name, display, role, operator in [
                 ("admin", "Administrator", "admin", None),
@@ -127,7 +146,17 @@ async def build_board_plant(services: Services) -> BoardPlant:
             ]
         )
     return BoardPlant(
-        mill.id, mill2.id, welder.id, olga.id, omar.id, job.id, cut.id, weld.id, frame.id, drill.id
+        mill.id,
+        mill2.id,
+        welder.id,
+        olga.id,
+        omar.id,
+        job.id,
+        cut.id,
+        weld.id,
+        frame.id,
+        drill.id,
+        day,
     )
 
 

@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
-from board_plant import DAY_VIEW, MONDAY, BoardWorld, board_world, log_in
+from board_plant import BoardWorld, board_world, log_in
+from clocks import iso_z
 from sqlalchemy import select
 
 from app.db import tables as t
@@ -53,33 +55,35 @@ async def assignment_of(world: BoardWorld, task_id: int) -> t.Assignment | None:
 async def test_bars_sit_in_their_rows_at_their_time(
     world: BoardWorld, anna: dict[str, str]
 ) -> None:
-    page = (await world.client.get(f"/board?{DAY_VIEW}")).text
+    page = (await world.client.get(f"/board?{world.plant.day_view}")).text
     cut, weld = bar_of(page, world.plant.cut), bar_of(page, world.plant.weld)
     # Rows by equipment, by type then name: Mill 1, Mill 2, Weld cell 1.
     assert "--row:0;--x:33.3333%;--w:4.1667%" in cut  # 08:00-09:00 of a 24 h window
     assert "--row:2;" in weld
     assert attr(cut, "data-version") == "1"
     assert 'tabindex="0"' in cut and 'role="button"' in cut and "aria-label=" in cut
-    by_operator = await world.client.get(f"/board?{DAY_VIEW.replace('equipment', 'operator')}")
+    by_operator = await world.client.get(
+        f"/board?{world.plant.day_view.replace('equipment', 'operator')}"
+    )
     assert "--row:0;" in bar_of(by_operator.text, world.plant.cut)  # Olga before Omar
     assert "--row:1;" in bar_of(by_operator.text, world.plant.weld)
 
 
 async def test_only_the_window_is_rendered(world: BoardWorld, anna: dict[str, str]) -> None:
-    tuesday = quote(MONDAY.replace(day=24).isoformat())
-    page = (await world.client.get(f"/board?start={tuesday}&zoom=day")).text
+    tomorrow = quote(world.plant.at(0, days=1).isoformat())
+    page = (await world.client.get(f"/board?start={tomorrow}&zoom=day")).text
     assert 'id="bar-' not in page
-    hour = quote(MONDAY.replace(hour=8, minute=30).isoformat())
+    hour = quote(world.plant.at(8, 30).isoformat())
     page = (await world.client.get(f"/board?start={hour}&zoom=hour")).text
     assert "clipped-start" in bar_of(page, world.plant.cut)
     assert f'id="bar-{world.plant.weld}"' in page
 
 
 async def test_filters_narrow_rows_and_bars(world: BoardWorld, anna: dict[str, str]) -> None:
-    page = (await world.client.get(f"/board?{DAY_VIEW}&type=welding_cell")).text
+    page = (await world.client.get(f"/board?{world.plant.day_view}&type=welding_cell")).text
     assert f'id="bar-{world.plant.cut}"' not in page
     assert "--row:0;" in bar_of(page, world.plant.weld)
-    page = (await world.client.get(f"/board?{DAY_VIEW}&job={world.plant.frame}")).text
+    page = (await world.client.get(f"/board?{world.plant.day_view}&job={world.plant.frame}")).text
     assert 'id="bar-' not in page
     assert f'id="tray-task-{world.plant.drill}"' in page
 
@@ -87,7 +91,7 @@ async def test_filters_narrow_rows_and_bars(world: BoardWorld, anna: dict[str, s
 async def test_the_tray_holds_the_unscheduled_tasks(
     world: BoardWorld, anna: dict[str, str]
 ) -> None:
-    page = (await world.client.get(f"/board?{DAY_VIEW}")).text
+    page = (await world.client.get(f"/board?{world.plant.day_view}")).text
     assert f'id="tray-task-{world.plant.drill}"' in page
     assert f'id="tray-task-{world.plant.cut}"' not in page
     assert '<span id="tray-total" class="muted">1</span>' in page
@@ -98,13 +102,17 @@ async def test_the_tray_holds_the_unscheduled_tasks(
 async def test_conflicts_are_listed_and_marked(world: BoardWorld, anna: dict[str, str]) -> None:
     # Weld before Cut ends: a dependency violation on both.
     response = await world.client.post(
-        f"/board/tasks/{world.plant.weld}/place?{DAY_VIEW}",
-        data={"version": "1", "starts_at": "2026-11-23T08:30", "ends_at": "2026-11-23T10:00"},
+        f"/board/tasks/{world.plant.weld}/place?{world.plant.day_view}",
+        data={
+            "version": "1",
+            "starts_at": world.plant.form(8, 30),
+            "ends_at": world.plant.form(10),
+        },
         headers=anna,
     )
     assert response.status_code == 200, response.text
     assert "1 conflict" in response.text
-    page = (await world.client.get(f"/board?{DAY_VIEW}")).text
+    page = (await world.client.get(f"/board?{world.plant.day_view}")).text
     assert "has-error" in bar_of(page, world.plant.weld)
     panel = page[page.index('id="conflicts"') :]
     assert "dependency violation" in panel
@@ -119,12 +127,12 @@ async def test_placing_moves_the_bar_and_answers_with_fragments(
 ) -> None:
     plant = world.plant
     response = await world.client.post(
-        f"/board/tasks/{plant.cut}/place?{DAY_VIEW}",
+        f"/board/tasks/{plant.cut}/place?{world.plant.day_view}",
         data={
             "version": "1",
             "equipment_id": str(plant.mill2),
-            "starts_at": "2026-11-23T12:00:00+00:00",
-            "ends_at": "2026-11-23T13:00:00+00:00",
+            "starts_at": world.plant.at(12).isoformat(),
+            "ends_at": world.plant.at(13).isoformat(),
         },
         headers=anna,
     )
@@ -147,14 +155,18 @@ async def test_a_stale_drop_is_refused_and_names_who_changed_it(
     async with world.another_browser() as bens_browser:
         ben = {"X-CSRF-Token": await log_in(bens_browser, "ben"), "HX-Request": "true"}
         first = await bens_browser.post(
-            f"/board/tasks/{plant.cut}/place?{DAY_VIEW}",
-            data={"version": "1", "starts_at": "2026-11-23T11:00", "ends_at": "2026-11-23T12:00"},
+            f"/board/tasks/{plant.cut}/place?{world.plant.day_view}",
+            data={
+                "version": "1",
+                "starts_at": world.plant.form(11),
+                "ends_at": world.plant.form(12),
+            },
             headers=ben,
         )
     assert first.status_code == 200
     stale = await world.client.post(
-        f"/board/tasks/{plant.cut}/place?{DAY_VIEW}",
-        data={"version": "1", "starts_at": "2026-11-23T14:00", "ends_at": "2026-11-23T15:00"},
+        f"/board/tasks/{plant.cut}/place?{world.plant.day_view}",
+        data={"version": "1", "starts_at": world.plant.form(14), "ends_at": world.plant.form(15)},
         headers=anna,
     )
     assert stale.status_code == 412
@@ -169,8 +181,8 @@ async def test_a_stale_drop_is_refused_and_names_who_changed_it(
 async def test_bad_edits_get_a_4xx_and_write_nothing(
     world: BoardWorld, anna: dict[str, str]
 ) -> None:
-    url = f"/board/tasks/{world.plant.cut}/place?{DAY_VIEW}"
-    slot = {"starts_at": "2026-11-23T12:00", "ends_at": "2026-11-23T13:00"}
+    url = f"/board/tasks/{world.plant.cut}/place?{world.plant.day_view}"
+    slot = {"starts_at": world.plant.form(12), "ends_at": world.plant.form(13)}
     missing_version = await world.client.post(url, data=slot, headers=anna)
     assert missing_version.status_code == 428
     bad_time = await world.client.post(
@@ -179,7 +191,7 @@ async def test_bad_edits_get_a_4xx_and_write_nothing(
     assert bad_time.status_code == 422 and "starts_at" in bad_time.text
     backwards = await world.client.post(
         url,
-        data={"version": "1", "starts_at": "2026-11-23T13:00", "ends_at": "2026-11-23T12:00"},
+        data={"version": "1", "starts_at": world.plant.form(13), "ends_at": world.plant.form(12)},
         headers=anna,
     )
     assert backwards.status_code == 422
@@ -192,7 +204,9 @@ async def test_bad_edits_get_a_4xx_and_write_nothing(
     )
     assert unknown.status_code == 422
     gone = await world.client.post(
-        f"/board/tasks/999/place?{DAY_VIEW}", data={"version": "1", **slot}, headers=anna
+        f"/board/tasks/999/place?{world.plant.day_view}",
+        data={"version": "1", **slot},
+        headers=anna,
     )
     assert gone.status_code == 404
     placed = await assignment_of(world, world.plant.cut)
@@ -204,12 +218,12 @@ async def test_a_tray_drop_picks_the_other_resource(
 ) -> None:
     plant = world.plant
     response = await world.client.post(
-        f"/board/tasks/{plant.drill}/place?{DAY_VIEW}",
+        f"/board/tasks/{plant.drill}/place?{world.plant.day_view}",
         data={
             "version": "1",
             "equipment_id": str(plant.mill2),
-            "starts_at": "2026-11-23T08:00:00Z",
-            "ends_at": "2026-11-23T08:45:00Z",
+            "starts_at": iso_z(world.plant.at(8)),
+            "ends_at": iso_z(world.plant.at(8, 45)),
         },
         headers=anna,
     )
@@ -226,7 +240,7 @@ async def test_unscheduling_puts_the_task_back_in_the_tray(
     world: BoardWorld, anna: dict[str, str]
 ) -> None:
     response = await world.client.post(
-        f"/board/tasks/{world.plant.weld}/unschedule?{DAY_VIEW}",
+        f"/board/tasks/{world.plant.weld}/unschedule?{world.plant.day_view}",
         data={"version": "1"},
         headers=anna,
     )
@@ -246,8 +260,8 @@ async def test_preview_says_what_a_placement_would_conflict_with(
             "task_id": str(plant.cut),
             "equipment_id": str(plant.mill2),
             "operator_id": str(plant.olga),
-            "starts_at": "2026-11-23T07:00:00Z",
-            "ends_at": "2026-11-23T08:00:00Z",
+            "starts_at": iso_z(world.plant.at(7)),
+            "ends_at": iso_z(world.plant.at(8)),
         },
         headers=anna,
     )
@@ -257,8 +271,8 @@ async def test_preview_says_what_a_placement_would_conflict_with(
         data={
             "task_id": str(plant.cut),
             "equipment_id": str(plant.welder),
-            "starts_at": "2026-11-23T07:00:00Z",
-            "ends_at": "2026-11-23T08:00:00Z",
+            "starts_at": iso_z(world.plant.at(7)),
+            "ends_at": iso_z(world.plant.at(8)),
         },
         headers=anna,
     )
@@ -272,10 +286,10 @@ async def test_preview_says_what_a_placement_would_conflict_with(
 
 
 async def test_detail_and_critical_path(world: BoardWorld, anna: dict[str, str]) -> None:
-    detail = await world.client.get(f"/board/tasks/{world.plant.cut}?{DAY_VIEW}")
+    detail = await world.client.get(f"/board/tasks/{world.plant.cut}?{world.plant.day_view}")
     assert detail.status_code == 200
     assert 'name="version" value="1"' in detail.text
-    assert 'value="2026-11-23T08:00"' in detail.text  # plant time (UTC here)
+    assert f'value="{world.plant.form(8)}"' in detail.text  # plant time (UTC here)
     critical = await world.client.get(f"/board/jobs/{world.plant.job}/critical")
     assert critical.json()["critical_task_ids"] == [world.plant.cut, world.plant.weld]
     assert (await world.client.get("/board/jobs/999/critical")).status_code == 404
@@ -284,17 +298,17 @@ async def test_detail_and_critical_path(world: BoardWorld, anna: dict[str, str])
 async def test_render_changes_for_the_live_feed(world: BoardWorld) -> None:
     plant = world.plant
     actor = Actor(user_id=1, role="scheduler")
-    monday = view_from_query({"start": MONDAY.isoformat(), "zoom": "day"}, zone=MONDAY.tzinfo)  # type: ignore[arg-type]
-    html = await render_changes(world.services, actor, monday, {plant.cut}, 7)
+    today = view_from_query({"start": plant.day.isoformat(), "zoom": "day"}, zone=ZoneInfo("UTC"))
+    html = await render_changes(world.services, actor, today, {plant.cut}, 7)
     assert "--row:0;" in bar_of(html, plant.cut)
     assert '<meta id="board-revision" name="board-revision" data-revision="7"' in html
-    tuesday = BoardView(start=MONDAY.replace(day=24))
-    html = await render_changes(world.services, actor, tuesday, {plant.cut}, 8)
+    tomorrow = BoardView(start=plant.at(0, days=1))
+    html = await render_changes(world.services, actor, tomorrow, {plant.cut}, 8)
     assert f'<i id="bar-{plant.cut}" data-gone' in html
     manager = Actor(user_id=4, role="manager")
-    assert "movable" not in await render_changes(world.services, manager, monday, {plant.cut}, 9)
+    assert "movable" not in await render_changes(world.services, manager, today, {plant.cut}, 9)
     refresh = await render_message(
-        world.services, actor, monday, {"kind": "equipment.updated", "revision": 10,
+        world.services, actor, today, {"kind": "equipment.updated", "revision": 10,
                                        "entities": {"equipment": [plant.mill]}}
     )  # fmt: skip
     # The whole board is swapped: the main area itself and both side panels.
@@ -302,7 +316,7 @@ async def test_render_changes_for_the_live_feed(world: BoardWorld) -> None:
     assert 'hx-swap-oob="true"' in main_tag
     assert 'id="conflicts"' in refresh and 'id="tray"' in refresh
     quiet = await render_message(
-        world.services, actor, monday, {"kind": "user.created", "revision": 11,
+        world.services, actor, today, {"kind": "user.created", "revision": 11,
                                        "entities": {"user": [9]}}
     )  # fmt: skip
     assert 'id="bar-' not in quiet and 'data-revision="11"' in quiet

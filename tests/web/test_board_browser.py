@@ -7,14 +7,15 @@ through the API, as another client would see it.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-from board_plant import DAY_VIEW, MONDAY, PASSWORD, BoardPlant, build_board_plant
+from board_plant import PASSWORD, BoardPlant, build_board_plant
+from clocks import PlantTime, iso_z
 from playwright.async_api import Browser, Page
 from servers import load_demo
 
@@ -26,7 +27,7 @@ from app.settings import Settings
 pytestmark = pytest.mark.browser
 
 VIEWPORT = {"width": 1400, "height": 800}
-SPAN = timedelta(days=1)  # the day zoom of DAY_VIEW
+SPAN = timedelta(days=1)  # the day zoom of the plant's day view
 
 
 async def planted(database_url: str, var_dir: Path) -> BoardPlant:
@@ -46,10 +47,12 @@ async def board(
     return live_server(database_url=sqlite_database_url, var_dir=tmp_path / "var"), plant
 
 
-async def open_board(browser: Browser, base_url: str, user: str = "anna") -> Page:
+async def open_board(
+    browser: Browser, base_url: str, plant: BoardPlant, user: str = "anna"
+) -> Page:
     page = await browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
     page.set_default_timeout(10_000)
-    await page.goto(f"{base_url}/board?{DAY_VIEW}")  # not logged in: the login form
+    await page.goto(f"{base_url}/board?{plant.day_view}")  # not logged in: the login form
     await page.fill("input[name=username]", user)
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button[type=submit]")
@@ -69,12 +72,14 @@ async def api_task(base_url: str, task_id: int) -> dict[str, Any]:
         return found
 
 
-async def lane_point(page: Page, moment: datetime, row: int) -> tuple[float, float]:
-    """Where on screen `moment` is in row `row` of the day view."""
+async def lane_point(
+    page: Page, plant: BoardPlant, moment: datetime, row: int
+) -> tuple[float, float]:
+    """Where on screen `moment` is in row `row` of the plant's day view."""
     box = await page.locator("#bars").bounding_box()
     rows = await page.locator("#rows .row-label").count()
     assert box is not None
-    x = box["x"] + (moment - MONDAY) / SPAN * box["width"]
+    x = box["x"] + (moment - plant.day) / SPAN * box["width"]
     return x, box["y"] + (row + 0.5) * box["height"] / rows
 
 
@@ -87,15 +92,15 @@ async def grab(page: Page, selector: str) -> None:
 
 async def test_drag_a_bar_to_another_time_and_row(browser: Browser, board: Any) -> None:
     base_url, plant = board
-    page = await open_board(browser, base_url)
+    page = await open_board(browser, base_url, plant)
     await grab(page, f"#bar-{plant.cut}")
     # Over the welding cell (row 2) first: a mill job there is a conflict, shown before the drop.
-    x, y = await lane_point(page, MONDAY.replace(hour=12), 2)
+    x, y = await lane_point(page, plant, plant.at(12), 2)
     await page.mouse.move(x, y, steps=8)
     await page.wait_for_selector(".bar.ghost.preview-error")
     assert "capability" in (await page.locator(".ghost-tip").inner_text()).lower()
     # Then onto Mill 2 (row 1) an hour earlier, free and still before Weld: green, dropped.
-    x, y = await lane_point(page, MONDAY.replace(hour=7), 1)
+    x, y = await lane_point(page, plant, plant.at(7), 1)
     await page.mouse.move(x + 2, y, steps=8)
     await page.wait_for_selector(".bar.ghost.preview-ok")
     await page.mouse.up()
@@ -103,7 +108,7 @@ async def test_drag_a_bar_to_another_time_and_row(browser: Browser, board: Any) 
     task = await api_task(base_url, plant.cut)
     assert task["assignment"]["equipment_id"] == plant.mill2
     assert task["assignment"]["operator_id"] == plant.olga
-    assert task["assignment"]["start"].startswith("2026-11-23T07:00")
+    assert task["assignment"]["start"].startswith(plant.form(7))
     bar = page.locator(f"#bar-{plant.cut}")
     assert await bar.get_attribute("data-row") == "1"
     await page.wait_for_function("() => !document.querySelector('.bar.ghost')")
@@ -113,9 +118,9 @@ async def test_a_stale_drop_shows_who_changed_it_and_snaps_back(
     browser: Browser, board: Any
 ) -> None:
     base_url, plant = board
-    page = await open_board(browser, base_url)
+    page = await open_board(browser, base_url, plant)
     await grab(page, f"#bar-{plant.cut}")
-    x, y = await lane_point(page, MONDAY.replace(hour=14), 0)
+    x, y = await lane_point(page, plant, plant.at(14), 0)
     await page.mouse.move(x, y, steps=4)
     # Meanwhile Ben moves the same task through the API.
     async with httpx.AsyncClient(base_url=base_url) as client:
@@ -127,8 +132,8 @@ async def test_a_stale_drop_shows_who_changed_it_and_snaps_back(
             json={
                 "operator_id": plant.olga,
                 "equipment_id": plant.mill,
-                "start": "2026-11-23T10:00:00Z",
-                "end": "2026-11-23T11:00:00Z",
+                "start": iso_z(plant.at(10)),
+                "end": iso_z(plant.at(11)),
             },
             headers={"Authorization": f"Bearer {token.json()['access_token']}", "If-Match": '"1"'},
         )
@@ -139,15 +144,13 @@ async def test_a_stale_drop_shows_who_changed_it_and_snaps_back(
     await notice.wait_for()
     assert "Ben Hoffmann changed this task" in await notice.inner_text()
     bar = page.locator(f"#bar-{plant.cut}")
-    assert (await bar.get_attribute("data-start") or "").startswith("2026-11-23T10:00")
-    assert (await api_task(base_url, plant.cut))["assignment"]["start"].startswith(
-        "2026-11-23T10:00"
-    )
+    assert (await bar.get_attribute("data-start") or "").startswith(plant.form(10))
+    assert (await api_task(base_url, plant.cut))["assignment"]["start"].startswith(plant.form(10))
 
 
 async def test_arrow_keys_move_the_focused_bar(browser: Browser, board: Any) -> None:
     base_url, plant = board
-    page = await open_board(browser, base_url)
+    page = await open_board(browser, base_url, plant)
     await page.focus(f"#bar-{plant.cut}")
     for _ in range(4):  # four snaps of 15 minutes earlier
         await page.keyboard.press("ArrowLeft")
@@ -157,7 +160,7 @@ async def test_arrow_keys_move_the_focused_bar(browser: Browser, board: Any) -> 
     await page.keyboard.press("Enter")
     await page.wait_for_selector("#notice.notice-ok")
     task = await api_task(base_url, plant.cut)
-    assert task["assignment"]["start"].startswith("2026-11-23T07:00")
+    assert task["assignment"]["start"].startswith(plant.form(7))
     assert task["assignment"]["equipment_id"] == plant.mill2
     focused = await page.evaluate("document.activeElement.id")
     assert focused == f"bar-{plant.cut}"
@@ -170,9 +173,9 @@ async def test_arrow_keys_move_the_focused_bar(browser: Browser, board: Any) -> 
 
 async def test_a_task_dragged_from_the_tray_is_scheduled(browser: Browser, board: Any) -> None:
     base_url, plant = board
-    page = await open_board(browser, base_url)
+    page = await open_board(browser, base_url, plant)
     await grab(page, f"#tray-task-{plant.drill}")
-    x, y = await lane_point(page, MONDAY.replace(hour=13), 1)
+    x, y = await lane_point(page, plant, plant.at(13), 1)
     await page.mouse.move(x, y, steps=12)
     await page.wait_for_selector(".bar.ghost.preview-ok")
     await page.mouse.up()
@@ -181,7 +184,7 @@ async def test_a_task_dragged_from_the_tray_is_scheduled(browser: Browser, board
     task = await api_task(base_url, plant.drill)
     assert task["assignment"]["equipment_id"] == plant.mill2
     assert task["assignment"]["operator_id"] == plant.olga  # picked: the qualified operator
-    assert task["assignment"]["start"].startswith("2026-11-23T13:00")
+    assert task["assignment"]["start"].startswith(plant.form(13))
 
 
 async def test_the_demo_board(
@@ -196,7 +199,7 @@ async def test_the_demo_board(
     load_demo(sqlite_database_url, tmp_path, "small")
     base_url = live_server(database_url=sqlite_database_url)
     page = await browser.new_page(viewport={"width": 1600, "height": 900})
-    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    hour = PlantTime.current().hour() - timedelta(hours=1)
     board = "/board?" + urlencode({"start": hour.isoformat(), "zoom": "day"})
     await page.goto(f"{base_url}/login?" + urlencode({"next": board}))
     await page.fill("input[name=username]", "anna")

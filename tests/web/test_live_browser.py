@@ -15,7 +15,6 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, WebSocketRoute
 from realtime.live_world import (
     PASSWORD,
-    VIEW,
     Board,
     board_fixture as board_fixture,
     plant_fixture as plant_fixture,
@@ -24,7 +23,6 @@ from realtime.live_world import (
 
 pytestmark = pytest.mark.browser
 
-BOARD_PATH = "/board?" + urlencode(VIEW)
 WAIT_MS = 15_000
 
 SignIn = Callable[..., Awaitable[Page]]
@@ -47,7 +45,8 @@ async def sign_in(browser: Browser, board: Board) -> AsyncIterator[SignIn]:
         if "sse" in block:
             await context.route("**/board/sse**", lambda route: route.abort())
         page = await context.new_page()
-        await page.goto(board.url + "/login?next=" + quote(BOARD_PATH, safe=""))
+        board_path = "/board?" + urlencode(board.plant.view)
+        await page.goto(board.url + "/login?next=" + quote(board_path, safe=""))
         await page.fill('input[name="username"]', username)
         await page.fill('input[name="password"]', PASSWORD)
         await page.click('button[type="submit"]')
@@ -99,7 +98,7 @@ async def test_a_drag_on_one_board_appears_on_the_other(board: Board, sign_in: S
     # The move reaches Ben's board without a reload, and the marker goes.
     await ben.wait_for_function(
         "([id, start]) => document.getElementById('bar-' + id).dataset.start !== start",
-        arg=[cut, "2026-11-24T08:00:00+00:00"],
+        arg=[cut, board.plant.at(8).isoformat()],
         timeout=WAIT_MS,
     )
     await ben.wait_for_selector(f"#bar-{cut}:not([data-dragged-by])", timeout=WAIT_MS)
@@ -118,7 +117,7 @@ async def test_the_board_falls_back_to_sse_when_websockets_are_blocked(
     assert await transport_of(ben, "sse") == "sse"
     assert await ben.text_content("#live-status") == "Live (SSE)"
     await board.move(anna, cut, 11)
-    await bar_starts_at(ben, cut, "2026-11-24T11:00:00+00:00")
+    await bar_starts_at(ben, cut, board.plant.at(11).isoformat())
 
 
 async def test_the_board_falls_back_to_polling_when_sse_is_blocked_too(
@@ -129,5 +128,5 @@ async def test_the_board_falls_back_to_polling_when_sse_is_blocked_too(
     ben = await sign_in("ben", block=("websocket", "sse"))
     assert await transport_of(ben, "polling") == "polling"
     await board.move(anna, cut, 13)
-    await bar_starts_at(ben, cut, "2026-11-24T13:00:00+00:00")
+    await bar_starts_at(ben, cut, board.plant.at(13).isoformat())
     assert (await ben.text_content("#live-status") or "").startswith("Polling")

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 from playwright.async_api import Browser, Page
-from realtime.live_world import PASSWORD, VIEW, Board, build_plant
+from realtime.live_world import PASSWORD, Board, Plant, build_plant
 
 from app.db.session import Database
 from app.realtime.hub import MemoryHub
@@ -19,14 +19,14 @@ from app.settings import Settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.redis]
 
-BOARD_PATH = "/board?" + urlencode(VIEW)
 WAIT_MS = 15_000
 
 
-async def open_board(browser: Browser, base_url: str, username: str) -> Page:
+async def open_board(browser: Browser, base_url: str, plant: Plant, username: str) -> Page:
     context = await browser.new_context(viewport={"width": 1400, "height": 800})
     page = await context.new_page()
-    await page.goto(base_url + "/login?next=" + quote(BOARD_PATH, safe=""))
+    board_path = "/board?" + urlencode(plant.view)
+    await page.goto(base_url + "/login?next=" + quote(board_path, safe=""))
     await page.fill('input[name="username"]', username)
     await page.fill('input[name="password"]', PASSWORD)
     await page.click('button[type="submit"]')
@@ -63,8 +63,8 @@ async def test_a_drag_through_one_instance_appears_on_a_board_of_the_other(
         board = Board(instance_a, plant, http, settings)
         await board.move(await board.token("anna"), cut, 8)  # on the board before anyone looks
 
-    anna = await open_board(browser, instance_a, "anna")
-    ben = await open_board(browser, instance_b, "ben")
+    anna = await open_board(browser, instance_a, plant, "anna")
+    ben = await open_board(browser, instance_b, plant, "ben")
     # Presence crosses instances too.
     await ben.wait_for_selector("#presence >> text=Anna Amsel", timeout=WAIT_MS)
     before = await ben.get_attribute(f"#bar-{cut}", "data-start")

@@ -10,7 +10,7 @@ without a reload. No timing assertions: every wait is for a condition.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -25,6 +25,7 @@ from realtime.live_world import (
 )
 from sqlalchemy import func, select
 
+from app import clock
 from app.db import tables as t
 from app.db.session import Database
 
@@ -97,7 +98,7 @@ async def test_an_operator_works_her_tasks_on_a_phone_online_and_offline(
 ) -> None:
     anna = await board.token("anna")
     cut, drill, deburr = board.plant.tasks
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now = clock.now().replace(second=0, microsecond=0)
     await book(board, anna, cut, now + timedelta(minutes=30))
     await book(board, anna, drill, now + timedelta(minutes=90))
 
@@ -183,7 +184,7 @@ async def test_a_queued_action_on_a_task_given_away_meanwhile_is_shown_not_dropp
 ) -> None:
     anna = await board.token("anna")
     cut = board.plant.tasks[0]
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now = clock.now().replace(second=0, microsecond=0)
     await book(board, anna, cut, now + timedelta(minutes=30))
     phone = await sign_in(browser, contexts, board, "olga", "/my", viewport=PHONE)
     await phone.wait_for_selector(f"#my-task-{cut}", timeout=WAIT_MS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +22,7 @@ from playwright.async_api import Browser, Page
 from servers import load_demo
 from sqlalchemy import func, select
 
+from app import clock
 from app.db import tables as t
 from app.db.session import Database
 from app.realtime.hub import MemoryHub
@@ -132,7 +133,7 @@ async def test_optimize_preview_and_apply_while_another_scheduler_edits(
     await anna.wait_for_selector(f"#draft-ghost-{plant.drill}")
 
     # Meanwhile Ben schedules Drill himself, two days on: the draft is stale.
-    later = (datetime.now(UTC) + timedelta(days=2)).replace(hour=10, minute=0)
+    later = (clock.now() + timedelta(days=2)).replace(hour=10, minute=0)
     ends = later + timedelta(minutes=45)
     await schedule_as(ben, plant.drill, plant, f"{later:%Y-%m-%dT%H:%M}", f"{ends:%Y-%m-%dT%H:%M}")
     await panel.locator("button", has_text="Apply").click()
@@ -172,7 +173,7 @@ class Elsewhere:
 
 async def far_from_today(database_url: str, zone: ZoneInfo, count: int) -> list[Elsewhere]:
     """Booked tasks of `count` jobs that start the day after tomorrow or later."""
-    today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = clock.now().astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     later = today + timedelta(days=2)
     database = Database(database_url)
     try:
@@ -225,7 +226,7 @@ async def test_the_large_demo_optimized_from_the_board_while_another_scheduler_e
     base_url = live_server(database_url=sqlite_database_url, var_dir=tmp_path)
     elsewhere = await far_from_today(sqlite_database_url, ZoneInfo("Europe/Berlin"), 2)
     # Anna looks at the next 24 hours: the jobs there are what her run optimizes.
-    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    hour = clock.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     view = urlencode({"start": hour.isoformat(), "zoom": "day", "rows": "equipment"})
     anna = await log_in(browser, base_url, "anna", view, "takt-demo")
     ben = await log_in(browser, base_url, "ben", view, "takt-demo")

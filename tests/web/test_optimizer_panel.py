@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from board_plant import DAY_VIEW, BoardWorld, board_world, log_in
+from board_plant import BoardWorld, board_world, log_in
 from sqlalchemy import func, select, update
 
 from app import clock
@@ -45,7 +45,7 @@ async def drafts_count(world: BoardWorld) -> int:
 async def run_to_draft(world: BoardWorld, headers: dict[str, str]) -> str:
     """Start a 2 s run on all open jobs and poll its panel, as htmx does, until it is done."""
     started = await world.client.post(
-        f"/board/optimizer/runs?{DAY_VIEW}",
+        f"/board/optimizer/runs?{world.plant.day_view}",
         data={"time_limit": "2", "scope": "all"},
         headers=headers,
     )
@@ -120,9 +120,9 @@ def test_tray_tasks_the_draft_schedules_are_named_beside_the_figures() -> None:
 async def test_schedulers_get_the_optimize_button_and_its_options(
     world: BoardWorld, anna: dict[str, str]
 ) -> None:
-    board = (await world.client.get(f"/board?{DAY_VIEW}")).text
+    board = (await world.client.get(f"/board?{world.plant.day_view}")).text
     assert 'hx-get="/board/optimizer?' in board and 'id="optimizer"' in board
-    panel = await world.client.get(f"/board/optimizer?{DAY_VIEW}", headers=anna)
+    panel = await world.client.get(f"/board/optimizer?{world.plant.day_view}", headers=anna)
     assert panel.status_code == 200
     assert state_of(panel.text) == "options"
     for seconds in ("10", "30", "60"):
@@ -135,9 +135,9 @@ async def test_managers_and_operators_may_not_optimize(world: BoardWorld, user: 
     csrf = await log_in(world.client, user, next_url="/board" if user == "maria" else "/my")
     headers = {"X-CSRF-Token": csrf, "HX-Request": "true"}
     if user == "maria":
-        board = (await world.client.get(f"/board?{DAY_VIEW}")).text
+        board = (await world.client.get(f"/board?{world.plant.day_view}")).text
         assert "/board/optimizer" not in board
-    refused = await world.client.get(f"/board/optimizer?{DAY_VIEW}", headers=headers)
+    refused = await world.client.get(f"/board/optimizer?{world.plant.day_view}", headers=headers)
     assert refused.status_code == 403
     started = await world.client.post(
         "/board/optimizer/runs", data={"time_limit": "2", "scope": "all"}, headers=headers
@@ -238,13 +238,13 @@ async def test_a_stale_apply_names_the_tasks_that_changed_and_offers_a_rerun(
     ben = world.another_browser()
     ben_csrf = await log_in(ben, "ben")
     moved = await ben.post(
-        f"/board/tasks/{world.plant.drill}/place?{DAY_VIEW}",
+        f"/board/tasks/{world.plant.drill}/place?{world.plant.day_view}",
         data={
             "version": "1",
             "operator_id": str(world.plant.olga),
             "equipment_id": str(world.plant.mill2),
-            "starts_at": "2026-11-23T14:00",
-            "ends_at": "2026-11-23T14:45",
+            "starts_at": world.plant.form(14),
+            "ends_at": world.plant.form(14, 45),
         },
         headers={"X-CSRF-Token": ben_csrf, "HX-Request": "true"},
     )

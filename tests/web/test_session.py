@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from board_plant import DAY_VIEW, PASSWORD, BoardWorld, board_world, log_in
+from board_plant import PASSWORD, BoardWorld, board_world, log_in
 from sqlalchemy import select
 from starlette.requests import HTTPConnection
 
@@ -135,8 +135,8 @@ async def test_unsafe_board_requests_without_csrf_are_refused(world: BoardWorld)
     await log_in(world.client, "anna")
     plant = world.plant
     response = await world.client.post(
-        f"/board/tasks/{plant.cut}/place?{DAY_VIEW}",
-        data={"version": "1", "starts_at": "2026-11-23T12:00", "ends_at": "2026-11-23T13:00"},
+        f"/board/tasks/{plant.cut}/place?{world.plant.day_view}",
+        data={"version": "1", "starts_at": world.plant.form(12), "ends_at": world.plant.form(13)},
         headers={"HX-Request": "true"},
     )
     assert response.status_code == 403
@@ -165,7 +165,7 @@ async def test_an_operator_lands_on_my_tasks_not_on_the_board(world: BoardWorld)
 
 async def test_a_manager_sees_a_read_only_board(world: BoardWorld) -> None:
     csrf = await log_in(world.client, "maria")
-    board = await world.client.get(f"/board?{DAY_VIEW}")
+    board = await world.client.get(f"/board?{world.plant.day_view}")
     assert board.status_code == 200
     assert "read-only" in board.text
     assert f'id="bar-{world.plant.cut}"' in board.text
@@ -175,8 +175,8 @@ async def test_a_manager_sees_a_read_only_board(world: BoardWorld) -> None:
     # A manager's own screen is the wall; the front door sends them there.
     assert (await world.client.get("/")).headers["location"] == "/wall"
     response = await world.client.post(
-        f"/board/tasks/{world.plant.cut}/place?{DAY_VIEW}",
-        data={"version": "1", "starts_at": "2026-11-23T12:00", "ends_at": "2026-11-23T13:00"},
+        f"/board/tasks/{world.plant.cut}/place?{world.plant.day_view}",
+        data={"version": "1", "starts_at": world.plant.form(12), "ends_at": world.plant.form(13)},
         headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
     )
     assert response.status_code == 403

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from playwright.async_api import Browser, BrowserContext, Page
 from servers import app_server, free_port, load_demo
 from sqlalchemy import select
 
+from app import clock
 from app.db import tables as t
 from app.db.session import Database
 from app.realtime.hub import MemoryHub
@@ -106,7 +107,7 @@ async def set_status(url: str, equipment_id: int, status: str, *, password: str 
         current = await http.get(f"/api/v1/equipment/{equipment_id}", headers=auth)
         body: dict[str, Any] = {"status": status}
         if status != "available":
-            body["expected_back"] = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+            body["expected_back"] = (clock.now() + timedelta(hours=3)).isoformat()
         response = await http.patch(
             f"/api/v1/equipment/{equipment_id}",
             headers={**auth, "If-Match": current.headers["etag"]},
@@ -208,7 +209,7 @@ async def test_the_page_stays_the_same_size_over_many_updates(
 async def a_mornings_work(database_url: str, var_dir: Path) -> None:
     """Some of today's booked tasks done over the last hours, so the charts have history."""
     services = await _services(database_url, var_dir)
-    now = datetime.now(UTC)
+    now = clock.now()
     try:
         async with change(services, SYSTEM, "test.morning") as tx:
             query = select(t.Task).join(t.Assignment).order_by(t.Assignment.start).limit(24)
