@@ -22,6 +22,10 @@
  * Conflict marks and the selected job's critical path are re-applied from
  * #conflicts after every swap.
  *
+ * Zoom: the zoom buttons open the window of the new zoom that holds now (when
+ * this window does) or this window's middle; with a bar focused (clicked or
+ * tabbed to), they send its start as `focus` and open the window holding it.
+ *
  * For the live feed and tests:
  *   window.taktBoard.currentView()   the view's query string (#board-main[data-view])
  *   window.taktBoard.lastRevision()  the revision the page shows (#board-revision)
@@ -43,6 +47,7 @@
   var selectedJob = null;
   var criticalIds = {};
   var refocusId = null;
+  var focusedBarId = null; // the bar the zoom buttons zoom onto
   var suppressClick = false;
   var previewSeq = 0;
   var wheel = { px: 0, timer: null };
@@ -225,6 +230,7 @@
   }
 
   function clearSelection() {
+    focusedBarId = null;
     selectedJob = null;
     criticalIds = {};
     reconcile();
@@ -532,6 +538,20 @@
       navigate(params.toString());
     }, WHEEL_SETTLE_MS);
   }, { passive: false });
+
+  // --- zooming onto the focused bar -----------------------------------------------------------
+
+  document.addEventListener("focusin", function (event) {
+    var bar = event.target.closest && event.target.closest("#bars .bar:not(.ghost)");
+    if (bar) focusedBarId = bar.id;
+  });
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    var link = event.detail.elt;
+    if (!link || !link.closest || !link.closest("[data-zoom-links]")) return;
+    var bar = focusedBarId && document.getElementById(focusedBarId);
+    if (bar && bar.dataset.start) event.detail.parameters.focus = bar.dataset.start;
+  });
 
   // --- hooks -----------------------------------------------------------------------------------
 

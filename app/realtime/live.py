@@ -22,6 +22,7 @@ import weakref
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute
@@ -32,9 +33,10 @@ from app.db import tables
 from app.realtime.feed import Feed, RenderChanges, RenderRefresh
 from app.realtime.presence import Presence
 from app.realtime.shared_render import SharedRenders
+from app.services.board import plant_timezone
 from app.services.context import Actor, Services
 from app.services.errors import ServiceError
-from app.web.board_view import BoardView
+from app.web.board_view import BoardView, window_start
 from app.web.session import page_session
 
 _EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -180,10 +182,13 @@ async def _display_name(services: Services, actor: Actor) -> str:
     return user.display_name or user.username
 
 
-def view_of(params: Any) -> BoardView:
-    """The board view a client follows, from the same query parameters as the page."""
-    today = clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    return BoardView.from_query(params, default_start=today)
+async def view_of(params: Any, services: Services) -> BoardView:
+    """The board view a client follows, from the same query parameters as the page,
+    in the plant's time (its windows are the page's: a DST day is 23 or 25 hours)."""
+    zone = ZoneInfo(await plant_timezone(services=services))
+    zoom = str(params.get("zoom") or "day")
+    today = window_start(zoom, zone, clock.now())
+    return BoardView.from_query(params, default_start=today, zone=zone)
 
 
 def since_of(raw: str | None) -> int | None:

@@ -57,7 +57,7 @@ async def board_stream(request: Request) -> Response:
     if isinstance(admitted, Response):
         return admitted
     live, identity, since = admitted
-    feed = live.feed(identity, view_of(request.query_params), since)
+    feed = live.feed(identity, await view_of(request.query_params, live.services), since)
     return StreamingResponse(
         _events(live, identity, feed, since),
         media_type="text/event-stream",
@@ -105,7 +105,7 @@ async def board_poll(request: Request) -> Response:
     if isinstance(admitted, Response):
         return admitted
     live, identity, since = admitted
-    feed = live.feed(identity, view_of(request.query_params), since)
+    feed = live.feed(identity, await view_of(request.query_params, live.services), since)
     update = await feed.catch_up(since)
     schedule_id = await live.services.live_schedule_id()
     if identity.actor.user_id is not None:

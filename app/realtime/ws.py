@@ -38,6 +38,7 @@ from app.observability import WEBSOCKETS
 from app.realtime.feed import Feed
 from app.realtime.live import Identity, Live, identify, live_of, view_of
 from app.realtime.presence import Seat
+from app.services.context import Services
 from app.web.board_view import BoardView
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ async def board_socket(websocket: WebSocket) -> None:
     try:
         _admit(websocket, identity)
         assert identity is not None
-        since, view = _resume(await _first_message(websocket))
+        since, view = await _resume(await _first_message(websocket), live.services)
         WEBSOCKETS.inc()
         try:
             await _serve(websocket, live, identity, since, view)
@@ -142,7 +143,7 @@ async def _receive(websocket: WebSocket) -> dict[str, Any]:
     return data
 
 
-def _resume(message: dict[str, Any]) -> tuple[int, BoardView]:
+async def _resume(message: dict[str, Any], services: Services) -> tuple[int, BoardView]:
     since = message.get("since")
     view = message.get("view") or {}
     if (
@@ -153,7 +154,7 @@ def _resume(message: dict[str, Any]) -> tuple[int, BoardView]:
         or not isinstance(view, dict)
     ):
         raise Refused(POLICY_VIOLATION, 'expected {"type": "resume", "since": N, "view": {...}}')
-    return since, view_of({str(k): str(v) for k, v in view.items()})
+    return since, await view_of({str(k): str(v) for k, v in view.items()}, services)
 
 
 async def _serve(
@@ -191,7 +192,7 @@ async def _read(websocket: WebSocket, feed: Feed, seat: Seat, pong: asyncio.Even
         message = await _receive(websocket)
         kind = message.get("type")
         if kind == "resume":
-            feed.resume(*_resume(message))
+            feed.resume(*await _resume(message, feed.services))
         elif kind == "drag" and _task_id(message.get("task_id")) is not None:
             seat.drag(message["task_id"])
         elif kind == "drag_end":

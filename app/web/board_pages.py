@@ -69,6 +69,9 @@ async def board_page(request: Request, session: PageSession) -> Response:
         response = render_blocks(request, MAIN_BLOCKS, context | {"oob": True})
     else:
         response = render_page(request, context)
+    if "focus" in request.query_params:
+        # Zoomed onto a bar: the address bar shows the window, not the bar it came from.
+        response.headers["HX-Push-Url"] = "/board?" + render.query_string(view)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Vary"] = "HX-Request, Cookie"
     response.headers["Server-Timing"] = f"board;dur={(time.perf_counter() - began) * 1000:.1f}"

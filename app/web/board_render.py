@@ -46,7 +46,7 @@ from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
 from app.services import board as board_service
 from app.services.context import Actor, Services
-from app.web.board_view import ZOOM_SPAN, BoardView, Zoom
+from app.web.board_view import ZOOM_SPAN, BoardView, Zoom, parse_time, window_start
 from app.web.templates import ENV
 
 Context = dict[str, Any]
@@ -62,39 +62,30 @@ def scope_of(view: BoardView) -> board_service.BoardScope:
 
 
 def default_start(zoom: str, zone: ZoneInfo, now: datetime | None = None) -> datetime:
-    """Where "today" begins at each zoom, in plant time: the hour before now, the
-    current shift (06/14/22), midnight, Monday.
+    """Where "today" begins at each zoom, in plant time (`board_view.window_start`):
+    the hour before now, the current shift (06/14/22), midnight, yesterday's midnight.
     """
-    local = (now or clock.now()).astimezone(zone).replace(minute=0, second=0, microsecond=0)
-    if zoom == "hour":
-        local -= timedelta(hours=1)
-    elif zoom == "shift":
-        shift_start = max((h for h in (6, 14, 22) if h <= local.hour), default=None)
-        if shift_start is None:  # before 06:00: still the night shift that began yesterday
-            local = local.replace(hour=22) - timedelta(days=1)
-        else:
-            local = local.replace(hour=shift_start)
-    elif zoom == "day":
-        local = local.replace(hour=0)
-    else:
-        local = local.replace(hour=0) - timedelta(days=local.weekday())
-    return _utc(local)
+    return window_start(zoom, zone, now or clock.now())
 
 
 def view_from_query(params: Mapping[str, str], zone: ZoneInfo) -> BoardView:
+    """The view a request asks for; `focus` (a moment, e.g. the focused bar's start)
+    moves the window onto the one of its zoom that holds it (board.js sends it when
+    the zoom changes while a bar is focused)."""
     zoom = params.get("zoom", "day")
-    return BoardView.from_query(params, default_start=default_start(zoom, zone))
+    view = BoardView.from_query(params, default_start=default_start(zoom, zone), zone=zone)
+    focus = parse_time(params.get("focus"))
+    if focus is not None:
+        view = replace(view, start=window_start(view.zoom, zone, focus))
+    return view
 
 
-def rezoomed(view: BoardView, zoom: Zoom, zone: ZoneInfo) -> BoardView:
-    """The same moment at another zoom: the new window holds the old one's middle."""
-    middle = view.start + (view.end - view.start) / 2
-    if zoom in ("day", "week"):
-        start = default_start(zoom, zone, now=middle)
-    else:
-        local = (middle - ZOOM_SPAN[zoom] / 2).astimezone(zone)
-        start = _utc(local.replace(minute=0, second=0, microsecond=0))
-    return replace(view, zoom=zoom, start=start)
+def rezoomed(view: BoardView, zoom: Zoom, now: datetime | None = None) -> BoardView:
+    """The view at another zoom, on the window that holds now when this window does
+    (Week -> Day lands on today), else the one that holds this window's middle."""
+    now = now or clock.now()
+    anchor = now if view.holds(now) else view.start + (view.end - view.start) / 2
+    return replace(view, zoom=zoom, start=window_start(zoom, view.zone, anchor))
 
 
 def query_string(view: BoardView, **changes: Any) -> str:
@@ -212,19 +203,14 @@ def axis(view: BoardView, zone: ZoneInfo) -> Context:
     span = view.end - view.start
     ticks: list[Context] = []
     local = view.start.astimezone(zone)
-    first = local.replace(minute=0, second=0, microsecond=0)
-    moment = _utc(first)
-    index = 0
-    while moment < view.end:
-        if moment >= view.start:
-            local_moment = moment.astimezone(zone)
-            major = index % label_every == 0
-            label = local_moment.strftime("%a %d" if view.zoom == "week" else "%H:%M")
-            if view.zoom == "week" and local_moment.hour != 0:
-                label = local_moment.strftime("%H")
-            ticks.append({"x": _percent(moment - view.start, span), "label": label, "major": major})
-        moment += step
-        index += 1
+    for moment in _tick_moments(view, zone, step):
+        local_moment = moment.astimezone(zone)
+        minutes = local_moment.hour * 60 + local_moment.minute
+        major = minutes % (step * label_every // timedelta(minutes=1)) == 0
+        label = local_moment.strftime("%a %d" if view.zoom == "week" else "%H:%M")
+        if view.zoom == "week" and local_moment.hour != 0:
+            label = local_moment.strftime("%H")
+        ticks.append({"x": _percent(moment - view.start, span), "label": label, "major": major})
     days: list[Context] = []
     day = local.replace(hour=0, minute=0, second=0, microsecond=0)
     while _utc(day) < view.end:
@@ -240,6 +226,23 @@ def axis(view: BoardView, zone: ZoneInfo) -> Context:
     now = clock.now()
     now_x = _percent(now - view.start, span) if view.start <= now < view.end else None
     return {"ticks": ticks, "days": days, "now_x": now_x}
+
+
+def _tick_moments(view: BoardView, zone: ZoneInfo, step: timedelta) -> list[datetime]:
+    """The ticks' instants in the window: every `step` of plant time from a local hour
+    (the week's 6-hour ticks by the wall clock, so they stay at 00/06/12/18 across DST).
+    """
+    first = view.start.astimezone(zone).replace(minute=0, second=0, microsecond=0)
+    moments: list[datetime] = []
+    by_wall_clock = view.zoom == "week"
+    index = 0
+    while True:
+        moment = _utc(first + step * index) if by_wall_clock else _utc(first) + step * index
+        if moment >= view.end:
+            return moments
+        if moment >= view.start and (not moments or moment > moments[-1]):
+            moments.append(moment)
+        index += 1
 
 
 # --- whole pages -----------------------------------------------------------------------------
@@ -258,7 +261,7 @@ def board_context(
             "prev": query_string(view.shifted(-1)),
             "next": query_string(view.shifted(1)),
             "today": query_string(view, start=default_start(view.zoom, zone)),
-            "zooms": {z: query_string(rezoomed(view, z, zone)) for z in ZOOM_SPAN},  # type: ignore[arg-type]
+            "zooms": {z: query_string(rezoomed(view, z)) for z in ZOOM_SPAN},  # type: ignore[arg-type]
             "rows": {r: query_string(view, rows=r) for r in ("equipment", "operator")},
         },
         "axis": axis(view, zone),

@@ -13,20 +13,37 @@ re-renders, for that same view, just what a committed change touched, as
     #counters         counts in the header (scheduled, unscheduled, conflicts)
     #presence         who else is on the board
     #notice           one-off notices (stale edit refused, reload needed)
+
+Windows are in plant time (the view's `zone`): a day window runs from one
+local midnight to the next (23 or 25 hours on the nights the clocks change),
+a shift window from 06:00, 14:00 or 22:00 to the next of them, a week is
+seven local days; only the hour zoom counts plain hours. `window_start(zoom,
+zone, at)` is where the window holding `at` begins:
+
+    hour   the hour before `at` (so `at` is in sight, an hour of history)
+    shift  the shift holding `at`: 06-14, 14-22, 22-06 (after midnight too)
+    day    the local midnight before `at`
+    week   the local midnight of the day before `at`: seven days from
+           yesterday, so "now" sits early in the window on any weekday (a
+           Monday-to-Sunday week would open on six empty past days on a Sunday)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from app.domain.bounds import horizon_error
 from app.routing import ID_DIGITS
 
 Zoom = Literal["hour", "shift", "day", "week"]
 Rows = Literal["equipment", "operator"]
+
+UTC_ZONE = ZoneInfo("UTC")
+SHIFT_STARTS = (6, 14, 22)
 
 # How much time one screen of the board shows at each zoom.
 ZOOM_SPAN: dict[str, timedelta] = {
@@ -52,17 +69,29 @@ class BoardView:
     job_id: int | None = None
     skill: str | None = None
     equipment_type: str | None = None
+    # Plant time: the zone the windows are counted in (not part of the query).
+    zone: ZoneInfo = UTC_ZONE
 
     @property
     def end(self) -> datetime:
-        return self.start + ZOOM_SPAN[self.zoom]
+        return self._later(1)
 
     @property
     def snap(self) -> timedelta:
         return ZOOM_SNAP[self.zoom]
 
     def shifted(self, screens: int) -> BoardView:
-        return replace(self, start=self.start + ZOOM_SPAN[self.zoom] * screens)
+        return replace(self, start=self._later(screens))
+
+    def holds(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    def _later(self, screens: int) -> datetime:
+        span = ZOOM_SPAN[self.zoom] * screens
+        if self.zoom == "hour":
+            return self.start + span
+        # Wall-clock arithmetic (zoneinfo): 06:00 stays 06:00 and midnight midnight across DST.
+        return (self.start.astimezone(self.zone) + span).astimezone(UTC)
 
     def to_query(self) -> dict[str, str]:
         query = {"start": self.start.isoformat(), "zoom": self.zoom, "rows": self.rows}
@@ -75,12 +104,15 @@ class BoardView:
         return query
 
     @classmethod
-    def from_query(cls, params: Mapping[str, str], *, default_start: datetime) -> BoardView:
+    def from_query(
+        cls, params: Mapping[str, str], *, default_start: datetime, zone: ZoneInfo = UTC_ZONE
+    ) -> BoardView:
         """Read a view from query parameters; anything unreadable falls back to a default."""
         zoom = params.get("zoom", "day")
         rows = params.get("rows", "equipment")
         return cls(
-            start=_parse_time(params.get("start")) or default_start,
+            zone=zone,
+            start=parse_time(params.get("start")) or default_start,
             zoom=zoom if zoom in ZOOM_SPAN else "day",  # type: ignore[arg-type]
             rows=rows if rows in ("equipment", "operator") else "equipment",  # type: ignore[arg-type]
             job_id=_parse_id(params.get("job")),
@@ -89,7 +121,28 @@ class BoardView:
         )
 
 
-def _parse_time(raw: str | None) -> datetime | None:
+def window_start(zoom: str, zone: ZoneInfo, at: datetime) -> datetime:
+    """Where the window of `zoom` that holds `at` begins, in plant time (see the top)."""
+    local = at.astimezone(zone)
+    if zoom == "hour":
+        hour = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+        return hour - timedelta(hours=1)
+    if zoom == "shift":
+        begun = [hour for hour in SHIFT_STARTS if hour <= local.hour]
+        if not begun:  # before 06:00: the night shift that began yesterday at 22:00
+            return _wall(local.date() - timedelta(days=1), SHIFT_STARTS[-1], zone)
+        return _wall(local.date(), begun[-1], zone)
+    if zoom == "week":
+        return _wall(local.date() - timedelta(days=1), 0, zone)
+    return _wall(local.date(), 0, zone)
+
+
+def _wall(day: date, hour: int, zone: ZoneInfo) -> datetime:
+    """`hour`:00 plant time on `day`, as aware UTC."""
+    return datetime(day.year, day.month, day.day, hour, tzinfo=zone).astimezone(UTC)
+
+
+def parse_time(raw: str | None) -> datetime | None:
     if not raw:
         return None
     try:
