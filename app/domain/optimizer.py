@@ -307,8 +307,7 @@ class _Run:
         try:
             status = solver.solve(self.model.model, callback)
         finally:
-            done.set()
-            watcher.join()
+            done.set()  # the watcher ends within a poll; no join, so no solve waits for it
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return status, None
         # Once more with the final bound: it may have moved since the last solution.
@@ -337,8 +336,11 @@ class _Run:
     def _watch(self, solver: cp_model.CpSolver, done: threading.Event) -> None:
         if self.should_stop is None:
             return
-        while not done.wait(_POLL_SECONDS):
-            if self.should_stop():
+        # Slept, not `done.wait(timeout)`: a timed wait reads CLOCK_MONOTONIC through
+        # sem_clockwait, which libfaketime (CI's faked instants) never lets time out.
+        while not done.is_set():
+            time.sleep(_POLL_SECONDS)
+            if not done.is_set() and self.should_stop():
                 self.stopped = True
                 solver.stop_search()
                 return
