@@ -15,10 +15,12 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from board_plant import PASSWORD, BoardPlant, build_board_plant
-from clocks import PlantTime, iso_z
+from clocks import BERLIN, PlantTime, iso_z
 from playwright.async_api import Browser, Page
 from servers import load_demo
+from sqlalchemy import update
 
+from app.db import tables as t
 from app.db.session import Database
 from app.realtime.hub import MemoryHub
 from app.services.context import Services
@@ -239,3 +241,62 @@ async def test_the_large_demo_board(
     await page.click("button[type=submit]")
     await page.wait_for_selector("#bars .bar")
     await page.screenshot(path=str(screenshot_dir / "board-large.png"))
+
+
+async def in_berlin(database_url: str) -> PlantTime:
+    """The plant's clocks set to Europe/Berlin: its days, shifts and weeks are Berlin's."""
+    database = Database(database_url)
+    try:
+        async with database.write() as session:
+            await session.execute(update(t.Schedule).values(timezone="Europe/Berlin"))
+    finally:
+        await database.dispose()
+    return PlantTime.current(BERLIN)
+
+
+async def test_the_week_opens_on_now_and_day_lands_on_today_or_the_focused_bar(
+    browser: Browser, board: Any, sqlite_database_url: str
+) -> None:
+    base_url, plant = board
+    when = await in_berlin(sqlite_database_url)
+    later = when.at(10, days=2)  # Weld, two days on: in this week, not today
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        token = await client.post(
+            "/api/v1/auth/token", json={"username": "ben", "password": PASSWORD}
+        )
+        moved = await client.put(
+            f"/api/v1/tasks/{plant.weld}/assignment",
+            json={
+                "operator_id": plant.omar,
+                "equipment_id": plant.welder,
+                "start": iso_z(later),
+                "end": iso_z(later + timedelta(minutes=90)),
+            },
+            headers={"Authorization": f"Bearer {token.json()['access_token']}", "If-Match": '"1"'},
+        )
+        assert moved.status_code == 200, moved.text
+    page = await open_board(browser, base_url, plant)
+    await page.click("[data-zoom-links] >> text=Week")
+    await page.wait_for_selector('#board-main[data-snap-minutes="60"]')
+    # Now is in sight, early in the window: yesterday, then the days ahead.
+    lanes, now_line = page.locator("#lanes"), page.locator("#lanes .now-line")
+    lanes_box, line_box = await lanes.bounding_box(), await now_line.bounding_box()
+    assert lanes_box is not None and line_box is not None
+    share = (line_box["x"] - lanes_box["x"]) / lanes_box["width"]
+    assert 1 / 7 - 0.01 <= share < 2 / 7 + 0.01, share
+    assert line_box["x"] + line_box["width"] <= VIEWPORT["width"]
+    assert await page.get_attribute("#board-main", "data-start") == when.day(-1).isoformat()
+    # Week -> Day: the day that holds now, with the now line.
+    await page.click("[data-zoom-links] >> text=Day")
+    await page.wait_for_selector('#board-main[data-snap-minutes="15"]')
+    assert await page.get_attribute("#board-main", "data-start") == when.day().isoformat()
+    await page.wait_for_selector("#lanes .now-line")
+    assert "zoom=day" in page.url and "focus" not in page.url
+    # Back to the week, focus Weld's bar: Day now lands on Weld's day.
+    await page.click("[data-zoom-links] >> text=Week")
+    await page.wait_for_selector('#board-main[data-snap-minutes="60"]')
+    await page.focus(f"#bar-{plant.weld}")
+    await page.click("[data-zoom-links] >> text=Day")
+    await page.wait_for_selector(f'#board-main[data-start="{when.day(2).isoformat()}"]')
+    assert await page.locator(f"#bar-{plant.weld}").count() == 1
+    assert "focus" not in page.url
