@@ -13,6 +13,14 @@
  * notice until dismissed: nothing is dropped silently. Network failures, 401
  * (log in again), 429 and 5xx keep it queued.
  *
+ * A task action carries the moment it was tapped (`{"at": ...}`), so a start
+ * or complete queued offline is recorded when it happened, not when it was
+ * sent. The phone's clock is trusted for the interval between tap and send;
+ * when it is more than a few seconds off the server's (the Date header of
+ * /my/session, fetched before every send), the tap is moved by that much.
+ * The server refuses a tap time outside its bounds (ahead of its clock, older
+ * than a day, before the task's previous action) like any refusal: shown.
+ *
  * The API call is authenticated by the session cookie plus the page's CSRF
  * token (X-CSRF-Token); before sending queued actions the token is fetched
  * afresh from /my/session, since a page served by the service worker may be
@@ -24,6 +32,7 @@
   var DB_NAME = "takt-my";
   var STORE = "outbox";
   var RETRY_MS = 5000;
+  var TRUSTED_SKEW_MS = 5000; // a phone's clock this close to the server's is left alone
   var NEXT = { start: "in_progress", pause: "paused", complete: "done" };
   var BUTTONS = {
     scheduled: [["start", "Start"]],
@@ -49,6 +58,7 @@
   var flushing = false;
   var retryTimer = null;
   var dbPromise = null;
+  var skewMs = 0; // the server's clock minus this phone's, when they disagree by much
 
   // --- the outbox in IndexedDB -------------------------------------------------------------
 
@@ -115,8 +125,23 @@
       .then(function (res) {
         var json = (res.headers.get("content-type") || "").indexOf("json") !== -1;
         if (!res.ok || !json) return false;
+        learnSkew(res.headers.get("date"));
         return res.json().then(function (body) { csrf = body.csrf; return true; });
       });
+  }
+
+  function learnSkew(date) {
+    var server = Date.parse(date || "");
+    if (isNaN(server)) return;
+    var skew = server - Date.now();
+    skewMs = Math.abs(skew) > TRUSTED_SKEW_MS ? skew : 0;
+  }
+
+  // The body sent for an entry: a task action says when it was tapped (server time).
+  function bodyOf(entry) {
+    if (!NEXT[entry.action]) return entry.body;
+    var tapped = entry.tappedAt || Math.floor(entry.seq);
+    return JSON.stringify({ at: new Date(tapped + skewMs).toISOString() });
   }
 
   function send(entry) {
@@ -128,7 +153,7 @@
         "Idempotency-Key": entry.key,
         "X-CSRF-Token": csrf,
       },
-      body: entry.body,
+      body: bodyOf(entry),
     });
   }
 
@@ -288,6 +313,7 @@
     enqueue({
       url: "/api/v1/tasks/" + taskId + "/" + action,
       body: "",
+      tappedAt: Date.now(),
       action: action,
       taskId: taskId,
       label: "\u201C" + button.getAttribute("data-task-name") + "\u201D",

@@ -334,6 +334,15 @@ class TaskPatch(Strict):
     predecessors: Predecessors = omitted()
 
 
+class TaskActionIn(Strict):
+    """Optional body of start/pause/complete: when the operator did it (ISO 8601 with
+    offset), e.g. a tap queued on a phone while offline. Omitted: now. Accepted from
+    24 hours ago up to 2 minutes ahead of the server's clock, and not before the task's
+    previous action (422 / 409 otherwise)."""
+
+    at: UTC | None = None
+
+
 class AssignmentIn(Strict):
     """A slot: at most 31 days long, inside the plant horizon."""
 

@@ -235,6 +235,8 @@ class Task(Versioned, Base):
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     actual_start: Mapped[datetime | None]
     actual_end: Mapped[datetime | None]
+    # The moment of the last start/pause/complete as the operator tapped it (offline too).
+    last_action_at: Mapped[datetime | None]
     __table_args__ = (
         CheckConstraint("duration_minutes > 0", name="task_duration_positive"),
         CheckConstraint("min_level between 1 and 5", name="task_min_level_range"),

@@ -2,15 +2,28 @@
 
 An operator acts only on tasks assigned to them; schedulers and admins may
 act for anyone (e.g. to correct a forgotten "complete").
+
+An action may say when it happened (`at`): a phone that was offline sends
+the moment the operator tapped, and that moment is recorded, not the moment
+the action reached the server. It is accepted within bounds (`action_time`):
+at most TAP_SKEW ahead of the server's clock (a phone's clock a little fast;
+recorded as now), at most TAP_MAX_AGE old (a day: longer than any shift an
+outbox waits through; older, a scheduler records it instead), not before the task's
+previous action (actions stay in order, a task ends after it starts). There
+is no bound by the plan: operators start early and late, and a scheduler's
+move after the tap does not undo a start that happened.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from app import clock
 from app.auth.permissions import can_see_task, require, require_some
+from app.clock import as_utc
 from app.db import tables as t
 from app.services.context import Actor, Services
-from app.services.errors import NotFound, StateConflict
+from app.services.errors import InvalidInput, NotFound, StateConflict
 from app.services.views import View, task_views
 from app.services.write_path import Transaction, change
 
@@ -20,6 +33,8 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "pause": (frozenset({"in_progress"}), "paused"),
     "complete": (frozenset({"in_progress", "paused"}), "done"),
 }
+TAP_SKEW = timedelta(minutes=2)
+TAP_MAX_AGE = timedelta(hours=24)
 
 
 async def run_task_action(
@@ -29,6 +44,7 @@ async def run_task_action(
     task_id: int,
     action: str,
     expected_version: int | None = None,
+    at: datetime | None = None,
 ) -> View:
     allowed_from, target = TRANSITIONS[action]
     # Who may act comes before anything about the task: a role that may never
@@ -47,12 +63,13 @@ async def run_task_action(
                 {"status": task.status, "allowed_from": sorted(allowed_from)},
             )
         before = {"status": task.status}
-        now = clock.now()
+        when = action_time(at, now=clock.now(), previous=_previous_action(task))
         task.status = target
+        task.last_action_at = when
         if action == "start" and task.actual_start is None:
-            task.actual_start = now
+            task.actual_start = when
         if action == "complete":
-            task.actual_end = now
+            task.actual_end = when
         tx.audit("tasks", task_id, before=before, after={"status": target})
         # Built before commit: a committed action is never answered with an error.
         await tx.session.flush()
@@ -70,3 +87,32 @@ async def _check_owner(tx: Transaction, actor: Actor, task_id: int) -> bool:
         raise NotFound("tasks", task_id)
     require(actor, "task.execute", task_operator_id=assigned_to)
     return assignment is not None
+
+
+def action_time(at: datetime | None, *, now: datetime, previous: datetime | None) -> datetime:
+    """The moment to record for an action tapped `at` (None: now), within the bounds above."""
+    if at is None:
+        return now
+    at = as_utc(at)
+    if at > now + TAP_SKEW:
+        raise InvalidInput(
+            "at is in the future: check the device's clock",
+            {"at": at.isoformat(), "latest": (now + TAP_SKEW).isoformat()},
+        )
+    if at < now - TAP_MAX_AGE:
+        raise InvalidInput(
+            f"at is more than {TAP_MAX_AGE.total_seconds() / 3600:g} hours ago: "
+            "ask a scheduler to record it",
+            {"at": at.isoformat(), "earliest": (now - TAP_MAX_AGE).isoformat()},
+        )
+    if previous is not None and at < previous:
+        raise StateConflict(
+            "at is before the task's previous action",
+            {"at": at.isoformat(), "previous_action_at": previous.isoformat()},
+        )
+    return min(at, now)
+
+
+def _previous_action(task: t.Task) -> datetime | None:
+    moments = [as_utc(m) for m in (task.last_action_at, task.actual_start, task.actual_end) if m]
+    return max(moments, default=None)

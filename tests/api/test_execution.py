@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from clocks import iso_z
+
+from app import clock
 
 
 async def place(
@@ -84,3 +88,67 @@ async def test_a_scheduler_may_record_progress_for_anyone(
     await place(api, login, plant, plant.cut, plant.olga, plant.mill)
     response = await api.post(f"/api/v1/tasks/{plant.cut}/start", headers=await login("anna"))
     assert response.status_code == 200
+
+
+async def test_an_action_records_the_moment_it_was_tapped(
+    api: httpx.AsyncClient, plant: Any, login: Any
+) -> None:
+    """What a phone that was offline sends: when each action happened, not when it synced."""
+    await place(api, login, plant, plant.cut, plant.olga, plant.mill)
+    olga = await login("olga")
+    url = f"/api/v1/tasks/{plant.cut}"
+    now = clock.now()
+    started, paused, done = (now - timedelta(minutes=m) for m in (50, 30, 5))
+    for action, at in [("start", started), ("pause", paused), ("complete", done)]:
+        response = await api.post(f"{url}/{action}", headers=olga, json={"at": at.isoformat()})
+        assert response.status_code == 200, response.text
+    task = response.json()
+    assert task["status"] == "done"
+    recorded = (datetime.fromisoformat(task[k]) for k in ("actual_start", "actual_end"))
+    assert tuple(recorded) == (started, done)
+
+
+async def test_a_tap_time_out_of_bounds_is_refused_and_writes_nothing(
+    api: httpx.AsyncClient, plant: Any, login: Any
+) -> None:
+    await place(api, login, plant, plant.cut, plant.olga, plant.mill)
+    olga = await login("olga")
+    url = f"/api/v1/tasks/{plant.cut}"
+    now = clock.now()
+    refused = [
+        (now + timedelta(minutes=10), 422, "invalid_input", "in the future"),
+        (now - timedelta(hours=25), 422, "invalid_input", "24 hours ago"),
+    ]
+    for at, status, code, words in refused:
+        response = await api.post(f"{url}/start", headers=olga, json={"at": at.isoformat()})
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["code"] == code and words in response.text
+    no_offset = await api.post(f"{url}/start", headers=olga, json={"at": "2030-01-01T08:00:00"})
+    assert no_offset.status_code == 422
+    stranger = await api.post(f"{url}/start", headers=olga, json={"when": now.isoformat()})
+    assert stranger.status_code == 422
+    task = (await api.get(url, headers=olga)).json()
+    assert task["status"] == "scheduled" and task["actual_start"] is None and task["version"] == 2
+
+    # A clock a little ahead is taken as now; an action before the previous one is refused.
+    ahead = await api.post(
+        f"{url}/start", headers=olga, json={"at": (now + timedelta(minutes=1)).isoformat()}
+    )
+    assert ahead.status_code == 200
+    assert datetime.fromisoformat(ahead.json()["actual_start"]) <= clock.now()
+    earlier = await api.post(
+        f"{url}/pause", headers=olga, json={"at": (now - timedelta(minutes=5)).isoformat()}
+    )
+    assert earlier.status_code == 409
+    error = earlier.json()["error"]
+    assert error["code"] == "state_conflict" and "previous_action_at" in error["details"]
+    assert (await api.get(url, headers=olga)).json()["status"] == "in_progress"
+
+
+async def test_the_tap_time_is_in_the_api_document(api: httpx.AsyncClient) -> None:
+    document = (await api.get("/openapi.json")).json()
+    for action in ("start", "pause", "complete"):
+        operation = document["paths"][f"/api/v1/tasks/{{task_id}}/{action}"]["post"]
+        body = operation["requestBody"]
+        assert body["required"] is False
+        assert "at" in json.dumps(body) or "TaskActionIn" in json.dumps(body)

@@ -4,11 +4,14 @@ Olga starts and completes a task, goes offline, completes another (it waits
 in the outbox), comes back online and the server has it exactly once. A
 scheduler books her a new task: it appears without a reload. She reports a
 breakdown: a scheduler's board shows the machine down and the conflict
-without a reload. No timing assertions: every wait is for a condition.
+without a reload. An action tapped offline is recorded at the tap, not at the
+sync. No timing assertions: every wait is for a condition (the one sleep
+keeps a phone offline for a while).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,6 +36,7 @@ pytestmark = pytest.mark.browser
 
 WAIT_MS = 15_000
 PHONE = {"width": 360, "height": 740}
+OFFLINE_S = 4
 
 
 async def book(board: Board, token: str, task_id: int, start: datetime) -> None:
@@ -203,3 +207,30 @@ async def test_a_queued_action_on_a_task_given_away_meanwhile_is_shown_not_dropp
     assert "no longer assigned to you" in (await notice.text_content() or "")
     await phone.wait_for_selector(f"#my-task-{cut}", state="detached", timeout=WAIT_MS)
     assert await status_of(board, anna, cut) == "pending"
+
+
+async def test_an_action_tapped_offline_is_recorded_when_tapped_not_when_sent(
+    board: Board, browser: Browser, contexts: list[BrowserContext]
+) -> None:
+    anna = await board.token("anna")
+    cut = board.plant.tasks[0]
+    await book(board, anna, cut, clock.now().replace(second=0, microsecond=0) + timedelta(hours=1))
+    phone = await sign_in(browser, contexts, board, "olga", "/my", viewport=PHONE)
+    await phone.wait_for_selector(f"#my-task-{cut}", timeout=WAIT_MS)
+    await phone.context.set_offline(True)
+    before = clock.now()
+    await phone.click(f'#my-task-{cut} button[data-action="start"]')
+    await phone.wait_for_selector("#my-outbox .my-queued", timeout=WAIT_MS)
+    tapped = clock.now()
+    await asyncio.sleep(OFFLINE_S)  # the phone stays offline a while: the sync comes later
+    back = clock.now()
+    await phone.context.set_offline(False)
+    await phone.wait_for_selector("#my-outbox .my-queued", state="detached", timeout=WAIT_MS)
+    await phone.wait_for_selector("#my-outbox .my-ok", timeout=WAIT_MS)
+    response = await board.http.get(
+        f"/api/v1/tasks/{cut}", headers={"Authorization": f"Bearer {anna}"}
+    )
+    started = datetime.fromisoformat(response.json()["actual_start"])
+    # The browser's clock and ours are the machine's (or the same faked one): a second's slack.
+    assert before - timedelta(seconds=1) <= started <= tapped + timedelta(seconds=1)
+    assert started < back - timedelta(seconds=OFFLINE_S - 1)

@@ -23,6 +23,7 @@ from app.api.schemas import (
     AssignmentResult,
     Id,
     Page,
+    TaskActionIn,
     TaskIn,
     TaskOut,
     TaskPatch,
@@ -135,12 +136,14 @@ async def delete_assignment(request: Request) -> Response:
 
 def _action(action: str) -> None:
     async def run(request: Request) -> Response:
+        body = await read_body(request, TaskActionIn)
         view = await execution.run_task_action(
             services=services_of(request),
             actor=await actor_of(request),
             task_id=path_id(request, "task_id"),
             action=action,
             expected_version=if_match(request),
+            at=body.at,
         )
         return json_response(view, version=view["version"])
 
@@ -151,6 +154,7 @@ def _action(action: str) -> None:
         tag="execution",
         response=TaskOut,
         if_match="optional",
+        body=TaskActionIn,
         errors=(404, 409, 412),
     )(run)
 
