@@ -35,6 +35,7 @@ test: venv
 test-clock: venv
 	@test -n "$(INSTANT)" || { echo "usage: make test-clock INSTANT='2027-03-28 01:30'"; exit 2; }
 	@command -v faketime >/dev/null || { echo "faketime is not installed (apt-get install faketime)"; exit 2; }
+	scripts/test-needs
 	@offset=$$($(BIN)/python scripts/plant_instant.py '$(INSTANT)') || exit 2; \
 	echo "Plant time: $$($(BIN)/python scripts/plant_instant.py --show '$(INSTANT)'), faketime -f +$${offset}s"; \
 	faketime -f "+$${offset}s" $(BIN)/pytest -q $(PYTEST_ARGS)
