@@ -143,6 +143,8 @@ def _wall(day: date, hour: int, zone: ZoneInfo) -> datetime:
 
 
 def parse_time(raw: str | None) -> datetime | None:
+    """A moment from the query (naive: UTC); None when unreadable or outside the
+    plant's horizon (`app.domain.bounds`), so no window leaves datetime's range."""
     if not raw:
         return None
     try:

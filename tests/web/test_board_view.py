@@ -178,3 +178,14 @@ def test_the_new_year_arrives_in_the_week_of_new_years_eve() -> None:
         "Friday 01 January 2027",
     ]
     assert len(days) == 7
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00", "9999-12-31T23:00:00", "noon"],
+)
+def test_a_start_or_focus_out_of_range_falls_back_to_now(raw: str) -> None:
+    with clock.use(FixedClock(SUNDAY_LATE)):
+        for zoom in ("hour", "shift", "day", "week"):
+            view = view_from_query({"zoom": zoom, "start": raw, "focus": raw}, BERLIN)
+            assert view.holds(SUNDAY_LATE) and view.shifted(1).start == view.end
