@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -346,12 +345,12 @@ async def test_a_placement_committed_just_before_the_database_went_away_says_it_
     db.read = failing_read  # type: ignore[method-assign]
     try:
         response = await world.client.post(
-            f"/board/tasks/{plant.cut}/place?{DAY_VIEW}",
+            f"/board/tasks/{plant.cut}/place?{plant.day_view}",
             data={
                 "version": "1",
                 "equipment_id": str(plant.mill2),
-                "starts_at": (MONDAY + timedelta(hours=12)).isoformat(),
-                "ends_at": (MONDAY + timedelta(hours=13)).isoformat(),
+                "starts_at": plant.at(12).isoformat(),
+                "ends_at": plant.at(13).isoformat(),
             },
             headers=anna,
         )
