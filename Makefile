@@ -1,6 +1,9 @@
 # Takt: `make run` starts the embedded app with a demo plant; `make test` is what CI runs.
 
 PYTHON ?= python3
+# The suite runs on one process per core (pytest-xdist), at most four: most tests wait
+# on servers and browsers, so two processes on two cores finish in two thirds the time.
+PYTEST_WORKERS ?= auto --maxprocesses 4
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -26,7 +29,7 @@ run: venv
 test: venv
 	scripts/test-needs
 	$(MAKE) lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 # The suite at one awkward instant of plant time (Europe/Berlin), under libfaketime:
 #   make test-clock INSTANT='2027-03-28 01:30'   (or 'spring-forward 01:30', 'sunday 23:50',
@@ -38,7 +41,7 @@ test-clock: venv
 	scripts/test-needs
 	@offset=$$($(BIN)/python scripts/plant_instant.py '$(INSTANT)') || exit 2; \
 	echo "Plant time: $$($(BIN)/python scripts/plant_instant.py --show '$(INSTANT)'), faketime -f +$${offset}s"; \
-	faketime -f "+$${offset}s" $(BIN)/pytest -q $(PYTEST_ARGS)
+	faketime -f "+$${offset}s" $(BIN)/pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
