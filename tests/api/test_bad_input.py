@@ -274,6 +274,8 @@ async def test_a_job_time_outside_the_horizon_is_refused(
         # Inside the horizon, but longer than a slot may be.
         (soon(1), soon(32 * 24)),
     ],
+    # Ids that do not read the clock: every xdist process must collect the same tests.
+    ids=["from-before-year-1", "to-after-year-9999", "6000-years", "32-days"],
 )
 async def test_an_assignment_outside_the_horizon_or_too_long_is_refused(
     api: httpx.AsyncClient,
@@ -314,6 +316,7 @@ ZED = {"name": "Zed"}
             {**ZED, "skills": [{"skill": "a", "level": 1}, {"skill": "a", "level": 2}]},
         ),
     ],
+    ids=["expected-back", "downtime", "time-off", "shift-with-offset", "skill-twice"],
 )
 async def test_resource_times_outside_the_horizon_are_refused(
     refused: Callable[..., Awaitable[dict[str, Any]]], path: str, body: Any
