@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from app.domain.kpis import utilization_by_equipment
-from app.domain.optimizer_model import lateness_weight
+from app.domain.optimizer.model import lateness_weight
 from app.domain.plan import Assignment, Interval, Plan, TaskStatus
 
 __all__ = ["changed_slots", "compare_kpis", "plan_kpis"]

@@ -127,7 +127,9 @@ async def test_an_operator_works_her_tasks_on_a_phone_online_and_offline(
     await card_status(phone, drill, "in_progress")
     await phone.wait_for_selector("#my-outbox .my-ok", timeout=WAIT_MS)
     # The start was answered before the phone goes offline: the outbox is empty.
-    await phone.wait_for_function("async () => (await window.taktMy.outbox()).length === 0", timeout=WAIT_MS)
+    await phone.wait_for_function(
+        "async () => (await window.taktMy.outbox()).length === 0", timeout=WAIT_MS
+    )
     await phone.screenshot(path=str(screenshot_dir / "my-tasks.png"), full_page=True)
 
     # Offline: completing the second task waits in the outbox, on screen.

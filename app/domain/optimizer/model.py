@@ -40,8 +40,8 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from app.domain.conflicts import Severity
-from app.domain.optimizer_scope import Scope, Span, TimeGrid, scope_of
-from app.domain.optimizer_start import greedy_slots
+from app.domain.optimizer.scope import Scope, Span, TimeGrid, scope_of
+from app.domain.optimizer.start import greedy_slots
 from app.domain.plan import Assignment, Plan, Task
 from app.domain.validation import validate_plan
 

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 from app.domain.plan import Assignment
 
 if TYPE_CHECKING:
-    from app.domain.optimizer_model import ModelTask, ScheduleModel
-    from app.domain.optimizer_scope import Span
+    from app.domain.optimizer.model import ModelTask, ScheduleModel
+    from app.domain.optimizer.scope import Span
 
 __all__ = ["Busy", "greedy_slots"]
 

@@ -60,7 +60,7 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from app.domain.conflicts import Conflict, Severity
-from app.domain.optimizer_model import ScheduleModel, build_model, lateness_weight, placements
+from app.domain.optimizer.model import ScheduleModel, build_model, lateness_weight, placements
 from app.domain.plan import Assignment, Plan
 from app.domain.validation import validate_plan
 
