@@ -31,7 +31,7 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from taskiq import InMemoryBroker
 from taskiq.message import BrokerMessage
 from taskiq_redis import ListQueueBroker, RedisAsyncResultBackend
@@ -138,8 +138,8 @@ class RedisPriorityBroker(ListQueueBroker):
                         # Back to the end BRPOP took it from: the next worker's first.
                         await redis.rpush(found[0], found[1])
                         raise asyncio.CancelledError
-            except RedisConnectionError as exc:
-                log.warning("job queue: Redis connection error: %s", exc)
+            except RedisError as exc:  # away, timed out, loading: wait and ask again
+                log.warning("job queue: Redis error while waiting for jobs: %s", exc)
                 await asyncio.sleep(REDIS_POLL_S)
                 continue
             if found is not None:

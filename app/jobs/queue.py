@@ -58,6 +58,7 @@ from app.jobs.workers import (
     WorkerInfo,
     Workers,
     beat_until,
+    listen_until,
 )
 from app.realtime.hub import Hub
 
@@ -282,15 +283,7 @@ class JobQueue:
         await self.broker.startup()
         if self.worker:
             self._executor = ThreadPoolExecutor(max_workers=1)
-            receiver = Receiver(
-                self.broker,
-                executor=self._executor,
-                max_async_tasks=self.concurrency,
-                # Take a message only when a slot is free, so the priority decides.
-                max_prefetch=0,
-                run_startup=False,
-            )
-            self._listener = asyncio.create_task(receiver.listen(self._finish))
+            self._listener = asyncio.create_task(listen_until(self._listen, self._finish))
             # The first beat before this returns: a started worker counts as alive at once.
             started_at = clock.now()
             with contextlib.suppress(Exception):
@@ -300,6 +293,17 @@ class JobQueue:
             )
         self._gauges = asyncio.create_task(self._refresh_gauges())
         self._sweeper = asyncio.create_task(self._sweep_periodically())
+
+    async def _listen(self) -> None:
+        receiver = Receiver(
+            self.broker,
+            executor=self._executor,
+            max_async_tasks=self.concurrency,
+            # Take a message only when a slot is free, so the priority decides.
+            max_prefetch=0,
+            run_startup=False,
+        )
+        await receiver.listen(self._finish)
 
     async def stop(self) -> None:
         """Stop taking jobs; running ones are asked to stop and finish with what they have."""

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -137,3 +137,26 @@ async def beat_until(workers: Workers, me: Callable[[], WorkerInfo], finish: asy
             failing = True
     with contextlib.suppress(Exception):
         await workers.leave(me().id)
+
+
+# How long a listener that ended by surprise waits before it listens again.
+RELISTEN_S = 0.5
+
+
+async def listen_until(listen: Callable[[], Awaitable[None]], finish: asyncio.Event) -> None:
+    """Run `listen` (taskiq's receiver) until `finish`, starting it again whenever it
+    ends before then: one Redis error it did not survive must not leave a worker that
+    beats but takes no job (the beats say it is alive, so nothing else would notice)."""
+    while not finish.is_set():
+        try:
+            await listen()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            log.warning("job queue: the listener was cancelled from inside; listening again")
+        except Exception:
+            log.exception("job queue: the listener failed; listening again")
+        if not finish.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finish.wait(), RELISTEN_S)

@@ -6,9 +6,17 @@ Each test runs with the embedded in-process broker and with Redis.
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import AsyncGenerator
 from typing import Any
 
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.db.session import Database
 from app.jobs.queue import JobFailed, JobQueue, RunningJob
+from app.realtime.hub import MemoryHub
 
 
 async def test_a_job_runs_and_its_result_is_kept(one_at_a_time: JobQueue) -> None:
@@ -174,3 +182,66 @@ async def until_active(queue: JobQueue, run_id: str) -> None:
         if found is not None and found.status == "active":
             return
         await asyncio.sleep(0.01)
+
+
+async def test_a_worker_whose_listener_fails_listens_again(
+    one_at_a_time: JobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broker error the receiver does not survive must not leave a worker that beats
+    (so counts as alive) but takes no job: the listener starts again."""
+    broker = one_at_a_time.broker
+    real_listen = broker.listen
+    listens: list[int] = []
+
+    async def breaks_the_first_time() -> AsyncGenerator[bytes, None]:
+        listens.append(len(listens) + 1)
+        if len(listens) == 1:
+            raise RuntimeError("the line to the broker broke")
+        async for message in real_listen():
+            yield message
+
+    monkeypatch.setattr(broker, "listen", breaks_the_first_time)
+
+    async def double(job: RunningJob) -> dict[str, Any]:
+        return {"twice": job.payload["n"] * 2}
+
+    one_at_a_time.register("double", double)
+    run_id = await one_at_a_time.enqueue("double", {"n": 4})
+    # Bounded, so that a worker that stopped listening fails here instead of hanging.
+    done = await asyncio.wait_for(one_at_a_time.wait(run_id), 120)
+    assert (done.status, done.result) == ("done", {"twice": 8})
+    assert listens[:2] == [1, 2]
+
+
+@pytest.mark.redis
+async def test_a_redis_timeout_while_waiting_for_jobs_is_survived(
+    db: Database, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = JobQueue(
+        db=db,
+        hub=MemoryHub(),
+        redis_url=redis_url,
+        concurrency=1,
+        queue_name=f"takt-test:{uuid.uuid4().hex}",
+    )
+    real_brpop = Redis.brpop
+    timeouts: list[str] = []
+
+    async def times_out_once(self: Redis, *args: Any, **kwargs: Any) -> Any:
+        if not timeouts:
+            timeouts.append("brpop")
+            raise RedisTimeoutError("Timeout reading from socket")
+        return await real_brpop(self, *args, **kwargs)
+
+    monkeypatch.setattr(Redis, "brpop", times_out_once)
+
+    async def double(job: RunningJob) -> dict[str, Any]:
+        return {"twice": job.payload["n"] * 2}
+
+    queue.register("double", double)
+    try:
+        run_id = await queue.enqueue("double", {"n": 5})
+        done = await asyncio.wait_for(queue.wait(run_id), 120)
+        assert (done.status, done.result, timeouts) == ("done", {"twice": 10}, ["brpop"])
+    finally:
+        await queue.stop()
