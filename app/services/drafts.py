@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from app import clock
 from app.auth.permissions import require
@@ -44,15 +44,15 @@ from app.services.errors import (
     InvalidInput,
     NotFound,
     StateConflict,
-    VersionMismatch,
 )
-from app.services.jsonable import jsonable
-from app.services.write_path import Transaction, change
+from app.services.write_path import Transaction, change, chunks, last_actors
 
 KIND = "plan.optimize"
 TIME_LIMIT_S = (0.5, 600.0)
 # Loading the plan and storing the draft take time beyond the solve.
 TIMEOUT_MARGIN_S = 120.0
+# A slot as read for applying: task_id, operator_id, equipment_id, start, end.
+Slot = dict[str, Any]
 # The words the optimizer panel uses for a run's queue status.
 RUN_STATES = {"waiting": "queued", "active": "running"}
 
@@ -315,9 +315,11 @@ def _slot_row(schedule_id: int, slot: Assignment, by: int | None, now: datetime)
     }
 
 
-def _slot_json(slot: Assignment | t.Assignment | None) -> dict[str, Any] | None:
+def _slot_json(slot: Assignment | t.Assignment | Slot | None) -> dict[str, Any] | None:
     if slot is None:
         return None
+    if isinstance(slot, dict):
+        slot = Assignment(**slot)
     return {
         "operator_id": slot.operator_id,
         "equipment_id": slot.equipment_id,
@@ -410,7 +412,12 @@ def _groups(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list
 
 
 async def apply_draft(*, services: Services, actor: Actor, draft_id: int) -> Applied:
-    """Write the draft's slots to the live plan in one change, if none of its tasks changed."""
+    """Write the draft's slots to the live plan in one change, if none of its tasks changed.
+
+    In bulk, whatever the draft's size: the tasks claimed a chunk per statement,
+    the live slots replaced by the draft's in one DELETE and one INSERT, the
+    statuses in two UPDATEs, one audit entry per task in one executemany.
+    """
     require(actor, "assignment.write")
     async with change(services, actor, "draft.applied") as tx:
         draft = await tx.session.get(t.Draft, draft_id)
@@ -423,65 +430,81 @@ async def apply_draft(*, services: Services, actor: Actor, draft_id: int) -> App
         expires_at = draft_expires_at(services, draft.created_at)
         if expires_at <= clock.now():
             raise DraftExpired(draft_id=draft_id, expired_at=expires_at)
-        bases = (
-            await tx.session.scalars(select(t.DraftTask).where(t.DraftTask.schedule_id == draft_id))
-        ).all()
-        await _claim_all(tx, draft_id, [(b.task_id, b.base_version) for b in bases])
-        for base in bases:
-            await _apply_slot(tx, draft_id, base.task_id)
+        bases = await tx.session.execute(
+            select(t.DraftTask.task_id, t.DraftTask.base_version).where(
+                t.DraftTask.schedule_id == draft_id
+            )
+        )
+        expected = {task_id: version for task_id, version in bases}
+        await _claim_all(tx, draft_id, expected)
+        await _apply_slots(tx, draft_id, sorted(expected))
         draft.applied_at = clock.now()
         draft.applied_by = actor.user_id
     assert tx.revision is not None
-    return Applied(draft_id=draft_id, changes=len(bases), revision=tx.revision)
+    return Applied(draft_id=draft_id, changes=len(expected), revision=tx.revision)
 
 
-async def _claim_all(tx: Transaction, draft_id: int, bases: list[tuple[int, int]]) -> None:
+async def _claim_all(tx: Transaction, draft_id: int, expected: dict[int, int]) -> None:
     """Claim every task at the version the run saw; name all that changed, not just the first."""
-    changed: list[int] = []
-    changed_by: dict[str, int | None] = {}
-    for task_id, version in sorted(bases):
-        try:
-            await tx.claim(t.Task, task_id, version)
-        except VersionMismatch as stale:
-            changed.append(task_id)
-            changed_by[str(task_id)] = stale.changed_by
-        except NotFound:
-            changed.append(task_id)
-            changed_by[str(task_id)] = None
-    if changed:
+    stale = await tx.claim_all(t.Task, expected)
+    if stale:
+        changed = sorted(stale)
+        by = await last_actors(tx.session, "tasks", changed)
+        changed_by = {str(task_id): by.get(task_id) for task_id in changed}
         raise DraftStale(draft_id=draft_id, changed_task_ids=changed, changed_by=changed_by)
 
 
-async def _apply_slot(tx: Transaction, draft_id: int, task_id: int) -> None:
-    task = await tx.session.get(t.Task, task_id)
-    assert task is not None  # claimed above
-    proposed = await tx.session.get(t.Assignment, {"schedule_id": draft_id, "task_id": task_id})
-    key = {"schedule_id": tx.schedule_id, "task_id": task_id}
-    live = await tx.session.get(t.Assignment, key)
-    before = _slot_json(live)
-    if live is not None:
-        tx.touch("operators", live.operator_id)
-        tx.touch("equipment", live.equipment_id)
-    if proposed is None:
-        if live is not None:
-            await tx.session.delete(live)
-        if task.status == "scheduled":
-            task.status = "pending"
-    else:
-        if live is None:
-            live = t.Assignment(**key)
-            tx.session.add(live)
-        live.operator_id = proposed.operator_id
-        live.equipment_id = proposed.equipment_id
-        live.start = proposed.start
-        live.end = proposed.end
-        live.assigned_by = tx.actor.user_id
-        live.assigned_at = clock.now()
-        if task.status == "pending":
-            task.status = "scheduled"
-        tx.touch("operators", proposed.operator_id)
-        tx.touch("equipment", proposed.equipment_id)
-    tx.audit("tasks", task_id, before=before, after=jsonable(_slot_json(proposed)))
+async def _apply_slots(tx: Transaction, draft_id: int, task_ids: list[int]) -> None:
+    """The live slots of `task_ids` become the draft's (none: back to the tray), audited."""
+    proposed = await _slots(tx, draft_id, task_ids)
+    live = await _slots(tx, tx.schedule_id, task_ids)
+    now = clock.now()
+    for ids in chunks(task_ids):
+        await tx.session.execute(
+            delete(t.Assignment).where(
+                t.Assignment.schedule_id == tx.schedule_id, t.Assignment.task_id.in_(ids)
+            )
+        )
+    rows = [
+        {**slot, "schedule_id": tx.schedule_id, "assigned_by": tx.actor.user_id, "assigned_at": now}
+        for slot in proposed.values()
+    ]
+    for chunk in chunks(rows):
+        await tx.session.execute(insert(t.Assignment), chunk)
+    placed = sorted(proposed)
+    unplaced = sorted(set(task_ids) - proposed.keys())
+    await _set_status(tx, placed, "pending", "scheduled")
+    await _set_status(tx, unplaced, "scheduled", "pending")
+    tx.touch("tasks", *task_ids)
+    for slot in (*live.values(), *proposed.values()):
+        tx.touch("operators", slot["operator_id"])
+        tx.touch("equipment", slot["equipment_id"])
+    for task_id in task_ids:
+        before, after = live.get(task_id), proposed.get(task_id)
+        tx.audit("tasks", task_id, before=_slot_json(before), after=_slot_json(after))
+
+
+async def _slots(tx: Transaction, schedule_id: int, task_ids: list[int]) -> dict[int, Slot]:
+    a = t.Assignment
+    found: dict[int, Slot] = {}
+    for ids in chunks(task_ids):
+        rows = await tx.session.execute(
+            select(a.task_id, a.operator_id, a.equipment_id, a.start, a.end).where(
+                a.schedule_id == schedule_id, a.task_id.in_(ids)
+            )
+        )
+        found.update((row.task_id, dict(row._mapping)) for row in rows)
+    return found
+
+
+async def _set_status(tx: Transaction, task_ids: list[int], old: str, new: str) -> None:
+    for ids in chunks(task_ids):
+        await tx.session.execute(
+            update(t.Task)
+            .where(t.Task.id.in_(ids), t.Task.status == old)
+            .values(status=new)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def draft_expires_at(services: Services, created_at: datetime) -> datetime:
