@@ -51,6 +51,10 @@ CATCH_UP_LIMIT = 1000
 # Changes to these without any task mean rows, names or calendars changed:
 # the board cannot patch that bar by bar, so the whole view is re-rendered.
 STRUCTURAL = frozenset({"equipment", "operators", "jobs", "schedules"})
+# A change touching more tasks than this (a draft applied, a bulk operation) is
+# re-rendered as the whole view: one render, bars, tray and counters all fresh
+# (with the versions a drag needs), instead of thousands of fragments.
+BULK_TASKS = 200
 RESUBSCRIBE_DELAYS_S = (0.5, 1, 2, 5, 10)
 # After a failed render: try again from the change log after this long (jittered,
 # so a thousand boards of one instance do not all ask again at once).
@@ -129,11 +133,14 @@ def render_failed(exc: Exception) -> None:
 
 
 def touched_tasks(entities: Any) -> set[int] | None:
-    """The task ids a change touched; None when it changed the board's structure."""
+    """The task ids a change touched; None when it changed the board's structure
+    or too many tasks to patch bar by bar (`BULK_TASKS`): re-render the view."""
     if not isinstance(entities, dict):
         return None
     tasks = entities.get("tasks") or []
     if not tasks and STRUCTURAL & set(entities):
+        return None
+    if len(tasks) > BULK_TASKS:
         return None
     return {task_id for task_id in tasks if isinstance(task_id, int)}
 
@@ -242,6 +249,8 @@ class Feed:
             if touched is None:
                 return await self._refresh(newest)
             ids |= touched
+        if len(ids) > BULK_TASKS:
+            return await self._refresh(newest)
         return await self._render(ids, newest)
 
     async def _pending_change_or_retry(self) -> Update | None:
@@ -279,7 +288,7 @@ class Feed:
             return None
         newest = max(revisions)
         committed_at = committed[1] if committed and committed[0] == newest else None
-        if structural:
+        if structural or len(ids) > BULK_TASKS:
             return await self._refresh(newest)
         return await self._render(ids, newest, committed_at)
 

@@ -23,9 +23,9 @@ import asyncio
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 
 from app import clock
 from app.auth.permissions import require
@@ -53,6 +53,7 @@ TIME_LIMIT_S = (0.5, 600.0)
 TIMEOUT_MARGIN_S = 120.0
 # A slot as read for applying: task_id, operator_id, equipment_id, start, end.
 Slot = dict[str, Any]
+ASSIGNMENTS = cast(Table, t.Assignment.__table__)
 # The words the optimizer panel uses for a run's queue status.
 RUN_STATES = {"waiting": "queued", "active": "running"}
 
@@ -470,7 +471,7 @@ async def _apply_slots(tx: Transaction, draft_id: int, task_ids: list[int]) -> N
         for slot in proposed.values()
     ]
     for chunk in chunks(rows):
-        await tx.session.execute(insert(t.Assignment), chunk)
+        await tx.session.execute(insert(ASSIGNMENTS), chunk)
     placed = sorted(proposed)
     unplaced = sorted(set(task_ids) - proposed.keys())
     await _set_status(tx, placed, "pending", "scheduled")
