@@ -1,0 +1,239 @@
+"""Repair drafts: after a breakdown, an absence or a task running late, what must move.
+
+    repaired = await propose_repair(services=s, actor=a, cause=MachineDown(7, start=now))
+    repaired.draft_id     # a draft like an optimizer run's: previewed and applied the same way
+
+The live plan and every task's version are read in one transaction (versions
+first, as an optimizer run does: a write in between makes the draft look
+stale, never fresh), the pure `app/domain/repair.repair` works out the fewest
+changes, and the draft is stored beside the live plan (kind=draft): its
+`draft_tasks` name each task it changes with the version and slot it saw, its
+slots are those tasks' new slots. Nothing is published and the live plan is
+untouched until someone applies it (`drafts.apply_draft`, the one write path).
+
+A breakdown's window is from now until the machine is expected back: the one
+the cause gives, else the machine's own `expected_back`, else for good.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from app import clock
+from app.auth.permissions import require
+from app.clock import as_utc
+from app.db import tables as t
+from app.db.plan_queries import load_plan, schedule_revision
+from app.domain.bounds import horizon_error
+from app.domain.plan import Assignment, Plan, TaskStatus
+from app.domain.plan_comparison import compare_kpis
+from app.domain.repair import Disruption, MachineDown, OperatorAbsent, Repair, TaskLate, repair
+from app.services.context import Actor, Services
+from app.services.errors import InvalidInput, NotFound
+from app.services.offload import offload
+
+__all__ = ["RepairDraft", "cause_summary", "propose_repair"]
+
+SOLVER_STATUS = "repair"
+# An absence or a delay further out than this is a plan change, not a repair.
+MAX_WINDOW = timedelta(days=31)
+
+
+@dataclass(frozen=True, slots=True)
+class RepairDraft:
+    draft_id: int
+    cause: dict[str, Any]
+    changes: int
+    # The tasks the disruption hit, those left because work on them has started,
+    # and those no slot could be found for (back to the tray in the draft).
+    hit: list[int]
+    left: list[int]
+    to_tray: list[int]
+    seconds: float
+
+
+async def propose_repair(*, services: Services, actor: Actor, cause: Disruption) -> RepairDraft:
+    """Work out and store the minimal-change repair draft for `cause` (writes no live data)."""
+    require(actor, "plan.optimize")
+    began = time.perf_counter()
+    _check_times(cause)
+    schedule_id = await services.live_schedule_id()
+    async with services.db.read() as session, session.begin():
+        revision = await schedule_revision(session, schedule_id)
+        rows = await session.execute(select(t.Task.id, t.Task.version))
+        versions: dict[int, int] = {task_id: version for task_id, version in rows}
+        plan = await load_plan(session, schedule_id)
+    now = clock.now()
+    cause = _checked(plan, cause, now)
+    repaired = await offload(repair, plan, cause, now=now)
+    kpis = await offload(_kpis, plan, repaired, now)
+    draft_id = await _store(services, actor, plan, repaired, revision, versions, kpis, now)
+    return RepairDraft(
+        draft_id=draft_id,
+        cause=cause_summary(cause),
+        changes=len(repaired.slots),
+        hit=list(repaired.hit),
+        left=list(repaired.left),
+        to_tray=sorted(task_id for task_id, slot in repaired.slots.items() if slot is None),
+        seconds=round(time.perf_counter() - began, 3),
+    )
+
+
+def cause_summary(cause: Disruption) -> dict[str, Any]:
+    """The cause as the API says it back (times as ISO 8601)."""
+    if isinstance(cause, MachineDown):
+        until = None if cause.until is None else cause.until.isoformat()
+        return {"type": "breakdown", "equipment_id": cause.equipment_id, "until": until}
+    if isinstance(cause, OperatorAbsent):
+        return {
+            "type": "absence",
+            "operator_id": cause.operator_id,
+            "start": cause.start.isoformat(),
+            "end": cause.end.isoformat(),
+        }
+    return {
+        "type": "late",
+        "task_id": cause.task_id,
+        "expected_end": cause.expected_end.isoformat(),
+    }
+
+
+def _check_times(cause: Disruption) -> None:
+    moments = {
+        MachineDown: ("until",),
+        OperatorAbsent: ("start", "end"),
+        TaskLate: ("expected_end",),
+    }[type(cause)]
+    for name in moments:
+        value = getattr(cause, name)
+        if value is not None and (problem := horizon_error(value)):
+            raise InvalidInput(problem, {"field": name})
+
+
+def _checked(plan: Plan, cause: Disruption, now: datetime) -> Disruption:
+    """The cause in UTC, its references known to the plan and its times making sense."""
+    if isinstance(cause, MachineDown):
+        machine = plan.equipment.get(cause.equipment_id)
+        if machine is None:
+            raise NotFound("equipment", cause.equipment_id)
+        until = cause.until if cause.until is not None else machine.expected_back
+        if until is not None and as_utc(until) <= now:
+            raise InvalidInput("until must be in the future", {"until": until.isoformat()})
+        return replace(cause, start=now, until=None if until is None else as_utc(until))
+    if isinstance(cause, OperatorAbsent):
+        if cause.operator_id not in plan.operators:
+            raise NotFound("operators", cause.operator_id)
+        start, end = as_utc(cause.start), as_utc(cause.end)
+        if end <= start or end <= now or end - start > MAX_WINDOW:
+            raise InvalidInput(
+                "an absence must end after it starts, in the future, within 31 days",
+                {"start": start.isoformat(), "end": end.isoformat()},
+            )
+        return replace(cause, start=start, end=end)
+    task = plan.tasks.get(cause.task_id)
+    if task is None:
+        raise NotFound("tasks", cause.task_id)
+    slot = plan.assignments.get(cause.task_id)
+    expected = as_utc(cause.expected_end)
+    if slot is None or task.status is TaskStatus.DONE:
+        raise InvalidInput(
+            "only a booked task that is not done can run late", {"task_id": cause.task_id}
+        )
+    if expected <= slot.end or expected - slot.end > MAX_WINDOW:
+        raise InvalidInput(
+            "expected_end must be after the booked end, within 31 days",
+            {"booked_end": slot.end.isoformat(), "expected_end": expected.isoformat()},
+        )
+    return replace(cause, expected_end=expected)
+
+
+def _kpis(plan: Plan, repaired: Repair, now: datetime) -> dict[str, dict[str, float]]:
+    slots = {**plan.assignments, **repaired.slots}
+    proposal = replace(
+        plan, assignments={task_id: s for task_id, s in slots.items() if s is not None}
+    )
+    return compare_kpis(plan, proposal, now=now)
+
+
+async def _store(
+    services: Services,
+    actor: Actor,
+    plan: Plan,
+    repaired: Repair,
+    revision: int,
+    versions: dict[int, int],
+    kpis: dict[str, dict[str, float]],
+    now: datetime,
+) -> int:
+    # A proposal beside the live plan, like an optimizer draft: no revision, audit or
+    # publish until it is applied through `change()`.
+    async with services.db.write() as session:
+        schedule = t.Schedule(
+            name="Repair draft",
+            kind="draft",
+            revision=0,
+            timezone=plan.timezone,
+            base_revision=revision,
+            created_at=now,
+        )
+        session.add(schedule)
+        await session.flush()
+        draft_id = schedule.id
+        session.add(
+            t.Draft(
+                schedule_id=draft_id,
+                run_id=f"repair-{uuid.uuid4().hex[:16]}",
+                solver_status=SOLVER_STATUS,
+                kpis=kpis,
+                created_by=actor.user_id,
+                created_at=now,
+            )
+        )
+        await session.flush()
+        slots = [slot for slot in repaired.slots.values() if slot is not None]
+        if slots:
+            await session.execute(
+                insert(t.Assignment), [_slot_row(draft_id, s, actor, now) for s in slots]
+            )
+        if repaired.slots:
+            bases = [
+                {
+                    "schedule_id": draft_id,
+                    "task_id": task_id,
+                    "base_version": versions.get(task_id, 0),
+                    "before": _slot_json(plan.assignments.get(task_id)),
+                }
+                for task_id in repaired.slots
+            ]
+            await session.execute(insert(t.DraftTask), bases)
+    return draft_id
+
+
+def _slot_row(draft_id: int, slot: Assignment, actor: Actor, now: datetime) -> dict[str, Any]:
+    return {
+        "schedule_id": draft_id,
+        "task_id": slot.task_id,
+        "operator_id": slot.operator_id,
+        "equipment_id": slot.equipment_id,
+        "start": slot.start,
+        "end": slot.end,
+        "assigned_by": actor.user_id,
+        "assigned_at": now,
+    }
+
+
+def _slot_json(slot: Assignment | None) -> dict[str, Any] | None:
+    if slot is None:
+        return None
+    return {
+        "operator_id": slot.operator_id,
+        "equipment_id": slot.equipment_id,
+        "start": slot.start.isoformat(),
+        "end": slot.end.isoformat(),
+    }
