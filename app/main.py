@@ -24,6 +24,7 @@ from app.api.routes import (
     operators,
     optimizations,
     queue,
+    repairs,
     schedule,
     tasks,
 )
@@ -49,7 +50,17 @@ VERSION = "0.1.0"
 
 def api_router() -> ApiRouter:
     v1 = ApiRouter(API_PREFIX)
-    for module in (auth, equipment, operators, jobs, tasks, schedule, queue, optimizations):
+    for module in (
+        auth,
+        equipment,
+        operators,
+        jobs,
+        tasks,
+        schedule,
+        queue,
+        optimizations,
+        repairs,
+    ):
         v1.include(module.api)
     root = ApiRouter()
     root.include(health.api)

@@ -1,6 +1,6 @@
 """Repair: the fewest changes that take a disruption out of the live plan.
 
-    repaired = repair(plan, MachineDown(equipment_id=7, start=now, until=back), now=now)
+    repaired = repair(plan, MachineDown(equipment_id=7, until=back), now=now)
     repaired.slots        # task id -> its new slot (None: back to the tray); changed tasks only
 
 Three disruptions: a machine down (`MachineDown`, until it is back, or for
@@ -61,11 +61,11 @@ _OPEN = frozenset({TaskStatus.PENDING, TaskStatus.SCHEDULED})
 
 @dataclass(frozen=True, slots=True)
 class MachineDown:
-    """The machine cannot run from `start` until `until` (None: nobody knows when)."""
+    """The machine cannot run from `start` (None: now) until `until` (None: nobody knows when)."""
 
     equipment_id: int
-    start: datetime
     until: datetime | None = None
+    start: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +166,7 @@ class _Run:
     def block(self, disruption: Disruption) -> tuple[set[int], set[int]]:
         if isinstance(disruption, MachineDown):
             until = disruption.until or self.now + timedelta(days=3650)
-            window = Interval(max(disruption.start, self.now), until)
+            window = Interval(max(disruption.start or self.now, self.now), until)
             self.machines[disruption.equipment_id].add(window.start, window.end, 0)
             return self._hit(lambda s: s.equipment_id == disruption.equipment_id, window)
         if isinstance(disruption, OperatorAbsent):

@@ -1,6 +1,6 @@
 """Repair drafts: after a breakdown, an absence or a task running late, what must move.
 
-    repaired = await propose_repair(services=s, actor=a, cause=MachineDown(7, start=now))
+    repaired = await propose_repair(services=s, actor=a, cause=MachineDown(7))
     repaired.draft_id     # a draft like an optimizer run's: previewed and applied the same way
 
 The live plan and every task's version are read in one transaction (versions
@@ -125,7 +125,7 @@ def _checked(plan: Plan, cause: Disruption, now: datetime) -> Disruption:
         until = cause.until if cause.until is not None else machine.expected_back
         if until is not None and as_utc(until) <= now:
             raise InvalidInput("until must be in the future", {"until": until.isoformat()})
-        return replace(cause, start=now, until=None if until is None else as_utc(until))
+        return replace(cause, until=None if until is None else as_utc(until))
     if isinstance(cause, OperatorAbsent):
         if cause.operator_id not in plan.operators:
             raise NotFound("operators", cause.operator_id)
