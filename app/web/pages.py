@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app.web import board_pages, equipment_pages, login, my_pages, optimizer_pages
+from app.web import board_pages, equipment_pages, login, my_pages, optimizer_pages, repair_pages
 from app.web.session import page_session
 
 
@@ -23,5 +23,6 @@ routes = [
     *board_pages.routes,
     *equipment_pages.routes,
     *optimizer_pages.routes,
+    *repair_pages.routes,
     *my_pages.routes,
 ]
