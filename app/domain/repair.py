@@ -261,7 +261,8 @@ class _Run:
             slot = self.slots.get(predecessor)
             if slot is not None:
                 bounds.append(slot.end)
-        return _on_grid(max(bounds))
+        # Not rounded: a task that can keep its time keeps it to the minute (now is on the grid).
+        return max(bounds)
 
     def _candidates(
         self, task: Task, old: Assignment | None, earliest: datetime

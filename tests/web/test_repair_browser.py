@@ -81,6 +81,9 @@ async def test_a_breakdown_from_a_phone_is_offered_as_a_repair_on_the_board(
     assert await board.locator(".review-repair").count() == 0
 
     phone = await sign_in(browser, base_url, "olga", "/my", viewport={"width": 360, "height": 740})
+    await phone.wait_for_selector(f"#my-task-{plant.cut}")
+    # Connected: the list the live feed sends on connecting will not close the form.
+    await phone.wait_for_function("window.taktLive && window.taktLive.transport === 'websocket'")
     await phone.click(f"#my-task-{plant.cut} .my-breakdown summary")
     await phone.fill(f"#my-task-{plant.cut} textarea", "Coolant pump failed")
     await phone.click(f"#my-task-{plant.cut} .my-breakdown-form button")
