@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-clock lint bench bench-fanout bench-jssp bench-optimizer clean
+.PHONY: venv run test test-clock lint bench bench-fanout bench-jssp bench-optimizer bench-apply clean
 
 venv: $(STAMP)
 
@@ -61,6 +61,10 @@ bench-jssp: venv
 
 bench-optimizer: venv
 	$(BIN)/python scripts/bench_large_optimizer.py
+
+# A 7,838-change draft applied on the large demo, and repair drafts: SQLite, then PostgreSQL.
+bench-apply: venv
+	$(BIN)/python scripts/bench_apply.py --postgres --repeat 3
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

@@ -1,4 +1,4 @@
-"""`make bench-apply`: applying a whole-plant draft (7,000+ changes) on the large demo.
+"""`make bench-apply`: applying a whole-plant draft (7,000+ changes), and repair drafts, on the large demo.
 
 What a scheduler's "Apply" does after an "All open jobs" run, without the
 browser and without waiting for the solver: the large demo plant (10,200
@@ -16,6 +16,10 @@ by 15 minutes. Apply does not validate the draft (the run did), so the slots
 only need to be what a draft holds. `--profile` prints the top of a cProfile
 of one apply.
 
+Before the draft is stored, two repair drafts are timed (`propose_repair`, what
+`POST /api/v1/repairs` does): the machine with the most open tasks booked in the
+next 8 hours down for good, and down for 8 hours.
+
 Prints one markdown row per run; a fresh plant per run.
 """
 
@@ -30,20 +34,23 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from app import clock
 from app.db import tables as t
 from app.db.migrate import upgrade
 from app.db.session import Database
 from app.domain.demo_plant import demo_plant
+from app.domain.repair import MachineDown
 from app.realtime.hub import MemoryHub
 from app.services.context import SYSTEM, Actor, Services
 from app.services.drafts import apply_draft
 from app.services.plant_loading import load_plant
+from app.services.repair import propose_repair
 from app.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,8 +59,9 @@ from whole_plant_draft import whole_plant_draft  # noqa: E402
 
 ZONE = ZoneInfo("Europe/Berlin")
 HEADER = (
-    "| database | tasks changed (new / moved) | apply | audit entries | revision |\n"
-    "|---|---:|---:|---:|---:|"
+    "| database | tasks changed (new / moved) | apply | audit entries | revision "
+    "| repair: machine down for good (changes) | repair: machine down 8 h (changes) |\n"
+    "|---|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -66,6 +74,7 @@ async def one_run(database_url: str, var_dir: Path, label: str, profile: bool) -
         today = now.replace(hour=0, minute=0, second=0, microsecond=0)
         await load_plant(services=services, actor=SYSTEM, plant=demo_plant("large", start=today))
         actor = await _scheduler(services)
+        repairs = [await _time_repair(services, actor, hours) for hours in (None, 8)]
         draft_id, new, moved = await whole_plant_draft(services, now)
         profiler = cProfile.Profile() if profile else None
         began = time.perf_counter()
@@ -93,8 +102,30 @@ async def one_run(database_url: str, var_dir: Path, label: str, profile: bool) -
         await services.db.dispose()
     return (
         f"| {label} | {applied.changes:,} ({new:,} / {moved:,}) | {apply_s:.2f} s "
-        f"| {count:,} | {applied.revision} |"
+        f"| {count:,} | {applied.revision} | {repairs[0]} | {repairs[1]} |"
     )
+
+
+async def _time_repair(services: Services, actor: Actor, hours: int | None) -> str:
+    """A repair draft for the machine with the most open tasks in the next 8 hours."""
+    now = clock.now()
+    a = t.Assignment
+    async with services.db.read() as session:
+        machine = await session.scalar(
+            select(a.equipment_id)
+            .join(t.Task, t.Task.id == a.task_id)
+            .where(a.start >= now, a.start < now + timedelta(hours=8), t.Task.status == "scheduled")
+            .group_by(a.equipment_id)
+            .order_by(func.count().desc(), a.equipment_id)
+            .limit(1)
+        )
+    assert machine is not None
+    until = None if hours is None else now + timedelta(hours=hours)
+    began = time.perf_counter()
+    proposed = await propose_repair(
+        services=services, actor=actor, cause=MachineDown(machine, until=until)
+    )
+    return f"{time.perf_counter() - began:.2f} s ({proposed.changes})"
 
 
 async def _scheduler(services: Services) -> Actor:
