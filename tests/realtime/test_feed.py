@@ -11,7 +11,7 @@ from clocks import PlantTime
 from live_world import Plant, build_plant
 
 from app.db.session import Database
-from app.realtime.feed import Feed, touched_tasks
+from app.realtime.feed import BULK_TASKS, Feed, touched_tasks
 from app.realtime.hub import RESYNC, MemoryHub
 from app.services.context import Actor, Services
 from app.services.errors import Forbidden
@@ -208,6 +208,29 @@ def test_what_a_change_touched() -> None:
     assert touched_tasks({"equipment": [3]}) is None
     assert touched_tasks({"users": [3]}) == set()
     assert touched_tasks("garbage") is None
+    # A bulk change (a draft applied): too many to patch bar by bar, so the whole view.
+    assert touched_tasks({"tasks": list(range(1, BULK_TASKS + 1))}) == set(range(1, BULK_TASKS + 1))
+    assert touched_tasks({"tasks": list(range(1, BULK_TASKS + 2))}) is None
+
+
+async def test_a_bulk_change_is_sent_as_the_whole_view_live_and_from_the_change_log(
+    services: Services, world: Plant
+) -> None:
+    renderer = Renderer()
+    base = await touch(services, world.tasks[0])
+    many = list(range(1000, 1001 + BULK_TASKS))
+    live = feed_for(services, renderer, base)
+    async with live.listening():
+        newest = await touch(services, *many)
+        await live.wake.wait()
+        [update] = await live.next_updates()
+    assert renderer.refreshes == [newest] and renderer.calls == []
+    assert update.revision == newest and "board-main" in update.html
+    # A board that was away catches up the same way.
+    late = feed_for(services, renderer, base)
+    caught = await late.catch_up(base)
+    assert caught is not None and caught.revision == newest
+    assert renderer.refreshes == [newest, newest] and renderer.calls == []
 
 
 async def test_a_failed_render_costs_that_update_and_is_tried_again_from_the_change_log(

@@ -93,3 +93,31 @@ async def test_the_audit_chain_detects_tampering(services: Services) -> None:
         )
     tampered = await verify_chain(services)
     assert not tampered.intact and tampered.broken_at is not None
+
+
+async def test_many_rows_are_claimed_at_once_and_the_stale_ones_named(services: Services) -> None:
+    """`claim_all` over more rows than one statement takes (CHUNK); a bump that is not
+    the expected version + 1 is reported, and the caller's raise undoes every bump."""
+    async with change(services, SYSTEM, "equipment.created") as tx:
+        machines = [t.Equipment(name=f"M{n}", type="mill", capabilities=[]) for n in range(1005)]
+        tx.session.add_all(machines)
+    ids = sorted(m.id for m in machines)
+    async with change(services, ANNA, "equipment.renamed") as tx:
+        await tx.claim(t.Equipment, ids[3], 1)  # someone else's edit: version 2
+    expected = {row_id: 1 for row_id in ids} | {999_999: 1}
+    with pytest.raises(VersionMismatch):
+        async with change(services, ANNA, "bulk") as tx:
+            stale = await tx.claim_all(t.Equipment, expected)
+            assert stale == {ids[3]: 2, 999_999: None}
+            raise VersionMismatch(
+                entity="equipment", entity_id=ids[3], current_version=2, changed_by=None
+            )
+    async with services.db.read() as session:
+        versions = dict((await session.execute(select(t.Equipment.id, t.Equipment.version))).all())
+    assert versions[ids[3]] == 2 and {versions[i] for i in ids if i != ids[3]} == {1}
+    async with change(services, ANNA, "bulk") as tx:
+        assert await tx.claim_all(t.Equipment, {i: 1 for i in ids if i != ids[3]}) == {}
+        for row_id in ids:
+            tx.audit("equipment", row_id, before=None, after={"bulk": True})
+    check = await verify_chain(services)
+    assert check.intact and check.entries == len(ids)
