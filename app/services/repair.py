@@ -122,9 +122,12 @@ def _checked(plan: Plan, cause: Disruption, now: datetime) -> Disruption:
         machine = plan.equipment.get(cause.equipment_id)
         if machine is None:
             raise NotFound("equipment", cause.equipment_id)
+        if cause.until is not None and as_utc(cause.until) <= now:
+            raise InvalidInput("until must be in the future", {"until": cause.until.isoformat()})
         until = cause.until if cause.until is not None else machine.expected_back
+        # A machine still down past its expected-back time: nobody knows when it is back.
         if until is not None and as_utc(until) <= now:
-            raise InvalidInput("until must be in the future", {"until": until.isoformat()})
+            until = None
         return replace(cause, until=None if until is None else as_utc(until))
     if isinstance(cause, OperatorAbsent):
         if cause.operator_id not in plan.operators:
