@@ -56,6 +56,8 @@ SEARCH_DAYS = 14
 # a better one: each pair's bound is only its resources' own earliest starts, and
 # trying all of them costs seconds on a large plant for minutes of lateness.
 PAIRS = 40
+# A task placed more often than this in one repair is on a cycle of predecessors.
+MAX_PLACEMENTS = 25
 _OPEN = frozenset({TaskStatus.PENDING, TaskStatus.SCHEDULED})
 
 
@@ -215,14 +217,27 @@ class _Run:
         queue: list[tuple[datetime, int]] = []
         for task_id in hit:
             heappush(queue, (self._booked_start(task_id), task_id))
+        placed: dict[int, int] = defaultdict(int)
         while queue:
             _, task_id = heappop(queue)
+            placed[task_id] += 1
+            if placed[task_id] > MAX_PLACEMENTS:
+                # Only a cycle of predecessors pushes a task this often: it cannot be
+                # placed after itself, so it goes to the tray.
+                self._to_tray(task_id)
+                continue
             new = self._place(self.plan.tasks[task_id])
             if new is None:
                 continue
             for successor in self._open_successors(task_id):
                 if self._starts_before(successor, new.end):
                     heappush(queue, (new.end, successor))
+
+    def _to_tray(self, task_id: int) -> None:
+        slot = self.slots.get(task_id)
+        if slot is not None:
+            self._unbook(slot)
+        self.slots[task_id] = None
 
     def _place(self, task: Task) -> Assignment | None:
         old = self.slots.get(task.id)

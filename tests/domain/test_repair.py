@@ -206,3 +206,13 @@ def test_nothing_hit_nothing_moves_and_now_is_respected() -> None:
     now = NOW + timedelta(minutes=2)
     repaired = repair(plan, MachineDown(1, until=at(10)), now=now)
     assert repaired.slots == {1: slot(1, 1, 1, 10, 12)}
+
+
+def test_a_cycle_of_predecessors_ends_in_the_tray_instead_of_running_forever() -> None:
+    tasks = {
+        1: task(1, "milling", 1, predecessors=(2,)),
+        2: task(2, "milling", 1, predecessors=(1,)),
+    }
+    plan = plant([slot(1, 1, 1, 10, 11), slot(2, 2, 2, 11, 12)], tasks=tasks)
+    repaired = repair(plan, MachineDown(1, until=at(12)), now=NOW)
+    assert None in repaired.slots.values()
