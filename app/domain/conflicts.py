@@ -9,6 +9,8 @@ from dataclasses import dataclass
 class ConflictType(enum.StrEnum):
     SKILL_MISMATCH = "skill_mismatch"
     CAPABILITY_MISMATCH = "capability_mismatch"
+    # A task with alternative routings booked for other than its duration there.
+    DURATION_MISMATCH = "duration_mismatch"
     OPERATOR_DOUBLE_BOOKED = "operator_double_booked"
     EQUIPMENT_DOUBLE_BOOKED = "equipment_double_booked"
     EQUIPMENT_UNAVAILABLE = "equipment_unavailable"

@@ -93,6 +93,13 @@ class Job:
     status: JobStatus = JobStatus.OPEN
 
 
+class Alternative(NamedTuple):
+    """An alternative routing: the task takes `duration_minutes` on this equipment."""
+
+    equipment_id: int
+    duration_minutes: int
+
+
 @dataclass(frozen=True, slots=True)
 class Task:
     id: int
@@ -107,6 +114,16 @@ class Task:
     # What really happened on the floor (None until the operator starts/completes).
     actual_start: datetime | None = None
     actual_end: datetime | None = None
+    # Durations on particular equipment; any other capable equipment takes
+    # `duration_minutes` (see `duration_on`).
+    alternatives: tuple[Alternative, ...] = ()
+
+    def duration_on(self, equipment_id: int) -> int:
+        """How long the task takes on that equipment, in minutes."""
+        for alternative in self.alternatives:
+            if alternative.equipment_id == equipment_id:
+                return alternative.duration_minutes
+        return self.duration_minutes
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from app.domain.plan import (
+    Alternative,
     Assignment,
     Equipment,
     EquipmentStatus,
@@ -84,6 +85,9 @@ class PlantTask:
     required_capability: str | None = None
     predecessors: tuple[str, ...] = ()
     instructions: str = ""
+    # Alternative routings: (equipment key, minutes there); other capable
+    # equipment takes `duration_minutes`.
+    alternatives: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +170,11 @@ def check_references(plant: PlantData) -> None:
     for _, task in plant.tasks():
         for predecessor in task.predecessors:
             _known("task", predecessor, tasks, f"predecessor of task {task.key}")
+        _unique(f"routing of task {task.key} on", (key for key, _ in task.alternatives))
+        for key, minutes in task.alternatives:
+            _known("equipment", key, equipment, f"routing of task {task.key}")
+            if minutes <= 0:
+                raise ValueError(f"task {task.key} takes {minutes} minutes on {key}")
     _unique("assigned task", (a.task_key for a in plant.assignments))
     for assignment in plant.assignments:
         _known("task", assignment.task_key, tasks, "assignment")
@@ -236,6 +245,9 @@ def as_plan(plant: PlantData) -> Plan:
                 min_level=t.min_level,
                 required_capability=t.required_capability,
                 predecessors=tuple(task_ids[p] for p in t.predecessors),
+                alternatives=tuple(
+                    Alternative(equipment_ids[key], minutes) for key, minutes in t.alternatives
+                ),
                 **progress_of(assigned.get(t.key)),
             )
             for j, t in plant.tasks()

@@ -214,6 +214,32 @@ def _capability_mismatch(context: _Context, assignment: Assignment, task: Task) 
     )
 
 
+def _duration_mismatch(context: _Context, assignment: Assignment, task: Task) -> Conflict | None:
+    """A task with alternative routings must take its duration on the chosen equipment.
+
+    Only planned work is held to it: a task on the floor takes what it takes,
+    and a task without alternatives keeps the length the scheduler gave it.
+    """
+    if not task.alternatives or task.status not in (TaskStatus.PENDING, TaskStatus.SCHEDULED):
+        return None
+    wanted = task.duration_on(assignment.equipment_id)
+    booked = assignment.end - assignment.start
+    if booked == timedelta(minutes=wanted):
+        return None
+    equipment = context.plan.equipment.get(assignment.equipment_id)
+    where = equipment.name if equipment is not None else f"equipment #{assignment.equipment_id}"
+    return Conflict(
+        type=ConflictType.DURATION_MISMATCH,
+        task_ids=(task.id,),
+        message=(
+            f"{task.name} takes {_duration(timedelta(minutes=wanted))} on {where}, "
+            f"booked for {_duration(booked)}"
+        ),
+        equipment_id=assignment.equipment_id,
+        job_id=task.job_id,
+    )
+
+
 def _equipment_unavailable(
     context: _Context, assignment: Assignment, task: Task
 ) -> Conflict | None:
@@ -278,6 +304,7 @@ def _before_release(context: _Context, assignment: Assignment, task: Task) -> Co
 _SINGLE_RULES: tuple[_SingleRule, ...] = (
     _skill_mismatch,
     _capability_mismatch,
+    _duration_mismatch,
     _equipment_unavailable,
     _outside_shift,
     _before_release,

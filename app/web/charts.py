@@ -56,6 +56,7 @@ _TOP = 72  # room for the visible title
 CONFLICT_LABELS: dict[ConflictType, str] = {
     ConflictType.SKILL_MISMATCH: "skill mismatch",
     ConflictType.CAPABILITY_MISMATCH: "wrong machine",
+    ConflictType.DURATION_MISMATCH: "wrong duration",
     ConflictType.OPERATOR_DOUBLE_BOOKED: "operator overlap",
     ConflictType.EQUIPMENT_DOUBLE_BOOKED: "machine overlap",
     ConflictType.EQUIPMENT_UNAVAILABLE: "machine down",

@@ -66,10 +66,14 @@ class ModelTask:
     # Earliest start and latest end, in grid units.
     earliest: int = 0
     latest: int = 0
+    # Alternative routings: grid units per candidate equipment, and the variable
+    # duration they decide (`routed_interval`); empty/None: always `duration`.
+    durations: dict[int, int] = field(default_factory=dict)
+    size: Any = None
 
     @property
     def end(self) -> Any:
-        return self.start + self.duration
+        return self.start + (self.duration if self.size is None else self.size)
 
     def decisions(self) -> tuple[Any, ...]:
         present = () if self.present is None else (self.present,)
@@ -129,7 +133,7 @@ class ScheduleModel:
         makespan = 0
         for task_id, slot in slots.items():
             t = self.tasks[task_id]
-            end = self.grid.ceil(slot.start) + t.duration
+            end = self.grid.ceil(slot.start) + t.durations.get(slot.equipment_id, t.duration)
             ends[t.task.job_id] = max(end, ends.get(t.task.job_id, end))
             makespan = max(makespan, end)
         late = {
@@ -230,6 +234,24 @@ def build_model(
     return model
 
 
+def routed_durations(task: Task, equipment: tuple[int, ...], grid: TimeGrid) -> dict[int, int]:
+    """Grid units on each candidate equipment (alternative routings)."""
+    return {e: grid.units(task.duration_on(e)) for e in equipment}
+
+
+def routed_interval(
+    m: cp_model.CpModel, task: ModelTask, durations: dict[int, int], name: str
+) -> Any:
+    """The task's interval when its duration depends on the equipment it gets:
+    a size variable that `_choose` ties to each equipment's own duration."""
+    task.durations = durations
+    task.size = m.new_int_var(min(durations.values()), max(durations.values()), f"size_{name}")
+    end = m.new_int_var(task.earliest, task.latest, f"end_{name}")
+    if task.present is None:
+        return m.new_interval_var(task.start, task.size, end, name)
+    return m.new_optional_interval_var(task.start, task.size, end, task.present, name)
+
+
 def _is_pool(
     choices: Iterable[tuple[int, ...]], blocks: Mapping[int, list[Span]], others: int
 ) -> tuple[int, ...]:
@@ -253,7 +275,8 @@ def _add_tasks(model: ScheduleModel, plan: Plan, scope: Scope, optional: bool) -
     model.operator_pool = _is_pool(
         (c[0] for c in candidates.values()), scope.operator_blocks, len(used_equipment)
     )
-    if not model.operator_pool:
+    routed = any(plan.tasks[task_id].alternatives for task_id in candidates)
+    if not model.operator_pool and not routed:
         model.equipment_pool = _is_pool(
             (c[1] for c in candidates.values()), scope.equipment_blocks, len(used_operators)
         )
@@ -272,17 +295,22 @@ def _add_tasks(model: ScheduleModel, plan: Plan, scope: Scope, optional: bool) -
             wanted = None if slot is None else slot.equipment_id
             equipment = _shortlist(equipment, wanted, equipment_load, duration)
         earliest, latest = scope.bounds[task_id]
+        durations = routed_durations(task, equipment, model.grid)
+        duration = min(durations.values(), default=duration)
+        if len(set(durations.values())) == 1:
+            durations = {}  # the same time on every candidate: no choice to model
         start = m.new_int_var(earliest, latest - duration, f"start_{task_id}")
         name = f"task_{task_id}"
         present = m.new_bool_var(f"present_{task_id}") if optional else None
-        interval = (
-            m.new_fixed_size_interval_var(start, duration, name)
-            if present is None
-            else m.new_optional_fixed_size_interval_var(start, duration, present, name)
-        )
         model_task = ModelTask(task, duration, start, operators, equipment=equipment)
         model_task.earliest, model_task.latest = earliest, latest
         model_task.present = present
+        if durations:
+            interval = routed_interval(m, model_task, durations, name)
+        elif present is None:
+            interval = m.new_fixed_size_interval_var(start, duration, name)
+        else:
+            interval = m.new_optional_fixed_size_interval_var(start, duration, present, name)
         if not model.operator_pool:
             model_task.operator_literals = _choose(m, model_task, interval, by_operator, "op")
         if not model.equipment_pool:
@@ -357,16 +385,32 @@ def _choose(
     name = interval.name
     for rid in candidates:
         chosen = m.new_bool_var(f"{name}_{kind}{rid}")
-        optional = m.new_optional_fixed_size_interval_var(
-            interval.start_expr(), interval.size_expr(), chosen, f"{name}_{kind}{rid}"
-        )
-        by_resource[rid].append(optional)
+        by_resource[rid].append(_candidate_interval(m, task, interval, rid, chosen, kind))
         literals.append(chosen)
     if task.present is None:
         m.add_exactly_one(literals)
     else:
         m.add(sum(literals) == task.present)
     return tuple(literals)
+
+
+def _candidate_interval(
+    m: cp_model.CpModel, task: ModelTask, interval: Any, rid: int, chosen: Any, kind: str
+) -> Any:
+    name = f"{interval.name}_{kind}{rid}"
+    if task.size is None:
+        return m.new_optional_fixed_size_interval_var(
+            interval.start_expr(), interval.size_expr(), chosen, name
+        )
+    if kind == "eq":
+        # An alternative routing: its own duration on this equipment.
+        m.add(task.size == task.durations[rid]).only_enforce_if(chosen)
+        return m.new_optional_fixed_size_interval_var(
+            interval.start_expr(), task.durations[rid], chosen, name
+        )
+    return m.new_optional_interval_var(
+        interval.start_expr(), interval.size_expr(), interval.end_expr(), chosen, name
+    )
 
 
 def _add_precedences(model: ScheduleModel) -> None:
@@ -443,12 +487,13 @@ def _on_grid(model: ScheduleModel, values: Mapping[Any, int]) -> dict[int, Assig
             model.unplaceable[task_id] = "does not fit with the rest of the plan"
             continue
         start = model.grid.at(values[t.start])
+        equipment_id = _chosen(t.equipment, t.equipment_literals, values, model.equipment_pool)
         placed[task_id] = Assignment(
             task_id=task_id,
             operator_id=_chosen(t.operators, t.operator_literals, values, model.operator_pool),
-            equipment_id=_chosen(t.equipment, t.equipment_literals, values, model.equipment_pool),
+            equipment_id=equipment_id,
             start=start,
-            end=start + timedelta(minutes=t.task.duration_minutes),
+            end=start + timedelta(minutes=t.task.duration_on(equipment_id)),
         )
     return placed
 

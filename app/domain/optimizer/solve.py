@@ -61,6 +61,13 @@ from ortools.sat.python import cp_model
 
 from app.domain.conflicts import Conflict, Severity
 from app.domain.optimizer.model import ScheduleModel, build_model, lateness_weight, placements
+from app.domain.optimizer.shop_search import (
+    ShopPlan,
+    ShopTask,
+    as_shop,
+    search_shop,
+    shop_values,
+)
 from app.domain.plan import Assignment, Plan
 from app.domain.validation import validate_plan
 
@@ -154,6 +161,10 @@ def optimize(
     if not model.tasks:
         return _result(plan, model, {}, SolveStatus.OPTIMAL, now, started, 0)
     run = _Run(settings, started, on_progress, should_stop)
+    if (shop := as_shop(model)) is not None:
+        # A flexible job shop, makespan only: its own search (`shop_search`).
+        slots, solved = _solve_shop(run, model, shop)
+        return _result(plan, model, slots, solved, now, started, run.solutions)
     if model.partly_current and len(model.tasks) > _LARGE:
         # Too large to complete the live plan's slots into a first solution in
         # time: the optional model starts from them (the rest left out) instead.
@@ -199,6 +210,29 @@ def _build(
 # -- solving ---------------------------------------------------------------------
 
 
+def _solve_shop(
+    run: _Run, model: ScheduleModel, shop: list[ShopTask]
+) -> tuple[dict[Any, int], SolveStatus]:
+    run.model = model
+
+    def improved(found: ShopPlan) -> None:
+        run.solutions += 1
+        value = {model.makespan: found.makespan}.__getitem__
+        run.report("makespan", found.makespan, found.bound, value)
+
+    best = search_shop(
+        shop,
+        horizon=model.horizon,
+        time_limit_s=max(0.1, run.deadline - time.monotonic()),
+        workers=run.settings.workers,
+        seed=run.settings.seed,
+        should_stop=run.stop_requested,
+        on_improve=improved,
+    )
+    optimal = best.makespan <= best.bound
+    return shop_values(model, best), SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE
+
+
 class _Run:
     """The solves of an `optimize` call, sharing time and progress."""
 
@@ -220,6 +254,10 @@ class _Run:
         self.stopped = False
 
     trusted_hint = False
+
+    def stop_requested(self) -> bool:
+        self.stopped = self.stopped or (self.should_stop is not None and self.should_stop())
+        return self.stopped
 
     def time_left(self) -> bool:
         return not self.stopped and self.deadline > time.monotonic()
