@@ -1,4 +1,4 @@
-"""The `takt` command: serve, worker, migrate, demo, import-jssp, create-user.
+"""The `takt` command: serve, worker, migrate, demo, import-jssp, import-fjsp, create-user.
 
 Every command reads the same `Settings` as the app (DATABASE_URL, TAKT_VAR_DIR,
 ...). Commands that change the plant go through the service layer as the
@@ -32,6 +32,7 @@ from app.domain.demo_plant import DemoSize, demo_plant
 from app.domain.jssp import read_jssp, to_plant_data
 from app.domain.plan import TaskStatus
 from app.domain.plant_data import PlantData, as_plan
+from app.domain.plants import fjsp
 from app.domain.validation import validate_plan
 from app.realtime.hub import MemoryHub
 from app.services.context import ROLES, SYSTEM, Services
@@ -96,17 +97,23 @@ def _parser() -> argparse.ArgumentParser:
         help="random seed: the same seed, the same plant (%(default)s)",
     )
 
-    jssp = _command(commands, "import-jssp", _import_jssp, "import a classic job-shop instance")
-    jssp.add_argument("file", type=Path, metavar="FILE", help="an instance in the standard format")
-    jssp.add_argument(
-        "--start", help="release time, ISO 8601 (default: the next full hour, plant time)"
-    )
-    jssp.add_argument(
-        "--time-unit-minutes",
-        type=int,
-        default=1,
-        help="minutes per time unit of the instance (%(default)s)",
-    )
+    for name, handler, what in (
+        ("import-jssp", _import_jssp, "import a classic job-shop instance"),
+        ("import-fjsp", _import_fjsp, "import a flexible job-shop instance (Brandimarte format)"),
+    ):
+        shop = _command(commands, name, handler, what)
+        shop.add_argument(
+            "file", type=Path, metavar="FILE", help="an instance in the standard format"
+        )
+        shop.add_argument(
+            "--start", help="release time, ISO 8601 (default: the next full hour, plant time)"
+        )
+        shop.add_argument(
+            "--time-unit-minutes",
+            type=int,
+            default=1,
+            help="minutes per time unit of the instance (%(default)s)",
+        )
 
     user = _command(commands, "create-user", _create_user, "create a user account")
     user.add_argument("username", metavar="USERNAME", help="the login name")
@@ -271,22 +278,36 @@ async def _without_existing_users(
 
 
 def _import_jssp(args: argparse.Namespace, settings: Settings) -> int:
+    return _import_shop(args, settings, read_jssp, to_plant_data, "job-shop")
+
+
+def _import_fjsp(args: argparse.Namespace, settings: Settings) -> int:
+    return _import_shop(args, settings, fjsp.read_fjsp, fjsp.to_plant_data, "flexible job-shop")
+
+
+def _import_shop(
+    args: argparse.Namespace,
+    settings: Settings,
+    read: Callable[[Path], Any],
+    convert: Callable[..., PlantData],
+    kind: str,
+) -> int:
     zone = ZoneInfo(settings.plant_timezone)
     start = _release_time(args.start, zone)
     if args.time_unit_minutes <= 0:
         raise CommandFailed("--time-unit-minutes must be positive")
     try:
-        instance = read_jssp(args.file)
+        instance = read(args.file)
     except FileNotFoundError:
         raise CommandFailed(f"{args.file}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise CommandFailed(f"{args.file}: cannot read it ({error})") from None
     except ValueError as error:
         raise CommandFailed(str(error)) from None
-    plant = to_plant_data(instance, start=start, time_unit_minutes=args.time_unit_minutes)
+    plant = convert(instance, start=start, time_unit_minutes=args.time_unit_minutes)
     loaded = asyncio.run(_import(settings, plant))
     print(
-        f"Imported job-shop instance {instance.name}: {len(instance.jobs)} jobs x "
+        f"Imported {kind} instance {instance.name}: {len(instance.jobs)} jobs x "
         f"{instance.machines} machines, {instance.operations} operations "
         f"({args.time_unit_minutes} min per time unit), released {start.isoformat()}."
     )

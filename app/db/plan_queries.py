@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -232,6 +234,9 @@ async def _tasks(session: AsyncSession, *where: ColumnElement[bool]) -> dict[int
         dep_query = dep_query.where(dp.task_id.in_(select(tk.id).where(*where)))
     for dep in await session.execute(dep_query):
         deps[dep.task_id].append(dep.predecessor_id)
+    alternatives = await task_alternatives(
+        session, None if not where else select(tk.id).where(*where)
+    )
     return {
         row.id: d.Task(
             id=row.id,
@@ -245,9 +250,27 @@ async def _tasks(session: AsyncSession, *where: ColumnElement[bool]) -> dict[int
             status=d.TaskStatus(row.status),
             actual_start=_utc(row.actual_start),
             actual_end=_utc(row.actual_end),
+            alternatives=alternatives.get(row.id, ()),
         )
         for row in rows
     }
+
+
+async def task_alternatives(
+    session: AsyncSession, task_ids: Any
+) -> dict[int, tuple[d.Alternative, ...]]:
+    """Each task's alternative routings, by equipment id; `task_ids` a list or a
+    subquery of ids, None for every task."""
+    ta = t.TaskAlternative.__table__.c
+    query = select(ta.task_id, ta.equipment_id, ta.duration_minutes).order_by(
+        ta.task_id, ta.equipment_id
+    )
+    if task_ids is not None:
+        query = query.where(ta.task_id.in_(task_ids))
+    found: dict[int, list[d.Alternative]] = defaultdict(list)
+    for row in await session.execute(query):
+        found[row.task_id].append(d.Alternative(row.equipment_id, row.duration_minutes))
+    return {task_id: tuple(alternatives) for task_id, alternatives in found.items()}
 
 
 async def _assignments(
@@ -325,6 +348,9 @@ async def load_window(session: AsyncSession, schedule_id: int, window: d.Interva
     tasks = {task_id: task for task_id, (_, task) in placed.items()}
     if unplaced := linked - set(tasks):
         tasks.update(await _tasks(session, tk.id.in_(unplaced)))
+    for task_id, routings in (await task_alternatives(session, in_window)).items():
+        if task_id in tasks:
+            tasks[task_id] = replace(tasks[task_id], alternatives=routings)
     return d.Plan(
         equipment=await _equipment(session, {p.equipment_id for p in assignments.values()}),
         operators=await _operators(session, {p.operator_id for p in assignments.values()}),

@@ -221,6 +221,25 @@ class TaskDependency(Base):
     __table_args__ = (CheckConstraint("task_id <> predecessor_id", name="no_self_dependency"),)
 
 
+class TaskAlternative(Base):
+    """An alternative routing: how long the task takes on that equipment.
+
+    Capable equipment without a row takes the task's own `duration_minutes`.
+    """
+
+    __tablename__ = "task_alternatives"
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    equipment_id: Mapped[int] = mapped_column(
+        ForeignKey("equipment.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        CheckConstraint("duration_minutes > 0", name="task_alternative_duration_positive"),
+    )
+
+
 class Task(Versioned, Base):
     __tablename__ = "tasks"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

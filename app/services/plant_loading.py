@@ -143,6 +143,7 @@ async def _write(
     operators = await _insert_operators(session, plant, contacts)
     jobs = await _insert_jobs(session, plant)
     tasks = await _insert_tasks(session, plant, jobs)
+    await _insert_alternatives(session, plant, tasks, equipment)
     await _insert_assignments(tx, plant, equipment, operators, tasks, now)
     users = await _insert_users(session, plant, operators, hashes, now)
     await session.execute(
@@ -307,6 +308,20 @@ async def _insert_tasks(
     ]
     await _insert_many(session, _table("task_dependencies"), dependencies)
     return ids
+
+
+async def _insert_alternatives(
+    session: AsyncSession,
+    plant: PlantData,
+    tasks: Mapping[str, int],
+    equipment: Mapping[str, int],
+) -> None:
+    rows = [
+        {"task_id": tasks[task.key], "equipment_id": equipment[key], "duration_minutes": minutes}
+        for _, task in plant.tasks()
+        for key, minutes in task.alternatives
+    ]
+    await _insert_many(session, _table("task_alternatives"), rows)
 
 
 async def _insert_assignments(
