@@ -311,6 +311,17 @@ class JobOut(BaseModel):
 Instructions = Annotated[str, Field(max_length=5000)]
 
 
+class AlternativeIn(Strict):
+    """An alternative routing: the task takes `duration_minutes` on this equipment."""
+
+    equipment_id: Id
+    duration_minutes: Duration
+
+
+# Capable equipment not listed takes the task's own duration_minutes.
+Alternatives = Annotated[list[AlternativeIn], Field(max_length=100)]
+
+
 class TaskIn(Strict):
     job_id: Id
     name: Name
@@ -321,6 +332,7 @@ class TaskIn(Strict):
     required_capability: Tag | None = None
     instructions: Instructions = ""
     predecessors: Predecessors = []
+    alternatives: Alternatives = []
 
 
 class TaskPatch(Strict):
@@ -332,6 +344,7 @@ class TaskPatch(Strict):
     required_capability: Tag | None = None
     instructions: Instructions = omitted()
     predecessors: Predecessors = omitted()
+    alternatives: Alternatives = omitted()
 
 
 class TaskActionIn(Strict):
@@ -365,6 +378,11 @@ class AssignmentOut(BaseModel):
     end: datetime
 
 
+class AlternativeOut(BaseModel):
+    equipment_id: int
+    duration_minutes: int
+
+
 class TaskOut(BaseModel):
     id: int
     job_id: int
@@ -376,6 +394,8 @@ class TaskOut(BaseModel):
     required_capability: str | None
     instructions: str
     predecessors: list[int]
+    # Durations on particular equipment; other capable equipment takes duration_minutes.
+    alternatives: list[AlternativeOut]
     status: str
     actual_start: datetime | None
     actual_end: datetime | None

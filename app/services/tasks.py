@@ -31,6 +31,7 @@ from app.services.jsonable import jsonable
 from app.services.views import (
     TASK_COLUMNS,
     View,
+    alternatives_of,
     assignment_view,
     predecessors_of,
     task_view_of_row,
@@ -100,7 +101,9 @@ async def list_tasks(
         total = await session.scalar(select(func.count()).select_from(counted))
         rows = (await session.execute(query)).all()
         predecessors = await predecessors_of(session, [row.id for row in rows])
-    return [task_view_of_row(row, predecessors[row.id]) for row in rows], int(total or 0)
+        alternatives = await alternatives_of(session, [row.id for row in rows])
+    views = [task_view_of_row(row, predecessors[row.id], alternatives[row.id]) for row in rows]
+    return views, int(total or 0)
 
 
 def _filtered(query: Any, filters: TaskFilter, schedule_id: int) -> Any:
@@ -161,6 +164,7 @@ async def _view_in(tx: Transaction, row: t.Task) -> View:
 async def create_task(*, services: Services, actor: Actor, data: dict[str, Any]) -> View:
     require(actor, "resources.manage")
     predecessors = list(dict.fromkeys(data.pop("predecessors", [])))
+    alternatives = data.pop("alternatives", [])
     async with change(services, actor, "task.created") as tx:
         if await tx.session.get(t.Job, data["job_id"]) is None:
             raise InvalidInput("job does not exist", {"job_id": data["job_id"]})
@@ -168,9 +172,9 @@ async def create_task(*, services: Services, actor: Actor, data: dict[str, Any])
         tx.session.add(row)
         await tx.session.flush()
         await _set_predecessors(tx.session, row, predecessors)
-        tx.audit(
-            "tasks", row.id, before=None, after=jsonable({**data, "predecessors": predecessors})
-        )
+        await _set_alternatives(tx.session, row.id, alternatives)
+        after = {**data, "predecessors": predecessors, "alternatives": alternatives}
+        tx.audit("tasks", row.id, before=None, after=jsonable(after))
         view = await _view_in(tx, row)
     return view
 
@@ -187,12 +191,16 @@ async def update_task(
     require_version(expected_version)
     async with change(services, actor, "task.updated") as tx:
         row = await tx.claim(t.Task, task_id, expected_version)
-        before = {key: getattr(row, key) for key in changes if key != "predecessors"}
+        links = ("predecessors", "alternatives")
+        before = {key: getattr(row, key) for key in changes if key not in links}
         if "predecessors" in changes:
             before["predecessors"] = await _predecessor_ids(tx.session, task_id)
             await _set_predecessors(tx.session, row, list(dict.fromkeys(changes["predecessors"])))
+        if "alternatives" in changes:
+            before["alternatives"] = (await alternatives_of(tx.session, [task_id]))[task_id]
+            await _set_alternatives(tx.session, task_id, changes["alternatives"])
         for key, value in changes.items():
-            if key != "predecessors":
+            if key not in links:
                 setattr(row, key, value)
         tx.audit("tasks", task_id, before=jsonable(before), after=jsonable(changes))
         view = await _view_in(tx, row)
@@ -210,6 +218,29 @@ async def delete_task(
             raise StateConflict(f"task {task_id} is {row.status} and cannot be deleted")
         await tx.session.delete(row)
         tx.audit("tasks", task_id, before={"job_id": row.job_id}, after=None)
+
+
+async def _set_alternatives(
+    session: AsyncSession, task_id: int, alternatives: list[dict[str, int]]
+) -> None:
+    """Replace the task's alternative routings (equipment id, minutes there)."""
+    wanted = [a["equipment_id"] for a in alternatives]
+    if len(set(wanted)) != len(wanted):
+        raise InvalidInput("an equipment is named twice in the alternatives", {"equipment": wanted})
+    known = set(
+        (await session.execute(select(t.Equipment.id).where(t.Equipment.id.in_(wanted)))).scalars()
+    )
+    if unknown := sorted(set(wanted) - known):
+        raise InvalidInput(
+            "alternative routings name equipment that does not exist", {"unknown": unknown}
+        )
+    ta = t.TaskAlternative
+    await session.execute(delete(ta).where(ta.task_id == task_id))
+    session.add_all(
+        ta(task_id=task_id, equipment_id=a["equipment_id"], duration_minutes=a["duration_minutes"])
+        for a in alternatives
+    )
+    await session.flush()
 
 
 async def _predecessor_ids(session: AsyncSession, task_id: int) -> list[int]:

@@ -60,8 +60,13 @@ def job_view(row: t.Job) -> View:
     }
 
 
-def task_view(row: t.Task, predecessors: Sequence[int], assignment: t.Assignment | None) -> View:
-    return _task_fields(row, predecessors, assignment_view(assignment))
+def task_view(
+    row: t.Task,
+    predecessors: Sequence[int],
+    assignment: t.Assignment | None,
+    alternatives: Sequence[View] = (),
+) -> View:
+    return _task_fields(row, predecessors, assignment_view(assignment), alternatives)
 
 
 # What a task view reads of a tasks row (ORM or a Core select).
@@ -82,7 +87,7 @@ TASK_COLUMNS = (
 )
 
 
-def task_view_of_row(row: Any, predecessors: Sequence[int]) -> View:
+def task_view_of_row(row: Any, predecessors: Sequence[int], alternatives: Sequence[View]) -> View:
     """`task_view` of a Core row: `TASK_COLUMNS` plus the assignment's
     `operator_id`, `equipment_id`, `start`, `end` (all None: not scheduled).
     """
@@ -96,13 +101,16 @@ def task_view_of_row(row: Any, predecessors: Sequence[int]) -> View:
             "end": row.end,
         }
     )
-    return _task_fields(row, predecessors, placed)
+    return _task_fields(row, predecessors, placed, alternatives)
 
 
-def _task_fields(row: Any, predecessors: Sequence[int], placed: View | None) -> View:
+def _task_fields(
+    row: Any, predecessors: Sequence[int], placed: View | None, alternatives: Sequence[View]
+) -> View:
     """One task's view from an ORM row or a Core row: both carry `TASK_COLUMNS`."""
     view: View = {name: getattr(row, name) for name in TASK_COLUMNS}
     view["predecessors"] = sorted(predecessors)
+    view["alternatives"] = list(alternatives)
     view["assignment"] = placed
     return view
 
@@ -131,13 +139,32 @@ async def predecessors_of(session: AsyncSession, ids: list[int]) -> dict[int, li
     return predecessors
 
 
+async def alternatives_of(session: AsyncSession, ids: list[int]) -> dict[int, list[View]]:
+    """Each task's alternative routings, by equipment id (a defaultdict: none is [])."""
+    found: dict[int, list[View]] = defaultdict(list)
+    if not ids:
+        return found
+    ta = t.TaskAlternative.__table__.c
+    query = (
+        select(ta.task_id, ta.equipment_id, ta.duration_minutes)
+        .where(ta.task_id.in_(ids))
+        .order_by(ta.task_id, ta.equipment_id)
+    )
+    for row in await session.execute(query):
+        found[row.task_id].append(
+            {"equipment_id": row.equipment_id, "duration_minutes": row.duration_minutes}
+        )
+    return found
+
+
 async def task_views(session: AsyncSession, schedule_id: int, rows: Iterable[t.Task]) -> list[View]:
-    """Views of many tasks with two extra queries, not two per task."""
+    """Views of many tasks with three extra queries, not three per task."""
     rows = list(rows)
     ids = [row.id for row in rows]
     if not ids:
         return []
     predecessors = await predecessors_of(session, ids)
+    alternatives = await alternatives_of(session, ids)
     assignments = {
         a.task_id: a
         for a in (
@@ -148,4 +175,7 @@ async def task_views(session: AsyncSession, schedule_id: int, rows: Iterable[t.T
             )
         ).scalars()
     }
-    return [task_view(row, predecessors[row.id], assignments.get(row.id)) for row in rows]
+    return [
+        task_view(row, predecessors[row.id], assignments.get(row.id), alternatives[row.id])
+        for row in rows
+    ]
