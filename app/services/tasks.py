@@ -7,7 +7,7 @@ are an operator's, on their own tasks only.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -341,6 +341,24 @@ async def unschedule_task(
         task.status = "pending"
         view = await _view_in(tx, task)
     return view
+
+
+async def routed_end(
+    *, services: Services, task_id: int, equipment_id: int, start: datetime, end: datetime
+) -> datetime:
+    """Where a slot from `start` on that equipment ends: the task's duration there when
+    it has alternative routings (the board's drop carries the bar's old length),
+    else `end` as given."""
+    ta = t.TaskAlternative
+    async with services.db.read() as session:
+        query = select(ta.equipment_id, ta.duration_minutes).where(ta.task_id == task_id)
+        routings = {row.equipment_id: row.duration_minutes for row in await session.execute(query)}
+        if not routings:
+            return end
+        minutes = routings.get(equipment_id) or await session.scalar(
+            select(t.Task.duration_minutes).where(t.Task.id == task_id)
+        )
+    return end if minutes is None else start + timedelta(minutes=minutes)
 
 
 async def _check_resources_exist(session: AsyncSession, placement: Placement) -> None:

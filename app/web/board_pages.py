@@ -213,6 +213,9 @@ async def preview(request: Request, session: PageSession) -> Response:
             start=start,
             end=end,
         )
+        end = await tasks.routed_end(
+            services=services, task_id=task_id, equipment_id=equipment_id, start=start, end=end
+        )
         found = await schedule.validate_proposal(
             services=services,
             actor=session.actor,
@@ -257,6 +260,9 @@ async def place(request: Request, session: PageSession) -> Response:
             equipment_id=forms.optional_int(form, "equipment_id"),
             start=start,
             end=end,
+        )
+        end = await tasks.routed_end(
+            services=services, task_id=task_id, equipment_id=equipment_id, start=start, end=end
         )
         placement = tasks.Placement(operator_id, equipment_id, start, end)
         placed = await tasks.assign_task(

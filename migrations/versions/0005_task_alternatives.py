@@ -32,9 +32,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["task_id"], ["tasks.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("task_id", "equipment_id"),
     )
-    op.create_index(
-        "ix_task_alternatives_equipment_id", "task_alternatives", ["equipment_id"]
-    )
+    op.create_index("ix_task_alternatives_equipment_id", "task_alternatives", ["equipment_id"])
 
 
 def downgrade() -> None:
