@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-clock lint bench bench-fanout bench-jssp bench-optimizer bench-apply clean
+.PHONY: venv run test test-clock lint bench bench-fanout bench-jssp bench-fjsp bench-optimizer bench-apply clean
 
 venv: $(STAMP)
 
@@ -58,6 +58,10 @@ bench-fanout: venv
 
 bench-jssp: venv
 	$(BIN)/python scripts/bench_jssp.py
+
+# Brandimarte mk01-mk15, 10 s and 2 workers each: the app's path beside plain CP-SAT.
+bench-fjsp: venv
+	$(BIN)/python scripts/bench_fjsp.py
 
 bench-optimizer: venv
 	$(BIN)/python scripts/bench_large_optimizer.py
