@@ -191,6 +191,7 @@ def plant_time() -> PlantTime:
 
 # The shared data lives beside the repository: <repo>/../shared/data/jssp.
 JSSP_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "jssp"
+FJSP_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fjsp"
 
 FT06 = """\
 # instance ft06 (Fisher & Thompson 1963), optimum 55
@@ -216,3 +217,11 @@ def jssp_dir() -> Path:
     if not (JSSP_DIR / "instances").is_dir():
         unavailable(f"shared JSSP data not found at {JSSP_DIR.resolve()}")
     return JSSP_DIR
+
+
+@pytest.fixture
+def fjsp_dir() -> Path:
+    """The shared flexible job-shop (Brandimarte) instances; required under CI=true."""
+    if not (FJSP_DIR / "instances").is_dir():
+        unavailable(f"shared FJSP data not found at {FJSP_DIR.resolve()}")
+    return FJSP_DIR
