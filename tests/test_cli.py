@@ -100,6 +100,29 @@ def test_import_jssp_prints_what_it_created(
     assert rows(migrated, tables.Task) == 36
 
 
+def test_import_fjsp_writes_each_operations_routings(
+    migrated: str, fjsp_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mk01 = fjsp_dir / "instances" / "mk01"
+    assert main(["import-fjsp", str(mk01), "--start", "2026-03-02T06:00"]) == 0
+    out = capsys.readouterr().out
+    assert "flexible job-shop instance mk01: 10 jobs x 6 machines, 55 operations" in out
+    assert "6 equipment, 6 operators, 10 jobs, 55 tasks" in out
+    assert rows(migrated, tables.Task) == 55
+    # Every operation's machines, each with its own time (mk01: 115 in all).
+    assert rows(migrated, tables.TaskAlternative) == 115
+
+
+def test_import_fjsp_explains_bad_files(
+    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "instance"
+    path.write_text("1 2\n1 1 5 3\n")
+    assert main(["import-fjsp", str(path)]) == 1
+    assert "line 2: machine 5 is out of range 0..1" in capsys.readouterr().err
+    assert rows(migrated, tables.Job) == 0
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.domain.optimizer import OptimizerSettings, optimize
+from app.domain.conflicts import Severity
+from app.domain.optimizer import OptimizerSettings, Progress, SolveStatus, optimize
 from app.domain.plant_data import as_plan, check_references
 from app.domain.plants.fjsp import FlexibleJobShop, parse_fjsp, read_fjsp, to_plant_data
 
@@ -105,3 +106,27 @@ def test_the_header_may_carry_the_average_machines_per_operation() -> None:
 def test_a_bad_file_names_the_line_that_is_wrong(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_fjsp(text, name="bad")
+
+
+def test_a_long_run_reports_progress_and_stops_when_asked(fjsp_dir: Path) -> None:
+    # mk10 is far from proved optimal in any short time.
+    plan = as_plan(to_plant_data(read_fjsp(fjsp_dir / "instances" / "mk10"), start=START))
+    seen: list[Progress] = []
+
+    def should_stop() -> bool:
+        return len(seen) >= 2
+
+    result = optimize(
+        plan,
+        now=START,
+        settings=OptimizerSettings(time_limit_s=60, workers=1),
+        on_progress=seen.append,
+        should_stop=should_stop,
+    )
+
+    assert result.offered and result.status is SolveStatus.FEASIBLE
+    assert [c for c in result.conflicts if c.severity is Severity.ERROR] == []
+    spans = [p.makespan_minutes for p in seen]
+    assert spans == sorted(spans, reverse=True)
+    assert result.makespan_minutes <= spans[-1]
+    assert result.solve_seconds < 30  # stopped, not run to its minute

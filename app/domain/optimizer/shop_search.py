@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,8 +57,11 @@ class ShopPlan:
     bound: int = 0
 
 
-Improved = Callable[[ShopPlan], None]
+# Told each better makespan found, with the best bound proved so far.
+Improved = Callable[[int, int], None]
 
+# How often a running solve asks whether to stop.
+_POLL_SECONDS = 0.1
 # The share of the time the whole model gets before the search turns to neighbourhoods.
 WHOLE_SHARE = 0.7
 
@@ -82,7 +86,7 @@ def search_shop(
     best.bound = _trivial_bound(tasks)
     _tell(on_improve, best)
     whole_share = WHOLE_SHARE * time_limit_s
-    found = _solve(by_id, horizon, best, None, whole_share, workers, seed, stop)
+    found = _solve(by_id, horizon, best, None, whole_share, workers, seed, stop, on_improve)
     if found is not None:
         best = _better(best, found, on_improve)
         best.bound = max(best.bound, found.bound)
@@ -199,6 +203,7 @@ def _solve(
     workers: int,
     seed: int,
     stop: Callable[[], bool],
+    on_improve: Improved | None = None,
 ) -> ShopPlan | None:
     """The model with every task free (`free` None) or only those; the others keep
     their machine and their order on it. None when nothing was found in time."""
@@ -267,7 +272,7 @@ def _solve(
         solver.parameters.symmetry_level = 0
     if stop():
         return None
-    status = solver.solve(m)
+    status = _run(solver, m, makespan, stop, on_improve if free is None else None)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     slots = {
@@ -324,7 +329,41 @@ def _better(best: ShopPlan, found: ShopPlan, on_improve: Improved | None) -> Sho
 
 def _tell(on_improve: Improved | None, plan: ShopPlan) -> None:
     if on_improve is not None:
-        on_improve(plan)
+        on_improve(plan.makespan, plan.bound)
+
+
+def _run(
+    solver: cp_model.CpSolver,
+    m: cp_model.CpModel,
+    makespan: Any,
+    stop: Callable[[], bool],
+    on_improve: Improved | None,
+) -> Any:
+    """Solve, stopping within `_POLL_SECONDS` of `stop()` turning true."""
+    done = threading.Event()
+
+    def watch() -> None:
+        # Slept, not a timed wait: libfaketime (CI's faked instants) never ends those.
+        while not done.is_set():
+            time.sleep(_POLL_SECONDS)
+            if not done.is_set() and stop():
+                solver.stop_search()
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        return solver.solve(m, _Reporter(makespan, on_improve) if on_improve else None)
+    finally:
+        done.set()
+
+
+class _Reporter(cp_model.CpSolverSolutionCallback):
+    def __init__(self, makespan: Any, on_improve: Improved) -> None:
+        super().__init__()
+        self.makespan, self.on_improve = makespan, on_improve
+
+    def on_solution_callback(self) -> None:
+        self.on_improve(int(self.value(self.makespan)), int(self.best_objective_bound))
 
 
 def _trivial_bound(tasks: Sequence[ShopTask]) -> int:

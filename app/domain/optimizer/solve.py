@@ -62,7 +62,6 @@ from ortools.sat.python import cp_model
 from app.domain.conflicts import Conflict, Severity
 from app.domain.optimizer.model import ScheduleModel, build_model, lateness_weight, placements
 from app.domain.optimizer.shop_search import (
-    ShopPlan,
     ShopTask,
     as_shop,
     search_shop,
@@ -215,10 +214,9 @@ def _solve_shop(
 ) -> tuple[dict[Any, int], SolveStatus]:
     run.model = model
 
-    def improved(found: ShopPlan) -> None:
+    def improved(makespan: int, bound: int) -> None:
         run.solutions += 1
-        value = {model.makespan: found.makespan}.__getitem__
-        run.report("makespan", found.makespan, found.bound, value)
+        run.report("makespan", makespan, bound, {model.makespan: makespan}.__getitem__)
 
     best = search_shop(
         shop,
