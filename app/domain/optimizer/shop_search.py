@@ -253,6 +253,8 @@ def _solve(
     makespan = m.new_int_var(0, horizon, "makespan")
     m.add_max_equality(makespan, list(ends.values()))
     m.add(makespan <= best.makespan)
+    # Redundant, for the bound: all the work fits on the machines by the end.
+    m.add(sum(sizes.values()) <= len(per_machine) * makespan)
     m.minimize(makespan)
     m.add_hint(makespan, best.makespan)
     for t, (machine, begin) in best.slots.items():
