@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from hypothesis import strategies as st
 
 from app.domain.plan import (
+    Alternative,
     Assignment,
     Equipment,
     EquipmentStatus,
@@ -139,6 +140,16 @@ def tasks_for(
         required_capability=draw(st.none() | st.sampled_from(CAPABILITIES)),
         predecessors=tuple(draw(st.sets(st.sampled_from(earlier), max_size=3))) if earlier else (),
         status=TaskStatus.SCHEDULED if permissive else draw(st.sampled_from(TaskStatus)),
+        alternatives=tuple(
+            Alternative(equipment_id, 30 * halves)
+            for equipment_id, halves in draw(
+                st.lists(
+                    st.tuples(st.integers(1, 3), st.integers(1, 8)),
+                    max_size=2,
+                    unique_by=lambda routing: routing[0],
+                )
+            )
+        ),
     )
 
 
@@ -147,11 +158,14 @@ def assignments_for(
     draw: st.DrawFn, task: Task, operator_ids: list[int], equipment_ids: list[int]
 ) -> Assignment:
     start = draw(slots)
-    length = max(task.duration_minutes // 30, 1)
+    equipment_id = draw(st.sampled_from(equipment_ids))
+    # Mostly as long as the task takes on that equipment, sometimes its own duration.
+    minutes = task.duration_on(equipment_id) if draw(st.booleans()) else task.duration_minutes
+    length = max(minutes // 30, 1)
     return Assignment(
         task_id=task.id,
         operator_id=draw(st.sampled_from(operator_ids)),
-        equipment_id=draw(st.sampled_from(equipment_ids)),
+        equipment_id=equipment_id,
         start=moment(start),
         end=moment(start + length),
     )
