@@ -8,10 +8,12 @@ Plain CP-SAT on the whole model finds poor first plans on the larger
 instances (Brandimarte mk10, mk13, mk15 stay 17-29 % above the best known
 after 10 s on two workers). This search does what the literature does:
 
-1. a greedy plan (earliest finish first, each task on the machine that ends
-   it soonest, a few randomised tries) in a fraction of a second;
-2. the whole model, hinted with it, for a short while: on the small
-   instances it proves the optimum outright;
+1. a greedy plan (`shop_start`: most work left first, each task on the
+   machine where it ends soonest, a few randomised tries) in a fraction of a
+   second;
+2. the whole model, hinted with it, for most of the time (`WHOLE_SHARE`):
+   CP-SAT's own neighbourhoods improve it, and on the small instances it
+   proves the optimum outright;
 3. large-neighbourhood search for the rest of the time: free a few jobs, the
    tasks in a time window or the tasks of a few machines (their machine and
    place in the sequence), keep every other task on its machine and in its
@@ -28,33 +30,20 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ortools.sat.python import cp_model
 
 from app.domain.optimizer.model import ScheduleModel
+from app.domain.optimizer.shop_start import (
+    ShopPlan,
+    ShopTask,
+    greedy,
+    topological,
+    trivial_bound,
+)
 
 __all__ = ["ShopPlan", "ShopTask", "as_shop", "search_shop", "shop_values"]
-
-
-@dataclass(frozen=True, slots=True)
-class ShopTask:
-    id: int
-    job: int
-    # (machine, duration) it may run on.
-    choices: tuple[tuple[int, int], ...]
-    predecessors: tuple[int, ...] = ()
-    earliest: int = 0
-
-
-@dataclass(slots=True)
-class ShopPlan:
-    # task id -> (machine, start)
-    slots: dict[int, tuple[int, int]]
-    makespan: int
-    # The best lower bound proved (a plan whose makespan equals it is optimal).
-    bound: int = 0
 
 
 # Told each better makespan found, with the best bound proved so far.
@@ -81,9 +70,9 @@ def search_shop(
     stop = should_stop or (lambda: False)
     rng = random.Random(seed)
     by_id = {t.id: t for t in tasks}
-    order = _topological(tasks)
+    order = topological(tasks)
     best = greedy(by_id, order, rng, tries=max(1, min(30, 20000 // max(1, len(tasks)))))
-    best.bound = _trivial_bound(tasks)
+    best.bound = trivial_bound(tasks)
     _tell(on_improve, best)
     whole_share = WHOLE_SHARE * time_limit_s
     found = _solve(by_id, horizon, best, None, whole_share, workers, seed, stop, on_improve)
@@ -101,68 +90,6 @@ def search_shop(
         if found is not None:
             best = _better(best, found, on_improve)
     return best
-
-
-def greedy(
-    by_id: Mapping[int, ShopTask], order: Sequence[int], rng: random.Random, tries: int
-) -> ShopPlan:
-    """Earliest finish first, each task on the machine that ends it soonest (best of tries)."""
-    best: ShopPlan | None = None
-    for attempt in range(tries):
-        noise = 0.0 if attempt == 0 else 0.3
-        plan = _dispatch(by_id, order, rng, noise)
-        if best is None or plan.makespan < best.makespan:
-            best = plan
-    assert best is not None
-    return best
-
-
-def _dispatch(
-    by_id: Mapping[int, ShopTask], order: Sequence[int], rng: random.Random, noise: float
-) -> ShopPlan:
-    """One greedy plan: of the ready tasks, the one with the most work left after it
-    (noise shuffles near ties), on the machine where it ends soonest, in the first
-    gap it fits."""
-    successors: dict[int, list[int]] = {t: [] for t in order}
-    for t in order:
-        for p in by_id[t].predecessors:
-            successors[p].append(t)
-    tail: dict[int, int] = {}
-    for t in reversed(order):
-        fastest = min(d for _, d in by_id[t].choices)
-        tail[t] = fastest + max((tail[s] for s in successors[t]), default=0)
-    waiting = {t: len(by_id[t].predecessors) for t in order}
-    ready = [t for t in order if waiting[t] == 0]
-    busy: dict[int, list[tuple[int, int]]] = {}
-    ends: dict[int, int] = {}
-    slots: dict[int, tuple[int, int]] = {}
-    while ready:
-        t = max(ready, key=lambda r: tail[r] * (1 + noise * rng.random()))
-        task = by_id[t]
-        at = max([task.earliest, *(ends[p] for p in task.predecessors)])
-        machine, start, duration = min(
-            ((m, _first_gap(busy.get(m, []), at, d), d) for m, d in task.choices),
-            key=lambda c: (c[1] + c[2], c[2]),
-        )
-        spans = busy.setdefault(machine, [])
-        spans.append((start, start + duration))
-        spans.sort()
-        slots[t], ends[t] = (machine, start), start + duration
-        ready.remove(t)
-        for s in successors[t]:
-            waiting[s] -= 1
-            if waiting[s] == 0:
-                ready.append(s)
-    return ShopPlan(slots, max(ends.values(), default=0))
-
-
-def _first_gap(spans: Sequence[tuple[int, int]], at: int, duration: int) -> int:
-    """The earliest start from `at` where `duration` fits between the sorted spans."""
-    for begin, end in spans:
-        if at + duration <= begin:
-            return at
-        at = max(at, end)
-    return at
 
 
 def _neighbourhood(
@@ -366,34 +293,6 @@ class _Reporter(cp_model.CpSolverSolutionCallback):
 
     def on_solution_callback(self) -> None:
         self.on_improve(int(self.value(self.makespan)), int(self.best_objective_bound))
-
-
-def _trivial_bound(tasks: Sequence[ShopTask]) -> int:
-    """The longest job at its fastest: no plan ends sooner."""
-    by_id = {t.id: t for t in tasks}
-    finish: dict[int, int] = {}
-    for t in _topological(tasks):
-        task = by_id[t]
-        at = max([task.earliest, *(finish[p] for p in task.predecessors if p in finish)])
-        finish[t] = at + min(d for _, d in task.choices)
-    return max(finish.values(), default=0)
-
-
-def _topological(tasks: Sequence[ShopTask]) -> list[int]:
-    known = {t.id for t in tasks}
-    waiting = {t.id: sum(p in known for p in t.predecessors) for t in tasks}
-    successors: dict[int, list[int]] = {t.id: [] for t in tasks}
-    for task in tasks:
-        for p in task.predecessors:
-            if p in known:
-                successors[p].append(task.id)
-    order = [t for t, n in waiting.items() if n == 0]
-    for t in order:
-        for s in successors[t]:
-            waiting[s] -= 1
-            if waiting[s] == 0:
-                order.append(s)
-    return order
 
 
 # -- a plant's model as a shop ----------------------------------------------------
