@@ -241,8 +241,8 @@ def _equipment_spans(plan: Plan, eid: int, grid: TimeGrid, horizon: int) -> Iter
         yield 0, horizon if back is None else min(max(grid.ceil(back), 0), horizon)
 
 
-def _fits(spans: Sequence[Span], duration: int) -> bool:
-    return any(end - start >= duration for start, end in spans)
+def _longest(spans: Sequence[Span]) -> int:
+    return max((end - start for start, end in spans), default=0)
 
 
 def _candidates(
@@ -254,26 +254,41 @@ def _candidates(
     horizon: int,
     unplaceable: dict[int, str],
 ) -> dict[int, Candidates]:
-    """Qualified operators and capable equipment with room for each task, by task id."""
+    """Qualified operators and capable equipment with room for each task, by task id.
+
+    Worked out once per kind of task (skill, level, capability, duration): a
+    plant has thousands of tasks but a few dozen kinds.
+    """
+    # The longest stretch each resource is free, to tell whether a task fits at all.
+    operator_room = {o.id: (o, _longest(windows[o.id])) for o in plan.operators.values()}
+    equipment_room = {
+        e.id: (e, _longest(_gaps(equipment_blocks[e.id], horizon))) for e in plan.equipment.values()
+    }
+    operators_for: dict[tuple[str | None, int, int], tuple[int, ...]] = {}
+    equipment_for: dict[tuple[str | None, int], tuple[int, ...]] = {}
     found: dict[int, Candidates] = {}
     for task_id in open_ids:
         task = plan.tasks[task_id]
         duration = grid.units(task.duration_minutes)
-        operators = tuple(
-            o.id
-            for o in sorted(plan.operators.values(), key=lambda o: o.id)
-            if (
-                task.required_skill is None
-                or o.skills.get(task.required_skill, 0) >= task.min_level
+        skill_key = (task.required_skill, task.min_level, duration)
+        if (operators := operators_for.get(skill_key)) is None:
+            operators = operators_for[skill_key] = tuple(
+                oid
+                for oid, (o, room) in sorted(operator_room.items())
+                if (
+                    task.required_skill is None
+                    or o.skills.get(task.required_skill, 0) >= task.min_level
+                )
+                and room >= duration
             )
-            and _fits(windows[o.id], duration)
-        )
-        equipment = tuple(
-            e.id
-            for e in sorted(plan.equipment.values(), key=lambda e: e.id)
-            if (task.required_capability is None or task.required_capability in e.capabilities)
-            and _fits(_gaps(equipment_blocks[e.id], horizon), duration)
-        )
+        capability_key = (task.required_capability, duration)
+        if (equipment := equipment_for.get(capability_key)) is None:
+            equipment = equipment_for[capability_key] = tuple(
+                eid
+                for eid, (e, room) in sorted(equipment_room.items())
+                if (task.required_capability is None or task.required_capability in e.capabilities)
+                and room >= duration
+            )
         if not operators:
             skill = task.required_skill or "any skill"
             unplaceable[task_id] = (

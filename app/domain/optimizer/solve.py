@@ -61,6 +61,7 @@ from ortools.sat.python import cp_model
 
 from app.domain.conflicts import Conflict, Severity
 from app.domain.optimizer.model import ScheduleModel, build_model, lateness_weight, placements
+from app.domain.optimizer.scope import scope_of
 from app.domain.optimizer.shop_search import (
     ShopTask,
     as_shop,
@@ -80,6 +81,9 @@ __all__ = [
 
 # How often a running solve asks `should_stop`.
 _POLL_SECONDS = 0.1
+# Open tasks from which the plan is made by large-neighbourhood search
+# (`optimizer.scale`) rather than one model of them all.
+_AT_SCALE = 1000
 # Open tasks from which a model is large: no probing in presolve (slow on
 # many optional intervals) and, with a partly valid live plan, the optional
 # model from the start.
@@ -120,6 +124,11 @@ class Progress:
     makespan_minutes: int
     elapsed_s: float
     solutions: int
+    # At plant scale (`optimizer.scale`): better plans since the first, the
+    # first plan's weighted lateness, and tasks off their live slot.
+    improvements: int = 0
+    first_weighted_lateness_minutes: int | None = None
+    changes: int | None = None
 
     @property
     def gap(self) -> float:
@@ -141,6 +150,19 @@ class OptimizationResult:
     solve_seconds: float = 0.0
     solutions: int = 0
     conflicts: tuple[Conflict, ...] = ()
+    # How the plan was found: "one model" (every open task in one CP-SAT model)
+    # or "neighbourhoods" (a first plan improved neighbourhood by neighbourhood).
+    search: str = "one model"
+    # The lateness's relative distance to a proved lower bound (0: proved least);
+    # None when not known.
+    gap: float | None = None
+    # Why the search ended: "time limit", "stopped", "proved" (one model) or
+    # "nothing left to gain" (neighbourhoods).
+    ending: str = ""
+    # Neighbourhoods: the first plan's figures and the better plans found since.
+    first_plan: Mapping[str, float] = field(default_factory=dict)
+    improvements: int = 0
+    changes: int = 0
 
     @property
     def offered(self) -> bool:
@@ -156,6 +178,20 @@ def optimize(
     should_stop: Callable[[], bool] | None = None,
 ) -> OptimizationResult:
     started = time.monotonic()
+    scope = scope_of(
+        plan,
+        now=now,
+        time_unit_minutes=settings.time_unit_minutes,
+        horizon_days=settings.horizon_days,
+        pinned=settings.pinned,
+    )
+    if len(scope.candidates) > _AT_SCALE:
+        from app.domain.optimizer.scale import optimize_at_scale  # it builds on this module
+
+        return optimize_at_scale(
+            plan, scope, now=now, settings=settings, started=started,
+            on_progress=on_progress, should_stop=should_stop,
+        )  # fmt: skip
     model = _build(plan, now, settings, optional=False)
     if not model.tasks:
         return _result(plan, model, {}, SolveStatus.OPTIMAL, now, started, 0)
@@ -431,18 +467,43 @@ def _result(
     started: float,
     solutions: int,
 ) -> OptimizationResult:
-    def finished(**kwargs: Any) -> OptimizationResult:
+    if values is None:
         return OptimizationResult(
+            status=status,
+            assignments={},
             unplaceable=dict(model.unplaceable),
             solve_seconds=time.monotonic() - started,
             solutions=solutions,
+        )
+    moved = placements(model, values)
+    return offer(plan, model.unplaceable, moved, status, now=now, started=started,
+                 solutions=solutions)  # fmt: skip
+
+
+def offer(
+    plan: Plan,
+    unplaceable: Mapping[int, str],
+    moved: Mapping[int, Assignment],
+    status: SolveStatus,
+    *,
+    now: datetime,
+    started: float,
+    solutions: int,
+    **reached: Any,
+) -> OptimizationResult:
+    """The proposal: the live plan with `moved` in place of the open tasks'
+    slots (those left out unscheduled), validated; `reached` as it is."""
+
+    def finished(**kwargs: Any) -> OptimizationResult:
+        return OptimizationResult(
+            unplaceable=dict(unplaceable),
+            solve_seconds=time.monotonic() - started,
+            solutions=solutions,
+            **reached,
             **kwargs,
         )
 
-    if values is None:
-        return finished(status=status, assignments={})
-    moved = placements(model, values)
-    dropped = set(model.tasks) | set(model.unplaceable)
+    dropped = set(moved) | set(unplaceable)
     assignments = {t: a for t, a in plan.assignments.items() if t not in dropped}
     assignments.update(moved)
     proposal = Plan(

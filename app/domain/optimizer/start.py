@@ -32,15 +32,18 @@ if TYPE_CHECKING:
     from app.domain.optimizer.model import ModelTask, ScheduleModel
     from app.domain.optimizer.scope import Span
 
-__all__ = ["Busy", "greedy_slots"]
+__all__ = ["Busy", "greedy_first_plan", "greedy_slots"]
 
 
 class Busy:
     """A resource's busy spans, sorted and disjoint, to find the first gap."""
 
-    def __init__(self, spans: Iterable[Span]) -> None:
+    def __init__(self, spans: Iterable[Span], *, merge: bool = False) -> None:
         self.starts: list[int] = []
         self.ends: list[int] = []
+        # Touching spans become one, so a fully booked stretch is one step to
+        # walk over, not one per task; such spans can no longer be released.
+        self.merge = merge
         for start, end in sorted(spans):
             self.take(start, end)
 
@@ -53,6 +56,15 @@ class Busy:
 
     def take(self, start: int, end: int) -> None:
         i = bisect_left(self.starts, start)
+        if self.merge:
+            if i > 0 and self.ends[i - 1] >= start:
+                i -= 1
+                start = self.starts[i]
+                end = max(end, self.ends[i])
+                del self.starts[i], self.ends[i]
+            while i < len(self.starts) and self.starts[i] <= end:
+                end = max(end, self.ends[i])
+                del self.starts[i], self.ends[i]
         self.starts.insert(i, start)
         self.ends.insert(i, end)
 
@@ -94,6 +106,12 @@ def greedy_slots(model: ScheduleModel) -> dict[int, Assignment]:
     deadlines = _deadlines(model)
     plans = [_passes(model, hold, deadlines) for hold in _HOLDS]
     return min(plans, key=model.score)
+
+
+def greedy_first_plan(model: ScheduleModel) -> dict[int, Assignment]:
+    """One whole plan, fast: live slots held as long as a task's deadline
+    allows (the plan at plant scale, which `optimizer.lns` improves)."""
+    return _passes(model, None, _deadlines(model))
 
 
 def _deadlines(model: ScheduleModel) -> dict[int, int]:
@@ -166,8 +184,8 @@ class _Pass:
         self.hold_units = model.horizon if hold is None else model.grid.units(hold)
         self.deadlines = deadlines
         self.booked: dict[Resource, Busy] = {
-            **{("o", o): Busy(b) for o, b in model.operator_blocks.items()},
-            **{("e", e): Busy(b) for e, b in model.equipment_blocks.items()},
+            **{("o", o): Busy(b, merge=True) for o, b in model.operator_blocks.items()},
+            **{("e", e): Busy(b, merge=True) for e, b in model.equipment_blocks.items()},
         }
         self.held: dict[Resource, Busy] = {r: Busy(()) for r in self.booked}
         self.holders: dict[Resource, dict[int, Span]] = {r: {} for r in self.booked}
