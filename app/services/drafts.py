@@ -31,7 +31,13 @@ from app import clock
 from app.auth.permissions import require
 from app.db import tables as t
 from app.db.plan_queries import load_plan, schedule_revision
-from app.domain.optimizer import OptimizationResult, OptimizerSettings, Progress, optimize
+from app.domain.optimizer import (
+    OptimizationResult,
+    OptimizerSettings,
+    Progress,
+    SolveStatus,
+    optimize,
+)
 from app.domain.plan import Assignment, Plan
 from app.domain.plan_comparison import changed_slots, compare_kpis
 from app.jobs.queue import RunningJob
@@ -225,6 +231,7 @@ async def run_optimization(services: Services, job: RunningJob) -> dict[str, Any
         "solutions": result.solutions,
         "unplaceable": {str(k): v for k, v in result.unplaceable.items()},
         "stopped_early": job.cancelled,
+        **_reached(result),
     }
     if not result.offered:
         message = f"The optimizer found no plan to offer ({result.status})."
@@ -234,16 +241,50 @@ async def run_optimization(services: Services, job: RunningJob) -> dict[str, Any
 
 
 def _progress(progress: Progress) -> dict[str, Any]:
-    return {
+    found = {
         "phase": progress.phase,
         "objective": progress.objective,
-        "best_bound": progress.best_bound,
-        "gap": round(progress.gap, 4),
+        "best_bound": progress.best_bound if progress.bound_known else None,
+        "gap": round(progress.gap, 4) if progress.bound_known else None,
         "weighted_lateness_minutes": progress.weighted_lateness_minutes,
         "makespan_minutes": progress.makespan_minutes,
         "elapsed_s": round(progress.elapsed_s, 2),
         "solutions": progress.solutions,
     }
+    if progress.first_weighted_lateness_minutes is not None:
+        found["first_weighted_lateness_minutes"] = progress.first_weighted_lateness_minutes
+        found["improvements"] = progress.improvements
+        found["changes"] = progress.changes
+    return found
+
+
+def _reached(result: OptimizationResult) -> dict[str, Any]:
+    """What the solver reached, in the API's words: `reached` is "optimal",
+    "feasible" (with `gap`, the lateness's distance to its lower bound, when
+    known) or "best found" (the time ran out, or the search was stopped,
+    before anything could be proved); and for a search by neighbourhoods the
+    first plan and what improved since."""
+    if result.status is SolveStatus.OPTIMAL:
+        reached = "optimal"
+    elif result.search == "neighbourhoods" and result.ending != "nothing left to gain":
+        reached = "best found"
+    elif result.status is SolveStatus.FEASIBLE:
+        reached = "feasible"
+    else:
+        reached = str(result.status)
+    found: dict[str, Any] = {
+        "reached": reached,
+        "search": result.search,
+        "gap": None if result.gap is None else round(result.gap, 4),
+        "ending": result.ending,
+    }
+    if result.first_plan:
+        first = dict(result.first_plan)
+        found["weighted_lateness_minutes"] = first.pop("best_weighted_lateness_minutes", None)
+        found["first_plan"] = first
+        found["improvements"] = result.improvements
+        found["changes_to_live_plan"] = result.changes
+    return found
 
 
 async def _store_draft(
@@ -278,7 +319,8 @@ async def _store_draft(
                 schedule_id=draft_id,
                 run_id=job.id,
                 solver_status=str(result.status),
-                kpis=compare_kpis(plan, proposal, now=now),
+                # What the solver reached rides along with the figures (no new column).
+                kpis={**compare_kpis(plan, proposal, now=now), "solver": _reached(result)},
                 created_by=job.created_by,
                 created_at=now,
             )
@@ -382,6 +424,8 @@ async def draft_diff(*, services: Services, actor: Actor, draft_id: int) -> dict
         for group in _groups(before, after):
             groups[group].append(item)
     expires_at = draft_expires_at(services, draft.created_at)
+    kpis = dict(draft.kpis or {})
+    solver = kpis.pop("solver", None)
     return {
         "draft_id": draft_id,
         "run_id": draft.run_id,
@@ -392,7 +436,9 @@ async def draft_diff(*, services: Services, actor: Actor, draft_id: int) -> dict
         "expired": expires_at <= clock.now(),
         "changes": len(bases),
         **groups,
-        "kpis": draft.kpis,
+        "kpis": kpis,
+        # What the solver reached (`_reached`); None for drafts stored before it was kept.
+        "solver": solver,
     }
 
 

@@ -49,7 +49,34 @@ def test_a_plan_that_starts_overdue_tasks_now_is_compared_honestly() -> None:
     kpis = compare_kpis(live, draft, now=NOW)
 
     assert kpis["overdue_starts"] == {"before": 1.0, "after": 0.0}
+    # Task 4 was never booked: the job is new work, not compared with the live plan.
     # Due 10:30; the draft ends at 12:30: 120 minutes late, weight 2 (priority 1).
-    assert kpis["weighted_lateness"] == {"before": 0.0, "after": 240.0}
-    assert kpis["makespan"] == {"before": 30.0, "after": 150.0}
+    assert kpis["weighted_lateness"] == {"before": 0.0, "after": 0.0}
+    assert kpis["new_work"] == {"jobs": 1.0, "tasks": 1.0, "weighted_lateness": 240.0,
+                                "makespan": 150.0}  # fmt: skip
     assert set(changed_slots(live, draft.assignments)) == {3, 4}
+
+
+def test_jobs_complete_before_are_compared_and_new_work_stands_on_its_own() -> None:
+    """Order 1 was fully booked and gets later; order 2 comes from the tray. The
+    comparison is order 1 before and after; order 2's lateness is its own line."""
+    tasks = [Task(1, 1, "Mill", 60, status=TaskStatus.SCHEDULED), Task(2, 2, "Turn", 60)]
+    jobs = {
+        1: Job(1, "Order 1", priority=0, due=NOW + timedelta(hours=2)),
+        2: Job(2, "Order 2", priority=0, due=NOW),
+    }
+    live = Plan({1: MILL}, {1: OLGA}, jobs, {t.id: t for t in tasks}, {1: slot(1, NOW)})
+    draft = Plan(
+        {1: MILL},
+        {1: OLGA},
+        jobs,
+        {t.id: t for t in tasks},
+        {1: slot(1, NOW + timedelta(hours=2)), 2: slot(2, NOW)},
+    )
+
+    kpis = compare_kpis(live, draft, now=NOW)
+
+    assert kpis["weighted_lateness"] == {"before": 0.0, "after": 60.0}
+    assert kpis["makespan"] == {"before": 60.0, "after": 180.0}
+    assert kpis["new_work"] == {"jobs": 1.0, "tasks": 1.0, "weighted_lateness": 60.0,
+                                "makespan": 60.0}  # fmt: skip

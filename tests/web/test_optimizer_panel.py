@@ -14,7 +14,15 @@ from sqlalchemy import func, select, update
 
 from app import clock
 from app.db import tables as t
-from app.web.optimizer_render import duration_label, kpi_model, kpi_notes, kpis_model
+from app.web.optimizer_render import (
+    duration_label,
+    kpi_model,
+    kpi_notes,
+    kpis_model,
+    progress_model,
+    since_first_plan,
+    solver_words,
+)
 
 
 @pytest.fixture
@@ -94,7 +102,7 @@ def test_durations_and_deltas_read_as_a_scheduler_says_them() -> None:
 
 def test_overdue_starts_show_only_when_there_are_some_and_say_why() -> None:
     calm = {"makespan": {"before": 90, "after": 60}, "overdue_starts": {"before": 0, "after": 0}}
-    assert [k["label"] for k in kpis_model(calm)] == ["Makespan"]
+    assert [k["label"] for k in kpis_model(calm)] == ["Makespan, jobs planned before"]
     assert kpi_notes(calm, 0) == []
     stale = {**calm, "overdue_starts": {"before": 729, "after": 0}}
     overdue = kpis_model(stale)[-1]
@@ -112,6 +120,48 @@ def test_tray_tasks_the_draft_schedules_are_named_beside_the_figures() -> None:
     (note,) = kpi_notes({}, 108)
     assert note.startswith("108 tasks come from the tray")
     assert kpi_notes({}, 1)[0].startswith("1 task comes from the tray")
+
+
+def test_new_work_stands_on_its_own_line_beside_the_like_for_like_figures() -> None:
+    work = {"jobs": 3, "tasks": 12, "weighted_lateness": 150, "makespan": 3000}
+    (note,) = kpi_notes({"new_work": work}, 12)
+    assert note.startswith("New work: 12 tasks of 3 jobs placed from the tray")
+    assert "weighted lateness 2 h 30 min, done in 2 d 2 h" in note
+
+
+def test_the_draft_says_what_the_solver_reached_and_what_improved() -> None:
+    searched = {
+        "reached": "best found",
+        "ending": "time limit",
+        "gap": None,
+        "weighted_lateness_minutes": 600,
+        "first_plan": {"weighted_lateness_minutes": 2880, "seconds": 1.4},
+        "improvements": 14,
+    }
+    assert solver_words(searched) == (
+        "Best found when time ran out",
+        "Weighted lateness \u22121 d 14 h since the first plan, 14 improvements"
+        " · first plan after 1.4 s",
+    )
+    assert solver_words({"reached": "feasible", "gap": 0.042})[0] == "Feasible · gap 4 %"
+    assert solver_words({"reached": "optimal", "gap": 0.0})[0] == "Optimal"
+    assert since_first_plan(None, 60, 0) == ""
+
+
+def test_progress_after_the_first_plan_has_no_bound_to_show_a_gap_against() -> None:
+    run = progress_model(
+        "r1",
+        "running",
+        {
+            "phase": "improving", "objective": 600, "best_bound": None, "elapsed_s": 3.2,
+            "solutions": 4, "first_weighted_lateness_minutes": 900,
+            "weighted_lateness_minutes": 600, "improvements": 3,
+        },
+        60,
+    )  # fmt: skip
+    assert run["gap"] == "\u2013" and run["gap_pct"] is None
+    assert run["elapsed_label"] == "3 s" and run["solutions"] == 4
+    assert run["since_first"] == "Weighted lateness \u22125 h since the first plan, 3 improvements"
 
 
 # --- who may -------------------------------------------------------------------------------

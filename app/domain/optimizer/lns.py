@@ -16,7 +16,7 @@ a minute. Instead:
    small models, a few seconds each). A neighbourhood's answer is kept when
    the whole plan's score (weighted lateness, tasks moved off their live
    slot, makespan; lexicographic) is no worse, counted as an improvement
-   when better. Anytime: `on_progress` gets each better plan.
+   when better. Anytime: `on_step` sees the best plan after each step.
 
 The search ends when the time is up, on `should_stop`, or when nothing is
 left to gain: the lateness at its lower bound (every job as early as its
@@ -216,7 +216,7 @@ def search(
     workers: int,
     seed: int,
     started: float,
-    on_improvement: Callable[[Search, ScheduleModel], None],
+    on_step: Callable[[Search, ScheduleModel], None],
     should_stop: Callable[[], bool] | None,
 ) -> tuple[ScheduleModel, Search]:
     """The first plan, then neighbourhoods until the time is up (module docstring)."""
@@ -225,7 +225,7 @@ def search(
     slots = on_grid(model, greedy_first_plan(model))
     first = score_of(frame, slots)
     found = Search(slots, first, first, time.monotonic() - started, lateness_bound(frame))
-    on_improvement(found, model)
+    on_step(found, model)
     deadline = started + time_limit_s
     rng = random.Random(seed)
     size = _SIZE
@@ -256,6 +256,7 @@ def search(
         found.steps += 1
         if step is None:
             size = max(_SMALLEST, size * 3 // 4)
+            on_step(found, model)
             continue
         trial = {**found.slots, **step}
         score = score_of(frame, trial)
@@ -263,9 +264,9 @@ def search(
             found.slots, found.score = trial, score
             found.improvements += 1
             size = min(_LARGEST, size * 5 // 4)
-            on_improvement(found, model)
         elif score == found.score:
             found.slots = trial  # sideways: the same score, another plan to start from
+        on_step(found, model)
     stopped.set()
     return model, found
 

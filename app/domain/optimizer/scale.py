@@ -55,6 +55,7 @@ def optimize_at_scale(
                 phase="first plan" if found.steps == 0 else "improving",
                 objective=found.score.weighted_lateness * unit,
                 best_bound=found.lateness_bound * unit,
+                bound_known=_gap(found.score.weighted_lateness, found.lateness_bound) is not None,
                 weighted_lateness_minutes=found.score.weighted_lateness * unit,
                 makespan_minutes=found.score.makespan * unit,
                 elapsed_s=time.monotonic() - started,
@@ -73,7 +74,7 @@ def optimize_at_scale(
         workers=settings.workers,
         seed=settings.seed,
         started=started,
-        on_improvement=report,
+        on_step=report,
         should_stop=should_stop,
     )
     unplaceable = dict(model.unplaceable)
@@ -82,13 +83,15 @@ def optimize_at_scale(
     lateness = found.score.weighted_lateness
     reached = {
         "search": "neighbourhoods",
-        "gap": (lateness - found.lateness_bound) / max(1, lateness),
+        "gap": _gap(lateness, found.lateness_bound),
         "ending": found.ending,
         "first_plan": {
             "weighted_lateness_minutes": found.first.weighted_lateness * unit,
             "changes": found.first.changes,
             "makespan_minutes": found.first.makespan * unit,
             "seconds": round(found.first_seconds, 2),
+            # The best plan's, on the same footing (the search's grid and jobs).
+            "best_weighted_lateness_minutes": lateness * unit,
         },
         "improvements": found.improvements,
         "changes": found.score.changes,
@@ -117,3 +120,13 @@ def optimize_at_scale(
             **reached,
         )
     return result
+
+
+def _gap(lateness: int, bound: int) -> float | None:
+    """How far the lateness could still fall at most, relative; None when the
+    bound says nothing (0 while the plan is late: lateness may be unavoidable)."""
+    if lateness <= bound:
+        return 0.0
+    if bound <= 0:
+        return None
+    return (lateness - bound) / lateness

@@ -49,6 +49,7 @@ every 0.1 s and ends the search with the best plan so far.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import threading
 import time
@@ -129,6 +130,9 @@ class Progress:
     improvements: int = 0
     first_weighted_lateness_minutes: int | None = None
     changes: int | None = None
+    # False when the bound says nothing worth a gap (a lateness bound of 0
+    # while the plan is late).
+    bound_known: bool = True
 
     @property
     def gap(self) -> float:
@@ -204,12 +208,22 @@ def optimize(
         # Too large to complete the live plan's slots into a first solution in
         # time: the optional model starts from them (the rest left out) instead.
         model, values, status = _solve_optional(run, plan, now, settings)
-        return _result(plan, model, values, status, now, started, run.solutions)
+        return _ended(run, _result(plan, model, values, status, now, started, run.solutions))
     values, status = run.solve(model)
     if status is SolveStatus.INFEASIBLE and run.time_left():
         # Not everything fits together: place as many tasks as possible instead.
         model, values, status = _solve_optional(run, plan, now, settings)
-    return _result(plan, model, values, status, now, started, run.solutions)
+    return _ended(run, _result(plan, model, values, status, now, started, run.solutions))
+
+
+def _ended(run: _Run, result: OptimizationResult) -> OptimizationResult:
+    """Why the search ended, and the last solve's gap to its bound."""
+    if result.status is SolveStatus.OPTIMAL:
+        ending = "proved"
+    else:
+        ending = "stopped" if run.stopped else "time limit"
+    gap = 0.0 if result.status is SolveStatus.OPTIMAL else run.last_gap
+    return dataclasses.replace(result, ending=ending, gap=gap)
 
 
 def _solve_optional(
@@ -286,6 +300,7 @@ class _Run:
         self.should_stop = should_stop
         self.solutions = 0
         self.stopped = False
+        self.last_gap: float | None = None
 
     trusted_hint = False
 
@@ -389,6 +404,7 @@ class _Run:
     def report(
         self, phase: str, objective: float, bound: float, value: Callable[[Any], int]
     ) -> None:
+        self.last_gap = abs(objective - bound) / max(1.0, abs(objective))
         if self.on_progress is None:
             return
         lateness = self.model.weighted_lateness
