@@ -150,11 +150,13 @@ def _horizon(
 ) -> int:
     if horizon_days is not None:
         return max(1, grid.floor(grid.origin + timedelta(days=horizon_days)))
-    # After every release of their jobs, kept slot and known downtime, the
+    # After every release of their jobs, kept or live slot and known downtime, the
     # open tasks fit shared out side by side (see below), stretched by the
     # least available operator's share of the week, plus a week to find a
     # long enough shift. An estimate: what does not fit is left out.
     events = [grid.origin, *(a.end for a in locked.values())]
+    # Never before the live plan's own slots of the open tasks end: it stays possible.
+    events += [a.end for t in open_ids if (a := plan.assignments.get(t)) is not None]
     jobs = {plan.tasks[t].job_id for t in open_ids}
     events += [j.release for j in plan.jobs.values() if j.release is not None and j.id in jobs]
     for equipment in plan.equipment.values():

@@ -248,7 +248,8 @@ class _Pass:
             start = model.grid.ceil(t.current.start)
             o, e = t.current.operator_id, t.current.equipment_id
             booked = [self.booked[r] for r in self._pair(o, e)]
-            if start >= at and earliest(start, t.duration, booked) == start:
+            fits = start >= at and start + t.duration <= t.latest
+            if fits and earliest(start, t.duration, booked) == start:
                 best = (start, o, e)
         if best is None:
             best = self._anew(t, at)
