@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     queue_heartbeat_grace_s: float = Field(default=20.0, gt=0, alias="TAKT_QUEUE_HEARTBEAT_GRACE_S")
     # An optimizer draft older than this cannot be applied, and the sweep deletes it.
     draft_expiry_hours: float = Field(default=24.0, gt=0, alias="TAKT_DRAFT_EXPIRY_HOURS")
+    # Open tasks from which the optimizer makes a first plan and improves it
+    # neighbourhood by neighbourhood instead of solving one model of them all.
+    optimizer_at_scale_tasks: int = Field(default=1000, ge=1, alias="TAKT_OPTIMIZER_AT_SCALE_TASKS")
     # Changes older than this many revisions are not replayed; clients reload.
     change_feed_window: int = Field(default=5000, alias="TAKT_CHANGE_FEED_WINDOW")
 

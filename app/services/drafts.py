@@ -77,6 +77,8 @@ class OptimizationRun:
     finished_at: datetime | None
     # While it waits or runs: what the user should know about its worker, if anything.
     notice: str | None = None
+    # Once done: what the solver reached (`_reached`), with its time and plans found.
+    solver: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -148,7 +150,15 @@ async def run_status(*, services: Services, actor: Actor, run_id: str) -> Optimi
         attempts=found.attempts,
         created_at=found.created_at,
         finished_at=found.finished_at,
+        solver={key: result[key] for key in _SOLVER_KEYS if key in result} or None,
     )
+
+
+# What a finished run's status repeats of its result (`run_optimization`).
+_SOLVER_KEYS = (
+    "solver_status", "reached", "search", "gap", "ending", "first_plan", "improvements",
+    "changes_to_live_plan", "weighted_lateness_minutes", "solve_seconds", "solutions",
+)  # fmt: skip
 
 
 async def worker_notice(services: Services, found: JobRecord) -> str | None:
@@ -215,6 +225,7 @@ async def run_optimization(services: Services, job: RunningJob) -> dict[str, Any
         workers=min(int(settings.get("workers", 2)), os.cpu_count() or 1),
         time_unit_minutes=int(settings.get("time_unit_minutes", 5)),
         pinned=pinned,
+        at_scale_tasks=services.settings.optimizer_at_scale_tasks,
     )
 
     def report(progress: Progress) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+from servers import load_demo
 from sqlalchemy import update
 
 from app import clock
@@ -149,3 +151,44 @@ async def _stop(app_services: tuple[object, Services]) -> None:
     _, services = app_services
     assert services.queue is not None
     await services.queue.stop()
+
+
+async def test_a_plant_scale_run_over_a_real_server_says_what_it_reached(
+    sqlite_database_url: str, live_server: Any, tmp_path: Path
+) -> None:
+    """The demo plant searched as a large one is (neighbourhoods from a first plan),
+    through a real server: the run and its draft say what the solver reached, the
+    first plan and what improved since, and the KPIs compare like with like."""
+    load_demo(sqlite_database_url, tmp_path, "small")
+    base_url = live_server(
+        database_url=sqlite_database_url,
+        var_dir=tmp_path,
+        env={"TAKT_OPTIMIZER_AT_SCALE_TASKS": "1"},
+    )
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        token = await http.post(
+            "/api/v1/auth/token", json={"username": "anna", "password": "takt-demo"}
+        )
+        anna = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        started = await http.post(
+            "/api/v1/optimizations",
+            json={"time_limit_s": 4, "workers": 1, "time_unit_minutes": 5},
+            headers=anna,
+        )
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        assert (await settle(http, anna, run_id))["status"] == "done"
+        run = (await http.get(f"/api/v1/optimizations/{run_id}", headers=anna)).json()
+        diff = (await http.get(f"/api/v1/drafts/{run['draft_id']}", headers=anna)).json()
+
+    solver = run["solver"]
+    assert solver["search"] == "neighbourhoods" and solver["solver_status"] == "feasible"
+    assert solver["reached"] in ("best found", "feasible")
+    first = solver["first_plan"]
+    assert first["weighted_lateness_minutes"] >= solver["weighted_lateness_minutes"]
+    assert solver["improvements"] >= 0 and first["seconds"] >= 0
+    assert diff["solver"] == {key: solver[key] for key in diff["solver"]}
+    kpis = diff["kpis"]
+    # Like with like: the jobs the live plan had complete, before and after; the rest alone.
+    assert set(kpis["weighted_lateness"]) == {"before", "after"}
+    assert set(kpis["new_work"]) == {"jobs", "tasks", "weighted_lateness", "makespan"}

@@ -1,15 +1,13 @@
 """The optimizer at plant scale: a first plan, then neighbourhoods (`optimizer.lns`).
 
-Plant scale starts at `_AT_SCALE` open tasks; these tests lower it so small
-plants take the same path, where what is right can be seen.
+Plant scale starts at `OptimizerSettings.at_scale_tasks` open tasks; these
+tests lower it so small plants take the same path, where what is right can be seen.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, time, timedelta
-
-import pytest
 
 from app.domain.conflicts import Severity
 from app.domain.demo_plant import demo_plant
@@ -18,7 +16,6 @@ from app.domain.optimizer import (
     OptimizerSettings,
     SolveStatus,
     optimize,
-    solve as optimizer_solve,
 )
 from app.domain.plan import (
     Assignment,
@@ -42,11 +39,6 @@ WELDER_2 = Equipment(11, "Welder 2", "welder", frozenset({"welding"}))
 ORDER = Job(100, "Order")
 
 
-@pytest.fixture(autouse=True)
-def at_scale(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(optimizer_solve, "_AT_SCALE", 1)
-
-
 def at(hour: float) -> datetime:
     return MONDAY + timedelta(hours=hour)
 
@@ -59,7 +51,9 @@ def weld(task_id: int, job_id: int, predecessors: tuple[int, ...] = ()) -> Task:
 
 
 def run(plan: Plan, now: datetime, seconds: float = 5) -> OptimizationResult:
-    settings = OptimizerSettings(time_limit_s=seconds, workers=1, time_unit_minutes=5)
+    settings = OptimizerSettings(
+        at_scale_tasks=1, time_limit_s=seconds, workers=1, time_unit_minutes=5
+    )
     result = optimize(plan, now=now, settings=settings)
     assert result.offered and result.search == "neighbourhoods", result
     proposal = dataclasses.replace(plan, assignments=dict(result.assignments))
@@ -146,7 +140,7 @@ def test_a_plant_with_its_tray_is_all_placed_by_the_rules_and_never_worse_than_i
 
 def test_progress_starts_with_the_first_plan_and_ticks_after_it() -> None:
     seen = []
-    settings = OptimizerSettings(time_limit_s=3, workers=1, time_unit_minutes=5)
+    settings = OptimizerSettings(at_scale_tasks=1, time_limit_s=3, workers=1, time_unit_minutes=5)
     optimize(late_rush_order(), now=at(0), settings=settings, on_progress=seen.append)
 
     assert seen[0].phase == "first plan" and seen[0].solutions == 1
@@ -156,7 +150,7 @@ def test_progress_starts_with_the_first_plan_and_ticks_after_it() -> None:
 
 
 def test_a_stop_request_ends_the_search_with_the_best_plan_so_far() -> None:
-    settings = OptimizerSettings(time_limit_s=60, workers=1, time_unit_minutes=5)
+    settings = OptimizerSettings(at_scale_tasks=1, time_limit_s=60, workers=1, time_unit_minutes=5)
     start = datetime(2026, 3, 2, tzinfo=UTC)
     plan = as_plan(demo_plant("small", start=start))
     plan = dataclasses.replace(plan, assignments={})

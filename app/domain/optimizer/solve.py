@@ -82,9 +82,6 @@ __all__ = [
 
 # How often a running solve asks `should_stop`.
 _POLL_SECONDS = 0.1
-# Open tasks from which the plan is made by large-neighbourhood search
-# (`optimizer.scale`) rather than one model of them all.
-_AT_SCALE = 1000
 # Open tasks from which a model is large: no probing in presolve (slow on
 # many optional intervals) and, with a partly valid live plan, the optional
 # model from the start.
@@ -112,6 +109,9 @@ class OptimizerSettings:
     # Open tasks the scheduler pinned: kept where they are.
     pinned: frozenset[int] = frozenset()
     seed: int = 0
+    # Open tasks from which the plan is made by large-neighbourhood search
+    # (`optimizer.scale`) rather than one model of them all.
+    at_scale_tasks: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +189,7 @@ def optimize(
         horizon_days=settings.horizon_days,
         pinned=settings.pinned,
     )
-    if len(scope.candidates) > _AT_SCALE:
+    if len(scope.candidates) > settings.at_scale_tasks:
         from app.domain.optimizer.scale import optimize_at_scale  # it builds on this module
 
         return optimize_at_scale(
