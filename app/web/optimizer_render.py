@@ -125,6 +125,9 @@ def solver_words(solver: Mapping[str, Any] | None) -> tuple[str, str]:
         status = "Best found before it was stopped" if ending == "stopped" else (
             "Best found when time ran out"
         )  # fmt: skip
+    elif ending == "nothing left to gain":
+        # The lateness at its lower bound and nothing off its live slot.
+        status = "Nothing left to improve"
     elif reached == "feasible":
         status = "Feasible" if gap is None else f"Feasible · gap {gap * 100:.0f} %"
     else:

@@ -159,6 +159,51 @@ async def test_optimize_preview_and_apply_while_another_scheduler_edits(
     await anna.wait_for_function("() => document.querySelectorAll('.draft-ghost').length === 0")
 
 
+async def test_a_search_by_neighbourhoods_shows_its_first_plan_and_what_it_reached(
+    browser: Browser, sqlite_database_url: str, live_server: Any, tmp_path: Path,
+    screenshot_dir: Path,
+) -> None:  # fmt: skip
+    """The board plant searched as a large plant is: the panel shows the first
+    plan as soon as it stands, then the draft says what the solver reached and
+    what improved since the first plan."""
+    settings = Settings(database_url=sqlite_database_url, redis_url=None, var_dir=tmp_path)
+    services = Services(settings=settings, db=Database(sqlite_database_url), hub=MemoryHub())
+    try:
+        await build_board_plant(services)
+    finally:
+        await services.db.dispose()
+    base_url = live_server(
+        database_url=sqlite_database_url,
+        var_dir=tmp_path / "var",
+        env={"TAKT_OPTIMIZER_AT_SCALE_TASKS": "1"},
+    )
+    anna = await log_in(browser, base_url, "anna")
+    await anna.evaluate(
+        """() => {
+          window.phases = [];
+          document.addEventListener("htmx:afterSettle", () => {
+            const phase = document.querySelector("#optimizer .run-phase");
+            if (phase) window.phases.push(phase.textContent.trim());
+          });
+        }"""
+    )
+
+    await start_run(anna, limit="4")
+    await anna.wait_for_selector("#optimizer[data-state=draft]")
+    # Polled panels after the first plan speak of it (a run with nothing to
+    # improve may end before the next poll: then the draft says it).
+    phases = await anna.evaluate("window.phases")
+    searching = [p for p in phases if "lateness" not in p and "Waiting" not in p]
+    assert all("improving" in p.lower() for p in searching), searching
+    status = await anna.locator("#optimizer .draft-status").inner_text()
+    assert re.search(r"Best found when time ran out|Nothing left to improve|Feasible|Optimal", status), status
+    assert re.search(r"(since|as in) the first plan, \d+ improvements?", status), status
+    assert re.search(r"first plan after \d+\.\d s", status), status
+    kpis = await anna.locator("#optimizer .kpis").inner_text()
+    assert "Weighted lateness, jobs planned before" in kpis
+    await anna.screenshot(path=str(screenshot_dir / "optimizer-neighbourhoods.png"))
+
+
 # --- the large demo plant ----------------------------------------------------------------------
 
 

@@ -145,6 +145,8 @@ def test_the_draft_says_what_the_solver_reached_and_what_improved() -> None:
     )
     assert solver_words({"reached": "feasible", "gap": 0.042})[0] == "Feasible · gap 4 %"
     assert solver_words({"reached": "optimal", "gap": 0.0})[0] == "Optimal"
+    done = {"reached": "feasible", "gap": 0.0, "ending": "nothing left to gain"}
+    assert solver_words(done)[0] == "Nothing left to improve"
     assert since_first_plan(None, 60, 0) == ""
 
 
