@@ -31,6 +31,7 @@ from app import clock
 from app.auth.permissions import require
 from app.db import tables as t
 from app.db.plan_queries import load_plan, schedule_revision
+from app.domain.conflicts import Severity
 from app.domain.optimizer import (
     OptimizationResult,
     OptimizerSettings,
@@ -158,6 +159,7 @@ async def run_status(*, services: Services, actor: Actor, run_id: str) -> Optimi
 _SOLVER_KEYS = (
     "solver_status", "reached", "search", "gap", "ending", "first_plan", "improvements",
     "changes_to_live_plan", "weighted_lateness_minutes", "solve_seconds", "solutions",
+    "error_conflicts",
 )  # fmt: skip
 
 
@@ -242,6 +244,7 @@ async def run_optimization(services: Services, job: RunningJob) -> dict[str, Any
         "solutions": result.solutions,
         "unplaceable": {str(k): v for k, v in result.unplaceable.items()},
         "stopped_early": job.cancelled,
+        "error_conflicts": sum(c.severity is Severity.ERROR for c in result.conflicts),
         **_reached(result),
     }
     if not result.offered:
