@@ -124,7 +124,7 @@ def plain_model(plan: Plan, scope: Scope, now: datetime) -> ScheduleModel:
     return model
 
 
-def frame_of(model: ScheduleModel) -> Frame:
+def frame_of(model: ScheduleModel, plan: Plan) -> Frame:
     successors: dict[int, list[int]] = {t: [] for t in model.tasks}
     job_tasks: dict[int, list[int]] = {}
     for task_id, t in model.tasks.items():
@@ -132,7 +132,14 @@ def frame_of(model: ScheduleModel) -> Frame:
         for p in t.task.predecessors:
             if p in model.tasks:
                 successors[p].append(task_id)
-    return Frame(model, successors, job_tasks)
+    return Frame(model, successors, job_tasks, promised_jobs(plan))
+
+
+def promised_jobs(plan: Plan) -> frozenset[int]:
+    """The jobs the live plan has complete: every task with a slot."""
+    jobs = {task.job_id for task in plan.tasks.values()}
+    jobs -= {t.job_id for t in plan.tasks.values() if t.id not in plan.assignments}
+    return frozenset(jobs)
 
 
 def on_grid(model: ScheduleModel, placed: dict[int, Assignment]) -> Slots:
@@ -221,8 +228,13 @@ def search(
 ) -> tuple[ScheduleModel, Search]:
     """The first plan, then neighbourhoods until the time is up (module docstring)."""
     model = plain_model(plan, scope, now)
-    frame = frame_of(model)
-    slots = on_grid(model, greedy_first_plan(model))
+    frame = frame_of(model, plan)
+    promised = frozenset(
+        task_id
+        for task_id, t in model.tasks.items()
+        if t.task.job_id in frame.promised_jobs and t.current is not None
+    )
+    slots = on_grid(model, greedy_first_plan(model, promised))
     first = score_of(frame, slots)
     found = Search(slots, first, first, time.monotonic() - started, lateness_bound(frame))
     on_step(found, model)

@@ -38,6 +38,9 @@ class Frame:
     # Successors within the model, and the model's tasks of each job.
     successors: Mapping[int, list[int]]
     job_tasks: Mapping[int, list[int]]
+    # Jobs the live plan had complete: a neighbourhood never makes one later
+    # than it is in the current plan (new work fits around what was promised).
+    promised_jobs: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
@@ -233,13 +236,13 @@ def _lateness(
             [kept, *(slots[t][0] + model.tasks[t].duration for t in frame.job_tasks[job_id]
                      if t not in free and t in slots)]
         )  # fmt: skip
-        late = m.new_int_var(max(0, fixed - due), max(0, model.horizon - due), f"late{job_id}")
-        ends = [fixed]
+        now = max(0, max([fixed, *(slots[t][0] + model.tasks[t].duration for t in task_ids)]) - due)
+        most = now if job_id in frame.promised_jobs else max(0, model.horizon - due)
+        late = m.new_int_var(max(0, fixed - due), most, f"late{job_id}")
         for t in task_ids:
             m.add(late >= chosen[t].start + model.tasks[t].duration - due)
-            ends.append(slots[t][0] + model.tasks[t].duration)
         # A whole hint: an incomplete one sends the solver repairing it.
-        m.add_hint(late, max(0, max(ends) - due))
+        m.add_hint(late, now)
         terms.append(weight * late)
     return sum(terms)
 

@@ -108,10 +108,14 @@ def greedy_slots(model: ScheduleModel) -> dict[int, Assignment]:
     return min(plans, key=model.score)
 
 
-def greedy_first_plan(model: ScheduleModel) -> dict[int, Assignment]:
+def greedy_first_plan(
+    model: ScheduleModel, promised: frozenset[int] = frozenset()
+) -> dict[int, Assignment]:
     """One whole plan, fast: live slots held as long as a task's deadline
-    allows (the plan at plant scale, which `optimizer.lns` improves)."""
-    return _passes(model, None, _deadlines(model))
+    allows, and those of `promised` tasks (of jobs the live plan had
+    complete) always - no new work pushes them on. The plan at plant
+    scale, which `optimizer.lns` improves."""
+    return _passes(model, None, _deadlines(model), promised)
 
 
 def _deadlines(model: ScheduleModel) -> dict[int, int]:
@@ -142,12 +146,15 @@ def _deadlines(model: ScheduleModel) -> dict[int, int]:
 
 
 def _passes(
-    model: ScheduleModel, hold: int | None, deadlines: dict[int, int]
+    model: ScheduleModel,
+    hold: int | None,
+    deadlines: dict[int, int],
+    promised: frozenset[int] = frozenset(),
 ) -> dict[int, Assignment]:
     best: dict[int, Assignment] = {}
     first: set[int] = set()
     for _ in range(_PASSES):
-        placed = _Pass(model, first, hold, deadlines).run()
+        placed = _Pass(model, first, hold, deadlines, promised).run()
         if len(placed) > len(best):
             best = placed
         missing = [t for t in model.tasks if t not in placed]
@@ -177,7 +184,12 @@ class _Pass:
     """One greedy pass; `first` are placed before the others that are ready."""
 
     def __init__(
-        self, model: ScheduleModel, first: set[int], hold: int | None, deadlines: dict[int, int]
+        self,
+        model: ScheduleModel,
+        first: set[int],
+        hold: int | None,
+        deadlines: dict[int, int],
+        promised: frozenset[int] = frozenset(),
     ) -> None:
         self.model = model
         self.first = first
@@ -188,14 +200,22 @@ class _Pass:
             **{("e", e): Busy(b, merge=True) for e, b in model.equipment_blocks.items()},
         }
         self.held: dict[Resource, Busy] = {r: Busy(()) for r in self.booked}
+        # Live slots of promised tasks: nobody else's until their own turn.
+        self.reserved: dict[Resource, Busy] = {r: Busy(()) for r in self.booked}
+        self.reserving: dict[int, tuple[Span, list[Resource]]] = {}
         self.holders: dict[Resource, dict[int, Span]] = {r: {} for r in self.booked}
         self.holding: dict[int, tuple[Span, list[Resource]]] = {}
         for task_id, t in model.tasks.items():
             if t.current is not None:
                 start = model.grid.ceil(t.current.start)
-                self._hold(task_id, (start, start + t.duration), self._pair(
-                    t.current.operator_id, t.current.equipment_id
-                ))  # fmt: skip
+                span = (start, start + t.duration)
+                pair = self._pair(t.current.operator_id, t.current.equipment_id)
+                if task_id in promised:
+                    self.reserving[task_id] = (span, pair)
+                    for r in pair:
+                        self.reserved[r].take(*span)
+                else:
+                    self._hold(task_id, span, pair)
         self.ends: dict[int, int] = {}
         self.placed: dict[int, Assignment] = {}
 
@@ -243,11 +263,14 @@ class _Pass:
         model, t = self.model, self.model.tasks[task_id]
         at = max([t.earliest, *(self.ends[p] for p in t.task.predecessors if p in self.ends)])
         self._unhold(task_id)
+        if (reserved := self.reserving.pop(task_id, None)) is not None:
+            for r in reserved[1]:
+                self.reserved[r].release(*reserved[0])
         best: tuple[int, int, int] | None = None
         if t.current is not None:
             start = model.grid.ceil(t.current.start)
             o, e = t.current.operator_id, t.current.equipment_id
-            booked = [self.booked[r] for r in self._pair(o, e)]
+            booked = [b for r in self._pair(o, e) for b in (self.booked[r], self.reserved[r])]
             fits = start >= at and start + t.duration <= t.latest
             if fits and earliest(start, t.duration, booked) == start:
                 best = (start, o, e)
@@ -299,7 +322,8 @@ class _Pass:
         )
 
         def busy(r: Resource) -> list[Busy]:
-            return [self.booked[r], self.held[r]] if around else [self.booked[r]]
+            taken = [self.booked[r], self.reserved[r]]
+            return [*taken, self.held[r]] if around else taken
 
         def alone(r: Resource) -> int:
             return earliest(at, t.duration, busy(r))
