@@ -30,6 +30,7 @@ LISTED = 50
 
 PHASES = {
     "queued": "Waiting for a free solver…",
+    "starting": "Reading the plan, making a first one…",
     "placement": "Fitting in as many tasks as possible…",
     "lateness": "Cutting weighted lateness…",
     "makespan": "Shortening the makespan…",
@@ -75,7 +76,7 @@ def progress_model(run_id: str, status: str, progress: Mapping[str, Any], limit_
     gap = None
     if objective is not None and bound is not None:
         gap = min(100.0, abs(objective - bound) / max(1.0, abs(objective)) * 100)
-    phase = str(progress.get("phase") or ("queued" if status == "queued" else "lateness"))
+    phase = str(progress.get("phase") or ("queued" if status == "queued" else "starting"))
     return {
         "id": run_id,
         "phase": PHASES.get(phase, "Searching…"),

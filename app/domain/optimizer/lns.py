@@ -230,9 +230,7 @@ def search(
     model = plain_model(plan, scope, now)
     frame = frame_of(model, plan)
     promised = frozenset(
-        task_id
-        for task_id, t in model.tasks.items()
-        if t.task.job_id in frame.promised_jobs and t.current is not None
+        task_id for task_id, t in model.tasks.items() if t.task.job_id in frame.promised_jobs
     )
     slots = on_grid(model, greedy_first_plan(model, promised))
     first = score_of(frame, slots)
@@ -321,6 +319,11 @@ def _neighbourhood(frame: Frame, found: Search, rng: random.Random, size: int) -
         and (model.grid.ceil(c.start), c.operator_id, c.equipment_id) != (s, o, e)
     ]  # fmt: skip
     roll = rng.random()
+    # Promised jobs made late (their live slots gone) first: what was promised
+    # should not slip for the new work.
+    slipped = [(j, w) for j, w in late if j in frame.promised_jobs]
+    if slipped and roll < 0.4:
+        late = slipped
     if late and roll < 0.6:
         weights = [w for _, w in late]
         (job_id,) = rng.choices([j for j, _ in late], weights=weights)

@@ -113,8 +113,8 @@ def greedy_first_plan(
 ) -> dict[int, Assignment]:
     """One whole plan, fast: live slots held as long as a task's deadline
     allows, and those of `promised` tasks (of jobs the live plan had
-    complete) always - no new work pushes them on. The plan at plant
-    scale, which `optimizer.lns` improves."""
+    complete) always - no new work pushes them on, and they go first among
+    the ready tasks. The plan at plant scale, which `optimizer.lns` improves."""
     return _passes(model, None, _deadlines(model), promised)
 
 
@@ -152,7 +152,9 @@ def _passes(
     promised: frozenset[int] = frozenset(),
 ) -> dict[int, Assignment]:
     best: dict[int, Assignment] = {}
-    first: set[int] = set()
+    # Promised work goes first among what is ready: a promised task whose live
+    # slot is gone takes the first free one, before new work does.
+    first: set[int] = set(_with_predecessors(model, promised)) if promised else set()
     for _ in range(_PASSES):
         placed = _Pass(model, first, hold, deadlines, promised).run()
         if len(placed) > len(best):
