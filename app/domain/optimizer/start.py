@@ -202,9 +202,10 @@ class _Pass:
             **{("e", e): Busy(b, merge=True) for e, b in model.equipment_blocks.items()},
         }
         self.held: dict[Resource, Busy] = {r: Busy(()) for r in self.booked}
-        # Live slots of promised tasks: nobody else's until their own turn.
-        self.reserved: dict[Resource, Busy] = {r: Busy(()) for r in self.booked}
-        self.reserving: dict[int, tuple[Span, list[Resource]]] = {}
+        # Live slots of promised tasks, booked for them from the start: nobody
+        # else's. Should one not be taken after all (its predecessor ends
+        # later), that time stays unused in this plan; the search can use it.
+        self.reserved: set[int] = set()
         self.holders: dict[Resource, dict[int, Span]] = {r: {} for r in self.booked}
         self.holding: dict[int, tuple[Span, list[Resource]]] = {}
         for task_id, t in model.tasks.items():
@@ -212,10 +213,11 @@ class _Pass:
                 start = model.grid.ceil(t.current.start)
                 span = (start, start + t.duration)
                 pair = self._pair(t.current.operator_id, t.current.equipment_id)
-                if task_id in promised:
-                    self.reserving[task_id] = (span, pair)
+                taken = [self.booked[r] for r in pair]
+                if task_id in promised and earliest(start, t.duration, taken) == start:
+                    self.reserved.add(task_id)
                     for r in pair:
-                        self.reserved[r].take(*span)
+                        self.booked[r].take(*span)
                 else:
                     self._hold(task_id, span, pair)
         self.ends: dict[int, int] = {}
@@ -265,15 +267,14 @@ class _Pass:
         model, t = self.model, self.model.tasks[task_id]
         at = max([t.earliest, *(self.ends[p] for p in t.task.predecessors if p in self.ends)])
         self._unhold(task_id)
-        if (reserved := self.reserving.pop(task_id, None)) is not None:
-            for r in reserved[1]:
-                self.reserved[r].release(*reserved[0])
         best: tuple[int, int, int] | None = None
         if t.current is not None:
             start = model.grid.ceil(t.current.start)
             o, e = t.current.operator_id, t.current.equipment_id
-            booked = [b for r in self._pair(o, e) for b in (self.booked[r], self.reserved[r])]
+            booked = [self.booked[r] for r in self._pair(o, e)]
             fits = start >= at and start + t.duration <= t.latest
+            if fits and task_id in self.reserved:
+                return self._keep_reserved(task_id, start)
             if fits and earliest(start, t.duration, booked) == start:
                 best = (start, o, e)
         if best is None:
@@ -300,11 +301,23 @@ class _Pass:
             self.placed[task_id] = t.current  # its live slot, to the minute
         return True
 
+    def _keep_reserved(self, task_id: int, start: int) -> bool:
+        """A promised task in its live slot, booked for it from the start."""
+        t = self.model.tasks[task_id]
+        if t.current is None:
+            return False
+        self.ends[task_id] = start + t.duration
+        self.placed[task_id] = t.current
+        return True
+
     def _anew(self, t: ModelTask, at: int) -> tuple[int, int, int] | None:
         """The earliest slot on any candidate pair around the held slots, unless
         the earliest ignoring them is more than the hold sooner."""
-        free = self._earliest_pair(t, at, around=False)
         around = self._earliest_pair(t, at, around=True)
+        on_time = around is not None and around[0] + t.duration <= self.deadlines[t.task.id]
+        if on_time and self.hold_units >= self.model.horizon:
+            return around  # held for as long as it takes, and in time: no need to look further
+        free = self._earliest_pair(t, at, around=False)
         if free is None or around is None:
             return None
         if around[0] - free[0] > self.hold_units:
@@ -324,8 +337,7 @@ class _Pass:
         )
 
         def busy(r: Resource) -> list[Busy]:
-            taken = [self.booked[r], self.reserved[r]]
-            return [*taken, self.held[r]] if around else taken
+            return [self.booked[r], self.held[r]] if around else [self.booked[r]]
 
         def alone(r: Resource) -> int:
             return earliest(at, t.duration, busy(r))
