@@ -196,7 +196,8 @@ async def test_a_search_by_neighbourhoods_shows_its_first_plan_and_what_it_reach
     searching = [p for p in phases if not p.startswith(("Reading", "Waiting"))]
     assert all("improving" in p.lower() for p in searching), searching
     status = await anna.locator("#optimizer .draft-status").inner_text()
-    assert re.search(r"Best found when time ran out|Nothing left to improve|Feasible|Optimal", status), status
+    reached = r"Best found when time ran out|Nothing left to improve|Feasible|Optimal"
+    assert re.search(reached, status), status
     assert re.search(r"(since|as in) the first plan, \d+ improvements?", status), status
     assert re.search(r"first plan after \d+\.\d s", status), status
     kpis = await anna.locator("#optimizer .kpis").inner_text()
