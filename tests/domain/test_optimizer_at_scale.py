@@ -7,7 +7,9 @@ tests lower it so small plants take the same path, where what is right can be se
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
+
+from clocks import PlantTime
 
 from app.domain.conflicts import Severity
 from app.domain.demo_plant import demo_plant
@@ -30,7 +32,8 @@ from app.domain.plan import (
 from app.domain.plant_data import as_plan
 from app.domain.validation import validate_plan
 
-MONDAY = datetime(2025, 3, 3, tzinfo=UTC)
+# Midnight today (UTC): with round-the-clock shifts any day will do.
+MIDNIGHT = PlantTime.current().day()
 ALWAYS = tuple(WeeklyShift(day, time(0), time(0)) for day in range(7))
 ANNA = Operator(1, "Anna", {"welding": 2}, ALWAYS)
 BEN = Operator(2, "Ben", {"welding": 2}, ALWAYS)
@@ -40,7 +43,7 @@ ORDER = Job(100, "Order")
 
 
 def at(hour: float) -> datetime:
-    return MONDAY + timedelta(hours=hour)
+    return MIDNIGHT + timedelta(hours=hour)
 
 
 def weld(task_id: int, job_id: int, predecessors: tuple[int, ...] = ()) -> Task:
@@ -121,7 +124,7 @@ def test_a_plant_with_its_tray_is_all_placed_by_the_rules_and_never_worse_than_i
 ):
     """The small demo plant with every other slot taken away (to the tray):
     shifts in a real zone, time off, downtime, machines down."""
-    start = datetime(2026, 3, 2, tzinfo=UTC)
+    start = PlantTime.current().day()
     plan = as_plan(demo_plant("small", start=start))
     plan = dataclasses.replace(plan, assignments=dict(list(plan.assignments.items())[::2]))
 
@@ -151,7 +154,7 @@ def test_progress_starts_with_the_first_plan_and_ticks_after_it() -> None:
 
 def test_a_stop_request_ends_the_search_with_the_best_plan_so_far() -> None:
     settings = OptimizerSettings(at_scale_tasks=1, time_limit_s=60, workers=1, time_unit_minutes=5)
-    start = datetime(2026, 3, 2, tzinfo=UTC)
+    start = PlantTime.current().day()
     plan = as_plan(demo_plant("small", start=start))
     plan = dataclasses.replace(plan, assignments={})
 
