@@ -14,9 +14,10 @@ a minute. Instead:
    live slot and their neighbours, or a random stretch of a few machines -
    and re-solve it with CP-SAT, the rest fixed (`optimizer.neighbourhood`,
    small models, a few seconds each). A neighbourhood's answer is kept when
-   the whole plan's score (weighted lateness, tasks moved off their live
-   slot, makespan; lexicographic) is no worse, counted as an improvement
-   when better. Anytime: `on_step` sees the best plan after each step.
+   the whole plan's score (weighted lateness of the jobs the live plan had
+   complete, of all jobs, tasks moved off their live slot, makespan;
+   lexicographic) is no worse, counted as an improvement when better.
+   Anytime: `on_step` sees the best plan after each step.
 
 The search ends when the time is up, on `should_stop`, or when nothing is
 left to gain: the lateness at its lower bound (every job as early as its
@@ -58,8 +59,11 @@ _POLL_SECONDS = 0.1
 
 @dataclass(frozen=True, slots=True, order=True)
 class Score:
-    """Lower is better, compared in this order; lateness in weighted grid units."""
+    """Lower is better, compared in this order; lateness in weighted grid units.
+    The lateness of the jobs the live plan had complete comes first: what was
+    promised is not traded for new work."""
 
+    promised_lateness: int
     weighted_lateness: int
     changes: int
     makespan: int
@@ -180,11 +184,12 @@ def score_of(frame: Frame, slots: Slots) -> Score:
         if live is not None and (model.grid.ceil(live.start), live.operator_id,
                                  live.equipment_id) != (s, o, e):  # fmt: skip
             changes += 1
-    lateness = sum(
-        weight * max(0, ends.get(job_id, kept) - due, kept - due)
+    late = {
+        job_id: weight * max(0, ends.get(job_id, kept) - due, kept - due)
         for job_id, (weight, due, kept) in model.dues.items()
-    )
-    return Score(lateness, changes, makespan)
+    }
+    promised = sum(late[j] for j in frame.promised_jobs if j in late)
+    return Score(promised, sum(late.values()), changes, makespan)
 
 
 def lateness_bound(frame: Frame) -> int:

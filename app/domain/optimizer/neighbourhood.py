@@ -86,7 +86,7 @@ def resolve(
         for p in model.tasks[task_id].task.predecessors:
             if p in chosen:
                 m.add(f.start >= chosen[p].start + model.tasks[p].duration)
-    lateness = _lateness(frame, slots, free, chosen, m)
+    lateness = _lateness(frame, slots, free, chosen, m, ceiling)
     churn = _churn(model, slots, chosen, m)
     last = m.new_int_var(0, ceiling, "last")
     for task_id, f in chosen.items():
@@ -220,7 +220,12 @@ def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _lateness(
-    frame: Frame, slots: Slots, free: set[int], chosen: Mapping[int, _Free], m: Any
+    frame: Frame,
+    slots: Slots,
+    free: set[int],
+    chosen: Mapping[int, _Free],
+    m: Any,
+    ceiling: int,
 ) -> Any:
     """Σ weight * lateness over the due jobs of the freed tasks."""
     model = frame.model
@@ -230,6 +235,10 @@ def _lateness(
         if job_id in model.dues:
             jobs.setdefault(job_id, []).append(task_id)
     terms = []
+    promised_terms = []
+    # How far the other jobs' lateness can move here: one unit of a promised
+    # job's lateness outweighs it all (lexicographic, as the search's score).
+    spread = 1
     for job_id, task_ids in jobs.items():
         weight, due, kept = model.dues[job_id]
         fixed = max(
@@ -237,14 +246,19 @@ def _lateness(
                      if t not in free and t in slots)]
         )  # fmt: skip
         now = max(0, max([fixed, *(slots[t][0] + model.tasks[t].duration for t in task_ids)]) - due)
-        most = now if job_id in frame.promised_jobs else max(0, model.horizon - due)
+        # No freed task ends past the ceiling, and lateness is minimised.
+        most = now if job_id in frame.promised_jobs else max(0, max(fixed, ceiling) - due)
         late = m.new_int_var(max(0, fixed - due), most, f"late{job_id}")
         for t in task_ids:
             m.add(late >= chosen[t].start + model.tasks[t].duration - due)
         # A whole hint: an incomplete one sends the solver repairing it.
         m.add_hint(late, now)
-        terms.append(weight * late)
-    return sum(terms)
+        if job_id in frame.promised_jobs:
+            promised_terms.append(weight * late)
+        else:
+            terms.append(weight * late)
+            spread += weight * (most - max(0, fixed - due))
+    return sum(terms) + spread * sum(promised_terms)
 
 
 def _churn(model: ScheduleModel, slots: Slots, chosen: Mapping[int, _Free], m: Any) -> Any:
