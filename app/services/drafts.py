@@ -159,7 +159,7 @@ async def run_status(*, services: Services, actor: Actor, run_id: str) -> Optimi
 _SOLVER_KEYS = (
     "solver_status", "reached", "search", "gap", "ending", "first_plan", "improvements",
     "changes_to_live_plan", "weighted_lateness_minutes", "solve_seconds", "solutions",
-    "error_conflicts",
+    "error_conflicts", "promised_weighted_lateness_minutes",
 )  # fmt: skip
 
 
@@ -295,6 +295,9 @@ def _reached(result: OptimizationResult) -> dict[str, Any]:
     if result.first_plan:
         first = dict(result.first_plan)
         found["weighted_lateness_minutes"] = first.pop("best_weighted_lateness_minutes", None)
+        found["promised_weighted_lateness_minutes"] = first.pop(
+            "best_promised_weighted_lateness_minutes", None
+        )
         found["first_plan"] = first
         found["improvements"] = result.improvements
         found["changes_to_live_plan"] = result.changes
