@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     draft_expiry_hours: float = Field(default=24.0, gt=0, alias="TAKT_DRAFT_EXPIRY_HOURS")
     # Open tasks from which the optimizer makes a first plan and improves it
     # neighbourhood by neighbourhood instead of solving one model of them all.
-    optimizer_at_scale_tasks: int = Field(default=1000, ge=1, alias="TAKT_OPTIMIZER_AT_SCALE_TASKS")
+    optimizer_at_scale_tasks: int = Field(default=500, ge=1, alias="TAKT_OPTIMIZER_AT_SCALE_TASKS")
     # Changes older than this many revisions are not replayed; clients reload.
     change_feed_window: int = Field(default=5000, alias="TAKT_CHANGE_FEED_WINDOW")
 

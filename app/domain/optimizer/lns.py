@@ -244,7 +244,10 @@ def search(
     deadline = started + time_limit_s
     rng = random.Random(seed)
     size = _SIZE
-    stopped = threading.Event()
+    finished = threading.Event()
+    solving: list[cp_model.CpSolver] = []
+    if should_stop is not None:
+        threading.Thread(target=_watch, args=(should_stop, finished, solving), daemon=True).start()
     while True:
         if should_stop is not None and should_stop():
             found.ending = "stopped"
@@ -266,7 +269,7 @@ def search(
             seconds=min(_STEP_SECONDS, left),
             workers=workers,
             seed=seed + found.steps,
-            stop=_stopper(should_stop, stopped),
+            stop=lambda solver: solving.__setitem__(slice(None), [solver]),
         )
         found.steps += 1
         if step is None:
@@ -282,7 +285,7 @@ def search(
         elif score == found.score:
             found.slots = trial  # sideways: the same score, another plan to start from
         on_step(found, model)
-    stopped.set()
+    finished.set()
     return model, found
 
 
@@ -290,25 +293,19 @@ def _nothing_left(found: Search) -> bool:
     return found.score.weighted_lateness <= found.lateness_bound and found.score.changes == 0
 
 
-def _stopper(
-    should_stop: Callable[[], bool] | None, done: threading.Event
-) -> Callable[[cp_model.CpSolver], None] | None:
-    """A watcher per solve that stops it on `should_stop` (slept, not a timed
-    wait: libfaketime never lets those time out)."""
-    if should_stop is None:
-        return None
-
-    def watch(solver: cp_model.CpSolver) -> None:
-        def run() -> None:
-            while not done.is_set():
-                time.sleep(_POLL_SECONDS)
-                if should_stop():
-                    solver.stop_search()
-                    return
-
-        threading.Thread(target=run, daemon=True).start()
-
-    return watch
+def _watch(
+    should_stop: Callable[[], bool], finished: threading.Event, solving: list[cp_model.CpSolver]
+) -> None:
+    """One watcher for the whole search: stops the solve under way on
+    `should_stop` (slept, not a timed wait: libfaketime never lets those time
+    out). One per solve would pile up: small neighbourhoods solve in
+    milliseconds."""
+    while not finished.is_set():
+        time.sleep(_POLL_SECONDS)
+        if should_stop():
+            if solving:
+                solving[0].stop_search()
+            return
 
 
 # -- choosing a neighbourhood -----------------------------------------------------

@@ -31,6 +31,9 @@ from app.domain.plan import Plan
 
 __all__ = ["optimize_at_scale"]
 
+# Progress after the first plan at most this often (each report is a write).
+_REPORT_EVERY_S = 0.5
+
 
 def optimize_at_scale(
     plan: Plan,
@@ -45,9 +48,14 @@ def optimize_at_scale(
     unit = scope.grid.unit_minutes
     first_slots: dict[int, tuple[int, int, int]] = {}
 
+    last_report = [0.0]
+
     def report(found: Search, model: ScheduleModel) -> None:
         if not first_slots:
             first_slots.update(found.slots)
+        elif time.monotonic() - last_report[0] < _REPORT_EVERY_S:
+            return  # small neighbourhoods solve in milliseconds: no flood of progress writes
+        last_report[0] = time.monotonic()
         if on_progress is None:
             return
         on_progress(

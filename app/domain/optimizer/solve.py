@@ -111,7 +111,7 @@ class OptimizerSettings:
     seed: int = 0
     # Open tasks from which the plan is made by large-neighbourhood search
     # (`optimizer.scale`) rather than one model of them all.
-    at_scale_tasks: int = 1000
+    at_scale_tasks: int = 500
 
 
 @dataclass(frozen=True, slots=True)
