@@ -203,7 +203,7 @@ def optimize(
     if (shop := as_shop(model)) is not None:
         # A flexible job shop, makespan only: its own search (`shop_search`).
         slots, solved = _solve_shop(run, model, shop)
-        return _result(plan, model, slots, solved, now, started, run.solutions)
+        return _ended(run, _result(plan, model, slots, solved, now, started, run.solutions))
     if model.partly_current and len(model.tasks) > _LARGE:
         # Too large to complete the live plan's slots into a first solution in
         # time: the optional model starts from them (the rest left out) instead.
