@@ -161,6 +161,32 @@ async def placed_in_window(
     return [_placed(row) for row in await session.execute(query)]
 
 
+async def placed_ids_in_window(
+    session: AsyncSession,
+    schedule_id: int,
+    *,
+    start: datetime,
+    end: datetime,
+    filters: BoardFilter,
+    rows: str,
+    shown: Collection[int],
+) -> set[int]:
+    """The ids of the bars `placed_in_window` would return on the rows `shown` (ids only:
+    what a live change needs to tell which conflicts concern the board)."""
+    a, tk, eq = t.Assignment.__table__.c, t.Task.__table__.c, t.Equipment.__table__.c
+    row = a.equipment_id if rows == "equipment" else a.operator_id
+    query = select(a.task_id, row.label("row")).where(
+        a.schedule_id == schedule_id, a.start < end, a.end > start
+    )
+    if filters.job_id is not None or filters.skill:
+        query = query.join(t.Task.__table__, tk.id == a.task_id)
+    if filters.equipment_type:
+        query = query.join(t.Equipment.__table__, eq.id == a.equipment_id)
+    query = query.where(*bar_filter_clauses(filters))
+    wanted = set(shown)
+    return {found.task_id for found in await session.execute(query) if found.row in wanted}
+
+
 async def placed_tasks(
     session: AsyncSession, schedule_id: int, task_ids: Collection[int]
 ) -> dict[int, PlacedTask]:

@@ -37,7 +37,7 @@ from app.domain.plan import (
     TaskStatus,
 )
 
-__all__ = ["involves", "valid_until", "validate_assignment", "validate_plan"]
+__all__ = ["involves", "ordered", "valid_until", "validate_assignment", "validate_plan"]
 
 
 def validate_plan(plan: Plan, *, now: datetime) -> list[Conflict]:
@@ -58,7 +58,7 @@ def validate_plan(plan: Plan, *, now: datetime) -> list[Conflict]:
                 found.extend(_double_booked(context, kind, first, second))
     for job_id, assignments in _assignments_by_job(plan).items():
         found.extend(_late(context, job_id, assignments))
-    return _ordered(found)
+    return ordered(found)
 
 
 def valid_until(plan: Plan, *, now: datetime) -> datetime | None:
@@ -104,7 +104,7 @@ def validate_assignment(plan: Plan, assignment: Assignment, *, now: datetime) ->
             if t.id in proposed.assignments
         ]
         found.extend(_late(context, task.job_id, job_assignments))
-    return _ordered(found)
+    return ordered(found)
 
 
 def involves(conflict: Conflict, task: Task) -> bool:
@@ -452,5 +452,5 @@ def _duration(delta: timedelta) -> str:
     return " ".join(part for part in parts if part)
 
 
-def _ordered(conflicts: Iterable[Conflict]) -> list[Conflict]:
+def ordered(conflicts: Iterable[Conflict]) -> list[Conflict]:
     return sorted(conflicts, key=lambda c: (c.type.value, c.task_ids, c.message))

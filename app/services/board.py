@@ -7,8 +7,6 @@ and the revision they carry describe the same moment of the plan.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,21 +14,17 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
 from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import board_queries as q, tables as t
-from app.db.plan_queries import load_window, schedule_revision, schedule_timezone
+from app.db.plan_queries import schedule_revision, schedule_timezone
 from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
-from app.domain.validation import valid_until, validate_plan
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound
-from app.services.offload import offload
+from app.services.window_conflicts import window_conflicts
 
 TRAY_PAGE = 50
-# Validated windows kept per process (a few views times the last revisions).
-WINDOWS_KEPT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +128,15 @@ async def board_changes(
             if placed.task_id in wanted and _on_board(placed, scope, shown)
         ]
         visible = {bar.task_id for bar in bars}
-        placed_in_view = await q.placed_in_window(
+        visible |= await q.placed_ids_in_window(
             session,
             schedule_id,
             start=scope.window.start,
             end=scope.window.end,
             filters=scope.filters,
+            rows=scope.rows,
+            shown=shown,
         )
-        visible |= {bar.task_id for bar in placed_in_view if scope.row_of(bar) in shown}
         conflicts = await _conflicts(services, session, schedule_id, revision, scope, visible)
         scheduled, unscheduled = await q.plan_totals(session, schedule_id)
         back_in_tray = (task_ids - set(now_placed)) & wanted
@@ -259,37 +254,8 @@ async def _conflicts(
 ) -> list[Conflict]:
     if not visible:
         return []
-    found = await _window_conflicts(services, session, schedule_id, revision, scope.window)
+    found = await window_conflicts(services, session, schedule_id, revision, scope.window)
     return [c for c in found if any(task_id in visible for task_id in c.task_ids)]
-
-
-async def _window_conflicts(
-    services: Services, session: AsyncSession, schedule_id: int, revision: int, window: Interval
-) -> list[Conflict]:
-    """The conflicts of the window's assignments at `revision`, validated once per revision.
-
-    Every board of one view, and every page load until the next change, asks
-    the same question; the week view's answer takes ~0.3 s on the large plant.
-    Every change bumps the revision (write_path.py), so a newer plan is a new
-    key; the clock is in the answer only until `valid_until`.
-    """
-    memo: OrderedDict[Hashable, tuple[list[Conflict], datetime | None]]
-    memo = services.memo.setdefault("window_conflicts", OrderedDict())
-    key = (schedule_id, revision, window.start, window.end)
-    now = clock.now()
-    kept = memo.get(key)
-    if kept is not None and (kept[1] is None or now < kept[1]):
-        memo.move_to_end(key)
-        return kept[0]
-    plan = await load_window(session, schedule_id, window)
-    found = await offload(validate_plan, plan, now=now)
-    # Kept only if no change committed while reading (READ COMMITTED reads each
-    # statement afresh): what is kept under `revision` is revision's plan.
-    if await schedule_revision(session, schedule_id) == revision:
-        memo[key] = (found, valid_until(plan, now=now))
-        while len(memo) > WINDOWS_KEPT:
-            memo.popitem(last=False)
-    return found
 
 
 async def _tray(

@@ -1,0 +1,199 @@
+"""The conflicts of a board's window, kept per revision and brought forward by what changed.
+
+Every board of one view, and every page load until the next change, asks the
+same question: what conflicts do the window's assignments have? Validating a
+week of the large plant from scratch takes ~0.3-0.6 s, and every change
+bumps the revision (write_path.py), so answering it afresh after each move
+made every move in week view cost that much, on the mover's request and on
+every open board's live update.
+
+So the answer at revision R is derived from the one kept at an earlier
+revision R0 of the same window when the changes between them only moved,
+unscheduled or re-stated a few tasks (`INCREMENTAL_KINDS`, at most
+`INCREMENTAL_TASKS` tasks):
+
+    kept at R0, minus every conflict that involves a changed task
+                (its id among the conflict's tasks, or `late` on its job)
+    plus each changed task's conflicts in the whole plan now
+                (`schedule.conflicts_in`: validate_assignment on its neighbourhood)
+    plus `late` of the jobs of changed tasks that left the plan
+
+A conflict that involves no changed task depends only on things that did not
+change (the rules are pairwise or per task, `late` per job), and
+`validate_assignment` reports exactly the conflicts `validate_plan` has that
+involve its task (a hypothesis property in tests/domain checks it), so the
+result is what validating the window afresh would give for every task in it.
+Anything else (a machine's status, a shift, a job's due time, a big bulk
+change) validates the window afresh.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import clock
+from app.db import tables as t
+from app.db.plan_queries import load_job, load_window, schedule_revision
+from app.domain.conflicts import Conflict, ConflictType
+from app.domain.plan import Interval
+from app.domain.validation import ordered, valid_until, validate_plan
+from app.services.context import Services
+from app.services.offload import offload
+from app.services.schedule import conflicts_in
+
+# Validated windows kept per process (a few views times the last revisions).
+WINDOWS_KEPT = 64
+INCREMENTAL_KINDS = frozenset(
+    {
+        "assignment.set",
+        "assignment.removed",
+        "task.start",
+        "task.pause",
+        "task.complete",
+        "bulk.job_unscheduled",
+        "bulk.job_shifted",
+        "bulk.equipment_cleared",
+        "draft.applied",
+    }
+)
+INCREMENTAL_TASKS = 60
+
+Key = tuple[int, int, datetime, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    conflicts: list[Conflict]
+    valid_until: datetime | None
+
+
+async def window_conflicts(
+    services: Services, session: AsyncSession, schedule_id: int, revision: int, window: Interval
+) -> list[Conflict]:
+    """The conflicts of the window's assignments at `revision` (see the top)."""
+    memo: OrderedDict[Hashable, Kept] = services.memo.setdefault("window_conflicts", OrderedDict())
+    latest: dict[Hashable, int] = services.memo.setdefault("window_latest", {})
+    now = clock.now()
+    key: Key = (schedule_id, revision, window.start, window.end)
+    kept = _usable(memo.get(key), now)
+    if kept is not None:
+        memo.move_to_end(key)
+        return kept.conflicts
+    place = (schedule_id, window.start, window.end)
+    found = await _brought_forward(memo, latest.get(place), session, key, now)
+    if found is None:
+        plan = await load_window(session, schedule_id, window)
+        found = Kept(await offload(validate_plan, plan, now=now), valid_until(plan, now=now))
+    # Kept only if no change committed while reading (READ COMMITTED reads each
+    # statement afresh): what is kept under `revision` is revision's plan.
+    if await schedule_revision(session, schedule_id) == revision:
+        memo[key] = found
+        if latest.get(place, -1) < revision:
+            latest[place] = revision
+        while len(memo) > WINDOWS_KEPT:
+            memo.popitem(last=False)
+    return found.conflicts
+
+
+def _usable(kept: Kept | None, now: datetime) -> Kept | None:
+    if kept is None or (kept.valid_until is not None and now >= kept.valid_until):
+        return None
+    return kept
+
+
+async def _brought_forward(
+    memo: OrderedDict[Hashable, Kept],
+    since: int | None,
+    session: AsyncSession,
+    key: Key,
+    now: datetime,
+) -> Kept | None:
+    """The window at `key`'s revision from the one kept at `since`; None if it cannot be."""
+    schedule_id, revision, start, end = key
+    if since is None or since >= revision:
+        return None
+    earlier = _usable(memo.get((schedule_id, since, start, end)), now)
+    if earlier is None:
+        return None
+    changed = await _changed_tasks(session, schedule_id, since, revision)
+    if changed is None:
+        return None
+    jobs = await _jobs_of(session, changed)
+    still = [c for c in earlier.conflicts if not _involves_any(c, changed, set(jobs.values()))]
+    fresh: list[Conflict] = []
+    placed = await _placed_ids(session, schedule_id, changed)
+    for task_id in sorted(placed):
+        fresh.extend(await conflicts_in(session, schedule_id, task_id))
+    for job_id in sorted({jobs[task_id] for task_id in changed - placed if task_id in jobs}):
+        plan = await load_job(session, schedule_id, job_id)
+        late = validate_plan(plan, now=now)
+        fresh.extend(c for c in late if c.type is ConflictType.LATE and c.job_id == job_id)
+    merged = ordered(dict.fromkeys(still + fresh))
+    ends = [
+        c_end
+        for c in fresh
+        if c.type is ConflictType.EQUIPMENT_UNAVAILABLE
+        and (c_end := await _end_of(session, schedule_id, c.task_ids[0])) is not None
+        and c_end > now
+    ]
+    until = min(
+        [moment for moment in [earlier.valid_until, *ends] if moment is not None], default=None
+    )
+    return Kept(merged, until)
+
+
+async def _changed_tasks(
+    session: AsyncSession, schedule_id: int, since: int, revision: int
+) -> set[int] | None:
+    """The tasks changed after `since` up to `revision`; None if anything else changed."""
+    c = t.ChangeLogEntry
+    rows = (
+        await session.execute(
+            select(c.revision, c.kind, c.entity_ids).where(
+                c.schedule_id == schedule_id, c.revision > since, c.revision <= revision
+            )
+        )
+    ).all()
+    if len(rows) != revision - since:  # a hole in the log: cannot tell what changed
+        return None
+    changed: set[int] = set()
+    for row in rows:
+        entities: dict[str, Any] = row.entity_ids or {}
+        if row.kind not in INCREMENTAL_KINDS or set(entities) - {"tasks", "operators", "equipment"}:
+            return None
+        changed.update(int(task_id) for task_id in entities.get("tasks", ()))
+        if len(changed) > INCREMENTAL_TASKS:
+            return None
+    return changed
+
+
+def _involves_any(conflict: Conflict, tasks: set[int], jobs: set[int]) -> bool:
+    if conflict.type is ConflictType.LATE:
+        return conflict.job_id in jobs
+    return any(task_id in tasks for task_id in conflict.task_ids)
+
+
+async def _jobs_of(session: AsyncSession, task_ids: set[int]) -> dict[int, int]:
+    tk = t.Task.__table__.c
+    rows = await session.execute(select(tk.id, tk.job_id).where(tk.id.in_(task_ids)))
+    return {row.id: row.job_id for row in rows}
+
+
+async def _placed_ids(session: AsyncSession, schedule_id: int, task_ids: set[int]) -> set[int]:
+    a = t.Assignment.__table__.c
+    rows = await session.execute(
+        select(a.task_id).where(a.schedule_id == schedule_id, a.task_id.in_(task_ids))
+    )
+    return set(rows.scalars())
+
+
+async def _end_of(session: AsyncSession, schedule_id: int, task_id: int) -> datetime | None:
+    placed = await session.get(t.Assignment, {"schedule_id": schedule_id, "task_id": task_id})
+    return None if placed is None else clock.as_utc(placed.end)

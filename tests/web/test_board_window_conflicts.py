@@ -1,0 +1,141 @@
+"""A window's conflicts brought forward by what changed equal the window validated afresh."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from board_plant import BoardWorld, board_world
+
+from app import clock
+from app.db.plan_queries import load_window, schedule_revision
+from app.domain.conflicts import Conflict, ConflictType
+from app.domain.plan import Interval
+from app.domain.validation import validate_plan
+from app.services import breakdowns, tasks, window_conflicts as wc
+from app.services.context import Actor
+from app.services.tasks import Placement
+
+ANNA = Actor(user_id=None, role="scheduler")
+
+
+@pytest.fixture
+async def world(database_url: str, tmp_path: Path) -> AsyncIterator[BoardWorld]:
+    async with board_world(database_url, tmp_path) as world:
+        yield world
+
+
+async def both_ways(world: BoardWorld, window: Interval) -> tuple[list[Conflict], list[Conflict]]:
+    """(what window_conflicts answers now, the window validated afresh), on the window's tasks."""
+    services = world.services
+    schedule_id = await services.live_schedule_id()
+    async with services.db.read() as session, session.begin():
+        revision = await schedule_revision(session, schedule_id)
+        kept = await wc.window_conflicts(services, session, schedule_id, revision, window)
+        plan = await load_window(session, schedule_id, window)
+    inside = {
+        a.task_id for a in plan.assignments.values() if Interval(a.start, a.end).overlaps(window)
+    }
+    fresh = validate_plan(plan, now=clock.now())
+
+    def on_window(found: list[Conflict]) -> list[Conflict]:
+        return [c for c in found if any(task_id in inside for task_id in c.task_ids)]
+
+    return on_window(kept), on_window(fresh)
+
+
+async def version_of(world: BoardWorld, task_id: int) -> int:
+    view = await tasks.get_task(services=world.services, actor=ANNA, task_id=task_id)
+    return int(view["version"])
+
+
+async def place(world: BoardWorld, task_id: int, operator: int, machine: int, hour: float) -> None:
+    start = world.plant.at(0) + timedelta(hours=hour)
+    view = await tasks.get_task(services=world.services, actor=ANNA, task_id=task_id)
+    minutes = int(view["duration_minutes"])
+    await tasks.assign_task(
+        services=world.services,
+        actor=ANNA,
+        task_id=task_id,
+        expected_version=int(view["version"]),
+        placement=Placement(operator, machine, start, start + timedelta(minutes=minutes)),
+    )
+
+
+async def test_moves_and_unschedules_are_brought_forward_exactly(
+    world: BoardWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = world.plant
+    window = Interval(p.at(0), p.at(0, days=1))
+    afresh: list[int] = []
+    real_load = wc.load_window
+
+    async def counting_load(*args: object, **kwargs: object) -> object:
+        afresh.append(1)
+        return await real_load(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wc, "load_window", counting_load)
+    kept, fresh = await both_ways(world, window)
+    assert kept == fresh and len(afresh) == 1
+
+    steps = [
+        # Drill onto Mill 1 over Cut: both double-booked (Olga and the mill).
+        lambda: place(world, p.drill, p.olga, p.mill, 8.5),
+        # Weld before Cut ends: a dependency violation on both.
+        lambda: place(world, p.weld, p.omar, p.welder, 8.75),
+        # Cut away from Drill, after Weld: the double booking goes, the dependency stays.
+        lambda: place(world, p.cut, p.olga, p.mill2, 12),
+        # Weld at night, outside Omar's shift and far past the job's due time.
+        lambda: place(world, p.weld, p.omar, p.welder, 23 + 24 * 9),
+        lambda: unschedule(world, p.weld),
+        lambda: place(world, p.cut, p.olga, p.mill, 8.5),
+    ]
+    seen: set[ConflictType] = set()
+    for step in steps:
+        await step()
+        kept, fresh = await both_ways(world, window)
+        assert kept == fresh
+        seen |= {c.type for c in fresh}
+    assert len(afresh) == 1, "every step was brought forward, none validated afresh"
+    assert {
+        ConflictType.OPERATOR_DOUBLE_BOOKED,
+        ConflictType.EQUIPMENT_DOUBLE_BOOKED,
+        ConflictType.DEPENDENCY_VIOLATION,
+    } <= seen
+
+
+async def test_a_change_of_anything_else_validates_afresh(
+    world: BoardWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = world.plant
+    window = Interval(p.at(0), p.at(0, days=1))
+    await both_ways(world, window)
+    afresh: list[int] = []
+    real_load = wc.load_window
+
+    async def counting_load(*args: object, **kwargs: object) -> object:
+        afresh.append(1)
+        return await real_load(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wc, "load_window", counting_load)
+    await breakdowns.set_equipment_status(
+        services=world.services,
+        actor=Actor(user_id=None, role="manager"),
+        equipment_id=p.mill,
+        status="down",
+    )
+    kept, fresh = await both_ways(world, window)
+    assert kept == fresh
+    assert ConflictType.EQUIPMENT_UNAVAILABLE in {c.type for c in kept}
+    assert afresh == [1]
+
+
+async def unschedule(world: BoardWorld, task_id: int) -> None:
+    await tasks.unschedule_task(
+        services=world.services,
+        actor=ANNA,
+        task_id=task_id,
+        expected_version=await version_of(world, task_id),
+    )
