@@ -48,6 +48,8 @@ class PlacedTask:
     status: str
     job_id: int
     job_name: str
+    reference: str
+    customer: str
     duration_minutes: int
     required_skill: str | None
     required_capability: str | None
@@ -68,6 +70,8 @@ class TrayTask:
     status: str
     job_id: int
     job_name: str
+    reference: str
+    customer: str
     due: datetime | None
     duration_minutes: int
     required_skill: str | None
@@ -117,6 +121,8 @@ def _placed_query(schedule_id: int) -> Select[tuple[object, ...]]:
             tk.status,
             tk.job_id,
             jb.name.label("job_name"),
+            jb.reference,
+            jb.customer,
             tk.duration_minutes,
             tk.required_skill,
             tk.required_capability,
@@ -205,6 +211,8 @@ def _tray_query(schedule_id: int, filters: BoardFilter) -> Select[tuple[object, 
             tk.status,
             tk.job_id,
             jb.name.label("job_name"),
+            jb.reference,
+            jb.customer,
             jb.due,
             tk.duration_minutes,
             tk.required_skill,
@@ -250,6 +258,8 @@ async def unscheduled_tasks(
             status=row.status,
             job_id=row.job_id,
             job_name=row.job_name,
+            reference=row.reference,
+            customer=row.customer,
             due=None if row.due is None else as_utc(row.due),
             duration_minutes=row.duration_minutes,
             required_skill=row.required_skill,
@@ -285,6 +295,22 @@ async def filter_choices(session: AsyncSession) -> tuple[list[str], list[str]]:
     types = (await session.execute(select(eq.type).distinct().order_by(eq.type))).scalars()
     skills = (await session.execute(select(sk.skill).distinct().order_by(sk.skill))).scalars()
     return list(types), list(skills)
+
+
+async def job_references(session: AsyncSession, task_ids: Collection[int]) -> dict[int, str]:
+    """Per task, its job's order reference and customer ("SO-10234 · Keller AG")."""
+    tk, jb = t.Task.__table__.c, t.Job.__table__.c
+    rows = await session.execute(
+        select(tk.id, jb.name, jb.reference, jb.customer)
+        .join_from(t.Task.__table__, t.Job.__table__, jb.id == tk.job_id)
+        .where(tk.id.in_(set(task_ids)))
+    )
+    return {row.id: job_label(row.reference, row.customer, row.name) for row in rows}
+
+
+def job_label(reference: str, customer: str, name: str) -> str:
+    """How a job is named where space is short: its order reference and customer."""
+    return " · ".join(part for part in (reference, customer) if part) or name
 
 
 async def user_name(session: AsyncSession, user_id: int) -> str | None:

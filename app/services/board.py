@@ -64,6 +64,8 @@ class Board:
     tray: Tray
     equipment_types: list[str]
     skills: list[str]
+    # Per conflict's first task: its job's reference and customer (the panel names it).
+    refs: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,7 @@ class BoardChanges:
     # The tray's first page when a task came back to it, else None.
     tray: Tray | None
     tray_total: int
+    refs: dict[int, str] = field(default_factory=dict)
 
 
 async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> Board:
@@ -106,8 +109,19 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         tray = await _tray(session, schedule_id, scope.filters, offset=0)
         types, skills = await q.filter_choices(session)
         timezone = await schedule_timezone(session, schedule_id)
+        refs = await _conflict_refs(session, conflicts)
     return Board(
-        revision, timezone, resources, bars, conflicts, scheduled, unscheduled, tray, types, skills
+        revision,
+        timezone,
+        resources,
+        bars,
+        conflicts,
+        scheduled,
+        unscheduled,
+        tray,
+        types,
+        skills,
+        refs,
     )
 
 
@@ -143,6 +157,7 @@ async def board_changes(
         tray = await _tray(session, schedule_id, scope.filters, 0) if back_in_tray else None
         tray_total = tray.total if tray else await _tray_total(session, schedule_id, scope.filters)
         timezone = await schedule_timezone(session, schedule_id)
+        refs = await _conflict_refs(session, conflicts)
     gone = set(task_ids) - {bar.task_id for bar in bars}
     return BoardChanges(
         revision,
@@ -155,6 +170,7 @@ async def board_changes(
         unscheduled,
         tray,
         tray_total,
+        refs,
     )
 
 
@@ -256,6 +272,11 @@ async def _conflicts(
         return []
     found = await window_conflicts(services, session, schedule_id, revision, scope.window)
     return [c for c in found if any(task_id in visible for task_id in c.task_ids)]
+
+
+async def _conflict_refs(session: AsyncSession, conflicts: list[Conflict]) -> dict[int, str]:
+    firsts = {c.task_ids[0] for c in conflicts if c.task_ids}
+    return await q.job_references(session, firsts) if firsts else {}
 
 
 async def _tray(

@@ -158,12 +158,18 @@ def bar_model(
         "row": row,
         "cls": " ".join(classes),
         "style": f"--row:{row};--x:{x}%;--w:{w}%;--hue:{job_hue(placed.job_id)}",
-        "label": f"{placed.name}, job {placed.job_name}, {when}, {status}{conflicts}",
+        "label": f"{placed.name}, {_job_words(placed)}, {when}, {status}{conflicts}",
         "messages": [c.message for c in marks],
         "start": placed.start.isoformat(),
         "end": placed.end.isoformat(),
         "icon": _STATUS_ICONS.get(placed.status, ""),
     }
+
+
+def _job_words(placed: PlacedTask) -> str:
+    """The job as a screen reader and the tooltip say it: reference, job, customer."""
+    parts = [placed.reference, f"job {placed.job_name}", placed.customer]
+    return ", ".join(part for part in parts if part)
 
 
 def marks_by_task(conflicts: Iterable[Conflict]) -> dict[int, list[Conflict]]:
@@ -252,7 +258,12 @@ def board_context(
     board: board_service.Board, view: BoardView, actor: Actor, zone: ZoneInfo
 ) -> Context:
     can_edit = allowed(actor, "assignment.write")
-    jobs = sorted({(bar.job_name, bar.job_id) for bar in board.bars})
+    jobs = sorted(
+        {
+            (" · ".join(p for p in (bar.reference, bar.job_name, bar.customer) if p), bar.job_id)
+            for bar in board.bars
+        }
+    )
     return {
         "view": view,
         "zone": zone,
@@ -269,7 +280,7 @@ def board_context(
         "board": board,
         "resources": board.resources,
         "bars": bars_of(board.bars, view, zone, board.resources, board.conflicts, can_edit),
-        "conflicts": conflict_items(board.conflicts),
+        "conflicts": conflict_items(board.conflicts, board.refs),
         "machine_names": machine_names(board.resources, view),
         "counters": counters(board.scheduled, board.unscheduled, board.conflicts),
         "tray": board.tray,
@@ -284,7 +295,10 @@ def board_context(
     }
 
 
-def conflict_items(conflicts: list[Conflict]) -> list[Context]:
+def conflict_items(
+    conflicts: list[Conflict], refs: Mapping[int, str] | None = None
+) -> list[Context]:
+    refs = refs or {}
     return [
         {
             "type": str(c.type),
@@ -293,6 +307,7 @@ def conflict_items(conflicts: list[Conflict]) -> list[Context]:
             "message": c.message,
             "task_ids": " ".join(str(task_id) for task_id in c.task_ids),
             "first": c.task_ids[0] if c.task_ids else None,
+            "ref": refs.get(c.task_ids[0], "") if c.task_ids else "",
             "equipment_id": c.equipment_id,
         }
         for c in conflicts
@@ -348,7 +363,7 @@ def changes_html(
     context = {
         "bars": bars_of(changes.bars, view, zone, changes.resources, changes.conflicts, can_edit),
         "gone": sorted(changes.gone),
-        "conflicts": conflict_items(changes.conflicts),
+        "conflicts": conflict_items(changes.conflicts, changes.refs),
         "machine_names": machine_names(changes.resources, view),
         "counters": counters(changes.scheduled, changes.unscheduled, changes.conflicts),
         "tray": changes.tray,
