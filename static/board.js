@@ -137,9 +137,10 @@
       var old = document.getElementById(incoming.id);
       if (old) {
         if (old === document.activeElement) refocusId = incoming.id;
+        noteRow(old);
         old.remove();
       }
-      if (incoming.hasAttribute("data-gone")) incoming.remove();
+      if (incoming.hasAttribute("data-gone")) incoming.remove(); else noteRow(incoming);
     });
   });
 
@@ -158,6 +159,9 @@
       emit("takt:viewchange", { query: view().query });
     }
     reconcile();
+    var layer = barsLayer();
+    if (layer && !layer._taktLaidOut) startRows(); else layoutTouchedRows();
+    loadRowsInSight();
   }
   document.addEventListener("htmx:oobAfterSwap", afterAnySwap);
   document.addEventListener("htmx:afterSettle", afterAnySwap);
@@ -238,7 +242,18 @@
 
   function focusBar(taskId) {
     var bar = document.getElementById("bar-" + taskId);
+    if (!bar && barsLayer()) {
+      fetchRowBlock("task=" + encodeURIComponent(taskId)).then(function () {
+        if (document.getElementById("bar-" + taskId)) showBar(document.getElementById("bar-" + taskId));
+        else notice("That task is not in this window.", "info");
+      });
+      return;
+    }
     if (!bar) { notice("That task is not in this window.", "info"); return; }
+    showBar(bar);
+  }
+
+  function showBar(bar) {
     bar.scrollIntoView({ block: "center", inline: "nearest", behavior: "smooth" });
     bar.focus({ preventScroll: true });
     bar.classList.remove("flash");
@@ -553,6 +568,149 @@
     if (bar && bar.dataset.start) event.detail.parameters.focus = bar.dataset.start;
   });
 
+  // --- rows in blocks and sub-lanes --------------------------------------------------------------
+  /* The page carries the bars of its first rows only (#bars[data-row-page]); the bars of
+   * rows scrolled into sight are fetched in blocks (GET /board/rows) and upserted by id
+   * like live fragments. Bars that overlap on one row (double bookings) are stacked in
+   * sub-lanes (--lane of --lanes) so none hides another; a live change lays out again
+   * only the rows it touched. */
+
+  var touchedRows = {};
+  var sightFrame = 0;
+  var BLOCK_RETRIES = 2;
+
+  function noteRow(el) {
+    if (el && el.dataset && el.dataset.row !== undefined) touchedRows[el.dataset.row] = true;
+  }
+
+  function blocks() {
+    var layer = barsLayer();
+    if (!layer) return null;
+    if (!layer._taktBlocks) layer._taktBlocks = { asked: { 0: true } };
+    return layer._taktBlocks;
+  }
+
+  function rowHeight() {
+    var label = rowLabels()[0];
+    return label ? label.offsetHeight || 38 : 38;
+  }
+
+  function loadRowsInSight() {
+    var layer = barsLayer();
+    var body = document.getElementById("gantt-body");
+    var page = layer ? Number(layer.dataset.rowPage) : 0;
+    if (!page || !body || !boardMain()) return;
+    var height = rowHeight();
+    var count = rowLabels().length;
+    var top = Math.max(0, Math.floor(body.scrollTop / height) - 4);
+    var bottom = Math.min(count, Math.ceil((body.scrollTop + body.clientHeight) / height) + 4);
+    var asked = blocks().asked;
+    for (var first = Math.floor(top / page) * page; first < bottom; first += page) {
+      if (asked[first]) continue;
+      asked[first] = true;
+      fetchRowBlock("first=" + first + "&count=" + page);
+    }
+  }
+
+  function fetchRowBlock(which, tries) {
+    var layer = barsLayer();
+    var query = view().query;
+    return fetch("/board/rows?" + query + "&" + which, { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : ""; })
+      .then(function (html) {
+        if (!html || barsLayer() !== layer || view().query !== query) return;
+        var holder = document.createElement("div");
+        holder.innerHTML = html;
+        var block = holder.querySelector("#row-block");
+        if (!block) return;
+        if (Number(block.dataset.revision) < window.taktBoard.lastRevision() && (tries || 0) < BLOCK_RETRIES) {
+          return fetchRowBlock(which, (tries || 0) + 1); // older than the page: ask again
+        }
+        var asked = blocks().asked;
+        for (var first = Number(block.dataset.first); first < Number(block.dataset.last); first += Number(layer.dataset.rowPage)) asked[first] = true;
+        putBars(block.content);
+      })
+      .catch(function () {
+        var asked = blocks() && blocks().asked;
+        if (asked && /^first=(\d+)/.test(which)) delete asked[RegExp.$1]; // try again on the next scroll
+      });
+  }
+
+  function putBars(fragment) {
+    var layer = barsLayer();
+    Array.prototype.slice.call(fragment.children).forEach(function (bar) {
+      var old = document.getElementById(bar.id);
+      if (old) {
+        if (old === document.activeElement) refocusId = bar.id;
+        old.remove();
+      }
+      noteRow(bar);
+      layer.appendChild(document.importNode(bar, true));
+    });
+    if (refocusId) { var again = document.getElementById(refocusId); refocusId = null; if (again) again.focus({ preventScroll: true }); }
+    reconcile();
+    layoutTouchedRows();
+  }
+
+  function layoutTouchedRows() {
+    var rows = touchedRows;
+    touchedRows = {};
+    Object.keys(rows).forEach(layoutRow);
+  }
+
+  function layoutAllRows() {
+    var rows = {};
+    document.querySelectorAll("#bars .bar:not(.ghost)").forEach(function (bar) { rows[bar.dataset.row] = true; });
+    Object.keys(rows).forEach(layoutRow);
+  }
+
+  /* Greedy interval partitioning: each bar takes the first sub-lane free at its start. */
+  function layoutRow(row) {
+    var bars = Array.prototype.slice.call(document.querySelectorAll('#bars .bar[data-row="' + row + '"]:not(.ghost)'));
+    bars.sort(function (a, b) { return Date.parse(a.dataset.start) - Date.parse(b.dataset.start) || a.id.localeCompare(b.id); });
+    var laneEnds = [];
+    var cluster = [];
+    var clusterEnd = -Infinity;
+    function closeCluster() {
+      cluster.forEach(function (bar) { setLanes(bar, laneEnds.length); });
+      cluster = [];
+      laneEnds = [];
+    }
+    bars.forEach(function (bar) {
+      var start = Date.parse(bar.dataset.start);
+      var end = Date.parse(bar.dataset.end);
+      if (start >= clusterEnd) closeCluster();
+      var lane = 0;
+      while (lane < laneEnds.length && laneEnds[lane] > start) lane++;
+      laneEnds[lane] = end;
+      bar.dataset.lane = lane;
+      cluster.push(bar);
+      clusterEnd = Math.max(clusterEnd, end);
+    });
+    closeCluster();
+  }
+
+  function setLanes(bar, lanes) {
+    var lane = bar.dataset.lane || "0";
+    if (bar.style.getPropertyValue("--lane") !== lane) bar.style.setProperty("--lane", lane);
+    if (bar.style.getPropertyValue("--lanes") !== String(lanes)) bar.style.setProperty("--lanes", String(lanes));
+    bar.classList.toggle("stacked", lanes > 1);
+  }
+
+  document.addEventListener("scroll", function (event) {
+    if (!event.target || event.target.id !== "gantt-body" || sightFrame) return;
+    sightFrame = requestAnimationFrame(function () { sightFrame = 0; loadRowsInSight(); });
+  }, true);
+
+  function startRows() {
+    var layer = barsLayer();
+    if (!layer) return;
+    layer._taktLaidOut = true;
+    touchedRows = {};
+    layoutAllRows();
+    loadRowsInSight();
+  }
+
   // --- hooks -----------------------------------------------------------------------------------
 
   window.addEventListener("popstate", function () {
@@ -568,8 +726,9 @@
     apply: apply,
     reload: function () { navigate(view().query); },
     dragging: function () { return drag ? Number(drag.taskId) : null; },
+    showTask: focusBar,
   };
 
-  document.addEventListener("DOMContentLoaded", reconcile);
-  if (document.readyState !== "loading") reconcile();
+  document.addEventListener("DOMContentLoaded", function () { reconcile(); startRows(); });
+  if (document.readyState !== "loading") { reconcile(); startRows(); }
 })();

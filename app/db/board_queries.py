@@ -159,10 +159,21 @@ def bar_filter_clauses(filters: BoardFilter) -> list[ColumnElement[bool]]:
 
 
 async def placed_in_window(
-    session: AsyncSession, schedule_id: int, *, start: datetime, end: datetime, filters: BoardFilter
+    session: AsyncSession,
+    schedule_id: int,
+    *,
+    start: datetime,
+    end: datetime,
+    filters: BoardFilter,
+    rows: str = "equipment",
+    row_ids: Collection[int] | None = None,
 ) -> list[PlacedTask]:
+    """The bars of the window; with `row_ids`, only those on these rows (by `rows`)."""
     a = t.Assignment.__table__.c
     query = _placed_query(schedule_id).where(a.start < end, a.end > start)
+    if row_ids is not None:
+        row = a.equipment_id if rows == "equipment" else a.operator_id
+        query = query.where(row.in_(set(row_ids)))
     query = query.where(*bar_filter_clauses(filters)).order_by(a.start, a.task_id)
     return [_placed(row) for row in await session.execute(query)]
 
@@ -191,6 +202,21 @@ async def placed_ids_in_window(
     query = query.where(*bar_filter_clauses(filters))
     wanted = set(shown)
     return {found.task_id for found in await session.execute(query) if found.row in wanted}
+
+
+async def booked_in_window(
+    session: AsyncSession, schedule_id: int, *, start: datetime, end: datetime, rows: str
+) -> dict[int, list[tuple[datetime, datetime]]]:
+    """Per row (machine or operator), the times booked in the window (every bar, no filter)."""
+    a = t.Assignment.__table__.c
+    row = a.equipment_id if rows == "equipment" else a.operator_id
+    query = select(row.label("row"), a.start, a.end).where(
+        a.schedule_id == schedule_id, a.start < end, a.end > start
+    )
+    booked: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for found in await session.execute(query):
+        booked[found.row].append((as_utc(found.start), as_utc(found.end)))
+    return booked
 
 
 async def placed_tasks(

@@ -419,3 +419,13 @@ async def load_job(session: AsyncSession, schedule_id: int, job_id: int) -> d.Pl
         ),
         timezone=await schedule_timezone(session, schedule_id),
     )
+
+
+async def load_operators(session: AsyncSession, ids: Iterable[int]) -> dict[int, d.Operator]:
+    """These operators with their skills, shifts and time off."""
+    return await _operators(session, ids)
+
+
+async def load_equipment(session: AsyncSession, ids: Iterable[int]) -> dict[int, d.Equipment]:
+    """These machines with their status and downtime."""
+    return await _equipment(session, ids)

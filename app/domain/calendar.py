@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from app.domain.plan import Interval, Operator, WeeklyShift
+from app.domain.plan import Equipment, EquipmentStatus, Interval, Operator, WeeklyShift
 
 _DAY = timedelta(days=1)
 
@@ -140,3 +140,20 @@ def _start(interval: Interval) -> datetime:
 
 def _utc_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def operator_off_time(operator: Operator, timezone: str, window: Interval) -> list[Interval]:
+    """The parts of `window` the operator does not work: outside their shifts or in time
+    off (what `outside_shift` refuses), sorted and merged."""
+    working = availability(operator, timezone, week_horizon(window.start, window.end))
+    return _subtract([window], working)
+
+
+def equipment_off_time(equipment: Equipment, window: Interval, now: datetime) -> list[Interval]:
+    """The parts of `window` the machine cannot be used (what `equipment_unavailable`
+    refuses): its downtime windows, and from now until it is expected back while it is
+    down or in maintenance."""
+    off = list(equipment.downtime)
+    if equipment.status is not EquipmentStatus.AVAILABLE:
+        off.append(Interval(max(now, window.start), equipment.expected_back or window.end))
+    return list(_clip(merge(off), window))

@@ -22,9 +22,13 @@ from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound
+from app.services.row_availability import RowAvailability, row_availability
 from app.services.window_conflicts import window_conflicts
 
 TRAY_PAGE = 50
+# Rows whose bars come with the page (about a screen); board.js fetches the rest
+# in blocks of as many as they scroll into sight (app/services/board_rows.py).
+ROW_PAGE = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,7 @@ class Board:
     revision: int
     timezone: str
     resources: list[q.Resource]
+    # The bars of the first ROW_PAGE rows (the rest come as the board scrolls).
     bars: list[q.PlacedTask]
     # Conflicts that involve at least one bar of the board.
     conflicts: list[Conflict]
@@ -66,6 +71,8 @@ class Board:
     skills: list[str]
     # Per conflict's first task: its job's reference and customer (the panel names it).
     refs: dict[int, str] = field(default_factory=dict)
+    # Per row (resource id): its unavailable time and utilization in the window.
+    availability: dict[int, RowAvailability] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,24 +99,41 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
     schedule_id = await services.live_schedule_id()
     async with services.db.read() as session, session.begin():
         revision = await schedule_revision(session, schedule_id)
-        resources = await _rows(session, scope)
+        resources = await rows_of(session, scope)
         shown = {resource.id for resource in resources}
-        placed = await q.placed_in_window(
+        drawn = {resource.id for resource in resources[:ROW_PAGE]}
+        bars = await q.placed_in_window(
             session,
             schedule_id,
             start=scope.window.start,
             end=scope.window.end,
             filters=scope.filters,
+            rows=scope.rows,
+            row_ids=drawn,
         )
-        bars = [bar for bar in placed if scope.row_of(bar) in shown]
-        conflicts = await _conflicts(
-            services, session, schedule_id, revision, scope, {bar.task_id for bar in bars}
+        visible = await q.placed_ids_in_window(
+            session,
+            schedule_id,
+            start=scope.window.start,
+            end=scope.window.end,
+            filters=scope.filters,
+            rows=scope.rows,
+            shown=shown,
         )
+        conflicts = await conflicts_on(services, session, schedule_id, revision, scope, visible)
         scheduled, unscheduled = await q.plan_totals(session, schedule_id)
         tray = await _tray(session, schedule_id, scope.filters, offset=0)
         types, skills = await q.filter_choices(session)
         timezone = await schedule_timezone(session, schedule_id)
         refs = await _conflict_refs(session, conflicts)
+        availability = await row_availability(
+            session,
+            schedule_id,
+            rows=scope.rows,
+            window=scope.window,
+            resources=resources,
+            timezone=timezone,
+        )
     return Board(
         revision,
         timezone,
@@ -122,6 +146,7 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         types,
         skills,
         refs,
+        availability,
     )
 
 
@@ -132,7 +157,7 @@ async def board_changes(
     schedule_id = await services.live_schedule_id()
     async with services.db.read() as session, session.begin():
         revision = await schedule_revision(session, schedule_id)
-        resources = await _rows(session, scope)
+        resources = await rows_of(session, scope)
         shown = {resource.id for resource in resources}
         now_placed = await q.placed_tasks(session, schedule_id, task_ids)
         wanted = set((await session.execute(_matching(task_ids, scope.filters))).scalars())
@@ -151,7 +176,7 @@ async def board_changes(
             rows=scope.rows,
             shown=shown,
         )
-        conflicts = await _conflicts(services, session, schedule_id, revision, scope, visible)
+        conflicts = await conflicts_on(services, session, schedule_id, revision, scope, visible)
         scheduled, unscheduled = await q.plan_totals(session, schedule_id)
         back_in_tray = (task_ids - set(now_placed)) & wanted
         tray = await _tray(session, schedule_id, scope.filters, 0) if back_in_tray else None
@@ -254,13 +279,13 @@ async def suggest_partner(
 # --- internals -------------------------------------------------------------------------------
 
 
-async def _rows(session: AsyncSession, scope: BoardScope) -> list[q.Resource]:
+async def rows_of(session: AsyncSession, scope: BoardScope) -> list[q.Resource]:
     if scope.rows == "operator":
         return await q.operator_rows(session, scope.filters.skill)
     return await q.equipment_rows(session, scope.filters.equipment_type)
 
 
-async def _conflicts(
+async def conflicts_on(
     services: Services,
     session: AsyncSession,
     schedule_id: int,

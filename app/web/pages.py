@@ -6,7 +6,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app.web import board_pages, equipment_pages, login, my_pages, optimizer_pages, repair_pages
+from app.web import (
+    board_pages,
+    board_rows,
+    equipment_pages,
+    login,
+    my_pages,
+    optimizer_pages,
+    repair_pages,
+)
 from app.web.session import page_session
 
 
@@ -21,6 +29,7 @@ routes = [
     Route("/", home, methods=["GET"]),
     *login.routes,
     *board_pages.routes,
+    *board_rows.routes,
     *equipment_pages.routes,
     *optimizer_pages.routes,
     *repair_pages.routes,

@@ -1,0 +1,51 @@
+"""What each row shows behind its bars: unavailable time as shading, and a load strip.
+
+One element per row, whatever its calendar: the shading is a CSS gradient of
+the row's unavailable intervals (320 operators by a week of shifts would
+otherwise be thousands of elements), placed like a bar (`--row`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.db.board_queries import Resource
+from app.services.row_availability import RowAvailability
+from app.web.board_view import BoardView
+
+OFF = "var(--off-shade)"
+
+
+def row_shading(
+    resources: list[Resource], availability: Mapping[int, RowAvailability], view: BoardView
+) -> list[dict[str, Any]]:
+    """Per row of the view, in order: its shading gradient and its load."""
+    span = view.end - view.start
+    rows: list[dict[str, Any]] = []
+    for index, resource in enumerate(resources):
+        found = availability.get(resource.id)
+        if found is None:
+            continue
+        stops: list[str] = []
+        cursor = 0.0
+        for interval in found.off:
+            left = round((interval.start - view.start) / span * 100, 3)
+            right = round((interval.end - view.start) / span * 100, 3)
+            stops += [f"transparent {cursor}% {left}%", f"{OFF} {left}% {right}%"]
+            cursor = right
+        load = None if found.load is None else round(found.load * 100)
+        rows.append(
+            {
+                "row": index,
+                "resource_id": resource.id,
+                "gradient": f"linear-gradient(90deg,{','.join(stops)},transparent {cursor}% 100%)"
+                if stops
+                else "",
+                "load": load,
+                "load_label": "not available in this window"
+                if load is None
+                else f"{load}% of available time booked",
+            }
+        )
+    return rows
