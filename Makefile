@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-clock lint bench bench-fanout bench-jssp bench-fjsp bench-optimizer bench-apply clean
+.PHONY: venv run test test-clock lint bench bench-board bench-fanout bench-jssp bench-fjsp bench-optimizer bench-apply clean
 
 venv: $(STAMP)
 
@@ -50,7 +50,12 @@ lint: venv
 
 bench: venv
 	$(BIN)/python scripts/bench.py
+	$(MAKE) bench-board
 	$(MAKE) bench-fanout
+
+# The board on the large demo: page loads, row blocks and moves per view; a week in chromium.
+bench-board: venv
+	$(BIN)/python scripts/bench_board.py
 
 # N live boards (100, 1,000, 2,000) and one writer: hub level, then WebSocket clients.
 bench-fanout: venv

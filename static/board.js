@@ -602,8 +602,8 @@
     if (!page || !body || !boardMain()) return;
     var height = rowHeight();
     var count = rowLabels().length;
-    var top = Math.max(0, Math.floor(body.scrollTop / height) - 4);
-    var bottom = Math.min(count, Math.ceil((body.scrollTop + body.clientHeight) / height) + 4);
+    var top = Math.max(0, Math.floor(body.scrollTop / height) - 2);
+    var bottom = Math.min(count, Math.ceil((body.scrollTop + body.clientHeight) / height) + 2);
     var asked = blocks().asked;
     for (var first = Math.floor(top / page) * page; first < bottom; first += page) {
       if (asked[first]) continue;
@@ -655,12 +655,14 @@
   function layoutTouchedRows() {
     var rows = touchedRows;
     touchedRows = {};
+    layerWidth = barsLayer() ? barsLayer().clientWidth : 0;
     Object.keys(rows).forEach(layoutRow);
   }
 
   function layoutAllRows() {
     var rows = {};
     document.querySelectorAll("#bars .bar:not(.ghost)").forEach(function (bar) { rows[bar.dataset.row] = true; });
+    layerWidth = barsLayer().clientWidth;
     Object.keys(rows).forEach(layoutRow);
   }
 
@@ -688,7 +690,86 @@
       clusterEnd = Math.max(clusterEnd, end);
     });
     closeCluster();
+    groupRow(row, bars);
   }
+
+  /* Runs of bars too thin to read (narrower than GROUP_MAX_PX, close together in one
+   * sub-lane) are drawn as one group: how many tasks and the first order reference, the
+   * list on hover, and a click opens the day holding them where every bar has its words. */
+  var GROUP_MAX_PX = 20;
+  var GROUP_GAP_PX = 4;
+  var layerWidth = 0; // read once per layout pass, not once per row
+
+  function groupRow(row, bars) {
+    document.querySelectorAll('#bars .bar-group[data-row="' + row + '"]').forEach(function (g) { g.remove(); });
+    var layer = barsLayer();
+    var v = view();
+    var pxPerMs = (layerWidth || layer.clientWidth) / v.span;
+    var runs = {};
+    bars.forEach(function (bar) {
+      bar.classList.remove("in-group");
+      var start = Math.max(Date.parse(bar.dataset.start), v.start);
+      var end = Math.min(Date.parse(bar.dataset.end), v.end);
+      var lane = bar.dataset.lane || "0";
+      var run = runs[lane];
+      var thin = (end - start) * pxPerMs < GROUP_MAX_PX;
+      if (thin && run && (start - run.end) * pxPerMs < GROUP_GAP_PX) {
+        run.bars.push(bar);
+        run.end = Math.max(run.end, end);
+        return;
+      }
+      if (run) drawGroup(row, run);
+      runs[lane] = thin ? { bars: [bar], start: start, end: end, lane: lane, lanes: bar.style.getPropertyValue("--lanes") || "1" } : null;
+    });
+    Object.keys(runs).forEach(function (lane) { if (runs[lane]) drawGroup(row, runs[lane]); });
+  }
+
+  function drawGroup(row, run) {
+    if (run.bars.length < 2) return;
+    var v = view();
+    var group = document.createElement("button");
+    group.type = "button";
+    group.className = "bar-group";
+    group.dataset.row = row;
+    group.dataset.start = new Date(run.start).toISOString();
+    group.style.setProperty("--row", row);
+    group.style.setProperty("--lane", run.lane);
+    group.style.setProperty("--lanes", run.lanes);
+    group.style.setProperty("--x", ((run.start - v.start) / v.span) * 100 + "%");
+    group.style.setProperty("--w", ((run.end - run.start) / v.span) * 100 + "%");
+    var refs = run.bars.map(function (bar) {
+      var ref = bar.querySelector(".bar-ref");
+      return (ref ? ref.textContent + " " : "") + bar.querySelector(".bar-name").textContent;
+    });
+    var errors = run.bars.some(function (bar) { return bar.classList.contains("has-error"); });
+    group.classList.toggle("has-error", errors);
+    group.innerHTML = '<span class="group-count"></span><span class="group-ref"></span>';
+    group.querySelector(".group-count").textContent = run.bars.length;
+    var first = run.bars[0].querySelector(".bar-ref");
+    group.querySelector(".group-ref").textContent = first ? first.textContent : "";
+    group.title = run.bars.length + " tasks (open the day to see each):\n" + refs.slice(0, 12).join("\n") +
+      (refs.length > 12 ? "\n…" : "");
+    group.setAttribute("aria-label", run.bars.length + " tasks from " + refs[0] + "; open the day");
+    run.bars.forEach(function (bar) { bar.classList.add("in-group"); });
+    barsLayer().appendChild(group);
+  }
+
+  document.addEventListener("click", function (event) {
+    var group = event.target.closest && event.target.closest("#bars .bar-group");
+    if (!group) return;
+    event.stopPropagation();
+    var params = new URLSearchParams(view().query);
+    params.delete("start");
+    params.set("zoom", "day");
+    params.set("focus", group.dataset.start);
+    navigate(params.toString());
+  }, true);
+
+  var regroupTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(regroupTimer);
+    regroupTimer = setTimeout(function () { if (barsLayer()) layoutAllRows(); }, 200);
+  });
 
   function setLanes(bar, lanes) {
     var lane = bar.dataset.lane || "0";

@@ -26,9 +26,9 @@ from app.services.row_availability import RowAvailability, row_availability
 from app.services.window_conflicts import window_conflicts
 
 TRAY_PAGE = 50
-# Rows whose bars come with the page (about a screen); board.js fetches the rest
+# Rows whose bars come with the page (most of a screen); board.js fetches the rest
 # in blocks of as many as they scroll into sight (app/services/board_rows.py).
-ROW_PAGE = 24
+ROW_PAGE = 16
 
 
 @dataclass(frozen=True, slots=True)

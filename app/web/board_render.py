@@ -46,7 +46,7 @@ from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
 from app.services import board as board_service
 from app.services.context import Actor, Services
-from app.web.board_shading import row_shading
+from app.web.board_shading import row_shading, shading_styles
 from app.web.board_view import ZOOM_SPAN, BoardView, Zoom, parse_time, window_start
 from app.web.templates import ENV
 
@@ -294,7 +294,8 @@ def board_context(
         "revision": board.revision,
         "hue": job_hue,
         "row_page": board_service.ROW_PAGE,
-        "shading": row_shading(board.resources, board.availability, view),
+        "shading": (shading := row_shading(board.resources, board.availability, view)),
+        "shading_styles": shading_styles(shading),
     }
 
 

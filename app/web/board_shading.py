@@ -17,10 +17,18 @@ from app.web.board_view import BoardView
 OFF = "var(--off-shade)"
 
 
+def shading_styles(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(class, gradient) for each distinct gradient: operators on one shift pattern share
+    one (320 rows, a handful of patterns), so the page says each pattern once."""
+    return sorted({(row["off_class"], row["gradient"]) for row in rows if row["gradient"]})
+
+
 def row_shading(
     resources: list[Resource], availability: Mapping[int, RowAvailability], view: BoardView
 ) -> list[dict[str, Any]]:
-    """Per row of the view, in order: its shading gradient and its load."""
+    """Per row of the view, in order: its shading gradient (and the class naming it)
+    and its load."""
+    classes: dict[str, str] = {}
     span = view.end - view.start
     rows: list[dict[str, Any]] = []
     for index, resource in enumerate(resources):
@@ -30,18 +38,20 @@ def row_shading(
         stops: list[str] = []
         cursor = 0.0
         for interval in found.off:
-            left = round((interval.start - view.start) / span * 100, 3)
-            right = round((interval.end - view.start) / span * 100, 3)
+            left = round((interval.start - view.start) / span * 100, 2)
+            right = round((interval.end - view.start) / span * 100, 2)
             stops += [f"transparent {cursor}% {left}%", f"{OFF} {left}% {right}%"]
             cursor = right
         load = None if found.load is None else round(found.load * 100)
+        gradient = (
+            f"linear-gradient(90deg,{','.join(stops)},transparent {cursor}% 100%)" if stops else ""
+        )
         rows.append(
             {
                 "row": index,
                 "resource_id": resource.id,
-                "gradient": f"linear-gradient(90deg,{','.join(stops)},transparent {cursor}% 100%)"
-                if stops
-                else "",
+                "gradient": gradient,
+                "off_class": classes.setdefault(gradient, f"off-{len(classes)}"),
                 "load": load,
                 "load_label": "not available in this window"
                 if load is None
