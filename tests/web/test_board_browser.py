@@ -241,6 +241,14 @@ async def test_the_large_demo_board(
     await page.click("button[type=submit]")
     await page.wait_for_selector("#bars .bar")
     await page.screenshot(path=str(screenshot_dir / "board-large.png"))
+    # A week: rows shaded where machines are down, thin bars grouped, order references.
+    await page.goto(f"{base_url}/board?zoom=week")
+    await page.wait_for_selector("#bars .bar-group")
+    await page.screenshot(path=str(screenshot_dir / "board-large-week.png"))
+    # By operator: shifts and time off shaded on every row, each row's load at its foot.
+    await page.goto(f"{base_url}/board?zoom=day&rows=operator")
+    await page.wait_for_selector("#bars .bar")
+    await page.screenshot(path=str(screenshot_dir / "board-large-operators.png"))
 
 
 async def in_berlin(database_url: str) -> PlantTime:

@@ -196,3 +196,44 @@ async def test_bars_name_their_order_and_customer(browser: Browser, board: Any) 
     assert await page.locator("#detail .detail-ref").inner_text() == "SO-4711"
     options = await page.locator('select[name="job"] option').all_inner_texts()
     assert any(o.startswith("SO-4711 · Bracket 4711 · Keller AG") for o in options)
+
+
+async def test_bars_too_thin_to_read_are_grouped_and_a_click_opens_their_day(
+    browser: Browser, board: Any
+) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    # Drill right after Cut on Mill 1 (09:00-09:45): in a week, two bars of a few pixels.
+    version = (await api_task(base_url, plant.drill))["version"]
+    status = await page.evaluate(
+        """async ([id, version, mill, olga, start, end]) => {
+             const body = new URLSearchParams({version, equipment_id: mill, operator_id: olga,
+               starts_at: start, ends_at: end});
+             const csrf = document.querySelector('meta[name="csrf-token"]').content;
+             const r = await fetch(`/board/tasks/${id}/place?` + window.taktBoard.currentView(),
+               {method: "POST", body, headers: {"X-CSRF-Token": csrf, "HX-Request": "true"}});
+             return r.status;
+           }""",
+        [
+            plant.drill,
+            version,
+            plant.mill,
+            plant.olga,
+            plant.at(9).isoformat(),
+            plant.at(9, 45).isoformat(),
+        ],
+    )
+    assert status == 200
+    await page.goto(f"{base_url}/board?zoom=week")
+    group = page.locator('#bars .bar-group[data-row="0"]')
+    await group.wait_for()
+    assert (await group.locator(".group-count").inner_text()) == "2"
+    assert (await group.locator(".group-ref").inner_text()) == "SO-4711"
+    assert "SO-4711" in (await group.get_attribute("title") or "")
+    assert await page.locator(f"#bar-{plant.cut}.in-group").count() == 1
+    await group.click()
+    await page.wait_for_selector('#board-main[data-view*="zoom=day"]')
+    # The day shows each bar with its words, no group.
+    await page.wait_for_selector(f"#bar-{plant.drill}:not(.in-group)")
+    assert await page.locator(f"#bar-{plant.cut} .bar-ref").inner_text() == "SO-4711"
+    assert await page.locator("#bars .bar-group").count() == 0
