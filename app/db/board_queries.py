@@ -323,6 +323,25 @@ async def filter_choices(session: AsyncSession) -> tuple[list[str], list[str]]:
     return list(types), list(skills)
 
 
+async def jobs_in_window(
+    session: AsyncSession, schedule_id: int, *, start: datetime, end: datetime
+) -> list[tuple[str, int]]:
+    """(label, job id) of every job with a bar in the window, by label: what the job
+    filter offers ("SO-24394 · Pump shaft PS-400 · Elbe Pumpen")."""
+    a, tk, jb = t.Assignment.__table__.c, t.Task.__table__.c, t.Job.__table__.c
+    rows = await session.execute(
+        select(jb.id, jb.name, jb.reference, jb.customer)
+        .distinct()
+        .join_from(t.Assignment.__table__, t.Task.__table__, tk.id == a.task_id)
+        .join(t.Job.__table__, jb.id == tk.job_id)
+        .where(a.schedule_id == schedule_id, a.start < end, a.end > start)
+    )
+    return sorted(
+        (" · ".join(part for part in (row.reference, row.name, row.customer) if part), row.id)
+        for row in rows
+    )
+
+
 async def job_references(session: AsyncSession, task_ids: Collection[int]) -> dict[int, str]:
     """Per task, its job's order reference and customer ("SO-10234 · Keller AG")."""
     tk, jb = t.Task.__table__.c, t.Job.__table__.c

@@ -194,7 +194,9 @@ async def _operators(session: AsyncSession, ids: Iterable[int] | None) -> dict[i
 async def _jobs(session: AsyncSession, ids: Iterable[int] | None) -> dict[int, d.Job]:
     jb = t.Job.__table__.c
     rows = await session.execute(
-        select(jb.id, jb.name, jb.priority, jb.release, jb.due, jb.status).where(*_in(jb.id, ids))
+        select(jb.id, jb.name, jb.priority, jb.release, jb.due, jb.status, jb.reference).where(
+            *_in(jb.id, ids)
+        )
     )
     return {
         row.id: d.Job(
@@ -204,6 +206,7 @@ async def _jobs(session: AsyncSession, ids: Iterable[int] | None) -> dict[int, d
             release=_utc(row.release),
             due=_utc(row.due),
             status=d.JobStatus(row.status),
+            reference=row.reference or "",
         )
         for row in rows
     }

@@ -134,6 +134,7 @@ class LateJob:
     overdue: bool
     # Not-done tasks with no slot yet: the job may end later than projected.
     unscheduled_tasks: int
+    reference: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +378,7 @@ def late_jobs(plan: Plan, *, now: datetime) -> tuple[LateJob, ...]:
                     lateness=lateness,
                     overdue=job.due < now,
                     unscheduled_tasks=unscheduled,
+                    reference=job.reference,
                 )
             )
     return tuple(sorted(found, key=lambda late: (-late.lateness, late.job_id)))

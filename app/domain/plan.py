@@ -91,6 +91,8 @@ class Job:
     release: datetime | None = None
     due: datetime | None = None
     status: JobStatus = JobStatus.OPEN
+    # The order it was made for (e.g. "SO-24394"): many jobs share a name, not this.
+    reference: str = ""
 
 
 class Alternative(NamedTuple):

@@ -231,7 +231,12 @@ def as_plan(plant: PlantData) -> Plan:
         },
         jobs={
             job_ids[j.key]: Job(
-                id=job_ids[j.key], name=j.name, priority=j.priority, release=j.release, due=j.due
+                id=job_ids[j.key],
+                name=j.name,
+                priority=j.priority,
+                release=j.release,
+                due=j.due,
+                reference=j.reference,
             )
             for j in plant.jobs
         },

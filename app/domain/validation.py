@@ -435,7 +435,8 @@ def _late(context: _Context, job_id: int, assignments: Sequence[Assignment]) -> 
         type=ConflictType.LATE,
         task_ids=(last.task_id,),
         message=(
-            f"Job {job.name} ends at {context.at(last.end)}, "
+            f"Job {job.name}{f' ({job.reference})' if job.reference else ''} ends at "
+            f"{context.at(last.end)}, "
             f"{_duration(last.end - job.due)} after its due time {context.at(job.due)}"
         ),
         job_id=job.id,

@@ -73,6 +73,8 @@ class Board:
     refs: dict[int, str] = field(default_factory=dict)
     # Per row (resource id): its unavailable time and utilization in the window.
     availability: dict[int, RowAvailability] = field(default_factory=dict)
+    # (label, id) of the jobs with bars in the window: the job filter's choices.
+    jobs: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,9 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
             resources=resources,
             timezone=timezone,
         )
+        jobs = await q.jobs_in_window(
+            session, schedule_id, start=scope.window.start, end=scope.window.end
+        )
     return Board(
         revision,
         timezone,
@@ -147,6 +152,7 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         skills,
         refs,
         availability,
+        jobs,
     )
 
 

@@ -259,12 +259,6 @@ def board_context(
     board: board_service.Board, view: BoardView, actor: Actor, zone: ZoneInfo
 ) -> Context:
     can_edit = allowed(actor, "assignment.write")
-    jobs = sorted(
-        {
-            (" · ".join(p for p in (bar.reference, bar.job_name, bar.customer) if p), bar.job_id)
-            for bar in board.bars
-        }
-    )
     return {
         "view": view,
         "zone": zone,
@@ -286,7 +280,7 @@ def board_context(
         "counters": counters(board.scheduled, board.unscheduled, board.conflicts),
         "tray": board.tray,
         "tray_query": urlencode(_filter_query(view)),
-        "job_choices": jobs,
+        "job_choices": board.jobs,
         "can_edit": can_edit,
         "can_set_status": view.rows == "equipment" and allowed(actor, "equipment.status"),
         "can_optimize": allowed(actor, "plan.optimize"),

@@ -196,7 +196,7 @@ def _down_row(row: EquipmentDown, zone: ZoneInfo, now: datetime) -> dict[str, An
 def _late_row(row: LateJob, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
     unscheduled = row.unscheduled_tasks
     return {
-        "name": row.name,
+        "name": f"{row.reference} · {row.name}" if row.reference else row.name,
         "due": "due " + _when(row.due, zone, now),
         "lateness": "+" + duration_label(row.lateness),
         "overdue": row.overdue,

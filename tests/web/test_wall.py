@@ -185,3 +185,14 @@ async def test_an_old_session_is_renewed_while_the_wall_is_watched(world: BoardW
     claims = jwt.decode(renewed, options={"verify_signature": False})
     assert claims["csrf"] == jwt.decode(old, options={"verify_signature": False})["csrf"]
     assert claims["iat"] > clock.now().timestamp() - 60
+
+
+async def test_late_jobs_are_named_by_their_order_reference(world: BoardWorld) -> None:
+    """36 job names are shared by 2,490 jobs on the large plant: the wall says which order."""
+    async with change(world.services, SYSTEM, "test.reference") as tx:
+        frame = await tx.session.get(t.Job, world.plant.frame)
+        assert frame is not None
+        frame.reference = "SO-20012"
+    await log_in(world.client, "maria", "/wall")
+    late = section((await world.client.get("/wall")).text, "wall-late")
+    assert "SO-20012 · Frame 12" in late
