@@ -25,12 +25,20 @@
  * Zoom: the zoom buttons open the window of the new zoom that holds now (when
  * this window does) or this window's middle; with a bar focused (clicked or
  * tabbed to), they send its start as `focus` and open the window holding it.
+ * Ctrl+wheel and pinch step between the levels (the window drawn 1.5, 2, 3
+ * times wider, scrolled sideways), then open the next level on the moment
+ * under the pointer.
+ *
+ * Rows: the page carries the first rows' bars; the rest are fetched in blocks
+ * as they scroll into sight. Overlapping bars are stacked in sub-lanes and runs
+ * of bars too thin to read drawn as one group (a click opens their day).
  *
  * For the live feed and tests:
  *   window.taktBoard.currentView()   the view's query string (#board-main[data-view])
  *   window.taktBoard.lastRevision()  the revision the page shows (#board-revision)
  *   window.taktBoard.apply(html)     apply OOB fragments
  *   window.taktBoard.reload()        re-render the current view
+ *   window.taktBoard.showTask(id)    scroll to a task's bar, fetching its rows if needed
  *   events on document: "takt:drag" {taskId, phase: start|move|end},
  *                       "takt:viewchange" {query}
  * and window.taktLive.sendDrag(id) / sendDragEnd() are called when present.
@@ -532,7 +540,7 @@
 
   document.addEventListener("wheel", function (event) {
     var body = event.target.closest && event.target.closest("#gantt-body, #axis");
-    if (!body || drag) return;
+    if (!body || drag || event.ctrlKey || boardMain().classList.contains("zoomed")) return;
     var sideways = Math.abs(event.deltaX) > Math.abs(event.deltaY) ? event.deltaX : (event.shiftKey ? event.deltaY : 0);
     if (!sideways) return;
     event.preventDefault();
@@ -792,6 +800,74 @@
     loadRowsInSight();
   }
 
+  // --- finer zoom: ctrl+wheel and pinch between the four levels ---------------------------------
+  /* Between the four levels the window is drawn wider than the screen (×1.5, ×2, ×3) and
+   * scrolls sideways under the sticky row labels; past the widest step a pinch opens the
+   * next finer level on the moment under the pointer (and back out the other way). */
+  var ZOOM_STEPS = [1, 1.5, 2, 3];
+  var FINER = { week: "day", day: "shift", shift: "hour" };
+  var COARSER = { hour: "shift", shift: "day", day: "week" };
+  var ZOOM_WHEEL_PX = 50;
+  var zoomWheel = { px: 0 };
+
+  function zoomStep() {
+    var main = boardMain();
+    return main ? Number(main.dataset.zoomStep || 0) : 0;
+  }
+
+  function momentAt(clientX) {
+    var v = view();
+    var rect = barsLayer().getBoundingClientRect();
+    return v.start + Math.max(0, Math.min(1, (clientX - rect.left) / rect.width)) * v.span;
+  }
+
+  function setZoomStep(step, clientX) {
+    var main = boardMain();
+    var body = document.getElementById("gantt-body");
+    var before = barsLayer().getBoundingClientRect();
+    var share = (clientX - before.left) / before.width;
+    main.dataset.zoomStep = String(step);
+    main.querySelector(".gantt").style.setProperty("--zoom", String(ZOOM_STEPS[step]));
+    main.classList.toggle("zoomed", step > 0);
+    var after = barsLayer().getBoundingClientRect();
+    body.scrollLeft += after.left + share * after.width - clientX; // the moment stays under the pointer
+    syncAxis();
+    layoutAllRows();
+  }
+
+  function syncAxis() {
+    var axis = document.getElementById("axis");
+    var body = document.getElementById("gantt-body");
+    if (axis && body) axis.style.transform = body.scrollLeft ? "translateX(" + -body.scrollLeft + "px)" : "";
+  }
+
+  function zoomLevel(level, clientX) {
+    var params = new URLSearchParams(view().query);
+    params.delete("start");
+    params.set("zoom", level);
+    params.set("focus", new Date(momentAt(clientX)).toISOString());
+    navigate(params.toString());
+  }
+
+  document.addEventListener("wheel", function (event) {
+    if (!event.ctrlKey || drag || !event.target.closest || !event.target.closest("#gantt-body, #axis")) return;
+    event.preventDefault();
+    zoomWheel.px += event.deltaY;
+    if (Math.abs(zoomWheel.px) < ZOOM_WHEEL_PX) return; // a pinch sends many small deltas
+    var inward = zoomWheel.px < 0;
+    zoomWheel.px = 0;
+    var step = zoomStep();
+    var zoom = new URLSearchParams(view().query).get("zoom") || "day";
+    if (inward && step < ZOOM_STEPS.length - 1) setZoomStep(step + 1, event.clientX);
+    else if (inward && FINER[zoom]) zoomLevel(FINER[zoom], event.clientX);
+    else if (!inward && step > 0) setZoomStep(step - 1, event.clientX);
+    else if (!inward && COARSER[zoom]) zoomLevel(COARSER[zoom], event.clientX);
+  }, { passive: false });
+
+  document.addEventListener("scroll", function (event) {
+    if (event.target && event.target.id === "gantt-body") syncAxis();
+  }, true);
+
   // --- hooks -----------------------------------------------------------------------------------
 
   window.addEventListener("popstate", function () {
@@ -808,6 +884,7 @@
     reload: function () { navigate(view().query); },
     dragging: function () { return drag ? Number(drag.taskId) : null; },
     showTask: focusBar,
+    zoomStep: zoomStep,
   };
 
   document.addEventListener("DOMContentLoaded", function () { reconcile(); startRows(); });

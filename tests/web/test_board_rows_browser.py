@@ -237,3 +237,33 @@ async def test_bars_too_thin_to_read_are_grouped_and_a_click_opens_their_day(
     await page.wait_for_selector(f"#bar-{plant.drill}:not(.in-group)")
     assert await page.locator(f"#bar-{plant.cut} .bar-ref").inner_text() == "SO-4711"
     assert await page.locator("#bars .bar-group").count() == 0
+
+
+async def test_ctrl_wheel_zooms_in_steps_then_to_the_next_level(
+    browser: Browser, board: Any
+) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    await page.goto(f"{base_url}/board?zoom=week")
+    await page.wait_for_selector(f"#bar-{plant.cut}")
+    narrow = await bar_box(page, plant.cut)
+    layer = await page.locator("#bars").bounding_box()
+    assert layer is not None
+    await page.mouse.move(narrow["x"] + 2, narrow["y"] + narrow["height"] / 2)
+    for step in (1, 2, 3):
+        await page.keyboard.down("Control")
+        await page.mouse.wheel(0, -100)
+        await page.keyboard.up("Control")
+        await page.wait_for_function(f"() => window.taktBoard.zoomStep() === {step}")
+    widened = await page.locator("#bars").bounding_box()
+    assert widened is not None and widened["width"] > 2.9 * layer["width"]
+    # Cut stays under the pointer while the week widens around it.
+    wide = await bar_box(page, plant.cut)
+    assert wide["x"] - 3 <= narrow["x"] + 2 <= wide["x"] + wide["width"] + 3
+    # One more: the day holding the moment under the pointer, Cut's day.
+    await page.keyboard.down("Control")
+    await page.mouse.wheel(0, -100)
+    await page.keyboard.up("Control")
+    await page.wait_for_selector('#board-main[data-view*="zoom=day"]')
+    await page.wait_for_selector(f"#bar-{plant.cut}")
+    assert await page.evaluate("window.taktBoard.zoomStep()") == 0
