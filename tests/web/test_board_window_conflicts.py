@@ -14,7 +14,7 @@ from app.db.plan_queries import load_window, schedule_revision
 from app.domain.conflicts import Conflict, ConflictType
 from app.domain.plan import Interval
 from app.domain.validation import validate_plan
-from app.services import breakdowns, tasks, window_conflicts as wc
+from app.services import jobs, tasks, window_conflicts as wc
 from app.services.context import Actor
 from app.services.tasks import Placement
 
@@ -120,15 +120,19 @@ async def test_a_change_of_anything_else_validates_afresh(
         return await real_load(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(wc, "load_window", counting_load)
-    await breakdowns.set_equipment_status(
+    # Bracket 4711 now due before Weld ends (09:00-10:30): late, though no task changed.
+    manager = Actor(user_id=None, role="manager")
+    job = await jobs.get_job(services=world.services, actor=manager, job_id=p.job)
+    await jobs.update_job(
         services=world.services,
-        actor=Actor(user_id=None, role="manager"),
-        equipment_id=p.mill,
-        status="down",
+        actor=manager,
+        job_id=p.job,
+        expected_version=int(job["version"]),
+        changes={"due": p.at(10)},
     )
     kept, fresh = await both_ways(world, window)
     assert kept == fresh
-    assert ConflictType.EQUIPMENT_UNAVAILABLE in {c.type for c in kept}
+    assert ConflictType.LATE in {c.type for c in kept}
     assert afresh == [1]
 
 
