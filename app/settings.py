@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=30, alias="TAKT_ACCESS_TOKEN_MINUTES")
     refresh_token_days: int = Field(default=14, alias="TAKT_REFRESH_TOKEN_DAYS")
     rate_limit_user: str = Field(default="100/minute", alias="TAKT_RATE_LIMIT_USER")
+    # The board page carries every bar of a view of at most this many; beyond, the bars
+    # of its first rows and the rest as the board scrolls (app/services/board_rows.py).
+    board_whole_up_to: int = Field(default=300, ge=0, alias="TAKT_BOARD_WHOLE_UP_TO")
     rate_limit_service: str = Field(default="1000/minute", alias="TAKT_RATE_LIMIT_SERVICE")
     # Wrong passwords from one address before it must wait (app/auth/login_guard.py).
     login_failures_per_address: str = Field(

@@ -60,7 +60,8 @@ class Board:
     revision: int
     timezone: str
     resources: list[q.Resource]
-    # The bars of the first ROW_PAGE rows (the rest come as the board scrolls).
+    # The bars of the first ROW_PAGE rows (the rest come as the board scrolls), or of
+    # every row when the view has few (settings.board_whole_up_to; `whole`).
     bars: list[q.PlacedTask]
     # Conflicts that involve at least one bar of the board.
     conflicts: list[Conflict]
@@ -75,6 +76,7 @@ class Board:
     availability: dict[int, RowAvailability] = field(default_factory=dict)
     # (label, id) of the jobs with bars in the window: the job filter's choices.
     jobs: list[tuple[str, int]] = field(default_factory=list)
+    whole: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +105,6 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         revision = await schedule_revision(session, schedule_id)
         resources = await rows_of(session, scope)
         shown = {resource.id for resource in resources}
-        drawn = {resource.id for resource in resources[:ROW_PAGE]}
-        bars = await q.placed_in_window(
-            session,
-            schedule_id,
-            start=scope.window.start,
-            end=scope.window.end,
-            filters=scope.filters,
-            rows=scope.rows,
-            row_ids=drawn,
-        )
         visible = await q.placed_ids_in_window(
             session,
             schedule_id,
@@ -121,6 +113,18 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
             filters=scope.filters,
             rows=scope.rows,
             shown=shown,
+        )
+        # A view of few bars (a small plant, one job) comes whole; a big one by rows.
+        few = len(visible) <= services.settings.board_whole_up_to
+        drawn = shown if few else {resource.id for resource in resources[:ROW_PAGE]}
+        bars = await q.placed_in_window(
+            session,
+            schedule_id,
+            start=scope.window.start,
+            end=scope.window.end,
+            filters=scope.filters,
+            rows=scope.rows,
+            row_ids=drawn,
         )
         conflicts = await conflicts_on(services, session, schedule_id, revision, scope, visible)
         scheduled, unscheduled = await q.plan_totals(session, schedule_id)
@@ -153,6 +157,7 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         refs,
         availability,
         jobs,
+        few,
     )
 
 

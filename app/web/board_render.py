@@ -287,7 +287,7 @@ def board_context(
         "can_see_wall": allowed(actor, "reports.read"),
         "revision": board.revision,
         "hue": job_hue,
-        "row_page": board_service.ROW_PAGE,
+        "row_page": 0 if board.whole else board_service.ROW_PAGE,
         "shading": (shading := row_shading(board.resources, board.availability, view)),
         "shading_styles": shading_styles(shading),
     }

@@ -69,7 +69,12 @@ async def many_rows(database_url: str, var_dir: Path) -> tuple[BoardPlant, int]:
 @pytest.fixture
 async def board(sqlite_database_url: str, live_server: Any, tmp_path: Path) -> tuple[str, Any]:
     plant, _ = await many_rows(sqlite_database_url, tmp_path / "var")
-    base_url = live_server(database_url=sqlite_database_url, var_dir=tmp_path / "var")
+    # Three bars: a plant this small comes whole unless told to come by rows.
+    base_url = live_server(
+        database_url=sqlite_database_url,
+        var_dir=tmp_path / "var",
+        env={"TAKT_BOARD_WHOLE_UP_TO": "0"},
+    )
     return base_url, plant
 
 
