@@ -536,3 +536,19 @@ def test_what_is_offered_passes_validation(plan: Plan) -> None:
             if conflict.severity is Severity.ERROR:
                 assert not set(conflict.task_ids) & result.placed, conflict
         assert all(result.assignments[t].start >= now for t in result.placed)
+
+
+def test_no_answer_in_the_time_still_offers_the_first_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A machine too busy for the solver to find anything in its limit: the
+    # dispatching rule's plan is offered, not an empty proposal.
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    plan = as_plan(demo_plant("small", start=start))
+    monkeypatch.setattr(optimizer._Run, "solve", lambda *_, **__: (None, SolveStatus.UNKNOWN))
+    result = solve(plan, now=start, time_limit_s=8, time_unit_minutes=5)
+
+    assert result.status is SolveStatus.FEASIBLE and result.solutions == 0
+    assert len(result.placed) > 0.9 * len(plan.tasks)
+    errors = [c for c in result.conflicts if c.severity is Severity.ERROR]
+    assert not [c for c in errors if set(c.task_ids) & result.placed]

@@ -213,6 +213,12 @@ def optimize(
     if status is SolveStatus.INFEASIBLE and run.time_left():
         # Not everything fits together: place as many tasks as possible instead.
         model, values, status = _solve_optional(run, plan, now, settings)
+    elif values is None and status is SolveStatus.UNKNOWN:
+        # No answer in the time (a busy machine, a short limit): the dispatching
+        # rule's plan is one, and validation still decides whether it is offered.
+        first = _build(plan, now, settings, optional=True)
+        if first.start_values:
+            model, values, status = first, first.start_values, SolveStatus.FEASIBLE
     return _ended(run, _result(plan, model, values, status, now, started, run.solutions))
 
 
