@@ -4,8 +4,9 @@ A real server (uvicorn, its own process) with the large demo plant (10,000+
 tasks). While whole-plan validations run one after another, each after a
 change so none is answered from what the last one computed, and while the
 proposal that once held every request for 12 s (a 6,000-year slot) is sent,
-a prober asks for /health every few milliseconds. Every answer must come
-quickly; before the bounds and the compute pool, /health waited 12 s.
+a prober asks for /health every few milliseconds. The server must answer it
+while each validation is still running (before the bounds and the compute pool,
+/health waited the 12 s out). No timing bound: the order of answers says it.
 """
 
 from __future__ import annotations
@@ -23,10 +24,6 @@ import pytest
 from servers import load_demo
 
 from app import clock
-
-# Far above what the loop ever waits now (tens of ms), far below the 12 s of old.
-HEALTH_WITHIN_S = 1.0
-
 
 @pytest.fixture
 def large_plant_server(
@@ -48,9 +45,12 @@ async def test_health_answers_while_heavy_validations_run(large_plant_server: st
         client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
         task = (await client.get("/api/v1/tasks?scheduled=true&limit=1")).json()["items"][0]
         placed = task["assignment"]
+        answered_during: list[int] = []
         async with health_probe(large_plant_server) as probe:
             for _ in range(3):
+                before = probe.answers
                 validated = await client.post("/api/v1/schedule/validate", json={})
+                answered_during.append(probe.answers - before)
                 assert validated.status_code == 200, validated.text[:500]
                 assert validated.json()["counts"], "the large plant has conflicts to find"
                 await _touch(client, task["id"])
@@ -62,8 +62,10 @@ async def test_health_answers_while_heavy_validations_run(large_plant_server: st
                 answer = await client.post("/api/v1/schedule/validate", json=proposal)
                 answered[days] = answer.status_code
     print(f"\n/health answered {probe.answers} times, the longest in {probe.worst * 1000:.0f} ms")
-    assert probe.answers >= 10, "the probe hardly ran"
-    assert probe.worst < HEALTH_WITHIN_S, f"/health waited {probe.worst:.2f} s"
+    print(f"/health answers during each validation: {answered_during}")
+    # /health was answered, again and again, while each whole-plant validation ran. (A
+    # server that held its loop could slip at most one answer in, after the work.)
+    assert min(answered_during) >= 2, f"/health answers during each validation: {answered_during}"
     # A slot of thousands of years is no slot; one of 31 days is.
     assert answered == {6000 * 365: 422, 31: 200}
 
