@@ -25,6 +25,7 @@ from servers import load_demo
 
 from app import clock
 
+
 @pytest.fixture
 def large_plant_server(
     sqlite_database_url: str, live_server: Callable[..., str], tmp_path: Path
