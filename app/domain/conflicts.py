@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class ConflictType(enum.StrEnum):
@@ -40,6 +40,9 @@ class Conflict:
     operator_id: int | None = None
     equipment_id: int | None = None
     job_id: int | None = None
+    # The equipment's name, for lists grouped by machine on any board (rows by
+    # operator too); not part of a conflict's identity.
+    equipment_name: str | None = field(default=None, compare=False)
 
     @property
     def severity(self) -> Severity:

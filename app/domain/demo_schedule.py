@@ -36,6 +36,7 @@ from app.domain.plant_data import (
     PlantUser,
     as_operator,
 )
+from app.domain.validation import capable, qualified
 
 _CANDIDATE_OPERATORS = 4
 _CANDIDATE_MACHINES = 3
@@ -97,11 +98,12 @@ class ShopFloor:
         return self.operators[operator_key].skills.get(task.required_skill, 0)
 
     def qualified(self, operator_key: str, task: PlantTask) -> bool:
-        return self.level(operator_key, task) >= task.min_level
+        skills = self.operators[operator_key].skills
+        return qualified(skills, skill=task.required_skill, min_level=task.min_level)
 
     def capable(self, equipment_key: str, task: PlantTask) -> bool:
-        capability = task.required_capability
-        return capability is None or capability in self.equipment[equipment_key].capabilities
+        capabilities = self.equipment[equipment_key].capabilities
+        return capable(capabilities, capability=task.required_capability)
 
     def is_down(self, equipment_key: str, slot: Interval) -> bool:
         return any(

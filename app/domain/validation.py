@@ -20,7 +20,7 @@ that collides with a done one is still reported.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -37,7 +37,32 @@ from app.domain.plan import (
     TaskStatus,
 )
 
-__all__ = ["involves", "ordered", "valid_until", "validate_assignment", "validate_plan"]
+__all__ = [
+    "capable",
+    "involves",
+    "ordered",
+    "qualified",
+    "valid_until",
+    "validate_assignment",
+    "validate_plan",
+]
+
+
+def qualified(skills: Mapping[str, int], *, skill: str | None, min_level: int) -> bool:
+    """The one qualification check: the operator has the skill at the task's level or above.
+
+    Validation, the optimizer, the board's suggestions and its "Qualified" group
+    all ask this, so they never disagree about who may do a task.
+    """
+    if skill is None:
+        return True
+    level = skills.get(skill)
+    return level is not None and level >= min_level
+
+
+def capable(capabilities: Collection[str], *, capability: str | None) -> bool:
+    """The one capability check: the equipment has the capability the task needs."""
+    return capability is None or capability in capabilities
 
 
 def validate_plan(plan: Plan, *, now: datetime) -> list[Conflict]:
@@ -182,11 +207,11 @@ def _single_conflicts(context: _Context, assignment: Assignment) -> Iterator[Con
 
 def _skill_mismatch(context: _Context, assignment: Assignment, task: Task) -> Conflict | None:
     operator = context.plan.operators.get(assignment.operator_id)
-    if operator is None or task.required_skill is None:
+    if operator is None or qualified(
+        operator.skills, skill=task.required_skill, min_level=task.min_level
+    ):
         return None
-    level = operator.skills.get(task.required_skill)
-    if level is not None and level >= task.min_level:
-        return None
+    level = operator.skills.get(task.required_skill or "")
     has = "none" if level is None else str(level)
     return Conflict(
         type=ConflictType.SKILL_MISMATCH,
@@ -203,13 +228,14 @@ def _skill_mismatch(context: _Context, assignment: Assignment, task: Task) -> Co
 def _capability_mismatch(context: _Context, assignment: Assignment, task: Task) -> Conflict | None:
     equipment = context.plan.equipment.get(assignment.equipment_id)
     capability = task.required_capability
-    if equipment is None or capability is None or capability in equipment.capabilities:
+    if equipment is None or capable(equipment.capabilities, capability=capability):
         return None
     return Conflict(
         type=ConflictType.CAPABILITY_MISMATCH,
         task_ids=(task.id,),
         message=f"Equipment {equipment.name} lacks capability {capability} needed by {task.name}",
         equipment_id=equipment.id,
+        equipment_name=equipment.name,
         job_id=task.job_id,
     )
 
@@ -264,6 +290,7 @@ def _equipment_unavailable(
         task_ids=(task.id,),
         message=f"Equipment {equipment.name} {reason}, during {task.name} ({context.span(slot)})",
         equipment_id=equipment.id,
+        equipment_name=equipment.name,
         job_id=task.job_id,
     )
 
@@ -360,6 +387,7 @@ def _double_booked(
             task_ids=task_ids,
             message=f"Equipment {what} is booked for {names} at once ({context.span(overlap)})",
             equipment_id=first.equipment_id,
+            equipment_name=equipment.name if equipment is not None else None,
         )
 
 

@@ -20,6 +20,7 @@ from app.db import board_queries as q, tables as t
 from app.db.plan_queries import schedule_revision, schedule_timezone
 from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
+from app.domain.validation import capable as is_capable, qualified as is_qualified
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound
 from app.services.row_availability import RowAvailability, row_availability
@@ -268,7 +269,11 @@ async def suggest_partner(
             qualified = [
                 op.id
                 for op in operators
-                if task.required_skill is None or levels.get(op.id, 0) >= task.min_level
+                if is_qualified(
+                    _skills_of(op.id, task.required_skill, levels),
+                    skill=task.required_skill,
+                    min_level=task.min_level,
+                )
             ]
             operator_id = _first(qualified, busy[0]) or _first(
                 [op.id for op in await q.operator_rows(session, None)], set()
@@ -279,7 +284,7 @@ async def suggest_partner(
                 m.id
                 for m in machines
                 if m.status == "available"
-                and (task.required_capability is None or task.required_capability in m.tags)
+                and is_capable(m.tags, capability=task.required_capability)
             ]
             equipment_id = _first(capable, busy[1]) or _first([m.id for m in machines], set())
     if operator_id is None or equipment_id is None:
@@ -387,6 +392,10 @@ async def _levels(session: AsyncSession, skill: str | None) -> dict[int, int]:
     sk = t.OperatorSkill.__table__.c
     rows = await session.execute(select(sk.operator_id, sk.level).where(sk.skill == skill))
     return {row.operator_id: row.level for row in rows}
+
+
+def _skills_of(operator_id: int, skill: str | None, levels: dict[int, int]) -> dict[str, int]:
+    return {skill: levels[operator_id]} if skill is not None and operator_id in levels else {}
 
 
 def _first(candidates: list[int], busy: set[int]) -> int | None:

@@ -31,7 +31,7 @@ from app import clock
 from app.api.errors import error_response
 from app.db.session import database_unavailable
 from app.domain.critical_path import DependencyCycle
-from app.services import board as board_service, jobs, schedule, tasks
+from app.services import board as board_service, jobs, qualification, schedule, tasks
 from app.services.errors import (
     InvalidInput,
     NotFound,
@@ -128,6 +128,7 @@ async def detail_html(
     job = await jobs.get_job(services=services, actor=actor, job_id=task["job_id"])
     conflicts = await schedule.conflicts_of_task(services=services, task_id=task_id)
     operators, machines = await board_service.resources(services=services, actor=actor)
+    fit = await qualification.qualified_for(services=services, actor=actor, task_id=task_id)
     placed = task["assignment"]
     start = placed["start"] if placed else max(view.start, _now_rounded(view))
     end = placed["end"] if placed else start + timedelta(minutes=task["duration_minutes"])
@@ -142,7 +143,7 @@ async def detail_html(
                 "name": o.name,
                 "detail": o.detail,
                 "status": o.status,
-                "qualified": task["required_skill"] is None or task["required_skill"] in o.tags,
+                "qualified": o.id in fit.operator_ids,
             }
             for o in operators
         ],
@@ -151,8 +152,7 @@ async def detail_html(
                 "id": m.id,
                 "name": m.name,
                 "status": m.status,
-                "qualified": task["required_capability"] is None
-                or task["required_capability"] in m.tags,
+                "qualified": m.id in fit.equipment_ids,
             }
             for m in machines
         ],
@@ -274,11 +274,20 @@ async def place(request: Request, session: PageSession) -> Response:
         )
     except ServiceError as exc:
         return await _edit_refused(request, session, view, task_id, exc)
+    message, level = placed_notice(placed, render.span_label(start, end, zone))
+    return await _edit_done(request, session, view, zone, task_id, message, form, level=level)
+
+
+def placed_notice(placed: tasks.Placed, span: str) -> tuple[str, str]:
+    """Saved: green when the plan holds, a warning naming the conflicts when it does not."""
+    name = placed.task["name"]
+    if not placed.conflicts:
+        return f"{name} placed: {span}", "ok"
     count = len(placed.conflicts)
-    message = f"{placed.task['name']} placed: {render.span_label(start, end, zone)}" + (
-        f" · {count} conflict{'s' if count != 1 else ''}" if count else ""
-    )
-    return await _edit_done(request, session, view, zone, task_id, message, form)
+    shown = "; ".join(c.message for c in placed.conflicts[:2])
+    more = f" (+{count - 2} more)" if count > 2 else ""
+    noun = f"{count} conflict{'s' if count != 1 else ''}"
+    return f"{name} placed with {noun}: {span}. {shown}{more}", "warning"
 
 
 @page_route(action="assignment.write")
@@ -306,6 +315,8 @@ async def _edit_done(
     task_id: int,
     message: str,
     form: FormData,
+    *,
+    level: str = "ok",
 ) -> Response:
     try:
         html = await _task_fragments(request, session, view, task_id)
@@ -318,7 +329,7 @@ async def _edit_done(
         # once the database answers again.
         html, message = "", f"{message} The board will catch up in a moment."
     # str(): Markup + str would escape the fragments before it.
-    return HTMLResponse(html + str(notice_html(message, level="ok")))
+    return HTMLResponse(html + str(notice_html(message, level=level)))
 
 
 async def _edit_refused(

@@ -307,6 +307,7 @@ def conflict_items(
             "first": c.task_ids[0] if c.task_ids else None,
             "ref": refs.get(c.task_ids[0], "") if c.task_ids else "",
             "equipment_id": c.equipment_id,
+            "equipment_name": c.equipment_name,
         }
         for c in conflicts
     ]

@@ -9,6 +9,7 @@ from starlette.routing import Route
 from app.web import (
     board_pages,
     board_rows,
+    board_tools,
     equipment_pages,
     login,
     my_pages,
@@ -28,6 +29,7 @@ async def home(request: Request) -> Response:
 routes = [
     Route("/", home, methods=["GET"]),
     *login.routes,
+    *board_tools.routes,
     *board_pages.routes,
     *board_rows.routes,
     *equipment_pages.routes,

@@ -39,7 +39,7 @@ def wants_fragment(conn: HTTPConnection) -> bool:
 
 def notice_html(message: str, *, level: str = "error") -> Markup:
     """The `#notice` element as an out-of-band fragment."""
-    role = "alert" if level == "error" else "status"
+    role = "alert" if level in ("error", "warning") else "status"
     return Markup(
         f'<div id="notice" class="notice notice-{escape(level)}" role="{role}" '
         f'hx-swap-oob="true"><p>{escape(message)}</p>'

@@ -31,6 +31,7 @@ from app.domain.plan import (
     Task,
     TaskStatus,
 )
+from app.domain.validation import capable, qualified
 
 __all__ = ["Candidates", "Scope", "Span", "TimeGrid", "scope_of"]
 
@@ -277,10 +278,7 @@ def _candidates(
             operators = operators_for[skill_key] = tuple(
                 oid
                 for oid, (o, room) in sorted(operator_room.items())
-                if (
-                    task.required_skill is None
-                    or o.skills.get(task.required_skill, 0) >= task.min_level
-                )
+                if qualified(o.skills, skill=task.required_skill, min_level=task.min_level)
                 and room >= duration
             )
         capability_key = (task.required_capability, duration)
@@ -288,8 +286,7 @@ def _candidates(
             equipment = equipment_for[capability_key] = tuple(
                 eid
                 for eid, (e, room) in sorted(equipment_room.items())
-                if (task.required_capability is None or task.required_capability in e.capabilities)
-                and room >= duration
+                if capable(e.capabilities, capability=task.required_capability) and room >= duration
             )
         if not operators:
             skill = task.required_skill or "any skill"

@@ -1,0 +1,351 @@
+/*
+ * Takt board tools: search, the plant-wide conflict list, notices that go
+ * away, and the keyboard way to schedule a tray task. Plain JS on top of
+ * htmx 2 and board.js (window.taktBoard); the server answers every question.
+ *
+ * Search (GET /board/search?q=): a combobox in the top bar. ↓/↑ pick a result,
+ * Enter jumps: a task or a job opens the window holding its bar (filters
+ * cleared so it is drawn) and focuses the bar; an unscheduled one opens its
+ * detail; an operator or a machine shows its row.
+ *
+ * All conflicts (GET /board/conflicts/all): a dialog with pages of the whole
+ * plan's conflicts; "Go to" closes it and jumps to the first task.
+ *
+ * Notices: errors stay until dismissed; the rest leave on their own (longer
+ * for warnings), and not while the pointer or focus is on them.
+ *
+ * For tests: window.taktTools.jumpTo(taskId, startIso) and .search(text).
+ */
+(function () {
+  "use strict";
+
+  var SEARCH_DELAY_MS = 180;
+  var NOTICE_MS = { ok: 5000, info: 6000, warning: 12000 };
+
+  function boardMain() { return document.getElementById("board-main"); }
+
+  function viewParams() {
+    var main = boardMain();
+    return new URLSearchParams(main ? main.dataset.view : "");
+  }
+
+  // --- jumping to a bar or a row --------------------------------------------------------------
+
+  function flash(el) {
+    el.classList.remove("flash");
+    void el.offsetWidth; // restart the animation
+    el.classList.add("flash");
+  }
+
+  function showBar(taskId) {
+    var bar = document.getElementById("bar-" + taskId);
+    if (!bar) return false;
+    bar.scrollIntoView({ block: "center", inline: "nearest" });
+    bar.focus({ preventScroll: true });
+    flash(bar);
+    bar.click(); // its detail, its job's critical path
+    return true;
+  }
+
+  function openDetail(taskId) {
+    var params = viewParams();
+    htmx.ajax("GET", "/board/tasks/" + taskId + "?" + params.toString(), { target: "#detail", swap: "outerHTML" })
+      .then(function () {
+        var title = document.getElementById("detail-title");
+        var first = document.querySelector("#detail select, #detail input:not([type=hidden])");
+        (first || title || document.getElementById("detail")).focus();
+      });
+  }
+
+  function showView(params) {
+    return htmx.ajax("GET", "/board?" + params.toString(), { target: "#board-main", swap: "outerHTML" })
+      .then(function () {
+        var main = boardMain();
+        if (main) history.pushState({}, "", "/board?" + main.dataset.view);
+      });
+  }
+
+  function withoutFilters(params) {
+    ["job", "skill", "type", "start"].forEach(function (key) { params.delete(key); });
+    return params;
+  }
+
+  function jumpTo(taskId, startIso) {
+    if (!startIso) { openDetail(taskId); return Promise.resolve(); }
+    if (showBarInWindow(taskId)) return Promise.resolve();
+    var params = withoutFilters(viewParams());
+    params.set("focus", startIso);
+    return showView(params).then(function () {
+      if (!showBar(taskId)) announce("The task is not drawn in this view.");
+    });
+  }
+
+  function showBarInWindow(taskId) {
+    var bar = document.getElementById("bar-" + taskId);
+    return !!bar && showBar(taskId);
+  }
+
+  function showRow(rows, resourceId) {
+    var params = viewParams();
+    var go = params.get("rows") === rows && !params.get("skill") && !params.get("type")
+      ? Promise.resolve()
+      : showView((function () { params.set("rows", rows); params.delete("skill"); params.delete("type"); return params; })());
+    return go.then(function () {
+      var label = document.querySelector('#rows .row-label[data-resource-id="' + resourceId + '"]');
+      if (!label) return;
+      label.scrollIntoView({ block: "center" });
+      label.setAttribute("tabindex", "-1");
+      label.focus({ preventScroll: true });
+      flash(label);
+    });
+  }
+
+  function announce(text) {
+    var region = document.getElementById("announce");
+    if (region) region.textContent = text;
+  }
+
+  // --- search ---------------------------------------------------------------------------------
+
+  var search = { timer: null, seq: 0, results: [], active: -1 };
+
+  function searchInput() { return document.getElementById("board-search-input"); }
+  function searchList() { return document.getElementById("board-search-results"); }
+
+  function closeResults() {
+    var list = searchList();
+    if (!list) return;
+    list.hidden = true;
+    searchInput().setAttribute("aria-expanded", "false");
+    searchInput().removeAttribute("aria-activedescendant");
+    search.active = -1;
+  }
+
+  function runSearch(text) {
+    var seq = ++search.seq;
+    return fetch("/board/search?q=" + encodeURIComponent(text), { credentials: "same-origin" })
+      .then(function (response) { return response.json(); })
+      .then(function (body) {
+        if (seq !== search.seq) return;
+        showResults(body.results || [], body.error ? body.error.message : null);
+      });
+  }
+
+  var KIND = { job: "Order", task: "Task", operator: "Operator", equipment: "Equipment" };
+
+  function showResults(results, error) {
+    var list = searchList();
+    search.results = results;
+    search.active = results.length ? 0 : -1;
+    list.innerHTML = "";
+    if (error || !results.length) {
+      var empty = document.createElement("li");
+      empty.className = "search-empty";
+      empty.setAttribute("role", "option");
+      empty.setAttribute("aria-disabled", "true");
+      empty.textContent = error || "Nothing matches.";
+      list.appendChild(empty);
+    }
+    results.forEach(function (hit, index) {
+      var li = document.createElement("li");
+      li.id = "search-hit-" + index;
+      li.className = "search-hit kind-" + hit.kind;
+      li.setAttribute("role", "option");
+      li.dataset.index = String(index);
+      var kind = document.createElement("span");
+      kind.className = "hit-kind";
+      kind.textContent = KIND[hit.kind] || hit.kind;
+      var label = document.createElement("span");
+      label.className = "hit-label";
+      label.textContent = hit.label;
+      var detail = document.createElement("span");
+      detail.className = "hit-detail";
+      detail.textContent = hit.detail + (hit.kind === "job" || hit.kind === "task"
+        ? (hit.start ? "" : " · not scheduled") : "");
+      li.appendChild(kind); li.appendChild(label); li.appendChild(detail);
+      list.appendChild(li);
+    });
+    list.hidden = false;
+    searchInput().setAttribute("aria-expanded", "true");
+    markActive();
+    announce(results.length ? results.length + " results" : "Nothing matches.");
+  }
+
+  function markActive() {
+    var input = searchInput();
+    searchList().querySelectorAll(".search-hit").forEach(function (li) {
+      var on = Number(li.dataset.index) === search.active;
+      li.setAttribute("aria-selected", on ? "true" : "false");
+      if (on) { input.setAttribute("aria-activedescendant", li.id); li.scrollIntoView({ block: "nearest" }); }
+    });
+  }
+
+  function choose(index) {
+    var hit = search.results[index];
+    if (!hit) return;
+    closeResults();
+    searchInput().value = hit.label;
+    if (hit.rows) { showRow(hit.rows, hit.id); return; }
+    if (hit.task_id) jumpTo(hit.task_id, hit.start);
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target !== searchInput()) return;
+    clearTimeout(search.timer);
+    var text = event.target.value.trim();
+    if (!text) { closeResults(); return; }
+    search.timer = setTimeout(function () { runSearch(text); }, SEARCH_DELAY_MS);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var input = searchInput();
+    if (event.key === "/" && input && !isTyping(event.target)) {
+      event.preventDefault();
+      input.focus();
+      input.select();
+      return;
+    }
+    if (event.target !== input) return;
+    var open = !searchList().hidden;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      if (!open || !search.results.length) return;
+      var step = event.key === "ArrowDown" ? 1 : -1;
+      search.active = (search.active + step + search.results.length) % search.results.length;
+      markActive();
+    } else if (event.key === "Enter") {
+      event.preventDefault();
+      clearTimeout(search.timer);
+      var text = input.value.trim();
+      if (open && search.active >= 0) choose(search.active);
+      else if (text) runSearch(text).then(function () { if (search.results.length) choose(0); });
+    } else if (event.key === "Escape" && open) {
+      event.preventDefault();
+      closeResults();
+    }
+  });
+
+  function isTyping(el) {
+    return el && el.closest && !!el.closest("input, select, textarea, [contenteditable]");
+  }
+
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches && event.target.matches("[data-board-search]")) event.preventDefault();
+  });
+
+  // --- the plant's conflicts ------------------------------------------------------------------
+
+  function conflictsDialog() { return document.getElementById("plant-conflicts-dialog"); }
+
+  function loadPlantConflicts(query) {
+    return fetch("/board/conflicts/all?" + query, { credentials: "same-origin" })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        var holder = document.getElementById("plant-conflicts");
+        if (holder) holder.outerHTML = html;
+        var first = document.querySelector("#plant-conflicts [data-goto-task], #plant-conflicts button:not([disabled])");
+        if (first && conflictsDialog().open && !conflictsDialog().contains(document.activeElement)) first.focus();
+      });
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (!target.closest) return;
+    var opener = target.closest("[data-open-plant-conflicts]");
+    if (opener) {
+      conflictsDialog().showModal();
+      loadPlantConflicts("offset=0");
+      return;
+    }
+    var page = target.closest("[data-plant-conflicts]");
+    if (page) { loadPlantConflicts(page.getAttribute("data-plant-conflicts")).then(function () {
+      var again = document.querySelector('#plant-conflicts [data-plant-conflicts="' + page.getAttribute("data-plant-conflicts") + '"]');
+      (again || document.querySelector("#plant-conflicts button")).focus();
+    }); return; }
+    var go = target.closest("[data-goto-task]");
+    if (go) {
+      conflictsDialog().close();
+      jumpTo(go.getAttribute("data-goto-task"), go.getAttribute("data-goto-start"));
+      return;
+    }
+    if (target.closest("[data-close-dialog]")) { target.closest("dialog").close(); return; }
+    var hit = target.closest("#board-search-results .search-hit");
+    if (hit) { choose(Number(hit.dataset.index)); return; }
+    if (!target.closest("[data-board-search]")) closeResults();
+  });
+
+  // --- notices that go away -------------------------------------------------------------------
+
+  var noticeTimer = null;
+
+  function levelOf(notice) {
+    var match = /notice-(\w+)/.exec(notice.className);
+    return match ? match[1] : "error";
+  }
+
+  function watchNotice() {
+    var notice = document.getElementById("notice");
+    clearTimeout(noticeTimer);
+    if (!notice || !notice.textContent.trim()) return;
+    var wait = NOTICE_MS[levelOf(notice)];
+    if (!wait) return; // errors stay until dismissed
+    noticeTimer = setTimeout(function dismiss() {
+      var now = document.getElementById("notice");
+      if (now !== notice) return;
+      if (notice.matches(":hover") || notice.contains(document.activeElement)) {
+        noticeTimer = setTimeout(dismiss, 1000);
+        return;
+      }
+      notice.innerHTML = "";
+      notice.className = "notice";
+    }, wait);
+  }
+
+  function observeNotices() {
+    var seen = null;
+    new MutationObserver(function () {
+      var notice = document.getElementById("notice");
+      if (notice !== seen) { seen = notice; watchNotice(); observeOne(notice); }
+    }).observe(document.body, { childList: true });
+    var inner = null;
+    function observeOne(notice) {
+      if (inner) inner.disconnect();
+      if (!notice) return;
+      inner = new MutationObserver(watchNotice);
+      inner.observe(notice, { childList: true, subtree: true, characterData: true });
+    }
+    seen = document.getElementById("notice");
+    observeOne(seen);
+    watchNotice();
+  }
+
+  // --- the keyboard way to schedule a tray task -----------------------------------------------
+
+  // Enter on a tray task opens its detail (board.js); then focus goes to its form,
+  // whose "Schedule" places it.
+  var trayKeyed = null;
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    var item = event.target.closest && event.target.closest("#tray-list .tray-task");
+    trayKeyed = item ? item.dataset.taskId : null;
+  }, true);
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var detail = document.getElementById("detail");
+    if (!trayKeyed || !detail || detail.dataset.taskId !== trayKeyed) return;
+    trayKeyed = null;
+    var first = detail.querySelector("select:not([disabled]), input:not([type=hidden]):not([disabled])");
+    if (first) first.focus();
+  });
+
+  // --- start ----------------------------------------------------------------------------------
+
+  function start() { observeNotices(); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+
+  window.taktTools = {
+    jumpTo: jumpTo,
+    search: function (text) { return runSearch(text).then(function () { return search.results; }); },
+  };
+})();

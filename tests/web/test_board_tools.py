@@ -1,0 +1,253 @@
+"""The scheduler's tools and the board's fixes, server side: search, the plant's
+conflicts, the qualified group, notices that say what was saved."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from board_plant import BoardWorld, board_world, log_in
+from sqlalchemy import func, select, update
+
+from app import clock
+from app.db import tables as t
+from app.services.write_path import change
+from app.services.context import SYSTEM
+
+
+@pytest.fixture
+async def world(database_url: str, tmp_path: Path) -> AsyncIterator[BoardWorld]:
+    async with board_world(database_url, tmp_path) as world:
+        async with change(world.services, SYSTEM, "test.plant") as tx:
+            await tx.session.execute(
+                update(t.Job).where(t.Job.id == world.plant.job).values(reference="SO-4711")
+            )
+            tx.session.add(
+                t.Operator(name="Lena Novice", skills=[t.OperatorSkill(skill="milling", level=1)])
+            )
+        yield world
+
+
+@pytest.fixture
+async def anna(world: BoardWorld) -> dict[str, str]:
+    csrf = await log_in(world.client, "anna")
+    return {"X-CSRF-Token": csrf, "HX-Request": "true"}
+
+
+async def revision(world: BoardWorld) -> int:
+    async with world.services.db.read() as session:
+        return int((await session.execute(select(func.max(t.Schedule.revision)))).scalar_one())
+
+
+def assert_error_shape(response: Any, status: int, field: str) -> None:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] and error["message"] and error["details"]["field"] == field
+
+
+# --- the "Qualified" group asks the domain's check (skill and level) --------------------------
+
+
+async def test_the_qualified_group_leaves_out_operators_below_the_tasks_level(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    # Cut needs milling level 2: Olga (milling 3) qualifies, Lena (milling 1) does not.
+    detail = (await world.client.get(f"/board/tasks/{world.plant.cut}")).text
+    operator_select = detail[detail.index('name="operator_id"') : detail.index('name="equipment_id"')]
+    qualified, others = operator_select.split('label="Others"')
+    assert "Olga Petrova" in qualified and "Lena Novice" not in qualified
+    assert "Lena Novice" in others
+    machines = detail[detail.index('name="equipment_id"') :]
+    capable, other_machines = machines.split('label="Others"', 1)
+    assert "Mill 1" in capable and "Weld cell 1" not in capable
+    assert "Weld cell 1" in other_machines.split("</select>")[0]
+
+
+# --- notices say what the drop did ------------------------------------------------------------
+
+
+async def test_a_drop_into_a_conflict_is_saved_with_a_warning_naming_it(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    plant = world.plant
+    response = await world.client.post(
+        f"/board/tasks/{plant.weld}/place?{plant.day_view}",
+        data={"version": "1", "starts_at": plant.form(8, 30), "ends_at": plant.form(10)},
+        headers=anna,
+    )
+    assert response.status_code == 200, response.text
+    notice = re.search(r'<div id="notice" class="notice notice-(\w+)" role="(\w+)"', response.text)
+    assert notice is not None and notice.groups() == ("warning", "alert")
+    assert "placed with 1 conflict" in response.text
+    assert "before its predecessor" in response.text or "predecessor" in response.text
+
+
+async def test_a_clean_drop_is_saved_with_a_green_notice(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    plant = world.plant
+    response = await world.client.post(
+        f"/board/tasks/{plant.weld}/place?{plant.day_view}",
+        data={"version": "1", "starts_at": plant.form(11), "ends_at": plant.form(12, 30)},
+        headers=anna,
+    )
+    assert response.status_code == 200, response.text
+    assert 'class="notice notice-ok" role="status"' in response.text
+    assert "conflict" not in response.text.split('id="notice"')[1].split("</div>")[0]
+
+
+# --- the conflict panel names the machine whatever the rows -----------------------------------
+
+
+async def test_rows_by_operator_name_the_machine_out_of_service(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    plant = world.plant
+    async with change(world.services, SYSTEM, "test.downtime") as tx:
+        tx.session.add(
+            t.EquipmentDowntime(
+                equipment_id=plant.mill, start=plant.at(7), end=plant.at(12), reason="spindle"
+            )
+        )
+    for rows in ("equipment", "operator"):
+        view = plant.day_view.replace("rows=equipment", f"rows={rows}")
+        page = (await world.client.get(f"/board?{view}")).text
+        panel = page[page.index('id="conflicts"') :]
+        machine = re.search(r'<p class="machine-name">([^<]*)</p>', panel)
+        assert machine is not None and machine.group(1) == "Mill 1", rows
+
+
+# --- the skip link lands on the board ---------------------------------------------------------
+
+
+async def test_the_skip_links_point_at_what_is_on_the_page(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    page = (await world.client.get(f"/board?{world.plant.day_view}")).text
+    targets = re.findall(r'<a class="skip-link" href="#([\w-]+)"', page)
+    assert "board-main" in targets and "tray" in targets
+    for target in targets:
+        assert f'id="{target}"' in page, target
+
+
+# --- search -----------------------------------------------------------------------------------
+
+
+async def search(world: BoardWorld, text: str) -> list[dict[str, Any]]:
+    response = await world.client.get("/board/search", params={"q": text})
+    assert response.status_code == 200, response.text
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results
+
+
+async def test_search_finds_a_job_by_its_order_reference_and_where_it_starts(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    plant = world.plant
+    results = await search(world, "so-4711")
+    job = next(r for r in results if r["kind"] == "job")
+    assert job["id"] == plant.job and job["label"].startswith("SO-4711")
+    assert job["task_id"] == plant.cut  # the job's first placed task
+    assert job["start"] == plant.at(8).isoformat()
+
+
+async def test_search_finds_tasks_operators_and_machines(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    plant = world.plant
+    drill = next(r for r in await search(world, "drill") if r["kind"] == "task")
+    assert drill["task_id"] == plant.drill and drill["start"] is None  # in the tray
+    by_number = await search(world, f"#{plant.weld}")
+    assert by_number[0]["kind"] == "task" and by_number[0]["task_id"] == plant.weld
+    olga = next(r for r in await search(world, "olga") if r["kind"] == "operator")
+    assert (olga["id"], olga["rows"]) == (plant.olga, "operator")
+    mills = [r["id"] for r in await search(world, "mill") if r["kind"] == "equipment"]
+    assert mills == [plant.mill, plant.mill2]
+    assert await search(world, "100%_\\") == []  # wildcards are plain characters
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 101])
+async def test_bad_searches_get_a_422_in_the_one_error_shape(
+    world: BoardWorld, anna: dict[str, str], text: str
+) -> None:
+    response = await world.client.get("/board/search", params={"q": text})
+    assert_error_shape(response, 422, "q")
+
+
+async def test_search_needs_a_session(world: BoardWorld) -> None:
+    response = await world.client.get("/board/search", params={"q": "SO"})
+    assert response.status_code in (303, 401)
+
+
+# --- the plant's conflicts --------------------------------------------------------------------
+
+
+async def test_the_plant_list_holds_conflicts_outside_the_window(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    plant = world.plant
+    # Weld three days out but before... no: Cut moved three days out, after Weld: a
+    # dependency violation far outside the day view.
+    await world.client.post(
+        f"/board/tasks/{plant.cut}/place?{plant.day_view}",
+        data={"version": "1", "starts_at": plant.form(8, days=3), "ends_at": plant.form(9, days=3)},
+        headers=anna,
+    )
+    window = (await world.client.get(f"/board?{plant.day_view}")).text
+    page = (await world.client.get("/board/conflicts/all")).text
+    assert "dependency violation" in page and "SO-4711" in page
+    goto = re.search(r'data-goto-task="(\d+)" data-goto-start="([^"]+)"', page)
+    assert goto is not None and int(goto.group(1)) in (plant.cut, plant.weld)
+    assert 'data-total="1"' in page
+    # The day view's own panel sees Weld (today) and so lists it too; next week's view
+    # would not: the plant list is the one to trust.
+    assert "dependency violation" in window
+    warnings = (await world.client.get("/board/conflicts/all?severity=warning")).text
+    assert 'data-total="0"' in warnings and "No warnings in the plan." in warnings
+
+
+async def test_the_plant_list_pages(world: BoardWorld, anna: dict[str, str]) -> None:
+    plant = world.plant
+    # Every task of the plant on Mill 1 at 08:00: overlapping pairs, and more.
+    await world.client.post(
+        f"/board/tasks/{plant.weld}/place?{plant.day_view}",
+        data={
+            "version": "1",
+            "equipment_id": str(plant.mill),
+            "operator_id": str(plant.olga),
+            "starts_at": plant.form(8),
+            "ends_at": plant.form(9, 30),
+        },
+        headers=anna,
+    )
+    first = (await world.client.get("/board/conflicts/all")).text
+    total = int(re.search(r'data-total="(\d+)"', first).group(1))  # type: ignore[union-attr]
+    assert total >= 3
+    assert "Previous</button>" in first and "disabled>Previous" in first.replace("\n", "")
+    beyond = (await world.client.get(f"/board/conflicts/all?offset={total}")).text
+    assert "<li" not in beyond.split('class="pager"')[0].split("plant-conflicts-filter")[1]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("offset=-1", "offset"), ("offset=ten", "offset"), ("severity=fatal", "severity")],
+)
+async def test_bad_conflict_list_queries_get_a_422(
+    world: BoardWorld, anna: dict[str, str], query: str, field: str
+) -> None:
+    before = await revision(world)
+    response = await world.client.get(f"/board/conflicts/all?{query}")
+    assert_error_shape(response, 422, field)
+    assert await revision(world) == before
+
+
+async def test_tools_need_a_role_that_reads_the_plan(world: BoardWorld) -> None:
+    await log_in(world.client, "olga", next_url="/my")
+    for url in ("/board/search?q=SO", "/board/conflicts/all"):
+        response = await world.client.get(url)
+        assert response.status_code == 403, url
+    assert clock.now() - timedelta(seconds=1) < clock.now()
