@@ -1,0 +1,214 @@
+"""The scheduler's tools and the board's fixes in a real headless Chromium:
+search that jumps, the plant's conflicts, notices, the keyboard way through
+the tray, and axe-core on the board, My tasks and the wall."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from axe import described, grave_violations
+from board_plant import PASSWORD, BoardPlant
+from playwright.async_api import Browser, Page
+from sqlalchemy import update
+from test_board_browser import VIEWPORT, api_task, open_board, planted
+
+from app.db import tables as t
+from app.db.session import Database
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+async def board(
+    sqlite_database_url: str, live_server: Any, tmp_path: Path
+) -> tuple[str, BoardPlant]:
+    plant = await planted(sqlite_database_url, tmp_path / "var")
+    return live_server(database_url=sqlite_database_url, var_dir=tmp_path / "var"), plant
+
+
+def view_on(plant: BoardPlant, days: int) -> str:
+    start = plant.day + timedelta(days=days)
+    return "start=" + quote(start.isoformat()) + "&zoom=day&rows=equipment"
+
+
+async def log_in_at(browser: Browser, base_url: str, url: str, user: str) -> Page:
+    page = await browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
+    page.set_default_timeout(10_000)
+    await page.goto(f"{base_url}{url}")
+    await page.fill("input[name=username]", user)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    return page
+
+
+async def with_reference(database_url: str, job_id: int, reference: str) -> None:
+    database = Database(database_url)
+    try:
+        async with database.write() as session:
+            await session.execute(
+                update(t.Job).where(t.Job.id == job_id).values(reference=reference)
+            )
+    finally:
+        await database.dispose()
+
+
+async def focused_id(page: Page) -> str:
+    return str(await page.evaluate("document.activeElement && document.activeElement.id"))
+
+
+async def test_search_by_order_reference_jumps_to_the_bar(
+    browser: Browser, board: Any, sqlite_database_url: str
+) -> None:
+    base_url, plant = board
+    await with_reference(sqlite_database_url, plant.job, "SO-4711")
+    # Three days on: the job's bars are not in this window.
+    page = await log_in_at(browser, base_url, f"/board?{view_on(plant, 3)}", "anna")
+    await page.wait_for_selector("#board-main")
+    assert await page.locator(f"#bar-{plant.cut}").count() == 0
+    await page.keyboard.press("/")  # the search box's key
+    assert await focused_id(page) == "board-search-input"
+    await page.keyboard.type("so-4711")
+    hit = page.locator("#board-search-results .search-hit").first
+    await hit.wait_for()
+    assert "SO-4711" in await hit.inner_text()
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(f"document.activeElement.id === 'bar-{plant.cut}'")
+    start = await page.get_attribute("#board-main", "data-start") or ""
+    assert start.startswith(plant.day.strftime("%Y-%m-%d"))
+    assert "start=" in page.url  # the window is in the address bar
+    await page.wait_for_selector(f"#detail[data-task-id='{plant.cut}']")
+
+
+async def test_search_shows_an_operators_row(browser: Browser, board: Any) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    await page.fill("#board-search-input", "omar")
+    await page.locator("#board-search-results .search-hit.kind-operator").click()
+    await page.wait_for_selector('#board-main[data-rows="operator"]')
+    await page.wait_for_function(
+        "(id) => (document.activeElement.dataset || {}).resourceId === id", arg=str(plant.omar)
+    )
+
+
+async def test_the_plant_conflict_list_goes_to_a_conflict_outside_the_window(
+    browser: Browser, board: Any
+) -> None:
+    base_url, plant = board
+    page = await log_in_at(browser, base_url, f"/board?{plant.day_view}", "anna")
+    await page.wait_for_selector(f"#bar-{plant.weld}")
+    # Weld dropped into Cut's hour: saved, with a warning naming the conflict.
+    await page.click(f"#bar-{plant.weld}")
+    form = page.locator("#detail form.edit-form")
+    await form.wait_for()
+    await form.locator("input[name=starts_at]").fill(plant.form(8, 30))
+    await form.locator("input[name=ends_at]").fill(plant.form(10))
+    await form.locator("button[type=submit]").click()
+    notice = page.locator("#notice.notice-warning")
+    await notice.wait_for()
+    assert "before its predecessor Cut ends" in await notice.inner_text()
+    # The notice sits at the foot of the screen, clear of the toolbar.
+    toolbar, box = await page.locator(".toolbar").bounding_box(), await notice.bounding_box()
+    assert toolbar is not None and box is not None
+    assert box["y"] >= toolbar["y"] + toolbar["height"]
+    # Three days on, the window's panel is empty; the plant's list is not.
+    await page.goto(f"{base_url}/board?{view_on(plant, 3)}")
+    await page.click("[data-open-plant-conflicts]")
+    item = page.locator("#plant-conflicts .conflict").first
+    await item.wait_for()
+    assert "dependency violation" in (await item.inner_text()).lower()
+    await item.locator("[data-goto-task]").click()
+    await page.wait_for_function(
+        f"['bar-{plant.cut}', 'bar-{plant.weld}'].includes(document.activeElement.id)"
+    )
+    assert not await page.locator("#plant-conflicts-dialog").evaluate("d => d.open")
+
+
+async def test_notices_other_than_errors_go_away(browser: Browser, board: Any) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    await page.evaluate(
+        """() => window.taktBoard.apply('<div id="notice" class="notice notice-ok" role="status" '
+            + 'hx-swap-oob="true"><p>Saved.</p></div>')"""
+    )
+    await page.wait_for_selector("#notice.notice-ok")
+    await page.wait_for_function(
+        "!document.querySelector('#notice').textContent.trim()", timeout=15_000
+    )
+    await page.evaluate(
+        """() => window.taktBoard.apply('<div id="notice" class="notice notice-error" role="alert" '
+            + 'hx-swap-oob="true"><p>Refused.</p></div>')"""
+    )
+    await page.wait_for_timeout(6_500)  # longer than an ok notice stays
+    assert await page.locator("#notice.notice-error").inner_text() == "Refused."
+
+
+async def test_a_tray_task_is_scheduled_with_the_keyboard_alone(
+    browser: Browser, board: Any
+) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    await page.locator("body").focus()
+    for _ in range(6):  # the skip links come first
+        await page.keyboard.press("Tab")
+        if (await page.evaluate("document.activeElement.getAttribute('href')")) == "#tray":
+            break
+    assert await page.evaluate("document.activeElement.getAttribute('href')") == "#tray"
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Tab")
+    assert await focused_id(page) == f"tray-task-{plant.drill}"
+    await page.keyboard.press("Enter")
+    # The detail opens with focus in its form: pick Olga, Mill 2, keep the start, schedule.
+    await page.wait_for_function("document.activeElement.name === 'operator_id'")
+    await page.keyboard.press("ArrowDown")  # the first qualified operator
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("ArrowDown")  # the first capable machine
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")  # in the start field: submits the form
+    await page.wait_for_selector("#notice.notice-ok, #notice.notice-warning")
+    task = await api_task(base_url, plant.drill)
+    assert task["assignment"] is not None
+    assert task["assignment"]["operator_id"] == plant.olga
+    assert task["assignment"]["equipment_id"] in (plant.mill, plant.mill2)
+
+
+async def test_a_presence_name_on_a_bar_is_not_clipped(browser: Browser, board: Any) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    bar = page.locator(f"#bar-{plant.cut}")
+    await bar.evaluate("b => b.setAttribute('data-dragged-by', 'Ben Hoffmann')")
+    style = await bar.evaluate(
+        """b => ({ overflow: getComputedStyle(b).overflow,
+                   after: getComputedStyle(b, '::after').content,
+                   top: getComputedStyle(b, '::after').top,
+                   barHeight: b.getBoundingClientRect().height })"""
+    )
+    assert style["overflow"] == "visible"
+    assert "Ben Hoffmann" in style["after"]
+    # Cut is on the first row: its name goes below the bar, inside the lanes.
+    assert float(style["top"].removesuffix("px")) >= style["barHeight"] / 2
+
+
+async def test_no_serious_accessibility_violations(
+    browser: Browser, board: Any, screenshot_dir: Path
+) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    assert not (found := await grave_violations(page)), described(found)
+    await page.click(f"#bar-{plant.cut}")
+    await page.wait_for_selector("#detail form.edit-form")
+    await page.fill("#board-search-input", "o")
+    await page.locator("#board-search-results .search-hit").first.wait_for()
+    assert not (found := await grave_violations(page)), described(found)
+    await page.screenshot(path=str(screenshot_dir / "board-search.png"))
+    await page.keyboard.press("Escape")
+    await page.click("[data-open-plant-conflicts]")
+    await page.wait_for_selector("#plant-conflicts .pager")
+    assert not (found := await grave_violations(page)), described(found)
+    for user, url, ready in [("olga", "/my", "#main"), ("maria", "/wall", "#wall-tiles")]:
+        other = await log_in_at(browser, base_url, url, user)
+        await other.wait_for_selector(ready)
+        assert not (found := await grave_violations(other)), f"{url}: {described(found)}"
