@@ -14,6 +14,13 @@
  * Notices: errors stay until dismissed; the rest leave on their own (longer
  * for warnings), and not while the pointer or focus is on them.
  *
+ * Undo/redo (↶ ↷, Ctrl+Z, Ctrl+Y / Ctrl+Shift+Z): every edit of one's own
+ * answers with a #last-edit record (app/web/board_undo.py): the task, the
+ * version the edit left, where it was before. Undo sends that "before" as an
+ * ordinary edit with that version (place, or back to the tray), so the server
+ * refuses it (412, named) if anyone changed the task since; its own record
+ * goes on the redo stack, and so on. The stacks are this tab's (sessionStorage).
+ *
  * For tests: window.taktTools.jumpTo(taskId, startIso) and .search(text).
  */
 (function () {
@@ -338,14 +345,138 @@
     if (first) first.focus();
   });
 
+  // --- undo and redo -------------------------------------------------------------------------
+
+  var STACK_KEY = "takt.board.edits";
+  var MAX_KEPT = 50;
+  var edits = loadEdits();
+  var intent = null; // "undo" | "redo" while one is on its way
+
+  function loadEdits() {
+    try {
+      var kept = JSON.parse(sessionStorage.getItem(STACK_KEY) || "null");
+      if (kept && Array.isArray(kept.undo) && Array.isArray(kept.redo)) return kept;
+    } catch (e) { /* a broken record is no record */ }
+    return { undo: [], redo: [] };
+  }
+
+  function saveEdits() {
+    edits.undo = edits.undo.slice(-MAX_KEPT);
+    edits.redo = edits.redo.slice(-MAX_KEPT);
+    try { sessionStorage.setItem(STACK_KEY, JSON.stringify(edits)); } catch (e) { /* private mode */ }
+    showUndoState();
+  }
+
+  function showUndoState() {
+    var undo = document.querySelector("[data-undo]");
+    var redo = document.querySelector("[data-redo]");
+    var lastUndo = edits.undo[edits.undo.length - 1];
+    var lastRedo = edits.redo[edits.redo.length - 1];
+    if (undo) {
+      undo.disabled = !lastUndo || intent !== null;
+      undo.title = lastUndo ? "Undo: " + lastUndo.what + " (Ctrl+Z)" : "Nothing to undo";
+    }
+    if (redo) {
+      redo.disabled = !lastRedo || intent !== null;
+      redo.title = lastRedo ? "Redo: " + lastRedo.what + " (Ctrl+Y)" : "Nothing to redo";
+    }
+  }
+
+  function recordEdit(el) {
+    var record = {
+      taskId: el.dataset.taskId, version: el.dataset.version,
+      before: JSON.parse(el.dataset.before || "null"), what: el.dataset.what,
+      afterStart: el.dataset.afterStart || null,
+    };
+    if (intent === "undo") edits.redo.push(record);
+    else if (intent === "redo") edits.undo.push(record);
+    else { edits.undo.push(record); edits.redo = []; }
+    intent = null;
+    saveEdits();
+  }
+
+  // The swapped-in #last-edit is a new element (outerHTML): read it from the page, once.
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "last-edit") return;
+    var record = document.getElementById("last-edit");
+    if (record && record.dataset.taskId && !record.dataset.kept) {
+      record.dataset.kept = "true";
+      recordEdit(record);
+    }
+  });
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  function send(url, fields) {
+    var body = new URLSearchParams();
+    Object.keys(fields).forEach(function (key) {
+      if (fields[key] !== null && fields[key] !== undefined) body.append(key, String(fields[key]));
+    });
+    return fetch(url, {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrfToken(), "HX-Request": "true", "HX-Current-URL": location.href },
+    });
+  }
+
+  function revert(which) {
+    var stack = which === "undo" ? edits.undo : edits.redo;
+    var record = stack.pop();
+    if (!record || intent) return;
+    intent = which;
+    saveEdits();
+    var query = viewParams().toString();
+    var b = record.before;
+    var request = b
+      ? send("/board/tasks/" + record.taskId + "/place?" + query, {
+          version: record.version, intent: which, operator_id: b.operator_id,
+          equipment_id: b.equipment_id, starts_at: b.start, ends_at: b.end,
+        })
+      : send("/board/tasks/" + record.taskId + "/unschedule?" + query, { version: record.version, intent: which });
+    request
+      .then(function (response) { return response.text().then(function (html) { return [response.ok, html]; }); })
+      .then(function (answer) {
+        if (!answer[0]) intent = null; // refused: the record is dropped, the notice says why
+        window.taktBoard.apply(answer[1]);
+        var bar = document.getElementById("bar-" + record.taskId);
+        if (bar) { flash(bar); }
+        announce((answer[0] ? (which === "undo" ? "Undone: " : "Redone: ") : "") + record.what);
+      })
+      .catch(function () {
+        intent = null;
+        stack.push(record);
+        saveEdits();
+      })
+      .then(function () { intent = null; showUndoState(); });
+  }
+
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest) return;
+    if (event.target.closest("[data-undo]")) revert("undo");
+    else if (event.target.closest("[data-redo]")) revert("redo");
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (!(event.ctrlKey || event.metaKey) || event.altKey || isTyping(event.target)) return;
+    var key = event.key.toLowerCase();
+    if (key === "z" && !event.shiftKey) { event.preventDefault(); revert("undo"); }
+    else if (key === "y" || (key === "z" && event.shiftKey)) { event.preventDefault(); revert("redo"); }
+  });
+
+  document.addEventListener("htmx:afterSettle", showUndoState);
+
   // --- start ----------------------------------------------------------------------------------
 
-  function start() { observeNotices(); }
+  function start() { observeNotices(); showUndoState(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 
   window.taktTools = {
     jumpTo: jumpTo,
+    edits: function () { return JSON.parse(JSON.stringify(edits)); },
     search: function (text) { return runSearch(text).then(function () { return search.results; }); },
   };
 })();

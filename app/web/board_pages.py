@@ -40,7 +40,7 @@ from app.services.errors import (
     StateConflict,
     VersionMismatch,
 )
-from app.web import board_forms as forms, board_render as render
+from app.web import board_forms as forms, board_render as render, board_undo
 from app.web.board_view import BoardView
 from app.web.session import PageSession, page_route, services_of
 from app.web.templates import ENV, notice_html, refused, render as render_template, wants_fragment
@@ -252,6 +252,7 @@ async def place(request: Request, session: PageSession) -> Response:
     try:
         version = forms.version(form)
         start, end = forms.slot(form, zone)
+        before = await tasks.get_task(services=services, actor=actor, task_id=task_id)
         operator_id, equipment_id = await board_service.suggest_partner(
             services=services,
             actor=actor,
@@ -275,7 +276,16 @@ async def place(request: Request, session: PageSession) -> Response:
     except ServiceError as exc:
         return await _edit_refused(request, session, view, task_id, exc)
     message, level = placed_notice(placed, render.span_label(start, end, zone))
-    return await _edit_done(request, session, view, zone, task_id, message, form, level=level)
+    record = board_undo.last_edit_html(
+        task_id=task_id,
+        version=placed.task["version"],
+        before=board_undo.placement_of(before["assignment"]),
+        after_start=start.isoformat(),
+        what=f"{placed.task['name']} to {render.span_label(start, end, zone)}",
+    )
+    return await _edit_done(
+        request, session, view, zone, task_id, message, form, level=level, record=record
+    )
 
 
 def placed_notice(placed: tasks.Placed, span: str) -> tuple[str, str]:
@@ -298,13 +308,21 @@ async def unschedule(request: Request, session: PageSession) -> Response:
     zone = await _zone(request)
     view = render.view_from_query(request.query_params, zone)
     try:
+        before = await tasks.get_task(services=services, actor=actor, task_id=task_id)
         task = await tasks.unschedule_task(
             services=services, actor=actor, task_id=task_id, expected_version=forms.version(form)
         )
     except ServiceError as exc:
         return await _edit_refused(request, session, view, task_id, exc)
     message = f"{task['name']} is back in the tray."
-    return await _edit_done(request, session, view, zone, task_id, message, form)
+    record = board_undo.last_edit_html(
+        task_id=task_id,
+        version=task["version"],
+        before=board_undo.placement_of(before["assignment"]),
+        after_start=None,
+        what=f"{task['name']} back to the tray",
+    )
+    return await _edit_done(request, session, view, zone, task_id, message, form, record=record)
 
 
 async def _edit_done(
@@ -317,6 +335,7 @@ async def _edit_done(
     form: FormData,
     *,
     level: str = "ok",
+    record: str = "",
 ) -> Response:
     try:
         html = await _task_fragments(request, session, view, task_id)
@@ -329,7 +348,7 @@ async def _edit_done(
         # once the database answers again.
         html, message = "", f"{message} The board will catch up in a moment."
     # str(): Markup + str would escape the fragments before it.
-    return HTMLResponse(html + str(notice_html(message, level=level)))
+    return HTMLResponse(html + str(notice_html(message, level=level)) + str(record))
 
 
 async def _edit_refused(
@@ -341,7 +360,9 @@ async def _edit_refused(
         who = await board_service.changed_by_name(
             services=services_of(request), user_id=exc.changed_by
         )
-        message = (
+        form = await request.form()
+        intent = form.get("intent")
+        message = board_undo.refusal(intent if isinstance(intent, str) else None, who) or (
             f"{who or 'Someone else'} changed this task while you were editing it. "
             "Your change was not saved; the board shows their version."
         )

@@ -3,6 +3,8 @@ conflicts, the qualified group, notices that say what was saved."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -252,3 +254,92 @@ async def test_tools_need_a_role_that_reads_the_plan(world: BoardWorld) -> None:
     for url in ("/board/search?q=SO", "/board/conflicts/all"):
         response = await world.client.get(url)
         assert response.status_code == 403, url
+
+
+# --- undo: each edit answers with what it changed; an undo is an ordinary edit ----------------
+
+
+async def test_an_edit_answers_with_the_record_to_undo_it(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    plant = world.plant
+    moved = await world.client.post(
+        f"/board/tasks/{plant.cut}/place?{plant.day_view}",
+        data={"version": "1", "starts_at": plant.form(11), "ends_at": plant.form(12)},
+        headers=anna,
+    )
+    assert moved.status_code == 200, moved.text
+    record = re.search(
+        r'id="last-edit"[^>]*data-version="(\d+)" data-before=\'([^\']*)\'', moved.text
+    )
+    assert record is not None and record.group(1) == "2"
+    before = json.loads(html.unescape(record.group(2)))
+    assert before["equipment_id"] == plant.mill and before["start"] == plant.at(8).isoformat()
+    # The undo: the "before" sent back with the version the edit left.
+    undone = await world.client.post(
+        f"/board/tasks/{plant.cut}/place?{plant.day_view}",
+        data={
+            "version": "2",
+            "intent": "undo",
+            "operator_id": str(before["operator_id"]),
+            "equipment_id": str(before["equipment_id"]),
+            "starts_at": before["start"],
+            "ends_at": before["end"],
+        },
+        headers=anna,
+    )
+    assert undone.status_code == 200, undone.text
+    async with world.services.db.read() as session:
+        key = {"schedule_id": await world.services.live_schedule_id(), "task_id": plant.cut}
+        placed = await session.get(t.Assignment, key)
+        assert placed is not None and placed.start.hour == 8
+
+
+async def test_an_undo_after_someone_else_changed_the_task_is_refused_by_name(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    plant = world.plant
+    await world.client.post(
+        f"/board/tasks/{plant.cut}/place?{plant.day_view}",
+        data={"version": "1", "starts_at": plant.form(11), "ends_at": plant.form(12)},
+        headers=anna,
+    )
+    async with world.another_browser() as bens_browser:
+        ben = {"X-CSRF-Token": await log_in(bens_browser, "ben"), "HX-Request": "true"}
+        response = await bens_browser.post(
+            f"/board/tasks/{plant.cut}/place?{plant.day_view}",
+            data={"version": "2", "starts_at": plant.form(14), "ends_at": plant.form(15)},
+            headers=ben,
+        )
+        assert response.status_code == 200
+    before = await revision(world)
+    refused = await world.client.post(
+        f"/board/tasks/{plant.cut}/place?{plant.day_view}",
+        data={
+            "version": "2",
+            "intent": "undo",
+            "starts_at": plant.form(8),
+            "ends_at": plant.form(9),
+        },
+        headers=anna,
+    )
+    assert refused.status_code == 412
+    assert "Not undone: Ben Hoffmann changed this task after your change" in refused.text
+    assert 'id="last-edit"' not in refused.text
+    assert await revision(world) == before
+
+
+async def test_back_to_the_tray_answers_with_where_the_task_was(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    plant = world.plant
+    response = await world.client.post(
+        f"/board/tasks/{plant.weld}/unschedule?{plant.day_view}",
+        data={"version": "1"},
+        headers=anna,
+    )
+    assert response.status_code == 200, response.text
+    record = re.search(r'id="last-edit"[^>]*data-before=\'([^\']*)\'', response.text)
+    assert record is not None
+    before = json.loads(html.unescape(record.group(1)))
+    assert before["equipment_id"] == plant.welder and before["start"] == plant.at(9).isoformat()

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 from axe import described, grave_violations
 from board_plant import PASSWORD, BoardPlant
+from clocks import iso_z
 from playwright.async_api import Browser, Page
 from sqlalchemy import update
 from test_board_browser import VIEWPORT, api_task, open_board, planted
@@ -212,3 +214,53 @@ async def test_no_serious_accessibility_violations(
         other = await log_in_at(browser, base_url, url, user)
         await other.wait_for_selector(ready)
         assert not (found := await grave_violations(other)), f"{url}: {described(found)}"
+
+
+async def test_undo_and_redo_a_move_then_an_undo_refused_after_someone_else(
+    browser: Browser, board: Any
+) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    await page.focus(f"#bar-{plant.cut}")
+    for _ in range(4):  # an hour earlier
+        await page.keyboard.press("ArrowLeft")
+    await page.wait_for_selector(".bar.ghost.preview-ok")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#notice.notice-ok")
+    await page.wait_for_selector("[data-undo]:not([disabled])")
+    assert (await api_task(base_url, plant.cut))["assignment"]["start"].startswith(plant.form(7))
+    await page.click("[data-undo]")
+    await page.wait_for_selector("[data-redo]:not([disabled])")
+    assert (await api_task(base_url, plant.cut))["assignment"]["start"].startswith(plant.form(8))
+    await page.locator("body").focus()
+    await page.keyboard.press("Control+y")  # redo
+    await page.wait_for_function(
+        "(id) => document.getElementById(id).dataset.start.indexOf('T07:00') > 0",
+        arg=f"bar-{plant.cut}",
+    )
+    moved = await api_task(base_url, plant.cut)
+    assert moved["assignment"]["start"].startswith(plant.form(7))
+    # Ben moves it meanwhile: undoing Anna's redo now would overwrite his change.
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        token = await client.post(
+            "/api/v1/auth/token", json={"username": "ben", "password": PASSWORD}
+        )
+        response = await client.put(
+            f"/api/v1/tasks/{plant.cut}/assignment",
+            json={
+                "operator_id": plant.olga,
+                "equipment_id": plant.mill,
+                "start": iso_z(plant.at(13)),
+                "end": iso_z(plant.at(14)),
+            },
+            headers={
+                "Authorization": f"Bearer {token.json()['access_token']}",
+                "If-Match": f'"{moved["version"]}"',
+            },
+        )
+        assert response.status_code == 200, response.text
+    await page.keyboard.press("Control+z")
+    notice = page.locator("#notice.notice-error")
+    await notice.wait_for()
+    assert "Not undone: Ben Hoffmann changed this task" in await notice.inner_text()
+    assert (await api_task(base_url, plant.cut))["assignment"]["start"].startswith(plant.form(13))
