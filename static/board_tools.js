@@ -276,6 +276,7 @@
       return;
     }
     if (target.closest("[data-close-dialog]")) { target.closest("dialog").close(); return; }
+    if (target.closest("[data-print]")) { target.closest("details").open = false; window.print(); return; }
     var hit = target.closest("#board-search-results .search-hit");
     if (hit) { choose(Number(hit.dataset.index)); return; }
     if (!target.closest("[data-board-search]")) closeResults();

@@ -6,22 +6,30 @@
     GET /board/conflicts/all?offset=&severity=
                                          one page of every conflict of the plan (HTML),
                                          each with "go to"
+    GET /board/export.csv?<view>         the plan in view (the board's window and
+    GET /board/export.xlsx?<view>        filters) as CSV or an Excel workbook
 
 Bad input answers 422 in the one error shape and reads nothing.
 """
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from app.api.errors import error_response
-from app.services import board as board_service, board_search, conflict_list
+from app.domain.plan import Interval
+from app.services import board as board_service, board_search, conflict_list, plan_export
 from app.services.errors import ServiceError
-from app.web import board_forms as forms
+from app.web import board_forms as forms, board_render as render
 from app.web.session import PageSession, page_route, services_of
 from app.web.templates import ENV
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+EXPORTS = ("csv", "xlsx")
 
 
 def _bad(field: str, message: str) -> Response:
@@ -63,7 +71,38 @@ async def all_conflicts(request: Request, session: PageSession) -> Response:
     return HTMLResponse(str(html), headers={"Cache-Control": "no-store"})
 
 
+@page_route(action="plan.read")
+async def export(request: Request, session: PageSession) -> Response:
+    kind = request.path_params["kind"]
+    if kind not in EXPORTS:
+        return error_response(404, "not_found", "the plan exports as .csv or .xlsx")
+    services = services_of(request)
+    zone = ZoneInfo(await board_service.plant_timezone(services=services))
+    view = render.view_from_query(request.query_params, zone)
+    rows = await plan_export.plan_in_view(
+        services=services,
+        actor=session.actor,
+        window=Interval(view.start, view.end),
+        filters=render.scope_of(view).filters,
+    )
+    name = f"takt-plan-{view.start.astimezone(zone):%Y-%m-%d-%H%M}-{view.zoom}"
+    if kind == "csv":
+        body, media = plan_export.csv_bytes(rows), "text/csv; charset=utf-8"
+    else:
+        title = f"Takt plan · {render.span_label(view.start, view.end, zone)} · {zone.key}"
+        body, media = plan_export.xlsx_bytes(rows, title=title), XLSX
+    return Response(
+        body,
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.{kind}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 routes = [
     Route("/board/search", search, methods=["GET"]),
     Route("/board/conflicts/all", all_conflicts, methods=["GET"]),
+    Route("/board/export.{kind:str}", export, methods=["GET"]),
 ]

@@ -3,15 +3,19 @@ conflicts, the qualified group, notices that say what was saved."""
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from board_plant import BoardWorld, board_world, log_in
+from openpyxl import load_workbook
 from sqlalchemy import func, select, update
 
 from app.db import tables as t
@@ -251,7 +255,7 @@ async def test_bad_conflict_list_queries_get_a_422(
 
 async def test_tools_need_a_role_that_reads_the_plan(world: BoardWorld) -> None:
     await log_in(world.client, "olga", next_url="/my")
-    for url in ("/board/search?q=SO", "/board/conflicts/all"):
+    for url in ("/board/search?q=SO", "/board/conflicts/all", "/board/export.csv"):
         response = await world.client.get(url)
         assert response.status_code == 403, url
 
@@ -343,3 +347,68 @@ async def test_back_to_the_tray_answers_with_where_the_task_was(
     assert record is not None
     before = json.loads(html.unescape(record.group(1)))
     assert before["equipment_id"] == plant.welder and before["start"] == plant.at(9).isoformat()
+
+
+# --- export of the plan in view ---------------------------------------------------------------
+
+
+async def test_the_plan_in_view_exports_as_csv(world: BoardWorld, anna: dict[str, str]) -> None:
+    plant = world.plant
+    response = await world.client.get(f"/board/export.csv?{plant.day_view}")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert 'filename="takt-plan-' in response.headers["content-disposition"]
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert lines[0][:3] == ["Task #", "Order reference", "Job"]
+    by_task = {int(line[0]): line for line in lines[1:]}
+    assert set(by_task) == {plant.cut, plant.weld}  # Drill is in the tray
+    cut = by_task[plant.cut]
+    assert cut[1:3] == ["SO-4711", "Bracket 4711"]
+    assert cut[6:11] == [
+        "Olga Petrova",
+        "Mill 1",
+        plant.at(8).strftime("%Y-%m-%d %H:%M"),
+        plant.at(9).strftime("%Y-%m-%d %H:%M"),
+        "60",
+    ]
+    # Another day, or a job filter that leaves them out: no rows.
+    other_day = plant.day_view.replace(
+        quote(plant.day.isoformat()), quote(plant.at(0, days=2).isoformat())
+    )
+    assert (await world.client.get(f"/board/export.csv?{other_day}")).text.count("\n") == 1
+    filtered = await world.client.get(f"/board/export.csv?{plant.day_view}&job={plant.frame}")
+    assert filtered.text.count("\n") == 1
+
+
+async def test_the_plan_in_view_exports_as_an_excel_workbook(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    plant = world.plant
+    response = await world.client.get(f"/board/export.xlsx?{plant.day_view}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[1][0] == "Task #"
+    cut = next(row for row in rows[2:] if row[0] == plant.cut)
+    assert cut[1] == "SO-4711" and cut[8] == plant.at(8).replace(tzinfo=None)
+
+
+async def test_export_writes_formula_like_names_as_text(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    async with change(world.services, SYSTEM, "test.rename") as tx:
+        await tx.session.execute(
+            update(t.Job).where(t.Job.id == world.plant.job).values(name="=HYPERLINK(1)")
+        )
+    text = (await world.client.get(f"/board/export.csv?{world.plant.day_view}")).text
+    assert "'=HYPERLINK(1)" in text
+
+
+async def test_unknown_export_formats_are_not_found(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    response = await world.client.get(f"/board/export.pdf?{world.plant.day_view}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

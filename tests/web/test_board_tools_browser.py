@@ -4,6 +4,8 @@ the tray, and axe-core on the board, My tasks and the wall."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from axe import described, grave_violations
 from board_plant import PASSWORD, BoardPlant
 from clocks import iso_z
 from playwright.async_api import Browser, Page
+from servers import load_demo
 from sqlalchemy import update
 from test_board_browser import VIEWPORT, api_task, open_board, planted
 
@@ -194,9 +197,7 @@ async def test_a_presence_name_on_a_bar_is_not_clipped(browser: Browser, board: 
     assert float(style["top"].removesuffix("px")) >= style["barHeight"] / 2
 
 
-async def test_no_serious_accessibility_violations(
-    browser: Browser, board: Any, screenshot_dir: Path
-) -> None:
+async def test_no_serious_accessibility_violations(browser: Browser, board: Any) -> None:
     base_url, plant = board
     page = await open_board(browser, base_url, plant)
     assert not (found := await grave_violations(page)), described(found)
@@ -205,7 +206,6 @@ async def test_no_serious_accessibility_violations(
     await page.fill("#board-search-input", "o")
     await page.locator("#board-search-results .search-hit").first.wait_for()
     assert not (found := await grave_violations(page)), described(found)
-    await page.screenshot(path=str(screenshot_dir / "board-search.png"))
     await page.keyboard.press("Escape")
     await page.click("[data-open-plant-conflicts]")
     await page.wait_for_selector("#plant-conflicts .pager")
@@ -264,3 +264,60 @@ async def test_undo_and_redo_a_move_then_an_undo_refused_after_someone_else(
     await notice.wait_for()
     assert "Not undone: Ben Hoffmann changed this task" in await notice.inner_text()
     assert (await api_task(base_url, plant.cut))["assignment"]["start"].startswith(plant.form(13))
+
+
+async def test_export_downloads_the_plan_in_view_and_print_shows_only_the_plan(
+    browser: Browser, board: Any
+) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    await page.click(".export-menu summary")
+    async with page.expect_download() as info:
+        await page.click(".export-menu a[href^='/board/export.csv']")
+    download = await info.value
+    assert download.suggested_filename.endswith("-day.csv")
+    saved = Path(await download.path())
+    text = await asyncio.to_thread(saved.read_text, encoding="utf-8-sig")
+    assert "Cut" in text and "Weld" in text and "Drill" not in text
+    await page.emulate_media(media="print")
+    assert not await page.locator("aside.side").is_visible()
+    assert not await page.locator(".topbar").is_visible()
+    assert await page.locator(f"#bar-{plant.cut}").is_visible()
+    overflow = await page.locator("#gantt-body").evaluate("b => getComputedStyle(b).overflowY")
+    assert overflow == "visible"  # every row on paper, not a scroll box
+
+
+@pytest.mark.skipif(
+    os.environ.get("TAKT_UPDATE_SCREENSHOTS") != "1",
+    reason="the large demo is for the screenshots only (TAKT_UPDATE_SCREENSHOTS=1)",
+)
+async def test_the_tools_on_the_large_demo(
+    browser: Browser,
+    sqlite_database_url: str,
+    live_server: Any,
+    screenshot_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """docs/screenshots/board-search.png, board-all-conflicts.png, board-export.png,
+    board-print.png: the large demo plant, in a shift view."""
+    load_demo(sqlite_database_url, tmp_path, "large")
+    base_url = live_server(database_url=sqlite_database_url)
+    page = await log_in_at(browser, base_url, "/board?zoom=shift", "anna")
+    await page.set_viewport_size({"width": 1600, "height": 900})
+    await page.wait_for_selector("#bars .bar")
+    await page.fill("#board-search-input", "SO-241")
+    await page.locator("#board-search-results .search-hit").first.wait_for()
+    await page.screenshot(path=str(screenshot_dir / "board-search.png"))
+    await page.keyboard.press("Escape")
+    await page.click("[data-open-plant-conflicts]")
+    await page.wait_for_selector("#plant-conflicts .pager")
+    await page.screenshot(path=str(screenshot_dir / "board-all-conflicts.png"))
+    await page.click("[data-close-dialog]")
+    await page.click(".export-menu summary")
+    await page.screenshot(path=str(screenshot_dir / "board-export.png"))
+    await page.emulate_media(media="print")
+    await page.screenshot(
+        path=str(screenshot_dir / "board-print.png"),
+        full_page=True,
+        clip={"x": 0, "y": 0, "width": 1600, "height": 1200},
+    )
