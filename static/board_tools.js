@@ -21,6 +21,11 @@
  * refuses it (412, named) if anyone changed the task since; its own record
  * goes on the redo stack, and so on. The stacks are this tab's (sessionStorage).
  *
+ * Resizing: the right edge of a movable bar (the last few pixels, the cursor
+ * says so) drags its end, snapped to the view's snap; Shift+→/← on a focused
+ * bar lengthens or shortens it by one snap. Either is an ordinary place with
+ * the bar's version (so undoable, and refused if someone changed it).
+ *
  * For tests: window.taktTools.jumpTo(taskId, startIso) and .search(text).
  */
 (function () {
@@ -468,6 +473,106 @@
   });
 
   document.addEventListener("htmx:afterSettle", showUndoState);
+
+  // --- resizing a bar: drag its right edge, or Shift+arrows ------------------------------------
+
+  var EDGE_PX = 7;
+  var resize = null;
+  var swallowClick = false;
+
+  function boardView() {
+    var d = boardMain().dataset;
+    var start = Date.parse(d.start), end = Date.parse(d.end);
+    return { start: start, end: end, span: end - start, snap: Number(d.snapMinutes) * 60000, editable: d.editable === "true" };
+  }
+
+  function atEdge(bar, clientX) {
+    var box = bar.getBoundingClientRect();
+    return box.width > 2 * EDGE_PX && clientX >= box.right - EDGE_PX && clientX <= box.right + 1;
+  }
+
+  function resizable(target) {
+    var bar = target.closest && target.closest("#bars .bar.movable:not(.ghost)");
+    return bar && boardMain() && boardView().editable ? bar : null;
+  }
+
+  function drawEnd(bar, end, v) {
+    var start = Math.max(Date.parse(bar.dataset.start), v.start);
+    bar.style.setProperty("--w", Math.max(0.3, ((Math.min(end, v.end) - start) / v.span) * 100) + "%");
+  }
+
+  function sendResize(bar, end) {
+    var query = viewParams().toString();
+    return send("/board/tasks/" + bar.dataset.taskId + "/place?" + query, {
+      version: bar.dataset.version, operator_id: bar.dataset.operatorId, equipment_id: bar.dataset.equipmentId,
+      starts_at: bar.dataset.start, ends_at: new Date(end).toISOString(),
+    })
+      .then(function (response) { return response.text(); })
+      .then(function (html) { window.taktBoard.apply(html); })
+      .catch(function () { window.taktBoard.reload(); });
+  }
+
+  document.addEventListener("pointermove", function (event) {
+    if (resize) {
+      event.preventDefault();
+      var v = boardView();
+      var lanes = document.getElementById("bars").getBoundingClientRect();
+      var raw = resize.origEnd + ((event.clientX - resize.x) / lanes.width) * v.span;
+      var end = Math.max(resize.start + v.snap, v.start + Math.round((raw - v.start) / v.snap) * v.snap);
+      if (end !== resize.end) { resize.end = end; drawEnd(resize.bar, end, v); }
+      return;
+    }
+    var bar = event.buttons ? null : resizable(event.target);
+    document.querySelectorAll("#bars .bar.at-edge").forEach(function (b) { if (b !== bar) b.classList.remove("at-edge"); });
+    if (bar) bar.classList.toggle("at-edge", atEdge(bar, event.clientX));
+  });
+
+  document.addEventListener("pointerdown", function (event) {
+    if (event.button !== 0) return;
+    var bar = resizable(event.target);
+    if (!bar || !atEdge(bar, event.clientX)) return;
+    // Before board.js (capture): an edge grab resizes, it never moves the bar.
+    event.stopImmediatePropagation();
+    event.preventDefault();
+    var origEnd = Date.parse(bar.dataset.end);
+    resize = { bar: bar, x: event.clientX, start: Date.parse(bar.dataset.start), origEnd: origEnd, end: origEnd,
+               width: bar.style.getPropertyValue("--w") };
+    bar.classList.add("resizing");
+    document.body.classList.add("resizing-bar");
+  }, true);
+
+  document.addEventListener("pointerup", function (event) {
+    if (!resize) return;
+    event.stopImmediatePropagation();
+    var done = resize;
+    resize = null;
+    swallowClick = true;
+    setTimeout(function () { swallowClick = false; }, 0);
+    done.bar.classList.remove("resizing");
+    document.body.classList.remove("resizing-bar");
+    if (done.end === done.origEnd) return;
+    sendResize(done.bar, done.end);
+  }, true);
+
+  document.addEventListener("click", function (event) {
+    if (swallowClick) { swallowClick = false; event.stopImmediatePropagation(); event.preventDefault(); }
+  }, true);
+
+  document.addEventListener("keydown", function (event) {
+    if (!event.shiftKey || (event.key !== "ArrowRight" && event.key !== "ArrowLeft")) return;
+    var bar = resizable(event.target);
+    if (!bar || event.target !== bar) return;
+    event.stopImmediatePropagation();
+    event.preventDefault();
+    var v = boardView();
+    var end = Date.parse(bar.dataset.end) + (event.key === "ArrowRight" ? v.snap : -v.snap);
+    if (end <= Date.parse(bar.dataset.start)) return;
+    announce("Ends " + new Date(end).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", timeZone: boardMain().dataset.timezone }));
+    sendResize(bar, end).then(function () {
+      var again = document.getElementById(bar.id);
+      if (again) again.focus({ preventScroll: true });
+    });
+  }, true);
 
   // --- start ----------------------------------------------------------------------------------
 

@@ -321,3 +321,35 @@ async def test_the_tools_on_the_large_demo(
         full_page=True,
         clip={"x": 0, "y": 0, "width": 1600, "height": 1200},
     )
+
+
+async def test_dragging_a_bars_edge_changes_its_duration(browser: Browser, board: Any) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    bar = page.locator(f"#bar-{plant.cut}")
+    box = await bar.bounding_box()
+    assert box is not None
+    edge_x, y = box["x"] + box["width"] - 3, box["y"] + box["height"] / 2
+    lanes = await page.locator("#bars").bounding_box()
+    assert lanes is not None
+    half_hour = lanes["width"] / 48  # the day view spans 24 hours
+    await page.mouse.move(edge_x, y)
+    assert "at-edge" in (await bar.get_attribute("class") or "")
+    # Cut (08:00-09:00) shortened to 08:30: Weld still starts after it, no conflict.
+    await page.mouse.down()
+    await page.mouse.move(edge_x - half_hour / 2, y, steps=3)
+    await page.mouse.move(edge_x - half_hour - 1, y, steps=3)
+    await page.mouse.up()
+    await page.wait_for_selector("#notice.notice-ok")
+    task = await api_task(base_url, plant.cut)
+    assert task["assignment"]["start"].startswith(plant.form(8))  # the start stays
+    assert task["assignment"]["end"].startswith(plant.form(8, 30))
+    assert await page.locator("#detail[data-task-id]").count() == 0  # a resize is not a click
+    # Shift+→ lengthens it by one snap (15 minutes), from the keyboard.
+    await page.focus(f"#bar-{plant.cut}")
+    await page.keyboard.press("Shift+ArrowRight")
+    await page.wait_for_function(
+        "(id) => document.getElementById(id).dataset.end.indexOf('T08:45') > 0",
+        arg=f"bar-{plant.cut}",
+    )
+    assert (await api_task(base_url, plant.cut))["assignment"]["end"].startswith(plant.form(8, 45))
