@@ -26,7 +26,15 @@
  * bar lengthens or shortens it by one snap. Either is an ordinary place with
  * the bar's version (so undoable, and refused if someone changed it).
  *
- * For tests: window.taktTools.jumpTo(taskId, startIso) and .search(text).
+ * Selection: Shift+click a bar to add or remove it, or Shift+drag over empty
+ * lanes to lasso bars. Dragging any selected bar moves the whole selection in
+ * time (as do the selection bar's Earlier/Later buttons, one snap each): one
+ * bulk run (POST /board/selection/shift, bulk.shift_tasks) that moves every
+ * task only at the version selected, else nothing; its progress is polled
+ * (GET /board/runs/{id}), then the board is redrawn. Undoable like any edit.
+ * Escape clears the selection.
+ *
+ * For tests: window.taktTools.jumpTo(taskId, startIso), .search(text), .selected().
  */
 (function () {
   "use strict";
@@ -434,6 +442,10 @@
     if (!record || intent) return;
     intent = which;
     saveEdits();
+    if (record.kind === "shift") {
+      shiftTasks(record.versions, record.minutes, which).then(function () { intent = null; showUndoState(); });
+      return;
+    }
     var query = viewParams().toString();
     var b = record.before;
     var request = b
@@ -574,6 +586,215 @@
     });
   }, true);
 
+  // --- selecting bars and moving them together -------------------------------------------------
+
+  var selection = {}; // task id -> the version it was selected at
+  var lasso = null;
+  var group = null;
+  var POLL_MS = 400;
+
+  function selectedIds() { return Object.keys(selection); }
+
+  function toggle(bar, on) {
+    var id = bar.dataset.taskId;
+    if (on === undefined) on = !(id in selection);
+    if (on) selection[id] = bar.dataset.version; else delete selection[id];
+  }
+
+  function markSelection() {
+    document.querySelectorAll("#bars .bar.selected").forEach(function (bar) {
+      if (!(bar.dataset.taskId in selection)) { bar.classList.remove("selected"); bar.removeAttribute("aria-selected"); }
+    });
+    selectedIds().forEach(function (id) {
+      var bar = document.getElementById("bar-" + id);
+      if (bar) { bar.classList.add("selected"); bar.setAttribute("aria-selected", "true"); }
+    });
+    showSelectionBar();
+  }
+
+  function clearSelectionOfBars() { selection = {}; markSelection(); }
+
+  function showSelectionBar() {
+    var count = selectedIds().length;
+    var bar = document.getElementById("selection-bar");
+    if (!count) { if (bar) bar.hidden = true; return; }
+    if (!bar) {
+      bar = document.createElement("div");
+      bar.id = "selection-bar";
+      bar.className = "selection-bar";
+      bar.setAttribute("role", "region");
+      bar.setAttribute("aria-label", "Selected tasks");
+      bar.innerHTML = '<span class="selection-count" aria-live="polite"></span>' +
+        '<button type="button" class="button small" data-selection-step="-1">← Earlier</button>' +
+        '<button type="button" class="button small" data-selection-step="1">Later →</button>' +
+        '<button type="button" class="button ghost small" data-selection-clear>Clear</button>';
+      document.body.appendChild(bar);
+    }
+    bar.hidden = false;
+    bar.querySelector(".selection-count").textContent = count + (count === 1 ? " task selected" : " tasks selected");
+  }
+
+  function pollRun(runId) {
+    return new Promise(function (resolve, reject) {
+      (function again() {
+        fetch("/board/runs/" + encodeURIComponent(runId), { credentials: "same-origin" })
+          .then(function (response) { return response.json(); })
+          .then(function (run) {
+            if (run.status === "done" || run.status === "failed" || run.status === "cancelled") resolve(run);
+            else setTimeout(again, POLL_MS);
+          })
+          .catch(reject);
+      })();
+    });
+  }
+
+  function noticeOf(text, level) {
+    var html = '<div id="notice" class="notice notice-' + level + '" role="' + (level === "ok" ? "status" : "alert") +
+      '" hx-swap-oob="true"><p></p><button type="button" class="notice-close" aria-label="Dismiss">×</button></div>';
+    window.taktBoard.apply(html);
+    document.querySelector("#notice p").textContent = text;
+  }
+
+  /* Move tasks (id -> version) by `minutes`: one bulk run. `which` is "undo"/"redo" when
+     it reverts a record, else null (a new edit: clears the redo stack). */
+  function shiftTasks(versions, minutes, which) {
+    var ids = Object.keys(versions);
+    var tasks = ids.map(function (id) { return id + ":" + versions[id]; }).join(",");
+    var label = ids.length + (ids.length === 1 ? " task " : " tasks ") + (minutes > 0 ? "later" : "earlier") +
+      " by " + Math.abs(minutes) + " min";
+    noticeOf("Moving " + label + "…", "info");
+    return send("/board/selection/shift", { tasks: tasks, minutes: minutes })
+      .then(function (response) { return response.json().then(function (body) { return [response.ok, body]; }); })
+      .then(function (answer) {
+        if (!answer[0]) throw new Error(answer[1].error ? answer[1].error.message : "The move was refused.");
+        return pollRun(answer[1].run_id);
+      })
+      .then(function (run) {
+        if (run.status !== "done") throw new Error(run.error || "The move did not finish.");
+        var moved = (run.result && run.result.versions) || {};
+        var record = { kind: "shift", versions: moved, minutes: -minutes, what: label };
+        if (which === "undo") edits.redo.push(record);
+        else if (which === "redo") edits.undo.push(record);
+        else { edits.undo.push(record); edits.redo = []; }
+        saveEdits();
+        Object.keys(moved).forEach(function (id) { if (id in selection) selection[id] = String(moved[id]); });
+        var skipped = (run.result && run.result.skipped) || [];
+        noticeOf((which === "undo" ? "Undone: " : which === "redo" ? "Redone: " : "Moved ") + label +
+          (skipped.length ? " (" + skipped.length + " started or done, left where they are)" : "") + ".", "ok");
+        window.taktBoard.reload();
+      })
+      .catch(function (error) {
+        noticeOf((which ? "Not " + (which === "undo" ? "undone" : "redone") + ": " : "") + error.message, "error");
+        document.querySelectorAll("#bars .bar.group-moving").forEach(function (bar) {
+          bar.classList.remove("group-moving"); bar.style.removeProperty("translate");
+        });
+      });
+  }
+
+  function lanesBox() { return document.getElementById("bars").getBoundingClientRect(); }
+
+  document.addEventListener("click", function (event) {
+    if (!event.shiftKey || !event.target.closest) return;
+    var bar = event.target.closest("#bars .bar:not(.ghost)");
+    if (!bar) return;
+    event.stopImmediatePropagation();
+    event.preventDefault();
+    toggle(bar);
+    markSelection();
+  }, true);
+
+  document.addEventListener("pointerdown", function (event) {
+    if (event.button !== 0 || !boardMain() || !boardView().editable || !event.target.closest) return;
+    var bar = event.target.closest("#bars .bar.movable:not(.ghost)");
+    if (event.shiftKey && !bar && event.target.closest("#lanes")) {
+      event.preventDefault();
+      var box = lanesBox();
+      var el = document.createElement("div");
+      el.className = "lasso";
+      document.getElementById("bars").appendChild(el);
+      lasso = { x: event.clientX - box.left, y: event.clientY - box.top, el: el };
+      return;
+    }
+    if (bar && !event.shiftKey && bar.dataset.taskId in selection && selectedIds().length > 1) {
+      event.stopImmediatePropagation();
+      event.preventDefault();
+      group = { x: event.clientX, moved: false, minutes: 0 };
+    }
+  }, true);
+
+  document.addEventListener("pointermove", function (event) {
+    if (lasso) {
+      var box = lanesBox();
+      var x = event.clientX - box.left, y = event.clientY - box.top;
+      var left = Math.min(x, lasso.x), top = Math.min(y, lasso.y);
+      lasso.el.style.cssText = "left:" + left + "px;top:" + top + "px;width:" + Math.abs(x - lasso.x) +
+        "px;height:" + Math.abs(y - lasso.y) + "px";
+      lasso.rect = { left: box.left + left, top: box.top + top, right: box.left + left + Math.abs(x - lasso.x),
+                     bottom: box.top + top + Math.abs(y - lasso.y) };
+      return;
+    }
+    if (!group) return;
+    var v = boardView();
+    var px = event.clientX - group.x;
+    if (!group.moved && Math.abs(px) < 4) return;
+    group.moved = true;
+    var snaps = Math.round((px / lanesBox().width) * v.span / v.snap);
+    group.minutes = snaps * v.snap / 60000;
+    var shift = (snaps * v.snap / v.span) * lanesBox().width;
+    selectedIds().forEach(function (id) {
+      var b = document.getElementById("bar-" + id);
+      if (b) { b.classList.add("group-moving"); b.style.translate = shift + "px 0"; }
+    });
+  }, true);
+
+  document.addEventListener("pointerup", function () {
+    if (lasso) {
+      var rect = lasso.rect;
+      lasso.el.remove();
+      lasso = null;
+      swallowClick = true;
+      setTimeout(function () { swallowClick = false; }, 0);
+      if (!rect) return;
+      document.querySelectorAll("#bars .bar:not(.ghost)").forEach(function (bar) {
+        var b = bar.getBoundingClientRect();
+        if (b.right > rect.left && b.left < rect.right && b.bottom > rect.top && b.top < rect.bottom) toggle(bar, true);
+      });
+      markSelection();
+      return;
+    }
+    if (!group) return;
+    var done = group;
+    group = null;
+    swallowClick = true;
+    setTimeout(function () { swallowClick = false; }, 0);
+    if (!done.moved || !done.minutes) {
+      document.querySelectorAll("#bars .bar.group-moving").forEach(function (bar) {
+        bar.classList.remove("group-moving"); bar.style.removeProperty("translate");
+      });
+      return;
+    }
+    shiftTasks(Object.assign({}, selection), done.minutes, null);
+  }, true);
+
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest) return;
+    var step = event.target.closest("[data-selection-step]");
+    if (step && selectedIds().length) {
+      var minutes = Number(step.getAttribute("data-selection-step")) * boardView().snap / 60000;
+      shiftTasks(Object.assign({}, selection), minutes, null);
+      return;
+    }
+    if (event.target.closest("[data-selection-clear]")) clearSelectionOfBars();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && selectedIds().length && !isTyping(event.target) &&
+        !document.querySelector(".bar.ghost")) clearSelectionOfBars();
+  });
+
+  document.addEventListener("htmx:afterSettle", markSelection);
+  document.addEventListener("htmx:oobAfterSwap", function () { if (selectedIds().length) markSelection(); });
+
   // --- start ----------------------------------------------------------------------------------
 
   function start() { observeNotices(); showUndoState(); }
@@ -583,6 +804,7 @@
   window.taktTools = {
     jumpTo: jumpTo,
     edits: function () { return JSON.parse(JSON.stringify(edits)); },
+    selected: function () { return Object.assign({}, selection); },
     search: function (text) { return runSearch(text).then(function () { return search.results; }); },
   };
 })();

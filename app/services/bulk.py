@@ -2,6 +2,8 @@
 
     unschedule_job   every open task of a job back to the tray
     shift_job        every open task of a job earlier or later by some minutes
+    shift_tasks      the tasks a scheduler selected, earlier or later together; each
+                     only at the version it was selected at (else nothing moves)
     clear_equipment  every open task on a machine that went down: to another capable
                      machine at the same time when one is free, else to the tray
 
@@ -11,7 +13,9 @@ any edit). Tasks that are in progress, paused or done stay where they are
 and are listed as skipped (so are tasks a shift would carry out of the
 plant horizon, `app/domain/bounds.py`). Each task is claimed without an expected version:
 the operation acts on the plan as it is, and bumps every version it touches
-so an editor holding an older one gets 412.
+so an editor holding an older one gets 412 — except `shift_tasks`, whose
+tasks were picked by hand from a board: each is claimed at the version the
+board showed, and one changed since fails the whole move.
 """
 
 from __future__ import annotations
@@ -28,13 +32,20 @@ from app.domain.bounds import horizon_error
 from app.jobs.queue import JobFailed, RunningJob
 from app.services.background import actor_of_job, job_actor, queue_of
 from app.services.context import Actor, Services
-from app.services.errors import InvalidInput, NotFound, ServiceError
+from app.services.errors import (
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    StateConflict,
+    VersionMismatch,
+)
 from app.services.jsonable import jsonable
 from app.services.views import assignment_view
 from app.services.write_path import Transaction, change
 
 OPEN = ("pending", "scheduled")
 MAX_SHIFT_MINUTES = 366 * 24 * 60
+MAX_SELECTED = 500
 # Bulk edits are short and someone is waiting: ahead of optimizer runs.
 PRIORITY = 7
 
@@ -53,6 +64,21 @@ async def shift_job(*, services: Services, actor: Actor, job_id: int, minutes: i
         )
     await _exists(services, t.Job, job_id)
     return await _enqueue(services, actor, "bulk.shift_job", {"job_id": job_id, "minutes": minutes})
+
+
+async def shift_tasks(
+    *, services: Services, actor: Actor, versions: dict[int, int], minutes: int
+) -> str:
+    """Move the selected tasks (id -> the version the board showed) together by `minutes`."""
+    require(actor, "assignment.write")
+    if not versions or len(versions) > MAX_SELECTED:
+        raise InvalidInput(f"select 1 to {MAX_SELECTED} tasks", {"tasks": len(versions)})
+    if minutes == 0 or abs(minutes) > MAX_SHIFT_MINUTES:
+        raise InvalidInput(
+            "shift by a non-zero number of minutes, at most a year", {"minutes": minutes}
+        )
+    payload = {"versions": {str(k): v for k, v in versions.items()}, "minutes": minutes}
+    return await _enqueue(services, actor, "bulk.shift_tasks", payload)
 
 
 async def clear_equipment(*, services: Services, actor: Actor, equipment_id: int) -> str:
@@ -112,6 +138,39 @@ async def run_shift_job(services: Services, job: RunningJob) -> dict[str, Any]:
             _touch_resources(tx, slot)
             job.report({"done": done, "total": len(placed)})
     return {"shifted": [task.id for task, _ in placed], "skipped": skipped}
+
+
+async def run_shift_tasks(services: Services, job: RunningJob) -> dict[str, Any]:
+    versions = {int(k): int(v) for k, v in job.payload["versions"].items()}
+    delta = timedelta(minutes=int(job.payload["minutes"]))
+    async with _bulk_change(services, job, "bulk.tasks_shifted") as tx:
+        open_tasks, skipped = await _placed_tasks(tx, t.Task.id.in_(versions))
+        gone = set(versions) - {task.id for task, _ in open_tasks} - set(skipped)
+        if gone:
+            raise StateConflict(
+                f"{len(gone)} of the selected tasks are no longer on the plan; nothing was moved",
+                {"tasks": sorted(gone)},
+            )
+        placed = [(task, slot) for task, slot in open_tasks if _inside(slot, delta)]
+        skipped += [task.id for task, slot in open_tasks if not _inside(slot, delta)]
+        moved: dict[str, int] = {}
+        for done, (task, slot) in enumerate(placed, 1):
+            try:
+                await tx.claim(t.Task, task.id, versions[task.id])
+            except VersionMismatch:
+                raise StateConflict(
+                    f"{task.name} was changed by someone else since it was selected; "
+                    "nothing was moved",
+                    {"task": task.id},
+                ) from None
+            before = jsonable(assignment_view(slot))
+            slot.start, slot.end = slot.start + delta, slot.end + delta
+            slot.assigned_by, slot.assigned_at = tx.actor.user_id, clock.now()
+            tx.audit("tasks", task.id, before=before, after=jsonable(assignment_view(slot)))
+            _touch_resources(tx, slot)
+            moved[str(task.id)] = versions[task.id] + 1
+            job.report({"done": done, "total": len(placed)})
+    return {"shifted": [task.id for task, _ in placed], "skipped": skipped, "versions": moved}
 
 
 async def run_clear_equipment(services: Services, job: RunningJob) -> dict[str, Any]:

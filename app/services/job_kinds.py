@@ -16,6 +16,7 @@ HANDLERS: dict[str, Handler] = {
     drafts.KIND: drafts.run_optimization,
     "bulk.unschedule_job": bulk.run_unschedule_job,
     "bulk.shift_job": bulk.run_shift_job,
+    "bulk.shift_tasks": bulk.run_shift_tasks,
     "bulk.clear_equipment": bulk.run_clear_equipment,
 }
 

@@ -8,6 +8,9 @@
                                          each with "go to"
     GET /board/export.csv?<view>         the plan in view (the board's window and
     GET /board/export.xlsx?<view>        filters) as CSV or an Excel workbook
+    POST /board/selection/shift          tasks=<id>:<version>,... minutes=: move the
+                                         selected tasks together (a bulk run); {"run_id"}
+    GET /board/runs/{run_id}             how that run went: {"status", "error", "result"}
 
 Bad input answers 422 in the one error shape and reads nothing.
 """
@@ -22,7 +25,14 @@ from starlette.routing import Route
 
 from app.api.errors import error_response
 from app.domain.plan import Interval
-from app.services import board as board_service, board_search, conflict_list, plan_export
+from app.services import (
+    background,
+    board as board_service,
+    board_search,
+    bulk,
+    conflict_list,
+    plan_export,
+)
 from app.services.errors import ServiceError
 from app.web import board_forms as forms, board_render as render
 from app.web.session import PageSession, page_route, services_of
@@ -101,8 +111,63 @@ async def export(request: Request, session: PageSession) -> Response:
     )
 
 
+@page_route(action="assignment.write")
+async def shift_selection(request: Request, session: PageSession) -> Response:
+    form = await request.form()
+    versions = _selection(str(form.get("tasks", "")))
+    if versions is None:
+        return _bad("tasks", "tasks is a list of <task id>:<version>, comma-separated")
+    minutes = _minutes(str(form.get("minutes", "")))
+    if minutes is None:
+        return _bad("minutes", "minutes is a whole number, negative for earlier")
+    try:
+        run_id = await bulk.shift_tasks(
+            services=services_of(request), actor=session.actor, versions=versions, minutes=minutes
+        )
+    except ServiceError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    return JSONResponse({"run_id": run_id}, status_code=202)
+
+
+def _minutes(raw: str) -> int | None:
+    digits = raw.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit() and len(digits) < 10):
+        return None
+    return -int(digits) if raw.startswith("-") else int(digits)
+
+
+def _selection(raw: str) -> dict[int, int] | None:
+    versions: dict[int, int] = {}
+    for part in filter(None, raw.split(",")):
+        task, _, version = part.partition(":")
+        if not (task.isascii() and task.isdigit() and version.isascii() and version.isdigit()):
+            return None
+        if len(task) > 12 or len(version) > 9:
+            return None
+        versions[int(task)] = int(version)
+    return versions
+
+
+@page_route(action="plan.read")
+async def run_state(request: Request, session: PageSession) -> Response:
+    try:
+        found = await background.job_status(
+            services=services_of(request), actor=session.actor, run_id=request.path_params["run_id"]
+        )
+    except ServiceError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    if found.created_by != session.actor.user_id or not found.kind.startswith("bulk."):
+        return error_response(404, "not_found", "no such run of yours")
+    return JSONResponse(
+        {"status": found.status, "error": found.error, "result": found.result},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 routes = [
     Route("/board/search", search, methods=["GET"]),
     Route("/board/conflicts/all", all_conflicts, methods=["GET"]),
     Route("/board/export.{kind:str}", export, methods=["GET"]),
+    Route("/board/selection/shift", shift_selection, methods=["POST"]),
+    Route("/board/runs/{run_id:str}", run_state, methods=["GET"]),
 ]

@@ -412,3 +412,47 @@ async def test_unknown_export_formats_are_not_found(
     response = await world.client.get(f"/board/export.pdf?{world.plant.day_view}")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+# --- moving a selection together --------------------------------------------------------------
+
+
+async def test_a_selection_move_starts_a_bulk_run(world: BoardWorld, anna: dict[str, str]) -> None:
+    plant = world.plant
+    response = await world.client.post(
+        "/board/selection/shift",
+        data={"tasks": f"{plant.cut}:1,{plant.weld}:1", "minutes": "-30"},
+        headers=anna,
+    )
+    assert response.status_code == 202, response.text
+    run = await world.client.get(f"/board/runs/{response.json()['run_id']}")
+    assert run.status_code == 200 and run.json()["status"] in ("waiting", "running", "done")
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"tasks": "", "minutes": "30"}, "tasks"),
+        ({"tasks": "1:x", "minutes": "30"}, "tasks"),
+        ({"tasks": "1:1", "minutes": "half"}, "minutes"),
+        ({"tasks": "1:1", "minutes": "0"}, "minutes"),
+    ],
+    ids=["no tasks", "bad version", "bad minutes", "no move"],
+)
+async def test_bad_selection_moves_get_a_422_and_queue_nothing(
+    world: BoardWorld, anna: dict[str, str], form: dict[str, str], field: str
+) -> None:
+    before = await revision(world)
+    response = await world.client.post("/board/selection/shift", data=form, headers=anna)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["message"] and (
+        field in error["details"] or error["details"].get("field") == field
+    )
+    assert await revision(world) == before
+
+
+async def test_runs_are_only_shown_to_who_started_them(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    assert (await world.client.get("/board/runs/no-such-run")).status_code == 404

@@ -353,3 +353,59 @@ async def test_dragging_a_bars_edge_changes_its_duration(browser: Browser, board
         arg=f"bar-{plant.cut}",
     )
     assert (await api_task(base_url, plant.cut))["assignment"]["end"].startswith(plant.form(8, 45))
+
+
+async def test_selected_bars_move_together_and_the_move_is_undone(
+    browser: Browser, board: Any
+) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    await page.click(f"#bar-{plant.cut}", modifiers=["Shift"])
+    await page.click(f"#bar-{plant.weld}", modifiers=["Shift"])
+    assert await page.locator("#bars .bar.selected").count() == 2
+    assert "2 tasks selected" in await page.locator("#selection-bar").inner_text()
+    # Drag Weld an hour later: Cut comes along.
+    box = await page.locator(f"#bar-{plant.weld}").bounding_box()
+    lanes = await page.locator("#bars").bounding_box()
+    assert box is not None and lanes is not None
+    hour = lanes["width"] / 24
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    await page.mouse.move(x, y)
+    await page.mouse.down()
+    await page.mouse.move(x + hour / 2, y, steps=4)
+    await page.mouse.move(x + hour + 2, y, steps=4)
+    await page.mouse.up()
+    notice = page.locator("#notice.notice-ok")
+    await notice.wait_for(timeout=20_000)
+    assert "Moved 2 tasks later by 60 min" in await notice.inner_text()
+    cut, weld = await api_task(base_url, plant.cut), await api_task(base_url, plant.weld)
+    assert cut["assignment"]["start"].startswith(plant.form(9))
+    assert weld["assignment"]["start"].startswith(plant.form(10))
+    # Undo: both back, in one more bulk run.
+    await page.locator("body").focus()
+    await page.keyboard.press("Control+z")
+    await page.wait_for_function(
+        "() => /Undone: 2 tasks/.test(document.querySelector('#notice').textContent)",
+        timeout=20_000,
+    )
+    cut = await api_task(base_url, plant.cut)
+    assert cut["assignment"]["start"].startswith(plant.form(8))
+
+
+async def test_a_lasso_selects_the_bars_it_covers(browser: Browser, board: Any) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    lanes = await page.locator("#bars").bounding_box()
+    assert lanes is not None
+    hour = lanes["width"] / 24
+    # From 07:00 above the first row to 11:00 below the third: Cut and Weld.
+    await page.keyboard.down("Shift")
+    await page.mouse.move(lanes["x"] + 7 * hour, lanes["y"] + 2)
+    await page.mouse.down()
+    await page.mouse.move(lanes["x"] + 11 * hour, lanes["y"] + lanes["height"] - 2, steps=6)
+    await page.mouse.up()
+    await page.keyboard.up("Shift")
+    selected = await page.evaluate("Object.keys(window.taktTools.selected()).map(Number).sort()")
+    assert selected == sorted([plant.cut, plant.weld])
+    await page.keyboard.press("Escape")
+    assert await page.locator("#bars .bar.selected").count() == 0
