@@ -11,6 +11,8 @@
     POST /board/selection/shift          tasks=<id>:<version>,... minutes=: move the
                                          selected tasks together (a bulk run); {"run_id"}
     GET /board/runs/{run_id}             how that run went: {"status", "error", "result"}
+    GET /board/jobs/{id}/network         the job's links and each task's earliest/latest
+                                         start and slack (CPM), for its arrows on the board
 
 Bad input answers 422 in the one error shape and reads nothing.
 """
@@ -24,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from app.api.errors import error_response
+from app.domain.critical_path import DependencyCycle
 from app.domain.plan import Interval
 from app.services import (
     background,
@@ -31,6 +34,7 @@ from app.services import (
     board_search,
     bulk,
     conflict_list,
+    job_network,
     plan_export,
 )
 from app.services.errors import ServiceError
@@ -164,10 +168,25 @@ async def run_state(request: Request, session: PageSession) -> Response:
     )
 
 
+@page_route(action="plan.read")
+async def network(request: Request, session: PageSession) -> Response:
+    job_id = request.path_params["job_id"]
+    try:
+        found = await job_network.job_network(
+            services=services_of(request), actor=session.actor, job_id=job_id
+        )
+    except DependencyCycle as exc:
+        return error_response(409, "dependency_cycle", str(exc), {"tasks": list(exc.task_ids)})
+    except ServiceError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    return JSONResponse(found.as_dict())
+
+
 routes = [
     Route("/board/search", search, methods=["GET"]),
     Route("/board/conflicts/all", all_conflicts, methods=["GET"]),
     Route("/board/export.{kind:str}", export, methods=["GET"]),
     Route("/board/selection/shift", shift_selection, methods=["POST"]),
     Route("/board/runs/{run_id:str}", run_state, methods=["GET"]),
+    Route("/board/jobs/{job_id:id}/network", network, methods=["GET"]),
 ]

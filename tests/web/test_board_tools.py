@@ -456,3 +456,42 @@ async def test_runs_are_only_shown_to_who_started_them(
     world: BoardWorld, anna: dict[str, str]
 ) -> None:
     assert (await world.client.get("/board/runs/no-such-run")).status_code == 404
+
+
+# --- the job's network: links, critical path, slack -------------------------------------------
+
+
+async def test_a_jobs_network_has_its_links_and_each_tasks_slack(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    plant = world.plant
+    async with change(world.services, SYSTEM, "test.extra-task") as tx:
+        paint = t.Task(
+            job_id=plant.job, name="Paint", sequence=3, duration_minutes=30, required_skill=None
+        )
+        tx.session.add(paint)
+        await tx.session.flush()
+        tx.session.add(t.TaskDependency(task_id=paint.id, predecessor_id=plant.cut))
+        paint_id = paint.id
+    response = await world.client.get(f"/board/jobs/{plant.job}/network")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert sorted(map(tuple, body["links"])) == sorted(
+        [(plant.cut, plant.weld), (plant.cut, paint_id)]
+    )
+    timing = {task["task_id"]: task for task in body["tasks"]}
+    # Cut (60) then Weld (90) is the longest chain; Paint (30) may slip an hour.
+    assert body["critical_task_ids"] == [plant.cut, plant.weld]
+    assert timing[paint_id]["slack_minutes"] == 60 and not timing[paint_id]["critical"]
+    assert timing[plant.weld]["earliest_start"] is not None
+
+
+async def test_a_network_of_a_missing_job_or_a_loop_is_refused(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    missing = await world.client.get("/board/jobs/999/network")
+    assert missing.status_code == 404 and missing.json()["error"]["code"]
+    async with change(world.services, SYSTEM, "test.loop") as tx:
+        tx.session.add(t.TaskDependency(task_id=world.plant.cut, predecessor_id=world.plant.weld))
+    loop = await world.client.get(f"/board/jobs/{world.plant.job}/network")
+    assert loop.status_code == 409 and loop.json()["error"]["code"] == "dependency_cycle"

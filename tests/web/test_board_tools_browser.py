@@ -409,3 +409,33 @@ async def test_a_lasso_selects_the_bars_it_covers(browser: Browser, board: Any) 
     assert selected == sorted([plant.cut, plant.weld])
     await page.keyboard.press("Escape")
     assert await page.locator("#bars .bar.selected").count() == 0
+
+
+async def test_a_selected_jobs_links_critical_path_and_slack_are_drawn(
+    browser: Browser, board: Any
+) -> None:
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    await page.click(f"#bar-{plant.weld}")
+    link = page.locator(f'#job-links path[data-link="{plant.cut}-{plant.weld}"]')
+    await link.wait_for(state="attached")
+    assert "critical" in (await link.get_attribute("class") or "")
+    # The arrow runs from Cut's end to Weld's start.
+    cut = await page.locator(f"#bar-{plant.cut}").bounding_box()
+    weld = await page.locator(f"#bar-{plant.weld}").bounding_box()
+    lanes = await page.locator("#bars").bounding_box()
+    assert cut is not None and weld is not None and lanes is not None
+    route = await link.get_attribute("d") or ""
+    start_x = float(route.split(",")[0].removeprefix("M"))
+    end_x = float(route.rsplit("H", 1)[1])
+    assert abs(lanes["x"] + start_x - (cut["x"] + cut["width"])) < 2
+    assert abs(lanes["x"] + end_x - weld["x"]) < 3
+    label = page.locator(f'#job-links .slack-label[data-task-id="{plant.weld}"]')
+    assert await label.text_content() == "critical"
+    facts = page.locator("#detail dl.facts")
+    await facts.locator("dt.cpm").first.wait_for()
+    text = await facts.inner_text()
+    assert "Earliest start" in text and "Latest start" in text and "on the critical path" in text
+    # A click on empty lanes deselects the job: the arrows go.
+    await page.mouse.click(lanes["x"] + lanes["width"] - 20, lanes["y"] + lanes["height"] - 10)
+    await page.wait_for_selector("#job-links", state="detached")
