@@ -40,12 +40,14 @@ def view_on(plant: BoardPlant, days: int) -> str:
     return "start=" + quote(start.isoformat()) + "&zoom=day&rows=equipment"
 
 
-async def log_in_at(browser: Browser, base_url: str, url: str, user: str) -> Page:
+async def log_in_at(
+    browser: Browser, base_url: str, url: str, user: str, password: str = PASSWORD
+) -> Page:
     page = await browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
     page.set_default_timeout(10_000)
     await page.goto(f"{base_url}{url}")
     await page.fill("input[name=username]", user)
-    await page.fill("input[name=password]", PASSWORD)
+    await page.fill("input[name=password]", password)
     await page.click("button[type=submit]")
     return page
 
@@ -298,11 +300,13 @@ async def test_the_tools_on_the_large_demo(
     screenshot_dir: Path,
     tmp_path: Path,
 ) -> None:
-    """docs/screenshots/board-search.png, board-all-conflicts.png, board-export.png,
-    board-print.png: the large demo plant, in a shift view."""
+    """docs/screenshots/board-search.png, board-all-conflicts.png, board-dependencies.png,
+    board-export.png, board-print.png: the large demo plant, in a shift view."""
     load_demo(sqlite_database_url, tmp_path, "large")
     base_url = live_server(database_url=sqlite_database_url)
-    page = await log_in_at(browser, base_url, "/board?zoom=shift", "anna")
+    shift_view = "/login?next=/board%3Fzoom%3Dshift"
+    page = await log_in_at(browser, base_url, shift_view, "anna", "takt-demo")
+    page.set_default_timeout(60_000)  # the large plant, on a shared machine
     await page.set_viewport_size({"width": 1600, "height": 900})
     await page.wait_for_selector("#bars .bar")
     await page.fill("#board-search-input", "SO-241")
@@ -313,14 +317,32 @@ async def test_the_tools_on_the_large_demo(
     await page.wait_for_selector("#plant-conflicts .pager")
     await page.screenshot(path=str(screenshot_dir / "board-all-conflicts.png"))
     await page.click("[data-close-dialog]")
-    await page.click(".export-menu summary")
-    await page.screenshot(path=str(screenshot_dir / "board-export.png"))
     await page.emulate_media(media="print")
     await page.screenshot(
         path=str(screenshot_dir / "board-print.png"),
         full_page=True,
         clip={"x": 0, "y": 0, "width": 1600, "height": 1200},
     )
+    await page.emulate_media(media="screen")
+    # A job with several bars in view on nearby rows, selected: its arrows, critical
+    # path and slack.
+    job = await page.evaluate(
+        """() => { const rows = {};
+            document.querySelectorAll('#bars .bar').forEach((b) => {
+                const id = b.dataset.jobId;
+                (rows[id] = rows[id] || []).push(Number(b.dataset.row)); });
+            const spread = (r) => Math.max(...r) - Math.min(...r);
+            return Object.entries(rows).filter(([, r]) => r.length >= 3)
+                .sort((a, b) => spread(a[1]) - spread(b[1]) || b[1].length - a[1].length)
+                [0][0]; }"""
+    )
+    first = page.locator(f"#bars .bar[data-job-id='{job}']").first
+    await first.scroll_into_view_if_needed()
+    await first.click()
+    await page.locator("#job-links path").first.wait_for(state="attached")
+    await page.screenshot(path=str(screenshot_dir / "board-dependencies.png"))
+    await page.click(".export-menu summary")
+    await page.screenshot(path=str(screenshot_dir / "board-export.png"))
 
 
 async def test_dragging_a_bars_edge_changes_its_duration(browser: Browser, board: Any) -> None:
