@@ -17,6 +17,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Font
 from sqlalchemy import select
 
@@ -152,29 +154,33 @@ def csv_bytes(rows: list[PlanRow]) -> bytes:
 
 
 def xlsx_bytes(rows: list[PlanRow], *, title: str) -> bytes:
-    book = Workbook(write_only=False)
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "Plan"
-    sheet.append([title])
-    sheet["A1"].font = Font(bold=True, size=13)
-    sheet.append(list(HEADERS))
-    for cell in sheet[2]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        cells = list(row.cells())
-        cells[8], cells[9] = row.start, row.end  # real date-times in Excel
-        sheet.append([_safe(c) if isinstance(c, str) else c for c in cells])
+    """A workbook written row by row (openpyxl's write-only mode: a week is ~5,000 rows)."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Plan")
     widths = (8, 14, 30, 22, 24, 11, 20, 18, 17, 17, 9, 30)
     for column, width in zip("ABCDEFGHIJKL", widths, strict=True):
         sheet.column_dimensions[column].width = width
-    for cell in sheet["I"][2:] + sheet["J"][2:]:
-        cell.number_format = "yyyy-mm-dd hh:mm"
     sheet.freeze_panes = "A3"
     sheet.auto_filter.ref = f"A2:L{len(rows) + 2}"
+    heading = WriteOnlyCell(sheet, value=title)
+    heading.font = Font(bold=True, size=13)
+    sheet.append([heading])
+    bold = Font(bold=True)
+    sheet.append([_styled(WriteOnlyCell(sheet, value=name), bold) for name in HEADERS])
+    for row in rows:
+        cells: list[object] = [_safe(c) for c in row.cells()]
+        start, end = WriteOnlyCell(sheet, value=row.start), WriteOnlyCell(sheet, value=row.end)
+        start.number_format = end.number_format = "yyyy-mm-dd hh:mm"
+        cells[8], cells[9] = start, end  # real date-times in Excel
+        sheet.append(cells)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _styled(cell: Cell, font: Font) -> Cell:
+    cell.font = font
+    return cell
 
 
 def _safe(cell: object) -> object:

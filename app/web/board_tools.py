@@ -38,6 +38,7 @@ from app.services import (
     plan_export,
 )
 from app.services.errors import ServiceError
+from app.services.offload import offload
 from app.web import board_forms as forms, board_render as render
 from app.web.session import PageSession, page_route, services_of
 from app.web.templates import ENV
@@ -100,11 +101,12 @@ async def export(request: Request, session: PageSession) -> Response:
         filters=render.scope_of(view).filters,
     )
     name = f"takt-plan-{view.start.astimezone(zone):%Y-%m-%d-%H%M}-{view.zoom}"
+    # Writing a week's rows takes a while: off the event loop.
     if kind == "csv":
-        body, media = plan_export.csv_bytes(rows), "text/csv; charset=utf-8"
+        body, media = await offload(plan_export.csv_bytes, rows), "text/csv; charset=utf-8"
     else:
         title = f"Takt plan · {render.span_label(view.start, view.end, zone)} · {zone.key}"
-        body, media = plan_export.xlsx_bytes(rows, title=title), XLSX
+        body, media = await offload(plan_export.xlsx_bytes, rows, title=title), XLSX
     return Response(
         body,
         media_type=media,
