@@ -355,8 +355,10 @@ async def test_dragging_a_bars_edge_changes_its_duration(browser: Browser, board
     lanes = await page.locator("#bars").bounding_box()
     assert lanes is not None
     half_hour = lanes["width"] / 48  # the day view spans 24 hours
+    await page.wait_for_function("() => window.taktTools && window.taktTools.selected")
+    await page.mouse.move(edge_x - 1, y)
     await page.mouse.move(edge_x, y)
-    assert "at-edge" in (await bar.get_attribute("class") or "")
+    await page.wait_for_selector(f"#bar-{plant.cut}.at-edge")  # the cursor says "resize"
     # Cut (08:00-09:00) shortened to 08:30: Weld still starts after it, no conflict.
     await page.mouse.down()
     await page.mouse.move(edge_x - half_hour / 2, y, steps=3)
