@@ -98,6 +98,12 @@ async def update_equipment(
             await tx.session.execute(_equipment_query().where(t.Equipment.id == equipment_id))
         ).scalar_one()
         before = jsonable({key: _field(row, key) for key in changes})
+        name = changes.get("name")
+        if name is not None and await tx.session.scalar(
+            select(t.Equipment.id).where(t.Equipment.name == name, t.Equipment.id != equipment_id)
+        ):
+            # As on create: a name taken is a conflict, not the database's unique-index error.
+            raise StateConflict(f"equipment named {name!r} exists already")
         if changes.get("status") == "available":
             changes.setdefault("expected_back", None)
         for key, value in changes.items():
