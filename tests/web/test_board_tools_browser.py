@@ -35,6 +35,10 @@ async def board(
     return live_server(database_url=sqlite_database_url, var_dir=tmp_path / "var"), plant
 
 
+# board_tools.js, board_edits.js and board_links.js have run (deferred scripts).
+SCRIPTS_READY = "() => !!(window.taktTools && window.taktTools.selected)"
+
+
 def view_on(plant: BoardPlant, days: int) -> str:
     start = plant.day + timedelta(days=days)
     return "start=" + quote(start.isoformat()) + "&zoom=day&rows=equipment"
@@ -76,6 +80,7 @@ async def test_search_by_order_reference_jumps_to_the_bar(
     page = await log_in_at(browser, base_url, f"/board?{view_on(plant, 3)}", "anna")
     await page.wait_for_selector("#board-main")
     assert await page.locator(f"#bar-{plant.cut}").count() == 0
+    await page.wait_for_function(SCRIPTS_READY)
     await page.keyboard.press("/")  # the search box's key
     assert await focused_id(page) == "board-search-input"
     await page.keyboard.type("so-4711")
@@ -93,6 +98,7 @@ async def test_search_by_order_reference_jumps_to_the_bar(
 async def test_search_shows_an_operators_row(browser: Browser, board: Any) -> None:
     base_url, plant = board
     page = await open_board(browser, base_url, plant)
+    await page.wait_for_function(SCRIPTS_READY)
     await page.fill("#board-search-input", "omar")
     await page.locator("#board-search-results .search-hit.kind-operator").click()
     await page.wait_for_selector('#board-main[data-rows="operator"]')
@@ -158,6 +164,7 @@ async def test_a_tray_task_is_scheduled_with_the_keyboard_alone(
 ) -> None:
     base_url, plant = board
     page = await open_board(browser, base_url, plant)
+    await page.wait_for_function(SCRIPTS_READY)
     await page.locator("body").focus()
     for _ in range(6):  # the skip links come first
         await page.keyboard.press("Tab")
@@ -165,6 +172,7 @@ async def test_a_tray_task_is_scheduled_with_the_keyboard_alone(
             break
     assert await page.evaluate("document.activeElement.getAttribute('href')") == "#tray"
     await page.keyboard.press("Enter")
+    await page.wait_for_function("location.hash === '#tray'")  # the skip link followed
     await page.keyboard.press("Tab")
     assert await focused_id(page) == f"tray-task-{plant.drill}"
     await page.keyboard.press("Enter")
@@ -355,7 +363,7 @@ async def test_dragging_a_bars_edge_changes_its_duration(browser: Browser, board
     lanes = await page.locator("#bars").bounding_box()
     assert lanes is not None
     half_hour = lanes["width"] / 48  # the day view spans 24 hours
-    await page.wait_for_function("() => window.taktTools && window.taktTools.selected")
+    await page.wait_for_function(SCRIPTS_READY)
     await page.mouse.move(edge_x - 1, y)
     await page.mouse.move(edge_x, y)
     await page.wait_for_selector(f"#bar-{plant.cut}.at-edge")  # the cursor says "resize"
