@@ -137,6 +137,15 @@
 
   // --- live updates: upsert by id, then re-mark ------------------------------------------------
 
+  // A live frame that replaces a whole part (the tray, a panel) keeps the keyboard's
+  // place: the focused element is focused again once its new copy is in.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail.target, active = document.activeElement;
+    if (target && active && active.id && active !== document.body && target.contains(active)) {
+      refocusId = active.id;
+    }
+  });
+
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
     var target = event.detail.target;
     if (!target || !target.hasAttribute || !target.hasAttribute("data-upsert")) return;

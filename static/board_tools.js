@@ -333,7 +333,9 @@
     trayKeyed = item ? item.dataset.taskId : null;
   }, true);
 
-  document.addEventListener("htmx:afterSwap", function (event) {
+  // After the settle, not the swap: htmx binds the new form (hx-post) when it settles,
+  // and an Enter before that would submit it as a plain page request.
+  document.addEventListener("htmx:afterSettle", function () {
     var detail = document.getElementById("detail");
     if (!trayKeyed || !detail || detail.dataset.taskId !== trayKeyed) return;
     trayKeyed = null;

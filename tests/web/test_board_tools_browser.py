@@ -165,6 +165,8 @@ async def test_a_tray_task_is_scheduled_with_the_keyboard_alone(
     base_url, plant = board
     page = await open_board(browser, base_url, plant)
     await page.wait_for_function(SCRIPTS_READY)
+    # Connected and caught up: the live frame that may redraw the tray has come.
+    await page.wait_for_function("window.taktLive && window.taktLive.transport === 'websocket'")
     await page.locator("body").focus()
     for _ in range(6):  # the skip links come first
         await page.keyboard.press("Tab")

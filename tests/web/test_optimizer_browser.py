@@ -64,6 +64,8 @@ async def log_in(
     await page.fill("input[name=password]", password)
     await page.click("button[type=submit]")
     await page.wait_for_selector("#board-main")
+    # Connected: the page's scripts have run, so the buttons do what they say.
+    await page.wait_for_function("window.taktLive && window.taktLive.transport === 'websocket'")
     # Which states the panel went through (a fast run may skip straight to its draft).
     await page.evaluate(
         """() => {
