@@ -60,7 +60,7 @@ def parse_jssp(text: str, *, name: str) -> JobShopInstance:
         raise ValueError(
             f"{name}, line {header_line}: expected 'n_jobs n_machines', got {len(header)} fields"
         )
-    n_jobs, n_machines = (_positive(field, name, header_line) for field in header)
+    n_jobs, n_machines = (positive_count(field, name, header_line) for field in header)
     job_lines = lines[1:]
     if len(job_lines) != n_jobs:
         where = job_lines[n_jobs][0] if len(job_lines) > n_jobs else header_line
@@ -78,7 +78,7 @@ def _job(fields: list[str], n_machines: int, name: str, line: int) -> tuple[Oper
             f"{name}, line {line}: expected {2 * n_machines} numbers "
             f"({n_machines} machine/duration pairs), got {len(fields)}"
         )
-    numbers = [_integer(field, name, line) for field in fields]
+    numbers = [whole_number(field, name, line) for field in fields]
     operations = tuple(Operation(m, d) for m, d in zip(numbers[::2], numbers[1::2], strict=True))
     for operation in operations:
         if not 0 <= operation.machine < n_machines:
@@ -91,15 +91,15 @@ def _job(fields: list[str], n_machines: int, name: str, line: int) -> tuple[Oper
     return operations
 
 
-def _integer(field: str, name: str, line: int) -> int:
+def whole_number(field: str, name: str, line: int) -> int:
     try:
         return int(field)
     except ValueError:
         raise ValueError(f"{name}, line {line}: {field!r} is not a whole number") from None
 
 
-def _positive(field: str, name: str, line: int) -> int:
-    value = _integer(field, name, line)
+def positive_count(field: str, name: str, line: int) -> int:
+    value = whole_number(field, name, line)
     if value <= 0:
         raise ValueError(f"{name}, line {line}: expected a positive count, got {value}")
     return value

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from app.domain.jssp import ALL_DAY, JSSP_SKILL
+from app.domain.jssp import ALL_DAY, JSSP_SKILL, positive_count, whole_number
 from app.domain.plant_data import PlantData, PlantEquipment, PlantJob, PlantOperator, PlantTask
 
 # (machine, time) pairs an operation may run on, in file order.
@@ -52,7 +52,7 @@ def parse_fjsp(text: str, *, name: str) -> FlexibleJobShop:
             f"{name}, line {header_line}: expected 'n_jobs n_machines [average]', "
             f"got {len(header)} fields"
         )
-    n_jobs, n_machines = (_positive(field, name, header_line) for field in header[:2])
+    n_jobs, n_machines = (positive_count(field, name, header_line) for field in header[:2])
     job_lines = lines[1:]
     if len(job_lines) != n_jobs:
         where = job_lines[n_jobs][0] if len(job_lines) > n_jobs else header_line
@@ -65,7 +65,7 @@ def parse_fjsp(text: str, *, name: str) -> FlexibleJobShop:
 
 
 def _job(fields: list[str], n_machines: int, name: str, line: int) -> tuple[Operation, ...]:
-    numbers = [_integer(field, name, line) for field in fields]
+    numbers = [whole_number(field, name, line) for field in fields]
     count, at = numbers[0], 1
     operations: list[Operation] = []
     for step in range(count):
@@ -98,20 +98,6 @@ def _job(fields: list[str], n_machines: int, name: str, line: int) -> tuple[Oper
             f"{'more' if at < len(numbers) else 'fewer'} numbers"
         )
     return tuple(operations)
-
-
-def _integer(field: str, name: str, line: int) -> int:
-    try:
-        return int(field)
-    except ValueError:
-        raise ValueError(f"{name}, line {line}: {field!r} is not a whole number") from None
-
-
-def _positive(field: str, name: str, line: int) -> int:
-    value = _integer(field, name, line)
-    if value <= 0:
-        raise ValueError(f"{name}, line {line}: expected a positive count, got {value}")
-    return value
 
 
 def to_plant_data(
