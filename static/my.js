@@ -56,6 +56,7 @@
   var outcomes = []; // {id, level: "ok"|"refused", text}
   var queued = []; // the outbox as last read
   var flushing = false;
+  var flushAgain = false; // an action tapped while a flush was under way
   var retryTimer = null;
   var dbPromise = null;
   var skewMs = 0; // the server's clock minus this phone's, when they disagree by much
@@ -158,8 +159,9 @@
   }
 
   function flush() {
-    if (flushing) return Promise.resolve();
+    if (flushing) { flushAgain = true; return Promise.resolve(); }
     flushing = true;
+    flushAgain = false;
     clearTimeout(retryTimer);
     var changed = false;
     return readOutbox()
@@ -177,6 +179,8 @@
         show();
         if (state === "retry") retryTimer = setTimeout(flush, RETRY_MS);
         if (state !== "offline" && state !== "login") refreshList();
+        // What was tapped while this flush ran was not in what it read: send it now.
+        if (flushAgain && (state === "sent" || state === "empty")) flush();
       });
 
     function sendAll(items) {
