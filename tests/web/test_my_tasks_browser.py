@@ -89,6 +89,15 @@ async def sign_in(
     return page
 
 
+async def outbox_emptied(page: Page) -> None:
+    """Until the phone's outbox is empty (bounded). `evaluate` awaits the outbox's promise."""
+    for _ in range(WAIT_MS // 100):
+        if await page.evaluate("window.taktMy.outbox().then(o => o.length)") == 0:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"still queued: {await page.evaluate('window.taktMy.outbox()')}")
+
+
 async def card_status(page: Page, task_id: int, status: str) -> None:
     await page.wait_for_selector(f'#my-task-{task_id}[data-status="{status}"]', timeout=WAIT_MS)
 
@@ -127,9 +136,7 @@ async def test_an_operator_works_her_tasks_on_a_phone_online_and_offline(
     await card_status(phone, drill, "in_progress")
     await phone.wait_for_selector("#my-outbox .my-ok", timeout=WAIT_MS)
     # The start was answered before the phone goes offline: the outbox is empty.
-    await phone.wait_for_function(
-        "async () => (await window.taktMy.outbox()).length === 0", timeout=WAIT_MS
-    )
+    await outbox_emptied(phone)
     await phone.screenshot(path=str(screenshot_dir / "my-tasks.png"), full_page=True)
 
     # Offline: completing the second task waits in the outbox, on screen.
