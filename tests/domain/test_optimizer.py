@@ -546,9 +546,14 @@ def test_no_answer_in_the_time_still_offers_the_first_plan(
     start = datetime(2026, 3, 2, tzinfo=UTC)
     plan = as_plan(demo_plant("small", start=start))
     monkeypatch.setattr(optimizer._Run, "solve", lambda *_, **__: (None, SolveStatus.UNKNOWN))
-    result = solve(plan, now=start, time_limit_s=8, time_unit_minutes=5)
+    seen: list[Progress] = []
+    settings = dataclasses.replace(QUICK, time_limit_s=8, time_unit_minutes=5)
+    result = optimize(plan, now=start, settings=settings, on_progress=seen.append)
 
     assert result.status is SolveStatus.FEASIBLE and result.solutions == 0
+    # The panel hears of it as the first plan, with its lateness.
+    assert [p.phase for p in seen] == ["first plan"]
+    assert seen[0].weighted_lateness_minutes == result.weighted_lateness_minutes
     assert len(result.placed) > 0.9 * len(plan.tasks)
     errors = [c for c in result.conflicts if c.severity is Severity.ERROR]
     assert not [c for c in errors if set(c.task_ids) & result.placed]

@@ -61,7 +61,9 @@ async def run_to_draft(services: Services, **options: object) -> int:
     await services.queue.wait(run_id)
     run = await drafts.run_status(services=services, actor=ANNA, run_id=run_id)
     assert run.status == "done" and run.draft_id is not None, run
-    assert run.progress["phase"] in ("lateness", "makespan")
+    # "first plan": the solver found nothing in the second (a busy machine) and
+    # the dispatching rule's plan is offered.
+    assert run.progress["phase"] in ("lateness", "makespan", "first plan")
     return run.draft_id
 
 

@@ -59,6 +59,8 @@ async def open_board(
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button[type=submit]")
     await page.wait_for_selector("#bars .bar")
+    # The bars can be painted before the deferred board script has run.
+    await page.wait_for_function("window.taktBoard !== undefined")
     return page
 
 

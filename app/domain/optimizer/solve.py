@@ -219,6 +219,9 @@ def optimize(
         first = _build(plan, now, settings, optional=True)
         if first.start_values:
             model, values, status = first, first.start_values, SolveStatus.FEASIBLE
+            result = _result(plan, model, values, status, now, started, run.solutions)
+            run.report_first_plan(result)
+            return _ended(run, result)
     return _ended(run, _result(plan, model, values, status, now, started, run.solutions))
 
 
@@ -424,6 +427,25 @@ class _Run:
                 makespan_minutes=value(self.model.makespan) * unit,
                 elapsed_s=time.monotonic() - self.started,
                 solutions=self.solutions,
+            )
+        )
+
+    def report_first_plan(self, result: OptimizationResult) -> None:
+        """The dispatching rule's plan, offered when the solver found none in
+        the time: reported as the "first plan", with no bound to speak of."""
+        if self.on_progress is None:
+            return
+        lateness = result.weighted_lateness_minutes
+        self.on_progress(
+            Progress(
+                phase="first plan",
+                objective=lateness,
+                best_bound=0,
+                weighted_lateness_minutes=lateness,
+                makespan_minutes=result.makespan_minutes,
+                elapsed_s=time.monotonic() - self.started,
+                solutions=max(1, self.solutions),
+                bound_known=False,
             )
         )
 
