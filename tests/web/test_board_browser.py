@@ -20,6 +20,7 @@ from playwright.async_api import Browser, Page
 from servers import load_demo
 from sqlalchemy import update
 
+from app import clock
 from app.db import tables as t
 from app.db.session import Database
 from app.realtime.hub import MemoryHub
@@ -116,6 +117,34 @@ async def test_drag_a_bar_to_another_time_and_row(browser: Browser, board: Any) 
     bar = page.locator(f"#bar-{plant.cut}")
     assert await bar.get_attribute("data-row") == "1"
     await page.wait_for_function("() => !document.querySelector('.bar.ghost')")
+
+
+async def test_a_bar_under_the_now_line_takes_the_click(
+    browser: Browser, sqlite_database_url: str, live_server: Any, tmp_path: Path
+) -> None:
+    # A bar running now has the now line across it: the line is drawn over
+    # the bar, and a click or a drag there is still the bar's (seen at 08:30,
+    # when the board plant's 08:00 Cut was under it and could not be clicked).
+    plant = await planted(sqlite_database_url, tmp_path / "var")
+    now = clock.now().replace(second=0, microsecond=0)
+    database = Database(sqlite_database_url)
+    try:
+        async with database.write() as session:
+            await session.execute(
+                update(t.Assignment)
+                .where(t.Assignment.task_id == plant.cut)
+                .values(start=now - timedelta(minutes=30), end=now + timedelta(minutes=30))
+            )
+    finally:
+        await database.dispose()
+    base_url = live_server(database_url=sqlite_database_url, var_dir=tmp_path / "var")
+    page = await open_board(browser, base_url, plant)
+    line = await page.locator(".now-line").bounding_box()
+    bar = await page.locator(f"#bar-{plant.cut}").bounding_box()
+    assert line is not None and bar is not None
+    assert bar["x"] < line["x"] < bar["x"] + bar["width"]
+    await page.mouse.click(line["x"] + line["width"] / 2, bar["y"] + bar["height"] / 2)
+    await page.wait_for_selector("#detail form.edit-form")
 
 
 async def test_a_stale_drop_shows_who_changed_it_and_snaps_back(
