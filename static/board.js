@@ -161,6 +161,37 @@
     });
   });
 
+  /* The conflicts of the tasks a change touched (board/parts.html conflict_changes):
+   * the items that involve one of those tasks (late: one of their jobs) leave
+   * #conflict-list, the new ones go where their data-order puts them. */
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var list = event.detail.target;
+    if (!list || list.id !== "conflict-list") return;
+    var fragment = event.detail.fragment, marker = fragment.querySelector("[data-conflicts-of]");
+    if (!marker) return;
+    var tasks = words(marker.getAttribute("data-conflicts-of")), jobs = words(marker.getAttribute("data-jobs"));
+    marker.remove();
+    Array.prototype.slice.call(list.children).forEach(function (item) {
+      var late = (item.getAttribute("data-order") || "").indexOf("late ") === 0;
+      var hit = late ? jobs[item.getAttribute("data-job-id")]
+        : item.getAttribute("data-task-ids").split(" ").some(function (id) { return tasks[id]; });
+      if (hit) item.remove();
+    });
+    Array.prototype.slice.call(fragment.children).forEach(function (incoming) {
+      var order = incoming.getAttribute("data-order") || "", before = null;
+      for (var i = 0; i < list.children.length && !before; i++) {
+        if ((list.children[i].getAttribute("data-order") || "") > order) before = list.children[i];
+      }
+      list.insertBefore(incoming, before);
+    });
+  });
+
+  function words(text) {
+    var set = {};
+    (text || "").split(" ").forEach(function (word) { if (word) set[word] = true; });
+    return set;
+  }
+
   function afterAnySwap(event) {
     if (refocusId) {
       var again = document.getElementById(refocusId);

@@ -18,13 +18,13 @@ from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import board_queries as q, tables as t
 from app.db.plan_queries import schedule_revision, schedule_timezone
-from app.domain.conflicts import Conflict
+from app.domain.conflicts import Conflict, ConflictType
 from app.domain.plan import Interval
 from app.domain.validation import capable as is_capable, qualified as is_qualified
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound
 from app.services.row_availability import RowAvailability, row_availability
-from app.services.window_conflicts import window_conflicts
+from app.services.window_conflicts import involves, window_conflicts
 
 TRAY_PAGE = 50
 # Rows whose bars come with the page (most of a screen); board.js fetches the rest
@@ -97,6 +97,13 @@ class BoardChanges:
     tray: Tray | None
     tray_total: int
     refs: dict[int, str] = field(default_factory=dict)
+    # The jobs of the changed tasks (their `late` conflicts changed with them).
+    jobs: set[int] = field(default_factory=set)
+    # The tasks the change was about (in view or not).
+    changed: set[int] = field(default_factory=set)
+
+
+BLOCKED = ConflictType.EQUIPMENT_UNAVAILABLE
 
 
 async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> Board:
@@ -194,7 +201,12 @@ async def board_changes(
         tray = await _tray(session, schedule_id, scope.filters, 0) if back_in_tray else None
         tray_total = tray.total if tray else await _tray_total(session, schedule_id, scope.filters)
         timezone = await schedule_timezone(session, schedule_id)
-        refs = await _conflict_refs(session, conflicts)
+        jobs = await _jobs_of(session, task_ids)
+        # Names only for what the answer re-sends: the changed tasks' conflicts and
+        # the out-of-service group (conflicts_changed in board_render).
+        refs = await _conflict_refs(
+            session, [c for c in conflicts if involves(c, task_ids, jobs) or c.type is BLOCKED]
+        )
     gone = set(task_ids) - {bar.task_id for bar in bars}
     return BoardChanges(
         revision,
@@ -208,6 +220,8 @@ async def board_changes(
         tray,
         tray_total,
         refs,
+        jobs,
+        set(task_ids),
     )
 
 
@@ -313,6 +327,11 @@ async def conflicts_on(
         return []
     found = await window_conflicts(services, session, schedule_id, revision, scope.window)
     return [c for c in found if any(task_id in visible for task_id in c.task_ids)]
+
+
+async def _jobs_of(session: AsyncSession, task_ids: set[int]) -> set[int]:
+    tk = t.Task.__table__.c
+    return set((await session.execute(select(tk.job_id).where(tk.id.in_(task_ids)))).scalars())
 
 
 async def _conflict_refs(session: AsyncSession, conflicts: list[Conflict]) -> dict[int, str]:

@@ -126,7 +126,7 @@ async def _brought_forward(
     if changed is None:
         return None
     jobs = await _jobs_of(session, changed)
-    still = [c for c in earlier.conflicts if not _involves_any(c, changed, set(jobs.values()))]
+    still = [c for c in earlier.conflicts if not involves(c, changed, set(jobs.values()))]
     fresh: list[Conflict] = []
     placed = await _placed_ids(session, schedule_id, changed)
     for task_id in sorted(placed):
@@ -174,7 +174,8 @@ async def _changed_tasks(
     return changed
 
 
-def _involves_any(conflict: Conflict, tasks: set[int], jobs: set[int]) -> bool:
+def involves(conflict: Conflict, tasks: set[int], jobs: set[int]) -> bool:
+    """Whether a change of `tasks` (of `jobs`) may have made or cleared `conflict`."""
     if conflict.type is ConflictType.LATE:
         return conflict.job_id in jobs
     return any(task_id in tasks for task_id in conflict.task_ids)

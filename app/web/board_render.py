@@ -11,7 +11,11 @@ returns `hx-swap-oob` fragments for those tasks as `view` shows them now:
   `<i id="bar-{id}" data-gone>` marker when the task left the view (moved out
   of the window or the filter, unscheduled); board.js's `htmx:oobBeforeSwap`
   handler does the upsert, so OOB swaps never miss a target;
-- `#conflicts` (the panel; board.js re-marks bars from it) and `#counters`;
+- of the conflicts panel only what the change touched: the changed tasks'
+  conflicts (`beforeend:#conflict-list`; board.js first removes the items of
+  those tasks, and `late` of their jobs, then puts these in order), the
+  out-of-service group whole (a few items), the count; board.js re-marks bars
+  from the panel. Then `#counters`;
 - `#tray` when a task came back to the tray, else tray removal markers
   (`beforeend:#tray-list`) and `#tray-total`;
 - `<meta id="board-revision" data-revision="N" hx-swap-oob="true">`.
@@ -46,6 +50,7 @@ from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
 from app.services import board as board_service
 from app.services.context import Actor, Services
+from app.services.window_conflicts import involves
 from app.web.board_shading import row_shading, shading_styles
 from app.web.board_view import ZOOM_SPAN, BoardView, Zoom, parse_time, window_start
 from app.web.templates import ENV
@@ -308,9 +313,38 @@ def conflict_items(
             "ref": refs.get(c.task_ids[0], "") if c.task_ids else "",
             "equipment_id": c.equipment_id,
             "equipment_name": c.equipment_name,
+            "job_id": c.job_id,
+            "order": conflict_order(c),
         }
         for c in conflicts
     ]
+
+
+def conflict_order(conflict: Conflict) -> str:
+    """`validation.ordered`'s key as a string that sorts the same way in JavaScript
+    (board.js puts a live change's items in place by it): the type, then the task
+    ids (fixed width, "," between, so a shorter run of the same ids sorts first),
+    then the message, a space between (types are lowercase words and `_`)."""
+    ids = ",".join(f"{task_id:010d}" for task_id in conflict.task_ids)
+    return f"{conflict.type.value} {ids} {conflict.message}"
+
+
+def conflicts_changed(changes: board_service.BoardChanges) -> Context:
+    """What of the conflicts panel a change re-sends (see `conflict_changes` in
+    board/parts.html): the changed tasks' conflicts, the out-of-service group whole."""
+    involved = [
+        c
+        for c in changes.conflicts
+        if c.type is not board_service.BLOCKED and involves(c, changes.changed, changes.jobs)
+    ]
+    blocked = [c for c in changes.conflicts if c.type is board_service.BLOCKED]
+    return {
+        "tasks": " ".join(str(task_id) for task_id in sorted(changes.changed)),
+        "jobs": " ".join(str(job_id) for job_id in sorted(changes.jobs)),
+        "items": conflict_items(involved, changes.refs),
+        "blocked": conflict_items(blocked, changes.refs),
+        "count": len(changes.conflicts),
+    }
 
 
 def machine_names(resources: list[Resource], view: BoardView) -> dict[int, str]:
@@ -362,7 +396,7 @@ def changes_html(
     context = {
         "bars": bars_of(changes.bars, view, zone, changes.resources, changes.conflicts, can_edit),
         "gone": sorted(changes.gone),
-        "conflicts": conflict_items(changes.conflicts, changes.refs),
+        "conflicts": conflicts_changed(changes),
         "machine_names": machine_names(changes.resources, view),
         "counters": counters(changes.scheduled, changes.unscheduled, changes.conflicts),
         "tray": changes.tray,

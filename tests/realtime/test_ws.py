@@ -90,7 +90,8 @@ async def test_a_change_through_the_api_arrives_as_fragments_with_its_revision(
         frame = await frame_with(socket, "board-revision")
     assert revisions_in(frame) == [revision]
     assert f'id="bar-{cut}"' in frame and 'hx-swap-oob="true"' in frame
-    assert 'id="counters"' in frame and 'id="conflicts"' in frame
+    assert 'id="counters"' in frame and 'id="conflicts-count"' in frame
+    assert f'data-conflicts-of="{cut}"' in frame
 
 
 async def test_a_client_too_far_behind_is_told_to_reload(

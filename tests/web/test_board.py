@@ -139,7 +139,10 @@ async def test_placing_moves_the_bar_and_answers_with_fragments(
     bar = bar_of(response.text, plant.cut)
     assert "--row:1;--x:50.0%" in bar and attr(bar, "data-version") == "2"
     assert 'hx-swap-oob="beforeend:#bars"' in response.text
-    assert 'id="conflicts" class="panel conflicts"' in response.text
+    # Of the conflicts panel, only the moved task's items (board.js replaces them).
+    assert 'hx-swap-oob="beforeend:#conflict-list"' in response.text
+    assert f'data-conflicts-of="{plant.cut}"' in response.text
+    assert 'id="conflicts" class="panel conflicts"' not in response.text
     assert 'id="counters"' in response.text
     assert 'id="board-revision"' not in response.text  # only the live feed moves it
     placed = await assignment_of(world, plant.cut)
