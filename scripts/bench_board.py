@@ -11,7 +11,7 @@ scripts/bench.py does), starts uvicorn on it and, over loopback with httpx:
 - **rows**: `GET /board/rows` for the next block of rows (what scrolling costs);
 - **place**: `--moves` sequential `POST /board/tasks/{id}/place` per view, each a
   bar of the page moved by ±1 h on its own rows, as a drop does (the answer is
-  the fragments board.js applies);
+  the fragments board.js applies; "answer KB" is their median size);
 
 then, unless `--no-browser`, in Debian's chromium (Playwright): a week by
 equipment and a week by operator opened cold (navigation to load event,
@@ -74,7 +74,7 @@ async def over_http(base_url: str, loads: int, moves: int) -> None:
         headers = {"X-CSRF-Token": csrf, "HX-Request": "true"}
         print(
             f"{'view':26} {'first':>7} {'page ms (med p95)':>17} {'KB':>6} {'bars':>5} "
-            f"{'rows ms':>8} {'place ms (med p95)':>19}"
+            f"{'rows ms':>8} {'place ms (med p95)':>19} {'answer KB':>9}"
         )
         rng = random.Random(11)
         for view in VIEWS:
@@ -90,7 +90,7 @@ async def over_http(base_url: str, loads: int, moves: int) -> None:
             began = time.perf_counter()
             await client.get(f"/board/rows?{view}&first={ROW_PAGE}&count={ROW_PAGE}")
             rows = (time.perf_counter() - began) * 1000
-            placed = []
+            placed, sizes = [], []
             drawn = page.text.count('<div id="bar-')
             for _ in range(min(moves, len(bars))):
                 task, version, operator, machine_id, start, end = bars.pop(rng.randrange(len(bars)))
@@ -109,9 +109,10 @@ async def over_http(base_url: str, loads: int, moves: int) -> None:
                 )
                 placed.append((time.perf_counter() - began) * 1000)
                 assert answer.status_code == 200, answer.text[:200]
+                sizes.append(len(answer.content) / 1024)
             print(
                 f"{view:26} {first:7.1f} {pct(times):>17} {len(page.content) / 1024:6.0f} "
-                f"{drawn:5d} {rows:8.1f} {pct(placed):>19}"
+                f"{drawn:5d} {rows:8.1f} {pct(placed):>19} {statistics.median(sizes or [0]):9.1f}"
             )
 
 

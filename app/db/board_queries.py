@@ -187,14 +187,18 @@ async def placed_ids_in_window(
     filters: BoardFilter,
     rows: str,
     shown: Collection[int],
+    among: Collection[int] | None = None,
 ) -> set[int]:
     """The ids of the bars `placed_in_window` would return on the rows `shown` (ids only:
-    what a live change needs to tell which conflicts concern the board)."""
+    what a live change needs to tell which conflicts concern the board), of the tasks
+    `among` when given."""
     a, tk, eq = t.Assignment.__table__.c, t.Task.__table__.c, t.Equipment.__table__.c
     row = a.equipment_id if rows == "equipment" else a.operator_id
     query = select(a.task_id, row.label("row")).where(
         a.schedule_id == schedule_id, a.start < end, a.end > start
     )
+    if among is not None:
+        query = query.where(a.task_id.in_(set(among)))
     if filters.job_id is not None or filters.skill:
         query = query.join(t.Task.__table__, tk.id == a.task_id)
     if filters.equipment_type:

@@ -104,6 +104,8 @@ class BoardChanges:
 
 
 BLOCKED = ConflictType.EQUIPMENT_UNAVAILABLE
+# More task ids than this are not listed in one query (drivers cap its parameters).
+MANY_IDS = 2000
 
 
 async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> Board:
@@ -185,6 +187,8 @@ async def board_changes(
             for placed in now_placed.values()
             if placed.task_id in wanted and _on_board(placed, scope, shown)
         ]
+        found = await window_conflicts(services, session, schedule_id, revision, scope.window)
+        # Which of the conflicts' tasks are bars of this board (not every bar's id).
         visible = {bar.task_id for bar in bars}
         visible |= await q.placed_ids_in_window(
             session,
@@ -194,8 +198,9 @@ async def board_changes(
             filters=scope.filters,
             rows=scope.rows,
             shown=shown,
+            among=_few({task_id for c in found for task_id in c.task_ids} - visible),
         )
-        conflicts = await conflicts_on(services, session, schedule_id, revision, scope, visible)
+        conflicts = [c for c in found if any(task_id in visible for task_id in c.task_ids)]
         scheduled, unscheduled = await q.plan_totals(session, schedule_id)
         back_in_tray = (task_ids - set(now_placed)) & wanted
         tray = await _tray(session, schedule_id, scope.filters, 0) if back_in_tray else None
@@ -327,6 +332,12 @@ async def conflicts_on(
         return []
     found = await window_conflicts(services, session, schedule_id, revision, scope.window)
     return [c for c in found if any(task_id in visible for task_id in c.task_ids)]
+
+
+def _few(task_ids: set[int]) -> set[int] | None:
+    """The ids to ask about by name, or None (the whole window) when there are too many
+    for one query's parameters."""
+    return task_ids if len(task_ids) <= MANY_IDS else None
 
 
 async def _jobs_of(session: AsyncSession, task_ids: set[int]) -> set[int]:

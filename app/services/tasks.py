@@ -37,6 +37,7 @@ from app.services.views import (
     task_view_of_row,
     task_views,
 )
+from app.services.window_conflicts import keep_task_conflicts
 from app.services.write_path import Transaction, change, require_version
 
 MAX_PAGE = 100
@@ -317,6 +318,7 @@ async def assign_task(
         view = await _view_in(tx, task)
         conflicts = await schedule.conflicts_in(tx.session, tx.schedule_id, task_id)
     assert tx.revision is not None
+    keep_task_conflicts(services, tx.schedule_id, tx.revision, task_id, conflicts)
     return Placed(task=view, conflicts=conflicts, revision=tx.revision)
 
 

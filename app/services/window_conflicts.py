@@ -30,7 +30,7 @@ change) validates the window afresh.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -64,6 +64,8 @@ INCREMENTAL_KINDS = frozenset(
     }
 )
 INCREMENTAL_TASKS = 60
+# A moved task's conflicts as its change found them, per (schedule, revision, task).
+TASKS_KEPT = 32
 
 Key = tuple[int, int, datetime, datetime]
 
@@ -87,7 +89,8 @@ async def window_conflicts(
         memo.move_to_end(key)
         return kept.conflicts
     place = (schedule_id, window.start, window.end)
-    found = await _brought_forward(memo, latest.get(place), session, key, now)
+    tasks_kept = services.memo.get("task_conflicts", {})
+    found = await _brought_forward(memo, tasks_kept, latest.get(place), session, key, now)
     if found is None:
         plan = await load_window(session, schedule_id, window)
         found = Kept(await offload(validate_plan, plan, now=now), valid_until(plan, now=now))
@@ -102,6 +105,20 @@ async def window_conflicts(
     return found.conflicts
 
 
+def keep_task_conflicts(
+    services: Services, schedule_id: int, revision: int, task_id: int, conflicts: list[Conflict]
+) -> None:
+    """What a committed change at `revision` found for its task (`conflicts_in` in its
+    transaction): bringing a window forward to exactly that revision uses it instead of
+    validating the task's neighbourhood again (the move's own answer does that)."""
+    kept: OrderedDict[Hashable, list[Conflict]] = services.memo.setdefault(
+        "task_conflicts", OrderedDict()
+    )
+    kept[(schedule_id, revision, task_id)] = list(conflicts)
+    while len(kept) > TASKS_KEPT:
+        kept.popitem(last=False)
+
+
 def _usable(kept: Kept | None, now: datetime) -> Kept | None:
     if kept is None or (kept.valid_until is not None and now >= kept.valid_until):
         return None
@@ -110,6 +127,7 @@ def _usable(kept: Kept | None, now: datetime) -> Kept | None:
 
 async def _brought_forward(
     memo: OrderedDict[Hashable, Kept],
+    tasks_kept: Mapping[Hashable, list[Conflict]],
     since: int | None,
     session: AsyncSession,
     key: Key,
@@ -130,7 +148,10 @@ async def _brought_forward(
     fresh: list[Conflict] = []
     placed = await _placed_ids(session, schedule_id, changed)
     for task_id in sorted(placed):
-        fresh.extend(await conflicts_in(session, schedule_id, task_id))
+        known = tasks_kept.get((schedule_id, revision, task_id))
+        fresh.extend(
+            known if known is not None else await conflicts_in(session, schedule_id, task_id)
+        )
     for job_id in sorted({jobs[task_id] for task_id in changed - placed if task_id in jobs}):
         plan = await load_job(session, schedule_id, job_id)
         late = validate_plan(plan, now=now)
