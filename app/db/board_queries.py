@@ -209,14 +209,23 @@ async def placed_ids_in_window(
 
 
 async def booked_in_window(
-    session: AsyncSession, schedule_id: int, *, start: datetime, end: datetime, rows: str
+    session: AsyncSession,
+    schedule_id: int,
+    *,
+    start: datetime,
+    end: datetime,
+    rows: str,
+    row_ids: Collection[int] | None = None,
 ) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Per row (machine or operator), the times booked in the window (every bar, no filter)."""
+    """Per row (machine or operator; of `row_ids` when given), the times booked in the
+    window (every bar, no filter)."""
     a = t.Assignment.__table__.c
     row = a.equipment_id if rows == "equipment" else a.operator_id
     query = select(row.label("row"), a.start, a.end).where(
         a.schedule_id == schedule_id, a.start < end, a.end > start
     )
+    if row_ids is not None:
+        query = query.where(row.in_(set(row_ids)))
     booked: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     for found in await session.execute(query):
         booked[found.row].append((as_utc(found.start), as_utc(found.end)))

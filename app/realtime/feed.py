@@ -65,8 +65,14 @@ FAILURE_LOG_EVERY_S = 10.0
 REVISION_TAG = '<meta id="board-revision"'
 
 
+# A row a change touched: ("equipment" or "operators", the resource's id).
+Row = tuple[str, int]
+ROW_KINDS = ("equipment", "operators")
+
+
 class RenderChanges(Protocol):
-    """The board's renderer (app/web/board_render.py): OOB fragments for `task_ids` in `view`."""
+    """The board's renderer (app/web/board_render.py): OOB fragments for `task_ids` in
+    `view`, and the load strips of the `rows` the changes touched."""
 
     def __call__(
         self,
@@ -75,6 +81,7 @@ class RenderChanges(Protocol):
         view: BoardView,
         task_ids: set[int],
         revision: int,
+        rows: frozenset[Row] = frozenset(),
     ) -> Awaitable[str]: ...
 
 
@@ -145,6 +152,18 @@ def touched_tasks(entities: Any) -> set[int] | None:
     return {task_id for task_id in tasks if isinstance(task_id, int)}
 
 
+def touched_rows(entities: Any) -> set[Row]:
+    """The machines and operators a change touched (a moved task's old and new ones)."""
+    if not isinstance(entities, dict):
+        return set()
+    return {
+        (kind, row_id)
+        for kind in ROW_KINDS
+        for row_id in entities.get(kind) or []
+        if isinstance(row_id, int)
+    }
+
+
 class Feed:
     """One connection's view of the change stream (not shared between connections)."""
 
@@ -173,6 +192,7 @@ class Feed:
         self.extras = extras
         self._extras_due = False
         self._ids: set[int] = set()
+        self._rows: set[Row] = set()
         self._revisions: set[int] = set()
         self._catch_up = False
         self._structural = False
@@ -201,6 +221,7 @@ class Feed:
                 self._structural = True
             else:
                 self._ids |= ids
+                self._rows |= touched_rows(message.get("entities"))
             if len(self._ids) > MAX_PENDING_TASKS or len(self._revisions) > MAX_PENDING_TASKS:
                 self._catch_up = True
         self.wake.set()
@@ -243,15 +264,17 @@ class Feed:
             self.revision = since
             return None
         ids: set[int] = set()
+        rows: set[Row] = set()
         newest: int = result.changes[-1]["revision"]
         for entry in result.changes:
             touched = touched_tasks(entry.get("entities"))
             if touched is None:
                 return await self._refresh(newest)
             ids |= touched
+            rows |= touched_rows(entry.get("entities"))
         if len(ids) > BULK_TASKS:
             return await self._refresh(newest)
-        return await self._render(ids, newest)
+        return await self._render(ids, newest, rows=rows)
 
     async def _pending_change_or_retry(self) -> Update | None:
         try:
@@ -278,7 +301,7 @@ class Feed:
             return await self.catch_up(since)
         revisions = {r for r in self._revisions if r > self.revision}
         contiguous = revisions == set(range(self.revision + 1, self.revision + 1 + len(revisions)))
-        catch_up, structural, ids = self._catch_up, self._structural, self._ids
+        catch_up, structural, ids, rows = self._catch_up, self._structural, self._ids, self._rows
         committed = self._committed_at
         self._forget()
         if catch_up or not contiguous:
@@ -290,12 +313,17 @@ class Feed:
         committed_at = committed[1] if committed and committed[0] == newest else None
         if structural or len(ids) > BULK_TASKS:
             return await self._refresh(newest)
-        return await self._render(ids, newest, committed_at)
+        return await self._render(ids, newest, committed_at, rows)
 
     async def _render(
-        self, ids: set[int], revision: int, committed_at: float | None = None
+        self,
+        ids: set[int],
+        revision: int,
+        committed_at: float | None = None,
+        rows: set[Row] | None = None,
     ) -> Update:
-        html = await self.render(self.services, self.actor, self.view, ids, revision)
+        touched = frozenset(rows or ())
+        html = await self.render(self.services, self.actor, self.view, ids, revision, touched)
         self.revision = revision
         if committed_at is not None:
             html = stamped(html, committed_at)
@@ -312,6 +340,7 @@ class Feed:
 
     def _forget(self) -> None:
         self._ids = set()
+        self._rows = set()
         self._revisions = set()
         self._catch_up = False
         self._structural = False

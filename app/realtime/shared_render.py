@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 
 from app.auth.permissions import allowed
-from app.realtime.feed import RenderChanges, RenderRefresh
+from app.realtime.feed import RenderChanges, RenderRefresh, Row
 from app.services.context import Actor, Services
 from app.web.board_view import BoardView
 
@@ -29,11 +29,17 @@ class SharedRenders:
         self._results: OrderedDict[Hashable, asyncio.Future[str]] = OrderedDict()
 
     async def render(
-        self, services: Services, actor: Actor, view: BoardView, task_ids: set[int], revision: int
+        self,
+        services: Services,
+        actor: Actor,
+        view: BoardView,
+        task_ids: set[int],
+        revision: int,
+        rows: frozenset[Row] = frozenset(),
     ) -> str:
-        key = ("changes", view, _may_edit(actor), frozenset(task_ids), revision)
+        key = ("changes", view, _may_edit(actor), frozenset(task_ids), revision, rows)
         return await self._once(
-            key, lambda: self._render(services, actor, view, task_ids, revision)
+            key, lambda: self._render(services, actor, view, task_ids, revision, rows)
         )
 
     async def refresh(

@@ -7,6 +7,7 @@ and the revision they carry describe the same moment of the plan.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -101,6 +102,8 @@ class BoardChanges:
     jobs: set[int] = field(default_factory=set)
     # The tasks the change was about (in view or not).
     changed: set[int] = field(default_factory=set)
+    # The touched rows of the board: their unavailable time and load now.
+    availability: dict[int, RowAvailability] = field(default_factory=dict)
 
 
 BLOCKED = ConflictType.EQUIPMENT_UNAVAILABLE
@@ -172,8 +175,15 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
 
 
 async def board_changes(
-    *, services: Services, actor: Actor, scope: BoardScope, task_ids: set[int]
+    *,
+    services: Services,
+    actor: Actor,
+    scope: BoardScope,
+    task_ids: set[int],
+    rows: Collection[int] = (),
 ) -> BoardChanges:
+    """How `task_ids` now look on the board of `scope`, with the availability (load
+    strip) of its `rows` among those the change touched."""
     require(actor, "plan.read")
     schedule_id = await services.live_schedule_id()
     async with services.db.read() as session, session.begin():
@@ -207,6 +217,19 @@ async def board_changes(
         tray_total = tray.total if tray else await _tray_total(session, schedule_id, scope.filters)
         timezone = await schedule_timezone(session, schedule_id)
         jobs = await _jobs_of(session, task_ids)
+        touched = [resource for resource in resources if resource.id in set(rows)]
+        availability = (
+            await row_availability(
+                session,
+                schedule_id,
+                rows=scope.rows,
+                window=scope.window,
+                resources=touched,
+                timezone=timezone,
+            )
+            if touched
+            else {}
+        )
         # Names only for what the answer re-sends: the changed tasks' conflicts and
         # the out-of-service group (conflicts_changed in board_render).
         refs = await _conflict_refs(
@@ -227,6 +250,7 @@ async def board_changes(
         refs,
         jobs,
         set(task_ids),
+        availability,
     )
 
 

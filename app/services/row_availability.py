@@ -45,7 +45,7 @@ async def row_availability(
         machines = await load_equipment(session, ids)
         off = {i: equipment_off_time(m, window, now) for i, m in machines.items()}
     booked = await q.booked_in_window(
-        session, schedule_id, start=window.start, end=window.end, rows=rows
+        session, schedule_id, start=window.start, end=window.end, rows=rows, row_ids=ids
     )
     found: dict[int, RowAvailability] = {}
     for row_id in ids:

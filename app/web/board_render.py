@@ -48,10 +48,11 @@ from app.auth.permissions import allowed
 from app.db.board_queries import BoardFilter, PlacedTask, Resource
 from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
+from app.realtime.feed import touched_rows
 from app.services import board as board_service
 from app.services.context import Actor, Services
 from app.services.window_conflicts import involves
-from app.web.board_shading import row_shading, shading_styles
+from app.web.board_shading import row_loads, row_shading, shading_styles
 from app.web.board_view import ZOOM_SPAN, BoardView, Zoom, parse_time, window_start
 from app.web.templates import ENV
 
@@ -370,12 +371,23 @@ def _filter_query(view: BoardView) -> dict[str, str]:
 
 
 async def render_changes(
-    services: Services, actor: Actor, view: BoardView, task_ids: set[int], revision: int
+    services: Services,
+    actor: Actor,
+    view: BoardView,
+    task_ids: set[int],
+    revision: int,
+    rows: frozenset[tuple[str, int]] = frozenset(),
 ) -> str:
-    """OOB fragments bringing a board of `view` up to date for `task_ids` (see the top)."""
+    """OOB fragments bringing a board of `view` up to date for `task_ids`, and the load
+    strips of the `rows` (("equipment" | "operators", id)) the changes touched."""
+    kind = "equipment" if view.rows == "equipment" else "operators"
     return changes_html(
         await board_service.board_changes(
-            services=services, actor=actor, scope=scope_of(view), task_ids=set(task_ids)
+            services=services,
+            actor=actor,
+            scope=scope_of(view),
+            task_ids=set(task_ids),
+            rows={row_id for row_kind, row_id in rows if row_kind == kind},
         ),
         view,
         actor,
@@ -399,6 +411,7 @@ def changes_html(
         "conflicts": conflicts_changed(changes),
         "machine_names": machine_names(changes.resources, view),
         "counters": counters(changes.scheduled, changes.unscheduled, changes.conflicts),
+        "loads": row_loads(changes.resources, changes.availability),
         "tray": changes.tray,
         "tray_total": changes.tray_total,
         "tray_query": urlencode(_filter_query(view)),
@@ -430,7 +443,8 @@ async def render_message(
     if message.get("kind") == "resync":
         return await render_full_refresh(services, actor, view, revision or None)
     if task_ids:
-        return await render_changes(services, actor, view, task_ids, revision)
+        rows = frozenset(touched_rows(entities))
+        return await render_changes(services, actor, view, task_ids, revision, rows)
     if entities.keys() & {"operators", "equipment", "jobs"}:
         # Rows, names, calendars or availability changed: every bar may look different.
         return await render_full_refresh(services, actor, view, revision or None)

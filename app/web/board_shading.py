@@ -42,7 +42,6 @@ def row_shading(
             right = round((interval.end - view.start) / span * 100, 2)
             stops += [f"transparent {cursor}% {left}%", f"{OFF} {left}% {right}%"]
             cursor = right
-        load = None if found.load is None else round(found.load * 100)
         gradient = (
             f"linear-gradient(90deg,{','.join(stops)},transparent {cursor}% 100%)" if stops else ""
         )
@@ -52,10 +51,21 @@ def row_shading(
                 "resource_id": resource.id,
                 "gradient": gradient,
                 "off_class": classes.setdefault(gradient, f"off-{len(classes)}"),
-                "load": load,
-                "load_label": "not available in this window"
-                if load is None
-                else f"{load}% of available time booked",
             }
+            | row_load(resource, found)
         )
     return rows
+
+
+def row_load(resource: Resource, found: RowAvailability) -> dict[str, Any]:
+    """A row's load strip: the booked share in percent (None: no available time), its words."""
+    load = None if found.load is None else round(found.load * 100)
+    label = "not available in this window" if load is None else f"{load}% of available time booked"
+    return {"resource_id": resource.id, "name": resource.name, "load": load, "load_label": label}
+
+
+def row_loads(
+    resources: list[Resource], availability: Mapping[int, RowAvailability]
+) -> list[dict[str, Any]]:
+    """The load strips of the rows in `availability` (the rows a live change touched)."""
+    return [row_load(r, availability[r.id]) for r in resources if r.id in availability]

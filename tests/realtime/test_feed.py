@@ -29,12 +29,20 @@ class Renderer:
 
     def __init__(self) -> None:
         self.calls: list[tuple[set[int], int]] = []
+        self.rows: list[frozenset[tuple[str, int]]] = []
         self.refreshes: list[int | None] = []
 
     async def __call__(
-        self, services: Services, actor: Actor, view: BoardView, task_ids: set[int], revision: int
+        self,
+        services: Services,
+        actor: Actor,
+        view: BoardView,
+        task_ids: set[int],
+        revision: int,
+        rows: frozenset[tuple[str, int]] = frozenset(),
     ) -> str:
         self.calls.append((set(task_ids), revision))
+        self.rows.append(rows)
         return f"<i data-tasks='{sorted(task_ids)}' data-revision='{revision}'></i>"
 
     async def refresh(
@@ -158,6 +166,25 @@ async def test_a_resync_catches_up_from_the_last_revision_sent(
     assert renderer.calls == [({drill}, newest)] and update.revision == newest
 
 
+async def test_the_rows_a_change_touched_are_rendered_live_and_from_the_change_log(
+    services: Services, world: Plant
+) -> None:
+    cut = world.tasks[0]
+    async with change(services, ANNA, "test.move") as tx:
+        tx.touch("tasks", cut)
+        tx.touch("equipment", world.mill)
+        tx.touch("operators", world.olga)
+    assert tx.revision is not None
+    touched = frozenset({("equipment", world.mill), ("operators", world.olga)})
+    renderer = Renderer()
+    feed = feed_for(services, renderer, tx.revision - 1)
+    feed.note(message(tx.revision, cut, equipment=[world.mill], operators=[world.olga]))
+    await feed.next_updates()
+    await feed.catch_up(tx.revision - 1)
+    assert renderer.calls == [({cut}, tx.revision)] * 2
+    assert renderer.rows == [touched, touched]
+
+
 async def test_a_change_of_rows_refreshes_the_whole_view(services: Services, world: Plant) -> None:
     base = await touch(services, world.tasks[0])
     renamed = await touch(services, world.mill, entity="equipment")
@@ -242,11 +269,16 @@ async def test_a_failed_render_costs_that_update_and_is_tried_again_from_the_cha
     failures = [ConnectionRefusedError("the database is away")]
 
     async def flaky(
-        services: Services, actor: Actor, view: BoardView, task_ids: set[int], revision: int
+        services: Services,
+        actor: Actor,
+        view: BoardView,
+        task_ids: set[int],
+        revision: int,
+        rows: frozenset[tuple[str, int]] = frozenset(),
     ) -> str:
         if failures:
             raise failures.pop()
-        return await real_render(services, actor, view, task_ids, revision)
+        return await real_render(services, actor, view, task_ids, revision, rows)
 
     feed = Feed(services=services, actor=ANNA, view=VIEW, render=flaky, revision=1)
     revision = await touch(services, world.tasks[0])

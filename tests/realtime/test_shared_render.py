@@ -24,7 +24,13 @@ class CountingRenderer:
         self.fail = False
 
     async def __call__(
-        self, services: Any, actor: Actor, view: BoardView, task_ids: set[int], revision: int
+        self,
+        services: Any,
+        actor: Actor,
+        view: BoardView,
+        task_ids: set[int],
+        revision: int,
+        rows: frozenset[tuple[str, int]] = frozenset(),
     ) -> str:
         self.calls.append((actor.role, view, frozenset(task_ids), revision))
         await asyncio.sleep(0)  # the others ask while this one is rendering

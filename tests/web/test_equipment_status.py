@@ -84,13 +84,17 @@ async def test_schedulers_and_managers_get_the_status_control_on_machine_rows(
     mill = world.plant.mill
     await headers_of(world, "anna")
     page = (await world.client.get(f"/board?{today_view()}")).text
-    assert f'popovertarget="status-form-{mill}"' in page
-    assert f'action="/board/equipment/{mill}/status?' in page
+    # One shared form for the board, a button per machine row that opens it.
+    assert page.count('id="status-form"') == 1
+    assert page.count('popovertarget="status-form" aria-label="Set the status of ') == len(
+        re.findall(r'class="row-label ', page)
+    )
+    assert f'data-resource-id="{mill}" data-status="available"' in page
     by_operator = await world.client.get(f"/board?{today_view().replace('equipment', 'operator')}")
-    assert "status-form-" not in by_operator.text
+    assert "status-form" not in by_operator.text
     async with world.another_browser() as maria:
         await log_in(maria, "maria")
-        assert f'popovertarget="status-form-{mill}"' in (await maria.get("/board")).text
+        assert 'id="status-form"' in (await maria.get("/board")).text
 
 
 async def test_setting_a_status_needs_the_csrf_token(world: BoardWorld) -> None:
@@ -123,7 +127,9 @@ async def test_a_scheduler_sets_a_machine_down_and_the_board_offers_the_tasks_to
     html = await set_down(world, headers, expected_back=back, note="spindle bearing noise")
     # The whole board comes back out of band: the row, the marked bar, the panel, a notice.
     assert '<main id="board-main"' in html and 'hx-swap-oob="true"' in html
-    assert re.search(rf'class="row-label status-down"[^>]*data-resource-id="{plant.mill}"', html)
+    assert re.search(
+        rf'class="row-label status-down[^"]*"[^>]*data-resource-id="{plant.mill}"', html
+    )
     assert "has-error" in bar_of(html, plant.cut)
     assert "is down" not in bar_of(html, plant.weld)  # Weld is on another machine
     conflicts = panel(html)

@@ -80,11 +80,21 @@ async def test_a_scheduler_sets_a_machine_down_and_moves_its_task_to_the_tray(
     await page.click("button[type=submit]")
     await page.wait_for_selector(f"#bar-{plant.cut}")
     # (Cut already conflicts: it now comes after Weld. Nothing is out of service yet.)
-    assert await page.locator(".out-of-service").count() == 0
+    assert await page.locator(".out-of-service .blocked-task").count() == 0
 
+    # The board's one status form opens from the keyboard, filled for the row's machine.
     row = f'.row-label[data-resource-id="{plant.mill}"]'
+    form = "#status-form"
+    await page.focus(f"{row} .row-status-button")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector(f"{form}:popover-open")
+    assert await page.inner_text(f"{form} .status-machine") == "Mill 1"
+    assert await page.is_checked(f'{form} input[name="status"][value="available"]')
+    action = await page.get_attribute(form, "action") or ""
+    assert action.startswith(f"/board/equipment/{plant.mill}/status?")
+    await page.keyboard.press("Escape")
+    await page.wait_for_selector(f"{form}:not(:popover-open)", state="attached")
     await page.click(f"{row} .row-status-button")
-    form = f"#status-form-{plant.mill}"
     await page.wait_for_selector(f"{form}:popover-open")
     await page.check(f'{form} input[name="status"][value="down"]')
     await page.fill(f'{form} input[name="note"]', "spindle bearing noise")
@@ -103,6 +113,6 @@ async def test_a_scheduler_sets_a_machine_down_and_moves_its_task_to_the_tray(
     await page.click(f'#conflicts [data-unschedule-task="{plant.cut}"]')
     await page.wait_for_selector(f"#tray-list #tray-task-{plant.cut}")
     await page.wait_for_selector(f"#bar-{plant.cut}", state="detached")
-    await page.wait_for_selector(".out-of-service", state="detached")
+    await page.wait_for_selector(".out-of-service", state="hidden")
     assert await assignment_of(base_url, plant.cut) is None
     await page.close()

@@ -1,6 +1,9 @@
-"""A move re-sends only the conflicts it touched: the mover's board and a colleague's
-board still end as a fresh page of the same plan shows it (conflicts list in order,
-counters, bars and their marks), in real browsers over a real WebSocket."""
+"""A move re-sends only what it touched, and every open board still ends right.
+
+In real browsers over a real WebSocket, the mover's board and a colleague's
+board end as a fresh page of the same plan shows it: the conflicts list in
+order, the counters, the bars and their marks (only the moved tasks' conflicts
+are re-sent), and the load strips of the rows the move touched (only those)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,12 @@ from realtime.live_world import (
     plant_fixture as plant_fixture,
     var_dir_fixture as var_dir_fixture,
 )
+
+from app.db import tables as t
+from app.db.session import Database
+from app.realtime.hub import MemoryHub
+from app.services.context import SYSTEM, Services
+from app.services.write_path import change
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +48,7 @@ STATE_JS = """() => ({
 
 # As board.js's drop does: post the place with the bar's version, apply the answer.
 PLACE_JS = """async ([id, fields]) => {
-  const bar = document.getElementById('bar-' + id);
+  const bar = document.getElementById('bar-' + id) || document.getElementById('tray-task-' + id);
   const body = new URLSearchParams({...fields, version: bar.dataset.version});
   const csrf = document.querySelector('meta[name="csrf-token"]').getAttribute('content');
   const response = await fetch('/board/tasks/' + id + '/place?' + window.taktBoard.currentView(), {
@@ -72,6 +81,22 @@ async def sign_in(browser: Browser, board: Board) -> AsyncIterator[SignIn]:
     yield open_board
     for context in contexts:
         await context.close()
+
+
+@pytest.fixture
+async def second_mill(board: Board) -> AsyncIterator[int]:
+    """Mill 2 beside the plant's Mill 1 (a row the first moves leave alone)."""
+    services = Services(
+        settings=board.settings, db=Database(board.settings.database_url), hub=MemoryHub()
+    )
+    try:
+        async with change(services, SYSTEM, "test.plant") as tx:
+            mill = t.Equipment(name="Mill 2", type="cnc_mill", capabilities=["milling"])
+            tx.session.add(mill)
+            await tx.session.flush()
+        yield mill.id
+    finally:
+        await services.db.dispose()
 
 
 async def state_at(page: Page, revision: int) -> dict[str, Any]:
@@ -114,3 +139,59 @@ async def test_both_boards_end_right_after_moves_that_make_and_clear_conflicts(
         seen_conflicts.append(len(expected["conflicts"]))
     # The steps did make conflicts (several at once) and clear them all.
     assert max(seen_conflicts) >= 3 and seen_conflicts[-1] == 0
+
+
+MARK_STRIPS_JS = "() => document.querySelectorAll('.row-load').forEach(s => s.dataset.old = '1')"
+
+
+async def strips(page: Page, revision: int, *machines: int) -> list[tuple[str | None, bool]]:
+    """Each machine's load strip: its words, and whether it is a new element (re-sent)."""
+    await state_at(page, revision)
+    found = []
+    for machine in machines:
+        strip = page.locator(f"#row-load-{machine}")
+        found.append(
+            (await strip.get_attribute("aria-label"), await strip.get_attribute("data-old") is None)
+        )
+    return found
+
+
+async def test_a_move_updates_the_load_strips_of_the_rows_it_touched_on_every_board(
+    board: Board, sign_in: SignIn, second_mill: int
+) -> None:
+    plant = board.plant
+    token = await board.token("anna")
+    cut, drill, _ = plant.tasks
+    await board.move(token, cut, 8)
+    anna, ben = await sign_in("anna"), await sign_in("ben")
+    mill, mill2 = plant.mill, second_mill
+
+    async def place(task: int, machine: int, hour: int) -> int:
+        fields = {
+            "operator_id": str(plant.olga),
+            "equipment_id": str(machine),
+            "starts_at": plant.at(hour).isoformat(),
+            "ends_at": plant.at(hour + 1).isoformat(),
+        }
+        for page in (anna, ben):
+            await page.evaluate(MARK_STRIPS_JS)
+        assert await anna.evaluate(PLACE_JS, [task, fields]) == 200
+        return await board.revision(token)
+
+    async def fresh_strips(revision: int) -> list[str | None]:
+        page = await sign_in("ben")
+        return [label for label, _ in await strips(page, revision, mill, mill2)]
+
+    before = await fresh_strips(await board.revision(token))
+    # Drill from the tray onto Mill 1: Mill 1's strip is re-sent and fuller, Mill 2's untouched.
+    revision = await place(drill, mill, 10)
+    after = await fresh_strips(revision)
+    assert after[0] != before[0] and after[1] == before[1]
+    for page in (anna, ben):
+        assert await strips(page, revision, mill, mill2) == [(after[0], True), (after[1], False)]
+    # Cut from Mill 1 to Mill 2: both rows it touched, the one it left too.
+    revision = await place(cut, mill2, 12)
+    moved = await fresh_strips(revision)
+    assert moved[0] != after[0] and moved[1] != after[1]
+    for page in (anna, ben):
+        assert await strips(page, revision, mill, mill2) == [(moved[0], True), (moved[1], True)]
