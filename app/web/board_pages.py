@@ -17,6 +17,8 @@ Every edit goes through `services.tasks`.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Mapping
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -283,8 +285,9 @@ async def place(request: Request, session: PageSession) -> Response:
         after_start=start.isoformat(),
         what=f"{placed.task['name']} to {render.span_label(start, end, zone)}",
     )
+    rows = _rows_of(view, before["assignment"], asdict(placement))
     return await _edit_done(
-        request, session, view, zone, task_id, message, form, level=level, record=record
+        request, session, view, zone, task_id, message, form, level=level, record=record, rows=rows
     )
 
 
@@ -322,7 +325,17 @@ async def unschedule(request: Request, session: PageSession) -> Response:
         after_start=None,
         what=f"{task['name']} back to the tray",
     )
-    return await _edit_done(request, session, view, zone, task_id, message, form, record=record)
+    rows = _rows_of(view, before["assignment"])
+    return await _edit_done(
+        request, session, view, zone, task_id, message, form, record=record, rows=rows
+    )
+
+
+def _rows_of(view: BoardView, *placements: Mapping[str, Any] | None) -> set[int]:
+    """The rows of `view` these placements are on (a move's old and new one): their
+    load strips go with the answer."""
+    key = "equipment_id" if view.rows == "equipment" else "operator_id"
+    return {p[key] for p in placements if p is not None and p.get(key) is not None}
 
 
 async def _edit_done(
@@ -336,9 +349,10 @@ async def _edit_done(
     *,
     level: str = "ok",
     record: str = "",
+    rows: Collection[int] = (),
 ) -> Response:
     try:
-        html = await _task_fragments(request, session, view, task_id)
+        html = await _task_fragments(request, session, view, task_id, rows)
         if form.get("from_detail"):
             html += await detail_html(request, session, task_id, view, zone, oob=True)
     except Exception as exc:
@@ -376,7 +390,11 @@ async def _edit_refused(
 
 
 async def _task_fragments(
-    request: Request, session: PageSession, view: BoardView, task_id: int
+    request: Request,
+    session: PageSession,
+    view: BoardView,
+    task_id: int,
+    rows: Collection[int] = (),
 ) -> str:
     try:
         changes = await board_service.board_changes(
@@ -384,6 +402,7 @@ async def _task_fragments(
             actor=session.actor,
             scope=render.scope_of(view),
             task_ids={task_id},
+            rows=rows,
         )
     except NotFound:
         return ""

@@ -143,6 +143,9 @@ async def test_placing_moves_the_bar_and_answers_with_fragments(
     assert 'hx-swap-oob="beforeend:#conflict-list"' in response.text
     assert f'data-conflicts-of="{plant.cut}"' in response.text
     assert 'id="conflicts" class="panel conflicts"' not in response.text
+    # The load strips of the row it left and the row it went to, and of no other.
+    strips = set(re.findall(r'id="row-load-(\d+)"', response.text))
+    assert strips == {str(plant.mill), str(plant.mill2)}
     assert 'id="counters"' in response.text
     assert 'id="board-revision"' not in response.text  # only the live feed moves it
     placed = await assignment_of(world, plant.cut)
