@@ -7,25 +7,23 @@ and the revision they carry describe the same moment of the plan.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import board_queries as q, tables as t
 from app.db.plan_queries import schedule_revision, schedule_timezone
-from app.domain.conflicts import Conflict, ConflictType
+from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
 from app.domain.validation import capable as is_capable, qualified as is_qualified
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound
 from app.services.row_availability import RowAvailability, row_availability
-from app.services.window_conflicts import involves, window_conflicts
+from app.services.window_conflicts import window_conflicts
 
 TRAY_PAGE = 50
 # Rows whose bars come with the page (most of a screen); board.js fetches the rest
@@ -81,36 +79,6 @@ class Board:
     whole: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class BoardChanges:
-    """How some tasks now look on one board (what the live feed re-renders)."""
-
-    revision: int
-    timezone: str
-    resources: list[q.Resource]
-    # Tasks now on this board, and tasks that must leave it.
-    bars: list[q.PlacedTask]
-    gone: set[int]
-    conflicts: list[Conflict]
-    scheduled: int
-    unscheduled: int
-    # The tray's first page when a task came back to it, else None.
-    tray: Tray | None
-    tray_total: int
-    refs: dict[int, str] = field(default_factory=dict)
-    # The jobs of the changed tasks (their `late` conflicts changed with them).
-    jobs: set[int] = field(default_factory=set)
-    # The tasks the change was about (in view or not).
-    changed: set[int] = field(default_factory=set)
-    # The touched rows of the board: their unavailable time and load now.
-    availability: dict[int, RowAvailability] = field(default_factory=dict)
-
-
-BLOCKED = ConflictType.EQUIPMENT_UNAVAILABLE
-# More task ids than this are not listed in one query (drivers cap its parameters).
-MANY_IDS = 2000
-
-
 async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> Board:
     require(actor, "plan.read")
     schedule_id = await services.live_schedule_id()
@@ -141,10 +109,10 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         )
         conflicts = await conflicts_on(services, session, schedule_id, revision, scope, visible)
         scheduled, unscheduled = await q.plan_totals(session, schedule_id)
-        tray = await _tray(session, schedule_id, scope.filters, offset=0)
+        tray = await tray_of(session, schedule_id, scope.filters, offset=0)
         types, skills = await q.filter_choices(session)
         timezone = await schedule_timezone(session, schedule_id)
-        refs = await _conflict_refs(session, conflicts)
+        refs = await conflict_refs(session, conflicts)
         availability = await row_availability(
             session,
             schedule_id,
@@ -174,93 +142,13 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
     )
 
 
-async def board_changes(
-    *,
-    services: Services,
-    actor: Actor,
-    scope: BoardScope,
-    task_ids: set[int],
-    rows: Collection[int] = (),
-) -> BoardChanges:
-    """How `task_ids` now look on the board of `scope`, with the availability (load
-    strip) of its `rows` among those the change touched."""
-    require(actor, "plan.read")
-    schedule_id = await services.live_schedule_id()
-    async with services.db.read() as session, session.begin():
-        revision = await schedule_revision(session, schedule_id)
-        resources = await rows_of(session, scope)
-        shown = {resource.id for resource in resources}
-        now_placed = await q.placed_tasks(session, schedule_id, task_ids)
-        wanted = set((await session.execute(_matching(task_ids, scope.filters))).scalars())
-        bars = [
-            placed
-            for placed in now_placed.values()
-            if placed.task_id in wanted and _on_board(placed, scope, shown)
-        ]
-        found = await window_conflicts(services, session, schedule_id, revision, scope.window)
-        # Which of the conflicts' tasks are bars of this board (not every bar's id).
-        visible = {bar.task_id for bar in bars}
-        visible |= await q.placed_ids_in_window(
-            session,
-            schedule_id,
-            start=scope.window.start,
-            end=scope.window.end,
-            filters=scope.filters,
-            rows=scope.rows,
-            shown=shown,
-            among=_few({task_id for c in found for task_id in c.task_ids} - visible),
-        )
-        conflicts = [c for c in found if any(task_id in visible for task_id in c.task_ids)]
-        scheduled, unscheduled = await q.plan_totals(session, schedule_id)
-        back_in_tray = (task_ids - set(now_placed)) & wanted
-        tray = await _tray(session, schedule_id, scope.filters, 0) if back_in_tray else None
-        tray_total = tray.total if tray else await _tray_total(session, schedule_id, scope.filters)
-        timezone = await schedule_timezone(session, schedule_id)
-        jobs = await _jobs_of(session, task_ids)
-        touched = [resource for resource in resources if resource.id in set(rows)]
-        availability = (
-            await row_availability(
-                session,
-                schedule_id,
-                rows=scope.rows,
-                window=scope.window,
-                resources=touched,
-                timezone=timezone,
-            )
-            if touched
-            else {}
-        )
-        # Names only for what the answer re-sends: the changed tasks' conflicts and
-        # the out-of-service group (conflicts_changed in board_render).
-        refs = await _conflict_refs(
-            session, [c for c in conflicts if involves(c, task_ids, jobs) or c.type is BLOCKED]
-        )
-    gone = set(task_ids) - {bar.task_id for bar in bars}
-    return BoardChanges(
-        revision,
-        timezone,
-        resources,
-        bars,
-        gone,
-        conflicts,
-        scheduled,
-        unscheduled,
-        tray,
-        tray_total,
-        refs,
-        jobs,
-        set(task_ids),
-        availability,
-    )
-
-
 async def tray_page(
     *, services: Services, actor: Actor, filters: q.BoardFilter, offset: int
 ) -> Tray:
     require(actor, "plan.read")
     schedule_id = await services.live_schedule_id()
     async with services.db.read() as session:
-        return await _tray(session, schedule_id, filters, offset=max(0, offset))
+        return await tray_of(session, schedule_id, filters, offset=max(0, offset))
 
 
 async def changed_by_name(*, services: Services, user_id: int | None) -> str | None:
@@ -358,23 +246,12 @@ async def conflicts_on(
     return [c for c in found if any(task_id in visible for task_id in c.task_ids)]
 
 
-def _few(task_ids: set[int]) -> set[int] | None:
-    """The ids to ask about by name, or None (the whole window) when there are too many
-    for one query's parameters."""
-    return task_ids if len(task_ids) <= MANY_IDS else None
-
-
-async def _jobs_of(session: AsyncSession, task_ids: set[int]) -> set[int]:
-    tk = t.Task.__table__.c
-    return set((await session.execute(select(tk.job_id).where(tk.id.in_(task_ids)))).scalars())
-
-
-async def _conflict_refs(session: AsyncSession, conflicts: list[Conflict]) -> dict[int, str]:
+async def conflict_refs(session: AsyncSession, conflicts: list[Conflict]) -> dict[int, str]:
     firsts = {c.task_ids[0] for c in conflicts if c.task_ids}
     return await q.job_references(session, firsts) if firsts else {}
 
 
-async def _tray(
+async def tray_of(
     session: AsyncSession, schedule_id: int, filters: q.BoardFilter, offset: int
 ) -> Tray:
     capabilities = await _capabilities(session, filters)
@@ -389,7 +266,7 @@ async def _tray(
     return Tray(tasks, total, offset)
 
 
-async def _tray_total(session: AsyncSession, schedule_id: int, filters: q.BoardFilter) -> int:
+async def tray_total_of(session: AsyncSession, schedule_id: int, filters: q.BoardFilter) -> int:
     capabilities = await _capabilities(session, filters)
     _, total = await q.unscheduled_tasks(
         session, schedule_id, filters=filters, capabilities=capabilities, limit=0, offset=0
@@ -401,26 +278,6 @@ async def _capabilities(session: AsyncSession, filters: q.BoardFilter) -> set[st
     if not filters.equipment_type:
         return None
     return await q.capabilities_of_type(session, filters.equipment_type)
-
-
-def _on_board(placed: q.PlacedTask, scope: BoardScope, shown: set[int]) -> bool:
-    wanted_type = scope.filters.equipment_type
-    return (
-        scope.row_of(placed) in shown
-        and (not wanted_type or placed.equipment_type == wanted_type)
-        and Interval(placed.start, placed.end).overlaps(scope.window)
-    )
-
-
-def _matching(task_ids: set[int], filters: q.BoardFilter) -> Select[Any]:
-    """Which of these tasks pass the board's job/skill filters (type is checked on the bar)."""
-    tk = t.Task.__table__.c
-    query = select(tk.id).where(tk.id.in_(task_ids))
-    if filters.job_id is not None:
-        query = query.where(tk.job_id == filters.job_id)
-    if filters.skill:
-        query = query.where(tk.required_skill == filters.skill)
-    return query
 
 
 async def _busy(

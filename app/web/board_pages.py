@@ -34,6 +34,7 @@ from app.api.errors import error_response
 from app.db.session import database_unavailable
 from app.domain.critical_path import DependencyCycle
 from app.services import board as board_service, jobs, qualification, schedule, tasks
+from app.services.board_changes import board_changes
 from app.services.errors import (
     InvalidInput,
     NotFound,
@@ -397,7 +398,7 @@ async def _task_fragments(
     rows: Collection[int] = (),
 ) -> str:
     try:
-        changes = await board_service.board_changes(
+        changes = await board_changes(
             services=services_of(request),
             actor=session.actor,
             scope=render.scope_of(view),

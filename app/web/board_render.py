@@ -50,8 +50,9 @@ from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
 from app.realtime.feed import touched_rows
 from app.services import board as board_service
+from app.services.board_changes import BoardChanges, board_changes
 from app.services.context import Actor, Services
-from app.services.window_conflicts import involves
+from app.web.board_conflicts import conflict_items, conflicts_changed, counters
 from app.web.board_shading import row_loads, row_shading, shading_styles
 from app.web.board_view import ZOOM_SPAN, BoardView, Zoom, parse_time, window_start
 from app.web.templates import ENV
@@ -299,68 +300,9 @@ def board_context(
     }
 
 
-def conflict_items(
-    conflicts: list[Conflict], refs: Mapping[int, str] | None = None
-) -> list[Context]:
-    refs = refs or {}
-    return [
-        {
-            "type": str(c.type),
-            "label": str(c.type).replace("_", " "),
-            "severity": str(c.severity),
-            "message": c.message,
-            "task_ids": " ".join(str(task_id) for task_id in c.task_ids),
-            "first": c.task_ids[0] if c.task_ids else None,
-            "ref": refs.get(c.task_ids[0], "") if c.task_ids else "",
-            "equipment_id": c.equipment_id,
-            "equipment_name": c.equipment_name,
-            "job_id": c.job_id,
-            "order": conflict_order(c),
-        }
-        for c in conflicts
-    ]
-
-
-def conflict_order(conflict: Conflict) -> str:
-    """`validation.ordered`'s key as a string that sorts the same way in JavaScript
-    (board.js puts a live change's items in place by it): the type, then the task
-    ids (fixed width, "," between, so a shorter run of the same ids sorts first),
-    then the message, a space between (types are lowercase words and `_`)."""
-    ids = ",".join(f"{task_id:010d}" for task_id in conflict.task_ids)
-    return f"{conflict.type.value} {ids} {conflict.message}"
-
-
-def conflicts_changed(changes: board_service.BoardChanges) -> Context:
-    """What of the conflicts panel a change re-sends (see `conflict_changes` in
-    board/parts.html): the changed tasks' conflicts, the out-of-service group whole."""
-    involved = [
-        c
-        for c in changes.conflicts
-        if c.type is not board_service.BLOCKED and involves(c, changes.changed, changes.jobs)
-    ]
-    blocked = [c for c in changes.conflicts if c.type is board_service.BLOCKED]
-    return {
-        "tasks": " ".join(str(task_id) for task_id in sorted(changes.changed)),
-        "jobs": " ".join(str(job_id) for job_id in sorted(changes.jobs)),
-        "items": conflict_items(involved, changes.refs),
-        "blocked": conflict_items(blocked, changes.refs),
-        "count": len(changes.conflicts),
-    }
-
-
 def machine_names(resources: list[Resource], view: BoardView) -> dict[int, str]:
     """Names for the panel's "out of service" groups (rows are machines only by equipment)."""
     return {r.id: r.name for r in resources} if view.rows == "equipment" else {}
-
-
-def counters(scheduled: int, unscheduled: int, conflicts: list[Conflict]) -> Context:
-    errors = sum(1 for c in conflicts if str(c.severity) == "error")
-    return {
-        "scheduled": scheduled,
-        "unscheduled": unscheduled,
-        "errors": errors,
-        "warnings": len(conflicts) - errors,
-    }
 
 
 def _filter_query(view: BoardView) -> dict[str, str]:
@@ -382,7 +324,7 @@ async def render_changes(
     strips of the `rows` (("equipment" | "operators", id)) the changes touched."""
     kind = "equipment" if view.rows == "equipment" else "operators"
     return changes_html(
-        await board_service.board_changes(
+        await board_changes(
             services=services,
             actor=actor,
             scope=scope_of(view),
@@ -396,7 +338,7 @@ async def render_changes(
 
 
 def changes_html(
-    changes: board_service.BoardChanges, view: BoardView, actor: Actor, *, revision: int | None
+    changes: BoardChanges, view: BoardView, actor: Actor, *, revision: int | None
 ) -> str:
     """The fragments for `changes`; `revision=None` leaves `#board-revision` alone.
 
