@@ -108,4 +108,4 @@ async def test_a_breakdown_from_a_phone_is_offered_as_a_repair_on_the_board(
     await panel.locator("button", has_text="Apply").click()
     await board.wait_for_selector("#optimizer[data-state=applied]")
     await board.wait_for_selector(f'#bar-{plant.cut}[data-equipment-id="{plant.mill2}"]')
-    await board.wait_for_selector(".out-of-service", state="detached")
+    await board.wait_for_selector(".out-of-service", state="hidden")
