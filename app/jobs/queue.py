@@ -102,11 +102,17 @@ class RunningJob:
     cancelled: bool = False
     progress: dict[str, Any] | None = None
     _unsaved: bool = False
+    # Wakes the watcher from any thread (set while the job runs).
+    _wake: Callable[[], None] | None = field(default=None, repr=False)
 
     def report(self, progress: dict[str, Any]) -> None:
-        """Safe from any thread; stored and published every PROGRESS_INTERVAL_S."""
+        """Safe from any thread; stored and published every PROGRESS_INTERVAL_S,
+        the first report at once (a user waits for the first figures)."""
+        first = self.progress is None
         self.progress = progress
         self._unsaved = True
+        if first and self._wake is not None:
+            self._wake()
 
     def should_stop(self) -> bool:
         return self.stop.is_set()
@@ -349,7 +355,9 @@ class JobQueue:
         )
         self._running[run_id] = job
         await self._announce(run_id, "active")
-        watcher = asyncio.create_task(self._watch(job))
+        woken = asyncio.Event()
+        job._wake = _waker(asyncio.get_running_loop(), woken)
+        watcher = asyncio.create_task(self._watch(job, woken))
         try:
             result = await handler(job)
         finally:
@@ -444,10 +452,13 @@ class JobQueue:
 
     # --- progress ------------------------------------------------------------------------------
 
-    async def _watch(self, job: RunningJob) -> None:
+    async def _watch(self, job: RunningJob, woken: asyncio.Event) -> None:
         last_beat = time.monotonic()
         while True:
-            await asyncio.sleep(min(PROGRESS_INTERVAL_S, self.sweep_policy.heartbeat_s))
+            with contextlib.suppress(TimeoutError):
+                interval = min(PROGRESS_INTERVAL_S, self.sweep_policy.heartbeat_s)
+                await asyncio.wait_for(woken.wait(), interval)
+            woken.clear()
             beat = time.monotonic() - last_beat >= self.sweep_policy.heartbeat_s
             try:
                 if await self._save_progress(job, beat=beat):
@@ -481,3 +492,13 @@ class JobQueue:
 
     def _me(self, started_at: datetime) -> WorkerInfo:
         return WorkerInfo(self.worker_id, started_at, self.concurrency, len(self._running))
+
+
+def _waker(loop: asyncio.AbstractEventLoop, woken: asyncio.Event) -> Callable[[], None]:
+    """Sets `woken` from any thread; nothing once the loop is closed (the job is over)."""
+
+    def wake() -> None:
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(woken.set)
+
+    return wake

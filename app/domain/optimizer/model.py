@@ -32,6 +32,7 @@ a whole plan (`optimizer_start`).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -342,7 +343,8 @@ def _shortlist(
     work as the others, lose little.
     """
     if len(candidates) > SHORTLIST:
-        ranked = sorted(candidates, key=lambda rid: (load[rid], rid))[:SHORTLIST]
+        # Candidates come sorted by id, so ties go to the lower id.
+        ranked = heapq.nsmallest(SHORTLIST, candidates, key=load.__getitem__)
         if wanted in candidates and wanted not in ranked:
             ranked[-1] = wanted
         candidates = tuple(sorted(ranked))

@@ -54,9 +54,11 @@ class Busy:
             self.take(start, end)
 
     def first_free(self, at: int, duration: int) -> int:
-        i = bisect_right(self.ends, at)
-        while i < len(self.starts) and self.starts[i] < at + duration:
-            at = max(at, self.ends[i])
+        starts, ends = self.starts, self.ends
+        i, n = bisect_right(ends, at), len(starts)
+        while i < n and starts[i] < at + duration:
+            if ends[i] > at:
+                at = ends[i]
             i += 1
         return at
 
@@ -82,13 +84,18 @@ class Busy:
 
 
 def earliest(at: int, duration: int, busy: Sequence[Busy]) -> int:
-    """The first start from `at` at which every one of `busy` is free."""
-    while True:
-        start = at
-        for b in busy:
-            at = b.first_free(at, duration)
-        if at == start:
-            return at
+    """The first start from `at` at which every one of `busy` is free: each in
+    turn moves it on, until all of them in a row leave it where it is."""
+    count = len(busy)
+    if count == 1:
+        return busy[0].first_free(at, duration)
+    i = agreed = 0
+    while agreed < count:
+        moved = busy[i].first_free(at, duration)
+        agreed = 1 if moved != at else agreed + 1
+        at = moved
+        i = (i + 1) % count
+    return at
 
 
 # Greedy passes at most per hold: each later one places first what an earlier
@@ -212,6 +219,9 @@ class _Pass:
             **{("e", e): Busy(b, merge=True) for e, b in model.equipment_blocks.items()},
         }
         self.held: dict[Resource, Busy] = {r: Busy(()) for r in self.booked}
+        # What a slot must avoid on each resource, with and without the held slots.
+        self.around = {r: [self.booked[r], self.held[r]] for r in self.booked}
+        self.booked_only = {r: [self.booked[r]] for r in self.booked}
         # Live slots of promised tasks, booked for them from the start: nobody
         # else's. Should one not be taken after all (its predecessor ends
         # later), that time stays unused in this plan; the search can use it.
@@ -350,8 +360,7 @@ class _Pass:
             (None, None) if t.current is None else (t.current.operator_id, t.current.equipment_id)
         )
 
-        def busy(r: Resource) -> list[Busy]:
-            return [self.booked[r], self.held[r]] if around else [self.booked[r]]
+        busy = (self.around if around else self.booked_only).__getitem__
 
         def alone(r: Resource) -> int:
             return earliest(at, t.duration, busy(r))
