@@ -14,8 +14,9 @@ best plan kept (`ScheduleModel.score`).
 At plant scale (`greedy_first_plan`, the first plan `optimizer.lns`
 improves) it is a dispatching rule: ready tasks by earliest deadline (their
 job's due time, less what follows them), each on the candidate pair where it
-finishes soonest; the live slots of jobs the live plan had complete are
-booked for them from the start (*promised*), the others held as above.
+finishes soonest (its duration on each equipment, under alternative
+routings); the live slots of jobs the live plan had complete are booked for
+them from the start (*promised*), the others held as above.
 
 CP-SAT completes a partial hint poorly when there are thousands of tasks
 with several candidates each; with this whole plan as the hint of the
@@ -231,10 +232,11 @@ class _Pass:
         for task_id, t in model.tasks.items():
             if t.current is not None:
                 start = model.grid.ceil(t.current.start)
-                span = (start, start + t.duration)
+                duration = t.duration_on(t.current.equipment_id)
+                span = (start, start + duration)
                 pair = self._pair(t.current.operator_id, t.current.equipment_id)
                 taken = [self.booked[r] for r in pair]
-                if task_id in promised and earliest(start, t.duration, taken) == start:
+                if task_id in promised and earliest(start, duration, taken) == start:
                     self.reserved.add(task_id)
                     for r in pair:
                         self.booked[r].take(*span)
@@ -295,18 +297,19 @@ class _Pass:
         if t.current is not None:
             start = model.grid.ceil(t.current.start)
             o, e = t.current.operator_id, t.current.equipment_id
+            duration = t.duration_on(e)
             booked = [self.booked[r] for r in self._pair(o, e)]
-            fits = start >= at and start + t.duration <= t.latest
+            fits = start >= at and start + duration <= t.latest
             if fits and task_id in self.reserved:
                 return self._keep_reserved(task_id, start)
-            if fits and earliest(start, t.duration, booked) == start:
+            if fits and earliest(start, duration, booked) == start:
                 best = (start, o, e)
         if best is None:
             best = self._anew(t, at)
-        if best is None or best[0] + t.duration > t.latest:
+        if best is None or _end(t, best) > t.latest:
             return False
         start, o, e = best
-        span = (start, start + t.duration)
+        span = (start, _end(t, best))
         for r in self._pair(o, e):
             self.booked[r].take(*span)
             for holder, (s, end) in list(self.holders[r].items()):
@@ -319,7 +322,7 @@ class _Pass:
             0 if model.operator_pool else o,
             0 if model.equipment_pool else e,
             begins,
-            begins + timedelta(minutes=t.task.duration_minutes),
+            begins + timedelta(minutes=t.task.duration_on(e)),
         )
         if t.current is not None and best == _on_grid(t.current, model):
             self.placed[task_id] = t.current  # its live slot, to the minute
@@ -330,7 +333,7 @@ class _Pass:
         t = self.model.tasks[task_id]
         if t.current is None:
             return False
-        self.ends[task_id] = start + t.duration
+        self.ends[task_id] = start + t.duration_on(t.current.equipment_id)
         self.placed[task_id] = t.current
         return True
 
@@ -338,7 +341,7 @@ class _Pass:
         """The earliest slot on any candidate pair around the held slots, unless
         the earliest ignoring them is more than the hold sooner."""
         around = self._earliest_pair(t, at, around=True)
-        on_time = around is not None and around[0] + t.duration <= self.deadlines[t.task.id]
+        on_time = around is not None and _end(t, around) <= self.deadlines[t.task.id]
         if on_time and self.hold_units >= self.model.horizon:
             return around  # held for as long as it takes, and in time: no need to look further
         free = self._earliest_pair(t, at, around=False)
@@ -347,39 +350,48 @@ class _Pass:
         if around[0] - free[0] > self.hold_units:
             return free
         # Going around would make it miss its deadline: better to push others on.
-        late = around[0] + t.duration > self.deadlines[t.task.id] >= free[0] + t.duration
+        late = _end(t, around) > self.deadlines[t.task.id] >= _end(t, free)
         return free if late else around
 
     def _earliest_pair(self, t: ModelTask, at: int, *, around: bool) -> tuple[int, int, int] | None:
-        """The candidate pair free soonest from `at` (its live pair on a tie),
-        with or without the held slots. Each resource alone bounds a pair's
-        start from below, so pairs are tried by that bound until it passes
-        the best found."""
+        """The candidate pair that finishes soonest from `at` (its live pair on a
+        tie), with or without the held slots. Each resource alone bounds a
+        pair's start from below (an operator for the task's shortest time), so
+        pairs are tried by the end that bound gives until it passes the best found."""
         model = self.model
         live = (
             (None, None) if t.current is None else (t.current.operator_id, t.current.equipment_id)
         )
-
         busy = (self.around if around else self.booked_only).__getitem__
-
-        def alone(r: Resource) -> int:
-            return earliest(at, t.duration, busy(r))
+        duration_on = t.duration_on
 
         # A pooled kind is never busy: one stand-in, free from `at`.
-        operators = {0: at} if model.operator_pool else {o: alone(("o", o)) for o in t.operators}
-        equipment = {0: at} if model.equipment_pool else {e: alone(("e", e)) for e in t.equipment}
+        operators = (
+            {0: at}
+            if model.operator_pool
+            else {o: earliest(at, t.duration, busy(("o", o))) for o in t.operators}
+        )
+        equipment = (
+            {0: at}
+            if model.equipment_pool
+            else {e: earliest(at, duration_on(e), busy(("e", e))) for e in t.equipment}
+        )
         pairs = sorted(
-            (max(so, se), o != live[0] or e != live[1], o, e)
+            (max(so, se) + duration_on(e), o != live[0] or e != live[1], o, e)
             for o, so in operators.items()
             for e, se in equipment.items()
         )
         best: tuple[int, int, int] | None = None
+        best_end = 0
         for bound, _, o, e in pairs:
-            if best is not None and bound >= best[0]:
+            if best is not None and bound >= best_end:
                 break
-            start = earliest(bound, t.duration, [b for r in self._pair(o, e) for b in busy(r)])
-            if best is None or start < best[0]:
-                best = (start, o, e)
+            duration = duration_on(e)
+            start = earliest(
+                bound - duration, duration, [b for r in self._pair(o, e) for b in busy(r)]
+            )
+            if best is None or start + duration < best_end:
+                best, best_end = (start, o, e), start + duration
         return best
 
     def _hold(self, task_id: int, span: Span, pair: list[Resource]) -> None:
@@ -395,6 +407,11 @@ class _Pass:
         for r in pair:
             self.held[r].release(*span)
             del self.holders[r][task_id]
+
+
+def _end(t: ModelTask, slot: tuple[int, int, int]) -> int:
+    """When a task placed at (start, operator, equipment) ends, in grid units."""
+    return slot[0] + t.duration_on(slot[2])
 
 
 def _on_grid(slot: Assignment, model: ScheduleModel) -> tuple[int, int, int]:
