@@ -371,22 +371,28 @@ class _Pass:
             if model.operator_pool
             else {o: earliest(at, t.duration, busy(("o", o))) for o in t.operators}
         )
+        # Per equipment: when it is free, for how long the task takes on it.
         equipment = (
-            {0: at}
+            {0: (at, t.duration)}
             if model.equipment_pool
-            else {e: earliest(at, duration_on(e), busy(("e", e))) for e in t.equipment}
+            else {
+                e: (earliest(at, d, busy(("e", e))), d)
+                for e in t.equipment
+                for d in (duration_on(e),)
+            }
         )
+        live_o, live_e = live
         pairs = sorted(
-            (max(so, se) + duration_on(e), o != live[0] or e != live[1], o, e)
+            (max(so, se) + d, o != live_o or e != live_e, o, e)
             for o, so in operators.items()
-            for e, se in equipment.items()
+            for e, (se, d) in equipment.items()
         )
         best: tuple[int, int, int] | None = None
         best_end = 0
         for bound, _, o, e in pairs:
             if best is not None and bound >= best_end:
                 break
-            duration = duration_on(e)
+            duration = equipment[e][1]
             start = earliest(
                 bound - duration, duration, [b for r in self._pair(o, e) for b in busy(r)]
             )
