@@ -82,7 +82,9 @@ def resolve(
         low, high = _room(frame, slots, free, task_id, ceiling)
         s, o, e = slots[task_id]
         start, interval = _interval(m, t, task_id, (low, high), (s, e))
-        operators = _choose(m, interval, t.operators, ("o", task_id), by_resource)
+        operators = _choose(
+            m, interval, t.operators, ("o", task_id), by_resource, varying=bool(t.durations)
+        )
         equipment = _choose(
             m, interval, t.equipment, ("e", task_id), by_resource, t.durations or None
         )
@@ -180,27 +182,30 @@ def _choose(
     key: tuple[str, int],
     by_resource: dict[tuple[str, int], list[Any]],
     durations: Mapping[int, int] | None = None,
+    *,
+    varying: bool = False,
 ) -> dict[int, Any]:
     """One candidate of a kind; with `durations` (equipment under alternative
-    routings) the interval takes the chosen one's."""
+    routings) the interval takes the chosen one's; `varying`: the interval's
+    size is such a choice (made by the other kind)."""
     kind, task_id = key
     if len(candidates) == 1:
         by_resource.setdefault((kind, candidates[0]), []).append(interval)
         return {}
     literals: dict[int, Any] = {}
+    start, size = interval.start_expr(), interval.size_expr()
     for rid in candidates:
-        literal = m.new_bool_var(f"{kind}{task_id}_{rid}")
+        name = f"{kind}{task_id}_{rid}"
+        literal = m.new_bool_var(name)
         if durations is not None:
-            m.add(interval.size_expr() == durations[rid]).only_enforce_if(literal)
-        by_resource.setdefault((kind, rid), []).append(
-            m.new_optional_interval_var(
-                interval.start_expr(),
-                interval.size_expr(),
-                interval.end_expr(),
-                literal,
-                f"{kind}{task_id}_{rid}",
-            )
-        )
+            # Its own duration on this equipment: a fixed size, which the task's follows.
+            m.add(size == durations[rid]).only_enforce_if(literal)
+            optional = m.new_optional_fixed_size_interval_var(start, durations[rid], literal, name)
+        elif varying:
+            optional = m.new_optional_interval_var(start, size, interval.end_expr(), literal, name)
+        else:
+            optional = m.new_optional_fixed_size_interval_var(start, size, literal, name)
+        by_resource.setdefault((kind, rid), []).append(optional)
         literals[rid] = literal
     m.add_exactly_one(literals.values())
     return literals
