@@ -69,6 +69,7 @@ DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_RETRIES = 2
 # How often a running job's progress is stored and published, and its cancel flag read.
 PROGRESS_INTERVAL_S = 0.5
+_SAVED_POLL_S = 0.01
 GAUGE_REFRESH_S = 5.0
 
 QUEUE_JOBS = Gauge("takt_queue_jobs", "Background jobs by status", ["status"])
@@ -101,6 +102,8 @@ class RunningJob:
     stop: threading.Event = field(default_factory=threading.Event)
     cancelled: bool = False
     progress: dict[str, Any] | None = None
+    # How many reports have been stored and published.
+    saved: int = 0
     _unsaved: bool = False
     # Wakes the watcher from any thread (set while the job runs).
     _wake: Callable[[], None] | None = field(default=None, repr=False)
@@ -113,6 +116,15 @@ class RunningJob:
         self._unsaved = True
         if first and self._wake is not None:
             self._wake()
+
+    def wait_saved(self, seconds: float) -> None:
+        """From the job's thread: until a report is stored and published, at most
+        `seconds`, so the job's own work does not slow that down (polled with
+        sleeps: under libfaketime a timed wait never times out)."""
+        for _ in range(max(1, round(seconds / _SAVED_POLL_S))):
+            if self.saved or self.stop.is_set():
+                return
+            time.sleep(_SAVED_POLL_S)
 
     def should_stop(self) -> bool:
         return self.stop.is_set()
@@ -474,6 +486,7 @@ class JobQueue:
         asked_to_stop = await records.save_progress(self.db, job.id, progress, beat=beat)
         if progress is not None:
             await self._announce(job.id, "active", progress=progress)
+            job.saved += 1
         return asked_to_stop
 
     async def _announce(self, run_id: str, status: str, **details: Any) -> None:

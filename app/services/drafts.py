@@ -58,6 +58,8 @@ KIND = "plan.optimize"
 TIME_LIMIT_S = (0.5, 600.0)
 # Loading the plan and storing the draft take time beyond the solve.
 TIMEOUT_MARGIN_S = 120.0
+# How long the search waits for its first plan to be stored, at most.
+FIRST_REPORT_WAIT_S = 0.5
 # A slot as read for applying: task_id, operator_id, equipment_id, start, end.
 Slot = dict[str, Any]
 ASSIGNMENTS = cast(Table, t.Assignment.__table__)
@@ -231,7 +233,11 @@ async def run_optimization(services: Services, job: RunningJob) -> dict[str, Any
     )
 
     def report(progress: Progress) -> None:
+        first = job.progress is None
         job.report({**_progress(progress), "limit_s": options.time_limit_s})
+        if first:
+            # The panel waits for the first plan: stored before the search goes on.
+            job.wait_saved(FIRST_REPORT_WAIT_S)
 
     result = await asyncio.to_thread(
         optimize, plan, now=now, settings=options, on_progress=report, should_stop=job.should_stop

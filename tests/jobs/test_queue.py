@@ -64,6 +64,29 @@ async def test_the_first_progress_is_stored_at_once(
     assert done.progress == {"plan": 2}  # the last report, stored when the job ends
 
 
+async def test_a_job_can_wait_until_its_first_report_is_stored(
+    one_at_a_time: JobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The optimizer's thread waits for its first plan to be stored before it
+    searches on (so its work does not slow the save the user waits for)."""
+    monkeypatch.setattr(queue_module, "PROGRESS_INTERVAL_S", 3600.0)
+    monkeypatch.setattr(sweep_module, "HEARTBEAT_S", 3600.0)
+    monkeypatch.setattr(one_at_a_time, "sweep_policy", SweepPolicy(heartbeat_grace_s=14400.0))
+
+    async def searches(job: RunningJob) -> dict[str, Any]:
+        def first_plan() -> int:
+            assert job.saved == 0
+            job.report({"plan": 1})
+            job.wait_saved(60)
+            return job.saved
+
+        return {"saved": await asyncio.to_thread(first_plan)}
+
+    one_at_a_time.register("searches", searches)
+    done = await one_at_a_time.wait(await one_at_a_time.enqueue("searches", {}))
+    assert done.result == {"saved": 1} and done.progress == {"plan": 1}
+
+
 async def test_a_job_that_raises_is_retried_with_backoff_then_dead_lettered(
     one_at_a_time: JobQueue,
 ) -> None:
