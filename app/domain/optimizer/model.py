@@ -32,7 +32,6 @@ a whole plan (`optimizer_start`).
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -357,7 +356,7 @@ def _shortlist(
     """
     if len(candidates) > SHORTLIST:
         # Candidates come sorted by id, so ties go to the lower id.
-        ranked = heapq.nsmallest(SHORTLIST, candidates, key=load.__getitem__)
+        ranked = sorted(candidates, key=load.__getitem__)[:SHORTLIST]
         if wanted in candidates and wanted not in ranked:
             ranked[-1] = wanted
         candidates = tuple(sorted(ranked))
