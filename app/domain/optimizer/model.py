@@ -131,6 +131,11 @@ class ScheduleModel:
         changes = sum(slot != self.tasks[t].current for t, slot in slots.items())
         return lateness + left_out, makespan, changes
 
+    def measure(self, slots: Mapping[int, Assignment]) -> tuple[int, int]:
+        """The weighted lateness and makespan of a plan of the model's tasks, in grid units."""
+        late, makespan = self._measure(slots)
+        return sum(self.dues[job_id][0] * units for job_id, units in late.items()), makespan
+
     def _measure(self, slots: Mapping[int, Assignment]) -> tuple[dict[int, int], int]:
         """Each due job's lateness and the makespan of a whole plan, in grid units."""
         ends: dict[int, int] = {}
