@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from app import clock
 from app.auth.permissions import require
@@ -31,10 +31,11 @@ from app.clock import as_utc
 from app.db import tables as t
 from app.db.plan_queries import load_plan, schedule_revision
 from app.domain.bounds import horizon_error
-from app.domain.plan import Assignment, Plan, TaskStatus
+from app.domain.plan import Plan, TaskStatus
 from app.domain.plan_comparison import compare_kpis
 from app.domain.repair import Disruption, MachineDown, OperatorAbsent, Repair, TaskLate, repair
 from app.services.context import Actor, Services
+from app.services.draft_store import Proposal, store_draft
 from app.services.errors import InvalidInput, NotFound
 from app.services.offload import offload
 
@@ -174,69 +175,19 @@ async def _store(
     kpis: dict[str, dict[str, float]],
     now: datetime,
 ) -> int:
-    # A proposal beside the live plan, like an optimizer draft: no revision, audit or
-    # publish until it is applied through `change()`.
-    async with services.db.write() as session:
-        schedule = t.Schedule(
+    return await store_draft(
+        services,
+        Proposal(
             name="Repair draft",
-            kind="draft",
-            revision=0,
+            run_id=f"repair-{uuid.uuid4().hex[:16]}",
+            solver_status=SOLVER_STATUS,
+            kpis=kpis,
+            created_by=actor.user_id,
             timezone=plan.timezone,
             base_revision=revision,
-            created_at=now,
-        )
-        session.add(schedule)
-        await session.flush()
-        draft_id = schedule.id
-        session.add(
-            t.Draft(
-                schedule_id=draft_id,
-                run_id=f"repair-{uuid.uuid4().hex[:16]}",
-                solver_status=SOLVER_STATUS,
-                kpis=kpis,
-                created_by=actor.user_id,
-                created_at=now,
-            )
-        )
-        await session.flush()
-        slots = [slot for slot in repaired.slots.values() if slot is not None]
-        if slots:
-            await session.execute(
-                insert(t.Assignment), [_slot_row(draft_id, s, actor, now) for s in slots]
-            )
-        if repaired.slots:
-            bases = [
-                {
-                    "schedule_id": draft_id,
-                    "task_id": task_id,
-                    "base_version": versions.get(task_id, 0),
-                    "before": _slot_json(plan.assignments.get(task_id)),
-                }
-                for task_id in repaired.slots
-            ]
-            await session.execute(insert(t.DraftTask), bases)
-    return draft_id
-
-
-def _slot_row(draft_id: int, slot: Assignment, actor: Actor, now: datetime) -> dict[str, Any]:
-    return {
-        "schedule_id": draft_id,
-        "task_id": slot.task_id,
-        "operator_id": slot.operator_id,
-        "equipment_id": slot.equipment_id,
-        "start": slot.start,
-        "end": slot.end,
-        "assigned_by": actor.user_id,
-        "assigned_at": now,
-    }
-
-
-def _slot_json(slot: Assignment | None) -> dict[str, Any] | None:
-    if slot is None:
-        return None
-    return {
-        "operator_id": slot.operator_id,
-        "equipment_id": slot.equipment_id,
-        "start": slot.start.isoformat(),
-        "end": slot.end.isoformat(),
-    }
+            slots=[slot for slot in repaired.slots.values() if slot is not None],
+            before={task_id: plan.assignments.get(task_id) for task_id in repaired.slots},
+            versions=versions,
+            now=now,
+        ),
+    )
