@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock
 from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import board_queries as q, tables as t
@@ -24,6 +25,7 @@ from app.domain.validation import capable as is_capable, qualified as is_qualifi
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound
 from app.services.row_availability import RowAvailability, row_availability
+from app.services.running_late import RunningLate, running_late_in
 from app.services.window_conflicts import window_conflicts
 
 TRAY_PAGE = 50
@@ -78,6 +80,8 @@ class Board:
     # (label, id) of the jobs with bars in the window: the job filter's choices.
     jobs: list[tuple[str, int]] = field(default_factory=list)
     whole: bool = True
+    # Tasks of the board in progress past their booked end (`running_late.py`).
+    running_late: list[RunningLate] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,7 @@ class BoardChanges:
     tray: Tray | None
     tray_total: int
     refs: dict[int, str] = field(default_factory=dict)
+    running_late: list[RunningLate] = field(default_factory=list)
 
 
 async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> Board:
@@ -144,6 +149,9 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         jobs = await q.jobs_in_window(
             session, schedule_id, start=scope.window.start, end=scope.window.end
         )
+        late = await running_late_in(
+            session, schedule_id, window=scope.window, among=visible, now=clock.now()
+        )
     return Board(
         revision,
         timezone,
@@ -159,6 +167,7 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         availability,
         jobs,
         few,
+        late,
     )
 
 
@@ -195,6 +204,9 @@ async def board_changes(
         tray_total = tray.total if tray else await _tray_total(session, schedule_id, scope.filters)
         timezone = await schedule_timezone(session, schedule_id)
         refs = await _conflict_refs(session, conflicts)
+        late = await running_late_in(
+            session, schedule_id, window=scope.window, among=visible, now=clock.now()
+        )
     gone = set(task_ids) - {bar.task_id for bar in bars}
     return BoardChanges(
         revision,
@@ -208,6 +220,7 @@ async def board_changes(
         tray,
         tray_total,
         refs,
+        late,
     )
 
 

@@ -39,7 +39,7 @@ from app.services.draft_store import Proposal, store_draft
 from app.services.errors import InvalidInput, NotFound
 from app.services.offload import offload
 
-__all__ = ["RepairDraft", "cause_summary", "propose_repair"]
+__all__ = ["RepairDraft", "absence_behind", "cause_summary", "late_by", "propose_repair"]
 
 SOLVER_STATUS = "repair"
 # An absence or a delay further out than this is a plan change, not a repair.
@@ -84,6 +84,58 @@ async def propose_repair(*, services: Services, actor: Actor, cause: Disruption)
         to_tray=sorted(task_id for task_id, slot in repaired.slots.items() if slot is None),
         seconds=round(time.perf_counter() - began, 3),
     )
+
+
+async def absence_behind(*, services: Services, operator_id: int, task_id: int) -> OperatorAbsent:
+    """The absence a board's `outside_shift` row points at: the operator's time off over
+    the task's booked slot (merged, whole), else the slot itself (booked outside their
+    shifts: they are not there then either)."""
+    schedule_id = await services.live_schedule_id()
+    ex, a = t.CalendarException, t.Assignment
+    async with services.db.read() as session, session.begin():
+        slot = await session.scalar(
+            select(a).where(a.schedule_id == schedule_id, a.task_id == task_id)
+        )
+        if slot is None or slot.operator_id != operator_id:
+            raise InvalidInput(
+                "that task is not booked with that operator",
+                {"task_id": task_id, "operator_id": operator_id},
+            )
+        start, end = as_utc(slot.start), as_utc(slot.end)
+        away = (
+            await session.execute(
+                select(ex.start, ex.end).where(
+                    ex.operator_id == operator_id,
+                    ex.kind == "time_off",
+                    ex.start < end,
+                    ex.end > start,
+                )
+            )
+        ).all()
+    if away:
+        start = min(as_utc(row.start) for row in away)
+        end = max(as_utc(row.end) for row in away)
+    return OperatorAbsent(operator_id, start, end)
+
+
+async def late_by(*, services: Services, task_id: int, minutes: int) -> TaskLate:
+    """A task running `minutes` longer than now or its booked end, whichever is later
+    (on the plan's 5-minute grid)."""
+    if not 5 <= minutes <= 24 * 60:
+        raise InvalidInput("minutes must be 5 to 1440", {"minutes": minutes})
+    schedule_id = await services.live_schedule_id()
+    a = t.Assignment
+    async with services.db.read() as session:
+        end = await session.scalar(
+            select(a.end).where(a.schedule_id == schedule_id, a.task_id == task_id)
+        )
+    if end is None:
+        raise InvalidInput("only a booked task can run late", {"task_id": task_id})
+    expected = max(clock.now(), as_utc(end)) + timedelta(minutes=minutes)
+    over = (expected.minute % 5) * 60 + expected.second + expected.microsecond / 1e6
+    if over:
+        expected += timedelta(seconds=300 - over)
+    return TaskLate(task_id, expected.replace(microsecond=0))
 
 
 def cause_summary(cause: Disruption) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
 from app.services import board as board_service
 from app.services.context import Actor, Services
+from app.services.running_late import RunningLate
 from app.web.board_shading import row_shading, shading_styles
 from app.web.board_view import ZOOM_SPAN, BoardView, Zoom, parse_time, window_start
 from app.web.templates import ENV
@@ -276,6 +277,7 @@ def board_context(
         "resources": board.resources,
         "bars": bars_of(board.bars, view, zone, board.resources, board.conflicts, can_edit),
         "conflicts": conflict_items(board.conflicts, board.refs),
+        "running_late": running_late_items(board.running_late, zone),
         "machine_names": machine_names(board.resources, view),
         "counters": counters(board.scheduled, board.unscheduled, board.conflicts),
         "tray": board.tray,
@@ -308,8 +310,22 @@ def conflict_items(
             "ref": refs.get(c.task_ids[0], "") if c.task_ids else "",
             "equipment_id": c.equipment_id,
             "equipment_name": c.equipment_name,
+            "operator_id": c.operator_id,
         }
         for c in conflicts
+    ]
+
+
+def running_late_items(late: list[RunningLate], zone: ZoneInfo) -> list[Context]:
+    """The panel's "Running late" rows: each task and when it was booked to end."""
+    return [
+        {
+            "task_id": r.task_id,
+            "name": r.name,
+            "job": r.job,
+            "booked_end": r.booked_end.astimezone(zone).strftime("%a %H:%M"),
+        }
+        for r in late
     ]
 
 
@@ -363,6 +379,7 @@ def changes_html(
         "bars": bars_of(changes.bars, view, zone, changes.resources, changes.conflicts, can_edit),
         "gone": sorted(changes.gone),
         "conflicts": conflict_items(changes.conflicts, changes.refs),
+        "running_late": running_late_items(changes.running_late, zone),
         "machine_names": machine_names(changes.resources, view),
         "counters": counters(changes.scheduled, changes.unscheduled, changes.conflicts),
         "tray": changes.tray,
