@@ -1,9 +1,10 @@
 """Repairs offered beside an absence and a task running late, in real Chromium.
 
-Olga (the only miller) is booked on Cut an hour from now and has just been
-given time off over it: the conflicts panel's "outside shift" row naming her
-offers "Review repair", and the draft moves Cut out of her absence. Applied,
-the row is gone.
+Olga (the only miller) is booked on Cut in her shift; while Anna's board is
+open, Maria gives Olga time off over it (the API, as the plant pages do): the
+conflicts panel's "outside shift" row naming her appears live and offers
+"Review repair", and the draft moves Cut out of her absence. Applied, the row
+is gone.
 
 Cut started two hours ago and was booked to end an hour ago; Weld, after it,
 is booked to start soon. The panel lists Cut under "Running late" with
@@ -19,15 +20,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
-from board_plant import BoardPlant, build_board_plant
+from board_plant import PASSWORD, BoardPlant, build_board_plant
 from playwright.async_api import Browser, Page
 from test_repair_browser import sign_in
 
 from app import clock
 from app.db.session import Database
 from app.realtime.hub import MemoryHub
-from app.services import execution, resources, tasks
+from app.services import execution, tasks
 from app.services.context import SYSTEM, Services
 from app.settings import Settings
 
@@ -45,12 +47,16 @@ def _minute() -> datetime:
     return clock.now().replace(second=0, microsecond=0)
 
 
-async def olga_away_over_cut(database_url: str, var_dir: Path) -> BoardPlant:
-    """Cut (Olga, Mill 1) an hour from now; Olga off from 30 minutes to 3 hours from now."""
+async def cut_in_olgas_shift(database_url: str, var_dir: Path) -> tuple[BoardPlant, datetime]:
+    """Cut (Olga, Mill 1) from an hour from now, or from her next shift (06-22 UTC) if that
+    is later: nothing is wrong with it yet. The plant and Cut's start."""
     services = _services(database_url, var_dir)
     try:
         plant = await build_board_plant(services)
         start = _minute() + timedelta(hours=1)
+        if not 6 <= start.hour < 21:
+            morning = start.replace(hour=6, minute=0)
+            start = morning if start.hour < 6 else morning + timedelta(days=1)
         await tasks.assign_task(
             services=services,
             actor=SYSTEM,
@@ -58,22 +64,26 @@ async def olga_away_over_cut(database_url: str, var_dir: Path) -> BoardPlant:
             expected_version=1,
             placement=tasks.Placement(plant.olga, plant.mill, start, start + timedelta(hours=1)),
         )
-        olga = await resources.get_operator(services=services, actor=SYSTEM, operator_id=plant.olga)
-        away = {
-            "start": _minute() + timedelta(minutes=30),
-            "end": _minute() + timedelta(hours=3),
-            "kind": "time_off",
-        }
-        await resources.update_operator(
-            services=services,
-            actor=SYSTEM,
-            operator_id=plant.olga,
-            expected_version=olga["version"],
-            changes={"exceptions": [away]},
-        )
-        return plant
+        return plant, start
     finally:
         await services.db.dispose()
+
+
+async def give_time_off(base_url: str, operator_id: int, start: datetime, end: datetime) -> None:
+    """Maria (manager) gives the operator time off through the API, as the plant pages do."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        token = await http.post(
+            "/api/v1/auth/token", json={"username": "maria", "password": PASSWORD}
+        )
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        found = await http.get(f"/api/v1/operators/{operator_id}", headers=headers)
+        away = {"start": start.isoformat(), "end": end.isoformat(), "kind": "time_off"}
+        done = await http.patch(
+            f"/api/v1/operators/{operator_id}",
+            json={"exceptions": [away]},
+            headers={**headers, "If-Match": found.headers["etag"]},
+        )
+        assert done.status_code == 200, done.text
 
 
 async def cut_running_late(database_url: str, var_dir: Path) -> BoardPlant:
@@ -127,14 +137,20 @@ async def test_an_absent_operator_is_offered_a_repair_on_the_conflict_naming_the
     tmp_path: Path,
     screenshot_dir: Path,
 ) -> None:
-    plant = await olga_away_over_cut(sqlite_database_url, tmp_path / "var")
+    plant, cut_start = await cut_in_olgas_shift(sqlite_database_url, tmp_path / "var")
     base_url = live_server(database_url=sqlite_database_url, var_dir=tmp_path / "var")
     board = await open_board(browser, base_url, plant)
+    offers_on_cut = f'#conflicts li.offers-repair [data-focus-task="{plant.cut}"]'
+    assert await board.locator(offers_on_cut).count() == 0
 
+    # Olga is given time off over Cut while Anna looks: the board hears of it live.
+    back = cut_start + timedelta(hours=2)
+    await give_time_off(base_url, plant.olga, cut_start - timedelta(minutes=30), back)
     row = board.locator("#conflicts li.conflict.offers-repair", has_text="Olga Petrova").filter(
         has=board.locator(f'[data-focus-task="{plant.cut}"]')
     )
     await row.wait_for()
+    assert await board.evaluate("performance.getEntriesByType('navigation').length") == 1
     assert "outside shift" in (await row.locator(".conflict-type").text_content() or "")
     await board.screenshot(path=str(screenshot_dir / "repair-offer-absence.png"))
     await row.locator(".review-repair").click()
@@ -144,9 +160,7 @@ async def test_an_absent_operator_is_offered_a_repair_on_the_conflict_naming_the
     await board.locator("#optimizer button", has_text="Apply").click()
     await board.wait_for_selector("#optimizer[data-state=applied]")
     # Cut is out of her absence: no conflict row offers its repair any more.
-    await board.wait_for_selector(
-        f'#conflicts li.offers-repair [data-focus-task="{plant.cut}"]', state="detached"
-    )
+    await board.wait_for_selector(offers_on_cut, state="detached")
 
 
 async def test_a_task_running_late_is_offered_a_repair_in_the_panel_and_its_detail(
