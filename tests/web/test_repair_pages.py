@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 from board_plant import BoardWorld, board_world, book, log_in
@@ -21,7 +22,8 @@ from sqlalchemy import func, select
 from app import clock
 from app.db import tables as t
 from app.services import drafts, execution, resources, tasks
-from app.services.context import SYSTEM
+from app.services.context import SYSTEM, Actor
+from app.web.board_render import render_changes, view_from_query
 
 
 @pytest.fixture
@@ -176,3 +178,28 @@ async def test_an_operator_may_not_ask_for_a_repair(world: BoardWorld) -> None:
     )
     assert response.status_code == 403
     assert await drafts_stored(world) == 0
+
+
+async def test_the_running_late_list_is_on_the_page_and_in_the_live_feeds_fragments(
+    world: BoardWorld,
+) -> None:
+    await cut_late(world)
+    anna = await headers_of(world, "anna")
+    page = await world.client.get(
+        f"/board?{view()}", headers={"X-CSRF-Token": anna["X-CSRF-Token"]}
+    )
+    late = f'class="running-late-task offers-repair" data-task-id="{world.plant.cut}"'
+    assert late in page.text
+    # What every open board gets when something else changes (here Weld): the panel,
+    # re-rendered, still lists Cut running late.
+    start = (clock.now() - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    board = view_from_query({"start": start.isoformat(), "zoom": "day"}, zone=ZoneInfo("UTC"))
+    scheduler = Actor(user_id=None, role="scheduler")
+    html = await render_changes(world.services, scheduler, board, {world.plant.weld}, 9)
+    assert late in html
+    # Done, it is not late any more.
+    await execution.run_task_action(
+        services=world.services, actor=SYSTEM, task_id=world.plant.cut, action="complete"
+    )
+    html = await render_changes(world.services, scheduler, board, {world.plant.cut}, 10)
+    assert 'id="conflicts"' in html and "running-late-task" not in html
