@@ -42,6 +42,8 @@ from app.services.offload import offload
 __all__ = ["RepairDraft", "absence_behind", "cause_summary", "late_by", "propose_repair"]
 
 SOLVER_STATUS = "repair"
+# A late task's expected end is rounded up onto the plan's grid.
+GRID = timedelta(minutes=5)
 # An absence or a delay further out than this is a plan change, not a repair.
 MAX_WINDOW = timedelta(days=31)
 
@@ -115,7 +117,9 @@ async def absence_behind(*, services: Services, operator_id: int, task_id: int) 
     if away:
         start = min(as_utc(row.start) for row in away)
         end = max(as_utc(row.end) for row in away)
-    return OperatorAbsent(operator_id, start, end)
+    # What is past needs no repair; a long leave is repaired for its first month.
+    start = max(start, clock.now())
+    return OperatorAbsent(operator_id, start, max(start, min(end, start + MAX_WINDOW)))
 
 
 async def late_by(*, services: Services, task_id: int, minutes: int) -> TaskLate:
@@ -132,10 +136,8 @@ async def late_by(*, services: Services, task_id: int, minutes: int) -> TaskLate
     if end is None:
         raise InvalidInput("only a booked task can run late", {"task_id": task_id})
     expected = max(clock.now(), as_utc(end)) + timedelta(minutes=minutes)
-    over = (expected.minute % 5) * 60 + expected.second + expected.microsecond / 1e6
-    if over:
-        expected += timedelta(seconds=300 - over)
-    return TaskLate(task_id, expected.replace(microsecond=0))
+    down = expected.replace(minute=expected.minute // 5 * 5, second=0, microsecond=0)
+    return TaskLate(task_id, expected + (GRID - (expected - down)) % GRID)
 
 
 def cause_summary(cause: Disruption) -> dict[str, Any]:
