@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-clock lint bench bench-board bench-fanout bench-jssp bench-fjsp bench-optimizer bench-apply clean
+.PHONY: venv run test test-clock lint bench bench-board bench-fanout bench-jssp bench-fjsp bench-optimizer bench-apply bench-repair clean
 
 venv: $(STAMP)
 
@@ -74,6 +74,11 @@ bench-optimizer: venv
 # A 7,838-change draft applied on the large demo, and repair drafts: SQLite, then PostgreSQL.
 bench-apply: venv
 	$(BIN)/python scripts/bench_apply.py --postgres --repeat 3
+
+# Repair drafts on the large demo per cause (breakdown, absence, late), and a breakdown
+# reported from a phone to the repair draft on a board, in Chromium.
+bench-repair: venv
+	$(BIN)/python scripts/bench_repair.py --repeat 3
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

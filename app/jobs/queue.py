@@ -69,6 +69,7 @@ DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_RETRIES = 2
 # How often a running job's progress is stored and published, and its cancel flag read.
 PROGRESS_INTERVAL_S = 0.5
+_SAVED_POLL_S = 0.01
 GAUGE_REFRESH_S = 5.0
 
 QUEUE_JOBS = Gauge("takt_queue_jobs", "Background jobs by status", ["status"])
@@ -101,12 +102,29 @@ class RunningJob:
     stop: threading.Event = field(default_factory=threading.Event)
     cancelled: bool = False
     progress: dict[str, Any] | None = None
+    # How many reports have been stored and published.
+    saved: int = 0
     _unsaved: bool = False
+    # Wakes the watcher from any thread (set while the job runs).
+    _wake: Callable[[], None] | None = field(default=None, repr=False)
 
     def report(self, progress: dict[str, Any]) -> None:
-        """Safe from any thread; stored and published every PROGRESS_INTERVAL_S."""
+        """Safe from any thread; stored and published every PROGRESS_INTERVAL_S,
+        the first report at once (a user waits for the first figures)."""
+        first = self.progress is None
         self.progress = progress
         self._unsaved = True
+        if first and self._wake is not None:
+            self._wake()
+
+    def wait_saved(self, seconds: float) -> None:
+        """From the job's thread: until a report is stored and published, at most
+        `seconds`, so the job's own work does not slow that down (polled with
+        sleeps: under libfaketime a timed wait never times out)."""
+        for _ in range(max(1, round(seconds / _SAVED_POLL_S))):
+            if self.saved or self.stop.is_set():
+                return
+            time.sleep(_SAVED_POLL_S)
 
     def should_stop(self) -> bool:
         return self.stop.is_set()
@@ -349,7 +367,9 @@ class JobQueue:
         )
         self._running[run_id] = job
         await self._announce(run_id, "active")
-        watcher = asyncio.create_task(self._watch(job))
+        woken = asyncio.Event()
+        job._wake = _waker(asyncio.get_running_loop(), woken)
+        watcher = asyncio.create_task(self._watch(job, woken))
         try:
             result = await handler(job)
         finally:
@@ -444,10 +464,13 @@ class JobQueue:
 
     # --- progress ------------------------------------------------------------------------------
 
-    async def _watch(self, job: RunningJob) -> None:
+    async def _watch(self, job: RunningJob, woken: asyncio.Event) -> None:
         last_beat = time.monotonic()
         while True:
-            await asyncio.sleep(min(PROGRESS_INTERVAL_S, self.sweep_policy.heartbeat_s))
+            with contextlib.suppress(TimeoutError):
+                interval = min(PROGRESS_INTERVAL_S, self.sweep_policy.heartbeat_s)
+                await asyncio.wait_for(woken.wait(), interval)
+            woken.clear()
             beat = time.monotonic() - last_beat >= self.sweep_policy.heartbeat_s
             try:
                 if await self._save_progress(job, beat=beat):
@@ -463,6 +486,7 @@ class JobQueue:
         asked_to_stop = await records.save_progress(self.db, job.id, progress, beat=beat)
         if progress is not None:
             await self._announce(job.id, "active", progress=progress)
+            job.saved += 1
         return asked_to_stop
 
     async def _announce(self, run_id: str, status: str, **details: Any) -> None:
@@ -481,3 +505,13 @@ class JobQueue:
 
     def _me(self, started_at: datetime) -> WorkerInfo:
         return WorkerInfo(self.worker_id, started_at, self.concurrency, len(self._running))
+
+
+def _waker(loop: asyncio.AbstractEventLoop, woken: asyncio.Event) -> Callable[[], None]:
+    """Sets `woken` from any thread; nothing once the loop is closed (the job is over)."""
+
+    def wake() -> None:
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(woken.set)
+
+    return wake

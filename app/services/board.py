@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock
 from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import board_queries as q, tables as t
@@ -23,6 +24,7 @@ from app.domain.validation import capable as is_capable, qualified as is_qualifi
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound
 from app.services.row_availability import RowAvailability, row_availability
+from app.services.running_late import RunningLate, running_late_in
 from app.services.window_conflicts import window_conflicts
 
 TRAY_PAGE = 50
@@ -77,6 +79,8 @@ class Board:
     # (label, id) of the jobs with bars in the window: the job filter's choices.
     jobs: list[tuple[str, int]] = field(default_factory=list)
     whole: bool = True
+    # Tasks of the board in progress past their booked end (`running_late.py`).
+    running_late: list[RunningLate] = field(default_factory=list)
 
 
 async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> Board:
@@ -124,6 +128,9 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         jobs = await q.jobs_in_window(
             session, schedule_id, start=scope.window.start, end=scope.window.end
         )
+        late = await running_late_in(
+            session, schedule_id, window=scope.window, among=visible, now=clock.now()
+        )
     return Board(
         revision,
         timezone,
@@ -139,6 +146,7 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         availability,
         jobs,
         few,
+        late,
     )
 
 

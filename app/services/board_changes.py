@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import clock
 from app.auth.permissions import require
 from app.db import board_queries as q, tables as t
 from app.db.plan_queries import schedule_revision, schedule_timezone
@@ -24,6 +25,7 @@ from app.domain.plan import Interval
 from app.services.board import BoardScope, Tray, conflict_refs, rows_of, tray_of, tray_total_of
 from app.services.context import Actor, Services
 from app.services.row_availability import RowAvailability, row_availability
+from app.services.running_late import RunningLate, running_late_in
 from app.services.window_conflicts import involves, window_conflicts
 
 
@@ -50,11 +52,11 @@ class BoardChanges:
     changed: set[int] = field(default_factory=set)
     # The touched rows of the board: their unavailable time and load now.
     availability: dict[int, RowAvailability] = field(default_factory=dict)
+    # Tasks of the board in progress past their booked end (`running_late.py`).
+    running_late: list[RunningLate] = field(default_factory=list)
 
 
 BLOCKED = ConflictType.EQUIPMENT_UNAVAILABLE
-# More task ids than this are not listed in one query (drivers cap its parameters).
-MANY_IDS = 2000
 
 
 async def board_changes(
@@ -81,7 +83,7 @@ async def board_changes(
             if placed.task_id in wanted and _on_board(placed, scope, shown)
         ]
         found = await window_conflicts(services, session, schedule_id, revision, scope.window)
-        # Which of the conflicts' tasks are bars of this board (not every bar's id).
+        # Every bar id of the board: which conflicts and late tasks concern it.
         visible = {bar.task_id for bar in bars}
         visible |= await q.placed_ids_in_window(
             session,
@@ -91,7 +93,6 @@ async def board_changes(
             filters=scope.filters,
             rows=scope.rows,
             shown=shown,
-            among=_few({task_id for c in found for task_id in c.task_ids} - visible),
         )
         conflicts = [c for c in found if any(task_id in visible for task_id in c.task_ids)]
         scheduled, unscheduled = await q.plan_totals(session, schedule_id)
@@ -120,6 +121,9 @@ async def board_changes(
         refs = await conflict_refs(
             session, [c for c in conflicts if involves(c, task_ids, jobs) or c.type is BLOCKED]
         )
+        late = await running_late_in(
+            session, schedule_id, window=scope.window, among=visible, now=clock.now()
+        )
     gone = set(task_ids) - {bar.task_id for bar in bars}
     return BoardChanges(
         revision,
@@ -136,13 +140,8 @@ async def board_changes(
         jobs,
         set(task_ids),
         availability,
+        late,
     )
-
-
-def _few(task_ids: set[int]) -> set[int] | None:
-    """The ids to ask about by name, or None (the whole window) when there are too many
-    for one query's parameters."""
-    return task_ids if len(task_ids) <= MANY_IDS else None
 
 
 async def _jobs_of(session: AsyncSession, task_ids: set[int]) -> set[int]:

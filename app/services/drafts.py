@@ -45,6 +45,7 @@ from app.jobs.queue import RunningJob
 from app.jobs.records import JobRecord
 from app.services.background import job_actor, queue_of
 from app.services.context import Actor, Services
+from app.services.draft_store import Proposal, store_draft
 from app.services.errors import (
     DraftExpired,
     DraftStale,
@@ -58,6 +59,8 @@ KIND = "plan.optimize"
 TIME_LIMIT_S = (0.5, 600.0)
 # Loading the plan and storing the draft take time beyond the solve.
 TIMEOUT_MARGIN_S = 120.0
+# How long the search waits for its first plan to be stored, at most.
+FIRST_REPORT_WAIT_S = 0.5
 # A slot as read for applying: task_id, operator_id, equipment_id, start, end.
 Slot = dict[str, Any]
 ASSIGNMENTS = cast(Table, t.Assignment.__table__)
@@ -231,7 +234,11 @@ async def run_optimization(services: Services, job: RunningJob) -> dict[str, Any
     )
 
     def report(progress: Progress) -> None:
+        first = job.progress is None
         job.report({**_progress(progress), "limit_s": options.time_limit_s})
+        if first:
+            # The panel waits for the first plan: stored before the search goes on.
+            job.wait_saved(FIRST_REPORT_WAIT_S)
 
     result = await asyncio.to_thread(
         optimize, plan, now=now, settings=options, on_progress=report, should_stop=job.should_stop
@@ -317,62 +324,24 @@ async def _store_draft(
         plan.equipment, plan.operators, plan.jobs, plan.tasks, result.assignments, plan.timezone
     )
     changed = changed_slots(plan, result.assignments)
-    # A draft is a proposal beside the live plan, not a change to it: no live
-    # revision, audit or publish until `apply_draft`, which goes through `change()`.
-    async with services.db.write() as session:
-        schedule = t.Schedule(
+    draft_id = await store_draft(
+        services,
+        Proposal(
             name=f"Optimizer draft {job.id[:8]}",
-            kind="draft",
-            revision=0,
+            run_id=job.id,
+            solver_status=str(result.status),
+            # What the solver reached rides along with the figures (no new column).
+            kpis={**compare_kpis(plan, proposal, now=now), "solver": _reached(result)},
+            created_by=job.created_by,
             timezone=plan.timezone,
             base_revision=revision,
-            created_at=now,
-        )
-        session.add(schedule)
-        await session.flush()
-        draft_id = schedule.id
-        session.add(
-            t.Draft(
-                schedule_id=draft_id,
-                run_id=job.id,
-                solver_status=str(result.status),
-                # What the solver reached rides along with the figures (no new column).
-                kpis={**compare_kpis(plan, proposal, now=now), "solver": _reached(result)},
-                created_by=job.created_by,
-                created_at=now,
-            )
-        )
-        if result.assignments:
-            rows = [
-                _slot_row(draft_id, slot, job.created_by, now)
-                for slot in result.assignments.values()
-            ]
-            await session.execute(insert(t.Assignment), rows)
-        if changed:
-            bases = [
-                {
-                    "schedule_id": draft_id,
-                    "task_id": task_id,
-                    "base_version": versions.get(task_id, 0),
-                    "before": _slot_json(before),
-                }
-                for task_id, (before, _) in changed.items()
-            ]
-            await session.execute(insert(t.DraftTask), bases)
+            slots=result.assignments.values(),
+            before={task_id: before for task_id, (before, _) in changed.items()},
+            versions=versions,
+            now=now,
+        ),
+    )
     return draft_id, len(changed)
-
-
-def _slot_row(schedule_id: int, slot: Assignment, by: int | None, now: datetime) -> dict[str, Any]:
-    return {
-        "schedule_id": schedule_id,
-        "task_id": slot.task_id,
-        "operator_id": slot.operator_id,
-        "equipment_id": slot.equipment_id,
-        "start": slot.start,
-        "end": slot.end,
-        "assigned_by": by,
-        "assigned_at": now,
-    }
 
 
 def _slot_json(slot: Assignment | t.Assignment | Slot | None) -> dict[str, Any] | None:

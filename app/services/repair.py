@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from app import clock
 from app.auth.permissions import require
@@ -31,16 +31,19 @@ from app.clock import as_utc
 from app.db import tables as t
 from app.db.plan_queries import load_plan, schedule_revision
 from app.domain.bounds import horizon_error
-from app.domain.plan import Assignment, Plan, TaskStatus
+from app.domain.plan import Plan, TaskStatus
 from app.domain.plan_comparison import compare_kpis
 from app.domain.repair import Disruption, MachineDown, OperatorAbsent, Repair, TaskLate, repair
 from app.services.context import Actor, Services
+from app.services.draft_store import Proposal, store_draft
 from app.services.errors import InvalidInput, NotFound
 from app.services.offload import offload
 
-__all__ = ["RepairDraft", "cause_summary", "propose_repair"]
+__all__ = ["RepairDraft", "absence_behind", "cause_summary", "late_by", "propose_repair"]
 
 SOLVER_STATUS = "repair"
+# A late task's expected end is rounded up onto the plan's grid.
+GRID = timedelta(minutes=5)
 # An absence or a delay further out than this is a plan change, not a repair.
 MAX_WINDOW = timedelta(days=31)
 
@@ -83,6 +86,58 @@ async def propose_repair(*, services: Services, actor: Actor, cause: Disruption)
         to_tray=sorted(task_id for task_id, slot in repaired.slots.items() if slot is None),
         seconds=round(time.perf_counter() - began, 3),
     )
+
+
+async def absence_behind(*, services: Services, operator_id: int, task_id: int) -> OperatorAbsent:
+    """The absence a board's `outside_shift` row points at: the operator's time off over
+    the task's booked slot (merged, whole), else the slot itself (booked outside their
+    shifts: they are not there then either)."""
+    schedule_id = await services.live_schedule_id()
+    ex, a = t.CalendarException, t.Assignment
+    async with services.db.read() as session, session.begin():
+        slot = await session.scalar(
+            select(a).where(a.schedule_id == schedule_id, a.task_id == task_id)
+        )
+        if slot is None or slot.operator_id != operator_id:
+            raise InvalidInput(
+                "that task is not booked with that operator",
+                {"task_id": task_id, "operator_id": operator_id},
+            )
+        start, end = as_utc(slot.start), as_utc(slot.end)
+        away = (
+            await session.execute(
+                select(ex.start, ex.end).where(
+                    ex.operator_id == operator_id,
+                    ex.kind == "time_off",
+                    ex.start < end,
+                    ex.end > start,
+                )
+            )
+        ).all()
+    if away:
+        start = min(as_utc(row.start) for row in away)
+        end = max(as_utc(row.end) for row in away)
+    # What is past needs no repair; a long leave is repaired for its first month.
+    start = max(start, clock.now())
+    return OperatorAbsent(operator_id, start, max(start, min(end, start + MAX_WINDOW)))
+
+
+async def late_by(*, services: Services, task_id: int, minutes: int) -> TaskLate:
+    """A task running `minutes` longer than now or its booked end, whichever is later
+    (on the plan's 5-minute grid)."""
+    if not 5 <= minutes <= 24 * 60:
+        raise InvalidInput("minutes must be 5 to 1440", {"minutes": minutes})
+    schedule_id = await services.live_schedule_id()
+    a = t.Assignment
+    async with services.db.read() as session:
+        end = await session.scalar(
+            select(a.end).where(a.schedule_id == schedule_id, a.task_id == task_id)
+        )
+    if end is None:
+        raise InvalidInput("only a booked task can run late", {"task_id": task_id})
+    expected = max(clock.now(), as_utc(end)) + timedelta(minutes=minutes)
+    down = expected.replace(minute=expected.minute // 5 * 5, second=0, microsecond=0)
+    return TaskLate(task_id, expected + (GRID - (expected - down)) % GRID)
 
 
 def cause_summary(cause: Disruption) -> dict[str, Any]:
@@ -174,69 +229,19 @@ async def _store(
     kpis: dict[str, dict[str, float]],
     now: datetime,
 ) -> int:
-    # A proposal beside the live plan, like an optimizer draft: no revision, audit or
-    # publish until it is applied through `change()`.
-    async with services.db.write() as session:
-        schedule = t.Schedule(
+    return await store_draft(
+        services,
+        Proposal(
             name="Repair draft",
-            kind="draft",
-            revision=0,
+            run_id=f"repair-{uuid.uuid4().hex[:16]}",
+            solver_status=SOLVER_STATUS,
+            kpis=kpis,
+            created_by=actor.user_id,
             timezone=plan.timezone,
             base_revision=revision,
-            created_at=now,
-        )
-        session.add(schedule)
-        await session.flush()
-        draft_id = schedule.id
-        session.add(
-            t.Draft(
-                schedule_id=draft_id,
-                run_id=f"repair-{uuid.uuid4().hex[:16]}",
-                solver_status=SOLVER_STATUS,
-                kpis=kpis,
-                created_by=actor.user_id,
-                created_at=now,
-            )
-        )
-        await session.flush()
-        slots = [slot for slot in repaired.slots.values() if slot is not None]
-        if slots:
-            await session.execute(
-                insert(t.Assignment), [_slot_row(draft_id, s, actor, now) for s in slots]
-            )
-        if repaired.slots:
-            bases = [
-                {
-                    "schedule_id": draft_id,
-                    "task_id": task_id,
-                    "base_version": versions.get(task_id, 0),
-                    "before": _slot_json(plan.assignments.get(task_id)),
-                }
-                for task_id in repaired.slots
-            ]
-            await session.execute(insert(t.DraftTask), bases)
-    return draft_id
-
-
-def _slot_row(draft_id: int, slot: Assignment, actor: Actor, now: datetime) -> dict[str, Any]:
-    return {
-        "schedule_id": draft_id,
-        "task_id": slot.task_id,
-        "operator_id": slot.operator_id,
-        "equipment_id": slot.equipment_id,
-        "start": slot.start,
-        "end": slot.end,
-        "assigned_by": actor.user_id,
-        "assigned_at": now,
-    }
-
-
-def _slot_json(slot: Assignment | None) -> dict[str, Any] | None:
-    if slot is None:
-        return None
-    return {
-        "operator_id": slot.operator_id,
-        "equipment_id": slot.equipment_id,
-        "start": slot.start.isoformat(),
-        "end": slot.end.isoformat(),
-    }
+            slots=[slot for slot in repaired.slots.values() if slot is not None],
+            before={task_id: plan.assignments.get(task_id) for task_id in repaired.slots},
+            versions=versions,
+            now=now,
+        ),
+    )

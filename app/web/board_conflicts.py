@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.domain.conflicts import Conflict
 from app.services.board_changes import BLOCKED, BoardChanges
+from app.services.running_late import RunningLate
 from app.services.window_conflicts import involves
 
 Context = dict[str, Any]
@@ -32,6 +34,7 @@ def conflict_items(
             "ref": refs.get(c.task_ids[0], "") if c.task_ids else "",
             "equipment_id": c.equipment_id,
             "equipment_name": c.equipment_name,
+            "operator_id": c.operator_id,
             "job_id": c.job_id,
             "order": conflict_order(c),
         }
@@ -74,3 +77,16 @@ def counters(scheduled: int, unscheduled: int, conflicts: list[Conflict]) -> Con
         "errors": errors,
         "warnings": len(conflicts) - errors,
     }
+
+
+def running_late_items(late: list[RunningLate], zone: ZoneInfo) -> list[Context]:
+    """The panel's "Running late" rows: each task and when it was booked to end."""
+    return [
+        {
+            "task_id": r.task_id,
+            "name": r.name,
+            "job": r.job,
+            "booked_end": r.booked_end.astimezone(zone).strftime("%a %H:%M"),
+        }
+        for r in late
+    ]

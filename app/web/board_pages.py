@@ -165,6 +165,11 @@ async def detail_html(
         "query": render.query_string(view),
         "job_filter_query": render.query_string(view, job_id=task["job_id"]),
         "can_edit": session.may("assignment.write"),
+        # In progress past its booked end: the detail offers its repair (repair_pages.py).
+        "running_late": bool(placed)
+        and task["status"] == "in_progress"
+        and placed["end"] < clock.now(),
+        "can_optimize": session.may("plan.optimize"),
         "hue": render.job_hue(task["job_id"]),
         "local": lambda moment, fmt="%a %d %b %H:%M": moment.astimezone(zone).strftime(fmt),
         "oob": oob,

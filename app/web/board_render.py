@@ -52,7 +52,12 @@ from app.realtime.feed import touched_rows
 from app.services import board as board_service
 from app.services.board_changes import BoardChanges, board_changes
 from app.services.context import Actor, Services
-from app.web.board_conflicts import conflict_items, conflicts_changed, counters
+from app.web.board_conflicts import (
+    conflict_items,
+    conflicts_changed,
+    counters,
+    running_late_items,
+)
 from app.web.board_shading import row_loads, row_shading, shading_styles
 from app.web.board_view import ZOOM_SPAN, BoardView, Zoom, parse_time, window_start
 from app.web.templates import ENV
@@ -283,6 +288,7 @@ def board_context(
         "resources": board.resources,
         "bars": bars_of(board.bars, view, zone, board.resources, board.conflicts, can_edit),
         "conflicts": conflict_items(board.conflicts, board.refs),
+        "running_late": running_late_items(board.running_late, zone),
         "machine_names": machine_names(board.resources, view),
         "counters": counters(board.scheduled, board.unscheduled, board.conflicts),
         "tray": board.tray,
@@ -351,6 +357,7 @@ def changes_html(
         "bars": bars_of(changes.bars, view, zone, changes.resources, changes.conflicts, can_edit),
         "gone": sorted(changes.gone),
         "conflicts": conflicts_changed(changes),
+        "running_late": running_late_items(changes.running_late, zone),
         "machine_names": machine_names(changes.resources, view),
         "counters": counters(changes.scheduled, changes.unscheduled, changes.conflicts),
         "loads": row_loads(changes.resources, changes.availability),

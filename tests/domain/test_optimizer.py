@@ -545,15 +545,23 @@ def test_no_answer_in_the_time_still_offers_the_first_plan(
     # dispatching rule's plan is offered, not an empty proposal.
     start = datetime(2026, 3, 2, tzinfo=UTC)
     plan = as_plan(demo_plant("small", start=start))
-    monkeypatch.setattr(optimizer._Run, "solve", lambda *_, **__: (None, SolveStatus.UNKNOWN))
     seen: list[Progress] = []
+    heard_before_solving: list[list[str]] = []
+
+    def finds_nothing(*_: object, **__: object) -> tuple[None, SolveStatus]:
+        heard_before_solving.append([p.phase for p in seen])
+        return None, SolveStatus.UNKNOWN
+
+    monkeypatch.setattr(optimizer._Run, "solve", finds_nothing)
     settings = dataclasses.replace(QUICK, time_limit_s=8, time_unit_minutes=5)
     result = optimize(plan, now=start, settings=settings, on_progress=seen.append)
 
     assert result.status is SolveStatus.FEASIBLE and result.solutions == 0
-    # The panel hears of it as the first plan, with its lateness.
-    assert [p.phase for p in seen] == ["first plan"]
-    assert seen[0].weighted_lateness_minutes == result.weighted_lateness_minutes
+    # The panel hears of the first plan before the solver starts, and of the
+    # plan offered, with its lateness, when the solver found none.
+    assert heard_before_solving[0] == ["first plan"]
+    assert {p.phase for p in seen} == {"first plan"}
+    assert seen[-1].weighted_lateness_minutes == result.weighted_lateness_minutes
     assert len(result.placed) > 0.9 * len(plan.tasks)
     errors = [c for c in result.conflicts if c.severity is Severity.ERROR]
     assert not [c for c in errors if set(c.task_ids) & result.placed]

@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta
 
 from clocks import PlantTime
 
-from app.domain.conflicts import Severity
+from app.domain.conflicts import ConflictType, Severity
 from app.domain.demo_plant import demo_plant
 from app.domain.optimizer import (
     OptimizationResult,
@@ -20,8 +20,10 @@ from app.domain.optimizer import (
     optimize,
 )
 from app.domain.plan import (
+    Alternative,
     Assignment,
     Equipment,
+    Interval,
     Job,
     Operator,
     Plan,
@@ -55,7 +57,7 @@ def weld(task_id: int, job_id: int, predecessors: tuple[int, ...] = ()) -> Task:
 
 def run(plan: Plan, now: datetime, seconds: float = 5) -> OptimizationResult:
     settings = OptimizerSettings(
-        at_scale_tasks=1, time_limit_s=seconds, workers=1, time_unit_minutes=5
+        at_scale_tasks=0, time_limit_s=seconds, workers=1, time_unit_minutes=5
     )
     result = optimize(plan, now=now, settings=settings)
     assert result.offered and result.search == "neighbourhoods", result
@@ -166,3 +168,79 @@ def test_a_stop_request_ends_the_search_with_the_best_plan_so_far() -> None:
 
     assert result.offered and result.ending == "stopped"
     assert len(result.placed) > 0.9 * len(plan.tasks)
+
+
+# -- alternative routings at plant scale --------------------------------------------
+
+OLD_MILL = Equipment(20, "Old mill", "mill", frozenset({"milling"}))
+FAST_MILL = Equipment(21, "5-axis mill", "mill", frozenset({"milling"}))
+MILLERS = {o.id: dataclasses.replace(o, skills={"milling": 2}) for o in (ANNA, BEN)}
+
+
+def mill(task_id: int, job_id: int, minutes: int, *routings: Alternative) -> Task:
+    return Task(
+        task_id, job_id, f"Mill {task_id}", minutes, "milling", 1, "milling",
+        status=TaskStatus.SCHEDULED, alternatives=routings,
+    )  # fmt: skip
+
+
+def mills(*, fast_down: bool = False) -> dict[int, Equipment]:
+    fast = FAST_MILL
+    if fast_down:  # broken down for the next twelve hours
+        fast = dataclasses.replace(fast, downtime=(Interval(at(0), at(12)),))
+    return {OLD_MILL.id: OLD_MILL, fast.id: fast}
+
+
+def routing_errors(plan: Plan, result: OptimizationResult, now: datetime) -> list[str]:
+    proposal = dataclasses.replace(plan, assignments=dict(result.assignments))
+    return [
+        c.message
+        for c in validate_plan(proposal, now=now)
+        if c.type is ConflictType.DURATION_MISMATCH
+    ]
+
+
+def test_a_task_moved_to_a_slower_machine_takes_that_machines_time() -> None:
+    """30 minutes on the 5-axis mill, 2 hours on the old one; the 5-axis mill
+    breaks down under its live slot: the task moves to the old mill, for 2 hours."""
+    rush = Job(200, "Rush order", priority=3, due=at(1))
+    task = mill(1, rush.id, 30, Alternative(OLD_MILL.id, 120))
+    plan = Plan(
+        equipment=mills(fast_down=True),
+        operators=MILLERS,
+        jobs={rush.id: rush},
+        tasks={task.id: task},
+        assignments={1: Assignment(1, ANNA.id, FAST_MILL.id, at(1), at(1.5))},
+    )
+
+    result = run(plan, now=at(0), seconds=3)
+
+    moved = result.assignments[1]
+    assert moved.equipment_id == OLD_MILL.id
+    assert moved.end - moved.start == timedelta(hours=2)
+    assert routing_errors(plan, result, at(0)) == []
+    assert result.weighted_lateness_minutes == 4 * 60  # 0:00-2:00, due 1:00, weight 4
+
+
+def test_at_plant_scale_the_faster_machine_when_it_finishes_sooner() -> None:
+    """The old mill is free at once (2 hours), the 5-axis mill after half an
+    hour (30 minutes): the task finishes soonest on the 5-axis mill, on time."""
+    other = Job(300, "Other order")
+    rush = Job(200, "Rush order", priority=3, due=at(1.5))
+    busy = mill(2, other.id, 30)
+    task = mill(1, rush.id, 120, Alternative(FAST_MILL.id, 30))
+    plan = Plan(
+        equipment=mills(),
+        operators=MILLERS,
+        jobs={rush.id: rush, other.id: other},
+        tasks={task.id: task, busy.id: busy},
+        assignments={2: Assignment(2, BEN.id, FAST_MILL.id, at(0), at(0.5))},
+    )
+
+    result = run(plan, now=at(0), seconds=3)
+
+    placed = result.assignments[1]
+    assert (placed.equipment_id, placed.end - placed.start) == (FAST_MILL.id, timedelta(minutes=30))
+    assert placed.end <= at(1.5) and result.weighted_lateness_minutes == 0
+    assert result.assignments[2] == plan.assignments[2]
+    assert routing_errors(plan, result, at(0)) == []

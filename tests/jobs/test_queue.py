@@ -15,7 +15,9 @@ from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.db.session import Database
+from app.jobs import queue as queue_module, sweep as sweep_module
 from app.jobs.queue import JobFailed, JobQueue, RunningJob
+from app.jobs.sweep import SweepPolicy
 from app.realtime.hub import MemoryHub
 
 
@@ -29,6 +31,60 @@ async def test_a_job_runs_and_its_result_is_kept(one_at_a_time: JobQueue) -> Non
     done = await one_at_a_time.wait(run_id)
     assert (done.status, done.result, done.attempts) == ("done", {"twice": 42}, 1)
     assert done.progress == {"step": 1} and done.created_by == 7 and done.error is None
+
+
+async def test_the_first_progress_is_stored_at_once(
+    one_at_a_time: JobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user waits for a run's first figures: they do not wait for the next
+    progress interval (an hour here), later ones do."""
+    monkeypatch.setattr(queue_module, "PROGRESS_INTERVAL_S", 3600.0)
+    monkeypatch.setattr(sweep_module, "HEARTBEAT_S", 3600.0)
+    monkeypatch.setattr(one_at_a_time, "sweep_policy", SweepPolicy(heartbeat_grace_s=14400.0))
+    release = asyncio.Event()
+
+    async def first_plan(job: RunningJob) -> dict[str, Any]:
+        job.report({"plan": 1})
+        job.report({"plan": 2})
+        await release.wait()
+        return {}
+
+    one_at_a_time.register("first_plan", first_plan)
+    run_id = await one_at_a_time.enqueue("first_plan", {})
+    try:
+        for _ in range(400):
+            found = await one_at_a_time.status(run_id)
+            if found is not None and found.progress:
+                break
+            await asyncio.sleep(0.05)
+        assert found is not None and found.progress in ({"plan": 1}, {"plan": 2})
+    finally:
+        release.set()
+    done = await one_at_a_time.wait(run_id)
+    assert done.progress == {"plan": 2}  # the last report, stored when the job ends
+
+
+async def test_a_job_can_wait_until_its_first_report_is_stored(
+    one_at_a_time: JobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The optimizer's thread waits for its first plan to be stored before it
+    searches on (so its work does not slow the save the user waits for)."""
+    monkeypatch.setattr(queue_module, "PROGRESS_INTERVAL_S", 3600.0)
+    monkeypatch.setattr(sweep_module, "HEARTBEAT_S", 3600.0)
+    monkeypatch.setattr(one_at_a_time, "sweep_policy", SweepPolicy(heartbeat_grace_s=14400.0))
+
+    async def searches(job: RunningJob) -> dict[str, Any]:
+        def first_plan() -> int:
+            assert job.saved == 0
+            job.report({"plan": 1})
+            job.wait_saved(60)
+            return job.saved
+
+        return {"saved": await asyncio.to_thread(first_plan)}
+
+    one_at_a_time.register("searches", searches)
+    done = await one_at_a_time.wait(await one_at_a_time.enqueue("searches", {}))
+    assert done.result == {"saved": 1} and done.progress == {"plan": 1}
 
 
 async def test_a_job_that_raises_is_retried_with_backoff_then_dead_lettered(

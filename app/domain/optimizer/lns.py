@@ -42,8 +42,9 @@ from app.domain.optimizer.model import (
     _keep_valid_slots,
     _shortlist,
     lateness_weight,
+    routed_duration,
 )
-from app.domain.optimizer.neighbourhood import Frame, Slots, resolve
+from app.domain.optimizer.neighbourhood import Frame, Slots, end_of, resolve
 from app.domain.optimizer.scope import Scope
 from app.domain.optimizer.start import greedy_first_plan
 from app.domain.plan import Assignment, Plan
@@ -109,7 +110,8 @@ def plain_model(plan: Plan, scope: Scope, now: datetime) -> ScheduleModel:
         equipment = _shortlist(
             equipment, None if slot is None else slot.equipment_id, equipment_load, duration
         )
-        t = ModelTask(task, duration, None, operators, equipment=equipment)
+        shortest, durations = routed_duration(task, equipment, scope.grid)
+        t = ModelTask(task, shortest, None, operators, equipment=equipment, durations=durations)
         t.earliest, t.latest = scope.bounds[task_id]
         model.tasks[task_id] = t
     _keep_valid_slots(model, plan, now)
@@ -165,7 +167,7 @@ def as_assignments(model: ScheduleModel, slots: Slots) -> dict[int, Assignment]:
             continue
         begins = model.grid.at(s)
         found[task_id] = Assignment(
-            task_id, o, e, begins, begins + timedelta(minutes=t.task.duration_minutes)
+            task_id, o, e, begins, begins + timedelta(minutes=t.task.duration_on(e))
         )
     return found
 
@@ -176,7 +178,7 @@ def score_of(frame: Frame, slots: Slots) -> Score:
     makespan = changes = 0
     for task_id, (s, o, e) in slots.items():
         t = model.tasks[task_id]
-        end = s + t.duration
+        end = s + t.duration_on(e)
         job_id = t.task.job_id
         ends[job_id] = max(end, ends.get(job_id, end))
         makespan = max(makespan, end)
@@ -342,7 +344,7 @@ def _late_jobs(frame: Frame, slots: Slots) -> list[tuple[int, int]]:
     found = []
     for job_id, (weight, due, kept) in model.dues.items():
         tasks = frame.job_tasks.get(job_id, ())
-        end = max([kept, *(slots[t][0] + model.tasks[t].duration for t in tasks if t in slots)])
+        end = max([kept, *(end_of(model, slots, t) for t in tasks if t in slots)])
         if end > due and any(t in slots for t in tasks):
             found.append((job_id, weight * (end - due)))
     return found
@@ -356,7 +358,7 @@ def _around(
     model = frame.model
     free = {t for t in seeds if t in slots}
     low = min(max(0, model.tasks[t].earliest) for t in free) if free else 0
-    high = max(slots[t][0] + model.tasks[t].duration for t in free) if free else 0
+    high = max(end_of(model, slots, t) for t in free) if free else 0
     resources = {("o", o) for t in free for o in model.tasks[t].operators}
     resources |= {("e", e) for t in free for e in model.tasks[t].equipment}
     middle = (low + high) // 2
@@ -364,7 +366,7 @@ def _around(
     for task_id, (s, o, e) in slots.items():
         if task_id in free or not (("o", o) in resources or ("e", e) in resources):
             continue
-        end = s + model.tasks[task_id].duration
+        end = s + model.tasks[task_id].duration_on(e)
         if end < low - (high - low) or s > high + (high - low):
             continue
         nearby.append((abs(s - middle), rng.random(), task_id))

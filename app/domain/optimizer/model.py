@@ -75,6 +75,10 @@ class ModelTask:
     def end(self) -> Any:
         return self.start + (self.duration if self.size is None else self.size)
 
+    def duration_on(self, equipment_id: int) -> int:
+        """Grid units on that equipment: its own under an alternative routing."""
+        return self.durations.get(equipment_id, self.duration)
+
     def decisions(self) -> tuple[Any, ...]:
         present = () if self.present is None else (self.present,)
         return (self.start, *present, *self.operator_literals, *self.equipment_literals)
@@ -126,6 +130,11 @@ class ScheduleModel:
         left_out = (len(self.tasks) - len(slots)) * self.unplaced_cost
         changes = sum(slot != self.tasks[t].current for t, slot in slots.items())
         return lateness + left_out, makespan, changes
+
+    def measure(self, slots: Mapping[int, Assignment]) -> tuple[int, int]:
+        """The weighted lateness and makespan of a plan of the model's tasks, in grid units."""
+        late, makespan = self._measure(slots)
+        return sum(self.dues[job_id][0] * units for job_id, units in late.items()), makespan
 
     def _measure(self, slots: Mapping[int, Assignment]) -> tuple[dict[int, int], int]:
         """Each due job's lateness and the makespan of a whole plan, in grid units."""
@@ -239,6 +248,18 @@ def routed_durations(task: Task, equipment: tuple[int, ...], grid: TimeGrid) -> 
     return {e: grid.units(task.duration_on(e)) for e in equipment}
 
 
+def routed_duration(
+    task: Task, equipment: tuple[int, ...], grid: TimeGrid
+) -> tuple[int, dict[int, int]]:
+    """A task's shortest time on its candidate equipment, in grid units, and
+    each one's own when they differ (else {}: no choice to model)."""
+    if not task.alternatives:
+        return grid.units(task.duration_minutes), {}
+    durations = routed_durations(task, equipment, grid)
+    shortest = min(durations.values(), default=grid.units(task.duration_minutes))
+    return shortest, durations if len(set(durations.values())) > 1 else {}
+
+
 def routed_interval(
     m: cp_model.CpModel, task: ModelTask, durations: dict[int, int], name: str
 ) -> Any:
@@ -295,10 +316,7 @@ def _add_tasks(model: ScheduleModel, plan: Plan, scope: Scope, optional: bool) -
             wanted = None if slot is None else slot.equipment_id
             equipment = _shortlist(equipment, wanted, equipment_load, duration)
         earliest, latest = scope.bounds[task_id]
-        durations = routed_durations(task, equipment, model.grid)
-        duration = min(durations.values(), default=duration)
-        if len(set(durations.values())) == 1:
-            durations = {}  # the same time on every candidate: no choice to model
+        duration, durations = routed_duration(task, equipment, model.grid)
         start = m.new_int_var(earliest, latest - duration, f"start_{task_id}")
         name = f"task_{task_id}"
         present = m.new_bool_var(f"present_{task_id}") if optional else None
@@ -342,7 +360,8 @@ def _shortlist(
     work as the others, lose little.
     """
     if len(candidates) > SHORTLIST:
-        ranked = sorted(candidates, key=lambda rid: (load[rid], rid))[:SHORTLIST]
+        # Candidates come sorted by id, so ties go to the lower id.
+        ranked = sorted(candidates, key=load.__getitem__)[:SHORTLIST]
         if wanted in candidates and wanted not in ranked:
             ranked[-1] = wanted
         candidates = tuple(sorted(ranked))

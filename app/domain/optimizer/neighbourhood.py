@@ -4,7 +4,9 @@
 plan (`Slots`): every other task's slot is a fixed interval on its operator
 and machine, and bounds a freed neighbour's start or end. Like the whole
 model (`optimizer.model`) and PyJobShop's, a task with several candidates
-has one optional interval per candidate and exactly one of them present.
+has one optional interval per candidate and exactly one of them present;
+under alternative routings each equipment's interval has that equipment's
+duration, and the task's size follows the one chosen.
 
 The objective is the search's, lexicographic by weights: the weighted
 lateness of the jobs the freed tasks belong to (a job's other tasks keep
@@ -21,9 +23,9 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from app.domain.optimizer.model import ScheduleModel
+from app.domain.optimizer.model import ModelTask, ScheduleModel
 
-__all__ = ["Frame", "Slot", "Slots", "resolve"]
+__all__ = ["Frame", "Slot", "Slots", "end_of", "resolve"]
 
 # A task's place on the grid: (start unit, operator id, equipment id).
 Slot = tuple[int, int, int]
@@ -46,8 +48,16 @@ class Frame:
 @dataclass(slots=True)
 class _Free:
     start: Any
+    # The end: `start` plus the duration on the equipment chosen.
+    end: Any
     operators: dict[int, Any]
     equipment: dict[int, Any]
+
+
+def end_of(model: ScheduleModel, slots: Slots, task_id: int) -> int:
+    """When a task ends in `slots`: its duration on the equipment it has there."""
+    s, _, e = slots[task_id]
+    return s + model.tasks[task_id].duration_on(e)
 
 
 def resolve(
@@ -70,12 +80,15 @@ def resolve(
     for task_id in sorted(free):
         t = model.tasks[task_id]
         low, high = _room(frame, slots, free, task_id, ceiling)
-        start = m.new_int_var(low, high - t.duration, f"s{task_id}")
-        interval = m.new_fixed_size_interval_var(start, t.duration, f"i{task_id}")
-        operators = _choose(m, interval, t.operators, ("o", task_id), by_resource)
-        equipment = _choose(m, interval, t.equipment, ("e", task_id), by_resource)
-        chosen[task_id] = _Free(start, operators, equipment)
         s, o, e = slots[task_id]
+        start, interval = _interval(m, t, task_id, (low, high), (s, e))
+        operators = _choose(
+            m, interval, t.operators, ("o", task_id), by_resource, varying=bool(t.durations)
+        )
+        equipment = _choose(
+            m, interval, t.equipment, ("e", task_id), by_resource, t.durations or None
+        )
+        chosen[task_id] = _Free(start, interval.end_expr(), operators, equipment)
         m.add_hint(start, s)
         for rid, literal in operators.items():
             m.add_hint(literal, int(rid == o))
@@ -85,13 +98,13 @@ def resolve(
     for task_id, f in chosen.items():
         for p in model.tasks[task_id].task.predecessors:
             if p in chosen:
-                m.add(f.start >= chosen[p].start + model.tasks[p].duration)
+                m.add(f.start >= chosen[p].end)
     lateness = _lateness(frame, slots, free, chosen, m, ceiling)
     churn = _churn(model, slots, chosen, m)
     last = m.new_int_var(0, ceiling, "last")
-    for task_id, f in chosen.items():
-        m.add(last >= f.start + model.tasks[task_id].duration)
-    m.add_hint(last, max(slots[t][0] + model.tasks[t].duration for t in chosen))
+    for f in chosen.values():
+        m.add(last >= f.end)
+    m.add_hint(last, max(end_of(model, slots, t) for t in chosen))
     # Lexicographic by weights: one churn unit outweighs any last end, one
     # lateness unit any churn.
     churn_weight = ceiling + 1
@@ -124,7 +137,7 @@ def _ceiling(frame: Frame, slots: Slots, free: set[int]) -> int:
     shift and slot on the way as a fixed interval, and solves too slowly."""
     model = frame.model
     first = min(slots[t][0] for t in free)
-    last = max(slots[t][0] + model.tasks[t].duration for t in free)
+    last = max(end_of(model, slots, t) for t in free)
     return last + max(last - first, model.grid.units(8 * 60))
 
 
@@ -137,11 +150,29 @@ def _room(
     low, high = t.earliest, min(t.latest, ceiling)
     for p in t.task.predecessors:
         if p in slots and p not in free:
-            low = max(low, slots[p][0] + model.tasks[p].duration)
+            low = max(low, end_of(model, slots, p))
     for s in frame.successors.get(task_id, ()):
         if s not in free:
             high = min(high, slots[s][0])
     return low, high
+
+
+def _interval(
+    m: cp_model.CpModel, t: ModelTask, task_id: int, room: tuple[int, int], now: tuple[int, int]
+) -> tuple[Any, Any]:
+    """A freed task's start and interval, ending by `high`: of a size that
+    follows the equipment chosen under alternative routings (`_choose`)."""
+    (low, high), (hinted_start, hinted_on) = room, now
+    shortest = min([t.duration, *t.durations.values()])
+    start = m.new_int_var(low, high - shortest, f"s{task_id}")
+    if not t.durations:
+        return start, m.new_fixed_size_interval_var(start, t.duration, f"i{task_id}")
+    size = m.new_int_var(shortest, max(t.durations.values()), f"d{task_id}")
+    end = m.new_int_var(low + shortest, high, f"f{task_id}")
+    # With the start's, a whole hint.
+    m.add_hint(size, t.duration_on(hinted_on))
+    m.add_hint(end, hinted_start + t.duration_on(hinted_on))
+    return start, m.new_interval_var(start, size, end, f"i{task_id}")
 
 
 def _choose(
@@ -150,19 +181,31 @@ def _choose(
     candidates: tuple[int, ...],
     key: tuple[str, int],
     by_resource: dict[tuple[str, int], list[Any]],
+    durations: Mapping[int, int] | None = None,
+    *,
+    varying: bool = False,
 ) -> dict[int, Any]:
+    """One candidate of a kind; with `durations` (equipment under alternative
+    routings) the interval takes the chosen one's; `varying`: the interval's
+    size is such a choice (made by the other kind)."""
     kind, task_id = key
     if len(candidates) == 1:
         by_resource.setdefault((kind, candidates[0]), []).append(interval)
         return {}
     literals: dict[int, Any] = {}
+    start, size = interval.start_expr(), interval.size_expr()
     for rid in candidates:
-        literal = m.new_bool_var(f"{kind}{task_id}_{rid}")
-        by_resource.setdefault((kind, rid), []).append(
-            m.new_optional_fixed_size_interval_var(
-                interval.start_expr(), interval.size_expr(), literal, f"{kind}{task_id}_{rid}"
-            )
-        )
+        name = f"{kind}{task_id}_{rid}"
+        literal = m.new_bool_var(name)
+        if durations is not None:
+            # Its own duration on this equipment: a fixed size, which the task's follows.
+            m.add(size == durations[rid]).only_enforce_if(literal)
+            optional = m.new_optional_fixed_size_interval_var(start, durations[rid], literal, name)
+        elif varying:
+            optional = m.new_optional_interval_var(start, size, interval.end_expr(), literal, name)
+        else:
+            optional = m.new_optional_fixed_size_interval_var(start, size, literal, name)
+        by_resource.setdefault((kind, rid), []).append(optional)
         literals[rid] = literal
     m.add_exactly_one(literals.values())
     return literals
@@ -190,7 +233,7 @@ def _fix_the_rest(
     for task_id, (s, o, e) in slots.items():
         if task_id in free:
             continue
-        span = (s, s + model.tasks[task_id].duration)
+        span = (s, s + model.tasks[task_id].duration_on(e))
         for key in (("o", o), ("e", e)):
             if key in staying:
                 staying[key].append(span)
@@ -242,15 +285,15 @@ def _lateness(
     for job_id, task_ids in jobs.items():
         weight, due, kept = model.dues[job_id]
         fixed = max(
-            [kept, *(slots[t][0] + model.tasks[t].duration for t in frame.job_tasks[job_id]
+            [kept, *(end_of(model, slots, t) for t in frame.job_tasks[job_id]
                      if t not in free and t in slots)]
         )  # fmt: skip
-        now = max(0, max([fixed, *(slots[t][0] + model.tasks[t].duration for t in task_ids)]) - due)
+        now = max(0, max([fixed, *(end_of(model, slots, t) for t in task_ids)]) - due)
         # No freed task ends past the ceiling, and lateness is minimised.
         most = now if job_id in frame.promised_jobs else max(0, max(fixed, ceiling) - due)
         late = m.new_int_var(max(0, fixed - due), most, f"late{job_id}")
         for t in task_ids:
-            m.add(late >= chosen[t].start + model.tasks[t].duration - due)
+            m.add(late >= chosen[t].end - due)
         # A whole hint: an incomplete one sends the solver repairing it.
         m.add_hint(late, now)
         if job_id in frame.promised_jobs:

@@ -69,6 +69,7 @@ from app.domain.optimizer.shop_search import (
     search_shop,
     shop_values,
 )
+from app.domain.optimizer.start import greedy_slots
 from app.domain.plan import Assignment, Plan
 from app.domain.validation import validate_plan
 
@@ -209,6 +210,7 @@ def optimize(
         # time: the optional model starts from them (the rest left out) instead.
         model, values, status = _solve_optional(run, plan, now, settings)
         return _ended(run, _result(plan, model, values, status, now, started, run.solutions))
+    run.report_start(model)
     values, status = run.solve(model)
     if status is SolveStatus.INFEASIBLE and run.time_left():
         # Not everything fits together: place as many tasks as possible instead.
@@ -239,6 +241,7 @@ def _solve_optional(
     run: _Run, plan: Plan, now: datetime, settings: OptimizerSettings
 ) -> tuple[ScheduleModel, dict[Any, int] | None, SolveStatus]:
     model = _build(plan, now, settings, optional=True)
+    run.report_start(model)
     values, status = run.solve(model)
     if status is SolveStatus.INFEASIBLE and run.trusted_hint and run.time_left():
         # The model disagrees with the hint's count: the placement solve
@@ -427,6 +430,32 @@ class _Run:
                 makespan_minutes=value(self.model.makespan) * unit,
                 elapsed_s=time.monotonic() - self.started,
                 solutions=self.solutions,
+            )
+        )
+
+    def report_start(self, model: ScheduleModel) -> None:
+        """The dispatching rule's plan (`optimizer.start`) before the solver's
+        first: the panel has a first plan at once, however long CP-SAT takes
+        to find one. An optional model's hint is that plan; a required
+        model's is the live plan, so the rule makes one for the report."""
+        if self.on_progress is None or self.solutions:
+            return
+        unit = model.grid.unit_minutes
+        if model.start_values:
+            lateness = model.start_values.get(model.weighted_lateness, 0)
+            makespan = model.hinted_makespan
+        else:
+            lateness, makespan = model.measure(greedy_slots(model))
+        self.on_progress(
+            Progress(
+                phase="first plan",
+                objective=lateness * unit,
+                best_bound=0,
+                weighted_lateness_minutes=lateness * unit,
+                makespan_minutes=makespan * unit,
+                elapsed_s=time.monotonic() - self.started,
+                solutions=1,
+                bound_known=False,
             )
         )
 

@@ -14,8 +14,9 @@ best plan kept (`ScheduleModel.score`).
 At plant scale (`greedy_first_plan`, the first plan `optimizer.lns`
 improves) it is a dispatching rule: ready tasks by earliest deadline (their
 job's due time, less what follows them), each on the candidate pair where it
-finishes soonest; the live slots of jobs the live plan had complete are
-booked for them from the start (*promised*), the others held as above.
+finishes soonest (its duration on each equipment, under alternative
+routings); the live slots of jobs the live plan had complete are booked for
+them from the start (*promised*), the others held as above.
 
 CP-SAT completes a partial hint poorly when there are thousands of tasks
 with several candidates each; with this whole plan as the hint of the
@@ -54,9 +55,11 @@ class Busy:
             self.take(start, end)
 
     def first_free(self, at: int, duration: int) -> int:
-        i = bisect_right(self.ends, at)
-        while i < len(self.starts) and self.starts[i] < at + duration:
-            at = max(at, self.ends[i])
+        starts, ends = self.starts, self.ends
+        i, n = bisect_right(ends, at), len(starts)
+        while i < n and starts[i] < at + duration:
+            if ends[i] > at:
+                at = ends[i]
             i += 1
         return at
 
@@ -82,13 +85,18 @@ class Busy:
 
 
 def earliest(at: int, duration: int, busy: Sequence[Busy]) -> int:
-    """The first start from `at` at which every one of `busy` is free."""
-    while True:
-        start = at
-        for b in busy:
-            at = b.first_free(at, duration)
-        if at == start:
-            return at
+    """The first start from `at` at which every one of `busy` is free: each in
+    turn moves it on, until all of them in a row leave it where it is."""
+    count = len(busy)
+    if count == 1:
+        return busy[0].first_free(at, duration)
+    i = agreed = 0
+    while agreed < count:
+        moved = busy[i].first_free(at, duration)
+        agreed = 1 if moved != at else agreed + 1
+        at = moved
+        i = (i + 1) % count
+    return at
 
 
 # Greedy passes at most per hold: each later one places first what an earlier
@@ -212,6 +220,9 @@ class _Pass:
             **{("e", e): Busy(b, merge=True) for e, b in model.equipment_blocks.items()},
         }
         self.held: dict[Resource, Busy] = {r: Busy(()) for r in self.booked}
+        # What a slot must avoid on each resource, with and without the held slots.
+        self.around = {r: [self.booked[r], self.held[r]] for r in self.booked}
+        self.booked_only = {r: [self.booked[r]] for r in self.booked}
         # Live slots of promised tasks, booked for them from the start: nobody
         # else's. Should one not be taken after all (its predecessor ends
         # later), that time stays unused in this plan; the search can use it.
@@ -221,10 +232,11 @@ class _Pass:
         for task_id, t in model.tasks.items():
             if t.current is not None:
                 start = model.grid.ceil(t.current.start)
-                span = (start, start + t.duration)
+                duration = t.duration_on(t.current.equipment_id)
+                span = (start, start + duration)
                 pair = self._pair(t.current.operator_id, t.current.equipment_id)
                 taken = [self.booked[r] for r in pair]
-                if task_id in promised and earliest(start, t.duration, taken) == start:
+                if task_id in promised and earliest(start, duration, taken) == start:
                     self.reserved.add(task_id)
                     for r in pair:
                         self.booked[r].take(*span)
@@ -285,18 +297,19 @@ class _Pass:
         if t.current is not None:
             start = model.grid.ceil(t.current.start)
             o, e = t.current.operator_id, t.current.equipment_id
+            duration = t.duration_on(e)
             booked = [self.booked[r] for r in self._pair(o, e)]
-            fits = start >= at and start + t.duration <= t.latest
+            fits = start >= at and start + duration <= t.latest
             if fits and task_id in self.reserved:
                 return self._keep_reserved(task_id, start)
-            if fits and earliest(start, t.duration, booked) == start:
+            if fits and earliest(start, duration, booked) == start:
                 best = (start, o, e)
         if best is None:
             best = self._anew(t, at)
-        if best is None or best[0] + t.duration > t.latest:
+        if best is None or _end(t, best) > t.latest:
             return False
         start, o, e = best
-        span = (start, start + t.duration)
+        span = (start, _end(t, best))
         for r in self._pair(o, e):
             self.booked[r].take(*span)
             for holder, (s, end) in list(self.holders[r].items()):
@@ -309,7 +322,7 @@ class _Pass:
             0 if model.operator_pool else o,
             0 if model.equipment_pool else e,
             begins,
-            begins + timedelta(minutes=t.task.duration_minutes),
+            begins + timedelta(minutes=t.task.duration_on(e)),
         )
         if t.current is not None and best == _on_grid(t.current, model):
             self.placed[task_id] = t.current  # its live slot, to the minute
@@ -320,7 +333,7 @@ class _Pass:
         t = self.model.tasks[task_id]
         if t.current is None:
             return False
-        self.ends[task_id] = start + t.duration
+        self.ends[task_id] = start + t.duration_on(t.current.equipment_id)
         self.placed[task_id] = t.current
         return True
 
@@ -328,7 +341,7 @@ class _Pass:
         """The earliest slot on any candidate pair around the held slots, unless
         the earliest ignoring them is more than the hold sooner."""
         around = self._earliest_pair(t, at, around=True)
-        on_time = around is not None and around[0] + t.duration <= self.deadlines[t.task.id]
+        on_time = around is not None and _end(t, around) <= self.deadlines[t.task.id]
         if on_time and self.hold_units >= self.model.horizon:
             return around  # held for as long as it takes, and in time: no need to look further
         free = self._earliest_pair(t, at, around=False)
@@ -337,40 +350,54 @@ class _Pass:
         if around[0] - free[0] > self.hold_units:
             return free
         # Going around would make it miss its deadline: better to push others on.
-        late = around[0] + t.duration > self.deadlines[t.task.id] >= free[0] + t.duration
+        late = _end(t, around) > self.deadlines[t.task.id] >= _end(t, free)
         return free if late else around
 
     def _earliest_pair(self, t: ModelTask, at: int, *, around: bool) -> tuple[int, int, int] | None:
-        """The candidate pair free soonest from `at` (its live pair on a tie),
-        with or without the held slots. Each resource alone bounds a pair's
-        start from below, so pairs are tried by that bound until it passes
-        the best found."""
+        """The candidate pair that finishes soonest from `at` (its live pair on a
+        tie), with or without the held slots. Each resource alone bounds a
+        pair's start from below (an operator for the task's shortest time), so
+        pairs are tried by the end that bound gives until it passes the best found."""
         model = self.model
         live = (
             (None, None) if t.current is None else (t.current.operator_id, t.current.equipment_id)
         )
-
-        def busy(r: Resource) -> list[Busy]:
-            return [self.booked[r], self.held[r]] if around else [self.booked[r]]
-
-        def alone(r: Resource) -> int:
-            return earliest(at, t.duration, busy(r))
+        busy = (self.around if around else self.booked_only).__getitem__
+        duration_on = t.duration_on
 
         # A pooled kind is never busy: one stand-in, free from `at`.
-        operators = {0: at} if model.operator_pool else {o: alone(("o", o)) for o in t.operators}
-        equipment = {0: at} if model.equipment_pool else {e: alone(("e", e)) for e in t.equipment}
+        operators = (
+            {0: at}
+            if model.operator_pool
+            else {o: earliest(at, t.duration, busy(("o", o))) for o in t.operators}
+        )
+        # Per equipment: when it is free, for how long the task takes on it.
+        equipment = (
+            {0: (at, t.duration)}
+            if model.equipment_pool
+            else {
+                e: (earliest(at, d, busy(("e", e))), d)
+                for e in t.equipment
+                for d in (duration_on(e),)
+            }
+        )
+        live_o, live_e = live
         pairs = sorted(
-            (max(so, se), o != live[0] or e != live[1], o, e)
+            (max(so, se) + d, o != live_o or e != live_e, o, e)
             for o, so in operators.items()
-            for e, se in equipment.items()
+            for e, (se, d) in equipment.items()
         )
         best: tuple[int, int, int] | None = None
+        best_end = 0
         for bound, _, o, e in pairs:
-            if best is not None and bound >= best[0]:
+            if best is not None and bound >= best_end:
                 break
-            start = earliest(bound, t.duration, [b for r in self._pair(o, e) for b in busy(r)])
-            if best is None or start < best[0]:
-                best = (start, o, e)
+            duration = equipment[e][1]
+            start = earliest(
+                bound - duration, duration, [b for r in self._pair(o, e) for b in busy(r)]
+            )
+            if best is None or start + duration < best_end:
+                best, best_end = (start, o, e), start + duration
         return best
 
     def _hold(self, task_id: int, span: Span, pair: list[Resource]) -> None:
@@ -386,6 +413,11 @@ class _Pass:
         for r in pair:
             self.held[r].release(*span)
             del self.holders[r][task_id]
+
+
+def _end(t: ModelTask, slot: tuple[int, int, int]) -> int:
+    """When a task placed at (start, operator, equipment) ends, in grid units."""
+    return slot[0] + t.duration_on(slot[2])
 
 
 def _on_grid(slot: Assignment, model: ScheduleModel) -> tuple[int, int, int]:
