@@ -60,8 +60,9 @@ async def open_board(
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button[type=submit]")
     await page.wait_for_selector("#bars .bar")
-    # The bars can be painted before the deferred board script has run.
-    await page.wait_for_function("window.taktBoard !== undefined")
+    # The bars can be painted before the deferred board scripts have run (board.js,
+    # then the tools, the links...): "complete" comes after every one of them.
+    await page.wait_for_function("document.readyState === 'complete' && window.taktTools")
     return page
 
 
