@@ -196,9 +196,10 @@ async def test_a_presence_name_on_a_bar_is_not_clipped(browser: Browser, board: 
     base_url, plant = board
     page = await open_board(browser, base_url, plant)
     bar = page.locator(f"#bar-{plant.cut}")
-    await bar.evaluate("b => b.setAttribute('data-dragged-by', 'Ben Hoffmann')")
+    # Marked and read in one go: a live frame may replace the bar's element in between.
     style = await bar.evaluate(
-        """b => ({ overflow: getComputedStyle(b).overflow,
+        """b => (b.setAttribute('data-dragged-by', 'Ben Hoffmann'), {
+                   overflow: getComputedStyle(b).overflow,
                    after: getComputedStyle(b, '::after').content,
                    top: getComputedStyle(b, '::after').top,
                    barHeight: b.getBoundingClientRect().height })"""
