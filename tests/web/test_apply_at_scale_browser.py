@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from browser_login import submit_login
 from playwright.async_api import Browser, Page
 from servers import load_demo
 from sqlalchemy import func, select
@@ -43,9 +44,7 @@ async def open_board(browser: Browser, base_url: str, user: str, view: str) -> P
     page = await context.new_page()
     page.set_default_timeout(WAIT_MS)
     await page.goto(f"{base_url}/board?{view}")
-    await page.fill("input[name=username]", user)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
+    await submit_login(page, user, PASSWORD)
     await page.wait_for_selector("#board-main")
     await page.wait_for_function("window.taktLive && window.taktLive.transport === 'websocket'")
     # Set on the page: a reload would lose it (the test proves there was none).

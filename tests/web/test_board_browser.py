@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from board_plant import PASSWORD, BoardPlant, build_board_plant
+from browser_login import submit_login
 from clocks import BERLIN, PlantTime, iso_z
 from playwright.async_api import Browser, Page
 from servers import load_demo
@@ -56,9 +57,7 @@ async def open_board(
     page = await browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
     page.set_default_timeout(10_000)
     await page.goto(f"{base_url}/board?{plant.day_view}")  # not logged in: the login form
-    await page.fill("input[name=username]", user)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
+    await submit_login(page, user, PASSWORD)
     await page.wait_for_selector("#bars .bar")
     # The bars can be painted before the deferred board scripts have run (board.js,
     # then the tools, the links...): "complete" comes after every one of them.
@@ -236,9 +235,7 @@ async def test_the_demo_board(
     hour = PlantTime.current().hour() - timedelta(hours=1)
     board = "/board?" + urlencode({"start": hour.isoformat(), "zoom": "day"})
     await page.goto(f"{base_url}/login?" + urlencode({"next": board}))
-    await page.fill("input[name=username]", "anna")
-    await page.fill("input[name=password]", "takt-demo")
-    await page.click("button[type=submit]")
+    await submit_login(page, "anna", "takt-demo")
     await page.wait_for_selector("#bars .bar")
     assert await page.locator("#conflicts .conflict").count() > 0
     assert await page.locator("#tray-list .tray-task").count() == 50
@@ -268,9 +265,7 @@ async def test_the_large_demo_board(
     base_url = live_server(database_url=sqlite_database_url)
     page = await browser.new_page(viewport={"width": 1600, "height": 900})
     await page.goto(f"{base_url}/login?next=/board%3Fzoom%3Dshift")
-    await page.fill("input[name=username]", "anna")
-    await page.fill("input[name=password]", "takt-demo")
-    await page.click("button[type=submit]")
+    await submit_login(page, "anna", "takt-demo")
     await page.wait_for_selector("#bars .bar")
     await page.screenshot(path=str(screenshot_dir / "board-large.png"))
     # A week: rows shaded where machines are down, thin bars grouped, order references.

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from axe import described, grave_violations
 from board_plant import PASSWORD, BoardPlant
+from browser_login import submit_login
 from clocks import iso_z
 from playwright.async_api import Browser, Page
 from servers import load_demo
@@ -50,9 +51,7 @@ async def log_in_at(
     page = await browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
     page.set_default_timeout(10_000)
     await page.goto(f"{base_url}{url}")
-    await page.fill("input[name=username]", user)
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit]")
+    await submit_login(page, user, password)
     return page
 
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from board_plant import PASSWORD, BoardPlant, build_board_plant
+from browser_login import submit_login
 from playwright.async_api import Browser
 
 from app import clock
@@ -75,9 +76,7 @@ async def test_a_scheduler_sets_a_machine_down_and_moves_its_task_to_the_tray(
     page = await browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
     page.set_default_timeout(15_000)
     await page.goto(f"{base_url}/board?start={quote(start.isoformat())}&zoom=day&rows=equipment")
-    await page.fill("input[name=username]", "anna")
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
+    await submit_login(page, "anna", PASSWORD)
     await page.wait_for_selector(f"#bar-{plant.cut}")
     # (Cut already conflicts: it now comes after Weld. Nothing is out of service yet.)
     assert await page.locator(".out-of-service .blocked-task").count() == 0

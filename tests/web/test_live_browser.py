@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import quote, urlencode
 
 import pytest
+from browser_login import submit_login
 from playwright.async_api import Browser, BrowserContext, Page, WebSocketRoute
 from realtime.live_world import (
     PASSWORD,
@@ -47,9 +48,7 @@ async def sign_in(browser: Browser, board: Board) -> AsyncIterator[SignIn]:
         page = await context.new_page()
         board_path = "/board?" + urlencode(board.plant.view)
         await page.goto(board.url + "/login?next=" + quote(board_path, safe=""))
-        await page.fill('input[name="username"]', username)
-        await page.fill('input[name="password"]', PASSWORD)
-        await page.click('button[type="submit"]')
+        await submit_login(page, username, PASSWORD)
         await page.wait_for_selector("#bars", timeout=WAIT_MS)
         return page
 

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
+from browser_login import submit_login
 from playwright.async_api import Browser, BrowserContext, Page
 from realtime.live_world import (
     PASSWORD,
@@ -69,9 +70,7 @@ async def sign_in(browser: Browser, board: Board) -> AsyncIterator[SignIn]:
         page = await context.new_page()
         board_path = "/board?" + urlencode(board.plant.view)
         await page.goto(board.url + "/login?next=" + quote(board_path, safe=""))
-        await page.fill('input[name="username"]', username)
-        await page.fill('input[name="password"]', PASSWORD)
-        await page.click('button[type="submit"]')
+        await submit_login(page, username, PASSWORD)
         await page.wait_for_function("() => window.taktBoard && window.taktLive", timeout=WAIT_MS)
         await page.wait_for_function(
             "() => window.taktLive.transport === 'websocket'", timeout=WAIT_MS

@@ -9,6 +9,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
+from browser_login import submit_login
 from playwright.async_api import Browser, Page
 from realtime.live_world import PASSWORD, Board, Plant, build_plant
 
@@ -27,9 +28,7 @@ async def open_board(browser: Browser, base_url: str, plant: Plant, username: st
     page = await context.new_page()
     board_path = "/board?" + urlencode(plant.view)
     await page.goto(base_url + "/login?next=" + quote(board_path, safe=""))
-    await page.fill('input[name="username"]', username)
-    await page.fill('input[name="password"]', PASSWORD)
-    await page.click('button[type="submit"]')
+    await submit_login(page, username, PASSWORD)
     await page.wait_for_selector("#bars", timeout=WAIT_MS)
     await page.wait_for_function(
         "() => window.taktLive && window.taktLive.transport === 'websocket'", timeout=WAIT_MS

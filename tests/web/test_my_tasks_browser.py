@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
+from browser_login import submit_login
 from playwright.async_api import Browser, BrowserContext, Page
 from realtime.live_world import (
     PASSWORD,
@@ -83,9 +84,7 @@ async def sign_in(
     contexts.append(context)
     page = await context.new_page()
     await page.goto(board.url + "/login?next=" + quote(path, safe=""))
-    await page.fill('input[name="username"]', who)
-    await page.fill('input[name="password"]', PASSWORD)
-    await page.click('button[type="submit"]')
+    await submit_login(page, who, PASSWORD)
     return page
 
 

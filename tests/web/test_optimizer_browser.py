@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from board_plant import PASSWORD, BoardPlant, build_board_plant
+from browser_login import submit_login
 from playwright.async_api import Browser, Page
 from servers import load_demo
 from sqlalchemy import func, select
@@ -60,9 +61,7 @@ async def log_in(
     page = await context.new_page()
     page.set_default_timeout(20_000)
     await page.goto(f"{base_url}/board?{view}")
-    await page.fill("input[name=username]", user)
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit]")
+    await submit_login(page, user, password)
     await page.wait_for_selector("#board-main")
     # Connected: the page's scripts have run, so the buttons do what they say.
     await page.wait_for_function("window.taktLive && window.taktLive.transport === 'websocket'")

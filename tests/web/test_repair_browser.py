@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from board_plant import PASSWORD, BoardPlant, build_board_plant
+from browser_login import submit_login
 from playwright.async_api import Browser, Page
 
 from app import clock
@@ -56,9 +57,7 @@ async def sign_in(browser: Browser, base_url: str, who: str, path: str, **kw: An
     page = await context.new_page()
     page.set_default_timeout(WAIT_MS)
     await page.goto(base_url + "/login?next=" + quote(path, safe=""))
-    await page.fill('input[name="username"]', who)
-    await page.fill('input[name="password"]', PASSWORD)
-    await page.click('button[type="submit"]')
+    await submit_login(page, who, PASSWORD)
     return page
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from board_plant import PASSWORD, BoardPlant, build_board_plant
+from browser_login import submit_login
 from playwright.async_api import Browser, BrowserContext, Page
 from servers import app_server, free_port, load_demo
 from sqlalchemy import select
@@ -84,9 +85,7 @@ async def open_wall(
         await context.route("**/wall/sse**", lambda route: route.abort())
     page = await context.new_page()
     await page.goto(f"{url}/login?next=/wall")
-    await page.fill("input[name=username]", "maria")
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
+    await submit_login(page, "maria", PASSWORD)
     await page.wait_for_selector("#wall-tiles", timeout=WAIT_MS)
     return page
 
@@ -243,9 +242,7 @@ async def test_the_demo_wall(
     contexts.append(context)
     page = await context.new_page()
     await page.goto(f"{url}/login?next=/wall")
-    await page.fill("input[name=username]", "maria")
-    await page.fill("input[name=password]", "takt-demo")
-    await page.click("button[type=submit]")
+    await submit_login(page, "maria", "takt-demo")
     await transport(page, "sse")
     lathe = next(machine for machine in machines if "lathe" in machine["name"].lower())
     await set_status(url, lathe["id"], "down", password="takt-demo")
