@@ -382,14 +382,17 @@ class _Pass:
             }
         )
         live_o, live_e = live
-        pairs = sorted(
+        # Taken lazily in order: most tasks settle on the first pair or two.
+        pairs = [
             (max(so, se) + d, o != live_o or e != live_e, o, e)
             for o, so in operators.items()
             for e, (se, d) in equipment.items()
-        )
+        ]
+        heapq.heapify(pairs)
         best: tuple[int, int, int] | None = None
         best_end = 0
-        for bound, _, o, e in pairs:
+        while pairs:
+            bound, _, o, e = heapq.heappop(pairs)
             if best is not None and bound >= best_end:
                 break
             duration = equipment[e][1]
