@@ -50,6 +50,8 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 
 
 def pct(samples: list[float]) -> str:
+    if not samples:
+        return f"{'n/a':>7} {'n/a':>7}"  # no movable bar among the first rows of the view
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return f"{statistics.median(ordered):7.1f} {p95:7.1f}"

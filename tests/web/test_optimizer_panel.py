@@ -60,7 +60,11 @@ async def run_to_draft(world: BoardWorld, headers: dict[str, str]) -> str:
     assert started.status_code == 200, started.text
     html = started.text
     while state_of(html) == "running":
-        assert 'hx-trigger="every 1s"' in html
+        # Quick polls until the first plan shows, then one a second.
+        plans = re.search(r"(\d+) plans? found so far", html)
+        assert plans is not None, html
+        every = "1s" if int(plans.group(1)) else "300ms"
+        assert f'hx-trigger="every {every}"' in html
         poll = re.search(r'hx-get="([^"]+)"', html)
         assert poll is not None
         await asyncio.sleep(0.2)
