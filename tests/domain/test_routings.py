@@ -144,3 +144,38 @@ def test_two_tasks_share_the_mills_by_their_speeds_without_a_due_time() -> None:
     assert result.makespan_minutes == 90
     for placed in result.assignments.values():
         assert placed.end - placed.start == timedelta(minutes=45)
+
+
+def test_a_task_too_long_for_the_shifts_runs_where_it_is_quicker() -> None:
+    # Both millers work one hour a day: 120 minutes on the old mill never fit
+    # in a shift, 45 on the 5-axis mill do.
+    hour = tuple(WeeklyShift(day, time(7), time(8)) for day in range(7))
+    plan = plan_of(mill_task(1))
+    plan = dataclasses.replace(
+        plan, operators={o.id: dataclasses.replace(o, weekly_shifts=hour) for o in (ANNA, BEN)}
+    )
+
+    result = optimize(plan, now=NOW, settings=QUICK)
+
+    assert result.unplaceable == {}
+    placed = result.assignments[1]
+    assert placed.equipment_id == FAST_MILL.id
+    assert placed.end - placed.start == timedelta(minutes=45)
+    assert placed.start.time() >= time(7) and placed.end.time() <= time(8)
+    assert [c for c in result.conflicts if c.severity is Severity.ERROR] == []
+
+
+def test_a_task_squeezed_before_a_kept_successor_runs_where_it_is_quicker() -> None:
+    # Its successor is kept an hour from now: no room for 120 minutes, room for 45.
+    after = dataclasses.replace(mill_task(2), predecessors=(1,))
+    kept = slot(2, OLD_MILL, 120, hour=1)
+    plan = plan_of(mill_task(1), after, assignments=(kept,))
+    settings = dataclasses.replace(QUICK, pinned=frozenset({2}))
+
+    result = optimize(plan, now=NOW, settings=settings)
+
+    assert result.unplaceable == {}
+    placed = result.assignments[1]
+    assert placed.equipment_id == FAST_MILL.id
+    assert placed.end <= kept.start
+    assert [c for c in result.conflicts if c.severity is Severity.ERROR] == []

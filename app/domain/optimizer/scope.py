@@ -259,8 +259,10 @@ def _candidates(
 ) -> dict[int, Candidates]:
     """Qualified operators and capable equipment with room for each task, by task id.
 
-    Worked out once per kind of task (skill, level, capability, duration): a
-    plant has thousands of tasks but a few dozen kinds.
+    Room for the task's time on each machine (alternative routings), and an
+    operator with room for its shortest time on one of those machines. Worked
+    out once per kind of task (skill, level, capability, durations): a plant
+    has thousands of tasks but a few dozen kinds.
     """
     # The longest stretch each resource is free, to tell whether a task fits at all.
     operator_room = {o.id: (o, _longest(windows[o.id])) for o in plan.operators.values()}
@@ -268,25 +270,27 @@ def _candidates(
         e.id: (e, _longest(_gaps(equipment_blocks[e.id], horizon))) for e in plan.equipment.values()
     }
     operators_for: dict[tuple[str | None, int, int], tuple[int, ...]] = {}
-    equipment_for: dict[tuple[str | None, int], tuple[int, ...]] = {}
+    equipment_for: dict[tuple[object, ...], tuple[int, ...]] = {}
     found: dict[int, Candidates] = {}
     for task_id in open_ids:
         task = plan.tasks[task_id]
         duration = grid.units(task.duration_minutes)
-        skill_key = (task.required_skill, task.min_level, duration)
+        capability_key = (task.required_capability, duration, task.alternatives)
+        if (equipment := equipment_for.get(capability_key)) is None:
+            equipment = equipment_for[capability_key] = tuple(
+                eid
+                for eid, (e, room) in sorted(equipment_room.items())
+                if capable(e.capabilities, capability=task.required_capability)
+                and room >= grid.units(task.duration_on(eid))
+            )
+        shortest = shortest_units(task, equipment, grid)
+        skill_key = (task.required_skill, task.min_level, shortest)
         if (operators := operators_for.get(skill_key)) is None:
             operators = operators_for[skill_key] = tuple(
                 oid
                 for oid, (o, room) in sorted(operator_room.items())
                 if qualified(o.skills, skill=task.required_skill, min_level=task.min_level)
-                and room >= duration
-            )
-        capability_key = (task.required_capability, duration)
-        if (equipment := equipment_for.get(capability_key)) is None:
-            equipment = equipment_for[capability_key] = tuple(
-                eid
-                for eid, (e, room) in sorted(equipment_room.items())
-                if capable(e.capabilities, capability=task.required_capability) and room >= duration
+                and room >= shortest
             )
         if not operators:
             skill = task.required_skill or "any skill"
@@ -299,6 +303,15 @@ def _candidates(
         else:
             found[task_id] = (operators, equipment)
     return found
+
+
+def shortest_units(task: Task, equipment: Iterable[int], grid: TimeGrid) -> int:
+    """The task's shortest time on any of `equipment`, in grid units (its own
+    duration when there is none to choose from)."""
+    return min(
+        (grid.units(task.duration_on(e)) for e in equipment),
+        default=grid.units(task.duration_minutes),
+    )
 
 
 def _leave_out_cycles(
@@ -349,7 +362,7 @@ def _bounds(
             task = plan.tasks[task_id]
             earliest, latest = bounds[task_id]
             reason = None
-            if latest - earliest < grid.units(task.duration_minutes):
+            if latest - earliest < shortest_units(task, candidates[task_id][1], grid):
                 reason = "no room between its release, kept predecessors and successors"
             elif left := [p for p in task.predecessors if p in unplaceable]:
                 reason = f"waits for task {left[0]}, which cannot be placed"
