@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     queue_sweep_interval_s: float = Field(default=10.0, gt=0, alias="TAKT_QUEUE_SWEEP_INTERVAL_S")
     queue_lost_after_s: float = Field(default=60.0, ge=0, alias="TAKT_QUEUE_LOST_AFTER_S")
     queue_heartbeat_grace_s: float = Field(default=20.0, gt=0, alias="TAKT_QUEUE_HEARTBEAT_GRACE_S")
+    # How often open boards look for tasks that have just run past their booked end
+    # (nothing in the change log says so: time does), to list them under "Running late".
+    running_late_check_s: float = Field(default=30.0, gt=0, alias="TAKT_RUNNING_LATE_CHECK_S")
     # An optimizer draft older than this cannot be applied, and the sweep deletes it.
     draft_expiry_hours: float = Field(default=24.0, gt=0, alias="TAKT_DRAFT_EXPIRY_HOURS")
     # Open tasks from which the optimizer makes a first plan and improves it

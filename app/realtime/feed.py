@@ -68,6 +68,8 @@ REVISION_TAG = '<meta id="board-revision"'
 # A row a change touched: ("equipment" or "operators", the resource's id).
 Row = tuple[str, int]
 ROW_KINDS = ("equipment", "operators")
+# Not a row: marks the render of tasks that ran late, by the check's number (`running_late`).
+LATE_TICK = "running-late"
 
 
 class RenderChanges(Protocol):
@@ -201,6 +203,9 @@ class Feed:
         self._committed_at: tuple[int, float] | None = None
         self._failures = 0
         self._retry: asyncio.TimerHandle | None = None
+        # Tasks of the plan that have just run past their booked end (`running_late`).
+        self._late: set[int] = set()
+        self._late_tick = 0
 
     # --- what arrives --------------------------------------------------------------------------
 
@@ -229,6 +234,13 @@ class Feed:
     def resume(self, since: int, view: BoardView) -> None:
         """The client (re)states where it is: a new view, a re-rendered page."""
         self._resume = (since, view)
+        self.wake.set()
+
+    def running_late(self, task_ids: set[int], tick: int) -> None:
+        """Tasks in progress have run past their booked end (time did it, not a change):
+        re-send them, and the board's "Running late" list with them."""
+        self._late |= task_ids
+        self._late_tick = tick
         self.wake.set()
 
     def extras_changed(self) -> None:
@@ -293,6 +305,22 @@ class Feed:
         return change
 
     async def _pending_change(self) -> Update | None:
+        late, tick = set(self._late), self._late_tick
+        change = await self._pending_revisions()
+        if change is None and late:
+            # No change to carry them (every render lists the tasks running late as of
+            # now): the tasks alone, at the revision the board has. The tick in the rows
+            # keeps this render apart from a change's of the same tasks and revision
+            # (renders are shared by key, `shared_render.py`); the renderer ignores it.
+            rows = frozenset({(LATE_TICK, tick)})
+            html = await self.render(
+                self.services, self.actor, self.view, late, self.revision, rows
+            )
+            change = Update(html, self.revision)
+        self._late -= late  # kept on a failed render, to be sent with the retry
+        return change
+
+    async def _pending_revisions(self) -> Update | None:
         if self._resume is not None:
             since, self.view = self._resume
             self._resume = None

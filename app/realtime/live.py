@@ -5,6 +5,12 @@
       .routes()     GET /board/ws (ws.py), GET /board/sse, GET /board/poll (sse.py)
       .start/.stop  from the app's lifespan
 
+Running late: no change makes a task late, time does. While the app runs, a
+check every `running_late_check_s` asks which tasks in progress have just
+passed their booked end (`services.running_late.became_late`) and tells this
+instance's open boards (each instance its own: no message between them), which
+re-send those tasks and their "Running late" list (`Feed.running_late`).
+
 Shutdown: uvicorn closes WebSockets itself, but it waits for streaming
 responses (SSE) to finish before it runs the lifespan's shutdown, and an event
 stream never finishes by itself. So `start()` chains a handler onto the exit
@@ -15,7 +21,9 @@ shutdown completes, and only then does the lifespan run `stop()`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import logging
 import signal
 import threading
 import weakref
@@ -36,8 +44,11 @@ from app.realtime.shared_render import SharedRenders
 from app.services.board import plant_timezone
 from app.services.context import Actor, Services
 from app.services.errors import ServiceError
+from app.services.running_late import became_late
 from app.web.board_view import BoardView, window_start
 from app.web.session import page_session
+
+log = logging.getLogger(__name__)
 
 _EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Net allocations between collections of the youngest generation (CPython's default: 700).
@@ -66,6 +77,7 @@ class Live:
         # Wake-ups of other channels' connections (an operator's /my feed).
         self._wakes: weakref.WeakSet[asyncio.Event] = weakref.WeakSet()
         self._previous_handlers: dict[int, Any] = {}
+        self._late_check: asyncio.Task[None] | None = None
 
     def routes(self) -> list[BaseRoute]:
         from app.realtime import sse, ws
@@ -95,6 +107,7 @@ class Live:
 
     async def start(self) -> None:
         self.stopping = False
+        self._late_check = asyncio.create_task(self._check_running_late())
         if threading.current_thread() is not threading.main_thread():
             return  # signals are for the main thread only (e.g. a TestClient's portal)
         tune_gc()
@@ -123,10 +136,32 @@ class Live:
 
     async def stop(self) -> None:
         self.end_feeds()
+        if self._late_check is not None:
+            self._late_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._late_check
+            self._late_check = None
         for sig, previous in self._previous_handlers.items():
             signal.signal(sig, previous)
         self._previous_handlers.clear()
         await self.presence.stop()
+
+    async def _check_running_late(self) -> None:
+        """Every little while: the tasks that have just run late, to every open board."""
+        every = self.services.settings.running_late_check_s
+        last, tick = clock.now(), 0
+        while True:
+            await asyncio.sleep(every)
+            now = clock.now()
+            try:
+                late = await became_late(self.services, after=last, until=now)
+            except Exception:  # the database is away: the next check covers this stretch too
+                log.exception("live: the running-late check failed")
+                continue
+            last, tick = now, tick + 1
+            if late:
+                for feed in list(self._feeds):
+                    feed.running_late(late, tick)
 
 
 def tune_gc() -> None:

@@ -1,12 +1,15 @@
 """Tasks running late: started, and still not done after their booked end.
 
     late = await running_late_in(session, schedule_id, window=w, among=visible, now=now)
+    ids = await became_late(services, after=last_look, until=now)
 
 The plan does not know a task overran: its slot still ends when it was
 booked to, so no validation rule fires. The floor knows (the task is in
 progress past that end), and what is booked after it on its machine and
 with its operator is about to be hit. The board lists these beside the
-conflicts, each with "Review repair" (`repair.TaskLate`).
+conflicts, each with "Review repair" (`repair.TaskLate`). Since no change
+makes a task late, the live boards ask `became_late` every little while
+(`realtime/live.py`) and re-send the list when a task of theirs has.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from app.clock import as_utc
 from app.db import tables as t
 from app.db.board_queries import job_label
 from app.domain.plan import Interval
+from app.services.context import Services
 
-__all__ = ["RunningLate", "running_late_in"]
+__all__ = ["RunningLate", "became_late", "running_late_in"]
 
 # A board lists at most this many (a plant with more has a bigger problem than a list).
 SHOWN = 50
@@ -80,3 +84,21 @@ async def running_late_in(
         if row.id in among
     ]
     return found[:SHOWN]
+
+
+async def became_late(services: Services, *, after: datetime, until: datetime) -> set[int]:
+    """The tasks in progress whose booked end fell in (`after`, `until`] of the live plan."""
+    schedule_id = await services.live_schedule_id()
+    tk, a = t.Task.__table__.c, t.Assignment.__table__.c
+    async with services.db.read() as session:
+        rows = await session.execute(
+            select(tk.id)
+            .join_from(t.Task.__table__, t.Assignment.__table__, a.task_id == tk.id)
+            .where(
+                a.schedule_id == schedule_id,
+                tk.status == "in_progress",
+                a.end > after,
+                a.end <= until,
+            )
+        )
+        return {task_id for (task_id,) in rows}

@@ -11,7 +11,7 @@ from clocks import PlantTime
 from live_world import Plant, build_plant
 
 from app.db.session import Database
-from app.realtime.feed import BULK_TASKS, Feed, touched_tasks
+from app.realtime.feed import BULK_TASKS, LATE_TICK, Feed, touched_tasks
 from app.realtime.hub import RESYNC, MemoryHub
 from app.services.context import Actor, Services
 from app.services.errors import Forbidden
@@ -291,3 +291,55 @@ async def test_a_failed_render_costs_that_update_and_is_tried_again_from_the_cha
     [update] = await feed.next_updates()
     assert update.revision == revision
     assert renderer.calls == [({world.tasks[0]}, revision)]
+
+
+async def test_tasks_that_ran_late_are_sent_at_the_revision_the_board_has(
+    services: Services, world: Plant
+) -> None:
+    renderer = Renderer()
+    revision = await touch(services, world.tasks[1])
+    feed = feed_for(services, renderer, revision)
+    feed.running_late({world.tasks[0]}, tick=1)
+    [update] = await feed.next_updates()
+    assert update.revision == revision  # nothing changed in the plan
+    assert renderer.calls == [({world.tasks[0]}, revision)]
+    assert renderer.rows == [frozenset({(LATE_TICK, 1)})]  # a render of its own
+    assert await feed.next_updates() == []  # sent once
+
+    # With a change pending, the change's render carries them (it lists the late as of now).
+    later = await touch(services, world.tasks[1])
+    feed.note(message(later, world.tasks[1]))
+    feed.running_late({world.tasks[0]}, tick=2)
+    [update] = await feed.next_updates()
+    assert update.revision == later
+    assert renderer.calls[-1] == ({world.tasks[1]}, later)
+    assert await feed.next_updates() == []
+
+
+async def test_tasks_that_ran_late_are_sent_again_after_a_failed_render(
+    services: Services, world: Plant
+) -> None:
+    renderer = Renderer()
+    failures = [ConnectionRefusedError("the database is away")]
+
+    async def flaky(
+        services: Services,
+        actor: Actor,
+        view: BoardView,
+        task_ids: set[int],
+        revision: int,
+        rows: frozenset[tuple[str, int]] = frozenset(),
+    ) -> str:
+        if failures:
+            raise failures.pop()
+        return await renderer(services, actor, view, task_ids, revision, rows)
+
+    revision = await touch(services, world.tasks[1])
+    feed = Feed(services=services, actor=ANNA, view=VIEW, render=flaky, revision=revision)
+    feed.running_late({world.tasks[0]}, tick=1)
+    assert await feed.next_updates() == []  # the render failed: nothing sent
+    # Tried again (the change log has nothing newer): the same tasks, once.
+    [update] = await feed.next_updates()
+    assert update.revision == revision
+    assert renderer.calls == [({world.tasks[0]}, revision)]
+    assert await feed.next_updates() == []

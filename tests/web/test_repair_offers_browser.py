@@ -9,8 +9,10 @@ is gone.
 Cut started two hours ago and was booked to end an hour ago; Weld, after it,
 is booked to start soon. The panel lists Cut under "Running late" with
 "Review repair" (the draft moves Weld after Cut's new end), and Cut's task
-detail offers the same repair with the minutes it still needs. No timing
-assertions: every wait is for a condition.
+detail offers the same repair with the minutes it still needs. A task that
+runs past its booked end while the board is open joins the list by itself:
+no change to the plan says so, time does. No timing assertions: every wait
+is for a condition.
 """
 
 from __future__ import annotations
@@ -86,12 +88,16 @@ async def give_time_off(base_url: str, operator_id: int, start: datetime, end: d
         assert done.status_code == 200, done.text
 
 
-async def cut_running_late(database_url: str, var_dir: Path) -> BoardPlant:
-    """Cut started 2 h ago, booked to end 1 h ago; Weld (after Cut) booked from 15 min on."""
+async def cut_running_late(
+    database_url: str, var_dir: Path, *, booked_end: datetime | None = None
+) -> BoardPlant:
+    """Cut (an hour long) started when booked, booked to end 1 h ago (or at `booked_end`);
+    Weld (after Cut) booked from 15 min on."""
     services = _services(database_url, var_dir)
     try:
         plant = await build_board_plant(services)
-        began = _minute() - timedelta(hours=2)
+        end = booked_end or _minute() - timedelta(hours=1)
+        began = end - timedelta(hours=1)
         await tasks.assign_task(
             services=services,
             actor=SYSTEM,
@@ -199,3 +205,27 @@ async def test_a_task_running_late_is_offered_a_repair_in_the_panel_and_its_deta
     await board.locator(f"#bar-{plant.weld}").click()
     await board.wait_for_selector(f'#detail[data-task-id="{plant.weld}"]')
     assert await board.locator("#detail .running-late-offer").count() == 0
+
+
+async def test_a_task_that_runs_past_its_end_while_the_board_is_open_is_listed_live(
+    browser: Browser, sqlite_database_url: str, live_server: Any, tmp_path: Path
+) -> None:
+    # Cut, in progress, is booked to end a few seconds from now; nothing else changes.
+    end = clock.now().replace(microsecond=0) + timedelta(seconds=15)
+    plant = await cut_running_late(sqlite_database_url, tmp_path / "var", booked_end=end)
+    base_url = live_server(
+        database_url=sqlite_database_url,
+        var_dir=tmp_path / "var",
+        env={"TAKT_RUNNING_LATE_CHECK_S": "1"},
+    )
+    board = await open_board(browser, base_url, plant)
+    late = board.locator(f'#conflicts .running-late-task[data-task-id="{plant.cut}"]')
+    shown = await late.count()
+    if clock.now() < end:  # (a slow start may already be past it: then only the rest holds)
+        assert shown == 0
+
+    # Its end passes: the board lists it, with its repair, without a change or a reload.
+    await late.wait_for(timeout=30_000)
+    assert "Cut" in (await late.text_content() or "")
+    assert await late.locator(".review-repair").count() == 1
+    assert await board.evaluate("performance.getEntriesByType('navigation').length") == 1
