@@ -358,6 +358,9 @@
       operatorId: d.operatorId, equipmentId: d.equipmentId,
     };
     if (v.rows === "equipment") p.equipmentId = resourceId; else p.operatorId = resourceId;
+    // Its length on that machine, once a preview has said it (alternative routings).
+    var known = d.lengths && d.lengths[p.equipmentId];
+    if (known) p.end = start + known;
     return p;
   }
 
@@ -390,7 +393,7 @@
       operatorId: source.dataset.operatorId || null, equipmentId: source.dataset.equipmentId || null,
       duration: duration, originStart: fromTray ? null : Date.parse(source.dataset.start),
       originRow: fromTray ? -1 : Number(source.dataset.row),
-      placement: null, previewKey: null, timer: null, committing: false,
+      placement: null, previewKey: null, timer: null, committing: false, lengths: {},
     };
     document.body.classList.add("dragging");
     emit("takt:drag", { taskId: Number(drag.taskId), phase: "start" });
@@ -414,6 +417,21 @@
     schedulePreview(p);
   }
 
+  // The server says how long the task takes on the machine under the ghost
+  // (alternative routings): the ghost, and the slot a drop asks for, take that length.
+  function resizeGhost(p, end) {
+    if (!(end > p.start)) return;
+    var length = end - p.start;
+    drag.lengths[p.equipmentId] = length;
+    var current = drag.placement;  // the mouse may have moved on within the same slot
+    if (!current || current.equipmentId !== p.equipmentId || current.end === current.start + length) return;
+    var v = view();
+    current.end = current.start + length;
+    var left = Math.max(current.start, v.start);
+    var right = Math.min(current.end, v.end);
+    drag.ghost.style.setProperty("--w", Math.max(0.3, ((right - left) / v.span) * 100) + "%");
+  }
+
   function schedulePreview(p) {
     var key = [p.row, p.start, p.operatorId, p.equipmentId].join("|");
     if (key === drag.previewKey) return;
@@ -431,12 +449,14 @@
       .then(function (body) {
         if (drag !== current || !drag || drag.previewKey !== key || seq !== previewSeq) return;
         var level = body.level || "error";
+        var endsAt = body.ends_at ? Date.parse(body.ends_at) : p.end;
+        resizeGhost(p, endsAt);
         var messages = body.conflicts
           ? body.conflicts.map(function (c) { return c.message; })
           : [body.error ? body.error.message : "Cannot place it here."];
         drag.ghost.className = drag.ghost.className.replace(/preview-\w+/, "preview-" + level);
         drag.ghost.dataset.previewLevel = level;
-        var when = timeLabel(p.start) + "–" + timeLabel(p.end).split(" ").pop();
+        var when = timeLabel(p.start) + "–" + timeLabel(endsAt).split(" ").pop();
         var lines = [when + " · " + rowName(p.row)].concat(messages.length ? messages : ["No conflicts"]);
         var tip = drag.ghost.querySelector(".ghost-tip");
         tip.textContent = lines.join("\n");

@@ -245,6 +245,9 @@ async def preview(request: Request, session: PageSession) -> Response:
             "conflicts": conflicts,
             "operator_id": operator_id,
             "equipment_id": equipment_id,
+            # Where the slot ends there (alternative routings: the task's time on that
+            # machine): the ghost takes this length before the drop.
+            "ends_at": end.isoformat(),
             "revision": found.revision,
         }
     )

@@ -1,5 +1,6 @@
-"""Alternative routings on the board, in a real Chromium: a task dropped on the
-machine that runs it faster is drawn, and booked, with the shorter duration."""
+"""Alternative routings on the board, in a real Chromium: a task dragged over the
+machine that runs it faster is drawn with the shorter duration before the drop,
+and is booked with it."""
 
 from __future__ import annotations
 
@@ -45,6 +46,25 @@ async def test_a_bar_dropped_on_the_faster_mill_takes_its_shorter_duration(
     await grab(page, f"#bar-{plant.cut}")
     x, y = await lane_point(page, plant, plant.at(7), 1)
     await page.mouse.move(x + 2, y, steps=8)
+    await page.wait_for_selector(".bar.ghost.preview-ok")
+    # Before the drop the ghost already shows its 30 minutes on Mill 2 (shorter: a
+    # ghost is never drawn under a minimum width, so not exactly half)...
+    ghost = page.locator(".bar.ghost")
+    await page.wait_for_function(
+        f"document.querySelector('.bar.ghost').getBoundingClientRect().width"
+        f" < {before['width'] * 0.75}"
+    )
+    # ...its 60 back over Mill 1, and 30 again over Mill 2 (known now: no wait for it).
+    x1, y1 = await lane_point(page, plant, plant.at(7), 0)
+    await page.mouse.move(x1 + 2, y1, steps=4)
+    await page.wait_for_function(
+        f"document.querySelector('.bar.ghost').getBoundingClientRect().width"
+        f" > {before['width'] * 0.75}"
+    )
+    await page.mouse.move(x + 2, y, steps=4)
+    again = await ghost.bounding_box()
+    assert again is not None
+    assert again["width"] < before["width"] * 0.75, (before, again)
     await page.wait_for_selector(".bar.ghost.preview-ok")
     await page.mouse.up()
     await page.wait_for_selector("#notice.notice-ok")
