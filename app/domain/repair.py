@@ -39,6 +39,7 @@ from heapq import heappop, heappush
 
 from app.domain.calendar import availability
 from app.domain.plan import Assignment, Equipment, EquipmentStatus, Interval, Plan, Task, TaskStatus
+from app.domain.validation import capable, qualified
 
 __all__ = [
     "Disruption",
@@ -292,7 +293,7 @@ class _Run:
                 machines[machine.id] = start
         operators: dict[int, datetime] = {}
         for operator in self.plan.operators.values():
-            if task.required_skill and operator.skills.get(task.required_skill, 0) < task.min_level:
+            if not qualified(operator.skills, skill=task.required_skill, min_level=task.min_level):
                 continue
             start = self._fit(duration, None, operator.id, earliest)
             if start is not None:
@@ -382,11 +383,7 @@ class _Run:
 
 
 def _capable(machines: Iterable[Equipment], task: Task) -> list[Equipment]:
-    return [
-        m
-        for m in machines
-        if task.required_capability is None or task.required_capability in m.capabilities
-    ]
+    return [m for m in machines if capable(m.capabilities, capability=task.required_capability)]
 
 
 def _machine_blocked(machine: Equipment, now: datetime) -> Iterator[Interval]:
