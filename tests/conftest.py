@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from clocks import PlantTime
+from hypothesis import settings as hypothesis_settings
 from needs import unavailable
 from servers import (
     PostgresServer,
@@ -36,6 +37,12 @@ from servers import (
 )
 
 from app.db.migrate import upgrade
+
+# No deadline per example: a time limit is a timing assertion, and on a loaded
+# machine (CI, two workers beside browsers and solvers) an example of a few
+# milliseconds now and then takes more than hypothesis's default 200 ms.
+hypothesis_settings.register_profile("takt", deadline=None)
+hypothesis_settings.load_profile("takt")
 
 BACKENDS = [
     pytest.param("sqlite"),

@@ -22,6 +22,7 @@ from app import clock
 from app.auth.permissions import allowed, can_see_task, require
 from app.clock import as_utc
 from app.db import tables as t
+from app.domain.plan import TaskStatus
 from app.services.context import Actor, Services
 from app.services.errors import Forbidden, InvalidInput
 from app.services.jsonable import jsonable
@@ -120,7 +121,7 @@ async def _check_booked_on(
             a.schedule_id == schedule_id,
             a.operator_id == (actor.operator_id or -1),
             a.equipment_id == equipment_id,
-            t.Task.status != "done",
+            t.Task.status != TaskStatus.DONE,
         )
         .limit(1)
     )
@@ -147,7 +148,7 @@ async def _booked(
             a.schedule_id == schedule_id,
             a.equipment_id == equipment_id,
             a.end > now,
-            t.Task.status != "done",
+            t.Task.status != TaskStatus.DONE,
         )
         .order_by(a.start)
     )

@@ -29,6 +29,7 @@ from app import clock
 from app.auth.permissions import require
 from app.db import tables as t
 from app.domain.bounds import horizon_error
+from app.domain.plan import TaskStatus
 from app.jobs.queue import JobFailed, RunningJob
 from app.services.background import actor_of_job, job_actor, queue_of
 from app.services.context import Actor, Services
@@ -43,7 +44,7 @@ from app.services.jsonable import jsonable
 from app.services.views import assignment_view
 from app.services.write_path import Transaction, change
 
-OPEN = ("pending", "scheduled")
+OPEN = (TaskStatus.PENDING, TaskStatus.SCHEDULED)
 MAX_SHIFT_MINUTES = 366 * 24 * 60
 MAX_SELECTED = 500
 # Bulk edits are short and someone is waiting: ahead of optimizer runs.
@@ -117,7 +118,7 @@ async def run_unschedule_job(services: Services, job: RunningJob) -> dict[str, A
             tx.audit("tasks", task.id, before=jsonable(assignment_view(slot)), after=None)
             _touch_resources(tx, slot)
             await tx.session.delete(slot)
-            task.status = "pending"
+            task.status = TaskStatus.PENDING
             job.report({"done": done, "total": len(placed)})
     return {"unscheduled": [task.id for task, _ in placed], "skipped": skipped}
 
@@ -190,7 +191,7 @@ async def run_clear_equipment(services: Services, job: RunningJob) -> dict[str, 
             free = await _free_machine(tx, task, slot, machines)
             if free is None:
                 await tx.session.delete(slot)
-                task.status = "pending"
+                task.status = TaskStatus.PENDING
                 to_tray.append(task.id)
                 tx.audit("tasks", task.id, before=before, after=None)
             else:

@@ -39,7 +39,7 @@ from app.domain.optimizer import (
     SolveStatus,
     optimize,
 )
-from app.domain.plan import Assignment, Plan
+from app.domain.plan import Assignment, Plan, TaskStatus
 from app.domain.plan_comparison import changed_slots, compare_kpis
 from app.jobs.queue import RunningJob
 from app.jobs.records import JobRecord
@@ -506,8 +506,8 @@ async def _apply_slots(tx: Transaction, draft_id: int, task_ids: list[int]) -> N
         await tx.session.execute(insert(ASSIGNMENTS), chunk)
     placed = sorted(proposed)
     unplaced = sorted(set(task_ids) - proposed.keys())
-    await _set_status(tx, placed, "pending", "scheduled")
-    await _set_status(tx, unplaced, "scheduled", "pending")
+    await _set_status(tx, placed, TaskStatus.PENDING, TaskStatus.SCHEDULED)
+    await _set_status(tx, unplaced, TaskStatus.SCHEDULED, TaskStatus.PENDING)
     tx.touch("tasks", *task_ids)
     for slot in (*live.values(), *proposed.values()):
         tx.touch("operators", slot["operator_id"])

@@ -22,6 +22,7 @@ from app import clock
 from app.auth.permissions import can_see_task, require, require_some
 from app.clock import as_utc
 from app.db import tables as t
+from app.domain.plan import TaskStatus
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound, StateConflict
 from app.services.views import View, task_views
@@ -29,9 +30,9 @@ from app.services.write_path import Transaction, change
 
 # action -> (statuses it may start from, status it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "start": (frozenset({"scheduled", "paused"}), "in_progress"),
-    "pause": (frozenset({"in_progress"}), "paused"),
-    "complete": (frozenset({"in_progress", "paused"}), "done"),
+    "start": (frozenset({TaskStatus.SCHEDULED, TaskStatus.PAUSED}), TaskStatus.IN_PROGRESS),
+    "pause": (frozenset({TaskStatus.IN_PROGRESS}), TaskStatus.PAUSED),
+    "complete": (frozenset({TaskStatus.IN_PROGRESS, TaskStatus.PAUSED}), TaskStatus.DONE),
 }
 TAP_SKEW = timedelta(minutes=2)
 TAP_MAX_AGE = timedelta(hours=24)

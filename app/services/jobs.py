@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from app.auth.permissions import require
 from app.db import tables as t
+from app.domain.plan import TaskStatus
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound, StateConflict
 from app.services.jsonable import jsonable
@@ -94,7 +95,8 @@ async def delete_job(
         row = await tx.claim(t.Job, job_id, expected_version)
         started = await tx.session.scalar(
             select(func.count()).where(
-                t.Task.job_id == job_id, t.Task.status.in_(("in_progress", "done"))
+                t.Task.job_id == job_id,
+                t.Task.status.in_((TaskStatus.IN_PROGRESS, TaskStatus.DONE)),
             )
         )
         if started:

@@ -20,10 +20,11 @@ from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import tables as t
 from app.db.plan_queries import schedule_revision, schedule_timezone
+from app.domain.plan import TaskStatus
 from app.services.context import Actor, Services
 
 LOOK_AHEAD = timedelta(days=7)
-ACTIVE = ("in_progress", "paused")
+ACTIVE = (TaskStatus.IN_PROGRESS, TaskStatus.PAUSED)
 
 
 @dataclass(frozen=True, slots=True)

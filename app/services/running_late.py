@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.clock import as_utc
 from app.db import tables as t
 from app.db.board_queries import job_label
-from app.domain.plan import Interval
+from app.domain.plan import Interval, TaskStatus
 from app.services.context import Services
 
 __all__ = ["RunningLate", "became_late", "running_late_in"]
@@ -68,7 +68,7 @@ async def running_late_in(
         )
         .join_from(t.Task.__table__, t.Job.__table__, jb.id == tk.job_id)
         .join(t.Assignment.__table__, (a.task_id == tk.id) & (a.schedule_id == schedule_id))
-        .where(tk.status == "in_progress", a.end < now, a.end > window.start)
+        .where(tk.status == TaskStatus.IN_PROGRESS, a.end < now, a.end > window.start)
         .order_by(a.end, tk.id)
     )
     found = [
@@ -96,7 +96,7 @@ async def became_late(services: Services, *, after: datetime, until: datetime) -
             .join_from(t.Task.__table__, t.Assignment.__table__, a.task_id == tk.id)
             .where(
                 a.schedule_id == schedule_id,
-                tk.status == "in_progress",
+                tk.status == TaskStatus.IN_PROGRESS,
                 a.end > after,
                 a.end <= until,
             )

@@ -19,7 +19,7 @@ from app.db import tables as t
 from app.domain.bounds import slot_error
 from app.domain.conflicts import Conflict
 from app.domain.critical_path import find_cycle
-from app.domain.plan import Task as PlanTask
+from app.domain.plan import Task as PlanTask, TaskStatus
 from app.services import schedule
 from app.services.context import Actor, Services
 from app.services.errors import (
@@ -215,7 +215,7 @@ async def delete_task(
     require_version(expected_version)
     async with change(services, actor, "task.deleted") as tx:
         row = await tx.claim(t.Task, task_id, expected_version)
-        if row.status in ("in_progress", "done"):
+        if row.status in (TaskStatus.IN_PROGRESS, TaskStatus.DONE):
             raise StateConflict(f"task {task_id} is {row.status} and cannot be deleted")
         await tx.session.delete(row)
         tx.audit("tasks", task_id, before={"job_id": row.job_id}, after=None)
@@ -291,7 +291,7 @@ async def assign_task(
         raise InvalidInput(error, {"start": str(placement.start), "end": str(placement.end)})
     async with change(services, actor, "assignment.set") as tx:
         task = await tx.claim(t.Task, task_id, expected_version)
-        if task.status == "done":
+        if task.status == TaskStatus.DONE:
             raise StateConflict(f"task {task_id} is done; it cannot be moved")
         await _check_resources_exist(tx.session, placement)
         key = {"schedule_id": tx.schedule_id, "task_id": task_id}
@@ -310,8 +310,8 @@ async def assign_task(
         existing.end = placement.end
         existing.assigned_by = actor.user_id
         existing.assigned_at = clock.now()
-        if task.status == "pending":
-            task.status = "scheduled"
+        if task.status == TaskStatus.PENDING:
+            task.status = TaskStatus.SCHEDULED
         tx.audit("tasks", task_id, before=before, after=jsonable(assignment_view(existing)))
         tx.touch("operators", placement.operator_id)
         tx.touch("equipment", placement.equipment_id)
@@ -329,7 +329,7 @@ async def unschedule_task(
     require_version(expected_version)
     async with change(services, actor, "assignment.removed") as tx:
         task = await tx.claim(t.Task, task_id, expected_version)
-        if task.status not in ("pending", "scheduled"):
+        if task.status not in (TaskStatus.PENDING, TaskStatus.SCHEDULED):
             raise StateConflict(f"task {task_id} is {task.status}; it cannot be unscheduled")
         existing = await tx.session.get(
             t.Assignment, {"schedule_id": tx.schedule_id, "task_id": task_id}
@@ -340,7 +340,7 @@ async def unschedule_task(
         tx.touch("operators", existing.operator_id)
         tx.touch("equipment", existing.equipment_id)
         await tx.session.delete(existing)
-        task.status = "pending"
+        task.status = TaskStatus.PENDING
         view = await _view_in(tx, task)
     return view
 

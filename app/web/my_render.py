@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2_fragments import render_blocks
 
+from app.domain.plan import TaskStatus
 from app.realtime.operator_feed import OwnList
 from app.services import my_tasks
 from app.services.context import Actor, Services
@@ -22,18 +23,18 @@ from app.web.templates import ENV
 TEMPLATE = "my/page.html"
 # Which buttons each task status offers, in order (the first is the main one).
 ACTIONS: dict[str, list[tuple[str, str]]] = {
-    "scheduled": [("start", "Start")],
-    "pending": [("start", "Start")],
-    "in_progress": [("complete", "Complete"), ("pause", "Pause")],
-    "paused": [("start", "Resume"), ("complete", "Complete")],
-    "done": [],
+    TaskStatus.SCHEDULED: [("start", "Start")],
+    TaskStatus.PENDING: [("start", "Start")],
+    TaskStatus.IN_PROGRESS: [("complete", "Complete"), ("pause", "Pause")],
+    TaskStatus.PAUSED: [("start", "Resume"), ("complete", "Complete")],
+    TaskStatus.DONE: [],
 }
-STATUS_WORDS = {
-    "pending": "Not scheduled",
-    "scheduled": "Planned",
-    "in_progress": "Running",
-    "paused": "Paused",
-    "done": "Done",
+STATUS_WORDS: dict[str, str] = {
+    TaskStatus.PENDING: "Not scheduled",
+    TaskStatus.SCHEDULED: "Planned",
+    TaskStatus.IN_PROGRESS: "Running",
+    TaskStatus.PAUSED: "Paused",
+    TaskStatus.DONE: "Done",
 }
 
 
@@ -58,7 +59,7 @@ def work_context(work: my_tasks.MyWork) -> dict[str, Any]:
             "back": f"{day(task.equipment_back)} {clock(task.equipment_back)}"
             if task.equipment_back
             else "",
-            "can_report": task.status != "done" and task.equipment_status == "available",
+            "can_report": task.status != TaskStatus.DONE and task.equipment_status == "available",
         }
 
     next_day = day(work.next_shift[0].start) if work.next_shift else ""

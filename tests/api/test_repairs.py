@@ -18,34 +18,39 @@ from servers import load_demo
 from sqlalchemy import func, select
 
 from app import clock
+from app.clock import as_utc
 from app.db import tables as t
 from app.db.session import Database
 
 PASSWORD = "takt-demo"
 
 
-async def busiest_machine(database_url: str) -> tuple[int, int]:
-    """The machine with the most open tasks booked in the next 8 hours, and how many."""
+async def busiest_machine(database_url: str) -> tuple[int, int, datetime]:
+    """The machine with the most open tasks booked in the 8 hours from the next booked
+    start (now, on a working day; at a weekend or at night, the next shift's), how many,
+    and that first start."""
     now = clock.now()
     database = Database(database_url)
     try:
         async with database.read() as session:
             a = t.Assignment
+            scheduled = (t.Task.status == "scheduled", a.start >= now)
+            first = as_utc(
+                await session.scalar(
+                    select(func.min(a.start)).join(t.Task, t.Task.id == a.task_id).where(*scheduled)
+                )
+            )
             row = (
                 await session.execute(
                     select(a.equipment_id, func.count())
                     .join(t.Task, t.Task.id == a.task_id)
-                    .where(
-                        a.start >= now,
-                        a.start < now + timedelta(hours=8),
-                        t.Task.status == "scheduled",
-                    )
+                    .where(*scheduled, a.start < first + timedelta(hours=8))
                     .group_by(a.equipment_id)
                     .order_by(func.count().desc(), a.equipment_id)
                     .limit(1)
                 )
             ).one()
-            return int(row[0]), int(row[1])
+            return int(row[0]), int(row[1]), first
     finally:
         await database.dispose()
 
@@ -102,11 +107,10 @@ async def test_a_breakdown_repaired_in_one_call_and_applied(
     demo: httpx.AsyncClient, database_url: str
 ) -> None:
     anna = await login(demo, "anna")
-    machine, booked = await busiest_machine(database_url)
+    machine, booked, first = await busiest_machine(database_url)
     assert booked > 0
-    # Back after everything booked on it in the next 8 hours has started (at night, the
-    # first of it may start with the morning shift).
-    back = (clock.now() + timedelta(hours=12)).replace(microsecond=0)
+    # Back after everything booked on it in those 8 hours has started.
+    back = (max(first, clock.now()) + timedelta(hours=12)).replace(microsecond=0)
     # Some of the machine's tasks may clash with its planned downtime already
     # (the demo plans maintenance): the breakdown hits those it makes unavailable.
     already = unavailable_on(await validate(demo, anna), machine)
