@@ -79,10 +79,14 @@ class Settings(BaseSettings):
         path = self.secret_key_file or self.var_dir / "secret_key"
         return _read_or_create(path, lambda: secrets.token_hex(32).encode())
 
+    @property
+    def data_keys_path(self) -> Path:
+        return self.data_keys_file or self.var_dir / "data_keys"
+
     @cached_property
     def data_keys(self) -> list[bytes]:
         """AES-256-GCM keys for personal data, newest first (rotation: prepend)."""
-        path = self.data_keys_file or self.var_dir / "data_keys"
+        path = self.data_keys_path
         raw = _read_or_create(path, lambda: secrets.token_hex(32).encode() + b"\n")
         keys = [bytes.fromhex(line.strip()) for line in raw.decode().splitlines() if line.strip()]
         if not keys or any(len(key) != 32 for key in keys):

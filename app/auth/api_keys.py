@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -116,6 +117,30 @@ async def revoke_api_key(*, services: Services, actor: Actor, key_id: str) -> No
         if row_id is None:
             raise NotFound("api_key", key_id)
         tx.audit("api_key", row_id, before={"revoked": False}, after={"revoked": True})
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyListing:
+    """What an admin may see of a key: never its secret."""
+
+    key_id: str
+    name: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+async def list_api_keys(*, services: Services, actor: Actor) -> list[ApiKeyListing]:
+    """Every key, revoked ones too, oldest first."""
+    require(actor, "users.manage")
+    keys = tables.ApiKey
+    async with services.db.read() as session:
+        rows = await session.execute(
+            select(keys.key_id, keys.name, keys.role, keys.created_at, keys.revoked_at).order_by(
+                keys.id
+            )
+        )
+        return [ApiKeyListing(*row) for row in rows]
 
 
 # --- the server side -------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import delete, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
@@ -194,13 +194,17 @@ async def logout(*, services: Services, refresh_token: str, now: datetime | None
 
 
 async def purge_expired_refresh_tokens(*, services: Services, now: datetime | None = None) -> int:
-    """Delete refresh tokens past their expiry (they can no longer be used or reused)."""
+    """Delete refresh tokens past their expiry or revoked; how many went.
+
+    Neither kind can sign anyone in again. A revoked token's whole family is
+    revoked (logout, reuse), so no reuse detection needs it: presented after
+    the purge it is refused as unknown instead of as revoked. Used tokens of a
+    live family stay, because they are what detects a stolen token's reuse.
+    """
+    token = tables.RefreshToken
+    dead = or_(token.expires_at <= as_utc(now or clock.now()), token.revoked_at.is_not(None))
     async with services.db.write() as session:
-        result = await session.execute(
-            delete(tables.RefreshToken)
-            .where(tables.RefreshToken.expires_at <= as_utc(now or clock.now()))
-            .returning(tables.RefreshToken.jti)
-        )
+        result = await session.execute(delete(token).where(dead).returning(token.jti))
         return len(result.all())
 
 

@@ -1,4 +1,5 @@
-"""The `takt` command: serve, worker, migrate, demo, import-jssp, import-fjsp, create-user.
+"""The `takt` command: serve, worker, migrate, demo, import-jssp, import-fjsp, create-user,
+and the plant admin's api-key, audit, keys and tokens (`app/cli/admin.py`).
 
 Every command reads the same `Settings` as the app (DATABASE_URL, TAKT_VAR_DIR,
 ...). Commands that change the plant go through the service layer as the
@@ -13,8 +14,7 @@ import asyncio
 import getpass
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,10 +22,18 @@ from typing import Any, TextIO, get_args
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from app import clock
+from app.cli import admin
+from app.cli.common import (
+    CommandFailed,
+    Handler,
+    add_command,
+    described,
+    services_for,
+    shown,
+)
 from app.db import tables
 from app.db.session import Database
 from app.domain.demo_plant import DemoSize, demo_plant
@@ -34,7 +42,6 @@ from app.domain.plan import TaskStatus
 from app.domain.plant_data import PlantData, as_plan
 from app.domain.plants import fjsp
 from app.domain.validation import validate_plan
-from app.realtime.hub import MemoryHub
 from app.services.context import ROLES, SYSTEM, Services
 from app.services.errors import ServiceError
 from app.services.plant_loading import LoadedPlant, load_plant, plant_is_empty
@@ -43,17 +50,13 @@ from app.settings import Settings
 BOARD_URL = "http://127.0.0.1:8000"
 
 
-class CommandFailed(Exception):
-    """A command could not do its job; the message tells the user why."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command: Callable[[argparse.Namespace, Settings], int] = args.command
+    command: Handler = args.command
     try:
         return command(args, Settings())
     except CommandFailed as error:
-        print(f"takt {args.name}: error: {error}", file=sys.stderr)
+        print(f"takt {args.command_name}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -65,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND", help="one of:")
 
-    serve = _command(commands, "serve", _serve, "run the web app (uvicorn)")
+    serve = add_command(commands, "serve", _serve, "run the web app (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (%(default)s)")
     serve.add_argument(
@@ -75,14 +78,14 @@ def _parser() -> argparse.ArgumentParser:
         help="uvicorn worker processes (%(default)s); more than one needs REDIS_URL",
     )
 
-    worker = _command(commands, "worker", _worker, "run background jobs from Redis (REDIS_URL)")
+    worker = add_command(commands, "worker", _worker, "run background jobs from Redis (REDIS_URL)")
     worker.add_argument(
         "--concurrency", type=int, help="jobs at once (default: TAKT_QUEUE_CONCURRENCY, 2)"
     )
 
-    _command(commands, "migrate", _migrate, "bring the database to the newest schema")
+    add_command(commands, "migrate", _migrate, "bring the database to the newest schema")
 
-    demo = _command(commands, "demo", _demo, "load a realistic demo plant")
+    demo = add_command(commands, "demo", _demo, "load a realistic demo plant")
     demo.add_argument(
         "--size",
         choices=get_args(DemoSize),
@@ -101,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
         ("import-jssp", _import_jssp, "import a classic job-shop instance"),
         ("import-fjsp", _import_fjsp, "import a flexible job-shop instance (Brandimarte format)"),
     ):
-        shop = _command(commands, name, handler, what)
+        shop = add_command(commands, name, handler, what)
         shop.add_argument(
             "file", type=Path, metavar="FILE", help="an instance in the standard format"
         )
@@ -115,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
             help="minutes per time unit of the instance (%(default)s)",
         )
 
-    user = _command(commands, "create-user", _create_user, "create a user account")
+    user = add_command(commands, "create-user", _create_user, "create a user account")
     user.add_argument("username", metavar="USERNAME", help="the login name")
     user.add_argument("--role", required=True, choices=ROLES, help="what the user may do")
     user.add_argument("--operator-id", type=int, help="link an operator account to an operator")
@@ -125,18 +128,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="read the password from this file (else stdin when piped, else a prompt)",
     )
-    return parser
-
-
-def _command(
-    commands: Any,
-    name: str,
-    run: Callable[[argparse.Namespace, Settings], int],
-    help_text: str,
-) -> argparse.ArgumentParser:
-    # No abbreviations: `--password` must not quietly mean `--password-file`.
-    parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text, allow_abbrev=False)
-    parser.set_defaults(command=run, name=name)
+    admin.add_commands(commands)
     return parser
 
 
@@ -224,13 +216,9 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     try:
         upgrade(settings.database_url)
     except (DBAPIError, OSError) as error:
-        raise CommandFailed(f"could not migrate {_shown(settings.database_url)}: {error}") from None
-    print(f"Database {_shown(settings.database_url)} is at the newest schema.")
+        raise CommandFailed(f"could not migrate {shown(settings.database_url)}: {error}") from None
+    print(f"Database {shown(settings.database_url)} is at the newest schema.")
     return 0
-
-
-def _shown(database_url: str) -> str:
-    return make_url(database_url).render_as_string(hide_password=True)
 
 
 # --- demo and import-jssp --------------------------------------------------------------------
@@ -241,7 +229,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _load_demo(args: argparse.Namespace, settings: Settings) -> int:
-    async with _services(settings) as services:
+    async with services_for(settings) as services:
         if not await plant_is_empty(services):
             if args.if_empty:
                 print("The plant already has data; the demo was not loaded.")
@@ -316,7 +304,7 @@ def _import_shop(
 
 
 async def _import(settings: Settings, plant: PlantData) -> LoadedPlant:
-    async with _services(settings) as services:
+    async with services_for(settings) as services:
         return await _load(services, plant)
 
 
@@ -349,7 +337,7 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
 async def _add_user(args: argparse.Namespace, settings: Settings, password: str) -> int:
     from app.services.users import create_user
 
-    async with _services(settings) as services:
+    async with services_for(settings) as services:
         try:
             user = await create_user(
                 services=services,
@@ -361,7 +349,7 @@ async def _add_user(args: argparse.Namespace, settings: Settings, password: str)
                 display_name=args.display_name,
             )
         except ServiceError as error:
-            raise CommandFailed(_described(error)) from None
+            raise CommandFailed(described(error)) from None
     print(f"Created user {user.username!r} (role {user.role}, id {user.id}).")
     return 0
 
@@ -381,32 +369,7 @@ def _read_password(path: Path | None, stdin: TextIO) -> str:
     return password
 
 
-def _described(error: ServiceError) -> str:
-    details = error.details if isinstance(error.details, dict) else {}
-    fields = details.get("fields")
-    if isinstance(fields, dict) and fields:
-        return "; ".join(f"{name}: {problem}" for name, problem in fields.items())
-    return error.message
-
-
-# --- plumbing --------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def _services(settings: Settings) -> AsyncIterator[Services]:
-    """Services for one command, on a migrated database; disposed afterwards."""
-    services = Services(settings=settings, db=Database(settings.database_url), hub=MemoryHub())
-    try:
-        try:
-            await services.live_schedule_id()
-        except (LookupError, DBAPIError):
-            raise CommandFailed(
-                f"the database {_shown(settings.database_url)} is not migrated: "
-                "run `takt migrate` first"
-            ) from None
-        yield services
-    finally:
-        await services.db.dispose()
+# --- what a load printed ----------------------------------------------------------------------
 
 
 def _print_loaded(title: str, loaded: LoadedPlant) -> None:
