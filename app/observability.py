@@ -21,11 +21,7 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
 )
-WRITES = Counter("takt_changes_total", "Committed plan changes", ["kind"])
-ASSIGNMENTS = Counter("takt_assignments_total", "Assignments made (rate: assignments/hour)")
-CONFLICTS = Counter("takt_conflicts_detected_total", "Conflicts found by validation", ["type"])
 WEBSOCKETS = Gauge("takt_websocket_connections", "Open WebSocket connections")
-DB_POOL_IN_USE = Gauge("takt_db_pool_checked_out", "Database connections in use")
 
 
 # Secrets that could ride along in a logged string: query tokens, credentials in

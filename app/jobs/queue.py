@@ -17,7 +17,7 @@ See `brokers` for how priorities and retry delays are honoured.
 
 The `background_jobs` table (`records`) is the truth every process shares:
 status, attempts, progress, result, and the dead-letter record (the failed
-rows with their error). Progress also goes out on the hub, `queue:{run_id}`.
+rows with their error). The optimizer panel and the API poll it.
 A running job's worker beats on its row; the sweep (`sweep`) queues again
 a job whose message was lost and takes back the jobs of a worker that died.
 Each worker also beats as itself (`workers`), so `liveness()` can say how
@@ -60,9 +60,8 @@ from app.jobs.workers import (
     beat_until,
     listen_until,
 )
-from app.realtime.hub import Hub
 
-__all__ = ["JobFailed", "JobQueue", "Liveness", "RunningJob", "SweepPolicy", "queue_channel"]
+__all__ = ["JobFailed", "JobQueue", "Liveness", "RunningJob", "SweepPolicy"]
 
 TASK_NAME = "takt.run_job"
 DEFAULT_TIMEOUT_S = 600.0
@@ -83,10 +82,6 @@ QUEUE_OLDEST_WAITING = Gauge(
 )
 
 log = logging.getLogger(__name__)
-
-
-def queue_channel(run_id: str) -> str:
-    return f"queue:{run_id}"
 
 
 @dataclass
@@ -153,7 +148,6 @@ class JobQueue:
         self,
         *,
         db: Database,
-        hub: Hub,
         redis_url: str | None = None,
         worker: bool = True,
         concurrency: int = 2,
@@ -161,7 +155,6 @@ class JobQueue:
         sweep_policy: SweepPolicy | None = None,
     ) -> None:
         self.db = db
-        self.hub = hub
         self.worker = worker
         self.concurrency = concurrency
         self.sweep_policy = sweep_policy or SweepPolicy()
@@ -240,7 +233,6 @@ class JobQueue:
         except Exception as exc:
             await records.finish(self.db, run_id, status="failed", error=f"not queued: {exc}")
             raise
-        await self._announce(run_id, "waiting")
         return run_id
 
     async def status(self, run_id: str) -> JobRecord | None:
@@ -249,8 +241,6 @@ class JobQueue:
     async def cancel(self, run_id: str) -> JobRecord | None:
         """Cancel a waiting job; ask an active one to stop (it ends with what it has)."""
         found = await records.cancel(self.db, run_id)
-        if found is not None and found.status == "cancelled":
-            await self._announce(run_id, "cancelled")
         running = self._running.get(run_id)
         if running is not None:
             running.cancelled = True
@@ -366,7 +356,6 @@ class JobQueue:
             attempt=record.attempts,
         )
         self._running[run_id] = job
-        await self._announce(run_id, "active")
         woken = asyncio.Event()
         job._wake = _waker(asyncio.get_running_loop(), woken)
         watcher = asyncio.create_task(self._watch(job, woken))
@@ -388,7 +377,6 @@ class JobQueue:
         ):
             return result  # the sweep took the job back meanwhile: its decision stands
         QUEUE_FINISHED.labels(record.kind, status).inc()
-        await self._announce(run_id, status, result=result)
         return result
 
     async def failed_attempt(
@@ -412,7 +400,6 @@ class JobQueue:
             QUEUE_RETRIES.labels(kind).inc()
         else:
             QUEUE_FINISHED.labels(kind, "failed").inc()
-        await self._announce(run_id, status, error=error)
 
     # --- the sweep's side ---------------------------------------------------------------------
 
@@ -430,11 +417,9 @@ class JobQueue:
             found.backoff_s,
             tries=found.attempts,
         )
-        await self._announce(found.id, "waiting")
 
     async def gave_up(self, found: JobRecord, error: str) -> None:
         QUEUE_FINISHED.labels(found.kind, "failed").inc()
-        await self._announce(found.id, "failed", error=error)
 
     async def _kick(
         self,
@@ -485,16 +470,8 @@ class JobQueue:
         progress = job.take_progress()
         asked_to_stop = await records.save_progress(self.db, job.id, progress, beat=beat)
         if progress is not None:
-            await self._announce(job.id, "active", progress=progress)
             job.saved += 1
         return asked_to_stop
-
-    async def _announce(self, run_id: str, status: str, **details: Any) -> None:
-        message = {"kind": "queue", "run_id": run_id, "status": status, **details}
-        try:
-            await self.hub.publish(queue_channel(run_id), message)
-        except Exception:  # a hint only: the row is the truth
-            log.warning("job queue: could not publish %s of %s", status, run_id)
 
     async def _refresh_gauges(self) -> None:
         while True:

@@ -34,7 +34,6 @@ def attach_queue(services: Services, *, worker: bool | None = None) -> JobQueue:
         worker = not settings.redis_url
     queue = JobQueue(
         db=services.db,
-        hub=services.hub,
         redis_url=settings.redis_url,
         worker=worker,
         concurrency=settings.queue_concurrency,

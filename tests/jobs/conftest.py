@@ -9,7 +9,6 @@ import pytest
 
 from app.db.session import Database
 from app.jobs.queue import JobQueue
-from app.realtime.hub import MemoryHub
 
 BROKERS = [pytest.param("memory"), pytest.param("redis", marks=pytest.mark.redis)]
 
@@ -36,7 +35,6 @@ async def one_at_a_time(db: Database, broker_url: str | None) -> AsyncIterator[J
     """A queue whose worker runs one job at a time, so the waiting ones line up."""
     queue = JobQueue(
         db=db,
-        hub=MemoryHub(),
         redis_url=broker_url,
         concurrency=1,
         queue_name=f"takt-test:{uuid.uuid4().hex}",

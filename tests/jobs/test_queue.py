@@ -18,7 +18,6 @@ from app.db.session import Database
 from app.jobs import queue as queue_module, sweep as sweep_module
 from app.jobs.queue import JobFailed, JobQueue, RunningJob
 from app.jobs.sweep import SweepPolicy
-from app.realtime.hub import MemoryHub
 
 
 async def test_a_job_runs_and_its_result_is_kept(one_at_a_time: JobQueue) -> None:
@@ -275,7 +274,6 @@ async def test_a_redis_timeout_while_waiting_for_jobs_is_survived(
 ) -> None:
     queue = JobQueue(
         db=db,
-        hub=MemoryHub(),
         redis_url=redis_url,
         concurrency=1,
         queue_name=f"takt-test:{uuid.uuid4().hex}",

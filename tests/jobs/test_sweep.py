@@ -21,7 +21,6 @@ from app.db.session import Database
 from app.jobs import records
 from app.jobs.queue import JobQueue, RunningJob, SweepPolicy
 from app.jobs.sweep import abandoned, lost
-from app.realtime.hub import MemoryHub
 
 # Sweeps in these tests are called by hand; the periodic one would come after an hour.
 EAGER = SweepPolicy(interval_s=3600, lost_after_s=0, heartbeat_grace_s=0.3)
@@ -38,7 +37,6 @@ async def queues(db: Database, broker_url: str | None) -> AsyncIterator[QueueFac
     def make(*, worker: bool, policy: SweepPolicy = EAGER, concurrency: int = 1) -> JobQueue:
         queue = JobQueue(
             db=db,
-            hub=MemoryHub(),
             redis_url=broker_url,
             worker=worker,
             concurrency=concurrency,
