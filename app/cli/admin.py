@@ -132,8 +132,8 @@ def _verify_audit(args: argparse.Namespace, settings: Settings) -> int:
     if not check.intact:
         raise CommandFailed(
             f"the audit chain is broken at entry {check.broken_at}: its hash or its link to "
-            f"the entry before does not match its content ({check.entries - 1} entries "
-            "before it are intact); it was changed outside Takt"
+            f"the entry before does not match ({check.entries - 1} entries before it are "
+            "intact); it or the entry before it was changed or deleted outside Takt"
         )
     print(f"The audit chain is intact: {check.entries} entries.")
     return 0
