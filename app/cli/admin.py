@@ -135,7 +135,7 @@ def _verify_audit(args: argparse.Namespace, settings: Settings) -> int:
             f"the entry before does not match ({check.entries - 1} entries before it are "
             "intact); it or the entry before it was changed or deleted outside Takt"
         )
-    print(f"The audit chain is intact: {check.entries} entries.")
+    print(f"The audit chain is intact: {_count(check.entries, 'entry', 'entries')}.")
     return 0
 
 
@@ -159,10 +159,10 @@ def _rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
                 raise CommandFailed(error.message) from None
 
     done = asyncio.run(rotate())
-    print(
-        f"Re-encrypted {done.total} values with the newest data key "
-        f"({done.operator_contacts} operator contacts, {done.api_key_secrets} API key secrets)."
-    )
+    contacts = _count(done.operator_contacts, "operator contact", "operator contacts")
+    secrets = _count(done.api_key_secrets, "API key secret", "API key secrets")
+    values = _count(done.total, "value", "values")
+    print(f"Re-encrypted {values} with the newest data key ({contacts}, {secrets}).")
     return 0
 
 
@@ -175,3 +175,7 @@ def _purge_tokens(args: argparse.Namespace, settings: Settings) -> int:
 
     print(f"Deleted {asyncio.run(purge())} expired or revoked refresh tokens.")
     return 0
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
