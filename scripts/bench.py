@@ -195,7 +195,7 @@ def uvicorn_server(env: dict[str, str], log: Path, workers: int = 1) -> Iterator
     args = [
         sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-        "--ws-per-message-deflate", "false",  # as `takt serve` runs it (app/cli.py)
+        "--ws-per-message-deflate", "false",  # as `takt serve` runs it (app/cli/__init__.py)
         "--workers", str(workers),
     ]  # fmt: skip
     with log.open("wb") as out:
