@@ -285,11 +285,27 @@ def test_api_key_create_prints_the_secret_once_and_list_never_shows_it(
     assert asyncio.run(signed_in()).role == "scheduler"
 
 
-def test_api_key_create_refuses_a_blank_name_and_an_unknown_role(
+def test_api_key_create_with_an_expiry_lists_it(
+    migrated: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create = ["api-key", "create", "--name", "audit export", "--role", "manager"]
+    before = clock.now()
+    assert main([*create, "--expires-days", "30"]) == 0
+    after = clock.now()
+    assert "role manager, expires in 30 days)." in capsys.readouterr().out
+    assert main(["api-key", "list"]) == 0
+    listing = capsys.readouterr().out
+    days = {(moment + timedelta(days=30)).strftime("%Y-%m-%d") for moment in (before, after)}
+    assert any(f"expires {day} " in listing for day in days)
+
+
+def test_api_key_create_refuses_a_blank_name_an_unknown_role_and_no_lifetime(
     migrated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["api-key", "create", "--name", "  ", "--role", "admin"]) == 1
     assert "takt api-key create: error: an API key needs a name" in capsys.readouterr().err
+    assert main(["api-key", "create", "--name", "x", "--role", "admin", "--expires-days", "0"]) == 1
+    assert "expires after 1 day at the soonest" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exited:
         main(["api-key", "create", "--name", "x", "--role", "robot"])
     assert exited.value.code == 2

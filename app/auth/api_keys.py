@@ -26,7 +26,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -78,14 +78,22 @@ def sign_request(
 
 
 async def create_api_key(
-    *, services: Services, actor: Actor, name: str, role: str
+    *, services: Services, actor: Actor, name: str, role: str, expires_days: int | None = None
 ) -> tuple[str, str]:
-    """A new key: `(key_id, secret)`. The secret is shown once; store it like a password."""
+    """A new key: `(key_id, secret)`. The secret is shown once; store it like a password.
+
+    With `expires_days` it is refused that many days from now; without, it
+    lasts until it is revoked.
+    """
     require(actor, "users.manage")
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", {"field": "role"})
     if not name.strip():
         raise InvalidInput("an API key needs a name", {"field": "name"})
+    if expires_days is not None and expires_days < 1:
+        raise InvalidInput("an API key expires after 1 day at the soonest", {"field": "expires"})
+    now = clock.now()
+    expires_at = None if expires_days is None else now + timedelta(days=expires_days)
     key_id = "tk_" + secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     cipher = DataCipher(services.settings.data_keys)
@@ -95,11 +103,15 @@ async def create_api_key(
             name=name.strip(),
             secret_encrypted=cipher.encrypt(secret.encode(), context=key_id.encode()),
             role=role,
-            created_at=clock.now(),
+            created_at=now,
+            expires_at=expires_at,
         )
         tx.session.add(row)
         await tx.session.flush()
-        tx.audit("api_key", row.id, before=None, after={"role": role, "revoked": False})
+        after = {"role": role, "revoked": False}
+        if expires_at is not None:
+            after["expires_at"] = expires_at.isoformat()
+        tx.audit("api_key", row.id, before=None, after=after)
     return key_id, secret
 
 
@@ -128,6 +140,7 @@ class ApiKeyListing:
     role: str
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None
 
 
 async def list_api_keys(*, services: Services, actor: Actor) -> list[ApiKeyListing]:
@@ -136,9 +149,9 @@ async def list_api_keys(*, services: Services, actor: Actor) -> list[ApiKeyListi
     keys = tables.ApiKey
     async with services.db.read() as session:
         rows = await session.execute(
-            select(keys.key_id, keys.name, keys.role, keys.created_at, keys.revoked_at).order_by(
-                keys.id
-            )
+            select(
+                keys.key_id, keys.name, keys.role, keys.created_at, keys.revoked_at, keys.expires_at
+            ).order_by(keys.id)
         )
         return [ApiKeyListing(*row) for row in rows]
 
@@ -164,7 +177,8 @@ async def verify_signed_request(
     if timestamp is None or not timestamp.isdigit():
         raise Unauthorized(f"{TIMESTAMP_HEADER} header missing or not unix seconds")
     stamp = int(timestamp)
-    skew = abs(as_utc(now or clock.now()).timestamp() - stamp)
+    now = as_utc(now or clock.now())
+    skew = abs(now.timestamp() - stamp)
     if skew > MAX_SKEW_SECONDS:
         raise Unauthorized(
             f"request timestamp is {int(skew)} s off the server clock (max {MAX_SKEW_SECONDS})"
@@ -175,6 +189,8 @@ async def verify_signed_request(
         ).scalar_one_or_none()
     if key is None or key.revoked_at is not None:
         raise Unauthorized("unknown or revoked API key")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise Unauthorized("API key expired")
     try:
         secret = DataCipher(services.settings.data_keys).decrypt(
             key.secret_encrypted, context=key_id.encode()

@@ -11,6 +11,8 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from app import clock
+from app.auth.api_keys import ApiKeyListing
 from app.cli.common import CommandFailed, add_command, described, services_for
 from app.services.context import ROLES, SYSTEM
 from app.services.errors import ServiceError
@@ -25,6 +27,9 @@ def add_commands(commands: Any) -> None:
     )  # fmt: skip
     create.add_argument("--name", required=True, help="what the key is for, e.g. 'MES bridge'")
     create.add_argument("--role", required=True, choices=ROLES, help="what the key may do")
+    create.add_argument(
+        "--expires-days", type=int, help="refuse the key after this many days (default: never)"
+    )
     add_command(
         api_key, "list", _list_keys, "list every key (never its secret)", full_name="api-key list"
     )
@@ -58,19 +63,21 @@ def _create_key(args: argparse.Namespace, settings: Settings) -> int:
         async with services_for(settings) as services:
             try:
                 return await create_api_key(
-                    services=services, actor=SYSTEM, name=args.name, role=args.role
-                )
+                    services=services, actor=SYSTEM, name=args.name, role=args.role,
+                    expires_days=args.expires_days,
+                )  # fmt: skip
             except ServiceError as error:
                 raise CommandFailed(described(error)) from None
 
     key_id, secret = asyncio.run(create())
-    print(f"Created API key {key_id} ({args.name.strip()!r}, role {args.role}).")
+    lasts = "" if args.expires_days is None else f", expires in {args.expires_days} days"
+    print(f"Created API key {key_id} ({args.name.strip()!r}, role {args.role}{lasts}).")
     print(f"Secret (shown only now; store it like a password): {secret}")
     return 0
 
 
 def _list_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from app.auth.api_keys import ApiKeyListing, list_api_keys
+    from app.auth.api_keys import list_api_keys
 
     async def listed() -> list[ApiKeyListing]:
         async with services_for(settings) as services:
@@ -80,10 +87,10 @@ def _list_keys(args: argparse.Namespace, settings: Settings) -> int:
     if not keys:
         print("No API keys.")
         return 0
+    now = clock.now()
     rows = [("key id", "role", "created", "state", "name")]
     rows += [
-        (key.key_id, key.role, _day(key.created_at), _state(key.revoked_at), key.name)
-        for key in keys
+        (key.key_id, key.role, _day(key.created_at), _state(key, now), key.name) for key in keys
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     for row in rows:
@@ -95,8 +102,12 @@ def _day(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _state(revoked_at: datetime | None) -> str:
-    return "active" if revoked_at is None else f"revoked {_day(revoked_at)}"
+def _state(key: ApiKeyListing, now: datetime) -> str:
+    if key.revoked_at is not None:
+        return f"revoked {_day(key.revoked_at)}"
+    if key.expires_at is None:
+        return "active"
+    return f"{'expired' if key.expires_at <= now else 'expires'} {_day(key.expires_at)}"
 
 
 def _revoke_key(args: argparse.Namespace, settings: Settings) -> int:

@@ -334,6 +334,8 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # None: the key lasts until it is revoked.
+    expires_at: Mapped[datetime | None]
 
 
 class IdempotencyRecord(Base):

@@ -143,6 +143,25 @@ async def test_unknown_and_revoked_keys_are_refused(services: Services) -> None:
         await verify(services, sign_request(key_id, secret, "PUT", PATH, BODY))
 
 
+async def test_a_key_is_refused_from_its_expiry_on(services: Services) -> None:
+    key_id, secret = await create_api_key(
+        services=services, actor=SYSTEM, name="x", role="manager", expires_days=30
+    )
+    created = int(time.time())
+    for days, usable in ((29, True), (31, False)):
+        at = created + days * 86400
+        headers = sign_request(key_id, secret, "PUT", PATH, BODY, timestamp=at)
+        if usable:
+            assert await verify(services, headers, now=datetime.fromtimestamp(at, UTC))
+        else:
+            with pytest.raises(Unauthorized, match="API key expired"):
+                await verify(services, headers, now=datetime.fromtimestamp(at, UTC))
+    with pytest.raises(InvalidInput, match="1 day at the soonest"):
+        await create_api_key(
+            services=services, actor=SYSTEM, name="x", role="manager", expires_days=0
+        )
+
+
 async def test_only_admins_manage_keys_and_roles_must_exist(services: Services) -> None:
     with pytest.raises(Forbidden):
         await create_api_key(
