@@ -81,6 +81,8 @@ class Board:
     whole: bool = True
     # Tasks of the board in progress past their booked end (`running_late.py`).
     running_late: list[RunningLate] = field(default_factory=list)
+    # How many of the (non out-of-service) conflicts the panel lists at first.
+    conflicts_page: int = 50
 
 
 async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> Board:
@@ -147,6 +149,7 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         jobs,
         few,
         late,
+        services.settings.board_conflicts_page,
     )
 
 
