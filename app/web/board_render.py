@@ -294,7 +294,7 @@ def board_context(
         "counters": counters(board.scheduled, board.unscheduled, board.conflicts),
         "tray": board.tray,
         "tray_query": urlencode(_filter_query(view)),
-        "job_choices": board.jobs,
+        "job_label": board.job_label,
         "can_edit": can_edit,
         "can_set_status": view.rows == "equipment" and allowed(actor, "equipment.status"),
         "can_optimize": allowed(actor, "plan.optimize"),

@@ -1,8 +1,9 @@
 """The scheduler's tools around the board: search and the plant-wide conflict list.
 
-    GET /board/search?q=                 {"query", "results": [...]}: jobs (by order
+    GET /board/search?q=[&kind=]         {"query", "results": [...]}: jobs (by order
                                          reference, name, customer), tasks, operators,
-                                         equipment, each with where it is on the board
+                                         equipment (only `kind`, e.g. job for the job
+                                         filter), each with where it is on the board
     GET /board/conflicts?<view>&offset=  the next page of the board panel's conflicts
                                          (HTML: its items, and "Show more" out of band)
     GET /board/conflicts/all?offset=&severity=
@@ -58,9 +59,10 @@ def _bad(field: str, message: str) -> Response:
 @page_route(action="plan.read")
 async def search(request: Request, session: PageSession) -> Response:
     text = request.query_params.get("q", "")
+    kind = request.query_params.get("kind") or None
     try:
         hits = await board_search.search_plan(
-            services=services_of(request), actor=session.actor, text=text
+            services=services_of(request), actor=session.actor, text=text, kind=kind
         )
     except ServiceError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
