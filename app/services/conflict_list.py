@@ -80,7 +80,7 @@ def following(offset: int, shown: int, total: int) -> int | None:
 @dataclass(frozen=True, slots=True)
 class WindowPage:
     """A page of a board window's conflicts (out-of-service ones aside: the panel
-    groups those by machine, whole), in `order`'s order."""
+    groups those by machine, whole), in `conflict_order`."""
 
     items: list[Conflict]
     total: int

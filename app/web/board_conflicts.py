@@ -76,7 +76,8 @@ def more_conflicts(page: WindowPage, size: int) -> Context:
     """The "Show more" under a page: how many are left, and the `data-order` of the
     page's last item (board.js shows no live item past it: what it shows stays the
     first items of the list, so the next page starts at their count)."""
-    left = page.total - page.offset - len(page.items)
+    following = page.next_offset
+    left = page.total - following if following is not None else 0
     return {
         "left": left,
         "next": min(size, left),
