@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # The board page carries every bar of a view of at most this many; beyond, the bars
     # of its first rows and the rest as the board scrolls (app/services/board_rows.py).
     board_whole_up_to: int = Field(default=300, ge=0, alias="TAKT_BOARD_WHOLE_UP_TO")
+    # The board's conflicts panel lists this many of the window's conflicts, and as
+    # many more at each "Show more" (app/services/conflict_list.py window_conflicts).
+    board_conflicts_page: int = Field(default=50, ge=1, alias="TAKT_BOARD_CONFLICTS_PAGE")
     rate_limit_service: str = Field(default="1000/minute", alias="TAKT_RATE_LIMIT_SERVICE")
     # Wrong passwords from one address before it must wait (app/auth/login_guard.py).
     login_failures_per_address: str = Field(

@@ -19,8 +19,9 @@
  * Live updates replace bars by id: fragments for #bars and #tray-list
  * (containers marked data-upsert) are upserted here, so a bar may arrive,
  * move between rows or leave ([data-gone]) without a missing OOB target.
- * Conflict marks and the selected job's critical path are re-applied from
- * #conflicts after every swap.
+ * Conflict marks (from the panel's marks of every listed conflict,
+ * board_conflicts.js) and the selected job's critical path are re-applied
+ * after every swap.
  *
  * Zoom: the zoom buttons open the window of the new zoom that holds now (when
  * this window does) or this window's middle; with a bar focused (clicked or
@@ -161,37 +162,6 @@
     });
   });
 
-  /* The conflicts of the tasks a change touched (board/parts.html conflict_changes):
-   * the items that involve one of those tasks (late: one of their jobs) leave
-   * #conflict-list, the new ones go where their data-order puts them. */
-  document.addEventListener("htmx:oobBeforeSwap", function (event) {
-    var list = event.detail.target;
-    if (!list || list.id !== "conflict-list") return;
-    var fragment = event.detail.fragment, marker = fragment.querySelector("[data-conflicts-of]");
-    if (!marker) return;
-    var tasks = words(marker.getAttribute("data-conflicts-of")), jobs = words(marker.getAttribute("data-jobs"));
-    marker.remove();
-    Array.prototype.slice.call(list.children).forEach(function (item) {
-      var late = (item.getAttribute("data-order") || "").indexOf("late ") === 0;
-      var hit = late ? jobs[item.getAttribute("data-job-id")]
-        : item.getAttribute("data-task-ids").split(" ").some(function (id) { return tasks[id]; });
-      if (hit) item.remove();
-    });
-    Array.prototype.slice.call(fragment.children).forEach(function (incoming) {
-      var order = incoming.getAttribute("data-order") || "", before = null;
-      for (var i = 0; i < list.children.length && !before; i++) {
-        if ((list.children[i].getAttribute("data-order") || "") > order) before = list.children[i];
-      }
-      list.insertBefore(incoming, before);
-    });
-  });
-
-  function words(text) {
-    var set = {};
-    (text || "").split(" ").forEach(function (word) { if (word) set[word] = true; });
-    return set;
-  }
-
   function afterAnySwap(event) {
     if (refocusId) {
       var again = document.getElementById(refocusId);
@@ -214,18 +184,11 @@
   document.addEventListener("htmx:oobAfterSwap", afterAnySwap);
   document.addEventListener("htmx:afterSettle", afterAnySwap);
 
-  /* Conflict marks and the critical path, from the panel: bars whose conflict
-   * went away (another task moved) are cleared without being re-rendered. */
+  /* Conflict marks and the critical path, from the panel's marks (board_conflicts.js
+   * keeps them through live changes): bars whose conflict went away (another task
+   * moved) are cleared without being re-rendered. */
   function reconcile() {
-    var marks = {};
-    document.querySelectorAll("#conflicts .conflict").forEach(function (item) {
-      var message = item.querySelector(".conflict-message").textContent;
-      item.getAttribute("data-task-ids").split(" ").forEach(function (id) {
-        var mark = marks[id] || (marks[id] = { level: "warning", messages: [] });
-        mark.messages.push(message);
-        if (item.getAttribute("data-severity") === "error") mark.level = "error";
-      });
-    });
+    var marks = window.taktConflicts.marks();
     document.querySelectorAll("#bars .bar:not(.ghost)").forEach(function (bar) {
       var mark = marks[bar.dataset.taskId];
       bar.classList.toggle("has-error", !!mark && mark.level === "error");

@@ -336,23 +336,13 @@ async def filter_choices(session: AsyncSession) -> tuple[list[str], list[str]]:
     return list(types), list(skills)
 
 
-async def jobs_in_window(
-    session: AsyncSession, schedule_id: int, *, start: datetime, end: datetime
-) -> list[tuple[str, int]]:
-    """(label, job id) of every job with a bar in the window, by label: what the job
-    filter offers ("SO-24394 · Pump shaft PS-400 · Elbe Pumpen")."""
-    a, tk, jb = t.Assignment.__table__.c, t.Task.__table__.c, t.Job.__table__.c
-    rows = await session.execute(
-        select(jb.id, jb.name, jb.reference, jb.customer)
-        .distinct()
-        .join_from(t.Assignment.__table__, t.Task.__table__, tk.id == a.task_id)
-        .join(t.Job.__table__, jb.id == tk.job_id)
-        .where(a.schedule_id == schedule_id, a.start < end, a.end > start)
-    )
-    return sorted(
-        (" · ".join(part for part in (row.reference, row.name, row.customer) if part), row.id)
-        for row in rows
-    )
+async def job_filter_label(session: AsyncSession, job_id: int) -> str | None:
+    """A job as the job filter names it: "SO-24394 · Pump shaft PS-400" (None: no such job)."""
+    jb = t.Job.__table__.c
+    row = (await session.execute(select(jb.reference, jb.name).where(jb.id == job_id))).first()
+    if row is None:
+        return None
+    return " · ".join(part for part in (row.reference, row.name) if part)
 
 
 async def job_references(session: AsyncSession, task_ids: Collection[int]) -> dict[int, str]:

@@ -76,11 +76,14 @@ class Board:
     refs: dict[int, str] = field(default_factory=dict)
     # Per row (resource id): its unavailable time and utilization in the window.
     availability: dict[int, RowAvailability] = field(default_factory=dict)
-    # (label, id) of the jobs with bars in the window: the job filter's choices.
-    jobs: list[tuple[str, int]] = field(default_factory=list)
+    # The filtered job's order reference and name ("SO-24394 · Pump shaft PS-400"), the
+    # job filter's words (it suggests jobs as one types: GET /board/search?kind=job).
+    job_label: str | None = None
     whole: bool = True
     # Tasks of the board in progress past their booked end (`running_late.py`).
     running_late: list[RunningLate] = field(default_factory=list)
+    # How many of the (non out-of-service) conflicts the panel lists at first.
+    conflicts_page: int = 50
 
 
 async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> Board:
@@ -125,8 +128,10 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
             resources=resources,
             timezone=timezone,
         )
-        jobs = await q.jobs_in_window(
-            session, schedule_id, start=scope.window.start, end=scope.window.end
+        job_label = (
+            await q.job_filter_label(session, scope.filters.job_id)
+            if scope.filters.job_id is not None
+            else None
         )
         late = await running_late_in(
             session, schedule_id, window=scope.window, among=visible, now=clock.now()
@@ -144,9 +149,10 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         skills,
         refs,
         availability,
-        jobs,
+        job_label,
         few,
         late,
+        services.settings.board_conflicts_page,
     )
 
 

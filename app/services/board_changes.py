@@ -25,7 +25,7 @@ from app.domain.plan import Interval
 from app.services.board import BoardScope, Tray, conflict_refs, rows_of, tray_of, tray_total_of
 from app.services.context import Actor, Services
 from app.services.row_availability import RowAvailability, row_availability
-from app.services.running_late import RunningLate, running_late_in
+from app.services.running_late import RunningLate, late_in_window, shown_of
 from app.services.window_conflicts import involves, window_conflicts
 
 
@@ -83,7 +83,11 @@ async def board_changes(
             if placed.task_id in wanted and _on_board(placed, scope, shown)
         ]
         found = await window_conflicts(services, session, schedule_id, revision, scope.window)
-        # Every bar id of the board: which conflicts and late tasks concern it.
+        late_anywhere = await late_in_window(
+            session, schedule_id, window=scope.window, now=clock.now()
+        )
+        # Which of the conflicts' and the late tasks are bars of the board (not every
+        # bar id of the window: a week has ~4,800, its conflicts' tasks a few hundred).
         visible = {bar.task_id for bar in bars}
         visible |= await q.placed_ids_in_window(
             session,
@@ -93,6 +97,8 @@ async def board_changes(
             filters=scope.filters,
             rows=scope.rows,
             shown=shown,
+            among={task_id for c in found for task_id in c.task_ids}
+            | {r.task_id for r in late_anywhere},
         )
         conflicts = [c for c in found if any(task_id in visible for task_id in c.task_ids)]
         scheduled, unscheduled = await q.plan_totals(session, schedule_id)
@@ -121,9 +127,7 @@ async def board_changes(
         refs = await conflict_refs(
             session, [c for c in conflicts if involves(c, task_ids, jobs) or c.type is BLOCKED]
         )
-        late = await running_late_in(
-            session, schedule_id, window=scope.window, among=visible, now=clock.now()
-        )
+        late = shown_of(late_anywhere, visible)
     gone = set(task_ids) - {bar.task_id for bar in bars}
     return BoardChanges(
         revision,

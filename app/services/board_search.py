@@ -20,10 +20,11 @@ from app.db import tables as t
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput
 
-__all__ = ["MAX_QUERY", "Hit", "search_plan"]
+__all__ = ["KINDS", "MAX_QUERY", "Hit", "search_plan"]
 
 MAX_QUERY = 100
 PER_KIND = 8
+KINDS = ("job", "task", "operator", "equipment")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,23 +50,31 @@ class Hit:
         }
 
 
-async def search_plan(*, services: Services, actor: Actor, text: str) -> list[Hit]:
-    """Jobs, tasks, operators and equipment matching `text`; exact references first."""
+async def search_plan(
+    *, services: Services, actor: Actor, text: str, kind: str | None = None
+) -> list[Hit]:
+    """Jobs, tasks, operators and equipment matching `text` (only those of `kind`, e.g.
+    the board's job filter asks for jobs); exact references first."""
     require(actor, "plan.read")
     text = text.strip()
     if not text:
         raise InvalidInput("type something to search for", {"field": "q"})
     if len(text) > MAX_QUERY:
         raise InvalidInput(f"a search is at most {MAX_QUERY} characters", {"field": "q"})
+    if kind is not None and kind not in KINDS:
+        raise InvalidInput("kind is job, task, operator or equipment", {"field": "kind"})
     pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     number = _number(text)
     schedule_id = await services.live_schedule_id()
     async with services.db.read() as session, session.begin():
-        return (
-            await _jobs(session, schedule_id, text, pattern)
-            + await _tasks(session, schedule_id, pattern, number)
-            + await _resources(session, pattern)
-        )
+        hits: list[Hit] = []
+        if kind in (None, "job"):
+            hits += await _jobs(session, schedule_id, text, pattern)
+        if kind in (None, "task"):
+            hits += await _tasks(session, schedule_id, pattern, number)
+        if kind in (None, "operator", "equipment"):
+            hits += [h for h in await _resources(session, pattern) if kind in (None, h.kind)]
+        return hits
 
 
 def _number(text: str) -> int | None:

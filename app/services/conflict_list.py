@@ -1,29 +1,47 @@
-"""Every conflict of the plan, a page at a time, each with where to find it.
+"""Conflicts a page at a time: every conflict of the plan, each with where to find
+it, and the board window's, for the board's panel.
 
-The board's own panel lists the window's conflicts; this is the plant's:
-the same list the wall counts (`schedule.validate_schedule`, computed once
-per revision), with the job's reference and the first task's start so the
-board can jump to it.
+The plant's list is the one the wall counts (`schedule.validate_schedule`,
+computed once per revision), with the job's reference and the first task's
+start so the board can jump to it. The board's panel shows a first page of its
+window's conflicts (`window_page`) and fetches the next ones the same way,
+by offset, in the order board.js keeps the panel (`data-order`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import tables as t
-from app.domain.conflicts import Conflict
+from app.db.board_queries import placed_ids_in_window
+from app.db.plan_queries import schedule_revision
+from app.domain.conflicts import Conflict, ConflictType
+from app.services.board import BoardScope, conflict_refs, conflicts_on, rows_of
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput
 from app.services.schedule import validate_schedule
 
-__all__ = ["PAGE", "ConflictPage", "Located", "plant_conflicts"]
+__all__ = [
+    "PAGE",
+    "ConflictPage",
+    "Located",
+    "WindowPage",
+    "conflict_order",
+    "following",
+    "plant_conflicts",
+    "window_conflicts",
+    "window_page",
+]
 
 PAGE = 50
 SEVERITIES = ("error", "warning")
+BLOCKED = ConflictType.EQUIPMENT_UNAVAILABLE
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
@@ -46,12 +64,88 @@ class ConflictPage:
 
     @property
     def next_offset(self) -> int | None:
-        following = self.offset + len(self.items)
-        return following if following < self.total else None
+        return following(self.offset, len(self.items), self.total)
 
     @property
     def previous_offset(self) -> int | None:
         return max(0, self.offset - PAGE) if self.offset else None
+
+
+def following(offset: int, shown: int, total: int) -> int | None:
+    """Where the page after one of `shown` items from `offset` starts (None: no more)."""
+    after = offset + shown
+    return after if after < total else None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPage:
+    """A page of a board window's conflicts (out-of-service ones aside: the panel
+    groups those by machine, whole), in `conflict_order`."""
+
+    items: list[Conflict]
+    total: int
+    offset: int
+    # Per item's first task: its job's reference and customer.
+    refs: dict[int, str]
+
+    @property
+    def next_offset(self) -> int | None:
+        return following(self.offset, len(self.items), self.total)
+
+
+def window_page(
+    conflicts: list[Conflict],
+    offset: int,
+    size: int,
+    refs: Mapping[int, str] | None = None,
+) -> WindowPage:
+    """The page at `offset` of a window's conflicts (the board's first page, and each
+    "Show more"): the out-of-service ones left out, the rest in `conflict_order`."""
+    listed = sorted((c for c in conflicts if c.type is not BLOCKED), key=conflict_order)
+    items = listed[offset : offset + size]
+    firsts = {c.task_ids[0] for c in items if c.task_ids}
+    known = {task_id: ref for task_id, ref in (refs or {}).items() if task_id in firsts}
+    return WindowPage(items, len(listed), offset, known)
+
+
+async def window_conflicts(
+    *,
+    services: Services,
+    actor: Actor,
+    scope: BoardScope,
+    offset: int,
+) -> WindowPage:
+    """A page of the conflicts the board of `scope` lists (its "Show more")."""
+    require(actor, "plan.read")
+    if offset < 0:
+        raise InvalidInput("offset must be zero or more", {"field": "offset"})
+    schedule_id = await services.live_schedule_id()
+    async with services.db.read() as session, session.begin():
+        revision = await schedule_revision(session, schedule_id)
+        shown = {resource.id for resource in await rows_of(session, scope)}
+        visible = await placed_ids_in_window(
+            session,
+            schedule_id,
+            start=scope.window.start,
+            end=scope.window.end,
+            filters=scope.filters,
+            rows=scope.rows,
+            shown=shown,
+        )
+        found = await conflicts_on(services, session, schedule_id, revision, scope, visible)
+        page = window_page(found, offset, services.settings.board_conflicts_page)
+        refs = await conflict_refs(session, page.items)
+    return replace(page, refs=refs)
+
+
+def conflict_order(conflict: Conflict) -> str:
+    """`validation.ordered`'s key as a string that sorts the same way in JavaScript
+    (board.js puts a live change's items in place by it, and knows from it which
+    items the panel's page holds): the type, then the task ids (fixed width, ","
+    between, so a shorter run of the same ids sorts first), then the message, a
+    space between (types are lowercase words and `_`)."""
+    ids = ",".join(f"{task_id:010d}" for task_id in conflict.task_ids)
+    return f"{conflict.type.value} {ids} {conflict.message}"
 
 
 async def plant_conflicts(

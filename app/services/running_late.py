@@ -27,7 +27,7 @@ from app.db.board_queries import job_label
 from app.domain.plan import Interval, TaskStatus
 from app.services.context import Services
 
-__all__ = ["RunningLate", "became_late", "running_late_in"]
+__all__ = ["RunningLate", "became_late", "late_in_window", "running_late_in", "shown_of"]
 
 # A board lists at most this many (a plant with more has a bigger problem than a list).
 SHOWN = 50
@@ -54,6 +54,19 @@ async def running_late_in(
     """The tasks of `among` in progress past their booked end, which ends in `window`."""
     if not among:
         return []
+    return shown_of(await late_in_window(session, schedule_id, window=window, now=now), among)
+
+
+def shown_of(late: list[RunningLate], among: Collection[int]) -> list[RunningLate]:
+    """Of `late`, those of `among` (a board's bars), as many as a board lists."""
+    return [r for r in late if r.task_id in among][:SHOWN]
+
+
+async def late_in_window(
+    session: AsyncSession, schedule_id: int, *, window: Interval, now: datetime
+) -> list[RunningLate]:
+    """Every task in progress past its booked end, which ends in `window`, by that end
+    (on any row, in any filter: `shown_of` keeps a board's)."""
     tk, jb, a = t.Task.__table__.c, t.Job.__table__.c, t.Assignment.__table__.c
     rows = await session.execute(
         select(
@@ -71,7 +84,7 @@ async def running_late_in(
         .where(tk.status == TaskStatus.IN_PROGRESS, a.end < now, a.end > window.start)
         .order_by(a.end, tk.id)
     )
-    found = [
+    return [
         RunningLate(
             task_id=row.id,
             name=row.name,
@@ -81,9 +94,7 @@ async def running_late_in(
             booked_end=as_utc(row.end),
         )
         for row in rows
-        if row.id in among
     ]
-    return found[:SHOWN]
 
 
 async def became_late(services: Services, *, after: datetime, until: datetime) -> set[int]:

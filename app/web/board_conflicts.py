@@ -1,8 +1,12 @@
 """The conflicts panel's and the counters' words, for the page and for a change.
 
-A page lists the window's conflicts (`conflict_items`); a move's answer and a
-live update re-send only the changed tasks' (`conflicts_changed`), which
-board.js puts in place by `data-order` (`conflict_order`).
+A page lists a first page of the window's conflicts (`conflicts_panel`: the
+out-of-service group whole, then `board_conflicts_page` others with "Show
+more") and carries every listed conflict's mark (`marks`: its `data-order`,
+severity and job, from which board.js marks bars whose item is not shown yet);
+a move's answer and a live update re-send only the changed tasks' conflicts
+(`conflicts_changed`), which board.js puts in place by `data-order`
+(`conflict_order`) if they fall within the page it shows.
 """
 
 from __future__ import annotations
@@ -13,8 +17,19 @@ from zoneinfo import ZoneInfo
 
 from app.domain.conflicts import Conflict
 from app.services.board_changes import BLOCKED, BoardChanges
+from app.services.conflict_list import WindowPage, conflict_order, window_page
 from app.services.running_late import RunningLate
 from app.services.window_conflicts import involves
+
+__all__ = [
+    "conflict_items",
+    "conflict_order",
+    "conflicts_changed",
+    "conflicts_panel",
+    "counters",
+    "more_conflicts",
+    "running_late_items",
+]
 
 Context = dict[str, Any]
 
@@ -42,13 +57,38 @@ def conflict_items(
     ]
 
 
-def conflict_order(conflict: Conflict) -> str:
-    """`validation.ordered`'s key as a string that sorts the same way in JavaScript
-    (board.js puts a live change's items in place by it): the type, then the task
-    ids (fixed width, "," between, so a shorter run of the same ids sorts first),
-    then the message, a space between (types are lowercase words and `_`)."""
-    ids = ",".join(f"{task_id:010d}" for task_id in conflict.task_ids)
-    return f"{conflict.type.value} {ids} {conflict.message}"
+def conflicts_panel(conflicts: list[Conflict], refs: Mapping[int, str], size: int) -> Context:
+    """The panel of a page: the out-of-service group, the first `size` others, and
+    every other's mark (see `marks`)."""
+    page = window_page(conflicts, 0, size, refs)
+    listed = sorted((c for c in conflicts if c.type is not BLOCKED), key=conflict_order)
+    return {
+        "count": len(conflicts),
+        "page": size,
+        "blocked": conflict_items([c for c in conflicts if c.type is BLOCKED], refs),
+        "items": conflict_items(page.items, page.refs),
+        "more": more_conflicts(page, size),
+        "marks": marks(listed),
+    }
+
+
+def more_conflicts(page: WindowPage, size: int) -> Context:
+    """The "Show more" under a page: how many are left, and the `data-order` of the
+    page's last item (board.js shows no live item past it: what it shows stays the
+    first items of the list, so the next page starts at their count)."""
+    following = page.next_offset
+    left = page.total - following if following is not None else 0
+    return {
+        "left": left,
+        "next": min(size, left),
+        "through": conflict_order(page.items[-1]) if left and page.items else "",
+    }
+
+
+def marks(conflicts: list[Conflict]) -> list[tuple[str, str, int | None]]:
+    """Each conflict as board.js marks bars from it: its `data-order` (which holds the
+    task ids and the message), severity and job (a `late` conflict's)."""
+    return [(conflict_order(c), str(c.severity), c.job_id) for c in conflicts]
 
 
 def conflicts_changed(changes: BoardChanges) -> Context:

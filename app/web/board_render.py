@@ -13,9 +13,10 @@ returns `hx-swap-oob` fragments for those tasks as `view` shows them now:
   handler does the upsert, so OOB swaps never miss a target;
 - of the conflicts panel only what the change touched: the changed tasks'
   conflicts (`beforeend:#conflict-list`; board.js first removes the items of
-  those tasks, and `late` of their jobs, then puts these in order), the
-  out-of-service group whole (a few items), the count; board.js re-marks bars
-  from the panel. Then `#counters`;
+  those tasks, and `late` of their jobs, from the list and from its marks of
+  every listed conflict, then puts these in order, in the list only those
+  within the page it shows), the out-of-service group whole (a few items), the
+  count; board.js re-marks bars from the panel's marks. Then `#counters`;
 - `#tray` when a task came back to the tray, else tray removal markers
   (`beforeend:#tray-list`) and `#tray-total`;
 - `<meta id="board-revision" data-revision="N" hx-swap-oob="true">`.
@@ -53,8 +54,8 @@ from app.services import board as board_service
 from app.services.board_changes import BoardChanges, board_changes
 from app.services.context import Actor, Services
 from app.web.board_conflicts import (
-    conflict_items,
     conflicts_changed,
+    conflicts_panel,
     counters,
     running_late_items,
 )
@@ -287,13 +288,13 @@ def board_context(
         "board": board,
         "resources": board.resources,
         "bars": bars_of(board.bars, view, zone, board.resources, board.conflicts, can_edit),
-        "conflicts": conflict_items(board.conflicts, board.refs),
+        "conflicts": conflicts_panel(board.conflicts, board.refs, board.conflicts_page),
         "running_late": running_late_items(board.running_late, zone),
         "machine_names": machine_names(board.resources, view),
         "counters": counters(board.scheduled, board.unscheduled, board.conflicts),
         "tray": board.tray,
         "tray_query": urlencode(_filter_query(view)),
-        "job_choices": board.jobs,
+        "job_label": board.job_label,
         "can_edit": can_edit,
         "can_set_status": view.rows == "equipment" and allowed(actor, "equipment.status"),
         "can_optimize": allowed(actor, "plan.optimize"),

@@ -1,8 +1,11 @@
 """The scheduler's tools around the board: search and the plant-wide conflict list.
 
-    GET /board/search?q=                 {"query", "results": [...]}: jobs (by order
+    GET /board/search?q=[&kind=]         {"query", "results": [...]}: jobs (by order
                                          reference, name, customer), tasks, operators,
-                                         equipment, each with where it is on the board
+                                         equipment (only `kind`, e.g. job for the job
+                                         filter), each with where it is on the board
+    GET /board/conflicts?<view>&offset=  the next page of the board panel's conflicts
+                                         (HTML: its items, and "Show more" out of band)
     GET /board/conflicts/all?offset=&severity=
                                          one page of every conflict of the plan (HTML),
                                          each with "go to"
@@ -26,6 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from app.api.errors import error_response
+from app.auth.permissions import allowed
 from app.domain.critical_path import DependencyCycle
 from app.domain.plan import Interval
 from app.services import (
@@ -40,6 +44,7 @@ from app.services import (
 from app.services.errors import ServiceError
 from app.services.offload import offload
 from app.web import board_forms as forms, board_render as render
+from app.web.board_conflicts import conflict_items, more_conflicts
 from app.web.session import PageSession, page_route, services_of
 from app.web.templates import ENV
 
@@ -54,13 +59,37 @@ def _bad(field: str, message: str) -> Response:
 @page_route(action="plan.read")
 async def search(request: Request, session: PageSession) -> Response:
     text = request.query_params.get("q", "")
+    kind = request.query_params.get("kind") or None
     try:
         hits = await board_search.search_plan(
-            services=services_of(request), actor=session.actor, text=text
+            services=services_of(request), actor=session.actor, text=text, kind=kind
         )
     except ServiceError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
     return JSONResponse({"query": text.strip(), "results": [hit.as_dict() for hit in hits]})
+
+
+@page_route(action="plan.read")
+async def window_conflicts(request: Request, session: PageSession) -> Response:
+    params = request.query_params
+    offset = forms.query_int(params, "offset")
+    if offset is None:
+        return _bad("offset", "offset is a whole number, zero or more")
+    services = services_of(request)
+    zone = ZoneInfo(await board_service.plant_timezone(services=services))
+    view = render.view_from_query(params, zone)
+    try:
+        page = await conflict_list.window_conflicts(
+            services=services, actor=session.actor, scope=render.scope_of(view), offset=offset
+        )
+    except ServiceError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    html = ENV.get_template("board/parts.html").module.conflicts_page(  # type: ignore[attr-defined]
+        conflict_items(page.items, page.refs),
+        more_conflicts(page, services.settings.board_conflicts_page),
+        can_edit=allowed(session.actor, "assignment.write"),
+    )
+    return HTMLResponse(str(html), headers={"Cache-Control": "no-store"})
 
 
 @page_route(action="plan.read")
@@ -186,6 +215,7 @@ async def network(request: Request, session: PageSession) -> Response:
 
 routes = [
     Route("/board/search", search, methods=["GET"]),
+    Route("/board/conflicts", window_conflicts, methods=["GET"]),
     Route("/board/conflicts/all", all_conflicts, methods=["GET"]),
     Route("/board/export.{kind:str}", export, methods=["GET"]),
     Route("/board/selection/shift", shift_selection, methods=["POST"]),

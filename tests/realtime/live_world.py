@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import cache
@@ -181,7 +182,21 @@ class Board:
 async def board_fixture(
     plant: Plant, sqlite_database_url: str, var_dir: Path, live_server: Callable[..., str]
 ) -> AsyncIterator[Board]:
-    env = {"TAKT_RATE_LIMIT_USER": "100000/minute"}
+    async with serve_board(plant, sqlite_database_url, var_dir, live_server) as board:
+        yield board
+
+
+@asynccontextmanager
+async def serve_board(
+    plant: Plant,
+    sqlite_database_url: str,
+    var_dir: Path,
+    live_server: Callable[..., str],
+    **env: str,
+) -> AsyncIterator[Board]:
+    """A live server on the plant (`env`: more of its settings, e.g.
+    TAKT_BOARD_CONFLICTS_PAGE), and a client for it."""
+    env = {"TAKT_RATE_LIMIT_USER": "100000/minute", **env}
     url = live_server(database_url=sqlite_database_url, var_dir=var_dir, env=env)
     settings = Settings(database_url=sqlite_database_url, var_dir=var_dir)
     async with httpx.AsyncClient(base_url=url, timeout=WAIT_S) as http:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -194,14 +195,18 @@ class BoardWorld:
 
 
 @asynccontextmanager
-async def board_world(database_url: str, var_dir: Path) -> AsyncIterator[BoardWorld]:
-    """The app in-process on `database_url` with the board plant, and an httpx client."""
+async def board_world(
+    database_url: str, var_dir: Path, **overrides: Any
+) -> AsyncIterator[BoardWorld]:
+    """The app in-process on `database_url` with the board plant, and an httpx client
+    (`overrides`: other settings, e.g. board_conflicts_page=1)."""
     settings = Settings(
         database_url=database_url,
         redis_url=None,
         var_dir=var_dir,
         log_json=True,
         rate_limit_user="10000/minute",
+        **overrides,
     )
     app = create_app(settings)
     services: Services = app.state.services

@@ -272,6 +272,12 @@ async def test_the_large_demo_board(
     await page.goto(f"{base_url}/board?zoom=week")
     await page.wait_for_selector("#bars .bar-group")
     await page.screenshot(path=str(screenshot_dir / "board-large-week.png"))
+    # The week's conflicts a page at a time; the job filter suggests jobs as one types.
+    assert await page.locator("#conflict-list li.conflict").count() <= 50
+    await page.focus("#job-filter-input")
+    await page.keyboard.type("SO-2")
+    await page.wait_for_selector("#job-filter-results .job-hit")
+    await page.screenshot(path=str(screenshot_dir / "board-job-filter.png"))
     # By operator: shifts and time off shaded on every row, each row's load at its foot.
     await page.goto(f"{base_url}/board?zoom=day&rows=operator")
     await page.wait_for_selector("#bars .bar")

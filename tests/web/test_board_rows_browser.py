@@ -199,8 +199,44 @@ async def test_bars_name_their_order_and_customer(browser: Browser, board: Any) 
     await cut.click()
     await page.wait_for_selector("#detail .detail-ref")
     assert await page.locator("#detail .detail-ref").inner_text() == "SO-4711"
-    options = await page.locator('select[name="job"] option').all_inner_texts()
-    assert any(o.startswith("SO-4711 · Bracket 4711 · Keller AG") for o in options)
+
+
+async def test_the_job_filter_finds_a_job_as_one_types_with_the_keyboard_alone(
+    browser: Browser, board: Any
+) -> None:
+    """The job filter suggests jobs by reference, name or customer (not a list of
+    every job); Enter shows only that job's tasks and the filter names the job, also
+    after a reload; Enter on an empty filter shows every job again."""
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    assert await page.locator('select[name="job"]').count() == 0
+    box = page.locator("#job-filter-input")
+    await box.focus()
+    await page.keyboard.type("keller")
+    hit = page.locator("#job-filter-results .job-hit").first
+    await hit.wait_for()
+    assert await hit.locator(".hit-label").inner_text() == "SO-4711 · Bracket 4711"
+    assert "Keller AG" in await hit.locator(".hit-detail").inner_text()
+    assert await box.get_attribute("aria-expanded") == "true"
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector(f'#board-main[data-view*="job={plant.job}"]')
+    assert f"job={plant.job}" in page.url
+    assert await page.locator(f"#bar-{plant.cut}").count() == 1
+    assert await box.input_value() == "SO-4711 · Bracket 4711"
+    assert await page.evaluate("document.activeElement.id") == "job-filter-input"
+    await page.reload()
+    await page.wait_for_selector(f"#bar-{plant.cut}")
+    assert await box.input_value() == "SO-4711 · Bracket 4711"
+    # Back to every job: empty the filter, Enter.
+    await box.focus()
+    await page.keyboard.press("Control+A")
+    await page.keyboard.press("Backspace")
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(
+        "() => !/[?&]job=\\d/.test(document.getElementById('board-main').dataset.view)"
+    )
+    assert f"job={plant.job}" not in page.url
+    assert await box.input_value() == ""
 
 
 async def test_bars_too_thin_to_read_are_grouped_and_a_click_opens_their_day(

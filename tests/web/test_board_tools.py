@@ -145,8 +145,8 @@ async def test_the_skip_links_point_at_what_is_on_the_page(
 # --- search -----------------------------------------------------------------------------------
 
 
-async def search(world: BoardWorld, text: str) -> list[dict[str, Any]]:
-    response = await world.client.get("/board/search", params={"q": text})
+async def search(world: BoardWorld, text: str, **params: str) -> list[dict[str, Any]]:
+    response = await world.client.get("/board/search", params={"q": text, **params})
     assert response.status_code == 200, response.text
     results: list[dict[str, Any]] = response.json()["results"]
     return results
@@ -176,6 +176,29 @@ async def test_search_finds_tasks_operators_and_machines(
     mills = [r["id"] for r in await search(world, "mill") if r["kind"] == "equipment"]
     assert mills == [plant.mill, plant.mill2]
     assert await search(world, "100%_\\") == []  # wildcards are plain characters
+
+
+async def test_the_job_filter_asks_for_jobs_only_and_names_the_chosen_job(
+    world: BoardWorld, anna: dict[str, str]
+) -> None:
+    plant = world.plant
+    # "4711" is in the job's reference and name, and in no task, person or machine;
+    # "mill" only in machines: the filter's search answers jobs alone.
+    jobs = await search(world, "4711", kind="job")
+    assert [(r["kind"], r["id"]) for r in jobs] == [("job", plant.job)]
+    assert await search(world, "mill", kind="job") == []
+    assert [r["kind"] for r in await search(world, "mill", kind="equipment")] == ["equipment"] * 2
+    # The board filtered by that job names it in the filter; no list of every job.
+    page = (await world.client.get(f"/board?{plant.day_view}&job={plant.job}")).text
+    box = re.search(r'<input id="job-filter-input"[^>]*>', page)
+    assert box is not None and 'value="SO-4711 · Bracket 4711"' in box.group(0)
+    assert f'<input type="hidden" name="job" value="{plant.job}">' in page
+    assert '<select name="job"' not in page
+
+
+async def test_a_bad_search_kind_gets_a_422(world: BoardWorld, anna: dict[str, str]) -> None:
+    response = await world.client.get("/board/search", params={"q": "SO", "kind": "jobs"})
+    assert_error_shape(response, 422, "kind")
 
 
 @pytest.mark.parametrize("text", ["", "   ", "x" * 101])

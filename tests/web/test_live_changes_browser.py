@@ -3,7 +3,12 @@
 In real browsers over a real WebSocket, the mover's board and a colleague's
 board end as a fresh page of the same plan shows it: the conflicts list in
 order, the counters, the bars and their marks (only the moved tasks' conflicts
-are re-sent), and the load strips of the rows the move touched (only those)."""
+are re-sent), and the load strips of the rows the move touched (only those).
+
+The conflicts panel shows a page of PAGE items here (the plant has few), so a
+board shows the first items of the list up to its "Show more", counts the rest,
+and marks every conflict's bars; "Show more" (by keyboard) pages through the
+rest, which then match the fresh page's."""
 
 from __future__ import annotations
 
@@ -17,8 +22,9 @@ from playwright.async_api import Browser, BrowserContext, Page
 from realtime.live_world import (
     PASSWORD,
     Board,
-    board_fixture as board_fixture,
+    Plant,
     plant_fixture as plant_fixture,
+    serve_board,
     var_dir_fixture as var_dir_fixture,
 )
 
@@ -31,14 +37,21 @@ from app.services.write_path import change
 pytestmark = pytest.mark.browser
 
 WAIT_MS = 15_000
+# Conflicts the panel lists at first and per "Show more" (TAKT_BOARD_CONFLICTS_PAGE).
+PAGE = 2
 
 SignIn = Callable[[str], Awaitable[Page]]
 
-# What a board shows of the plan: the panel's items in order, the counters, each
-# bar's place and mark.
+# What a board shows of the plan: the panel's items in order, every listed conflict
+# (its marks), "Show more", the counters, each bar's place and mark.
 STATE_JS = """() => ({
-  conflicts: [...document.querySelectorAll('#conflicts li.conflict')].map(
+  items: [...document.querySelectorAll('#conflicts li.conflict')].map(
     li => li.dataset.taskIds + ' | ' + li.querySelector('.conflict-message').textContent),
+  shown: [...document.querySelectorAll('#conflict-list li.conflict')].map(li => li.dataset.order),
+  listed: window.taktConflicts.orders(),
+  through: document.getElementById('conflicts-more').dataset.through,
+  more: document.getElementById('conflicts-more').hidden ? ''
+    : document.getElementById('conflicts-more').innerText.replace(/\\s+/g, ' ').trim(),
   count: document.getElementById('conflicts-count').textContent.trim(),
   empty: document.getElementById('conflicts-empty').hidden,
   counters: document.getElementById('counters').innerText.replace(/\\s+/g, ' ').trim(),
@@ -58,6 +71,15 @@ PLACE_JS = """async ([id, fields]) => {
   window.taktBoard.apply(await response.text());
   return response.status;
 }"""
+
+
+@pytest.fixture
+async def board(
+    plant: Plant, sqlite_database_url: str, var_dir: Any, live_server: Any
+) -> AsyncIterator[Board]:
+    env = {"TAKT_BOARD_CONFLICTS_PAGE": str(PAGE)}
+    async with serve_board(plant, sqlite_database_url, var_dir, live_server, **env) as served:
+        yield served
 
 
 @pytest.fixture
@@ -103,7 +125,34 @@ async def state_at(page: Page, revision: int) -> dict[str, Any]:
         "revision => window.taktBoard.lastRevision() >= revision", arg=revision, timeout=WAIT_MS
     )
     state: dict[str, Any] = await page.evaluate(STATE_JS)
+    # The list shows the first of every listed conflict, up to "Show more"; the rest
+    # are counted there.
+    through, listed = state["through"], state["listed"]
+    assert state["shown"] == [order for order in listed if not through or order <= through]
+    rest = len(listed) - len(state["shown"])
+    assert state["more"] == (f"Show {min(rest, PAGE)} more of {rest} not shown" if rest else "")
     return state
+
+
+SAME = ("listed", "count", "empty", "counters", "bars")
+
+
+async def show_all(page: Page) -> list[str]:
+    """Every conflict item of the panel, after "Show more" (Enter on it) until none is left;
+    each page puts the focus on its first item."""
+    more = page.locator("#conflicts-more")
+    while await more.is_visible():
+        shown = await page.locator("#conflict-list li.conflict").count()
+        await page.focus("[data-more-conflicts]")
+        await page.keyboard.press("Enter")
+        await page.wait_for_function(
+            """n => document.activeElement.closest('#conflict-list li.conflict') ===
+                     document.querySelectorAll('#conflict-list li.conflict')[n]""",
+            arg=shown,
+            timeout=WAIT_MS,
+        )
+    items: list[str] = (await page.evaluate(STATE_JS))["items"]
+    return items
 
 
 async def test_both_boards_end_right_after_moves_that_make_and_clear_conflicts(
@@ -125,19 +174,33 @@ async def test_both_boards_end_right_after_moves_that_make_and_clear_conflicts(
         }
         assert await anna.evaluate(PLACE_JS, [task, fields]) == 200
 
-    seen_conflicts = []
+    seen_conflicts, anna_had_more = [], []
     # Drill into Cut (double-booked, before its predecessor ends), Deburr onto both,
     # then each back to its own hour: every step makes or clears conflicts.
-    for task, hour, minute in ((drill, 8, 30), (deburr, 8, 0), (drill, 10, 0), (deburr, 12, 0)):
+    for step, (task, hour, minute) in enumerate(
+        ((drill, 8, 30), (deburr, 8, 0), (drill, 10, 0), (deburr, 12, 0))
+    ):
+        if step == 2:
+            # Anna opens the board again: a first page with more to show, which the
+            # next move changes live.
+            anna = await sign_in("anna")
         await place(task, hour, minute)
         revision = await board.revision(token)
         fresh = await sign_in("ben")
         expected = await state_at(fresh, revision)
-        assert await state_at(anna, revision) == expected
-        assert await state_at(ben, revision) == expected
-        seen_conflicts.append(len(expected["conflicts"]))
-    # The steps did make conflicts (several at once) and clear them all.
-    assert max(seen_conflicts) >= 3 and seen_conflicts[-1] == 0
+        for board_page in (anna, ben):
+            state = await state_at(board_page, revision)
+            assert {key: state[key] for key in SAME} == {key: expected[key] for key in SAME}
+        anna_had_more.append(bool((await state_at(anna, revision))["more"]))
+        # Ben pages through his whole list (Anna keeps hers at the first page): the
+        # same items as the fresh page's, in the same order.
+        assert await show_all(ben) == await show_all(fresh)
+        seen_conflicts.append(len(expected["listed"]))
+    # The steps did make conflicts (more than a page at once) and clear them all.
+    assert max(seen_conflicts) > PAGE and seen_conflicts[-1] == 0
+    # Anna's board, everything shown, got more conflicts than a page live: it shows a
+    # page and counts the rest.
+    assert seen_conflicts[1] > PAGE and anna_had_more[1], (anna_had_more, seen_conflicts)
 
 
 MARK_STRIPS_JS = "() => document.querySelectorAll('.row-load').forEach(s => s.dataset.old = '1')"

@@ -197,6 +197,11 @@ async def test_the_running_late_list_is_on_the_page_and_in_the_live_feeds_fragme
     scheduler = Actor(user_id=None, role="scheduler")
     html = await render_changes(world.services, scheduler, board, {world.plant.weld}, 9)
     assert late in html
+    # A board of another job does not list it (Cut is no bar of that board).
+    query = {"start": start.isoformat(), "zoom": "day", "job": str(world.plant.frame)}
+    frame_only = view_from_query(query, zone=ZoneInfo("UTC"))
+    html = await render_changes(world.services, scheduler, frame_only, {world.plant.weld}, 9)
+    assert 'id="running-late"' in html and late not in html
     # Done, it is not late any more.
     await execution.run_task_action(
         services=world.services, actor=SYSTEM, task_id=world.plant.cut, action="complete"
