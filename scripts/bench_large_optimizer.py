@@ -95,14 +95,14 @@ async def _scheduler(services: Services) -> Actor:
 
 async def _first_plan(services: Services, actor: Actor, run_id: str, began: float) -> float | None:
     """Seconds until the run's progress carries a plan, polled as the panel does (every
-    300 ms until its first plan shows): what the scheduler sees, to within a poll."""
+    200 ms until its first plan shows): what the scheduler sees, to within a poll."""
     while True:
         run = await run_status(services=services, actor=actor, run_id=run_id)
         if run.progress.get("weighted_lateness_minutes") is not None:
             return time.perf_counter() - began
         if run.status not in ("queued", "running"):
             return None
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.2)
 
 
 async def _open_tasks(services: Services) -> int:

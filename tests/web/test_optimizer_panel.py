@@ -63,7 +63,7 @@ async def run_to_draft(world: BoardWorld, headers: dict[str, str]) -> str:
         # Quick polls until the first plan shows, then one a second.
         plans = re.search(r"(\d+) plans? found so far", html)
         assert plans is not None, html
-        every = "1s" if int(plans.group(1)) else "300ms"
+        every = "1s" if int(plans.group(1)) else "200ms"
         assert f'hx-trigger="every {every}"' in html
         poll = re.search(r'hx-get="([^"]+)"', html)
         assert poll is not None
