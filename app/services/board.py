@@ -7,6 +7,7 @@ and the revision they carry describe the same moment of the plan.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -93,15 +94,7 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         revision = await schedule_revision(session, schedule_id)
         resources = await rows_of(session, scope)
         shown = {resource.id for resource in resources}
-        visible = await q.placed_ids_in_window(
-            session,
-            schedule_id,
-            start=scope.window.start,
-            end=scope.window.end,
-            filters=scope.filters,
-            rows=scope.rows,
-            shown=shown,
-        )
+        visible = await bar_ids(session, schedule_id, scope, shown)
         # A view of few bars (a small plant, one job) comes whole; a big one by rows.
         few = len(visible) <= services.settings.board_whole_up_to
         drawn = shown if few else {resource.id for resource in resources[:ROW_PAGE]}
@@ -238,6 +231,26 @@ async def suggest_partner(
 
 
 # --- internals -------------------------------------------------------------------------------
+
+
+async def bar_ids(
+    session: AsyncSession,
+    schedule_id: int,
+    scope: BoardScope,
+    shown: Collection[int],
+    among: Collection[int] | None = None,
+) -> set[int]:
+    """The ids of the board's bars on the rows `shown` (of the tasks `among` when given)."""
+    return await q.placed_ids_in_window(
+        session,
+        schedule_id,
+        start=scope.window.start,
+        end=scope.window.end,
+        filters=scope.filters,
+        rows=scope.rows,
+        shown=shown,
+        among=among,
+    )
 
 
 async def rows_of(session: AsyncSession, scope: BoardScope) -> list[q.Resource]:

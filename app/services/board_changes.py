@@ -22,7 +22,15 @@ from app.db import board_queries as q, tables as t
 from app.db.plan_queries import schedule_revision, schedule_timezone
 from app.domain.conflicts import Conflict, ConflictType
 from app.domain.plan import Interval
-from app.services.board import BoardScope, Tray, conflict_refs, rows_of, tray_of, tray_total_of
+from app.services.board import (
+    BoardScope,
+    Tray,
+    bar_ids,
+    conflict_refs,
+    rows_of,
+    tray_of,
+    tray_total_of,
+)
 from app.services.context import Actor, Services
 from app.services.row_availability import RowAvailability, row_availability
 from app.services.running_late import RunningLate, late_in_window, shown_of
@@ -89,16 +97,9 @@ async def board_changes(
         # Which of the conflicts' and the late tasks are bars of the board (not every
         # bar id of the window: a week has ~4,800, its conflicts' tasks a few hundred).
         visible = {bar.task_id for bar in bars}
-        visible |= await q.placed_ids_in_window(
-            session,
-            schedule_id,
-            start=scope.window.start,
-            end=scope.window.end,
-            filters=scope.filters,
-            rows=scope.rows,
-            shown=shown,
-            among={task_id for c in found for task_id in c.task_ids}
-            | {r.task_id for r in late_anywhere},
+        asked = {task_id for c in found for task_id in c.task_ids}
+        visible |= await bar_ids(
+            session, schedule_id, scope, shown, among=asked | {r.task_id for r in late_anywhere}
         )
         conflicts = [c for c in found if any(task_id in visible for task_id in c.task_ids)]
         scheduled, unscheduled = await q.plan_totals(session, schedule_id)

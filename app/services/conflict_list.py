@@ -19,10 +19,9 @@ from sqlalchemy import select
 from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import tables as t
-from app.db.board_queries import placed_ids_in_window
 from app.db.plan_queries import schedule_revision
 from app.domain.conflicts import Conflict, ConflictType
-from app.services.board import BoardScope, conflict_refs, conflicts_on, rows_of
+from app.services.board import BoardScope, bar_ids, conflict_refs, conflicts_on, rows_of
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput
 from app.services.schedule import validate_schedule
@@ -123,15 +122,7 @@ async def window_conflicts(
     async with services.db.read() as session, session.begin():
         revision = await schedule_revision(session, schedule_id)
         shown = {resource.id for resource in await rows_of(session, scope)}
-        visible = await placed_ids_in_window(
-            session,
-            schedule_id,
-            start=scope.window.start,
-            end=scope.window.end,
-            filters=scope.filters,
-            rows=scope.rows,
-            shown=shown,
-        )
+        visible = await bar_ids(session, schedule_id, scope, shown)
         found = await conflicts_on(services, session, schedule_id, revision, scope, visible)
         page = window_page(found, offset, services.settings.board_conflicts_page)
         refs = await conflict_refs(session, page.items)
