@@ -308,6 +308,8 @@ def _candidates(
 def shortest_units(task: Task, equipment: Iterable[int], grid: TimeGrid) -> int:
     """The task's shortest time on any of `equipment`, in grid units (its own
     duration when there is none to choose from)."""
+    if not task.alternatives:  # the same everywhere (most tasks)
+        return grid.units(task.duration_minutes)
     return min(
         (grid.units(task.duration_on(e)) for e in equipment),
         default=grid.units(task.duration_minutes),
