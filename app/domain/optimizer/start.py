@@ -90,6 +90,16 @@ def earliest(at: int, duration: int, busy: Sequence[Busy]) -> int:
     count = len(busy)
     if count == 1:
         return busy[0].first_free(at, duration)
+    if count == 2:  # a resource and its held slots: the greedy's most frequent question
+        first, second = busy
+        if not second.starts:
+            return first.first_free(at, duration)
+        while True:
+            at = first.first_free(at, duration)
+            moved = second.first_free(at, duration)
+            if moved == at:
+                return at
+            at = moved
     i = agreed = 0
     while agreed < count:
         moved = busy[i].first_free(at, duration)
