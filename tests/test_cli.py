@@ -14,11 +14,11 @@ from sqlalchemy import func, select, update
 from app import clock
 from app.auth import tokens
 from app.auth.api_keys import sign_request, verify_signed_request
-from app.auth.crypto import DataCipher
 from app.cli import _parser, _read_password, main
 from app.db import tables
 from app.db.session import Database
 from app.realtime.hub import MemoryHub
+from app.security.crypto import DataCipher
 from app.services.context import Actor, Services
 from app.settings import Settings
 

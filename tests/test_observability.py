@@ -23,10 +23,10 @@ from servers import Popen, free_port, http_ok, wait_until
 from websockets.asyncio.client import connect
 
 from app import clock
-from app.auth.passwords import hash_password
 from app.db import tables as t
 from app.db.session import Database
 from app.observability import redact
+from app.security.passwords import hash_password
 
 PASSWORD = "takt-log-test-password"
 

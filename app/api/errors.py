@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db.session import RETRY_AFTER_S, database_unavailable
+from app.http_errors import error_response
 from app.services.errors import ServiceError
 
 log = structlog.get_logger(__name__)
@@ -34,20 +35,6 @@ HTTP_CODES = {
     429: "rate_limited",
     503: "unavailable",
 }
-
-
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    details: Any = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message, "details": details}},
-        status_code=status,
-        headers=headers,
-    )
 
 
 class BadRequest(Exception):

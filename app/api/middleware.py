@@ -23,12 +23,12 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import clock
-from app.api.errors import error_response
 from app.auth.api_keys import SCHEME
 from app.auth.principal import page_session_actor
 from app.auth.rate_limit import RateLimits, headers
 from app.auth.tokens import decode_access_token
 from app.db import tables as t
+from app.http_errors import error_response
 from app.services.context import Actor, Services
 from app.services.errors import RateLimited, ServiceError
 from app.settings import Settings

@@ -31,10 +31,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from app import clock
-from app.auth.crypto import DataCipher, UndecryptableData
-from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import tables
+from app.security.crypto import DataCipher, UndecryptableData
+from app.services.access import require
 from app.services.context import ROLES, Actor, Services
 from app.services.errors import InvalidInput, NotFound, Unauthorized
 from app.services.write_path import change

@@ -18,9 +18,9 @@ from typing import Any
 import jwt
 
 from app import clock
-from app.auth.permissions import allowed
 from app.clock import as_utc
 from app.db import tables
+from app.services.access import allowed
 from app.services.context import ROLES, Actor
 from app.settings import Settings
 

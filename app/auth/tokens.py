@@ -32,9 +32,9 @@ from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
-from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.clock import as_utc
 from app.db import tables
+from app.security.passwords import hash_password, needs_rehash, verify_password
 from app.services.context import ROLES, Actor, Services
 from app.services.errors import Unauthorized
 from app.services.users import get_user_by_username

@@ -34,12 +34,12 @@ from typing import Any, Protocol
 
 from markupsafe import Markup
 
-from app.auth.permissions import require
 from app.realtime.hub import Message
+from app.services.access import require
+from app.services.board_view import BoardView
 from app.services.context import Actor, Services
 from app.services.schedule import changes_since
 from app.services.write_path import schedule_channel
-from app.web.board_view import BoardView
 
 log = logging.getLogger(__name__)
 

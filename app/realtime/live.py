@@ -1,6 +1,8 @@
 """The live board's server side as one object the app holds: `app.state.live`.
 
-    Live(services, render, refresh)   the board's renderers (app/web/board_render.py)
+    Live(services, render, refresh, page_session)
+                  the board's renderers (app/web/board_render.py) and how a
+                  connection's session cookie names its user (app/web/session.py)
       .presence     who is on each board (presence.py)
       .routes()     GET /board/ws (ws.py), GET /board/sse, GET /board/poll (sse.py)
       .start/.stop  from the app's lifespan
@@ -27,9 +29,10 @@ import logging
 import signal
 import threading
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from starlette.requests import HTTPConnection
@@ -42,11 +45,10 @@ from app.realtime.feed import Feed, RenderChanges, RenderRefresh
 from app.realtime.presence import Presence
 from app.realtime.shared_render import SharedRenders
 from app.services.board import plant_timezone
+from app.services.board_view import BoardView, window_start
 from app.services.context import Actor, Services
 from app.services.errors import ServiceError
 from app.services.running_late import became_late
-from app.web.board_view import BoardView, window_start
-from app.web.session import page_session
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +65,30 @@ class Identity:
     by_cookie: bool
 
 
+class PageIdentity(Protocol):
+    """What a logged-in page's session says of its user."""
+
+    @property
+    def actor(self) -> Actor: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+
+# The session of a connection's page (its cookie), None when not logged in.
+PageSessionOf = Callable[[HTTPConnection], Awaitable[PageIdentity | None]]
+
+
 class Live:
     def __init__(
-        self, services: Services, render: RenderChanges, refresh: RenderRefresh | None = None
+        self,
+        services: Services,
+        render: RenderChanges,
+        refresh: RenderRefresh | None = None,
+        page_session: PageSessionOf | None = None,
     ) -> None:
         self.services = services
+        self.page_session = page_session
         shared = SharedRenders(render, refresh)
         self.render: RenderChanges = shared.render
         self.refresh: RenderRefresh | None = shared.refresh if refresh is not None else None
@@ -201,7 +222,8 @@ async def identify(conn: HTTPConnection, services: Services) -> Identity | None:
         except ServiceError:
             return None
         return Identity(actor, await _display_name(services, actor), by_cookie=False)
-    session = await page_session(conn)
+    page_session = live_of(conn).page_session
+    session = None if page_session is None else await page_session(conn)
     if session is None:
         return None
     return Identity(session.actor, session.display_name, by_cookie=True)

@@ -33,8 +33,7 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from app.api.errors import error_response
-from app.auth.permissions import allowed
+from app.http_errors import error_response
 from app.observability import WEBSOCKETS
 from app.realtime.feed import RESUBSCRIBE_DELAYS_S, Update, render_failed, retry_delay
 from app.realtime.hub import Message
@@ -51,6 +50,7 @@ from app.realtime.ws import (
     identify_or_refuse,
     same_origin,
 )
+from app.services.access import allowed
 from app.services.context import Actor, Services
 from app.services.write_path import schedule_channel
 

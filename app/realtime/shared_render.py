@@ -13,10 +13,10 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 
-from app.auth.permissions import allowed
 from app.realtime.feed import RenderChanges, RenderRefresh, Row
+from app.services.access import allowed
+from app.services.board_view import BoardView
 from app.services.context import Actor, Services
-from app.web.board_view import BoardView
 
 # Recent renders kept; a change's renders are all asked for within moments.
 KEEP = 256

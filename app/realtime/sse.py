@@ -24,11 +24,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from app.api.errors import error_response
-from app.auth.permissions import allowed
+from app.http_errors import error_response
 from app.realtime.feed import Feed, Update
 from app.realtime.live import Identity, Live, identify, live_of, since_of, view_of
 from app.realtime.presence import render_presence
+from app.services.access import allowed
 
 HEARTBEAT_S = 15.0
 MAX_STREAM_S = 300.0

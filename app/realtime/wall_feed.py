@@ -28,7 +28,6 @@ from app import clock
 from app.services.context import Services
 from app.services.wall import DashboardCache, WallFigures
 from app.services.write_path import schedule_channel
-from app.web.wall_render import WallHtml
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,17 @@ GAP_PER_COMPUTE = 2.0
 # How often the loop looks at the server shutting down.
 STOP_CHECK_S = 1.0
 RESUBSCRIBE_DELAYS_S = (0.5, 1, 2, 5, 10)
+
+
+@dataclass(frozen=True, slots=True)
+class WallHtml:
+    """A frame's HTML, rendered by the page side (`web/wall_render.py`)."""
+
+    # Every section, for a wall whose figures differ from these.
+    sections: str
+    # Only the frame marker and the clock, for a wall that has these figures already.
+    status: str
+
 
 RenderWall = Callable[[WallFigures, datetime], WallHtml]
 

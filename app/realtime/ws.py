@@ -31,15 +31,15 @@ from urllib.parse import urlsplit
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from app.auth.permissions import allowed
 from app.db.session import database_unavailable
 from app.domain.bounds import MAX_ID
 from app.observability import WEBSOCKETS
 from app.realtime.feed import Feed
 from app.realtime.live import Identity, Live, identify, live_of, view_of
 from app.realtime.presence import Seat
+from app.services.access import allowed
+from app.services.board_view import BoardView
 from app.services.context import Services
-from app.web.board_view import BoardView
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
-from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import board_queries as q, tables as t
 from app.db.plan_queries import schedule_revision, schedule_timezone
 from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
 from app.domain.validation import capable as is_capable, qualified as is_qualified
+from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound
 from app.services.row_availability import RowAvailability, row_availability

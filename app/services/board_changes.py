@@ -17,11 +17,11 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
-from app.auth.permissions import require
 from app.db import board_queries as q, tables as t
 from app.db.plan_queries import schedule_revision, schedule_timezone
 from app.domain.conflicts import Conflict, ConflictType
 from app.domain.plan import Interval
+from app.services.access import require
 from app.services.board import (
     BoardScope,
     Tray,

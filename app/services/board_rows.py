@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.auth.permissions import require
 from app.db import board_queries as q, tables as t
 from app.db.plan_queries import schedule_revision, schedule_timezone
 from app.domain.conflicts import Conflict
+from app.services.access import require
 from app.services.board import BoardScope, conflicts_on, rows_of
 from app.services.context import Actor, Services
 

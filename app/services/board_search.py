@@ -14,9 +14,9 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import tables as t
+from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput
 

@@ -19,10 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
-from app.auth.permissions import allowed, can_see_task, require
 from app.clock import as_utc
 from app.db import tables as t
 from app.domain.plan import TaskStatus
+from app.services.access import allowed, can_see_task, require
 from app.services.context import Actor, Services
 from app.services.errors import Forbidden, InvalidInput
 from app.services.jsonable import jsonable

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import tables as t
 from app.db.plan_queries import schedule_revision
 from app.domain.conflicts import Conflict, ConflictType
+from app.services.access import require
 from app.services.board import BoardScope, bar_ids, conflict_refs, conflicts_on, rows_of
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.crypto import DataCipher, UndecryptableData
-from app.auth.permissions import require
 from app.db import tables
+from app.security.crypto import DataCipher, UndecryptableData
+from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput
 from app.services.write_path import change

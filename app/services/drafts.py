@@ -28,7 +28,6 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, insert, select, update
 
 from app import clock
-from app.auth.permissions import require
 from app.db import tables as t
 from app.db.plan_queries import load_plan, schedule_revision
 from app.domain.conflicts import Severity
@@ -43,6 +42,7 @@ from app.domain.plan import Assignment, Plan, TaskStatus
 from app.domain.plan_comparison import changed_slots, compare_kpis
 from app.jobs.queue import RunningJob
 from app.jobs.records import JobRecord
+from app.services.access import require
 from app.services.background import job_actor, queue_of
 from app.services.context import Actor, Services
 from app.services.draft_store import Proposal, store_draft

@@ -19,10 +19,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from app import clock
-from app.auth.permissions import can_see_task, require, require_some
 from app.clock import as_utc
 from app.db import tables as t
 from app.domain.plan import TaskStatus
+from app.services.access import can_see_task, require, require_some
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound, StateConflict
 from app.services.views import View, task_views

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.auth.permissions import require
 from app.db import tables as t
 from app.db.plan_queries import load_job
 from app.domain.critical_path import CriticalPath, critical_path
+from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import NotFound
 from app.services.offload import offload

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.auth.permissions import require
 from app.db import tables as t
 from app.domain.plan import TaskStatus
+from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound, StateConflict
 from app.services.jsonable import jsonable

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 
 from app import clock
-from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import tables as t
 from app.db.plan_queries import schedule_revision, schedule_timezone
 from app.domain.plan import TaskStatus
+from app.services.access import require
 from app.services.context import Actor, Services
 
 LOOK_AHEAD = timedelta(days=7)

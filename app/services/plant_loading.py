@@ -23,11 +23,11 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
-from app.auth.crypto import DataCipher
-from app.auth.passwords import hash_password
-from app.auth.permissions import require
 from app.db import tables
 from app.domain.plant_data import PlantData, PlantOperator, check_references, progress_of
+from app.security.crypto import DataCipher
+from app.security.passwords import hash_password
+from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, StateConflict
 from app.services.write_path import Transaction, change

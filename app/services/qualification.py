@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from app.auth.permissions import require
 from app.db import tables as t
 from app.domain.validation import capable, qualified
+from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import NotFound
 

@@ -26,7 +26,6 @@ from typing import Any
 from sqlalchemy import select
 
 from app import clock
-from app.auth.permissions import require
 from app.clock import as_utc
 from app.db import tables as t
 from app.db.plan_queries import load_plan, schedule_revision
@@ -34,6 +33,7 @@ from app.domain.bounds import horizon_error
 from app.domain.plan import Plan, TaskStatus
 from app.domain.plan_comparison import compare_kpis
 from app.domain.repair import Disruption, MachineDown, OperatorAbsent, Repair, TaskLate, repair
+from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.draft_store import Proposal, store_draft
 from app.services.errors import InvalidInput, NotFound

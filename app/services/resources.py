@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from app.auth.crypto import DataCipher
-from app.auth.permissions import allowed, require
 from app.db import tables as t
+from app.security.crypto import DataCipher
+from app.services.access import allowed, require
 from app.services.context import Actor, Services
 from app.services.errors import NotFound, StateConflict
 from app.services.jsonable import jsonable

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
-from app.auth.permissions import allowed, require
 from app.db import tables as t
 from app.db.plan_queries import (
     load_job,
@@ -26,6 +25,7 @@ from app.domain.conflicts import Conflict
 from app.domain.critical_path import CriticalPath, critical_path
 from app.domain.plan import Assignment, Interval
 from app.domain.validation import valid_until, validate_assignment, validate_plan
+from app.services.access import allowed, require
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound
 from app.services.offload import offload

@@ -14,13 +14,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
-from app.auth.permissions import require
 from app.db import tables as t
 from app.domain.bounds import slot_error
 from app.domain.conflicts import Conflict
 from app.domain.critical_path import find_cycle
 from app.domain.plan import Task as PlanTask, TaskStatus
 from app.services import schedule
+from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import (
     InvalidInput,

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
-from app.auth.passwords import hash_password
-from app.auth.permissions import require
 from app.db import tables
+from app.security.passwords import hash_password
+from app.services.access import require
 from app.services.context import ROLES, Actor, Services
 from app.services.errors import InvalidInput, NotFound, StateConflict
 from app.services.write_path import Transaction, change

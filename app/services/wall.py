@@ -24,12 +24,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from app import clock
-from app.auth.permissions import require
 from app.db import tables as t
 from app.db.plan_queries import load_plan, schedule_revision
 from app.domain.kpis import Dashboard, dashboard
 from app.domain.plan import Plan
 from app.domain.validation import validate_plan
+from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.offload import offload
 from app.services.write_path import record_access

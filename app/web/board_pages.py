@@ -30,11 +30,12 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from app import clock
-from app.api.errors import error_response
 from app.db.session import database_unavailable
 from app.domain.critical_path import DependencyCycle
+from app.http_errors import error_response
 from app.services import board as board_service, jobs, qualification, schedule, tasks
 from app.services.board_changes import board_changes
+from app.services.board_view import BoardView
 from app.services.errors import (
     InvalidInput,
     NotFound,
@@ -44,7 +45,6 @@ from app.services.errors import (
     VersionMismatch,
 )
 from app.web import board_forms as forms, board_render as render, board_undo
-from app.web.board_view import BoardView
 from app.web.session import PageSession, page_route, services_of
 from app.web.templates import ENV, notice_html, refused, render as render_template, wants_fragment
 

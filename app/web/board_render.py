@@ -45,13 +45,14 @@ from jinja2_fragments import render_blocks
 from markupsafe import Markup
 
 from app import clock
-from app.auth.permissions import allowed
 from app.db.board_queries import BoardFilter, PlacedTask, Resource
 from app.domain.conflicts import Conflict
 from app.domain.plan import Interval
 from app.realtime.feed import touched_rows
 from app.services import board as board_service
+from app.services.access import allowed
 from app.services.board_changes import BoardChanges, board_changes
+from app.services.board_view import ZOOM_SPAN, BoardView, Zoom, parse_time, window_start
 from app.services.context import Actor, Services
 from app.web.board_conflicts import (
     conflicts_changed,
@@ -60,7 +61,6 @@ from app.web.board_conflicts import (
     running_late_items,
 )
 from app.web.board_shading import row_loads, row_shading, shading_styles
-from app.web.board_view import ZOOM_SPAN, BoardView, Zoom, parse_time, window_start
 from app.web.templates import ENV
 
 Context = dict[str, Any]

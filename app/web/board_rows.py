@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from app.auth.permissions import allowed
 from app.services import board_rows
+from app.services.access import allowed
 from app.services.board import ROW_PAGE, plant_timezone
 from app.web import board_forms as forms, board_render as render
 from app.web.session import PageSession, page_route, services_of

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.db.board_queries import Resource
+from app.services.board_view import BoardView
 from app.services.row_availability import RowAvailability
-from app.web.board_view import BoardView
 
 OFF = "var(--off-shade)"
 

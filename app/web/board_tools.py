@@ -28,10 +28,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from app.api.errors import error_response
-from app.auth.permissions import allowed
 from app.domain.critical_path import DependencyCycle
 from app.domain.plan import Interval
+from app.http_errors import error_response
 from app.services import (
     background,
     board as board_service,
@@ -41,6 +40,7 @@ from app.services import (
     job_network,
     plan_export,
 )
+from app.services.access import allowed
 from app.services.errors import ServiceError
 from app.services.offload import offload
 from app.web import board_forms as forms, board_render as render

@@ -32,9 +32,9 @@ from starlette.routing import Route
 from app.db.board_queries import Resource
 from app.db.session import database_unavailable
 from app.services import board as board_service, breakdowns, bulk
+from app.services.board_view import BoardView
 from app.services.breakdowns import StatusChanged
 from app.web import board_forms as forms, board_render as render
-from app.web.board_view import BoardView
 from app.web.session import PageSession, page_route, services_of
 from app.web.templates import notice_html, render as render_template, wants_fragment
 

@@ -35,9 +35,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from app.services import board as board_service, drafts, tasks
+from app.services.board_view import BoardView
 from app.services.errors import InvalidInput, NotFound, ServiceError
 from app.web import board_render, optimizer_render as render
-from app.web.board_view import BoardView
 from app.web.session import PageSession, page_route, services_of
 from app.web.templates import ENV
 

@@ -30,8 +30,8 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app import clock
-from app.api.errors import error_response
 from app.db import tables
+from app.http_errors import error_response
 from app.realtime.feed import Update
 from app.realtime.live import since_of
 from app.realtime.sse import HEARTBEAT_S, MAX_STREAM_S, sse_event

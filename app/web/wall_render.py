@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from app.domain.conflicts import Severity
 from app.domain.kpis import Dashboard, EquipmentDown, LateJob
+from app.realtime.wall_feed import WallHtml
 from app.services.wall import WallFigures
 from app.web import charts
 from app.web.templates import ENV
@@ -49,14 +50,6 @@ def _build() -> str:
 
 
 BUILD = _build()
-
-
-@dataclass(frozen=True, slots=True)
-class WallHtml:
-    # Every section, for a wall whose figures differ from these.
-    sections: str
-    # Only the frame marker and the clock, for a wall that has these figures already.
-    status: str
 
 
 def render_wall(figures: WallFigures, now: datetime) -> WallHtml:

@@ -21,9 +21,9 @@ import pytest
 from clocks import PlantTime
 
 from app import clock
-from app.auth.passwords import hash_password
 from app.db import tables as t
 from app.main import create_app
+from app.security.passwords import hash_password
 from app.services.context import SYSTEM, Services
 from app.services.write_path import change
 from app.settings import Settings

@@ -1,5 +1,5 @@
 """Operators' contact data reaches exactly the roles the permission map grants
-`personal_data.read` (app/auth/permissions.py), by every path: the API for
+`personal_data.read` (app/services/access.py), by every path: the API for
 people and for service keys, and every page and fragment a role can open.
 """
 
@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from app.auth.api_keys import create_api_key, sign_request
-from app.auth.permissions import allowed
+from app.services.access import allowed
 from app.services.context import ROLES, SYSTEM, Actor, Services
 
 PHONE, EMAIL = "+49 151 555 0142", "olga.petrova@werk.example"

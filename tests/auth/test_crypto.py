@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from app.auth.crypto import DataCipher, UndecryptableData, fingerprint
+from app.security.crypto import DataCipher, UndecryptableData, fingerprint
 
 OLD, NEW = os.urandom(32), os.urandom(32)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 
-from app.auth.passwords import hash_password, needs_rehash, verify_password
+from app.security.passwords import hash_password, needs_rehash, verify_password
 
 
 def test_hash_verifies_the_right_password_only() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.auth.passwords import verify_password
 from app.db import tables
+from app.security.passwords import verify_password
 from app.services.context import SYSTEM, Actor, Services
 from app.services.errors import Forbidden, InvalidInput, NotFound, StateConflict
 from app.services.users import create_user, get_user_by_username

@@ -30,10 +30,10 @@ from clocks import PlantTime
 from websockets.asyncio.client import ClientConnection, connect
 
 from app import clock
-from app.auth.passwords import hash_password
 from app.db import tables as t
 from app.db.session import Database
 from app.realtime.hub import MemoryHub
+from app.security.passwords import hash_password
 from app.services.context import SYSTEM, Services
 from app.services.write_path import change
 from app.settings import Settings

@@ -13,11 +13,11 @@ from live_world import Plant, build_plant
 from app.db.session import Database
 from app.realtime.feed import BULK_TASKS, LATE_TICK, Feed, touched_tasks
 from app.realtime.hub import RESYNC, MemoryHub
+from app.services.board_view import BoardView
 from app.services.context import Actor, Services
 from app.services.errors import Forbidden
 from app.services.write_path import change, schedule_channel
 from app.settings import Settings
-from app.web.board_view import BoardView
 
 ANNA = Actor(user_id=1, role="scheduler")
 # The stand-in renderer draws no time axis: any window of the clock's today will do.

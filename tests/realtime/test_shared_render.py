@@ -9,8 +9,8 @@ import pytest
 from clocks import PlantTime
 
 from app.realtime.shared_render import SharedRenders
+from app.services.board_view import BoardView
 from app.services.context import Actor
-from app.web.board_view import BoardView
 
 ANNA = Actor(user_id=1, role="scheduler")
 BEN = Actor(user_id=2, role="scheduler")

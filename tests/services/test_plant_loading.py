@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import func, select
 
 from app import clock
-from app.auth.crypto import DataCipher
-from app.auth.passwords import verify_password
 from app.db import tables
 from app.db.session import Database
 from app.domain.demo_plant import DEMO_PASSWORD, demo_plant
 from app.domain.jssp import parse_jssp, to_plant_data
 from app.domain.plant_data import PlantData
 from app.realtime.hub import MemoryHub
+from app.security.crypto import DataCipher
+from app.security.passwords import verify_password
 from app.services.context import SYSTEM, Actor, Services
 from app.services.errors import Forbidden, InvalidInput, StateConflict
 from app.services.plant_loading import load_plant, plant_is_empty

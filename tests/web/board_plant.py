@@ -28,9 +28,9 @@ import httpx
 from clocks import PlantTime
 
 from app import clock
-from app.auth.passwords import hash_password
 from app.db import tables as t
 from app.main import create_app
+from app.security.passwords import hash_password
 from app.services import tasks
 from app.services.context import SYSTEM, Services
 from app.services.write_path import change

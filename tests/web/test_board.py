@@ -15,9 +15,9 @@ from clocks import iso_z
 from sqlalchemy import select
 
 from app.db import tables as t
+from app.services.board_view import BoardView
 from app.services.context import Actor
 from app.web.board_render import render_changes, render_message, view_from_query
-from app.web.board_view import BoardView
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import pytest
 
 from app import clock
 from app.clock import FixedClock
+from app.services.board_view import BoardView, window_start
 from app.web.board_render import axis, default_start, rezoomed, view_from_query
-from app.web.board_view import BoardView, window_start
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

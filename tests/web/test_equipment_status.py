@@ -21,9 +21,9 @@ from sqlalchemy import select
 from app import clock
 from app.db import tables as t
 from app.services import tasks
+from app.services.board_view import BoardView
 from app.services.context import SYSTEM, Actor
 from app.web.board_render import render_message, view_from_query
-from app.web.board_view import BoardView
 
 
 @pytest.fixture

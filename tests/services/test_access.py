@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.auth.permissions import ACTIONS, GRANTS, OWN_TASK_GRANTS, allowed, can_see_task, require
+from app.services.access import ACTIONS, GRANTS, OWN_TASK_GRANTS, allowed, can_see_task, require
 from app.services.context import ROLES, Actor
 from app.services.errors import Forbidden
 
