@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import as_utc
 from app.db import tables as t
+from app.domain.plan import TaskStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +261,7 @@ def _tray_query(schedule_id: int, filters: BoardFilter) -> Select[tuple[object, 
         )
         .join_from(t.Task.__table__, t.Job.__table__, jb.id == tk.job_id)
         .outerjoin(t.Assignment.__table__, (a.task_id == tk.id) & (a.schedule_id == schedule_id))
-        .where(a.task_id.is_(None), tk.status != "done")
+        .where(a.task_id.is_(None), tk.status != TaskStatus.DONE)
     )
     if filters.job_id is not None:
         query = query.where(tk.job_id == filters.job_id)

@@ -32,6 +32,7 @@ from starlette.routing import Route
 from app import clock
 from app.db.session import database_unavailable
 from app.domain.critical_path import DependencyCycle
+from app.domain.plan import TaskStatus
 from app.http_errors import error_response
 from app.services import board as board_service, jobs, qualification, schedule, tasks
 from app.services.board_changes import board_changes
@@ -167,7 +168,7 @@ async def detail_html(
         "can_edit": session.may("assignment.write"),
         # In progress past its booked end: the detail offers its repair (repair_pages.py).
         "running_late": bool(placed)
-        and task["status"] == "in_progress"
+        and task["status"] == TaskStatus.IN_PROGRESS
         and placed["end"] < clock.now(),
         "can_optimize": session.may("plan.optimize"),
         "hue": render.job_hue(task["job_id"]),

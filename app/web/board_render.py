@@ -47,7 +47,7 @@ from markupsafe import Markup
 from app import clock
 from app.db.board_queries import BoardFilter, PlacedTask, Resource
 from app.domain.conflicts import Conflict
-from app.domain.plan import Interval
+from app.domain.plan import Interval, TaskStatus
 from app.realtime.feed import touched_rows
 from app.services import board as board_service
 from app.services.access import allowed
@@ -134,10 +134,10 @@ def span_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
     return f"{local_start:%a %d %b %H:%M} {EN_DASH} {local_end:%a %d %b %H:%M}"
 
 
-_STATUS_ICONS = {
-    "done": Markup('<span class="bar-icon" aria-hidden="true">✓</span>'),
-    "in_progress": Markup('<span class="bar-icon" aria-hidden="true">▶</span>'),
-    "paused": Markup('<span class="bar-icon" aria-hidden="true">⏸</span>'),
+_STATUS_ICONS: dict[str, Markup] = {
+    TaskStatus.DONE: Markup('<span class="bar-icon" aria-hidden="true">✓</span>'),
+    TaskStatus.IN_PROGRESS: Markup('<span class="bar-icon" aria-hidden="true">▶</span>'),
+    TaskStatus.PAUSED: Markup('<span class="bar-icon" aria-hidden="true">⏸</span>'),
 }
 
 
@@ -160,7 +160,7 @@ def bar_model(
         classes.append("clipped-start")
     if placed.end > view.end:
         classes.append("clipped-end")
-    if can_edit and placed.status != "done":
+    if can_edit and placed.status != TaskStatus.DONE:
         classes.append("movable")
     x = _percent(shown_start - view.start, span)
     w = max(_percent(shown_end - shown_start, span), 0.05)
