@@ -27,10 +27,12 @@ VIEW = BoardView(start=PlantTime.current().day())
 class Renderer:
     """Records what the feed asked for; its HTML says the same."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fail_first: bool = False) -> None:
         self.calls: list[tuple[set[int], int]] = []
         self.rows: list[frozenset[tuple[str, int]]] = []
         self.refreshes: list[int | None] = []
+        # The first render raises, as with the database away.
+        self.failures = [ConnectionRefusedError("the database is away")] if fail_first else []
 
     async def __call__(
         self,
@@ -41,6 +43,8 @@ class Renderer:
         revision: int,
         rows: frozenset[tuple[str, int]] = frozenset(),
     ) -> str:
+        if self.failures:
+            raise self.failures.pop()
         self.calls.append((set(task_ids), revision))
         self.rows.append(rows)
         return f"<i data-tasks='{sorted(task_ids)}' data-revision='{revision}'></i>"
@@ -264,23 +268,9 @@ async def test_a_failed_render_costs_that_update_and_is_tried_again_from_the_cha
     services: Services, world: Plant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("app.realtime.feed.RETRY_DELAYS_S", (0.05,))
-    renderer = Renderer()
-    real_render = renderer.__call__
-    failures = [ConnectionRefusedError("the database is away")]
+    renderer = Renderer(fail_first=True)
 
-    async def flaky(
-        services: Services,
-        actor: Actor,
-        view: BoardView,
-        task_ids: set[int],
-        revision: int,
-        rows: frozenset[tuple[str, int]] = frozenset(),
-    ) -> str:
-        if failures:
-            raise failures.pop()
-        return await real_render(services, actor, view, task_ids, revision, rows)
-
-    feed = Feed(services=services, actor=ANNA, view=VIEW, render=flaky, revision=1)
+    feed = Feed(services=services, actor=ANNA, view=VIEW, render=renderer, revision=1)
     revision = await touch(services, world.tasks[0])
     feed.note(message(revision, world.tasks[0]))
     assert await feed.next_updates() == []  # nothing sent, nothing raised
@@ -319,23 +309,10 @@ async def test_tasks_that_ran_late_are_sent_at_the_revision_the_board_has(
 async def test_tasks_that_ran_late_are_sent_again_after_a_failed_render(
     services: Services, world: Plant
 ) -> None:
-    renderer = Renderer()
-    failures = [ConnectionRefusedError("the database is away")]
-
-    async def flaky(
-        services: Services,
-        actor: Actor,
-        view: BoardView,
-        task_ids: set[int],
-        revision: int,
-        rows: frozenset[tuple[str, int]] = frozenset(),
-    ) -> str:
-        if failures:
-            raise failures.pop()
-        return await renderer(services, actor, view, task_ids, revision, rows)
+    renderer = Renderer(fail_first=True)
 
     revision = await touch(services, world.tasks[1])
-    feed = Feed(services=services, actor=ANNA, view=VIEW, render=flaky, revision=revision)
+    feed = Feed(services=services, actor=ANNA, view=VIEW, render=renderer, revision=revision)
     feed.running_late({world.tasks[0]}, tick=1)
     assert await feed.next_updates() == []  # the render failed: nothing sent
     # Tried again (the change log has nothing newer): the same tasks, once.
