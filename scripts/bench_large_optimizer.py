@@ -3,7 +3,7 @@
 What a scheduler does on the board, without the browser: the large demo plant
 (10,200 tasks, about 7,000 in the tray) loaded as of now into a throwaway
 SQLite database, Optimize -> "All open jobs" queued with `start_optimization`
-and run by the in-process worker, its progress polled as the panel does, its
+and run by the in-process worker, its progress watched as the panel watches it, its
 draft compared with the live plan (`draft_diff`). One fresh plant per seed,
 so runs do not feed on each other.
 
@@ -41,10 +41,12 @@ from app.db.session import Database
 from app.domain.demo_plant import demo_plant
 from app.realtime.hub import MemoryHub
 from app.services.context import SYSTEM, Actor, Services
-from app.services.drafts import draft_diff, run_status, start_optimization
+from app.services.drafts import draft_diff, start_optimization
 from app.services.job_kinds import attach_queue
 from app.services.plant_loading import load_plant
+from app.services.run_watch import once_planned
 from app.settings import Settings
+from app.web.optimizer_pages import FIRST_PLAN_WAIT_S
 
 ZONE = ZoneInfo("Europe/Berlin")
 HEADER = (
@@ -94,15 +96,17 @@ async def _scheduler(services: Services) -> Actor:
 
 
 async def _first_plan(services: Services, actor: Actor, run_id: str, began: float) -> float | None:
-    """Seconds until the run's progress carries a plan, polled as the panel does (every
-    200 ms until its first plan shows): what the scheduler sees, to within a poll."""
+    """Seconds until the run's progress carries a plan, looked at as the panel looks
+    (asked again at once, each answer waiting for the plan up to the panel's wait):
+    what the scheduler sees."""
     while True:
-        run = await run_status(services=services, actor=actor, run_id=run_id)
+        run = await once_planned(
+            services=services, actor=actor, run_id=run_id, within_s=FIRST_PLAN_WAIT_S
+        )
         if run.progress.get("weighted_lateness_minutes") is not None:
             return time.perf_counter() - began
         if run.status not in ("queued", "running"):
             return None
-        await asyncio.sleep(0.2)
 
 
 async def _open_tasks(services: Services) -> int:

@@ -40,6 +40,7 @@ from app.domain.optimizer import (
 )
 from app.domain.plan import Assignment, Plan, TaskStatus
 from app.domain.plan_comparison import changed_slots, compare_kpis
+from app.jobs.heap import steady_heap
 from app.jobs.queue import RunningJob
 from app.jobs.records import JobRecord
 from app.services.access import require
@@ -210,6 +211,11 @@ async def _check_jobs_exist(services: Services, job_ids: list[int]) -> None:
 
 
 async def run_optimization(services: Services, job: RunningJob) -> dict[str, Any]:
+    with steady_heap():  # the first plan's burst of objects: the collector leaves the rest be
+        return await _optimize(services, job)
+
+
+async def _optimize(services: Services, job: RunningJob) -> dict[str, Any]:
     settings = job.payload
     schedule_id = await services.live_schedule_id()
     async with services.db.read() as session, session.begin():

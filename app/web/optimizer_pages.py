@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from app.services import board as board_service, drafts, tasks
+from app.services import board as board_service, drafts, run_watch, tasks
 from app.services.board_view import BoardView
 from app.services.errors import InvalidInput, NotFound, ServiceError
 from app.web import board_render, optimizer_render as render
@@ -48,6 +48,8 @@ SCOPES = (
     ("window", "Jobs in view", "the jobs with tasks in this window (and filter)"),
     ("all", "All open jobs", "every job with tasks still to do"),
 )
+# How long a look at a running panel waits for the first plan before it answers anyway.
+FIRST_PLAN_WAIT_S = 1.5
 _RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -136,8 +138,12 @@ async def progress(request: Request, session: PageSession) -> Response:
     limit, scope = await _options(request)
     run_id = _run_id(request)
     view, _ = await _view(request)
-    status = await drafts.run_status(
-        services=services_of(request), actor=session.actor, run_id=run_id
+    # Until the first plan the panel asks again at once and the answer waits for it.
+    status = await run_watch.once_planned(
+        services=services_of(request),
+        actor=session.actor,
+        run_id=run_id,
+        within_s=FIRST_PLAN_WAIT_S,
     )
     return await _run_panel(request, session, run_id, status, view, limit, scope)
 

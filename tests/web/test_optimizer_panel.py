@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 
 from app import clock
 from app.db import tables as t
+from app.web import optimizer_pages
 from app.web.optimizer_render import (
     duration_label,
     kpi_model,
@@ -60,14 +61,16 @@ async def run_to_draft(world: BoardWorld, headers: dict[str, str]) -> str:
     assert started.status_code == 200, started.text
     html = started.text
     while state_of(html) == "running":
-        # Quick polls until the first plan shows, then one a second.
+        # Asked again at once until the first plan shows (the answer waits for it), then
+        # one look a second.
         plans = re.search(r"(\d+) plans? found so far", html)
         assert plans is not None, html
-        every = "1s" if int(plans.group(1)) else "200ms"
-        assert f'hx-trigger="every {every}"' in html
+        trigger = "every 1s" if int(plans.group(1)) else "load"
+        assert f'hx-trigger="{trigger}"' in html
         poll = re.search(r'hx-get="([^"]+)"', html)
         assert poll is not None
-        await asyncio.sleep(0.2)
+        if int(plans.group(1)):
+            await asyncio.sleep(0.2)
         html = (await world.client.get(poll.group(1).replace("&amp;", "&"), headers=headers)).text
     assert state_of(html) == "draft", html
     return html
@@ -225,6 +228,32 @@ async def test_bad_options_are_refused_and_nothing_runs(
 
 
 # --- a run, its draft, applying it -----------------------------------------------------------
+
+
+async def test_the_panel_asks_again_at_once_and_hears_when_the_first_plan_stands(
+    world: BoardWorld, anna: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No poll interval between the first plan and the scheduler: the running panel
+    without a plan asks again as soon as it is shown, and that look is answered when
+    the plan stands (however long the machine takes to make it)."""
+    monkeypatch.setattr(optimizer_pages, "FIRST_PLAN_WAIT_S", 120.0)
+    started = await world.client.post(
+        f"/board/optimizer/runs?{world.plant.day_view}",
+        data={"time_limit": "2", "scope": "all"},
+        headers=anna,
+    )
+    assert started.status_code == 200, started.text
+    if "0 plans found so far" in started.text:
+        assert 'hx-trigger="load"' in started.text
+    poll = re.search(r'hx-get="([^"]+)"', started.text)
+    assert poll is not None
+    html = (await world.client.get(poll.group(1).replace("&amp;", "&"), headers=anna)).text
+    if state_of(html) == "running":
+        plans = re.search(r"(\d+) plans? found so far", html)
+        assert plans is not None and int(plans.group(1)) >= 1, html
+        assert 'hx-trigger="every 1s"' in html
+    else:
+        assert state_of(html) == "draft", html
 
 
 async def test_a_run_shows_progress_then_the_diff_and_applies(
