@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=20, alias="TAKT_DB_POOL_SIZE")
     log_json: bool = Field(default=True, alias="TAKT_LOG_JSON")
+    # Where `takt backup` / `takt restore` find pg_dump, pg_restore and psql (unset: PATH).
+    pg_bindir: Path | None = Field(default=None, alias="TAKT_PG_BINDIR")
     # The job queue: run a worker in this process? (unset: yes without Redis, no with it)
     queue_worker: bool | None = Field(default=None, alias="TAKT_QUEUE_WORKER")
     queue_concurrency: int = Field(default=2, ge=1, alias="TAKT_QUEUE_CONCURRENCY")
