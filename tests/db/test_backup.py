@@ -208,6 +208,7 @@ def test_takt_restore_explains_a_file_that_is_no_backup(
     assert "is not a SQLite backup" in capsys.readouterr().err
     assert main(["restore", str(environment / "missing.sqlite3")]) == 1
     assert "no such backup file" in capsys.readouterr().err
-    assert not (environment / "restored.db").exists() or tables_in(
-        f"sqlite+aiosqlite:///{environment / 'restored.db'}"
-    ) == set()
+    assert (
+        not (environment / "restored.db").exists()
+        or tables_in(f"sqlite+aiosqlite:///{environment / 'restored.db'}") == set()
+    )
