@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=20, alias="TAKT_DB_POOL_SIZE")
     log_json: bool = Field(default=True, alias="TAKT_LOG_JSON")
+    # Retention (app/services/retention.py): the audit trail stays in the database this
+    # long (a year at least), then moves to files in the archive folder; the change log
+    # and finished background runs are deleted after their ages; the sweep runs it so often.
+    audit_keep_days: int = Field(default=400, ge=365, alias="TAKT_AUDIT_KEEP_DAYS")
+    change_log_keep_days: int = Field(default=90, ge=1, alias="TAKT_CHANGE_LOG_KEEP_DAYS")
+    finished_runs_keep_days: int = Field(default=30, ge=1, alias="TAKT_FINISHED_RUNS_KEEP_DAYS")
+    retention_every_hours: float = Field(default=24.0, gt=0, alias="TAKT_RETENTION_EVERY_HOURS")
+    # Unset: archive/ in the var directory.
+    archive_dir: Path | None = Field(default=None, alias="TAKT_ARCHIVE_DIR")
     # Where `takt backup` / `takt restore` find pg_dump, pg_restore and psql (unset: PATH).
     pg_bindir: Path | None = Field(default=None, alias="TAKT_PG_BINDIR")
     # The job queue: run a worker in this process? (unset: yes without Redis, no with it)

@@ -1,4 +1,5 @@
-"""The plant admin's commands: api-key create|list|revoke, audit verify, keys rotate, tokens purge.
+"""The plant admin's commands: api-key create|list|revoke, audit verify, keys rotate, tokens
+purge, retention run.
 
 Each runs as the SYSTEM actor through the service layer, so what it writes is
 audited where the write path audits it (API keys, data-key rotation).
@@ -42,9 +43,16 @@ def add_commands(commands: Any) -> None:
         ("audit", "verify", _verify_audit, "recompute the audit trail's hash chain"),
         ("keys", "rotate", _rotate_keys, "re-encrypt every value with the newest data key"),
         ("tokens", "purge", _purge_tokens, "delete expired and revoked refresh tokens"),
+        ("retention", "run", _run_retention, "archive old audit entries, drop old history"),
     ):
         actions = _group(commands, group, f"{action}: {what}")
-        add_command(actions, action, run, what, full_name=f"{group} {action}")
+        parser = add_command(actions, action, run, what, full_name=f"{group} {action}")
+        if group == "audit":
+            parser.add_argument(
+                "--archives",
+                action="store_true",
+                help="also open every archive file and recompute its hashes",
+            )
 
 
 def _group(commands: Any, name: str, help_text: str) -> Any:
@@ -133,20 +141,50 @@ def _revoke_key(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _verify_audit(args: argparse.Namespace, settings: Settings) -> int:
-    from app.services.audit import ChainCheck, verify_chain
+    from app.services.audit import ChainCheck, verify_archives, verify_chain
+    from app.services.retention import archive_folder
 
     async def verify() -> ChainCheck:
         async with services_for(settings) as services:
+            if args.archives:
+                return await verify_archives(services, archive_folder(services))
             return await verify_chain(services)
 
     check = asyncio.run(verify())
+    if check.archive_problem is not None:
+        raise CommandFailed(f"an audit archive does not verify: {check.archive_problem}")
     if not check.intact:
         raise CommandFailed(
             f"the audit chain is broken at entry {check.broken_at}: its hash or its link to "
-            f"the entry before does not match ({check.entries - 1} entries before it are "
-            "intact); it or the entry before it was changed or deleted outside Takt"
+            f"the entry before does not match ({max(0, check.entries - 1)} entries before it "
+            "are intact); it or the entry before it was changed or deleted outside Takt"
         )
-    print(f"The audit chain is intact: {_count(check.entries, 'entry', 'entries')}.")
+    archived = ""
+    if check.archive_files:
+        files = _count(check.archive_files, "archive file", "archive files")
+        opened = "opened and recomputed" if args.archives else "linked"
+        archived = f", and {_count(check.archived, 'entry', 'entries')} in {files} ({opened})"
+    print(f"The audit chain is intact: {_count(check.entries, 'entry', 'entries')}{archived}.")
+    return 0
+
+
+def _run_retention(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services.retention import Retention, archive_folder, run_retention
+
+    async def run() -> tuple[Retention, str]:
+        async with services_for(settings) as services:
+            return await run_retention(services=services), str(archive_folder(services))
+
+    done, folder = asyncio.run(run())
+    moved = _count(done.archived_entries, "audit entry", "audit entries")
+    files = _count(len(done.archive_files), "file", "files")
+    print(
+        f"Archived {moved} older than {settings.audit_keep_days} days to {files} in {folder}; "
+        f"deleted {_count(done.change_log_rows, 'change-log row', 'change-log rows')} older "
+        f"than {settings.change_log_keep_days} days and "
+        f"{_count(done.finished_runs, 'finished background run', 'finished background runs')} "
+        f"older than {settings.finished_runs_keep_days} days."
+    )
     return 0
 
 

@@ -377,6 +377,28 @@ class AuditEntry(Base):
     __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
 
 
+class AuditArchive(Base):
+    """A stretch of the audit trail moved out to a file by retention (`services.retention`).
+
+    The entries `first_entry_id`..`last_entry_id` left `audit_entries` for
+    `file_name` (JSON lines, gzip; its sha256 here). `first_prev_hash` links the
+    stretch to the one before (or the genesis), `last_hash` to the entries after:
+    the chain verifies across the cut from these rows alone, and the files
+    verify on their own (`takt audit verify --archives`).
+    """
+
+    __tablename__ = "audit_archives"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    archived_at: Mapped[datetime]
+    first_entry_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    last_entry_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    entries: Mapped[int] = mapped_column(BigInteger)
+    first_prev_hash: Mapped[str] = mapped_column(String(64))
+    last_hash: Mapped[str] = mapped_column(String(64))
+    file_name: Mapped[str] = mapped_column(String(200))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+
+
 # --- background work and optimizer drafts ----------------------------------------------------
 
 

@@ -1,46 +1,121 @@
-"""Reading the audit trail back, and proving it has not been tampered with."""
+"""Reading the audit trail back, and proving it has not been tampered with.
+
+The trail may be cut: retention (`services.retention`) moves its oldest
+stretches to archive files, each recorded in `audit_archives` with its first
+link and last hash. `verify_chain` checks that those records follow each
+other from the genesis and that the entries still in the database continue
+the last one; `verify_archives` also opens the files and recomputes every
+hash in them.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
 from app.db import tables as t
+from app.db.audit_archive import file_digest, read_entries
 from app.services.context import Services
 from app.services.write_path import GENESIS_HASH, audit_hash
 
 
 @dataclass(frozen=True, slots=True)
 class ChainCheck:
+    # Entries checked in the database (and, by `verify_archives`, in the files).
     entries: int
     # The id of the first entry whose hash or link does not match, if any.
     broken_at: int | None
+    # Entries moved to archive files, and how many files.
+    archived: int = 0
+    archive_files: int = 0
+    # When a file is missing or changed: which, and how.
+    archive_problem: str | None = None
 
     @property
     def intact(self) -> bool:
-        return self.broken_at is None
+        return self.broken_at is None and self.archive_problem is None
 
 
 async def verify_chain(services: Services) -> ChainCheck:
-    """Recompute every entry's hash from its content and the entry before it."""
-    prev_hash = GENESIS_HASH
-    count = 0
+    """Recompute every entry's hash from its content and the entry before it, starting
+    where the archived stretches end."""
     async with services.db.read() as session:
+        archives = list(
+            (
+                await session.execute(
+                    select(t.AuditArchive).order_by(t.AuditArchive.first_entry_id)
+                )
+            ).scalars()
+        )
+        prev_hash = GENESIS_HASH
+        for archive in archives:
+            if archive.first_prev_hash != prev_hash:
+                return ChainCheck(0, archive.first_entry_id, *_archived(archives))
+            prev_hash = archive.last_hash
+        count = 0
         rows = await session.stream_scalars(select(t.AuditEntry).order_by(t.AuditEntry.id))
         async for entry in rows:
             count += 1
-            body = {
-                "action": entry.action,
-                "entity": entry.entity,
-                "entity_id": entry.entity_id,
-                "before": entry.before,
-                "after": entry.after,
-                "at": entry.at.isoformat(),
-                "actor_id": entry.actor_id,
-                "revision": entry.revision,
-            }
-            if entry.prev_hash != prev_hash or entry.hash != audit_hash(prev_hash, body):
-                return ChainCheck(count, entry.id)
+            if entry.prev_hash != prev_hash or entry.hash != audit_hash(prev_hash, _body(entry)):
+                return ChainCheck(count, entry.id, *_archived(archives))
             prev_hash = entry.hash
-    return ChainCheck(count, None)
+    return ChainCheck(count, None, *_archived(archives))
+
+
+async def verify_archives(services: Services, folder: Path) -> ChainCheck:
+    """`verify_chain`, and every archive file in `folder` opened and recomputed."""
+    check = await verify_chain(services)
+    if check.broken_at is not None:
+        return check
+    async with services.db.read() as session:
+        archives = list(
+            (
+                await session.execute(
+                    select(t.AuditArchive).order_by(t.AuditArchive.first_entry_id)
+                )
+            ).scalars()
+        )
+    for archive in archives:
+        problem = await asyncio.to_thread(_file_problem, folder, archive)
+        if problem is not None:
+            return ChainCheck(check.entries, None, *_archived(archives), problem)
+    return check
+
+
+def _file_problem(folder: Path, archive: t.AuditArchive) -> str | None:
+    path = folder / archive.file_name
+    if not path.is_file():
+        return f"{archive.file_name} is missing from {folder}"
+    if file_digest(path) != archive.file_sha256:
+        return f"{archive.file_name} was changed after it was written (its sha256 differs)"
+    prev_hash, count = archive.first_prev_hash, 0
+    for line in read_entries(path):
+        count += 1
+        if line["prev_hash"] != prev_hash or line["hash"] != audit_hash(prev_hash, _body(line)):
+            return f"{archive.file_name}: the chain breaks at entry {line.get('id')}"
+        prev_hash = line["hash"]
+    if count != archive.entries or prev_hash != archive.last_hash:
+        return f"{archive.file_name} does not hold the {archive.entries} entries recorded"
+    return None
+
+
+def _archived(archives: Iterable[t.AuditArchive]) -> tuple[int, int]:
+    listed = list(archives)
+    return sum(a.entries for a in listed), len(listed)
+
+
+def _body(entry: t.AuditEntry | Mapping[str, Any]) -> dict[str, Any]:
+    """What an entry's hash covers, from a row or an archived line."""
+    if isinstance(entry, t.AuditEntry):
+        fields = {name: getattr(entry, name) for name in _FIELDS}
+        fields["at"] = entry.at.isoformat()
+        return fields
+    return {name: entry[name] for name in _FIELDS}
+
+
+_FIELDS = ("action", "entity", "entity_id", "before", "after", "at", "actor_id", "revision")

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from app.jobs.queue import JobQueue, RunningJob, SweepPolicy
-from app.services import bulk, drafts
+from app.services import bulk, drafts, retention
 from app.services.context import Services
 
 Handler = Callable[[Services, RunningJob], Awaitable[dict[str, Any] | None]]
@@ -22,7 +22,8 @@ HANDLERS: dict[str, Handler] = {
 
 
 def attach_queue(services: Services, *, worker: bool | None = None) -> JobQueue:
-    """Give `services` a job queue with every handler; its sweep also deletes expired drafts.
+    """Give `services` a job queue with every handler; its sweep also deletes expired drafts
+    and runs retention (`services.retention`) once a day.
 
     The worker runs in this process when asked, else as TAKT_QUEUE_WORKER
     says, else when there is no Redis (embedded: nothing else would run it).
@@ -47,5 +48,6 @@ def attach_queue(services: Services, *, worker: bool | None = None) -> JobQueue:
     for kind, handler in HANDLERS.items():
         queue.register(kind, partial(handler, services))
     queue.add_housekeeping("expired drafts", partial(drafts.purge_expired_drafts, services))
+    queue.add_housekeeping("retention", retention.when_due(services))
     services.queue = queue
     return queue

@@ -232,6 +232,40 @@ async def record_access(
         await _append_audits(session, [entry], actor=actor, revision=None, at=clock.now())
 
 
+@dataclass
+class Upkeep:
+    """An `upkeep()` block's session, and what its audit entry says it did."""
+
+    session: AsyncSession
+    done: dict[str, Any] = field(default_factory=dict)
+
+
+@asynccontextmanager
+async def upkeep(services: Services, actor: Actor, action: str) -> AsyncIterator[Upkeep]:
+    """Housekeeping that changes no plan (retention, archiving): the schedule's row lock
+    first, as `change()` takes it, so two of them (or one and a writer) never interleave;
+    one audit entry with `done` (none when it did nothing); no revision, nothing published."""
+    schedule_id = await services.live_schedule_id()
+    async with services.db.write() as session:
+        await session.execute(
+            select(tables.Schedule.revision)
+            .where(tables.Schedule.id == schedule_id)
+            .with_for_update()
+        )
+        work = Upkeep(session)
+        yield work
+        if not work.done:
+            return  # nothing to do this time: nothing to say
+        entry = {
+            "action": action,
+            "entity": "plant",
+            "entity_id": None,
+            "before": None,
+            "after": work.done,
+        }
+        await _append_audits(session, [entry], actor=actor, revision=None, at=clock.now())
+
+
 async def _append_audits(
     session: AsyncSession,
     entries: list[dict[str, Any]],
