@@ -218,8 +218,14 @@ def _operator_children(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _audit_safe(data: dict[str, Any]) -> dict[str, Any]:
-    """Operator changes as audited: no name or contact (personal data)."""
+    """Operator changes as audited: no name, contact or reason for time off (personal data,
+    which the hash-chained trail could never erase)."""
     safe: dict[str, Any] = jsonable({k: v for k, v in data.items() if k not in ("name", "contact")})
+    if isinstance(safe.get("exceptions"), list):
+        safe["exceptions"] = [
+            {k: v for k, v in e.items() if k != "reason"} if isinstance(e, dict) else e
+            for e in safe["exceptions"]
+        ]
     return safe
 
 
