@@ -70,6 +70,7 @@ bench-fjsp: venv
 
 bench-optimizer: venv
 	$(BIN)/python scripts/bench_large_optimizer.py
+	$(BIN)/python scripts/bench_first_plan.py
 
 # A 7,838-change draft applied on the large demo, and repair drafts: SQLite, then PostgreSQL.
 bench-apply: venv
