@@ -20,6 +20,7 @@ board showed, and one changed since fails the whole move.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,6 @@ from sqlalchemy import select
 from app import clock
 from app.db import tables as t
 from app.domain.bounds import horizon_error
-from app.domain.plan import TaskStatus
 from app.jobs.queue import JobFailed, RunningJob
 from app.services.access import require
 from app.services.background import actor_of_job, job_actor, queue_of
@@ -40,11 +40,9 @@ from app.services.errors import (
     StateConflict,
     VersionMismatch,
 )
-from app.services.jsonable import jsonable
-from app.services.views import assignment_view
+from app.services.placing import OPEN, Placement
 from app.services.write_path import Transaction, change
 
-OPEN = (TaskStatus.PENDING, TaskStatus.SCHEDULED)
 MAX_SHIFT_MINUTES = 366 * 24 * 60
 MAX_SELECTED = 500
 # Bulk edits are short and someone is waiting: ahead of optimizer runs.
@@ -115,10 +113,7 @@ async def run_unschedule_job(services: Services, job: RunningJob) -> dict[str, A
         placed, skipped = await _placed_tasks(tx, t.Task.job_id == job_id)
         for done, (task, slot) in enumerate(placed, 1):
             await tx.claim(t.Task, task.id, None)
-            tx.audit("tasks", task.id, before=jsonable(assignment_view(slot)), after=None)
-            _touch_resources(tx, slot)
-            await tx.session.delete(slot)
-            task.status = TaskStatus.PENDING
+            await tx.unplace(task, slot=slot)
             job.report({"done": done, "total": len(placed)})
     return {"unscheduled": [task.id for task, _ in placed], "skipped": skipped}
 
@@ -132,11 +127,7 @@ async def run_shift_job(services: Services, job: RunningJob) -> dict[str, Any]:
         skipped += [task.id for task, slot in open_tasks if not _inside(slot, delta)]
         for done, (task, slot) in enumerate(placed, 1):
             await tx.claim(t.Task, task.id, None)
-            before = jsonable(assignment_view(slot))
-            slot.start, slot.end = slot.start + delta, slot.end + delta
-            slot.assigned_by, slot.assigned_at = tx.actor.user_id, clock.now()
-            tx.audit("tasks", task.id, before=before, after=jsonable(assignment_view(slot)))
-            _touch_resources(tx, slot)
+            await tx.place(task, _shifted(slot, delta), slot=slot)
             job.report({"done": done, "total": len(placed)})
     return {"shifted": [task.id for task, _ in placed], "skipped": skipped}
 
@@ -164,11 +155,7 @@ async def run_shift_tasks(services: Services, job: RunningJob) -> dict[str, Any]
                     "nothing was moved",
                     {"task": task.id},
                 ) from None
-            before = jsonable(assignment_view(slot))
-            slot.start, slot.end = slot.start + delta, slot.end + delta
-            slot.assigned_by, slot.assigned_at = tx.actor.user_id, clock.now()
-            tx.audit("tasks", task.id, before=before, after=jsonable(assignment_view(slot)))
-            _touch_resources(tx, slot)
+            await tx.place(task, _shifted(slot, delta), slot=slot)
             moved[str(task.id)] = versions[task.id] + 1
             job.report({"done": done, "total": len(placed)})
     return {"shifted": [task.id for task, _ in placed], "skipped": skipped, "versions": moved}
@@ -186,21 +173,15 @@ async def run_clear_equipment(services: Services, job: RunningJob) -> dict[str, 
         machines = await _other_machines(tx, down)
         for done, (task, slot) in enumerate(placed, 1):
             await tx.claim(t.Task, task.id, None)
-            before = jsonable(assignment_view(slot))
-            _touch_resources(tx, slot)
             free = await _free_machine(tx, task, slot, machines)
             if free is None:
-                await tx.session.delete(slot)
-                task.status = TaskStatus.PENDING
+                await tx.unplace(task, slot=slot)
                 to_tray.append(task.id)
-                tx.audit("tasks", task.id, before=before, after=None)
             else:
-                slot.equipment_id = free
-                slot.assigned_by, slot.assigned_at = tx.actor.user_id, clock.now()
+                await tx.place(task, replace(_slot(slot), equipment_id=free), slot=slot)
+                # The next task's search for a free machine sees this booking.
                 await tx.session.flush()
                 moved.append(task.id)
-                tx.audit("tasks", task.id, before=before, after=jsonable(assignment_view(slot)))
-                _touch_resources(tx, slot)
             job.report({"done": done, "total": len(placed)})
     return {"moved": moved, "to_tray": to_tray, "skipped": skipped}
 
@@ -251,9 +232,12 @@ def _inside(slot: t.Assignment, delta: timedelta) -> bool:
     return horizon_error(slot.start + delta) is None and horizon_error(slot.end + delta) is None
 
 
-def _touch_resources(tx: Transaction, slot: t.Assignment) -> None:
-    tx.touch("operators", slot.operator_id)
-    tx.touch("equipment", slot.equipment_id)
+def _slot(slot: t.Assignment) -> Placement:
+    return Placement(slot.operator_id, slot.equipment_id, slot.start, slot.end)
+
+
+def _shifted(slot: t.Assignment, delta: timedelta) -> Placement:
+    return Placement(slot.operator_id, slot.equipment_id, slot.start + delta, slot.end + delta)
 
 
 async def _other_machines(tx: Transaction, down: int) -> list[t.Equipment]:

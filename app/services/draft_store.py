@@ -22,8 +22,9 @@ from sqlalchemy import insert
 from app.db import tables as t
 from app.domain.plan import Assignment
 from app.services.context import Services
+from app.services.placing import slot_json, slot_row
 
-__all__ = ["Proposal", "slot_json", "store_draft"]
+__all__ = ["Proposal", "store_draft"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,9 @@ async def store_draft(services: Services, proposal: Proposal) -> int:
             )
         )
         await session.flush()
-        rows = [_slot_row(draft_id, s, proposal.created_by, now) for s in proposal.slots]
+        rows = [
+            slot_row(draft_id, s.task_id, s, by=proposal.created_by, at=now) for s in proposal.slots
+        ]
         if rows:
             await session.execute(insert(t.Assignment), rows)
         if proposal.before:
@@ -86,28 +89,3 @@ async def store_draft(services: Services, proposal: Proposal) -> int:
             ]
             await session.execute(insert(t.DraftTask), bases)
     return draft_id
-
-
-def slot_json(slot: Assignment | None) -> dict[str, Any] | None:
-    """A slot as a draft task's `before` and an audit entry hold it (times ISO 8601)."""
-    if slot is None:
-        return None
-    return {
-        "operator_id": slot.operator_id,
-        "equipment_id": slot.equipment_id,
-        "start": slot.start.isoformat(),
-        "end": slot.end.isoformat(),
-    }
-
-
-def _slot_row(draft_id: int, slot: Assignment, by: int | None, now: datetime) -> dict[str, Any]:
-    return {
-        "schedule_id": draft_id,
-        "task_id": slot.task_id,
-        "operator_id": slot.operator_id,
-        "equipment_id": slot.equipment_id,
-        "start": slot.start,
-        "end": slot.end,
-        "assigned_by": by,
-        "assigned_at": now,
-    }

@@ -23,9 +23,9 @@ import asyncio
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import delete, select
 
 from app import clock
 from app.db import tables as t
@@ -38,7 +38,7 @@ from app.domain.optimizer import (
     SolveStatus,
     optimize,
 )
-from app.domain.plan import Assignment, Plan, TaskStatus
+from app.domain.plan import Plan
 from app.domain.plan_comparison import changed_slots, compare_kpis
 from app.jobs.heap import steady_heap
 from app.jobs.queue import RunningJob
@@ -54,7 +54,8 @@ from app.services.errors import (
     NotFound,
     StateConflict,
 )
-from app.services.write_path import Transaction, change, chunks, last_actors
+from app.services.placing import slot_json, slots_in
+from app.services.write_path import Transaction, change, last_actors
 
 KIND = "plan.optimize"
 TIME_LIMIT_S = (0.5, 600.0)
@@ -62,9 +63,6 @@ TIME_LIMIT_S = (0.5, 600.0)
 TIMEOUT_MARGIN_S = 120.0
 # How long the search waits for its first plan to be stored, at most.
 FIRST_REPORT_WAIT_S = 0.5
-# A slot as read for applying: task_id, operator_id, equipment_id, start, end.
-Slot = dict[str, Any]
-ASSIGNMENTS = cast(Table, t.Assignment.__table__)
 # The words the optimizer panel uses for a run's queue status.
 RUN_STATES = {"waiting": "queued", "active": "running"}
 
@@ -350,19 +348,6 @@ async def _store_draft(
     return draft_id, len(changed)
 
 
-def _slot_json(slot: Assignment | t.Assignment | Slot | None) -> dict[str, Any] | None:
-    if slot is None:
-        return None
-    if isinstance(slot, dict):
-        slot = Assignment(**slot)
-    return {
-        "operator_id": slot.operator_id,
-        "equipment_id": slot.equipment_id,
-        "start": slot.start.isoformat(),
-        "end": slot.end.isoformat(),
-    }
-
-
 # --- previewing, applying, discarding --------------------------------------------------------
 
 
@@ -403,7 +388,7 @@ async def draft_diff(*, services: Services, actor: Actor, draft_id: int) -> dict
             )
         }
     for base in sorted(bases, key=lambda b: b.task_id):
-        before, after = base.before, _slot_json(slots.get(base.task_id))
+        before, after = base.before, slot_json(slots.get(base.task_id))
         named = names.get(base.task_id)
         item = {
             "task_id": base.task_id,
@@ -495,55 +480,7 @@ async def _claim_all(tx: Transaction, draft_id: int, expected: dict[int, int]) -
 
 async def _apply_slots(tx: Transaction, draft_id: int, task_ids: list[int]) -> None:
     """The live slots of `task_ids` become the draft's (none: back to the tray), audited."""
-    proposed = await _slots(tx, draft_id, task_ids)
-    live = await _slots(tx, tx.schedule_id, task_ids)
-    now = clock.now()
-    for ids in chunks(task_ids):
-        await tx.session.execute(
-            delete(t.Assignment).where(
-                t.Assignment.schedule_id == tx.schedule_id, t.Assignment.task_id.in_(ids)
-            )
-        )
-    rows = [
-        {**slot, "schedule_id": tx.schedule_id, "assigned_by": tx.actor.user_id, "assigned_at": now}
-        for slot in proposed.values()
-    ]
-    for chunk in chunks(rows):
-        await tx.session.execute(insert(ASSIGNMENTS), chunk)
-    placed = sorted(proposed)
-    unplaced = sorted(set(task_ids) - proposed.keys())
-    await _set_status(tx, placed, TaskStatus.PENDING, TaskStatus.SCHEDULED)
-    await _set_status(tx, unplaced, TaskStatus.SCHEDULED, TaskStatus.PENDING)
-    tx.touch("tasks", *task_ids)
-    for slot in (*live.values(), *proposed.values()):
-        tx.touch("operators", slot["operator_id"])
-        tx.touch("equipment", slot["equipment_id"])
-    for task_id in task_ids:
-        before, after = live.get(task_id), proposed.get(task_id)
-        tx.audit("tasks", task_id, before=_slot_json(before), after=_slot_json(after))
-
-
-async def _slots(tx: Transaction, schedule_id: int, task_ids: list[int]) -> dict[int, Slot]:
-    a = t.Assignment
-    found: dict[int, Slot] = {}
-    for ids in chunks(task_ids):
-        rows = await tx.session.execute(
-            select(a.task_id, a.operator_id, a.equipment_id, a.start, a.end).where(
-                a.schedule_id == schedule_id, a.task_id.in_(ids)
-            )
-        )
-        found.update((row.task_id, dict(row._mapping)) for row in rows)
-    return found
-
-
-async def _set_status(tx: Transaction, task_ids: list[int], old: str, new: str) -> None:
-    for ids in chunks(task_ids):
-        await tx.session.execute(
-            update(t.Task)
-            .where(t.Task.id.in_(ids), t.Task.status == old)
-            .values(status=new)
-            .execution_options(synchronize_session=False)
-        )
+    await tx.place_all(task_ids, await slots_in(tx, draft_id, task_ids))
 
 
 def draft_expires_at(services: Services, created_at: datetime) -> datetime:

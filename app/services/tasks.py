@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
 from app.db import tables as t
 from app.domain.bounds import slot_error
 from app.domain.conflicts import Conflict
@@ -28,11 +27,11 @@ from app.services.errors import (
     StateConflict,
 )
 from app.services.jsonable import jsonable
+from app.services.placing import Placement as Placement  # the argument of assign_task
 from app.services.views import (
     TASK_COLUMNS,
     View,
     alternatives_of,
-    assignment_view,
     predecessors_of,
     task_view_of_row,
     task_views,
@@ -41,14 +40,6 @@ from app.services.window_conflicts import keep_task_conflicts
 from app.services.write_path import Transaction, change, require_version
 
 MAX_PAGE = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Placement:
-    operator_id: int
-    equipment_id: int
-    start: datetime
-    end: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,27 +285,7 @@ async def assign_task(
         if task.status == TaskStatus.DONE:
             raise StateConflict(f"task {task_id} is done; it cannot be moved")
         await _check_resources_exist(tx.session, placement)
-        key = {"schedule_id": tx.schedule_id, "task_id": task_id}
-        existing = await tx.session.get(t.Assignment, key)
-        before = jsonable(assignment_view(existing))
-        if existing is None:
-            existing = t.Assignment(**key)
-            tx.session.add(existing)
-        else:
-            # Whoever had the task is concerned too (their list and feed lose it).
-            tx.touch("operators", existing.operator_id)
-            tx.touch("equipment", existing.equipment_id)
-        existing.operator_id = placement.operator_id
-        existing.equipment_id = placement.equipment_id
-        existing.start = placement.start
-        existing.end = placement.end
-        existing.assigned_by = actor.user_id
-        existing.assigned_at = clock.now()
-        if task.status == TaskStatus.PENDING:
-            task.status = TaskStatus.SCHEDULED
-        tx.audit("tasks", task_id, before=before, after=jsonable(assignment_view(existing)))
-        tx.touch("operators", placement.operator_id)
-        tx.touch("equipment", placement.equipment_id)
+        await tx.place(task, placement)
         view = await _view_in(tx, task)
         conflicts = await schedule.conflicts_in(tx.session, tx.schedule_id, task_id)
     assert tx.revision is not None
@@ -329,18 +300,7 @@ async def unschedule_task(
     require_version(expected_version)
     async with change(services, actor, "assignment.removed") as tx:
         task = await tx.claim(t.Task, task_id, expected_version)
-        if task.status not in (TaskStatus.PENDING, TaskStatus.SCHEDULED):
-            raise StateConflict(f"task {task_id} is {task.status}; it cannot be unscheduled")
-        existing = await tx.session.get(
-            t.Assignment, {"schedule_id": tx.schedule_id, "task_id": task_id}
-        )
-        if existing is None:
-            raise StateConflict(f"task {task_id} is not scheduled")
-        tx.audit("tasks", task_id, before=jsonable(assignment_view(existing)), after=None)
-        tx.touch("operators", existing.operator_id)
-        tx.touch("equipment", existing.equipment_id)
-        await tx.session.delete(existing)
-        task.status = TaskStatus.PENDING
+        await tx.unplace(task)
         view = await _view_in(tx, task)
     return view
 

@@ -2,7 +2,7 @@
 
     async with change(ctx, actor, "assignment.moved") as tx:
         task = await tx.claim(tables.Task, task_id, expected_version)   # 412 if stale
-        ...mutate rows through tx.session...
+        ...mutate rows through tx.session; a task's slot through tx.place()/tx.unplace()...
         tx.audit("task", task_id, before=..., after=...)
     # committed here; then published
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,14 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
 from app.db import tables
+from app.db.batches import chunks
+from app.services import placing
 from app.services.context import Actor, Services
 from app.services.errors import NotFound, PreconditionRequired, VersionMismatch
 
 Row = TypeVar("Row", bound=tables.Base)
-T = TypeVar("T")
 
-# Rows per statement in bulk writes (SQLite allows 32,766 parameters, asyncpg 32,767).
-CHUNK = 1000
 # Bulk inserts go to the Core tables: no ORM bookkeeping per row.
 AUDIT_ENTRIES = cast(Table, tables.AuditEntry.__table__)
 
@@ -114,6 +113,26 @@ class Transaction:
             for row_id, version in expected.items()
             if bumped.get(row_id) != version + 1
         }
+
+    async def place(
+        self,
+        task: tables.Task,
+        placement: placing.Placement,
+        *,
+        slot: tables.Assignment | None = None,
+    ) -> tables.Assignment:
+        """Book a claimed task into `placement` (`placing.place`)."""
+        return await placing.place(self, task, placement, slot=slot)
+
+    async def unplace(self, task: tables.Task, *, slot: tables.Assignment | None = None) -> None:
+        """Put a claimed task back in the tray (`placing.unplace`)."""
+        await placing.unplace(self, task, slot=slot)
+
+    async def place_all(
+        self, task_ids: Sequence[int], proposed: Mapping[int, placing.Placement]
+    ) -> None:
+        """Give claimed tasks their proposed slots, or the tray, set-wise (`placing.place_all`)."""
+        await placing.place_all(self, task_ids, proposed)
 
     def touch(self, entity: str, *ids: int) -> None:
         self.touched.setdefault(entity, set()).update(ids)
@@ -304,12 +323,6 @@ async def _append_audits(
         prev_hash = digest
     for chunk in chunks(rows):
         await session.execute(insert(AUDIT_ENTRIES), chunk)
-
-
-def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    """`items` in slices of `size`: statements stay under the drivers' parameter limits."""
-    for first in range(0, len(items), size):
-        yield items[first : first + size]
 
 
 def audit_hash(prev_hash: str, body: dict[str, Any]) -> str:
