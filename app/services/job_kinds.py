@@ -7,13 +7,13 @@ from functools import partial
 from typing import Any
 
 from app.jobs.queue import JobQueue, RunningJob, SweepPolicy
-from app.services import bulk, drafts, retention
+from app.services import bulk, drafts, optimizer_runs, retention
 from app.services.context import Services
 
 Handler = Callable[[Services, RunningJob], Awaitable[dict[str, Any] | None]]
 
 HANDLERS: dict[str, Handler] = {
-    drafts.KIND: drafts.run_optimization,
+    optimizer_runs.KIND: optimizer_runs.run_optimization,
     "bulk.unschedule_job": bulk.run_unschedule_job,
     "bulk.shift_job": bulk.run_shift_job,
     "bulk.shift_tasks": bulk.run_shift_tasks,

@@ -17,7 +17,7 @@ import asyncio
 import time
 
 from app.services.context import Actor, Services
-from app.services.drafts import OptimizationRun, run_status
+from app.services.optimizer_runs import OptimizationRun, run_status
 
 __all__ = ["LOOK_EVERY_S", "has_plan", "once_planned"]
 

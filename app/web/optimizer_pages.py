@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from app.services import board as board_service, drafts, run_watch, tasks
+from app.services import board as board_service, drafts, optimizer_runs, run_watch, tasks
 from app.services.board_view import BoardView
 from app.services.errors import InvalidInput, NotFound, ServiceError
 from app.web import board_render, optimizer_render as render
@@ -126,10 +126,12 @@ async def start(request: Request, session: PageSession) -> Response:
     limit, scope = await _options(request)
     view, _ = await _view(request)
     job_ids = await _jobs_in_view(request, session, view) if scope == "window" else None
-    run_id = await drafts.start_optimization(
+    run_id = await optimizer_runs.start_optimization(
         services=services, actor=session.actor, time_limit_s=limit, job_ids=job_ids
     )
-    status = await drafts.run_status(services=services, actor=session.actor, run_id=str(run_id))
+    status = await optimizer_runs.run_status(
+        services=services, actor=session.actor, run_id=str(run_id)
+    )
     return await _run_panel(request, session, str(run_id), status, view, limit, scope)
 
 
@@ -154,8 +156,8 @@ async def cancel(request: Request, session: PageSession) -> Response:
     run_id = _run_id(request)
     view, _ = await _view(request)
     services = services_of(request)
-    await drafts.cancel_run(services=services, actor=session.actor, run_id=run_id)
-    status = await drafts.run_status(services=services, actor=session.actor, run_id=run_id)
+    await optimizer_runs.cancel_run(services=services, actor=session.actor, run_id=run_id)
+    status = await optimizer_runs.run_status(services=services, actor=session.actor, run_id=run_id)
     return await _run_panel(request, session, run_id, status, view, limit, scope)
 
 

@@ -31,7 +31,7 @@ from app.domain.jssp import parse_jssp, to_plant_data
 from app.jobs.records import JobRecord
 from app.main import create_app
 from app.realtime.hub import MemoryHub
-from app.services import background, bulk, drafts
+from app.services import background, bulk, drafts, optimizer_runs
 from app.services.context import SYSTEM, Actor, Services
 from app.services.job_kinds import attach_queue
 from app.services.plant_loading import LoadedPlant, load_plant
@@ -125,12 +125,12 @@ async def test_a_worker_process_runs_the_apps_jobs_and_commits_their_changes(
     worker_id = f"{socket.gethostname()}:{worker.process.pid}"
     shop = await tiny_shop(services)
 
-    run_id = await drafts.start_optimization(
+    run_id = await optimizer_runs.start_optimization(
         services=services, actor=ANNA, time_limit_s=1, workers=1, time_unit_minutes=1
     )
     optimized = await finished(services, run_id)
     assert (optimized.status, optimized.worker, optimized.attempts) == ("done", worker_id, 1)
-    run = await drafts.run_status(services=services, actor=ANNA, run_id=run_id)
+    run = await optimizer_runs.run_status(services=services, actor=ANNA, run_id=run_id)
     assert run.draft_id is not None and optimized.result is not None
     assert optimized.result["changes"] == len(shop.tasks)
     await drafts.apply_draft(services=services, actor=ANNA, draft_id=run.draft_id)
@@ -225,11 +225,14 @@ def random_shop(jobs: int = 12, machines: int = 12, seed: int = 7) -> str:
 
 
 async def until_run(
-    services: Services, run_id: str, check: Callable[[drafts.OptimizationRun], bool], what: str
-) -> drafts.OptimizationRun:
+    services: Services,
+    run_id: str,
+    check: Callable[[optimizer_runs.OptimizationRun], bool],
+    what: str,
+) -> optimizer_runs.OptimizationRun:
     async with asyncio.timeout(JOB_S):
         while True:
-            run = await drafts.run_status(services=services, actor=ANNA, run_id=run_id)
+            run = await optimizer_runs.run_status(services=services, actor=ANNA, run_id=run_id)
             if check(run):
                 return run
             await asyncio.sleep(0.2)
@@ -260,7 +263,7 @@ async def test_a_worker_killed_mid_run_is_seen_at_once_and_its_run_retried(
         ready = (await client.get("/health/ready")).json()
         assert (ready["checks"]["workers"], ready["queue"]["workers_alive"]) == ("ok", 1)
 
-        run_id = await drafts.start_optimization(
+        run_id = await optimizer_runs.start_optimization(
             services=services, actor=ANNA, time_limit_s=10, workers=1, time_unit_minutes=1
         )
         await until_run(services, run_id, lambda r: bool(r.progress.get("solutions")), "mid-run")

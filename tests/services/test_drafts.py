@@ -17,7 +17,7 @@ from app.db import tables as t
 from app.db.session import Database
 from app.domain.jssp import parse_jssp, to_plant_data
 from app.realtime.hub import MemoryHub
-from app.services import drafts
+from app.services import drafts, optimizer_runs
 from app.services.context import SYSTEM, Actor, Services
 from app.services.errors import DraftExpired, DraftStale, Forbidden, InvalidInput, StateConflict
 from app.services.job_kinds import attach_queue
@@ -54,12 +54,12 @@ async def shop(services: Services) -> LoadedPlant:
 
 
 async def run_to_draft(services: Services, **options: object) -> int:
-    run_id = await drafts.start_optimization(
+    run_id = await optimizer_runs.start_optimization(
         services=services, actor=ANNA, time_limit_s=1, workers=1, time_unit_minutes=1, **options
     )
     assert services.queue is not None
     await services.queue.wait(run_id)
-    run = await drafts.run_status(services=services, actor=ANNA, run_id=run_id)
+    run = await optimizer_runs.run_status(services=services, actor=ANNA, run_id=run_id)
     assert run.status == "done" and run.draft_id is not None, run
     # "first plan": the solver found nothing in the second (a busy machine) and
     # the dispatching rule's plan is offered.
@@ -223,11 +223,11 @@ async def test_the_sweep_deletes_expired_drafts_with_their_rows(
 
 async def test_who_may_run_and_what_is_refused(services: Services, shop: LoadedPlant) -> None:
     with pytest.raises(Forbidden):
-        await drafts.start_optimization(services=services, actor=OLGA, time_limit_s=1)
+        await optimizer_runs.start_optimization(services=services, actor=OLGA, time_limit_s=1)
     with pytest.raises(InvalidInput):
-        await drafts.start_optimization(services=services, actor=ANNA, time_limit_s=0)
+        await optimizer_runs.start_optimization(services=services, actor=ANNA, time_limit_s=0)
     with pytest.raises(InvalidInput) as unknown:
-        await drafts.start_optimization(services=services, actor=ANNA, job_ids=[999_999])
+        await optimizer_runs.start_optimization(services=services, actor=ANNA, job_ids=[999_999])
     assert unknown.value.details == {"unknown_job_ids": [999_999]}
     assert services.queue is not None
     assert sum((await services.queue.metrics()).values()) == 0

@@ -14,7 +14,7 @@ from app.db.session import Database
 from app.domain.jssp import parse_jssp, to_plant_data
 from app.jobs.heap import steady_heap
 from app.realtime.hub import MemoryHub
-from app.services import drafts
+from app.services import optimizer_runs
 from app.services.context import SYSTEM, Actor, Services
 from app.services.job_kinds import attach_queue
 from app.services.plant_loading import load_plant
@@ -59,7 +59,7 @@ async def without_worker(database_url: str, tmp_path: Path) -> AsyncIterator[Ser
 
 
 async def _start(services: Services) -> str:
-    return await drafts.start_optimization(
+    return await optimizer_runs.start_optimization(
         services=services, actor=ANNA, time_limit_s=5, workers=1, time_unit_minutes=1
     )
 

@@ -20,7 +20,7 @@ from app.api.deps import actor_of, json_response, no_content, path_id, services_
 from app.api.endpoint import ApiRouter, read_body
 from app.api.routes.queue import run_id_of
 from app.api.schemas import Id
-from app.services import bulk, drafts
+from app.services import bulk, drafts, optimizer_runs
 
 api = ApiRouter()
 
@@ -79,7 +79,7 @@ def queued(run_id: str) -> Response:
 )
 async def start_optimization(request: Request) -> Response:
     body = await read_body(request, OptimizationIn)
-    run_id = await drafts.start_optimization(
+    run_id = await optimizer_runs.start_optimization(
         services=services_of(request), actor=await actor_of(request), **body.model_dump()
     )
     return queued(run_id)
@@ -92,7 +92,7 @@ async def start_optimization(request: Request) -> Response:
     errors=(404,),
 )
 async def optimization_status(request: Request) -> Response:
-    run = await drafts.run_status(
+    run = await optimizer_runs.run_status(
         services=services_of(request), actor=await actor_of(request), run_id=run_id_of(request)
     )
     return json_response(run.as_dict())
