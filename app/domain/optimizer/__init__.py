@@ -1,16 +1,17 @@
 """The optimizer: a whole-plant plan from a live plan, pure and without I/O.
 
-`solve` runs the search, `model` builds the CP-SAT model, `scope` decides what
-may move and on which time grid, `start` builds the first plan by a
-dispatching rule. Callers use the names below.
+`terms` says what a run is asked and what it tells, `solve` runs the search,
+`model` builds the CP-SAT model, `scope` decides what may move and on which
+time grid, `start` builds the first plan by a dispatching rule, `proposal`
+checks the answer before it is offered. Callers use the names below.
 """
 
-from app.domain.optimizer.solve import (
+from app.domain.optimizer.solve import optimize
+from app.domain.optimizer.terms import (
     OptimizationResult,
     OptimizerSettings,
     Progress,
     SolveStatus,
-    optimize,
 )
 
 __all__ = [

@@ -42,9 +42,9 @@ from app.domain.optimizer.model import (
     _keep_valid_slots,
     _shortlist,
     lateness_weight,
-    routed_duration,
 )
 from app.domain.optimizer.neighbourhood import Frame, Slots, end_of, resolve
+from app.domain.optimizer.routings import routed_duration
 from app.domain.optimizer.scope import Scope
 from app.domain.optimizer.start import greedy_first_plan
 from app.domain.plan import Assignment, Plan

@@ -11,7 +11,7 @@ that is still exact:
   blocked and there are at least as many of them as of the other kind. At
   most one task per resource of the other kind runs at a time, so the pool can
   never run short; its resources are handed out after the solve
-  (`_hand_out`). This keeps an imported job shop, whose operators
+  (`placements._hand_out`). This keeps an imported job shop, whose operators
   are round-the-clock and interchangeable, the classic disjunctive model.
 
 Beyond a pool, a task chooses from at most `SHORTLIST` candidates of a
@@ -34,18 +34,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from ortools.sat.python import cp_model
 
 from app.domain.conflicts import Severity
+from app.domain.optimizer.routings import routed_duration, routed_interval
 from app.domain.optimizer.scope import Scope, Span, TimeGrid, scope_of
 from app.domain.optimizer.start import greedy_slots
 from app.domain.plan import Assignment, Plan, Task
 from app.domain.validation import validate_plan
 
-__all__ = ["ModelTask", "ScheduleModel", "build_model", "lateness_weight", "placements"]
+__all__ = ["ModelTask", "ScheduleModel", "build_model", "lateness_weight"]
 
 
 @dataclass(slots=True)
@@ -241,36 +242,6 @@ def build_model(
     _add_objectives(model, plan)
     model.hint()
     return model
-
-
-def routed_durations(task: Task, equipment: tuple[int, ...], grid: TimeGrid) -> dict[int, int]:
-    """Grid units on each candidate equipment (alternative routings)."""
-    return {e: grid.units(task.duration_on(e)) for e in equipment}
-
-
-def routed_duration(
-    task: Task, equipment: tuple[int, ...], grid: TimeGrid
-) -> tuple[int, dict[int, int]]:
-    """A task's shortest time on its candidate equipment, in grid units, and
-    each one's own when they differ (else {}: no choice to model)."""
-    if not task.alternatives:
-        return grid.units(task.duration_minutes), {}
-    durations = routed_durations(task, equipment, grid)
-    shortest = min(durations.values(), default=grid.units(task.duration_minutes))
-    return shortest, durations if len(set(durations.values())) > 1 else {}
-
-
-def routed_interval(
-    m: cp_model.CpModel, task: ModelTask, durations: dict[int, int], name: str
-) -> Any:
-    """The task's interval when its duration depends on the equipment it gets:
-    a size variable that `_choose` ties to each equipment's own duration."""
-    task.durations = durations
-    task.size = m.new_int_var(min(durations.values()), max(durations.values()), f"size_{name}")
-    end = m.new_int_var(task.earliest, task.latest, f"end_{name}")
-    if task.present is None:
-        return m.new_interval_var(task.start, task.size, end, name)
-    return m.new_optional_interval_var(task.start, task.size, end, task.present, name)
 
 
 def _is_pool(
@@ -488,75 +459,6 @@ def _add_objectives(model: ScheduleModel, plan: Plan) -> None:
         bound = sum(weight * most for weight, _, most in terms)
         model.weighted_lateness = m.new_int_var(0, bound, "weighted_lateness")
         m.add(model.weighted_lateness == sum(weight * lateness for weight, lateness, _ in terms))
-
-
-# -- the answer ------------------------------------------------------------------
-
-
-def placements(model: ScheduleModel, values: Mapping[Any, int]) -> dict[int, Assignment]:
-    """The solved slots, by task id; absent tasks join `unplaceable`."""
-    return _hand_out(model, _on_grid(model, values))
-
-
-def _on_grid(model: ScheduleModel, values: Mapping[Any, int]) -> dict[int, Assignment]:
-    """Slots on the grid; a pooled kind's resource is 0 until handed out."""
-    placed: dict[int, Assignment] = {}
-    for task_id, t in model.tasks.items():
-        if t.present is not None and not values[t.present]:
-            model.unplaceable[task_id] = "does not fit with the rest of the plan"
-            continue
-        start = model.grid.at(values[t.start])
-        equipment_id = _chosen(t.equipment, t.equipment_literals, values, model.equipment_pool)
-        placed[task_id] = Assignment(
-            task_id=task_id,
-            operator_id=_chosen(t.operators, t.operator_literals, values, model.operator_pool),
-            equipment_id=equipment_id,
-            start=start,
-            end=start + timedelta(minutes=t.task.duration_on(equipment_id)),
-        )
-    return placed
-
-
-def _chosen(
-    candidates: tuple[int, ...],
-    literals: tuple[Any, ...],
-    values: Mapping[Any, int],
-    pool: tuple[int, ...],
-) -> int:
-    if pool:
-        return 0
-    if not literals:
-        return candidates[0]
-    return next(rid for rid, literal in zip(candidates, literals, strict=True) if values[literal])
-
-
-def _hand_out(model: ScheduleModel, placed: dict[int, Assignment]) -> dict[int, Assignment]:
-    """Give each pooled slot a free resource of the pool, in start order.
-
-    Never more slots run at once than the pool has resources (see the model),
-    so one is always free; a task keeps its live resource when that one is.
-    """
-    pool = model.operator_pool or model.equipment_pool
-    if not pool:
-        return placed
-    operators = bool(model.operator_pool)
-    free_at = dict.fromkeys(pool, model.grid.origin - timedelta(days=1))
-    handed: dict[int, Assignment] = {}
-    for slot in sorted(placed.values(), key=lambda a: (a.start, a.end, a.task_id)):
-        current = model.tasks[slot.task_id].current
-        wanted = None if current is None else (
-            current.operator_id if operators else current.equipment_id
-        )  # fmt: skip
-        free = [rid for rid in pool if free_at[rid] <= slot.start]
-        # `free` is never empty; were it, validation would reject the proposal.
-        rid = wanted if wanted in free else (free or [min(pool, key=free_at.__getitem__)])[0]
-        free_at[rid] = slot.end
-        handed[slot.task_id] = (
-            Assignment(slot.task_id, rid, slot.equipment_id, slot.start, slot.end)
-            if operators
-            else Assignment(slot.task_id, slot.operator_id, rid, slot.start, slot.end)
-        )
-    return handed
 
 
 def _hint_solved(m: cp_model.CpModel, t: ModelTask, value: Callable[[Any], int]) -> None:

@@ -19,13 +19,13 @@ from datetime import datetime
 
 from app.domain.optimizer.lns import Search, as_assignments, search
 from app.domain.optimizer.model import ScheduleModel
+from app.domain.optimizer.proposal import offer
 from app.domain.optimizer.scope import Scope
-from app.domain.optimizer.solve import (
+from app.domain.optimizer.terms import (
     OptimizationResult,
     OptimizerSettings,
     Progress,
     SolveStatus,
-    offer,
 )
 from app.domain.plan import Plan
 

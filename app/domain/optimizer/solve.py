@@ -36,11 +36,8 @@ look at it) lets it drift further than solve 2 can mend in the time left.
 Should the solver find nothing in the time (a busy machine, a short limit),
 that plan is the answer, validated like any other.
 
-The proposal is the live plan with the open tasks moved (locked slots kept,
-tasks that cannot be placed unscheduled) and goes through `validate_plan`.
-Any `error` conflict on a task the optimizer placed makes it `rejected`,
-never offered; errors among kept slots alone are the live plan's own and
-are reported, not blamed on the proposal.
+The answer becomes a proposal checked before it is offered
+(`proposal.offer`: the live plan with the open tasks moved, validated).
 
 `on_progress` is called from a solver thread on each better solution and
 once at the end of each solve (with the final bound); `should_stop` is polled
@@ -50,18 +47,17 @@ every 0.1 s and ends the search with the best plan so far.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from ortools.sat.python import cp_model
 
-from app.domain.conflicts import Conflict, Severity
-from app.domain.optimizer.model import ScheduleModel, build_model, lateness_weight, placements
+from app.domain.optimizer.model import ScheduleModel, build_model
+from app.domain.optimizer.placements import placements
+from app.domain.optimizer.proposal import offer
 from app.domain.optimizer.scope import scope_of
 from app.domain.optimizer.shop_search import (
     ShopTask,
@@ -70,8 +66,13 @@ from app.domain.optimizer.shop_search import (
     shop_values,
 )
 from app.domain.optimizer.start import greedy_slots
-from app.domain.plan import Assignment, Plan
-from app.domain.validation import validate_plan
+from app.domain.optimizer.terms import (
+    OptimizationResult,
+    OptimizerSettings,
+    Progress,
+    SolveStatus,
+)
+from app.domain.plan import Plan
 
 __all__ = [
     "OptimizationResult",
@@ -87,91 +88,6 @@ _POLL_SECONDS = 0.1
 # many optional intervals) and, with a partly valid live plan, the optional
 # model from the start.
 _LARGE = 500
-
-
-class SolveStatus(enum.StrEnum):
-    OPTIMAL = "optimal"
-    FEASIBLE = "feasible"
-    INFEASIBLE = "infeasible"
-    UNKNOWN = "unknown"
-    # The solver's answer failed validation: never offered.
-    REJECTED = "rejected"
-
-
-@dataclass(frozen=True, slots=True)
-class OptimizerSettings:
-    time_limit_s: float = 30.0
-    workers: int = 2
-    # The model's time grid; 5 suits a real plant, 1 an imported job shop.
-    time_unit_minutes: int = 1
-    # How far ahead tasks may go. None: an estimate from the open work
-    # shared out over the resources (`optimizer_scope`).
-    horizon_days: float | None = None
-    # Open tasks the scheduler pinned: kept where they are.
-    pinned: frozenset[int] = frozenset()
-    seed: int = 0
-    # Open tasks from which the plan is made by large-neighbourhood search
-    # (`optimizer.scale`) rather than one model of them all.
-    at_scale_tasks: int = 500
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    # "placement" (only when not all tasks fit), "lateness" or "makespan"
-    phase: str
-    # The current solve's objective and best bound, in its own grid units.
-    objective: float
-    best_bound: float
-    weighted_lateness_minutes: int
-    makespan_minutes: int
-    elapsed_s: float
-    solutions: int
-    # At plant scale (`optimizer.scale`): better plans since the first, the
-    # first plan's weighted lateness, and tasks off their live slot.
-    improvements: int = 0
-    first_weighted_lateness_minutes: int | None = None
-    changes: int | None = None
-    # False when the bound says nothing worth a gap (a lateness bound of 0
-    # while the plan is late).
-    bound_known: bool = True
-
-    @property
-    def gap(self) -> float:
-        """Relative distance to the bound, 0 when proved optimal."""
-        return abs(self.objective - self.best_bound) / max(1.0, abs(self.objective))
-
-
-@dataclass(frozen=True, slots=True)
-class OptimizationResult:
-    status: SolveStatus
-    # The whole proposed plan's slots (kept and moved), by task id; empty
-    # when nothing is offered.
-    assignments: Mapping[int, Assignment]
-    # The open tasks it placed (and so may move), and those it could not, why.
-    placed: frozenset[int] = frozenset()
-    unplaceable: Mapping[int, str] = field(default_factory=dict)
-    weighted_lateness_minutes: int = 0
-    makespan_minutes: int = 0
-    solve_seconds: float = 0.0
-    solutions: int = 0
-    conflicts: tuple[Conflict, ...] = ()
-    # How the plan was found: "one model" (every open task in one CP-SAT model)
-    # or "neighbourhoods" (a first plan improved neighbourhood by neighbourhood).
-    search: str = "one model"
-    # The lateness's relative distance to a proved lower bound (0: proved least);
-    # None when not known.
-    gap: float | None = None
-    # Why the search ended: "time limit", "stopped", "proved" (one model) or
-    # "nothing left to gain" (neighbourhoods).
-    ending: str = ""
-    # Neighbourhoods: the first plan's figures and the better plans found since.
-    first_plan: Mapping[str, float] = field(default_factory=dict)
-    improvements: int = 0
-    changes: int = 0
-
-    @property
-    def offered(self) -> bool:
-        return self.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
 
 
 def optimize(
@@ -551,71 +467,3 @@ def _result(
     moved = placements(model, values)
     return offer(plan, model.unplaceable, moved, status, now=now, started=started,
                  solutions=solutions)  # fmt: skip
-
-
-def offer(
-    plan: Plan,
-    unplaceable: Mapping[int, str],
-    moved: Mapping[int, Assignment],
-    status: SolveStatus,
-    *,
-    now: datetime,
-    started: float,
-    solutions: int,
-    **reached: Any,
-) -> OptimizationResult:
-    """The proposal: the live plan with `moved` in place of the open tasks'
-    slots (those left out unscheduled), validated; `reached` as it is."""
-
-    def finished(**kwargs: Any) -> OptimizationResult:
-        return OptimizationResult(
-            unplaceable=dict(unplaceable),
-            solve_seconds=time.monotonic() - started,
-            solutions=solutions,
-            **reached,
-            **kwargs,
-        )
-
-    dropped = set(moved) | set(unplaceable)
-    assignments = {t: a for t, a in plan.assignments.items() if t not in dropped}
-    assignments.update(moved)
-    proposal = Plan(
-        equipment=plan.equipment,
-        operators=plan.operators,
-        jobs=plan.jobs,
-        tasks=plan.tasks,
-        assignments=assignments,
-        timezone=plan.timezone,
-    )
-    conflicts = tuple(validate_plan(proposal, now=now))
-    if any(c.severity is Severity.ERROR and set(c.task_ids) & moved.keys() for c in conflicts):
-        return finished(status=SolveStatus.REJECTED, assignments={}, conflicts=conflicts)
-    finish = max((a.end for a in moved.values()), default=now)
-    return finished(
-        status=status,
-        assignments=assignments,
-        placed=frozenset(moved),
-        weighted_lateness_minutes=_weighted_lateness(proposal, set(moved)),
-        makespan_minutes=max(0, _minutes(finish - now)),
-        conflicts=conflicts,
-    )
-
-
-def _weighted_lateness(plan: Plan, moved: set[int]) -> int:
-    """Σ weight * minutes late over the jobs the proposal moved tasks of."""
-    jobs = {plan.tasks[t].job_id for t in moved}
-    last: dict[int, datetime] = {}
-    for slot in plan.assignments.values():
-        task = plan.tasks.get(slot.task_id)
-        if task is not None and task.job_id in jobs:
-            last[task.job_id] = max(slot.end, last.get(task.job_id, slot.end))
-    total = 0
-    for job_id, end in last.items():
-        job = plan.jobs.get(job_id)
-        if job is not None and job.due is not None:
-            total += lateness_weight(job.priority) * max(0, _minutes(end - job.due))
-    return total
-
-
-def _minutes(delta: timedelta) -> int:
-    return int(delta.total_seconds() // 60)
