@@ -31,12 +31,11 @@ import contextlib
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +49,7 @@ from app.jobs import records
 from app.jobs.brokers import DEFAULT_PRIORITY, PRIORITIES, RedisPriorityBroker, make_broker
 from app.jobs.records import JobRecord
 from app.jobs.retries import DEFAULT_BACKOFF_S, JobFailed, RetryWithBackoff
+from app.jobs.running import RunningJob
 from app.jobs.sweep import SweepPolicy, Swept, sweep
 from app.jobs.workers import (
     BEAT_S,
@@ -68,7 +68,6 @@ DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_RETRIES = 2
 # How often a running job's progress is stored and published, and its cancel flag read.
 PROGRESS_INTERVAL_S = 0.5
-_SAVED_POLL_S = 0.01
 GAUGE_REFRESH_S = 5.0
 
 QUEUE_JOBS = Gauge("takt_queue_jobs", "Background jobs by status", ["status"])
@@ -82,53 +81,6 @@ QUEUE_OLDEST_WAITING = Gauge(
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunningJob:
-    """What a handler gets: its job, a way to report progress, and whether to stop."""
-
-    id: str
-    kind: str
-    payload: dict[str, Any]
-    created_by: int | None
-    attempt: int
-    # Set when someone cancels the job, it runs past its timeout, or the worker stops.
-    stop: threading.Event = field(default_factory=threading.Event)
-    cancelled: bool = False
-    progress: dict[str, Any] | None = None
-    # How many reports have been stored and published.
-    saved: int = 0
-    _unsaved: bool = False
-    # Wakes the watcher from any thread (set while the job runs).
-    _wake: Callable[[], None] | None = field(default=None, repr=False)
-
-    def report(self, progress: dict[str, Any]) -> None:
-        """Safe from any thread; stored and published every PROGRESS_INTERVAL_S,
-        the first report at once (a user waits for the first figures)."""
-        first = self.progress is None
-        self.progress = progress
-        self._unsaved = True
-        if first and self._wake is not None:
-            self._wake()
-
-    def wait_saved(self, seconds: float) -> None:
-        """From the job's thread: until a report is stored and published, at most
-        `seconds`, so the job's own work does not slow that down (polled with
-        sleeps: under libfaketime a timed wait never times out)."""
-        for _ in range(max(1, round(seconds / _SAVED_POLL_S))):
-            if self.saved or self.stop.is_set():
-                return
-            time.sleep(_SAVED_POLL_S)
-
-    def should_stop(self) -> bool:
-        return self.stop.is_set()
-
-    def take_progress(self) -> dict[str, Any] | None:
-        if not self._unsaved:
-            return None
-        self._unsaved = False
-        return self.progress
 
 
 @dataclass(frozen=True, slots=True)
