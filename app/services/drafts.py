@@ -32,6 +32,53 @@ from app.services.errors import (
 from app.services.placing import slot_json, slots_in
 from app.services.write_path import Transaction, change, last_actors
 
+# The kinds of change a draft's tasks are listed by (a task moved to another
+# operator or machine at another time is in both of the first two).
+GROUPS = ("moved", "reassigned", "scheduled", "unscheduled")
+
+
+@dataclass(frozen=True, slots=True)
+class DraftChange:
+    """A task the draft changes, with its slot before (as the run saw it) and after.
+
+    A slot is `placing.slot_json`'s: operator, machine, start and end; None: in the tray.
+    """
+
+    task_id: int
+    name: str
+    job_id: int | None
+    job_name: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class DraftDiff:
+    """A draft against the plan its run saw (the API's `GET /drafts/{id}`, field by field)."""
+
+    draft_id: int
+    run_id: str
+    solver_status: str
+    base_revision: int | None
+    applied: bool
+    expires_at: datetime
+    expired: bool
+    # Tasks whose slot the draft changes.
+    changes: int
+    moved: tuple[DraftChange, ...]
+    reassigned: tuple[DraftChange, ...]
+    scheduled: tuple[DraftChange, ...]
+    unscheduled: tuple[DraftChange, ...]
+    # Each KPI before and after (`plan_comparison.compare_kpis`).
+    kpis: dict[str, Any]
+    # What the solver reached (`optimizer_runs._reached`); None: stored before it was kept.
+    solver: dict[str, Any] | None
+
+    def group(self, name: str) -> tuple[DraftChange, ...]:
+        """The changes of one of `GROUPS`."""
+        changes: tuple[DraftChange, ...] = getattr(self, name)
+        return changes
+
 
 @dataclass(frozen=True, slots=True)
 class Applied:
@@ -43,15 +90,10 @@ class Applied:
 # --- previewing, applying, discarding --------------------------------------------------------
 
 
-async def draft_diff(*, services: Services, actor: Actor, draft_id: int) -> dict[str, Any]:
+async def draft_diff(*, services: Services, actor: Actor, draft_id: int) -> DraftDiff:
     """The draft against the plan its run saw: task lists by kind of change, and KPI deltas."""
     require(actor, "plan.read")
-    groups: dict[str, list[dict[str, Any]]] = {
-        "moved": [],
-        "reassigned": [],
-        "scheduled": [],
-        "unscheduled": [],
-    }
+    groups: dict[str, list[DraftChange]] = {group: [] for group in GROUPS}
     async with services.db.read() as session:
         draft = await session.get(t.Draft, draft_id)
         if draft is None:
@@ -82,33 +124,35 @@ async def draft_diff(*, services: Services, actor: Actor, draft_id: int) -> dict
     for base in sorted(bases, key=lambda b: b.task_id):
         before, after = base.before, slot_json(slots.get(base.task_id))
         named = names.get(base.task_id)
-        item = {
-            "task_id": base.task_id,
-            "name": named.name if named else f"Task #{base.task_id}",
-            "job_id": named.job_id if named else None,
-            "job_name": named.job_name if named else "",
-            "before": before,
-            "after": after,
-        }
+        item = DraftChange(
+            task_id=base.task_id,
+            name=named.name if named else f"Task #{base.task_id}",
+            job_id=named.job_id if named else None,
+            job_name=named.job_name if named else "",
+            before=before,
+            after=after,
+        )
         for group in _groups(before, after):
             groups[group].append(item)
     expires_at = draft_expires_at(services, draft.created_at)
     kpis = dict(draft.kpis or {})
     solver = kpis.pop("solver", None)
-    return {
-        "draft_id": draft_id,
-        "run_id": draft.run_id,
-        "solver_status": draft.solver_status,
-        "base_revision": schedule.base_revision if schedule else None,
-        "applied": draft.applied_at is not None,
-        "expires_at": expires_at,
-        "expired": expires_at <= clock.now(),
-        "changes": len(bases),
-        **groups,
-        "kpis": kpis,
-        # What the solver reached (`_reached`); None for drafts stored before it was kept.
-        "solver": solver,
-    }
+    return DraftDiff(
+        draft_id=draft_id,
+        run_id=draft.run_id,
+        solver_status=draft.solver_status,
+        base_revision=schedule.base_revision if schedule else None,
+        applied=draft.applied_at is not None,
+        expires_at=expires_at,
+        expired=expires_at <= clock.now(),
+        changes=len(bases),
+        moved=tuple(groups["moved"]),
+        reassigned=tuple(groups["reassigned"]),
+        scheduled=tuple(groups["scheduled"]),
+        unscheduled=tuple(groups["unscheduled"]),
+        kpis=kpis,
+        solver=solver,
+    )
 
 
 def _groups(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
@@ -202,7 +246,10 @@ async def discard_draft(*, services: Services, actor: Actor, draft_id: int) -> N
 
 
 __all__ = [
+    "GROUPS",
     "Applied",
+    "DraftChange",
+    "DraftDiff",
     "apply_draft",
     "discard_draft",
     "draft_diff",

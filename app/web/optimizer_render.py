@@ -7,12 +7,13 @@ the plant's words: task and job names, "Mill 2 · Olga Petrova", "Mon 23 Nov
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app.services.drafts import DraftChange, DraftDiff
 from app.web.board_render import job_hue, span_label
 
 Context = dict[str, Any]
@@ -170,13 +171,13 @@ def _moment(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def item_model(item: Mapping[str, Any], names: Names, zone: ZoneInfo) -> Context:
-    before, after = item.get("before"), item.get("after")
+def item_model(item: DraftChange, names: Names, zone: ZoneInfo) -> Context:
+    before, after = item.before, item.after
     return {
-        "task_id": int(item["task_id"]),
-        "name": item.get("name") or f"Task #{item['task_id']}",
-        "job": item.get("job_name") or "",
-        "hue": job_hue(int(item.get("job_id") or 0)),
+        "task_id": item.task_id,
+        "name": item.name or f"Task #{item.task_id}",
+        "job": item.job_name or "",
+        "hue": job_hue(item.job_id or 0),
         "before": slot_label(before, names, zone) if before else "not scheduled",
         "after": slot_label(after, names, zone) if after else "back to the tray",
     }
@@ -265,7 +266,7 @@ def kpi_notes(deltas: Mapping[str, Any], newly_scheduled: int) -> list[str]:
 
 def diff_model(
     draft_id: int,
-    diff: Mapping[str, Any],
+    diff: DraftDiff,
     names: Names,
     zone: ZoneInfo,
     *,
@@ -276,7 +277,7 @@ def diff_model(
     ghosts: dict[int, Context] = {}
     touched: set[int] = set()
     for key, title, label in GROUPS:
-        items: Sequence[Mapping[str, Any]] = diff.get(key) or ()
+        items = diff.group(key)
         groups.append(
             {
                 "key": key,
@@ -287,21 +288,21 @@ def diff_model(
             }
         )
         for item in items:
-            touched.add(int(item["task_id"]))
-            after = item.get("after")
+            touched.add(item.task_id)
+            after = item.after
             if after:
-                ghosts[int(item["task_id"])] = {
-                    "task_id": int(item["task_id"]),
-                    "name": item.get("name") or f"Task #{item['task_id']}",
+                ghosts[item.task_id] = {
+                    "task_id": item.task_id,
+                    "name": item.name or f"Task #{item.task_id}",
                     "start": _moment(after["start"]).isoformat(),
                     "end": _moment(after["end"]).isoformat(),
                     "operator_id": after["operator_id"],
                     "equipment_id": after["equipment_id"],
-                    "hue": job_hue(int(item.get("job_id") or 0)),
+                    "hue": job_hue(item.job_id or 0),
                 }
     # A task both moved and reassigned is one change.
     total = len(touched)
-    reached, since = solver_words(diff.get("solver"))
+    reached, since = solver_words(diff.solver)
     status = status or reached
     return {
         "id": draft_id,
@@ -311,7 +312,7 @@ def diff_model(
         "counts": [{"key": g["key"], "label": g["label"], "n": g["total"]} for g in groups],
         "groups": groups,
         "total": total,
-        "kpis": kpis_model(diff.get("kpis") or {}),
-        "notes": kpi_notes(diff.get("kpis") or {}, len(diff.get("scheduled") or ())),
+        "kpis": kpis_model(diff.kpis),
+        "notes": kpi_notes(diff.kpis, len(diff.scheduled)),
         "ghosts": list(ghosts.values()),
     }

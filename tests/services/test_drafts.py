@@ -97,21 +97,20 @@ async def test_a_draft_previews_as_a_diff_and_applies_as_one_revision(
 ) -> None:
     draft_id = await run_to_draft(services)
     diff = await drafts.draft_diff(services=services, actor=ANNA, draft_id=draft_id)
-    assert {item["task_id"] for item in diff["scheduled"]} == set(shop.tasks.values())
-    assert diff["moved"] == diff["reassigned"] == diff["unscheduled"] == []
-    first = diff["scheduled"][0]
-    assert first["before"] is None and first["after"]["equipment_id"] in shop.equipment.values()
-    assert first["job_name"] and first["name"]
-    assert set(diff["kpis"]) == {
+    assert {item.task_id for item in diff.scheduled} == set(shop.tasks.values())
+    assert diff.moved == diff.reassigned == diff.unscheduled == ()
+    first = diff.scheduled[0]
+    assert first.before is None and first.after["equipment_id"] in shop.equipment.values()
+    assert first.job_name and first.name
+    assert set(diff.kpis) == {
         "weighted_lateness", "makespan", "utilization", "overdue_starts", "new_work"
     }  # fmt: skip
-    assert diff["solver"]["reached"] in ("optimal", "feasible", "best found")
-    assert diff["expired"] is False
-    assert diff["expires_at"] - clock.now() > timedelta(hours=23, minutes=59)
+    assert diff.solver["reached"] in ("optimal", "feasible", "best found")
+    assert diff.expired is False
+    assert diff.expires_at - clock.now() > timedelta(hours=23, minutes=59)
     # Nothing was booked: all of it is new work, with nothing before to compare with.
     assert (
-        diff["kpis"]["new_work"]["tasks"] == len(shop.tasks)
-        and diff["kpis"]["new_work"]["makespan"] > 0
+        diff.kpis["new_work"]["tasks"] == len(shop.tasks) and diff.kpis["new_work"]["makespan"] > 0
     )
     assert await live_slots(services) == {}
 
@@ -175,7 +174,7 @@ async def test_a_run_limited_to_some_jobs_moves_only_their_tasks(
     job = shop.jobs["J1"]
     draft_id = await run_to_draft(services, job_ids=[job])
     diff = await drafts.draft_diff(services=services, actor=ANNA, draft_id=draft_id)
-    assert {item["job_id"] for item in diff["scheduled"]} == {job}
+    assert {item.job_id for item in diff.scheduled} == {job}
     await drafts.discard_draft(services=services, actor=ANNA, draft_id=draft_id)
     async with services.db.read() as session:
         left = await session.scalar(select(func.count()).select_from(t.Draft))
@@ -198,7 +197,7 @@ async def test_an_expired_draft_cannot_be_applied_and_writes_nothing(
     assert await revision(services) == before
     assert await live_slots(services) == {}
     diff = await drafts.draft_diff(services=services, actor=ANNA, draft_id=draft_id)
-    assert diff["expired"] is True and diff["applied"] is False
+    assert diff.expired is True and diff.applied is False
 
 
 async def test_the_sweep_deletes_expired_drafts_with_their_rows(

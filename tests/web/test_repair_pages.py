@@ -99,7 +99,7 @@ async def drafted(world: BoardWorld, html: str) -> dict[int, datetime]:
         )
         starts = {task_id: clock.as_utc(start) for task_id, start in rows}
     diff = await drafts.draft_diff(services=world.services, actor=SYSTEM, draft_id=draft_id)
-    assert diff["changes"] == len(starts)
+    assert diff.changes == len(starts)
     return starts
 
 
