@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     queue_concurrency: int = Field(default=2, ge=1, alias="TAKT_QUEUE_CONCURRENCY")
     # The Redis keys the queue's messages wait under (several plants can share one Redis).
     queue_name: str = Field(default="takt:jobs", min_length=1, alias="TAKT_QUEUE_NAME")
-    # The sweep (see app.jobs.sweep): how often, when a waiting job's message counts as
+    # The sweep (see app.background.sweep): how often, when a waiting job's message counts as
     # lost, and how long a running job may go without a heartbeat before its worker is dead.
     # Short enough that a run whose worker was killed is tried again within half a minute.
     queue_sweep_interval_s: float = Field(default=10.0, gt=0, alias="TAKT_QUEUE_SWEEP_INTERVAL_S")

@@ -15,13 +15,13 @@ APP = Path(__file__).resolve().parent.parent / "app"
 EDGES = {"web", "api", "cli", "main"}
 # Package -> the packages of `app` it must never import.
 NEVER = {
-    "domain": EDGES | {"db", "services", "realtime", "auth", "jobs", "security", "settings"},
-    "security": EDGES | {"db", "services", "realtime", "auth", "jobs", "domain", "settings"},
-    "db": EDGES | {"services", "realtime", "auth", "jobs"},
+    "domain": EDGES | {"db", "services", "realtime", "auth", "background", "security", "settings"},
+    "security": EDGES | {"db", "services", "realtime", "auth", "background", "domain", "settings"},
+    "db": EDGES | {"services", "realtime", "auth", "background"},
     "services": EDGES | {"auth"},
     "realtime": EDGES,
     "auth": EDGES | {"realtime"},
-    "jobs": EDGES,
+    "background": EDGES,
     "web": {"api", "cli", "main"},
     "api": {"web", "realtime", "cli", "main"},
 }

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.jobs.queue import JobQueue, RunningJob
-from app.jobs.records import JobRecord, failed
+from app.background.queue import JobQueue, RunningJob
+from app.background.records import JobRecord, failed
 from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import NotFound, StateConflict

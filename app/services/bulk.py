@@ -27,9 +27,9 @@ from typing import Any
 from sqlalchemy import select
 
 from app import clock
+from app.background.queue import JobFailed, RunningJob
 from app.db import tables as t
 from app.domain.bounds import horizon_error
-from app.jobs.queue import JobFailed, RunningJob
 from app.services.access import require
 from app.services.background import actor_of_job, job_actor, queue_of
 from app.services.context import Actor, Services

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.background.queue import JobQueue
 from app.db import tables
 from app.db.session import Database
-from app.jobs.queue import JobQueue
 from app.realtime.hub import Hub
 from app.settings import Settings
 

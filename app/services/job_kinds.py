@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from app.jobs.queue import JobQueue, RunningJob, SweepPolicy
+from app.background.queue import JobQueue, RunningJob, SweepPolicy
 from app.services import bulk, drafts, optimizer_runs, retention
 from app.services.context import Services
 

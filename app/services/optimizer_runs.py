@@ -24,6 +24,9 @@ from typing import Any
 from sqlalchemy import select
 
 from app import clock
+from app.background.heap import steady_heap
+from app.background.queue import RunningJob
+from app.background.records import JobRecord
 from app.db import tables as t
 from app.db.plan_queries import load_plan, schedule_revision
 from app.domain.conflicts import Severity
@@ -36,9 +39,6 @@ from app.domain.optimizer import (
 )
 from app.domain.plan import Plan
 from app.domain.plan_comparison import changed_slots, compare_kpis
-from app.jobs.heap import steady_heap
-from app.jobs.queue import RunningJob
-from app.jobs.records import JobRecord
 from app.services.access import require
 from app.services.background import job_actor, queue_of
 from app.services.context import Actor, Services

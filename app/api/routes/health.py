@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.api.deps import services_of
 from app.api.endpoint import ApiRouter
-from app.jobs.queue import JobQueue
+from app.background.queue import JobQueue
 
 api = ApiRouter()
 CHECK_TIMEOUT_S = 2.0

@@ -17,10 +17,10 @@ import pytest
 from redis.asyncio import Redis
 
 from app import clock
+from app.background import records
+from app.background.queue import JobQueue, RunningJob, SweepPolicy
+from app.background.sweep import abandoned, lost
 from app.db.session import Database
-from app.jobs import records
-from app.jobs.queue import JobQueue, RunningJob, SweepPolicy
-from app.jobs.sweep import abandoned, lost
 
 # Sweeps in these tests are called by hand; the periodic one would come after an hour.
 EAGER = SweepPolicy(interval_s=3600, lost_after_s=0, heartbeat_grace_s=0.3)

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from app.background.queue import JobQueue
 from app.db.session import Database
-from app.jobs.queue import JobQueue
 
 BROKERS = [pytest.param("memory"), pytest.param("redis", marks=pytest.mark.redis)]
 

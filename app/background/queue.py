@@ -44,14 +44,13 @@ from taskiq.kicker import AsyncKicker
 from taskiq.receiver import Receiver
 
 from app import clock
-from app.db.session import Database
-from app.jobs import records
-from app.jobs.brokers import DEFAULT_PRIORITY, PRIORITIES, RedisPriorityBroker, make_broker
-from app.jobs.records import JobRecord
-from app.jobs.retries import DEFAULT_BACKOFF_S, JobFailed, RetryWithBackoff
-from app.jobs.running import RunningJob
-from app.jobs.sweep import SweepPolicy, Swept, sweep
-from app.jobs.workers import (
+from app.background import records
+from app.background.brokers import DEFAULT_PRIORITY, PRIORITIES, RedisPriorityBroker, make_broker
+from app.background.records import JobRecord
+from app.background.retries import DEFAULT_BACKOFF_S, JobFailed, RetryWithBackoff
+from app.background.running import RunningJob
+from app.background.sweep import SweepPolicy, Swept, sweep
+from app.background.workers import (
     BEAT_S,
     LocalWorkers,
     RedisWorkers,
@@ -60,6 +59,7 @@ from app.jobs.workers import (
     beat_until,
     listen_until,
 )
+from app.db.session import Database
 
 __all__ = ["JobFailed", "JobQueue", "Liveness", "RunningJob", "SweepPolicy"]
 

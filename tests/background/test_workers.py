@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from redis.asyncio import ConnectionPool, Redis
 
-from app.jobs.workers import TTL_S, LocalWorkers, RedisWorkers, WorkerInfo
+from app.background.workers import TTL_S, LocalWorkers, RedisWorkers, WorkerInfo
 
 pytestmark = pytest.mark.redis
 

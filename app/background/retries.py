@@ -19,10 +19,10 @@ from taskiq.kicker import AsyncKicker
 from taskiq.message import TaskiqMessage
 from taskiq.result import TaskiqResult
 
-from app.jobs import records
+from app.background import records
 
 if TYPE_CHECKING:
-    from app.jobs.queue import JobQueue
+    from app.background.queue import JobQueue
 
 DEFAULT_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 300.0

@@ -14,10 +14,10 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.background import queue as queue_module, sweep as sweep_module
+from app.background.queue import JobFailed, JobQueue, RunningJob
+from app.background.sweep import SweepPolicy
 from app.db.session import Database
-from app.jobs import queue as queue_module, sweep as sweep_module
-from app.jobs.queue import JobFailed, JobQueue, RunningJob
-from app.jobs.sweep import SweepPolicy
 
 
 async def test_a_job_runs_and_its_result_is_kept(one_at_a_time: JobQueue) -> None:

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from app.jobs.brokers import RedisPriorityBroker
+from app.background.brokers import RedisPriorityBroker
 
 
 @pytest.mark.redis

@@ -223,7 +223,7 @@ async def failed(db: Database, *, limit: int, offset: int = 0) -> tuple[list[Job
         return [_record(row) for row in rows], int(total or 0)
 
 
-# --- the sweep (app.jobs.sweep) --------------------------------------------------------------
+# --- the sweep (app.background.sweep) ---------------------------------------------------------
 
 
 async def overdue(

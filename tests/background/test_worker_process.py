@@ -25,10 +25,10 @@ from servers import Popen, wait_until
 from sqlalchemy import select
 
 from app import clock
+from app.background.records import JobRecord
 from app.db import tables as t
 from app.db.session import Database
 from app.domain.jssp import parse_jssp, to_plant_data
-from app.jobs.records import JobRecord
 from app.main import create_app
 from app.realtime.hub import MemoryHub
 from app.services import background, bulk, drafts, optimizer_runs

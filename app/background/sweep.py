@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter
 
 from app import clock
-from app.jobs import records
-from app.jobs.records import JobRecord
+from app.background import records
+from app.background.records import JobRecord
 
 if TYPE_CHECKING:
-    from app.jobs.queue import JobQueue
+    from app.background.queue import JobQueue
 
 # How often a running job beats, at most; a shorter grace makes it beat more often.
 HEARTBEAT_S = 5.0
