@@ -145,8 +145,8 @@ async def _optimize_in_app(
     from app.db.session import Database
     from app.realtime.hub import MemoryHub
     from app.services.context import SYSTEM, Services
-    from app.services.drafts import start_optimization
     from app.services.job_kinds import attach_queue
+    from app.services.optimizer_runs import start_optimization
     from app.services.plant_loading import load_plant
 
     upgrade(url)

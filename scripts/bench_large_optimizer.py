@@ -41,8 +41,9 @@ from app.db.session import Database
 from app.domain.demo_plant import demo_plant
 from app.realtime.hub import MemoryHub
 from app.services.context import SYSTEM, Actor, Services
-from app.services.drafts import draft_diff, start_optimization
+from app.services.drafts import DraftDiff, draft_diff
 from app.services.job_kinds import attach_queue
+from app.services.optimizer_runs import start_optimization
 from app.services.plant_loading import load_plant
 from app.services.run_watch import once_planned
 from app.settings import Settings
@@ -121,12 +122,12 @@ def _row(
     seed: int,
     limit: float,
     result: dict[str, Any],
-    diff: dict[str, Any],
+    diff: DraftDiff,
     open_tasks: int,
     first_s: float | None,
     draft_s: float,
 ) -> str:
-    kpis = diff["kpis"]
+    kpis = diff.kpis
     complete = kpis["weighted_lateness"]
     unplaced = len(result.get("unplaceable") or {})
     first = (result.get("first_plan") or {}).get("weighted_lateness_minutes")
