@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from app.db import tables as t
-from app.domain.plan import Assignment
+from app.db.plan_queries import load_plan, schedule_revision
+from app.domain.plan import Assignment, Plan
 from app.services.context import Services
 from app.services.placing import slot_json, slot_row
 
-__all__ = ["Proposal", "store_draft"]
+__all__ = ["Proposal", "SeenPlan", "read_live_plan", "store_draft"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,30 @@ class Proposal:
     # Every task's version when the plan was read.
     versions: Mapping[int, int]
     now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SeenPlan:
+    """The live plan as a draft is worked out from: its revision and every task's version."""
+
+    revision: int
+    versions: dict[int, int]
+    plan: Plan
+
+
+async def read_live_plan(services: Services) -> SeenPlan:
+    """The live plan, its revision and every task's version, in one read transaction.
+
+    Versions first: a write landing between the reads makes the draft look
+    stale when it is applied, never fresh.
+    """
+    schedule_id = await services.live_schedule_id()
+    async with services.db.read() as session, session.begin():
+        revision = await schedule_revision(session, schedule_id)
+        rows = await session.execute(select(t.Task.id, t.Task.version))
+        versions: dict[int, int] = {task_id: version for task_id, version in rows}
+        plan = await load_plan(session, schedule_id)
+    return SeenPlan(revision=revision, versions=versions, plan=plan)
 
 
 async def store_draft(services: Services, proposal: Proposal) -> int:

@@ -28,7 +28,6 @@ from app.background.heap import steady_heap
 from app.background.queue import RunningJob
 from app.background.records import JobRecord
 from app.db import tables as t
-from app.db.plan_queries import load_plan, schedule_revision
 from app.domain.conflicts import Severity
 from app.domain.optimizer import (
     OptimizationResult,
@@ -42,7 +41,7 @@ from app.domain.plan_comparison import changed_slots, compare_kpis
 from app.services.access import require
 from app.services.background import job_actor, queue_of
 from app.services.context import Actor, Services
-from app.services.draft_store import Proposal, store_draft
+from app.services.draft_store import Proposal, read_live_plan, store_draft
 from app.services.errors import (
     InvalidInput,
     NotFound,
@@ -199,12 +198,8 @@ async def run_optimization(services: Services, job: RunningJob) -> dict[str, Any
 
 async def _optimize(services: Services, job: RunningJob) -> dict[str, Any]:
     settings = job.payload
-    schedule_id = await services.live_schedule_id()
-    async with services.db.read() as session, session.begin():
-        revision = await schedule_revision(session, schedule_id)
-        rows = await session.execute(select(t.Task.id, t.Task.version))
-        versions: dict[int, int] = {task_id: version for task_id, version in rows}
-        plan = await load_plan(session, schedule_id)
+    seen = await read_live_plan(services)
+    revision, versions, plan = seen.revision, seen.versions, seen.plan
     now = clock.now()
     job_ids = settings.get("job_ids")
     pinned = frozenset(

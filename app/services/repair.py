@@ -28,14 +28,13 @@ from sqlalchemy import select
 from app import clock
 from app.clock import as_utc
 from app.db import tables as t
-from app.db.plan_queries import load_plan, schedule_revision
 from app.domain.bounds import horizon_error
 from app.domain.plan import Plan, TaskStatus
 from app.domain.plan_comparison import compare_kpis
 from app.domain.repair import Disruption, MachineDown, OperatorAbsent, Repair, TaskLate, repair
 from app.services.access import require
 from app.services.context import Actor, Services
-from app.services.draft_store import Proposal, store_draft
+from app.services.draft_store import Proposal, read_live_plan, store_draft
 from app.services.errors import InvalidInput, NotFound
 from app.services.offload import offload
 
@@ -66,12 +65,8 @@ async def propose_repair(*, services: Services, actor: Actor, cause: Disruption)
     require(actor, "plan.optimize")
     began = time.perf_counter()
     _check_times(cause)
-    schedule_id = await services.live_schedule_id()
-    async with services.db.read() as session, session.begin():
-        revision = await schedule_revision(session, schedule_id)
-        rows = await session.execute(select(t.Task.id, t.Task.version))
-        versions: dict[int, int] = {task_id: version for task_id, version in rows}
-        plan = await load_plan(session, schedule_id)
+    seen = await read_live_plan(services)
+    revision, versions, plan = seen.revision, seen.versions, seen.plan
     now = clock.now()
     cause = _checked(plan, cause, now)
     repaired = await offload(repair, plan, cause, now=now)
