@@ -99,9 +99,7 @@ async def test_erasure_leaves_the_history_whole_naming_no_one_and_the_chain_inta
     data = (await api.get(f"{path}/personal-data", headers=olga_in_full)).json()
     assert data["operator"]["calendar"] == [] and data["operator"]["skills"] == []
     assert data["login"]["username"].startswith("erased-") and not data["login"]["active"]
-    refused = await api.post(
-        "/api/v1/auth/token", json={"username": "olga", "password": PASSWORD}
-    )
+    refused = await api.post("/api/v1/auth/token", json={"username": "olga", "password": PASSWORD})
     assert refused.status_code == 401
     # The trail never held her name, contact or reason, and still verifies.
     async with services.db.read() as session:
