@@ -228,6 +228,19 @@
     stop();
     live.transport = null;
     status("Live updates refused: " + (reason || "sign in again"), "refused");
+    // The session was ended (logout elsewhere, account disabled, role changed):
+    // reload, and the page itself goes to the login form.
+    if (reason === "signed out") window.location.reload();
+  }
+
+  function unlessSignedOut(otherwise) {
+    // A stream that fails may have been ended with its session: ask once.
+    fetch(ROOT + "/poll?since=" + revisionOnPage(), { credentials: "same-origin" })
+      .then(function (response) {
+        if (response.status === 401) refused("signed out");
+        else otherwise();
+      })
+      .catch(otherwise);
   }
 
   // --- WebSocket -----------------------------------------------------------------------------
@@ -313,8 +326,7 @@
       }
       if (source) source.close();
       source = null;
-      if (wasOpen) retry();
-      else failedToOpen("polling");
+      unlessSignedOut(wasOpen ? retry : function () { failedToOpen("polling"); });
     };
   }
 
@@ -346,7 +358,7 @@
   document.addEventListener("htmx:afterRequest", function (event) {
     if (!poller || event.detail.elt !== poller) return;
     if (event.detail.successful) status("Polling", "polling");
-    else if (event.detail.xhr && event.detail.xhr.status === 401) refused("sign in again");
+    else if (event.detail.xhr && event.detail.xhr.status === 401) refused("signed out");
     else status("Polling (offline, retrying)", "reconnecting");
   });
 

@@ -76,8 +76,10 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         principal = principal_of(scope, self.settings)
-        if isinstance(principal, Actor) and principal.service_key is None:
+        bearer = Headers(scope=scope).get("authorization", "").lower().startswith("bearer ")
+        if isinstance(principal, Actor) and principal.service_key is None and bearer:
             # A verified access token: keep the actor so the endpoint needn't decode it again.
+            # (Not a page session's: the endpoint still checks its record is live.)
             scope.setdefault("state", {})["actor"] = principal
         try:
             state = await self.limits.check(principal)

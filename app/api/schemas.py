@@ -488,6 +488,18 @@ class UserIn(Strict):
     display_name: Annotated[str, Field(max_length=200)] = ""
 
 
+class UserPatch(Strict):
+    """Disabling a user or changing their role ends all their sessions at once."""
+
+    role: Literal["operator", "scheduler", "manager", "admin"] = omitted()
+    active: bool = omitted()
+    display_name: Annotated[str, Field(max_length=200)] = omitted()
+
+
+class SessionsEndedOut(BaseModel):
+    ended: int
+
+
 class UserOut(BaseModel):
     id: int
     username: str

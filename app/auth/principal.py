@@ -20,6 +20,7 @@ from app.auth.sessions import CSRF_HEADER, SESSION_COOKIE, decode_session
 from app.auth.tokens import decode_access_token
 from app.services.context import Actor, Services
 from app.services.errors import Unauthorized
+from app.services.sessions import live_session
 from app.settings import Settings
 
 
@@ -34,6 +35,8 @@ async def authenticate(request: Request, services: Services) -> Actor:
     header = request.headers.get("authorization")
     if not header and CSRF_HEADER in request.headers:
         actor = page_session_actor(request.headers, request.cookies, services.settings)
+        if actor is not None and not await session_is_live(request, services):
+            actor = None
         if actor is None:
             raise Unauthorized("the session is missing or expired, or X-CSRF-Token does not match")
         return actor
@@ -62,7 +65,11 @@ async def authenticate(request: Request, services: Services) -> Actor:
 def page_session_actor(
     headers: Headers, cookies: dict[str, str], settings: Settings
 ) -> Actor | None:
-    """The person on a Takt page: a valid session cookie and its CSRF secret, else None."""
+    """The person on a Takt page: a validly signed session cookie and its CSRF secret, else None.
+
+    The signature only: `authenticate` checks the session's record too (the
+    rate limiter, which only budgets, does not).
+    """
     token, sent = cookies.get(SESSION_COOKIE), headers.get(CSRF_HEADER)
     session = decode_session(token, settings=settings) if token else None
     if session is None or not sent:
@@ -70,6 +77,16 @@ def page_session_actor(
     if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
         return None
     return session.actor
+
+
+async def session_is_live(request: Request, services: Services) -> bool:
+    """Whether the session record the cookie names has not been ended (one lookup)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    session = decode_session(token, settings=services.settings) if token else None
+    if session is None:
+        return False
+    found = await live_session(services=services, session_id=session.session_id)
+    return found is not None and found.user_id == session.actor.user_id
 
 
 def request_target(request: Request) -> str:

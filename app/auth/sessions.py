@@ -1,8 +1,9 @@
-"""The browser session cookie: a signed token naming the person on a page.
+"""The browser session cookie: a signed token naming a session record and the person on a page.
 
-The session is a JWT (HS256 under `Settings.secret_key`): user id, role,
-operator id, display name, a random CSRF secret and an expiry
-(`SESSION_HOURS`). Its audience `takt-session` keeps it apart from API access
+The session is a JWT (HS256 under `Settings.secret_key`): the id of its
+server-side record (`sid`, app/services/sessions.py: a cookie whose record has
+ended is refused), user id, role, operator id, display name, a random CSRF
+secret and an expiry (`SESSION_HOURS`). Its audience `takt-session` keeps it apart from API access
 tokens signed with the same key: neither is accepted in the other's place.
 The pages (app/web/session.py) set and read it; the API accepts it together
 with the page's CSRF token (app/auth/principal.py).
@@ -22,13 +23,13 @@ from app.clock import as_utc
 from app.db import tables
 from app.services.access import allowed
 from app.services.context import ROLES, Actor
+from app.services.sessions import SESSION_HOURS as SESSION_HOURS
 from app.settings import Settings
 
 SESSION_COOKIE = "takt_session"
 LOGIN_CSRF_COOKIE = "takt_login_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
-SESSION_HOURS = 12
 _AUDIENCE = "takt-session"
 _ISSUER = "takt"
 
@@ -38,20 +39,29 @@ class PageSession:
     actor: Actor
     display_name: str
     csrf: str
+    # The server-side record this cookie names (app/services/sessions.py).
+    session_id: str
 
     def may(self, action: str) -> bool:
         return allowed(self.actor, action)
 
 
 def encode_session(
-    *, settings: Settings, user: tables.User, now: datetime | None = None, csrf: str | None = None
+    *,
+    settings: Settings,
+    user: tables.User,
+    session_id: str,
+    now: datetime | None = None,
+    csrf: str | None = None,
 ) -> str:
-    """A fresh session for `user`; pass `csrf` to renew one (open pages keep their token)."""
+    """The cookie of session record `session_id` of `user`; pass `csrf` to renew one
+    (open pages keep their token)."""
     issued = as_utc(now or clock.now())
     claims: dict[str, Any] = {
         "iss": _ISSUER,
         "aud": _AUDIENCE,
         "sub": str(user.id),
+        "sid": session_id,
         "role": user.role,
         "op": user.operator_id,
         "name": user.display_name or user.username,
@@ -73,7 +83,7 @@ def decode_session(
             algorithms=["HS256"],
             audience=_AUDIENCE,
             issuer=_ISSUER,
-            options={"require": ["sub", "role", "csrf", "exp"], "verify_exp": False},
+            options={"require": ["sub", "sid", "role", "csrf", "exp"], "verify_exp": False},
         )
     except jwt.InvalidTokenError:
         return None
@@ -86,5 +96,12 @@ def decode_session(
         return None
     if not (op is None or isinstance(op, int)) or not isinstance(claims["csrf"], str):
         return None
+    if not isinstance(claims["sid"], str):
+        return None
     actor = Actor(user_id=int(sub), role=role, operator_id=op)
-    return PageSession(actor=actor, display_name=str(claims.get("name", "")), csrf=claims["csrf"])
+    return PageSession(
+        actor=actor,
+        display_name=str(claims.get("name", "")),
+        csrf=claims["csrf"],
+        session_id=claims["sid"],
+    )

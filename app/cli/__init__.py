@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from app import clock
-from app.cli import admin, backups
+from app.cli import admin, backups, sessions
 from app.cli.common import (
     CommandFailed,
     Handler,
@@ -131,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     admin.add_commands(commands)
     backups.add_commands(commands)
+    sessions.add_commands(commands)
     return parser
 
 

@@ -323,6 +323,27 @@ class RefreshToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class PageSessionRecord(Base):
+    """One signed-in browser (or wall screen): the session cookie names it by `id`.
+
+    Live while `ended_at` is empty and `expires_at` is ahead; logging out,
+    disabling the user or changing their role ends it (app/services/sessions.py).
+    """
+
+    __tablename__ = "page_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    # "browser", or "wall": a screen left open for days, kept signed in while it asks.
+    device: Mapped[str] = mapped_column(String(20), default="browser")
+    # How the person signed in: "password" or "oidc".
+    method: Mapped[str] = mapped_column(String(20), default="password")
+    started_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(40))
+
+
 class ApiKey(Base):
     """A service key: requests are signed with HMAC-SHA256 over the secret."""
 

@@ -43,6 +43,7 @@ from app.auth.tokens import decode_access_token
 from app.db import tables
 from app.realtime.feed import Feed, RenderChanges, RenderRefresh
 from app.realtime.presence import Presence
+from app.realtime.session_watch import SessionWatch, Ticket
 from app.realtime.shared_render import SharedRenders
 from app.services.board import plant_timezone
 from app.services.board_view import BoardView, window_start
@@ -63,6 +64,8 @@ class Identity:
     name: str
     # Cookies ride along on cross-site requests; tokens have to be handed over.
     by_cookie: bool
+    # The session record a cookie names (None: an access token).
+    session_id: str | None = None
 
 
 class PageIdentity(Protocol):
@@ -73,6 +76,9 @@ class PageIdentity(Protocol):
 
     @property
     def display_name(self) -> str: ...
+
+    @property
+    def session_id(self) -> str: ...
 
 
 # The session of a connection's page (its cookie), None when not logged in.
@@ -93,6 +99,8 @@ class Live:
         self.render: RenderChanges = shared.render
         self.refresh: RenderRefresh | None = shared.refresh if refresh is not None else None
         self.presence = Presence(services.hub)
+        # Closes the connections of sessions that end (session_watch.py).
+        self.sessions = SessionWatch(services)
         self.stopping = False
         self._feeds: weakref.WeakSet[Feed] = weakref.WeakSet()
         # Wake-ups of other channels' connections (an operator's /my feed).
@@ -120,6 +128,12 @@ class Live:
             feed.wake.set()
         return feed
 
+    def watch(self, identity: Identity, wake: asyncio.Event | None = None) -> Ticket:
+        """A ticket that is ended (and `wake` set) when this connection's session ends."""
+        return self.sessions.watch(
+            user_id=identity.actor.user_id, session_id=identity.session_id, wake=wake
+        )
+
     def follow_stop(self, wake: asyncio.Event) -> None:
         """Set `wake` when the server stops, like the board's own feeds."""
         self._wakes.add(wake)
@@ -129,6 +143,7 @@ class Live:
     async def start(self) -> None:
         self.stopping = False
         self._late_check = asyncio.create_task(self._check_running_late())
+        await self.sessions.start()
         if threading.current_thread() is not threading.main_thread():
             return  # signals are for the main thread only (e.g. a TestClient's portal)
         tune_gc()
@@ -165,6 +180,7 @@ class Live:
         for sig, previous in self._previous_handlers.items():
             signal.signal(sig, previous)
         self._previous_handlers.clear()
+        await self.sessions.stop()
         await self.presence.stop()
 
     async def _check_running_late(self) -> None:
@@ -226,7 +242,9 @@ async def identify(conn: HTTPConnection, services: Services) -> Identity | None:
     session = None if page_session is None else await page_session(conn)
     if session is None:
         return None
-    return Identity(session.actor, session.display_name, by_cookie=True)
+    return Identity(
+        session.actor, session.display_name, by_cookie=True, session_id=session.session_id
+    )
 
 
 async def _display_name(services: Services, actor: Actor) -> str:

@@ -38,6 +38,7 @@ from app.observability import WEBSOCKETS
 from app.realtime.feed import RESUBSCRIBE_DELAYS_S, Update, render_failed, retry_delay
 from app.realtime.hub import Message
 from app.realtime.live import Identity, identify, live_of, since_of
+from app.realtime.session_watch import Ticket
 from app.realtime.sse import HEARTBEAT_S as SSE_HEARTBEAT_S, MAX_STREAM_S, RETRY_MS, sse_event
 from app.realtime.ws import (
     HEARTBEAT,
@@ -46,6 +47,7 @@ from app.realtime.ws import (
     POLICY_VIOLATION,
     RESUME_WAIT_S,
     SERVICE_RESTART,
+    SIGNED_OUT,
     Refused,
     identify_or_refuse,
     same_origin,
@@ -219,10 +221,11 @@ async def _socket(websocket: WebSocket, render: RenderOwnList) -> None:
             services=live.services, actor=identity.actor, render=render, since=since
         )
         live.follow_stop(feed.wake)
+        ticket = live.watch(identity, feed.wake)
         WEBSOCKETS.inc()
         try:
             async with feed:
-                await _serve(websocket, feed, lambda: live.stopping)
+                await _serve(websocket, feed, lambda: live.stopping, ticket)
         finally:
             WEBSOCKETS.dec()
     except Refused as refusal:
@@ -250,7 +253,9 @@ async def _resume(websocket: WebSocket) -> int:
     return since
 
 
-async def _serve(websocket: WebSocket, feed: OperatorFeed, stopping: Callable[[], bool]) -> None:
+async def _serve(
+    websocket: WebSocket, feed: OperatorFeed, stopping: Callable[[], bool], ticket: Ticket
+) -> None:
     async def read() -> None:
         while True:
             message = await websocket.receive()
@@ -269,6 +274,8 @@ async def _serve(websocket: WebSocket, feed: OperatorFeed, stopping: Callable[[]
                     await feed.wake.wait()
             if stopping():
                 raise Refused(SERVICE_RESTART, "server restarting")
+            if ticket.ended:
+                raise Refused(POLICY_VIOLATION, SIGNED_OUT)
             update = await feed.next_update()
             await websocket.send_text(update.html if update else HEARTBEAT)
 
@@ -307,20 +314,21 @@ async def _stream(request: Request, render: RenderOwnList) -> Response:
     live = live_of(request)
     feed = OperatorFeed(services=live.services, actor=identity.actor, render=render, since=since)
     live.follow_stop(feed.wake)
+    ticket = live.watch(identity, feed.wake)
 
     async def events() -> AsyncIterator[str]:
         yield f"retry: {RETRY_MS}\n\n"
         async with feed:
             feed.wake.set()
             ends = time.monotonic() + MAX_STREAM_S
-            while not live.stopping and time.monotonic() < ends:
+            while not live.stopping and not ticket.ended and time.monotonic() < ends:
                 try:
                     async with asyncio.timeout(SSE_HEARTBEAT_S):
                         await feed.wake.wait()
                 except TimeoutError:
                     yield ": heartbeat\n\n"
                     continue
-                if live.stopping:
+                if live.stopping or ticket.ended:
                     break
                 update = await feed.next_update()
                 if update is not None:

@@ -11,6 +11,10 @@ reconnect sends `Last-Event-ID` and resumes exactly there. A comment every
 after `MAX_STREAM_S` (the client reconnects and resumes): that bounds how long
 one connection can hold a server that is being drained.
 
+A stream ends at once when its session ends (logout elsewhere, the user
+disabled or given another role): EventSource reconnects, meets a 401, and
+the page goes to login.
+
 Polling: one catch-up per request (`hx-trigger="every 3s"`), plus `#presence`.
 """
 
@@ -69,6 +73,7 @@ async def board_stream(request: Request) -> Response:
 async def _events(live: Live, identity: Identity, feed: Feed, since: int) -> AsyncIterator[str]:
     yield f"retry: {RETRY_MS}\n\n"
     schedule_id = await live.services.live_schedule_id()
+    ticket = live.watch(identity, feed.wake)
     with live.presence.seat(
         schedule_id,
         user_id=identity.actor.user_id or 0,
@@ -80,14 +85,14 @@ async def _events(live: Live, identity: Identity, feed: Feed, since: int) -> Asy
         async with feed.listening():
             feed.resume(since, feed.view)
             ends = time.monotonic() + MAX_STREAM_S
-            while not live.stopping and time.monotonic() < ends:
+            while not live.stopping and not ticket.ended and time.monotonic() < ends:
                 try:
                     async with asyncio.timeout(HEARTBEAT_S):
                         await feed.wake.wait()
                 except TimeoutError:
                     yield ": heartbeat\n\n"
                     continue
-                if live.stopping:
+                if live.stopping or ticket.ended:
                     break
                 for update in await feed.next_updates():
                     yield sse_event(update)

@@ -13,6 +13,9 @@ keep the socket open and the client can tell a dead one.
 
 Refusals are a close with 1008 (policy violation) after the handshake, so the
 client can tell "not allowed" (stop) from "could not connect" (fall back).
+1008 "signed out" too when the session ends while the socket is open
+(logout elsewhere, the user disabled or given another role): live.js then
+reloads, and the page goes to login.
 1012 (service restart) when the server shuts down: reconnect elsewhere.
 1013 (try again later) when the database is away as the client connects
 (live.js retries the socket), and 1011 (internal error) for anything
@@ -37,6 +40,7 @@ from app.observability import WEBSOCKETS
 from app.realtime.feed import Feed
 from app.realtime.live import Identity, Live, identify, live_of, view_of
 from app.realtime.presence import Seat
+from app.realtime.session_watch import Ticket
 from app.services.access import allowed
 from app.services.board_view import BoardView
 from app.services.context import Services
@@ -53,6 +57,8 @@ UNSUPPORTED = 1003
 SERVICE_RESTART = 1012
 INTERNAL_ERROR = 1011
 TRY_AGAIN_LATER = 1013
+# The close reason when the connection's session ended (logout, disable, role change).
+SIGNED_OUT = "signed out"
 
 
 class Refused(Exception):
@@ -161,6 +167,7 @@ async def _serve(
     websocket: WebSocket, live: Live, identity: Identity, since: int, view: BoardView
 ) -> None:
     feed = live.feed(identity, view, since)
+    ticket = live.watch(identity, feed.wake)
     schedule_id = await live.services.live_schedule_id()
     with live.presence.seat(
         schedule_id,
@@ -175,7 +182,7 @@ async def _serve(
             pong = asyncio.Event()
             tasks = [
                 asyncio.create_task(_read(websocket, feed, seat, pong)),
-                asyncio.create_task(_write(websocket, live, feed, pong)),
+                asyncio.create_task(_write(websocket, live, feed, pong, ticket)),
             ]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -207,8 +214,12 @@ def _task_id(raw: Any) -> int | None:
     return raw if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0 else None
 
 
-async def _write(websocket: WebSocket, live: Live, feed: Feed, pong: asyncio.Event) -> None:
+async def _write(
+    websocket: WebSocket, live: Live, feed: Feed, pong: asyncio.Event, ticket: Ticket
+) -> None:
     while True:
+        if ticket.ended:
+            raise Refused(POLICY_VIOLATION, SIGNED_OUT)
         quiet = False
         try:
             async with asyncio.timeout(HEARTBEAT_S):
@@ -217,6 +228,8 @@ async def _write(websocket: WebSocket, live: Live, feed: Feed, pong: asyncio.Eve
             quiet = True
         if live.stopping:
             raise Refused(SERVICE_RESTART, "server restarting")
+        if ticket.ended:
+            raise Refused(POLICY_VIOLATION, SIGNED_OUT)
         for update in await feed.next_updates():
             await websocket.send_text(update.html)
         if quiet or pong.is_set():

@@ -8,8 +8,9 @@ username or anything else personal.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
@@ -18,7 +19,8 @@ from app.security.passwords import hash_password
 from app.services.access import require
 from app.services.context import ROLES, Actor, Services
 from app.services.errors import InvalidInput, NotFound, StateConflict
-from app.services.write_path import Transaction, change
+from app.services.sessions import announce_ended, end_sessions_in
+from app.services.write_path import Transaction, change, require_version
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
@@ -71,6 +73,75 @@ async def create_user(
     except IntegrityError:
         # Lost a race with a concurrent create of the same username or operator link.
         raise StateConflict("username or operator link is already taken") from None
+    return user
+
+
+async def update_user(
+    *,
+    services: Services,
+    actor: Actor,
+    user_id: int,
+    expected_version: int | None,
+    changes: dict[str, Any],
+) -> tables.User:
+    """Change a user's role, active flag or display name (admins).
+
+    Disabling a user or changing their role ends all their sessions and
+    refresh tokens in the same transaction, and once it has committed their
+    open boards, walls and streams are closed on every instance.
+    """
+    require(actor, "users.manage")
+    require_version(expected_version)
+    if actor.user_id == user_id and (
+        changes.get("active") is False or changes.get("role", "admin") != "admin"
+    ):
+        raise StateConflict(
+            "you cannot disable your own account or take away your own admin role",
+            {"field": "active" if changes.get("active") is False else "role"},
+        )
+    async with change(services, actor, "user.changed") as tx:
+        user = await tx.claim(tables.User, user_id, expected_version)
+        before = {"role": user.role, "active": user.active}
+        if "role" in changes:
+            _check_role(changes["role"], user.operator_id)
+            user.role = changes["role"]
+        if "active" in changes:
+            user.active = bool(changes["active"])
+        if "display_name" in changes:
+            user.display_name = str(changes["display_name"]).strip()
+        after = {"role": user.role, "active": user.active}
+        ended: list[str] = []
+        if after != before:
+            reason = "user disabled" if not user.active else "role changed"
+            ended = await end_sessions_in(tx.session, user_id=user_id, reason=reason)
+            await tx.session.execute(
+                update(tables.RefreshToken)
+                .where(
+                    tables.RefreshToken.user_id == user_id,
+                    tables.RefreshToken.revoked_at.is_(None),
+                )
+                .values(revoked_at=clock.now())
+            )
+        tx.audit("user", user_id, before=before, after=after | {"sessions_ended": len(ended)})
+    if after != before:
+        await announce_ended(services, user_id=user_id, session_ids=ended, everywhere=True)
+    return user
+
+
+def _check_role(role: str, operator_id: int | None) -> None:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", {"fields": {"role": role}})
+    if role == "operator" and operator_id is None:
+        problems = {"operator_id": "an operator account must be linked to an operator"}
+        raise InvalidInput("invalid user: operator_id", {"fields": problems})
+
+
+async def read_user(*, services: Services, actor: Actor, user_id: int) -> tables.User:
+    """One user as an administrator sees it (404 if there is none)."""
+    require(actor, "users.manage")
+    user = await get_user(services=services, user_id=user_id)
+    if user is None:
+        raise NotFound("user", user_id)
     return user
 
 

@@ -13,6 +13,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.auth.login_guard import TooManyLoginAttempts, client_address, log_in, login_guard_of
+from app.db import tables
+from app.services import sessions
 from app.services.errors import Unauthorized
 from app.web.session import (
     CSRF_FIELD,
@@ -76,8 +78,16 @@ async def login(request: Request) -> Response:
         return refused
     except Unauthorized as exc:
         return _form(request, next_url=next_url, error=exc.message, username=username, status=401)
+    return await signed_in(request, user, next_url, method="password")
+
+
+async def signed_in(request: Request, user: tables.User, next_url: str, *, method: str) -> Response:
+    """Open a session record for `user` and send them on to their screen with its cookie."""
+    services = services_of(request)
+    record = await sessions.open_session(services=services, user=user, method=method)
+    token = encode_session(settings=services.settings, user=user, session_id=record.id)
     response = RedirectResponse(landing(user.role, next_url), status_code=303)
-    start_session(response, request, encode_session(settings=services.settings, user=user))
+    start_session(response, request, token)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return response
 
@@ -97,6 +107,8 @@ def _form(
 
 @page_route(action=None)
 async def logout(request: Request, session: PageSession) -> Response:
+    """End this browser's session (only this one: the user's other browsers stay signed in)."""
+    await sessions.log_out(services=services_of(request), session_id=session.session_id)
     response = RedirectResponse("/login", status_code=303)
     end_session(response, request)
     return response

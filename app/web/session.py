@@ -1,12 +1,12 @@
 """Browser sessions: a signed cookie, CSRF protection, and who is on a page.
 
 The session is a JWT (HS256 under `Settings.secret_key`) in the cookie
-`takt_session`: user id, role, operator id, display name, a random CSRF
-secret and an expiry (`SESSION_HOURS`). Its audience `takt-session` keeps it
-apart from API access tokens signed with the same key: neither is accepted
-in the other's place. Like access tokens it is not looked up per request;
-logging out clears the cookie, and a disabled account keeps its open
-sessions until they expire.
+`takt_session`: the id of its server-side record, user id, role, operator id,
+display name, a random CSRF secret and an expiry (`SESSION_HOURS`). Its
+audience `takt-session` keeps it apart from API access tokens signed with the
+same key: neither is accepted in the other's place. Every request looks the
+record up (app/services/sessions.py, one primary-key read): logging out ends
+it, and disabling a user or changing their role ends all of theirs at once.
 
 Cookie flags: HttpOnly (scripts never see it), SameSite=Lax (not sent on
 cross-site POSTs), Path=/, and Secure when the request came over https, as
@@ -45,6 +45,7 @@ from app.auth.sessions import (
 )
 from app.services.context import Actor, Services
 from app.services.errors import ServiceError
+from app.services.sessions import live_session
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -111,9 +112,14 @@ async def page_session(conn: HTTPConnection) -> PageSession | None:
     token = conn.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    found = decode_session(token, settings=services_of(conn).settings)
-    if found is not None:
-        conn.scope.setdefault("state", {})["page_session"] = found
+    services = services_of(conn)
+    found = decode_session(token, settings=services.settings)
+    if found is None:
+        return None
+    record = await live_session(services=services, session_id=found.session_id)
+    if record is None or record.user_id != found.actor.user_id:
+        return None  # logged out, ended, or the user was disabled or given another role
+    conn.scope.setdefault("state", {})["page_session"] = found
     return found
 
 

@@ -14,8 +14,10 @@ Every event is a complete state, never a diff: the first event of any
 says it had (Last-Event-ID or `since`), it is up to date after one event.
 
 A wall is left open for days, longer than a session lasts: while it keeps
-asking, a session older than `RENEW_AFTER` gets a fresh cookie (same CSRF
-token), as long as the account is still active and still has its role.
+asking, a session older than `RENEW_AFTER` becomes a device session with a
+fresh expiry and cookie (same CSRF token), as long as its record is live:
+ending it (from another browser, `takt sessions end`, disabling the user)
+signs the wall out, and its open stream closes at once.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from app import clock
 from app.db import tables
 from app.http_errors import error_response
 from app.realtime.feed import Update
-from app.realtime.live import since_of
+from app.realtime.live import Identity, live_of, since_of
+from app.realtime.session_watch import Ticket
 from app.realtime.sse import HEARTBEAT_S, MAX_STREAM_S, sse_event
 from app.realtime.wall_feed import WallFeed, WallFrame
+from app.services.sessions import renew_device_session
 from app.services.wall import open_wall
 from app.web.session import (
     SESSION_COOKIE,
@@ -86,8 +90,12 @@ async def wall_stream(request: Request) -> Response:
         return admitted
     feed = wall_of(request)
     await feed.latest()  # fails here (500) rather than inside the stream
+    identity = Identity(
+        admitted.actor, admitted.display_name, by_cookie=True, session_id=admitted.session_id
+    )
+    ticket = live_of(request).watch(identity)
     response = StreamingResponse(
-        _events(feed),
+        _events(feed, ticket),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -95,15 +103,18 @@ async def wall_stream(request: Request) -> Response:
     return response
 
 
-async def _events(feed: WallFeed) -> AsyncIterator[str]:
+async def _events(feed: WallFeed, ticket: Ticket) -> AsyncIterator[str]:
     yield f"retry: {RETRY_MS}\n\n"
     async with feed.listening():
         frame = await feed.latest()
         yield _event(frame, full=True)
         shown, ends = frame.key, time.monotonic() + MAX_STREAM_S
-        while not feed.closing and time.monotonic() < ends:
-            next_frame = await feed.next_frame(frame.number, within=HEARTBEAT_S)
-            if feed.closing:
+        while not feed.closing and not ticket.ended and time.monotonic() < ends:
+            # The stream ends at once when its session does (the wall was signed out).
+            next_frame = await ticket.unless_ended(
+                feed.next_frame(frame.number, within=HEARTBEAT_S)
+            )
+            if feed.closing or ticket.ended:
                 break
             if next_frame is None:
                 yield ": heartbeat\n\n"
@@ -136,7 +147,12 @@ async def wall_poll(request: Request) -> Response:
 
 
 async def keep_signed_in(request: Request, session: PageSession, response: Response) -> None:
-    """Renew an old session cookie of a wall that is still being watched."""
+    """Keep a wall that is still being watched signed in: its record becomes a device
+    session with a fresh expiry, and the cookie is renewed (same CSRF token).
+
+    Only while the record is live: a wall whose session was ended (logout,
+    `takt sessions end`, the user disabled or given another role) stays out.
+    """
     token = request.cookies.get(SESSION_COOKIE)
     if not token or session.actor.user_id is None:
         return
@@ -152,7 +168,12 @@ async def keep_signed_in(request: Request, session: PageSession, response: Respo
         user = await db.get(tables.User, session.actor.user_id)
     if user is None or not user.active or user.role != session.actor.role:
         return
-    fresh = encode_session(settings=services.settings, user=user, csrf=session.csrf)
+    record = await renew_device_session(services=services, session_id=session.session_id)
+    if record is None:
+        return
+    fresh = encode_session(
+        settings=services.settings, user=user, session_id=record.id, csrf=session.csrf
+    )
     start_session(response, request, fresh)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from app.security.passwords import hash_password
 from app.services.context import SYSTEM, Services
 from app.services.write_path import change
 from app.settings import Settings
+from app.web.session import SESSION_COOKIE
 
 PASSWORD = "takt-test-password"
 WAIT_S = 10.0
@@ -105,6 +107,7 @@ async def build_plant(services: Services, day: datetime | None = None) -> Plant:
                 ("anna", "Anna Amsel", "scheduler", None),
                 ("ben", "Ben Becker", "scheduler", None),
                 ("olga", "Olga Petrova", "operator", olga.id),
+                ("ada", "Ada Admin", "admin", None),
             ]
         )
     return Plant(mill.id, olga.id, job.id, [task.id for task in tasks], day)
@@ -148,6 +151,47 @@ class Board:
         assert response.status_code == 200, response.text
         token: str = response.json()["access_token"]
         return token
+
+    async def log_in(self, client: httpx.AsyncClient, username: str) -> str:
+        """Log `client` in through the login form (a server-side session); its CSRF token."""
+        form = await client.get(f"{self.url}/login")
+        sent = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert sent is not None
+        response = await client.post(
+            f"{self.url}/login",
+            data={"username": username, "password": PASSWORD, "csrf_token": sent.group(1)},
+        )
+        assert response.status_code == 303, response.text
+        page = await client.get(f"{self.url}/board")
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
+        assert csrf is not None, page.text[:300]
+        return csrf.group(1)
+
+    async def session_cookie(self, username: str) -> str:
+        """A `Cookie:` header value of a fresh session of `username`."""
+        async with httpx.AsyncClient() as client:
+            await self.log_in(client, username)
+            return f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"
+
+    async def user(self, admin_token: str, username: str) -> tuple[int, str]:
+        """A user's id and ETag, as an administrator reads them."""
+        for candidate in range(1, 20):
+            found = await self.http.get(
+                f"/api/v1/users/{candidate}", headers={"Authorization": f"Bearer {admin_token}"}
+            )
+            if found.status_code == 200 and found.json()["username"] == username:
+                return candidate, found.headers["etag"]
+        raise AssertionError(f"no user {username}")
+
+    async def change_user(self, username: str, **changes: object) -> httpx.Response:
+        """The administrator (ada) changes a user through the API (If-Match: its ETag)."""
+        admin = await self.token("ada")
+        user_id, etag = await self.user(admin, username)
+        return await self.http.patch(
+            f"/api/v1/users/{user_id}",
+            json=changes,
+            headers={"Authorization": f"Bearer {admin}", "If-Match": etag},
+        )
 
     async def move(self, token: str, task_id: int, hour: int) -> int:
         """Place a task at `hour` on the plant's day through the API; returns the new revision."""

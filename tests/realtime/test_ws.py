@@ -15,9 +15,6 @@ from live_world import (  # noqa: F401
 )
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from app.db import tables as t
-from app.web.session import SESSION_COOKIE, encode_session
-
 POLICY_VIOLATION = 1008
 
 
@@ -47,13 +44,8 @@ async def test_an_operator_may_not_follow_the_board(board: Board) -> None:
     assert await closed_with(board, token=await board.token("olga")) == POLICY_VIOLATION
 
 
-def session_cookie(board: Board, user_id: int, name: str) -> str:
-    user = t.User(id=user_id, username=name, display_name=name, role="scheduler", operator_id=None)
-    return f"{SESSION_COOKIE}={encode_session(settings=board.settings, user=user)}"
-
-
 async def test_the_session_cookie_works_from_the_same_site_only(board: Board) -> None:
-    cookie = session_cookie(board, 1, "anna")
+    cookie = await board.session_cookie("anna")
     host = board.url.removeprefix("http://")
     # Cross-site WebSocket hijacking: the browser would send the cookie from any site.
     evil = {"additional_headers": {"Cookie": cookie}, "origin": "https://evil.example"}

@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 
 from app import clock
 from app.db import tables as t
+from app.services.sessions import open_session
 from app.web.session import (
     SESSION_COOKIE,
     decode_session,
@@ -186,7 +187,8 @@ async def test_the_session_is_no_access_token_and_expires(world: BoardWorld) -> 
     settings = world.services.settings
     async with world.services.db.read() as session:
         user = (await session.execute(select(t.User).where(t.User.username == "anna"))).scalar_one()
-    cookie = encode_session(settings=settings, user=user)
+    record = await open_session(services=world.services, user=user)
+    cookie = encode_session(settings=settings, user=user, session_id=record.id)
     later = clock.now() + timedelta(hours=13)
     assert decode_session(cookie, settings=settings) is not None
     assert decode_session(cookie, settings=settings, now=later) is None
@@ -199,7 +201,8 @@ async def test_page_actor_reads_the_cookie_of_a_websocket_too(world: BoardWorld)
     settings = world.services.settings
     async with world.services.db.read() as session:
         user = (await session.execute(select(t.User).where(t.User.username == "ben"))).scalar_one()
-    cookie = encode_session(settings=settings, user=user)
+    record = await open_session(services=world.services, user=user)
+    cookie = encode_session(settings=settings, user=user, session_id=record.id)
 
     class App:
         state = type("State", (), {"services": world.services})()

@@ -26,6 +26,7 @@ from app.domain.validation import validate_plan
 from app.realtime.wall_feed import WallFeed
 from app.services.audit import verify_chain
 from app.services.context import SYSTEM
+from app.services.sessions import open_session
 from app.services.wall import DashboardCache
 from app.services.write_path import change
 from app.web.session import SESSION_COOKIE, encode_session
@@ -174,8 +175,12 @@ async def test_an_old_session_is_renewed_while_the_wall_is_watched(world: BoardW
         maria = await session.scalar(select(t.User).where(t.User.username == "maria"))
     assert maria is not None
     settings = world.services.settings
-    old = encode_session(settings=settings, user=maria, now=clock.now() - timedelta(hours=7))
-    young = encode_session(settings=settings, user=maria, now=clock.now() - timedelta(hours=1))
+    record = await open_session(services=world.services, user=maria)
+    ages = [clock.now() - timedelta(hours=hours) for hours in (7, 1)]
+    old, young = (
+        encode_session(settings=settings, user=maria, session_id=record.id, now=issued)
+        for issued in ages
+    )
     client = world.another_browser()
     client.cookies.set(SESSION_COOKIE, young)
     assert SESSION_COOKIE not in (await client.get("/wall/poll?since=0")).cookies

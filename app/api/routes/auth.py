@@ -3,12 +3,21 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api.deps import actor_of, json_response, services_of
+from app.api.deps import actor_of, if_match, json_response, path_id, services_of
 from app.api.endpoint import ApiRouter, read_body
-from app.api.schemas import RefreshRequest, TokenRequest, TokenResponse, UserIn, UserOut
+from app.api.schemas import (
+    RefreshRequest,
+    SessionsEndedOut,
+    TokenRequest,
+    TokenResponse,
+    UserIn,
+    UserOut,
+    UserPatch,
+)
 from app.auth import tokens
 from app.auth.login_guard import client_address, log_in, login_guard_of
-from app.services import users
+from app.db import tables
+from app.services import sessions, users
 
 api = ApiRouter()
 
@@ -74,14 +83,66 @@ async def create_user(request: Request) -> Response:
     actor = await actor_of(request)
     body = await read_body(request, UserIn)
     user = await users.create_user(services=services_of(request), actor=actor, **body.model_dump())
-    return json_response(
-        {
-            "id": user.id,
-            "username": user.username,
-            "display_name": user.display_name,
-            "role": user.role,
-            "operator_id": user.operator_id,
-            "active": user.active,
-        },
-        status=201,
+    return json_response(_user_body(user), status=201, version=user.version)
+
+
+@api.get(
+    "/users/{user_id:id}", summary="One user (admins)", tag="auth", response=UserOut, errors=(404,)
+)
+async def get_user(request: Request) -> Response:
+    user = await users.read_user(
+        services=services_of(request),
+        actor=await actor_of(request),
+        user_id=path_id(request, "user_id"),
     )
+    return json_response(_user_body(user), version=user.version)
+
+
+@api.patch(
+    "/users/{user_id:id}",
+    summary="Change a user's role, display name or active flag (admins); disabling them or "
+    "changing their role ends all their sessions, sockets and streams at once",
+    tag="auth",
+    body=UserPatch,
+    response=UserOut,
+    if_match=True,
+    errors=(404, 409, 412, 428),
+)
+async def update_user(request: Request) -> Response:
+    actor = await actor_of(request)
+    body = await read_body(request, UserPatch)
+    user = await users.update_user(
+        services=services_of(request),
+        actor=actor,
+        user_id=path_id(request, "user_id"),
+        expected_version=if_match(request),
+        changes=body.model_dump(exclude_unset=True),
+    )
+    return json_response(_user_body(user), version=user.version)
+
+
+@api.delete(
+    "/users/{user_id:id}/sessions",
+    summary="Sign a user out everywhere (admins): every session, socket and stream ends",
+    tag="auth",
+    response=SessionsEndedOut,
+    errors=(404,),
+)
+async def end_user_sessions(request: Request) -> Response:
+    ended = await sessions.end_sessions_of(
+        services=services_of(request),
+        actor=await actor_of(request),
+        user_id=path_id(request, "user_id"),
+    )
+    return json_response({"ended": len(ended)})
+
+
+def _user_body(user: tables.User) -> dict[str, object]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role,
+        "operator_id": user.operator_id,
+        "active": user.active,
+    }
