@@ -77,6 +77,23 @@ class Settings(BaseSettings):
     # Changes older than this many revisions are not replayed; clients reload.
     change_feed_window: int = Field(default=5000, alias="TAKT_CHANGE_FEED_WINDOW")
 
+    # Single sign-on (OIDC, app/auth/oidc.py): on when an issuer and a client id are set.
+    oidc_issuer: str = Field(default="", alias="TAKT_OIDC_ISSUER")
+    oidc_client_id: str = Field(default="", alias="TAKT_OIDC_CLIENT_ID")
+    oidc_client_secret_file: Path | None = Field(default=None, alias="TAKT_OIDC_CLIENT_SECRET_FILE")
+    # Shown on the login page: "Sign in with <name>".
+    oidc_provider_name: str = Field(default="single sign-on", alias="TAKT_OIDC_PROVIDER_NAME")
+    oidc_scopes: str = Field(default="openid profile email", alias="TAKT_OIDC_SCOPES")
+    # The id token claim that says what someone may do (a string or a list of strings),
+    # and which of its values mean which Takt role: "planners=scheduler,it-admins=admin".
+    # Several values: the most powerful role wins; none: the sign-in is refused.
+    oidc_role_claim: str = Field(default="groups", alias="TAKT_OIDC_ROLE_CLAIM")
+    oidc_role_map: str = Field(default="", alias="TAKT_OIDC_ROLE_MAP")
+    # The claim a first sign-in's username comes from (linked to a user of that name).
+    oidc_username_claim: str = Field(default="preferred_username", alias="TAKT_OIDC_USERNAME_CLAIM")
+    # Where the provider sends the browser back; unset: this request's host + /login/oidc/callback.
+    oidc_redirect_url: str = Field(default="", alias="TAKT_OIDC_REDIRECT_URL")
+
     @model_validator(mode="after")
     def _embedded_database(self) -> Settings:
         if not self.database_url:
@@ -92,6 +109,16 @@ class Settings(BaseSettings):
         """The key that signs tokens and session cookies."""
         path = self.secret_key_file or self.var_dir / "secret_key"
         return _read_or_create(path, lambda: secrets.token_hex(32).encode())
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    @cached_property
+    def oidc_client_secret(self) -> str:
+        """The client secret from `TAKT_OIDC_CLIENT_SECRET_FILE` (empty: a public client)."""
+        path = self.oidc_client_secret_file
+        return path.read_text().strip() if path is not None else ""
 
     @property
     def data_keys_path(self) -> Path:

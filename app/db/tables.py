@@ -305,8 +305,12 @@ class User(Versioned, Base):
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # The single sign-on account this user is (app/services/sso_accounts.py), if any.
+    oidc_issuer: Mapped[str | None] = mapped_column(String(300))
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
     __table_args__ = (
         CheckConstraint("role in ('operator', 'scheduler', 'manager', 'admin')", name="user_role"),
+        UniqueConstraint("oidc_issuer", "oidc_subject", name="uq_users_oidc_account"),
     )
 
 

@@ -48,7 +48,7 @@ async def login_form(request: Request) -> Response:
     next_url = request.query_params.get("next")
     if session is not None:
         return RedirectResponse(landing(session.actor.role, next_url), status_code=303)
-    return _form(request, next_url=next_url or "", error=None, username="", status=200)
+    return form_page(request, next_url=next_url or "", error=None, username="", status=200)
 
 
 async def login(request: Request) -> Response:
@@ -58,10 +58,10 @@ async def login(request: Request) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(sent_csrf.encode(), expected.encode()):
         error = "The login form had expired. Please log in again."
-        return _form(request, next_url=next_url, error=error, username=username, status=403)
+        return form_page(request, next_url=next_url, error=error, username=username, status=403)
     if not username or not password:
         error = "Enter your username and password."
-        return _form(request, next_url=next_url, error=error, username=username, status=422)
+        return form_page(request, next_url=next_url, error=error, username=username, status=422)
     services = services_of(request)
     try:
         user = await log_in(
@@ -73,11 +73,13 @@ async def login(request: Request) -> Response:
         )
     except TooManyLoginAttempts as exc:
         error = f"Too many failed logins. Try again in {exc.retry_after} seconds."
-        refused = _form(request, next_url=next_url, error=error, username=username, status=429)
+        refused = form_page(request, next_url=next_url, error=error, username=username, status=429)
         refused.headers.update(exc.headers)
         return refused
     except Unauthorized as exc:
-        return _form(request, next_url=next_url, error=exc.message, username=username, status=401)
+        return form_page(
+            request, next_url=next_url, error=exc.message, username=username, status=401
+        )
     return await signed_in(request, user, next_url, method="password")
 
 
@@ -92,13 +94,15 @@ async def signed_in(request: Request, user: tables.User, next_url: str, *, metho
     return response
 
 
-def _form(
+def form_page(
     request: Request, *, next_url: str, error: str | None, username: str, status: int
 ) -> Response:
     csrf = new_csrf_secret()
     # No `next`: after login each role goes to its own screen (see `landing`).
     next_field = safe_next(next_url) if next_url else ""
-    context = {"next": next_field, "error": error, "username": username, "csrf": csrf}
+    settings = services_of(request).settings
+    sso = settings.oidc_provider_name if settings.oidc_enabled else None
+    context = {"next": next_field, "error": error, "username": username, "csrf": csrf, "sso": sso}
     response = render(request, "login.html", context, status_code=status)
     # Double-submit: the form's token must match this cookie (no session exists yet).
     set_cookie(response, request, LOGIN_CSRF_COOKIE, csrf, max_age=3600)

@@ -15,6 +15,7 @@ from app.web import (
     my_pages,
     optimizer_pages,
     repair_pages,
+    sso,
 )
 from app.web.session import page_session
 
@@ -29,6 +30,7 @@ async def home(request: Request) -> Response:
 routes = [
     Route("/", home, methods=["GET"]),
     *login.routes,
+    *sso.routes,
     *board_tools.routes,
     *board_pages.routes,
     *board_rows.routes,

@@ -234,3 +234,12 @@ async def test_without_a_next_page_each_role_lands_on_its_own_screen(world: Boar
         )  # fmt: skip
         landings[username] = response.headers["location"]
     assert landings == {"anna": "/board", "maria": "/wall", "olga": "/my"}
+
+
+async def test_the_login_page_offers_single_sign_on_only_when_it_is_configured(
+    world: BoardWorld,
+) -> None:
+    page = await world.client.get("/login")
+    assert page.status_code == 200 and "Sign in with" not in page.text
+    assert (await world.client.get("/login/oidc")).status_code == 404
+    assert (await world.client.get("/login/oidc/callback?code=x&state=y")).status_code == 404

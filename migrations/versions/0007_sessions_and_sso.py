@@ -1,4 +1,5 @@
-"""Server-side browser sessions: `page_sessions` (the cookie names a record that can be ended).
+"""Server-side browser sessions: `page_sessions` (the cookie names a record that can be
+ended); users linked to a single sign-on account: `users.oidc_issuer`, `users.oidc_subject`.
 
 Revision ID: 0007
 Revises: 0006
@@ -38,8 +39,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_page_sessions_user_id", "page_sessions", ["user_id"])
+    with op.batch_alter_table("users") as table:
+        table.add_column(sa.Column("oidc_issuer", sa.String(length=300), nullable=True))
+        table.add_column(sa.Column("oidc_subject", sa.String(length=255), nullable=True))
+        table.create_unique_constraint("uq_users_oidc_account", ["oidc_issuer", "oidc_subject"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users") as table:
+        table.drop_constraint("uq_users_oidc_account", type_="unique")
+        table.drop_column("oidc_subject")
+        table.drop_column("oidc_issuer")
     op.drop_index("ix_page_sessions_user_id", table_name="page_sessions")
     op.drop_table("page_sessions")
