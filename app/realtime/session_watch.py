@@ -73,9 +73,8 @@ class Ticket:
             ended.cancel()
             if not task.done():
                 task.cancel()
-        if task.cancelled():
-            return None
-        return task.result()
+            await asyncio.wait({task, ended})
+        return None if task.cancelled() else task.result()
 
 
 class SessionWatch:

@@ -184,3 +184,21 @@ async def test_changing_users_is_for_admins_and_checks_the_version(board: Board)
     )
     assert unchanged.headers["etag"] == etag
     assert unchanged.json()["role"] == "scheduler" and unchanged.json()["active"] is True
+
+
+async def test_signing_a_user_out_everywhere_ends_their_wall_stream(board: Board) -> None:
+    """The wall's long-lived session is revocable: ending it closes the open stream."""
+    async with browser_client(board, "ada") as (wall, _):
+        async with wall.stream("GET", "/wall/sse") as stream:
+            assert stream.status_code == 200
+            admin = await board.token("ada")
+            ada, _ = await board.user(admin, "ada")
+            ended = await board.http.delete(
+                f"/api/v1/users/{ada}/sessions", headers={"Authorization": f"Bearer {admin}"}
+            )
+            assert ended.status_code == 200 and ended.json() == {"ended": 1}
+            async with asyncio.timeout(WAIT_S):
+                async for _ in stream.aiter_bytes():
+                    pass
+        assert (await wall.get("/wall/poll?since=0")).status_code == 401
+        assert (await wall.get("/wall")).status_code == 303
