@@ -145,11 +145,18 @@ async def log_out(*, services: Services, session_id: str) -> None:
 
 
 async def end_sessions_in(db: AsyncSession, *, user_id: int, reason: str) -> list[str]:
-    """End every live session of a user inside the caller's transaction; their ids.
+    """End every live session of a user, and revoke their refresh tokens (API logins),
+    inside the caller's transaction; the sessions' ids.
 
     Publish with `announce_ended` once that transaction has committed.
     """
-    return await _end_where(db, [tables.PageSessionRecord.user_id == user_id], reason, clock.now())
+    now = clock.now()
+    await db.execute(
+        update(tables.RefreshToken)
+        .where(tables.RefreshToken.user_id == user_id, tables.RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return await _end_where(db, [tables.PageSessionRecord.user_id == user_id], reason, now)
 
 
 async def end_sessions_of(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
@@ -114,14 +114,6 @@ async def update_user(
         if after != before:
             reason = "user disabled" if not user.active else "role changed"
             ended = await end_sessions_in(tx.session, user_id=user_id, reason=reason)
-            await tx.session.execute(
-                update(tables.RefreshToken)
-                .where(
-                    tables.RefreshToken.user_id == user_id,
-                    tables.RefreshToken.revoked_at.is_(None),
-                )
-                .values(revoked_at=clock.now())
-            )
         tx.audit("user", user_id, before=before, after=after | {"sessions_ended": len(ended)})
     if after != before:
         await announce_ended(services, user_id=user_id, session_ids=ended, everywhere=True)

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 from live_world import (  # noqa: F401
+    PASSWORD,
     WAIT_S,
     Board,
     board_fixture,
@@ -111,9 +112,16 @@ async def test_a_role_change_takes_effect_on_the_next_request(board: Board) -> N
         browser_client(board, "anna") as (client, csrf),
         board_socket(board, client) as socket,
     ):
+        api_login = await board.http.post(
+            "/api/v1/auth/token", json={"username": "anna", "password": PASSWORD}
+        )
+        refresh = api_login.json()["refresh_token"]
         changed = await board.change_user("anna", role="manager")
         assert changed.status_code == 200, changed.text
         assert await closed_code(socket) == (POLICY_VIOLATION, "signed out")
+        # Her API login ends too: its refresh token is refused.
+        again = await board.http.post("/api/v1/auth/refresh", json={"refresh_token": refresh})
+        assert again.status_code == 401
         assert await page_goes_to_login(client)
         assert (
             await client.get("/api/v1/tasks", headers={"X-CSRF-Token": csrf})
