@@ -34,6 +34,7 @@ from app.security.crypto import DataCipher
 from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import NotFound, StateConflict
+from app.services.sessions import announce_ended, end_sessions_in
 from app.services.write_path import change, record_access, require_version
 
 __all__ = ["Erased", "erase_personal_data", "export_personal_data"]
@@ -174,17 +175,22 @@ async def erase_personal_data(
         operator.shifts.clear()
         operator.exceptions.clear()
         user = await tx.session.scalar(select(t.User).where(t.User.operator_id == operator_id))
+        ended: list[str] = []
         if user is not None:
             user.username = f"erased-{user.id}"
             user.display_name = ""
             user.password_hash = None
+            user.oidc_issuer = user.oidc_subject = None  # the single sign-on account's id
             user.active = False
             user.version += 1
+            ended = await end_sessions_in(tx.session, user_id=user.id, reason="user erased")
             tx.audit("users", user.id, before=None, after={"erased": True, "active": False})
         tx.touch("operators", operator_id)
         tx.audit("operators", operator_id, before=None, after={"erased": True})
         await tx.session.flush()
         version = row.version
+    if user is not None:
+        await announce_ended(services, user_id=user.id, session_ids=ended, everywhere=True)
     await _scrub(services)
     return Erased(operator_id, None if user is None else user.id, version)
 

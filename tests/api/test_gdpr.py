@@ -89,11 +89,17 @@ async def test_erasure_leaves_the_history_whole_naming_no_one_and_the_chain_inta
     stale = await api.post(f"{path}/erase", headers={**olga_in_full, "If-Match": '"1"'})
     assert stale.status_code == 412
 
+    signed_in = await api.post(
+        "/api/v1/auth/token", json={"username": "olga", "password": PASSWORD}
+    )
     erased = await api.post(
         f"{path}/erase", headers={**olga_in_full, "If-Match": current.headers["etag"]}
     )
 
     assert erased.status_code == 200, erased.text
+    # Her sign-ins end with her login: the refresh token she held is refused.
+    again = {"refresh_token": signed_in.json()["refresh_token"]}
+    assert (await api.post("/api/v1/auth/refresh", json=again)).status_code == 401
     after = (await api.get(path, headers=olga_in_full)).json()
     assert after["name"] == f"Erased operator {plant.olga}" and after["contact"] is None
     data = (await api.get(f"{path}/personal-data", headers=olga_in_full)).json()
