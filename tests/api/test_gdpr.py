@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PASSWORD
 from sqlalchemy import select
 
 from app import clock
@@ -21,6 +20,7 @@ from app.services.audit import verify_chain
 from app.services.context import Services
 
 PHONE, REASON = "+49 151 555 0142", "Knee surgery, Dr. Lindqvist"
+PASSWORD = "takt-test-password"  # every account of the API tests' plant (tests/api/conftest.py)
 
 
 @pytest.fixture
