@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -293,8 +294,18 @@ FOCUSED_JS = """() => { const item = document.activeElement.closest('#conflict-l
   return item ? item.dataset.order : null; }"""
 
 
+async def screenshot_more(page: Page, folder: Path) -> None:
+    """docs/screenshots/board-conflicts-more.png: the panel after one "Show more"."""
+    await page.focus("[data-more-conflicts]")
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(PAGE_IN_JS, timeout=WAIT_MS)
+    assert len((await page.evaluate(STATE_JS))["shown"]) == 2 * PAGE
+    await page.locator("#conflicts").scroll_into_view_if_needed()
+    await page.screenshot(path=str(folder / "board-conflicts-more.png"))
+
+
 async def test_show_more_neither_skips_nor_repeats_when_a_change_comes_between_pages(
-    board: Board, sign_in: SignIn, browser: Browser
+    board: Board, sign_in: SignIn, browser: Browser, screenshot_dir: Path
 ) -> None:
     """Ben's board shows a first page; a move takes conflicts out of the list, before
     and after the last item he sees, and its frame is late; "Show more" then lists the
@@ -317,6 +328,7 @@ async def test_show_more_neither_skips_nor_repeats_when_a_change_comes_between_p
             "() => window.taktLive && window.taktLive.transport === 'websocket'", timeout=WAIT_MS
         )
         before = await state_at(ben, await board.revision(token))
+        await screenshot_more(await sign_in("anna"), screenshot_dir)
         through = before["through"]
         assert len(before["shown"]) == PAGE and len(before["listed"]) > PAGE
 
