@@ -89,8 +89,11 @@ async def test_a_drag_in_a_week_of_the_large_demo_settles_and_reaches_a_colleagu
         arg=[task, before],
     )
     after = await bar.get_attribute("data-start") or ""
-    moved = datetime.fromisoformat(after) - datetime.fromisoformat(before)
-    assert moved.total_seconds() > 0 and moved.total_seconds() % 3600 == 0  # the week's snap
+    assert datetime.fromisoformat(after) > datetime.fromisoformat(before)
+    # On the week's snap: whole hours from the window's start.
+    window = await anna.get_attribute("#board-main", "data-start") or ""
+    from_start = datetime.fromisoformat(after) - datetime.fromisoformat(window)
+    assert from_start.total_seconds() % 3600 == 0
     assert "drag-source" not in (await bar.get_attribute("class") or "")
     # On Ben's board too, without a reload.
     await ben.wait_for_function(
