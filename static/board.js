@@ -474,9 +474,6 @@
     d.committing = true;
     clearTimeout(d.timer);
     d.ghost.classList.add("committing");
-    // The grabbing cursor goes now, not with the answer: taking it off restyles every
-    // node of the page (20-70 ms on a week view), better spent while the server works.
-    document.body.classList.remove("dragging");
     var fields = fieldsOf(p);
     delete fields.task_id;
     post("/board/tasks/" + d.taskId + "/place?" + view().query, fields)
