@@ -1,11 +1,13 @@
-"""A week of the large demo in a real browser: drawn readable, and a drag there lands.
+"""A week of the large demo in a real browser: drawn readable, an order found by its
+reference, and a drag there lands.
 
 The large demo (10,200 tasks) behind a real server on SQLite; Anna and Ben each
-have the week holding now open over a WebSocket. Anna drags a bar an hour or so
-later with the mouse: it is saved, settles in its new place on her board with
+have the week holding now open over a WebSocket. Anna drags a bar an hour or
+so later with the mouse: it is saved, settles in its new place on her board with
 one re-marking pass per swap (not one per fragment), and moves on Ben's board
-without a reload. Speed is not asserted here: `make bench-board` measures it
-(docs/performance.md)."""
+without a reload. Then Ben finds an order by its reference (one of ~2,500 jobs)
+and the board takes him to its bar. Speed is not asserted here: `make
+bench-board` measures it (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -57,6 +59,27 @@ async def open_week(browser: Browser, base_url: str, user: str) -> Page:
     return page
 
 
+async def find_an_order(page: Page) -> None:
+    """Search by an order reference of a bar in the lower rows, Enter on the hit: the
+    focus lands on a bar of that order."""
+    refs = await page.eval_on_selector_all(
+        "#bars .bar .bar-ref", "refs => [...new Set(refs.map(r => r.textContent))]"
+    )
+    reference = refs[len(refs) // 2]
+    await page.wait_for_function("() => !!(window.taktTools && window.taktTools.selected)")
+    await page.keyboard.press("/")
+    await page.keyboard.type(reference.lower())
+    hit = page.locator("#board-search-results .search-hit").first
+    await hit.wait_for()
+    assert reference in await hit.inner_text()
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(
+        """ref => { const bar = document.activeElement.closest('#bars .bar');
+             return !!bar && bar.querySelector('.bar-ref')?.textContent === ref; }""",
+        arg=reference,
+    )
+
+
 async def test_a_drag_in_a_week_of_the_large_demo_settles_and_reaches_a_colleague(
     browser: Browser, sqlite_database_url: str, live_server: Any, tmp_path: Path
 ) -> None:
@@ -104,3 +127,4 @@ async def test_a_drag_in_a_week_of_the_large_demo_settles_and_reaches_a_colleagu
     await anna.wait_for_timeout(1000)  # the live frame of the move, and htmx's settle
     # The answer, the live frame and their settles: one pass each at most.
     assert 1 <= await anna.evaluate("window.markPasses") <= 4
+    await find_an_order(ben)
