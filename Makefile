@@ -53,7 +53,8 @@ bench: venv
 	$(MAKE) bench-board
 	$(MAKE) bench-fanout
 
-# The board on the large demo: page loads, row blocks and moves per view; a week in chromium.
+# The board on the large demo: page loads, row blocks and moves per view (on a window with
+# movable bars at any hour); in chromium, a week opened cold and drags in every view.
 bench-board: venv
 	$(BIN)/python scripts/bench_board.py
 

@@ -187,11 +187,13 @@ def _healthy(base_url: str) -> bool:
 
 
 @contextmanager
-def uvicorn_server(env: dict[str, str], log: Path, workers: int = 1) -> Iterator[tuple[str, int]]:
-    """uvicorn on a free port (`workers` > 1 needs REDIS_URL in `env`, as `takt serve`
-    does); stopped on the way out, whatever happened.
+def uvicorn_server(
+    env: dict[str, str], log: Path, workers: int = 1, port: int | None = None
+) -> Iterator[tuple[str, int]]:
+    """uvicorn on `port` or a free one (`workers` > 1 needs REDIS_URL in `env`, as `takt
+    serve` does); stopped on the way out, whatever happened.
     """
-    port = _free_port()
+    port = port or _free_port()
     args = [
         sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",

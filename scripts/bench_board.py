@@ -1,11 +1,15 @@
 """The board at plant scale (`make bench-board`): page loads and moves per view, server and browser.
 
-    .venv/bin/python scripts/bench_board.py [--moves 40] [--loads 8] [--no-browser]
+    .venv/bin/python scripts/bench_board.py [--moves 40] [--loads 8] [--drags 8] [--no-browser]
     .venv/bin/python scripts/bench_board.py --database-url sqlite+aiosqlite:///x.db --skip-load
 
 Makes a throwaway SQLite database with `takt demo --size large` (as
 scripts/bench.py does), starts uvicorn on it and, over loopback with httpx:
 
+- **window**: per view, the window holding now, or when its first rows hold
+  fewer than 10 movable bars (a Sunday afternoon, a night shift) the next
+  window that does (`focus=` the window's end, up to 30 windows on), so every
+  view has figures whatever the hour and weekday the bench runs at;
 - **page**: `GET /board?<view>` per view, first load and then `--loads` more
   (median, p95), with the page's size and the bars it carries;
 - **rows**: `GET /board/rows` for the next block of rows (what scrolling costs);
@@ -15,8 +19,11 @@ scripts/bench.py does), starts uvicorn on it and, over loopback with httpx:
 
 then, unless `--no-browser`, in Debian's chromium (Playwright): a week by
 equipment and a week by operator opened cold (navigation to load event,
-DOM nodes, bars drawn, every long task), and a bar dragged in day and week
-view (mouse-up to the bar settled in its new place).
+DOM nodes, bars drawn, every long task), and in every view's window
+`--drags` bars dragged one after the other (median, p95): mouse-up to the
+bar settled in its new place ("settled"), mouse-up to the place answer's
+last byte ("answer": the server and the wire), and their difference, what
+the browser spends on the answer ("client").
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -47,6 +55,11 @@ BAR = re.compile(
     r'data-operator-id="(\d+)" data-equipment-id="(\d+)" data-start="([^"]+)" data-end="([^"]+)"'
 )
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+
+
+def short(query: str) -> str:
+    """A view's query as printed: `focus=` (a moment) shortened to its day and hour."""
+    return re.sub(r"focus=([0-9-]+)T([0-9]+)%3A.*", r"from \1 \2h", query)
 
 
 def pct(samples: list[float]) -> str:
@@ -70,7 +83,31 @@ async def log_in(client: httpx.AsyncClient) -> str:
     return token.group(1)
 
 
-async def over_http(base_url: str, loads: int, moves: int) -> None:
+MAIN = re.compile(r'id="board-main"[^>]*data-end="([^"]+)"')
+ENOUGH_BARS = 10
+WINDOWS_AHEAD = 30
+
+
+async def window_with_bars(client: httpx.AsyncClient, view: str) -> tuple[str, str]:
+    """The query of the first window of `view`, from the one holding now, whose first
+    rows hold movable bars (ENOUGH_BARS, or the most seen), and its page."""
+    query = view
+    page = (await client.get(f"/board?{query}")).text
+    best = (len(BAR.findall(page)), query, page)
+    for _ in range(WINDOWS_AHEAD):
+        if best[0] >= ENOUGH_BARS:
+            break
+        end = MAIN.search(page)
+        if end is None:
+            break
+        query = f"{view}&{urlencode({'focus': end.group(1)})}"
+        page = (await client.get(f"/board?{query}")).text
+        best = max(best, (len(BAR.findall(page)), query, page), key=lambda seen: seen[0])
+    return best[1], best[2]
+
+
+async def over_http(base_url: str, loads: int, moves: int) -> dict[str, str]:
+    """Page, rows and place figures per view; the window each view was measured on."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         csrf = await log_in(client)
         headers = {"X-CSRF-Token": csrf, "HX-Request": "true"}
@@ -79,7 +116,10 @@ async def over_http(base_url: str, loads: int, moves: int) -> None:
             f"{'rows ms':>8} {'place ms (med p95)':>19} {'answer KB':>9}"
         )
         rng = random.Random(11)
+        windows = {}
         for view in VIEWS:
+            windows[view], _ = await window_with_bars(client, view)
+            view = windows[view]
             began = time.perf_counter()
             page = await client.get(f"/board?{view}")
             first = (time.perf_counter() - began) * 1000
@@ -113,12 +153,13 @@ async def over_http(base_url: str, loads: int, moves: int) -> None:
                 assert answer.status_code == 200, answer.text[:200]
                 sizes.append(len(answer.content) / 1024)
             print(
-                f"{view:26} {first:7.1f} {pct(times):>17} {len(page.content) / 1024:6.0f} "
+                f"{short(view):26} {first:7.1f} {pct(times):>17} {len(page.content) / 1024:6.0f} "
                 f"{drawn:5d} {rows:8.1f} {pct(placed):>19} {statistics.median(sizes or [0]):9.1f}"
             )
+        return windows
 
 
-async def in_browser(base_url: str, loads: int) -> None:
+async def in_browser(base_url: str, loads: int, drags: int, windows: dict[str, str]) -> None:
     from playwright.async_api import async_playwright
 
     chromium = shutil.which("chromium")
@@ -138,11 +179,27 @@ async def in_browser(base_url: str, loads: int) -> None:
                 await page.wait_for_timeout(1500)
                 found = await page.evaluate(LOAD_FIGURES)
                 print(f"browser {view:24} {found}")
-        for view in ("zoom=day", "zoom=week"):
-            await page.goto(f"{base_url}/board?{view}", wait_until="load")
-            took = await drag_once(page)
-            words = f"{took:.0f} ms" if took is not None else "no movable bar in sight"
-            print(f"browser drag {view:19} mouse-up to settled: {words}")
+        print(
+            f"{'browser drag, mouse-up to':34} {'n':>3} {'settled (med p95)':>17} "
+            f"{'answer (med p95)':>17} {'client (med p95)':>17}"
+        )
+        for view in VIEWS:
+            query = windows.get(view, view)
+            await page.goto(f"{base_url}/board?{query}", wait_until="load")
+            await page.wait_for_timeout(1000)
+            settled, answered, moved = [], [], set()
+            for _ in range(drags):
+                took = await drag_once(page, moved)
+                if took is None:
+                    break
+                settled.append(took[0])
+                answered.append(took[1])
+                await page.wait_for_timeout(700)  # the live frame of this move, before the next
+            client = [s - a for s, a in zip(settled, answered, strict=True)]
+            print(
+                f"{short(query):34} {len(settled):3d} {pct(settled):>17} {pct(answered):>17} "
+                f"{pct(client):>17}"
+            )
         await browser.close()
 
 
@@ -159,31 +216,41 @@ LOAD_FIGURES = """() => new Promise(done => {
 })"""
 
 
-async def drag_once(page: Any) -> float | None:
+async def drag_once(page: Any, moved: set[str]) -> tuple[float, float] | None:
+    """Drag a bar in sight not moved yet 40 px to the right: (mouse-up to settled,
+    mouse-up to the place answer's last byte) in ms, or None if there is none."""
     bars = page.locator("#bars .bar.movable:not(.in-group):not(.status-in_progress)")
-    bar, box = None, None
+    bar, box, task = None, None, None
     for index in range(await bars.count()):
-        candidate, where = bars.nth(index), await bars.nth(index).bounding_box()
-        if where and where["width"] >= 12 and 200 < where["y"] < 700:
+        candidate = bars.nth(index)
+        task = await candidate.get_attribute("data-task-id")
+        where = await candidate.bounding_box()
+        if task not in moved and where and where["width"] >= 12 and 200 < where["y"] < 700:
             bar, box = candidate, where
             break
     if bar is None or box is None:  # a lightly booked first screen (e.g. assembly stations)
         return None
-    task = await bar.get_attribute("data-task-id")
+    moved.add(task)
     before = await bar.get_attribute("data-start")
     x, y = box["x"] + min(8, box["width"] / 2), box["y"] + box["height"] / 2
     await page.mouse.move(x, y)
     await page.mouse.down()
     await page.mouse.move(x + 40, y, steps=6)
     await page.wait_for_selector(".bar.ghost:not(.preview-pending)")
-    began = await page.evaluate("performance.now()")
+    began = await page.evaluate("performance.clearResourceTimings(), performance.now()")
     await page.mouse.up()
     await page.wait_for_function(
         """([id, before]) => { const b = document.getElementById('bar-' + id);
              return b && b.dataset.start !== before && !document.querySelector('.bar.ghost'); }""",
         arg=[task, before],
+        polling="raf",
     )
-    return float(await page.evaluate(f"performance.now() - {began}"))
+    settled = float(await page.evaluate(f"performance.now() - {began}"))
+    answer = await page.evaluate(
+        """() => performance.getEntriesByType('resource')
+                   .filter(e => e.name.includes('/place')).map(e => e.responseEnd).pop()"""
+    )
+    return settled, float(answer) - float(began)
 
 
 def main() -> int:
@@ -192,6 +259,8 @@ def main() -> int:
     parser.add_argument("--moves", type=int, default=40)
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--browser-loads", type=int, default=3, help="week pages opened cold")
+    parser.add_argument("--drags", type=int, default=8, help="bars dragged in each view")
+    parser.add_argument("--port", type=int, help="the server's port (default: a free one)")
     parser.add_argument("--database-url")
     parser.add_argument("--skip-load", action="store_true")
     args = parser.parse_args()
@@ -201,10 +270,10 @@ def main() -> int:
         if not args.skip_load:
             print("load:", load_plant(env), file=sys.stderr)
         print("machine:", machine())
-        with uvicorn_server(env, Path(tmp) / "server.log") as (base_url, _pid):
-            asyncio.run(over_http(base_url, args.loads, args.moves))
+        with uvicorn_server(env, Path(tmp) / "server.log", port=args.port) as (base_url, _pid):
+            windows = asyncio.run(over_http(base_url, args.loads, args.moves))
             if not args.no_browser:
-                asyncio.run(in_browser(base_url, args.browser_loads))
+                asyncio.run(in_browser(base_url, args.browser_loads, args.drags, windows))
     return 0
 
 

@@ -38,6 +38,7 @@
  *   window.taktBoard.currentView()   the view's query string (#board-main[data-view])
  *   window.taktBoard.lastRevision()  the revision the page shows (#board-revision)
  *   window.taktBoard.apply(html)     apply OOB fragments
+ *   window.taktBoard.settle()        re-mark and lay out now after a swap of one's own
  *   window.taktBoard.reload()        re-render the current view
  *   window.taktBoard.showTask(id)    scroll to a task's bar, fetching its rows if needed
  *   events on document: "takt:drag" {taskId, phase: start|move|end},
@@ -128,6 +129,7 @@
 
   function apply(html) {
     if (html) htmx.swap(document.body, html, { swapStyle: "none" });
+    settleBoard();
   }
 
   function navigate(query) {
@@ -162,7 +164,26 @@
     });
   });
 
+  /* One pass after a swap, however many fragments it held. htmx fires oobAfterSwap for
+   * every fragment swapped so far after each one (a move's answer of 16 fragments is 120
+   * events) and afterSettle once per fragment: each used to re-mark every bar and lay out
+   * the touched rows, forcing a layout each time. Now an event only asks for the pass;
+   * it runs once the swap is done (a microtask), or at once from apply(). */
+  var settleWanted = false;
+  var viewSwapped = false;
+
   function afterAnySwap(event) {
+    if (event && event.detail && event.detail.target && event.detail.target.id === "board-main") viewSwapped = true;
+    if (settleWanted) return;
+    settleWanted = true;
+    queueMicrotask(settleBoard);
+  }
+  document.addEventListener("htmx:oobAfterSwap", afterAnySwap);
+  document.addEventListener("htmx:afterSettle", afterAnySwap);
+
+  function settleBoard() {
+    if (!settleWanted) return;
+    settleWanted = false;
     if (refocusId) {
       var again = document.getElementById(refocusId);
       refocusId = null;
@@ -173,7 +194,8 @@
       var fresh = document.getElementById(drag.source.id);
       if (fresh) { drag.source = fresh; fresh.classList.add("drag-source"); }
     }
-    if (event && event.detail && event.detail.target && event.detail.target.id === "board-main") {
+    if (viewSwapped) {
+      viewSwapped = false;
       emit("takt:viewchange", { query: view().query });
     }
     reconcile();
@@ -181,8 +203,6 @@
     if (layer && !layer._taktLaidOut) startRows(); else layoutTouchedRows();
     loadRowsInSight();
   }
-  document.addEventListener("htmx:oobAfterSwap", afterAnySwap);
-  document.addEventListener("htmx:afterSettle", afterAnySwap);
 
   /* Conflict marks and the critical path, from the panel's marks (board_conflicts.js
    * keeps them through live changes): bars whose conflict went away (another task
@@ -904,6 +924,7 @@
       return meta ? Number(meta.getAttribute("data-revision")) : 0;
     },
     apply: apply,
+    settle: settleBoard,
     reload: function () { navigate(view().query); },
     dragging: function () { return drag ? Number(drag.taskId) : null; },
     showTask: focusBar,

@@ -5,7 +5,7 @@
  *
  * What the list shows is always the first items of the window's list in data-order
  * up to #conflicts-more[data-through] (everything when it is empty), so the next
- * page starts at the number of items shown: a live change (conflict_changes) takes
+ * page is the items after data-through: a live change (conflict_changes) takes
  * the changed tasks' conflicts out of the marks and the list, puts the new ones into
  * the marks, and into the list only those up to data-through; the rest are counted
  * in "Show N more". When everything was shown, the list keeps as many items as it
@@ -127,15 +127,34 @@
     updateMore();
   });
 
-  /* "Show N more": the next page (GET /board/conflicts), then focus on its first item. */
+  /* "Show N more": the items after the last one shown (GET /board/conflicts?after=, a
+   * cursor, so a live change meanwhile neither skips nor repeats one), then focus on the
+   * first of them. A page read before a change this board already shows (X-Takt-Revision
+   * older than its own) is asked for again: that change's frame came first and did not
+   * list the items past data-through, the page would miss or resurrect them. */
+  var PAGE_TRIES = 3;
+
+  function fetchPage(after, tries) {
+    var main = document.getElementById("board-main");
+    var url = "/board/conflicts?" + main.dataset.view + "&after=" + encodeURIComponent(after);
+    return fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } }).then(function (response) {
+      if (!response.ok) throw new Error("conflicts page " + response.status);
+      var revision = Number(response.headers.get("X-Takt-Revision"));
+      var shown = window.taktBoard ? window.taktBoard.lastRevision() : 0;
+      if (revision < shown && tries > 1) return fetchPage(after, tries - 1);
+      return response.text();
+    });
+  }
+
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("[data-more-conflicts]");
-    var list = document.getElementById("conflict-list"), main = document.getElementById("board-main");
-    if (!button || !list || !main) return;
-    var shown = list.children.length;
+    var list = document.getElementById("conflict-list");
+    if (!button || !list || !document.getElementById("board-main")) return;
+    var after = through();
     button.disabled = true;
-    htmx.ajax("GET", "/board/conflicts?" + main.dataset.view + "&offset=" + shown,
-      { target: "#conflict-list", swap: "beforeend" }).then(function () {
+    fetchPage(after, PAGE_TRIES).then(function (html) {
+      if (through() !== after) return; // a new view or page came meanwhile: this one is stale
+      htmx.swap(list, html, { swapStyle: "beforeend" });
       // A live change may have listed an item of this page meanwhile: keep one of each.
       var seen = {};
       Array.prototype.slice.call(list.children).forEach(function (item) {
@@ -143,10 +162,14 @@
         if (seen[order]) item.remove(); else seen[order] = true;
       });
       updateMore();
-      var first = list.children[shown], again = document.querySelector("[data-more-conflicts]");
-      if (again) again.disabled = false;
+      var first = Array.prototype.find.call(list.children, function (item) {
+        return (item.getAttribute("data-order") || "") > after;
+      });
       var focusable = first && first.querySelector("button");
       if (focusable) focusable.focus();
+    }).catch(function () { /* the button comes back below; a click tries again */ }).then(function () {
+      var again = document.querySelector("[data-more-conflicts]");
+      if (again) again.disabled = false;
     });
   });
 

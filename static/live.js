@@ -107,6 +107,7 @@
   function apply(html) {
     if (html && html.indexOf("<") !== -1 && !/^\s*<!--heartbeat-->\s*$/.test(html)) {
       htmx.swap(document.body, html, { swapStyle: "none" });
+      if (window.taktBoard && window.taktBoard.settle) window.taktBoard.settle();
     }
     settled();
   }

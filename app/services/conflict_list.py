@@ -4,12 +4,15 @@ it, and the board window's, for the board's panel.
 The plant's list is the one the wall counts (`schedule.validate_schedule`,
 computed once per revision), with the job's reference and the first task's
 start so the board can jump to it. The board's panel shows a first page of its
-window's conflicts (`window_page`) and fetches the next ones the same way,
-by offset, in the order board.js keeps the panel (`data-order`).
+window's conflicts (`window_page`) and fetches the next ones the same way, in
+the order board.js keeps the panel (`data-order`), by a cursor: the items after
+the last one shown, whatever changed before it since (an offset skipped or
+repeated an item when a live change moved the list under it).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -79,32 +82,33 @@ def following(offset: int, shown: int, total: int) -> int | None:
 @dataclass(frozen=True, slots=True)
 class WindowPage:
     """A page of a board window's conflicts (out-of-service ones aside: the panel
-    groups those by machine, whole), in `conflict_order`."""
+    groups those by machine, whole), in `conflict_order`, at `revision`."""
 
     items: list[Conflict]
     total: int
-    offset: int
+    left: int  # listed after the page's last item
     # Per item's first task: its job's reference and customer.
-    refs: dict[int, str]
-
-    @property
-    def next_offset(self) -> int | None:
-        return following(self.offset, len(self.items), self.total)
+    refs: Mapping[int, str]
+    revision: int = 0
 
 
 def window_page(
     conflicts: list[Conflict],
-    offset: int,
+    after: str,
     size: int,
     refs: Mapping[int, str] | None = None,
 ) -> WindowPage:
-    """The page at `offset` of a window's conflicts (the board's first page, and each
-    "Show more"): the out-of-service ones left out, the rest in `conflict_order`."""
+    """The `size` conflicts of a window that follow the one whose `conflict_order` is
+    `after` ("": the first page), out-of-service ones left out."""
     listed = sorted((c for c in conflicts if c.type is not BLOCKED), key=conflict_order)
-    items = listed[offset : offset + size]
+    begin = bisect_right([conflict_order(c) for c in listed], after) if after else 0
+    items = listed[begin : begin + size]
     firsts = {c.task_ids[0] for c in items if c.task_ids}
     known = {task_id: ref for task_id, ref in (refs or {}).items() if task_id in firsts}
-    return WindowPage(items, len(listed), offset, known)
+    return WindowPage(items, len(listed), len(listed) - begin - len(items), known)
+
+
+AFTER_MAX = 4000  # a data-order: a type, the task ids, a message
 
 
 async def window_conflicts(
@@ -112,21 +116,22 @@ async def window_conflicts(
     services: Services,
     actor: Actor,
     scope: BoardScope,
-    offset: int,
+    after: str,
 ) -> WindowPage:
-    """A page of the conflicts the board of `scope` lists (its "Show more")."""
+    """The conflicts the board of `scope` lists after the one ordered `after` (its
+    "Show more"), and the revision they are of."""
     require(actor, "plan.read")
-    if offset < 0:
-        raise InvalidInput("offset must be zero or more", {"field": "offset"})
+    if len(after) > AFTER_MAX or not after.isprintable():
+        raise InvalidInput("after is the data-order of the last item shown", {"field": "after"})
     schedule_id = await services.live_schedule_id()
     async with services.db.read() as session, session.begin():
         revision = await schedule_revision(session, schedule_id)
         shown = {resource.id for resource in await rows_of(session, scope)}
         visible = await bar_ids(session, schedule_id, scope, shown)
         found = await conflicts_on(services, session, schedule_id, revision, scope, visible)
-        page = window_page(found, offset, services.settings.board_conflicts_page)
+        page = window_page(found, after, services.settings.board_conflicts_page)
         refs = await conflict_refs(session, page.items)
-    return replace(page, refs=refs)
+    return replace(page, refs=refs, revision=revision)
 
 
 def conflict_order(conflict: Conflict) -> str:

@@ -60,7 +60,7 @@ def conflict_items(
 def conflicts_panel(conflicts: list[Conflict], refs: Mapping[int, str], size: int) -> Context:
     """The panel of a page: the out-of-service group, the first `size` others, and
     every other's mark (see `marks`)."""
-    page = window_page(conflicts, 0, size, refs)
+    page = window_page(conflicts, "", size, refs)
     listed = sorted((c for c in conflicts if c.type is not BLOCKED), key=conflict_order)
     return {
         "count": len(conflicts),
@@ -74,14 +74,12 @@ def conflicts_panel(conflicts: list[Conflict], refs: Mapping[int, str], size: in
 
 def more_conflicts(page: WindowPage, size: int) -> Context:
     """The "Show more" under a page: how many are left, and the `data-order` of the
-    page's last item (board.js shows no live item past it: what it shows stays the
-    first items of the list, so the next page starts at their count)."""
-    following = page.next_offset
-    left = page.total - following if following is not None else 0
+    page's last item, from which the next page goes on (board.js shows no live item
+    past it: what it shows stays the first items of the list)."""
     return {
-        "left": left,
-        "next": min(size, left),
-        "through": conflict_order(page.items[-1]) if left and page.items else "",
+        "left": page.left,
+        "next": min(size, page.left),
+        "through": conflict_order(page.items[-1]) if page.left and page.items else "",
     }
 
 

@@ -4,7 +4,7 @@
                                          reference, name, customer), tasks, operators,
                                          equipment (only `kind`, e.g. job for the job
                                          filter), each with where it is on the board
-    GET /board/conflicts?<view>&offset=  the next page of the board panel's conflicts
+    GET /board/conflicts?<view>&after=   the board panel's conflicts after the last shown
                                          (HTML: its items, and "Show more" out of band)
     GET /board/conflicts/all?offset=&severity=
                                          one page of every conflict of the plan (HTML),
@@ -71,16 +71,15 @@ async def search(request: Request, session: PageSession) -> Response:
 
 @page_route(action="plan.read")
 async def window_conflicts(request: Request, session: PageSession) -> Response:
-    params = request.query_params
-    offset = forms.query_int(params, "offset")
-    if offset is None:
-        return _bad("offset", "offset is a whole number, zero or more")
+    after = request.query_params.get("after")
+    if after is None:
+        return _bad("after", "after is the data-order of the last item shown (empty: the first)")
     services = services_of(request)
     zone = ZoneInfo(await board_service.plant_timezone(services=services))
-    view = render.view_from_query(params, zone)
+    view = render.view_from_query(request.query_params, zone)
     try:
         page = await conflict_list.window_conflicts(
-            services=services, actor=session.actor, scope=render.scope_of(view), offset=offset
+            services=services, actor=session.actor, scope=render.scope_of(view), after=after
         )
     except ServiceError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
@@ -89,7 +88,9 @@ async def window_conflicts(request: Request, session: PageSession) -> Response:
         more_conflicts(page, services.settings.board_conflicts_page),
         can_edit=allowed(session.actor, "assignment.write"),
     )
-    return HTMLResponse(str(html), headers={"Cache-Control": "no-store"})
+    # board_conflicts.js asks again if its board already shows a later revision.
+    headers = {"Cache-Control": "no-store", "X-Takt-Revision": str(page.revision)}
+    return HTMLResponse(str(html), headers=headers)
 
 
 @page_route(action="plan.read")

@@ -119,6 +119,52 @@ async def test_drag_a_bar_to_another_time_and_row(browser: Browser, board: Any) 
     await page.wait_for_function("() => !document.querySelector('.bar.ghost')")
 
 
+COUNT_PASSES_JS = """() => {
+  const marks = window.taktConflicts.marks;
+  window.markPasses = 0;
+  window.taktConflicts.marks = function () {
+    window.markPasses++;
+    return marks.apply(this, arguments);
+  };
+}"""
+
+
+async def test_a_drop_re_marks_the_bars_once_not_once_per_fragment(
+    browser: Browser, board: Any
+) -> None:
+    """The answer and the live frame of a drop are many fragments (bars, panel, counters,
+    load strips, tray...), and htmx fires an event for every fragment swapped so far
+    after each one: the board re-marks its bars and lays out the touched rows once per
+    swap, not per event (on the large plant, 120 passes over every bar were most of a
+    week drag's time in the browser)."""
+    base_url, plant = board
+    page = await open_board(browser, base_url, plant)
+    await page.wait_for_function("() => window.taktLive && window.taktLive.transport")
+    answers: list[str] = []
+
+    async def keep(response: Any) -> None:
+        if "/place" in response.url:
+            answers.append(await response.text())
+
+    page.on("response", keep)
+    await page.evaluate(COUNT_PASSES_JS)
+    await grab(page, f"#bar-{plant.cut}")
+    x, y = await lane_point(page, plant, plant.at(7), 1)
+    await page.mouse.move(x + 2, y, steps=8)
+    await page.wait_for_selector(".bar.ghost.preview-ok")
+    await page.evaluate("window.markPasses = 0")
+    await page.mouse.up()
+    await page.wait_for_selector("#notice.notice-ok")
+    await page.wait_for_function("() => !document.querySelector('.bar.ghost')")
+    await page.wait_for_timeout(1000)  # the live frame of the move, and htmx's settle
+    assert answers and answers[0].count("hx-swap-oob") >= 8
+    # The answer, its settle, the live frame and its settle: a pass each at most.
+    assert 1 <= await page.evaluate("window.markPasses") <= 4
+    bar = page.locator(f"#bar-{plant.cut}")
+    assert await bar.get_attribute("data-row") == "1"
+    assert "drag-source" not in (await bar.get_attribute("class") or "")
+
+
 async def test_a_bar_under_the_now_line_takes_the_click(
     browser: Browser, sqlite_database_url: str, live_server: Any, tmp_path: Path
 ) -> None:

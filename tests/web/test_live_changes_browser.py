@@ -12,7 +12,9 @@ rest, which then match the fresh page's."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -257,3 +259,100 @@ async def test_a_move_updates_the_load_strips_of_the_rows_it_touched_on_every_bo
     assert moved[0] != after[0] and moved[1] != after[1]
     for page in (anna, ben):
         assert await strips(page, revision, mill, mill2) == [(moved[0], True), (moved[1], True)]
+
+
+class HeldFrames:
+    """Ben's WebSocket through Playwright: frames from the server pass, or wait while
+    `hold` is on, as a frame late on a slow link does."""
+
+    def __init__(self) -> None:
+        self.hold = False
+        self.waiting: list[str | bytes] = []
+        self.socket: Any = None
+
+    def route(self, socket: Any) -> None:
+        self.socket = socket
+        server = socket.connect_to_server()
+        server.on_message(self.from_server)
+        socket.on_message(server.send)
+
+    def from_server(self, message: str | bytes) -> None:
+        if self.hold:
+            self.waiting.append(message)
+        else:
+            self.socket.send(message)
+
+    def release(self) -> None:
+        self.hold = False
+        for message in self.waiting:
+            self.socket.send(message)
+        self.waiting.clear()
+
+
+PAGE_IN_JS = "() => !document.querySelector('[data-more-conflicts]').disabled"
+FOCUSED_JS = """() => { const item = document.activeElement.closest('#conflict-list li.conflict');
+  return item ? item.dataset.order : null; }"""
+
+
+async def screenshot_more(page: Page, folder: Path) -> None:
+    """docs/screenshots/board-conflicts-more.png: the panel after one "Show more"."""
+    await page.focus("[data-more-conflicts]")
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(PAGE_IN_JS, timeout=WAIT_MS)
+    assert len((await page.evaluate(STATE_JS))["shown"]) == 2 * PAGE
+    await page.locator("#conflicts").scroll_into_view_if_needed()
+    await page.screenshot(path=str(folder / "board-conflicts-more.png"))
+
+
+async def test_show_more_neither_skips_nor_repeats_when_a_change_comes_between_pages(
+    board: Board, sign_in: SignIn, browser: Browser, screenshot_dir: Path
+) -> None:
+    """Ben's board shows a first page; a move takes conflicts out of the list, before
+    and after the last item he sees, and its frame is late; "Show more" then lists the
+    items that now follow that last item (by offset it skipped one), and once the
+    frame is in his board is the fresh page's."""
+    plant = board.plant
+    token = await board.token("anna")
+    cut, drill, deburr = plant.tasks
+    for task in (cut, drill, deburr):  # all three at 08:00 on Mill 1 and Olga: 8 conflicts
+        await board.move(token, task, 8)
+    frames = HeldFrames()
+    context = await browser.new_context(viewport={"width": 1400, "height": 800})
+    try:
+        await context.route_web_socket(re.compile(r"/board/ws"), frames.route)
+        ben = await context.new_page()
+        board_path = "/board?" + urlencode(plant.view)
+        await ben.goto(board.url + "/login?next=" + quote(board_path, safe=""))
+        await submit_login(ben, "ben", PASSWORD)
+        await ben.wait_for_function(
+            "() => window.taktLive && window.taktLive.transport === 'websocket'", timeout=WAIT_MS
+        )
+        before = await state_at(ben, await board.revision(token))
+        await screenshot_more(await sign_in("anna"), screenshot_dir)
+        through = before["through"]
+        assert len(before["shown"]) == PAGE and len(before["listed"]) > PAGE
+
+        frames.hold = True
+        revision = await board.move(token, deburr, 12)  # Deburr away: its conflicts go
+        fresh = await state_at(await sign_in("ben"), revision)
+        gone = set(before["listed"]) - set(fresh["listed"])
+        # Some of what Ben sees is gone, so the items after his last one moved up.
+        assert gone & set(before["shown"]) and through in gone
+        following = [order for order in fresh["listed"] if order > through][:PAGE]
+        assert following, fresh
+
+        await ben.focus("[data-more-conflicts]")
+        await ben.keyboard.press("Enter")
+        await ben.wait_for_function(PAGE_IN_JS, timeout=WAIT_MS)
+        shown = (await ben.evaluate(STATE_JS))["shown"]
+        assert [order for order in shown if order > through] == following
+        assert await ben.evaluate(FOCUSED_JS) == following[0]
+        assert len(shown) == len(set(shown))
+        assert await ben.evaluate("window.taktBoard.lastRevision()") < revision  # still late
+
+        frames.release()
+        late = await state_at(ben, revision)
+        assert {key: late[key] for key in SAME} == {key: fresh[key] for key in SAME}
+        assert late["shown"] == fresh["listed"][: len(late["shown"])] and late["shown"]
+    finally:
+        await context.close()
