@@ -43,6 +43,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench import app_env, load_plant, machine, uvicorn_server
@@ -188,17 +189,22 @@ async def in_browser(base_url: str, loads: int, drags: int, windows: dict[str, s
             await page.goto(f"{base_url}/board?{query}", wait_until="load")
             await page.wait_for_timeout(1000)
             settled, answered, moved = [], [], set()
+            refused = 0
             for _ in range(drags):
                 took = await drag_once(page, moved)
                 if took is None:
                     break
+                if isinstance(took, str):
+                    refused += 1
+                    await page.goto(f"{base_url}/board?{query}", wait_until="load")
+                    continue
                 settled.append(took[0])
                 answered.append(took[1])
                 await page.wait_for_timeout(700)  # the live frame of this move, before the next
             client = [s - a for s, a in zip(settled, answered, strict=True)]
             print(
                 f"{short(query):34} {len(settled):3d} {pct(settled):>17} {pct(answered):>17} "
-                f"{pct(client):>17}"
+                f"{pct(client):>17}" + (f"  ({refused} refused drops left out)" if refused else "")
             )
         await browser.close()
 
@@ -216,7 +222,7 @@ LOAD_FIGURES = """() => new Promise(done => {
 })"""
 
 
-async def drag_once(page: Any, moved: set[str]) -> tuple[float, float] | None:
+async def drag_once(page: Any, moved: set[str]) -> tuple[float, float] | str | None:
     """Drag a bar in sight not moved yet 40 px to the right: (mouse-up to settled,
     mouse-up to the place answer's last byte) in ms, or None if there is none."""
     bars = page.locator("#bars .bar.movable:not(.in-group):not(.status-in_progress)")
@@ -239,12 +245,17 @@ async def drag_once(page: Any, moved: set[str]) -> tuple[float, float] | None:
     await page.wait_for_selector(".bar.ghost:not(.preview-pending)")
     began = await page.evaluate("performance.clearResourceTimings(), performance.now()")
     await page.mouse.up()
-    await page.wait_for_function(
-        """([id, before]) => { const b = document.getElementById('bar-' + id);
-             return b && b.dataset.start !== before && !document.querySelector('.bar.ghost'); }""",
-        arg=[task, before],
-        polling="raf",
-    )
+    try:
+        await page.wait_for_function(
+            """([id, before]) => { const b = document.getElementById('bar-' + id);
+               return b && b.dataset.start !== before
+                 && !document.querySelector('.bar.ghost'); }""",
+            arg=[task, before],
+            polling="raf",
+            timeout=10_000,
+        )
+    except PlaywrightTimeout:  # refused (unavailable time, a conflict): not a sample
+        return "refused"
     settled = float(await page.evaluate(f"performance.now() - {began}"))
     answer = await page.evaluate(
         """() => performance.getEntriesByType('resource')

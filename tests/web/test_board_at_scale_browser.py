@@ -1,11 +1,11 @@
-"""A week of the large demo in a real browser: drawn readable, an order found by its
-reference, and a drag there lands.
+"""A week of the large demo in a real browser: drawn readable with availability on the
+rows, an order found by its reference, a drag there lands and is undone.
 
 The large demo (10,200 tasks) behind a real server on SQLite; Anna and Ben each
 have the week holding now open over a WebSocket. Anna drags a bar an hour or
 so later with the mouse: it is saved, settles in its new place on her board with
 one re-marking pass per swap (not one per fragment), and moves on Ben's board
-without a reload. Then Ben finds an order by its reference (one of ~2,500 jobs)
+without a reload; she undoes it and it is back on both boards. Then Ben finds an order by its reference (one of ~2,500 jobs)
 and the board takes him to its bar. Speed is not asserted here: `make
 bench-board` measures it (docs/performance.md)."""
 
@@ -90,6 +90,10 @@ async def test_a_drag_in_a_week_of_the_large_demo_settles_and_reaches_a_colleagu
     # Readable at week zoom: runs of thin bars grouped, every bar names its order.
     assert await anna.locator("#bars .bar-group").count() > 0
     assert await anna.locator("#bars .bar .bar-ref").count() > 0
+    # Availability on the rows: time off shift shaded, a load strip on every row in sight.
+    assert await anna.locator("#board-main .row-off").count() > 0
+    rows = await anna.locator("#rows .row-label").count()
+    assert rows > 0 and await anna.locator("#board-main .row-load").count() >= rows
 
     task = await anna.evaluate(MOVABLE_JS)
     assert task, "a movable bar in sight in the week holding now"
@@ -127,4 +131,11 @@ async def test_a_drag_in_a_week_of_the_large_demo_settles_and_reaches_a_colleagu
     await anna.wait_for_timeout(1000)  # the live frame of the move, and htmx's settle
     # The answer, the live frame and their settles: one pass each at most.
     assert 1 <= await anna.evaluate("window.markPasses") <= 4
+    # A wrong move, undone: back where it was, on both boards.
+    await anna.click("[data-undo]:not([disabled])")
+    for page in (anna, ben):
+        await page.wait_for_function(
+            "([id, start]) => document.getElementById('bar-' + id)?.dataset.start === start",
+            arg=[task, before],
+        )
     await find_an_order(ben)
