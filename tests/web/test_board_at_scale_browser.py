@@ -6,8 +6,9 @@ have the week holding now open over a WebSocket. Anna drags a bar an hour or
 so later with the mouse: it is saved, settles in its new place on her board with
 one re-marking pass per swap (not one per fragment), and moves on Ben's board
 without a reload; she undoes it and it is back on both boards. Then Ben finds
-an order by its reference (one of ~2,500 jobs) and the board takes him to its bar. Speed is not asserted here: `make
-bench-board` measures it (docs/performance.md)."""
+an order by its reference (one of ~2,500 jobs) and the board takes him to its
+bar. Speed is not asserted here: `make bench-board` measures it
+(docs/performance.md)."""
 
 from __future__ import annotations
 
