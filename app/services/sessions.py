@@ -168,7 +168,7 @@ async def end_sessions_of(
         if await tx.session.get(tables.User, user_id) is None:
             raise NotFound("user", user_id)
         ended = await end_sessions_in(tx.session, user_id=user_id, reason=reason[:40])
-        tx.audit("user", user_id, before=None, after={"sessions_ended": len(ended)})
+        tx.audit("users", user_id, before=None, after={"sessions_ended": len(ended)})
     await announce_ended(services, user_id=user_id, session_ids=ended, everywhere=True)
     return ended
 
@@ -186,7 +186,7 @@ async def end_session(
         await _end_where(
             tx.session, [tables.PageSessionRecord.id == session_id], reason[:40], clock.now()
         )
-        tx.audit("user", row.user_id, before=None, after={"sessions_ended": 1})
+        tx.audit("users", row.user_id, before=None, after={"sessions_ended": 1})
     await announce_ended(
         services, user_id=found.user_id, session_ids=[session_id], everywhere=False
     )

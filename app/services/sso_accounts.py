@@ -50,7 +50,7 @@ async def account_for(
         if user is None:
             user = await _link_or_create(tx.session, issuer, subject, username, display_name, role)
             tx.audit(
-                "user",
+                "users",
                 user.id,
                 before=None,
                 after={"role": role, "linked_to_sso": True},

@@ -65,7 +65,7 @@ async def create_user(
             session.add(user)
             await session.flush()
             tx.audit(
-                "user",
+                "users",
                 user.id,
                 before=None,
                 after={"role": role, "operator_id": operator_id, "active": True},
@@ -114,7 +114,7 @@ async def update_user(
         if after != before:
             reason = "user disabled" if not user.active else "role changed"
             ended = await end_sessions_in(tx.session, user_id=user_id, reason=reason)
-        tx.audit("user", user_id, before=before, after=after | {"sessions_ended": len(ended)})
+        tx.audit("users", user_id, before=before, after=after | {"sessions_ended": len(ended)})
     if after != before:
         await announce_ended(services, user_id=user_id, session_ids=ended, everywhere=True)
     return user

@@ -7,6 +7,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.web import (
+    admin_audit,
+    admin_keys,
+    admin_people,
+    admin_users,
     board_pages,
     board_rows,
     board_tools,
@@ -38,4 +42,8 @@ routes = [
     *optimizer_pages.routes,
     *repair_pages.routes,
     *my_pages.routes,
+    *admin_users.routes,
+    *admin_keys.routes,
+    *admin_audit.routes,
+    *admin_people.routes,
 ]

@@ -32,7 +32,7 @@ async def test_create_user_hashes_audits_and_logs_a_change(services: Services) -
         audits = list((await session.execute(select(tables.AuditEntry))).scalars())
         changes = list((await session.execute(select(tables.ChangeLogEntry))).scalars())
     assert [(a.action, a.entity, a.entity_id) for a in audits] == [
-        ("user.created", "user", user.id)
+        ("user.created", "users", user.id)
     ]
     assert audits[0].after == {"role": "manager", "operator_id": None, "active": True}
     assert "grace" not in str(audits[0].after).lower()

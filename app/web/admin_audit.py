@@ -1,0 +1,137 @@
+"""Administration: the audit trail, filtered, and its hash chain verified (admins only).
+
+    GET  /admin/audit?entity=&entity_id=&actor=&since=&until=&before=
+    POST /admin/audit/verify      recompute the chain (and open the archive files)
+
+Newest first, 50 at a time (`before`: the page after this one). Days are the
+plant's days (`since` from its midnight, `until` to the end of that day).
+Verifying walks the whole trail, as `takt audit verify --archives` does, and
+says whether every hash and link still matches, and if not where it breaks.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.services import audit, audit_trail, board as board_service
+from app.services.audit import ChainCheck
+from app.services.audit_trail import TrailQuery
+from app.services.retention import archive_folder
+from app.web.session import PageSession, page_route, services_of
+from app.web.templates import render
+
+
+@page_route(action="audit.read")
+async def trail(request: Request, session: PageSession) -> Response:
+    return await _page(request, session, None)
+
+
+@page_route(action="audit.read")
+async def verify(request: Request, session: PageSession) -> Response:
+    services = services_of(request)
+    check = await audit.verify_archives(services, archive_folder(services))
+    return await _page(request, session, check)
+
+
+async def _page(request: Request, session: PageSession, check: ChainCheck | None) -> Response:
+    services = services_of(request)
+    zone = ZoneInfo(await board_service.plant_timezone(services=services))
+    params = request.query_params
+    problems: dict[str, str] = {}
+    shown = {name: params.get(name, "")[:100].strip() for name in _FILTERS}
+    query = await _query(request, session, shown, zone, problems)
+    page = None
+    if not problems:
+        page = await audit_trail.read_trail(services=services, actor=session.actor, query=query)
+    kinds = await audit_trail.entity_kinds(services=services, actor=session.actor)
+    filters = {name: value for name, value in shown.items() if value}
+    context: dict[str, Any] = {
+        "session": session,
+        "section": "admin",
+        "tab": "audit",
+        "page": page,
+        "zone": zone,
+        "kinds": kinds,
+        "shown": shown,
+        "problems": problems,
+        "check": check,
+        "next_query": urlencode(filters | {"before": page.next_before}) if page else "",
+        "filtered": bool(filters),
+    }
+    return render(request, "admin/audit.html", context, status_code=422 if problems else 200)
+
+
+_FILTERS = ("entity", "entity_id", "actor", "since", "until")
+
+
+async def _query(
+    request: Request,
+    session: PageSession,
+    shown: dict[str, str],
+    zone: ZoneInfo,
+    problems: dict[str, str],
+) -> TrailQuery:
+    entity_id = _number(shown["entity_id"], "entity_id", problems)
+    before = _number(request.query_params.get("before", "")[:20], "before", problems)
+    actor_id = None
+    if shown["actor"]:
+        actor_id = await _actor_id(request, session, shown["actor"], problems)
+    since = _day(shown["since"], "since", zone, problems)
+    until = _day(shown["until"], "until", zone, problems)
+    if since and until and until < since:
+        problems["until"] = "must not be before the first day"
+    return TrailQuery(
+        entity=shown["entity"],
+        entity_id=entity_id,
+        actor_id=actor_id,
+        since=since,
+        until=until + timedelta(days=1) if until else None,
+        before=before,
+    )
+
+
+async def _actor_id(
+    request: Request, session: PageSession, actor: str, problems: dict[str, str]
+) -> int | None:
+    if actor.lower() == "system":
+        problems["actor"] = "entries by Takt itself have no account: leave this empty"
+        return None
+    found = await audit_trail.actor_named(
+        services=services_of(request), actor=session.actor, username=actor
+    )
+    if found is None:
+        problems["actor"] = f"no account is called {actor!r}"
+    return found
+
+
+def _number(raw: str, name: str, problems: dict[str, str]) -> int | None:
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        problems[name] = "a whole number"
+        return None
+    return int(raw)
+
+
+def _day(raw: str, name: str, zone: ZoneInfo, problems: dict[str, str]) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        problems[name] = "a day as YYYY-MM-DD"
+        return None
+    return datetime.combine(day, time(), zone)
+
+
+routes = [
+    Route("/admin/audit", trail, methods=["GET"]),
+    Route("/admin/audit/verify", verify, methods=["POST"]),
+]
