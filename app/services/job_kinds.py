@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from app.background.queue import JobQueue, RunningJob, SweepPolicy
-from app.services import bulk, drafts, optimizer_runs, retention
+from app.services import audit_checks, bulk, drafts, optimizer_runs, retention
 from app.services.context import Services
 
 Handler = Callable[[Services, RunningJob], Awaitable[dict[str, Any] | None]]
@@ -18,6 +18,7 @@ HANDLERS: dict[str, Handler] = {
     "bulk.shift_job": bulk.run_shift_job,
     "bulk.shift_tasks": bulk.run_shift_tasks,
     "bulk.clear_equipment": bulk.run_clear_equipment,
+    audit_checks.KIND: audit_checks.run_check,
 }
 
 

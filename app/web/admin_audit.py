@@ -1,12 +1,15 @@
 """Administration: the audit trail, filtered, and its hash chain verified (admins only).
 
-    GET  /admin/audit?entity=&entity_id=&actor=&since=&until=&before=
-    POST /admin/audit/verify      recompute the chain (and open the archive files)
+    GET  /admin/audit?entity=&entity_id=&actor=&since=&until=&before=&check=
+    POST /admin/audit/verify             start a check of the chain (and the archive files)
+    GET  /admin/audit/checks/{run_id}    how that check is going (the card, for htmx)
 
 Newest first, 50 at a time (`before`: the page after this one). Days are the
 plant's days (`since` from its midnight, `until` to the end of that day).
 Verifying walks the whole trail, as `takt audit verify --archives` does, and
 says whether every hash and link still matches, and if not where it breaks.
+A year of a busy plant is millions of entries, so it runs on the job queue
+(`services.audit_checks`): the page shows its progress and then its finding.
 """
 
 from __future__ import annotations
@@ -17,30 +20,37 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app.services import audit, audit_trail, board as board_service
-from app.services.audit import ChainCheck
+from app.services import audit_checks, audit_trail, board as board_service
 from app.services.audit_trail import TrailQuery
-from app.services.retention import archive_folder
+from app.services.errors import NotFound
 from app.web.session import PageSession, page_route, services_of
 from app.web.templates import render
 
 
 @page_route(action="audit.read")
 async def trail(request: Request, session: PageSession) -> Response:
-    return await _page(request, session, None)
+    return await _page(request, session)
 
 
 @page_route(action="audit.read")
 async def verify(request: Request, session: PageSession) -> Response:
-    services = services_of(request)
-    check = await audit.verify_archives(services, archive_folder(services))
-    return await _page(request, session, check)
+    run_id = await audit_checks.start_check(services=services_of(request), actor=session.actor)
+    return RedirectResponse(f"/admin/audit?check={run_id}#verify", status_code=303)
 
 
-async def _page(request: Request, session: PageSession, check: ChainCheck | None) -> Response:
+@page_route(action="audit.read")
+async def check_card(request: Request, session: PageSession) -> Response:
+    check = await audit_checks.check_state(
+        services=services_of(request), actor=session.actor, run_id=request.path_params["run_id"]
+    )
+    context = {"session": session, "check": check}
+    return render(request, "admin/audit_check.html", context)
+
+
+async def _page(request: Request, session: PageSession) -> Response:
     services = services_of(request)
     zone = ZoneInfo(await board_service.plant_timezone(services=services))
     params = request.query_params
@@ -51,6 +61,15 @@ async def _page(request: Request, session: PageSession, check: ChainCheck | None
     if not problems:
         page = await audit_trail.read_trail(services=services, actor=session.actor, query=query)
     kinds = await audit_trail.entity_kinds(services=services, actor=session.actor)
+    check = None
+    run_id = params.get("check", "")
+    if run_id.isalnum() and len(run_id) <= 64:
+        try:
+            check = await audit_checks.check_state(
+                services=services, actor=session.actor, run_id=run_id
+            )
+        except NotFound:
+            check = None
     filters = {name: value for name, value in shown.items() if value}
     context: dict[str, Any] = {
         "session": session,
@@ -134,4 +153,5 @@ def _day(raw: str, name: str, zone: ZoneInfo, problems: dict[str, str]) -> datet
 routes = [
     Route("/admin/audit", trail, methods=["GET"]),
     Route("/admin/audit/verify", verify, methods=["POST"]),
+    Route("/admin/audit/checks/{run_id:str}", check_card, methods=["GET"]),
 ]

@@ -7,6 +7,7 @@ logged in through the login form. Every change is checked where it lands
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -367,13 +368,30 @@ async def test_a_bad_filter_is_shown_next_to_its_field(
     assert 'id="audit-entries"' not in answer.text
 
 
+async def checked(client: httpx.AsyncClient, csrf: str) -> str:
+    """Start a check of the chain from the page and follow it to its finding (the card)."""
+    started = await client.post("/admin/audit/verify", data={"csrf_token": csrf})
+    assert started.status_code == 303
+    run_id = re.search(r"check=(\w+)", started.headers["location"])
+    assert run_id is not None
+    page = await client.get(started.headers["location"])
+    assert 'id="verify"' in page.text
+    for _ in range(600):
+        card = await client.get(f"/admin/audit/checks/{run_id.group(1)}")
+        assert card.status_code == 200
+        if 'id="verify-result"' in card.text:
+            return card.text
+        assert "<progress" in card.text and 'hx-trigger="every 1s"' in card.text
+        await asyncio.sleep(0.05)
+    raise AssertionError("the check never finished")
+
+
 async def test_verifying_from_the_page_finds_a_tampered_entry(
     world: BoardWorld, admin: tuple[httpx.AsyncClient, str]
 ) -> None:
     client, csrf = admin
     await many_changes(world, 3)
-    intact = await client.post("/admin/audit/verify", data={"csrf_token": csrf})
-    assert "The chain is intact" in intact.text
+    assert "The chain is intact: " in await checked(client, csrf)
     async with world.services.db.write() as session:
         victim = await session.scalar(
             select(func.min(t.AuditEntry.id)).where(t.AuditEntry.entity == "operators")
@@ -381,8 +399,14 @@ async def test_verifying_from_the_page_finds_a_tampered_entry(
         await session.execute(
             update(t.AuditEntry).where(t.AuditEntry.id == victim).values(after={"name": "forged"})
         )
-    broken = await client.post("/admin/audit/verify", data={"csrf_token": csrf})
-    assert f"The chain is broken at entry {victim}" in broken.text
+    assert f"The chain is broken at entry {victim}" in await checked(client, csrf)
+
+
+async def test_a_check_that_is_not_there_is_a_404(admin: tuple[httpx.AsyncClient, str]) -> None:
+    client, _ = admin
+    assert (await client.get("/admin/audit/checks/nosuchrun")).status_code == 404
+    page = await client.get("/admin/audit?check=nosuchrun")
+    assert page.status_code == 200 and 'id="verify-result"' not in page.text
 
 
 # --- personal data -----------------------------------------------------------------------------
