@@ -75,12 +75,9 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
+        # The budget is the token's (signature and expiry checked); the endpoint still asks
+        # whether its login is live (`auth.tokens.live_access_actor`), as for page sessions.
         principal = principal_of(scope, self.settings)
-        bearer = Headers(scope=scope).get("authorization", "").lower().startswith("bearer ")
-        if isinstance(principal, Actor) and principal.service_key is None and bearer:
-            # A verified access token: keep the actor so the endpoint needn't decode it again.
-            # (Not a page session's: the endpoint still checks its record is live.)
-            scope.setdefault("state", {})["actor"] = principal
         try:
             state = await self.limits.check(principal)
         except RateLimited as exc:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 
 from app.auth.api_keys import SCHEME, TIMESTAMP_HEADER, verify_signed_request
 from app.auth.sessions import CSRF_HEADER, SESSION_COOKIE, decode_session
-from app.auth.tokens import decode_access_token
+from app.auth.tokens import live_access_actor
 from app.services.context import Actor, Services
 from app.services.errors import Unauthorized
 from app.services.sessions import live_session
@@ -49,7 +49,7 @@ async def authenticate(request: Request, services: Services) -> Actor:
     if scheme.lower() == "bearer":
         if not credentials.strip():
             raise Unauthorized("empty Bearer token")
-        return decode_access_token(credentials.strip(), settings=services.settings)
+        return await live_access_actor(credentials.strip(), services=services)
     if scheme == SCHEME:
         return await verify_signed_request(
             services=services,

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import delete, or_, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
@@ -60,14 +60,17 @@ class TokenPair:
 
 
 def create_access_token(
-    *, settings: Settings, user: tables.User, now: datetime | None = None
+    *, settings: Settings, user: tables.User, family: str | None = None, now: datetime | None = None
 ) -> str:
+    """A Bearer token for `user`; `family` names the login (refresh-token family) it belongs
+    to, so logging out or revoking that login refuses the token too (`live_access_actor`)."""
     issued = as_utc(now or clock.now())
     claims: dict[str, Any] = {
         "iss": ISSUER,
         "sub": str(user.id),
         "role": user.role,
         "op": user.operator_id,
+        "fam": family,
         "jti": secrets.token_urlsafe(16),
         "iat": int(issued.timestamp()),
         "exp": int((issued + timedelta(minutes=settings.access_token_minutes)).timestamp()),
@@ -76,7 +79,44 @@ def create_access_token(
 
 
 def decode_access_token(token: str, *, settings: Settings, now: datetime | None = None) -> Actor:
-    """The actor the token was issued to; `Unauthorized` if it is forged, malformed or expired."""
+    """The actor the token was issued to; `Unauthorized` if it is forged, malformed or expired.
+
+    Signature and expiry only: requests use `live_access_actor`, which also asks the
+    database whether the account and its login are still live."""
+    return _decoded(token, settings=settings, now=now)[0]
+
+
+async def live_access_actor(token: str, *, services: Services) -> Actor:
+    """The token's actor if its account is still active with the same role and its login
+    was not ended (logout, a revoked refresh family); else `Unauthorized`.
+
+    One indexed read per request, as page sessions do: disabling a user, changing their
+    role or logging out refuses their Bearer tokens at once, not when they expire.
+    """
+    actor, family = _decoded(token, settings=services.settings, now=None)
+    user, refresh = tables.User, tables.RefreshToken
+    live_login = (
+        select(refresh.jti)
+        .where(refresh.family == family, refresh.revoked_at.is_(None))
+        .limit(1)
+        .exists()
+    )
+    async with services.db.read() as session:
+        found = (
+            await session.execute(
+                select(user.active, user.role, live_login).where(user.id == actor.user_id)
+            )
+        ).first()
+    if found is None or not found.active:
+        raise Unauthorized("this account is disabled", {"reason": "disabled"})
+    if found.role != actor.role:
+        raise Unauthorized("this account's role changed; sign in again", {"reason": "role"})
+    if family is not None and not found[2]:
+        raise Unauthorized("this login was ended; sign in again", {"reason": "ended"})
+    return actor
+
+
+def _decoded(token: str, *, settings: Settings, now: datetime | None) -> tuple[Actor, str | None]:
     try:
         claims = jwt.decode(
             token,
@@ -97,10 +137,12 @@ def decode_access_token(token: str, *, settings: Settings, now: datetime | None 
         or claims["exp"] <= as_utc(now or clock.now()).timestamp()
     ):
         raise Unauthorized("access token expired", {"reason": "expired"})
-    sub, role, op = claims["sub"], claims["role"], claims.get("op")
+    sub, role, op, family = claims["sub"], claims["role"], claims.get("op"), claims.get("fam")
     if not sub.isdigit() or role not in ROLES or not (op is None or isinstance(op, int)):
         raise Unauthorized("invalid access token", {"reason": "bad claims"})
-    return Actor(user_id=int(sub), role=role, operator_id=op)
+    if not (family is None or isinstance(family, str)):
+        raise Unauthorized("invalid access token", {"reason": "bad claims"})
+    return Actor(user_id=int(sub), role=role, operator_id=op), family
 
 
 # --- login and refresh -----------------------------------------------------------------------
@@ -138,11 +180,12 @@ async def issue_tokens(
 ) -> TokenPair:
     """A fresh access token and the first refresh token of a new family."""
     issued = as_utc(now or clock.now())
+    family = secrets.token_urlsafe(16)
     async with services.db.write() as session:
         refresh_token = _add_refresh_token(
-            session, services.settings, user.id, family=secrets.token_urlsafe(16), now=issued
+            session, services.settings, user.id, family=family, now=issued
         )
-    return _pair(services.settings, user, refresh_token, issued)
+    return _pair(services.settings, user, refresh_token, family, issued)
 
 
 async def refresh(
@@ -177,7 +220,7 @@ async def refresh(
                 failure = "this account is disabled"
             else:
                 token = _add_refresh_token(session, settings, user.id, row.family, now=issued)
-                pair = _pair(settings, user, token, issued)
+                pair = _pair(settings, user, token, row.family, issued)
     # Raised after the commit, so a family revocation sticks.
     if pair is None:
         raise Unauthorized(failure)
@@ -211,9 +254,11 @@ async def purge_expired_refresh_tokens(*, services: Services, now: datetime | No
 # --- internals -------------------------------------------------------------------------------
 
 
-def _pair(settings: Settings, user: tables.User, refresh_token: str, now: datetime) -> TokenPair:
+def _pair(
+    settings: Settings, user: tables.User, refresh_token: str, family: str, now: datetime
+) -> TokenPair:
     return TokenPair(
-        access_token=create_access_token(settings=settings, user=user, now=now),
+        access_token=create_access_token(settings=settings, user=user, family=family, now=now),
         refresh_token=refresh_token,
         expires_in=settings.access_token_minutes * 60,
     )

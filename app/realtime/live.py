@@ -39,7 +39,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute
 
 from app import clock
-from app.auth.tokens import decode_access_token
+from app.auth.tokens import live_access_actor
 from app.db import tables
 from app.realtime.feed import Feed, RenderChanges, RenderRefresh
 from app.realtime.presence import Presence
@@ -234,7 +234,7 @@ async def identify(conn: HTTPConnection, services: Services) -> Identity | None:
     token = token or conn.query_params.get("access_token", "")
     if token:
         try:
-            actor = decode_access_token(token, settings=services.settings)
+            actor = await live_access_actor(token, services=services)
         except ServiceError:
             return None
         return Identity(actor, await _display_name(services, actor), by_cookie=False)

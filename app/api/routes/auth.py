@@ -71,6 +71,22 @@ async def refresh_token(request: Request) -> Response:
 
 
 @api.post(
+    "/auth/logout",
+    summary="Log out: end the login this refresh token belongs to; its access tokens are "
+    "refused from now on, on every instance",
+    tag="auth",
+    body=RefreshRequest,
+    status=204,
+    auth=False,
+    errors=(401,),
+)
+async def log_out(request: Request) -> Response:
+    body = await read_body(request, RefreshRequest)
+    await tokens.logout(services=services_of(request), refresh_token=body.refresh_token)
+    return Response(status_code=204)
+
+
+@api.post(
     "/users",
     summary="Create a user (admins)",
     tag="auth",
