@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-clock lint bench bench-board bench-fanout bench-jssp bench-fjsp bench-optimizer bench-apply bench-repair clean
+.PHONY: venv run test test-clock lint bench bench-board bench-fanout bench-jssp bench-fjsp bench-optimizer bench-apply bench-repair bench-audit clean
 
 venv: $(STAMP)
 
@@ -81,6 +81,10 @@ bench-apply: venv
 # reported from a phone to the repair draft on a board, in Chromium.
 bench-repair: venv
 	$(BIN)/python scripts/bench_repair.py --repeat 3
+
+# The audit trail grown to a million entries: the admin page's filters and a queued chain check.
+bench-audit: venv
+	$(BIN)/python scripts/bench_audit.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
