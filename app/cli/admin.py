@@ -183,7 +183,9 @@ def _run_retention(args: argparse.Namespace, settings: Settings) -> int:
         f"deleted {_count(done.change_log_rows, 'change-log row', 'change-log rows')} older "
         f"than {settings.change_log_keep_days} days and "
         f"{_count(done.finished_runs, 'finished background run', 'finished background runs')} "
-        f"older than {settings.finished_runs_keep_days} days."
+        f"older than {settings.finished_runs_keep_days} days; archived "
+        f"{_count(done.archived_jobs, 'finished job', 'finished jobs')} done more than "
+        f"{settings.finished_jobs_keep_days} days ago."
     )
     return 0
 

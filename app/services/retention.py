@@ -17,6 +17,9 @@
   revisions); a client further behind reloads, as it does today.
 - **Finished background runs** (done, cancelled, failed: the dead letters)
   go after `TAKT_FINISHED_RUNS_KEEP_DAYS`.
+- **Finished jobs** (every task done) move to archive files
+  `TAKT_FINISHED_JOBS_KEEP_DAYS` after their last task ended
+  (`services.job_archive`).
 
 Each takes the schedule's row lock first (`write_path.upkeep`), so two
 workers never archive the same stretch, and writes one audit entry saying
@@ -41,6 +44,7 @@ from app.db import tables as t
 from app.db.audit_archive import write_entries
 from app.services.context import SYSTEM, Actor, Services
 from app.services.errors import StateConflict
+from app.services.job_archive import archive_finished_jobs
 from app.services.write_path import GENESIS_HASH, upkeep
 
 __all__ = [
@@ -65,6 +69,8 @@ class Retention:
     archive_files: tuple[str, ...]
     change_log_rows: int
     finished_runs: int
+    archived_jobs: int = 0
+    job_files: tuple[str, ...] = ()
 
 
 def archive_folder(services: Services) -> Path:
@@ -89,7 +95,13 @@ async def run_retention(*, services: Services, actor: Actor = SYSTEM) -> Retenti
         actor=actor,
         before=now - timedelta(days=settings.finished_runs_keep_days),
     )
-    return Retention(archived, tuple(files), changes, runs)
+    jobs, job_files = await archive_finished_jobs(
+        services=services,
+        actor=actor,
+        before=now - timedelta(days=settings.finished_jobs_keep_days),
+        into=archive_folder(services),
+    )
+    return Retention(archived, tuple(files), changes, runs, jobs, tuple(job_files))
 
 
 def when_due(services: Services) -> Callable[[], Awaitable[Retention | None]]:
