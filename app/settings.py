@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 DEFAULT_VAR_DIR = Path("var")
 
@@ -23,6 +24,8 @@ class Settings(BaseSettings):
 
     # Unset: the embedded default, a SQLite file in the var directory (see below).
     database_url: str = Field(default="", alias="DATABASE_URL")
+    # The database password, from a file (a container secret), put into DATABASE_URL.
+    database_password_file: Path | None = Field(default=None, alias="TAKT_DATABASE_PASSWORD_FILE")
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     var_dir: Path = Field(default=DEFAULT_VAR_DIR, alias="TAKT_VAR_DIR")
     secret_key_file: Path | None = Field(default=None, alias="TAKT_SECRET_KEY_FILE")
@@ -99,6 +102,10 @@ class Settings(BaseSettings):
     def _embedded_database(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.var_dir / 'takt.db'}"
+        if self.database_password_file is not None:
+            password = self.database_password_file.read_text().strip()
+            url = make_url(self.database_url).set(password=password)
+            self.database_url = url.render_as_string(hide_password=False)
         return self
 
     @property
