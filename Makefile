@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-clock lint bench bench-board bench-fanout bench-jssp bench-fjsp bench-optimizer bench-apply bench-repair bench-audit clean
+.PHONY: venv run test test-clock lint bench bench-board bench-fanout bench-jssp bench-fjsp bench-optimizer bench-apply bench-repair bench-audit bench-load bench-soak clean
 
 venv: $(STAMP)
 
@@ -81,6 +81,15 @@ bench-apply: venv
 # reported from a phone to the repair draft on a board, in Chromium.
 bench-repair: venv
 	$(BIN)/python scripts/bench_repair.py --repeat 3
+
+# The seeds' scenario on two instances (PostgreSQL + Redis): 100 boards moving tasks, 1,000
+# operators checking theirs; p50/p95/p99 per kind, push to all boards, errors, CPU, memory.
+bench-load: venv
+	$(BIN)/python scripts/bench_load.py
+
+# The same for 30 minutes: memory sampled each minute, its slope per instance.
+bench-soak: venv
+	$(BIN)/python scripts/bench_load.py --soak
 
 # The audit trail grown to a million entries: the admin page's filters and a queued chain check.
 bench-audit: venv

@@ -1,0 +1,378 @@
+"""`make bench-load`: the plant at work, on two instances sharing PostgreSQL and Redis.
+
+The seeds' scenario on the large demo (`takt demo --size large`): `--schedulers`
+(100) each with a board open (a WebSocket on instance A or B, alternately,
+all on the same busy week) and moving a task of their own every 5-10 s
+(GET the task for its ETag, then PUT its assignment 15 min later or back),
+and `--operators` (1,000) each checking their tasks every 10-30 s
+(GET /api/v1/tasks?operator_id=<theirs>, with one of 320 operator logins
+made for the bench). For `--seconds` (120) after everyone is connected.
+
+Prints p50/p95/p99 per request kind, the push latency (a move's commit to its
+arrival on each of the 100 boards, from the `data-committed-at` stamp of the
+frames, as bench_fanout_ws.py measures it), the error rate, and each
+instance's CPU (share of the machine's cores) and memory. `--soak` samples
+each instance's memory once a minute and prints its slope (MB/min).
+
+Everything runs on this machine: the clients share its cores with the two
+instances, PostgreSQL and Redis. Nothing asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import (
+    BIN,
+    _run,
+    app_env,
+    cpu_seconds,
+    machine,
+    throwaway_postgres,
+    throwaway_redis,
+    uvicorn_server,
+)
+from bench_fanout_ws import COMMITTED, REVISION
+
+API = "/api/v1"
+PASSWORD = "takt-demo"
+CONNECT_CONCURRENCY = 50
+
+
+@dataclass
+class Kind:
+    seconds: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.seconds)
+        if not ordered:
+            return math.nan
+        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] * 1000
+
+
+@dataclass
+class World:
+    bases: list[str]
+    scheduler_token: str
+    operator_tokens: list[tuple[str, int]]  # (token, operator id)
+    tasks: list[dict[str, Any]]  # one per scheduler
+    view: dict[str, str]
+    kinds: dict[str, Kind] = field(default_factory=dict)
+    committed: dict[int, float] = field(default_factory=dict)  # revision -> commit epoch s
+    boards: list[list[tuple[float, int]]] = field(default_factory=list)
+    revisions: list[int] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def kind(self, name: str) -> Kind:
+        return self.kinds.setdefault(name, Kind())
+
+
+def operator_accounts(database_url: str, count: int) -> None:
+    """Operator logins for the bench (scaffolding: straight into the throwaway database)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from app.security.passwords import hash_password
+
+    hashed = hash_password(PASSWORD)
+    sql = (
+        "INSERT INTO users (username, display_name, password_hash, role, operator_id, active, "
+        "created_at, version) SELECT 'bench-op-' || o.id, o.name, '" + hashed + "', 'operator', "
+        "o.id, true, now(), 1 FROM operators o WHERE NOT EXISTS "
+        "(SELECT 1 FROM users u WHERE u.operator_id = o.id) ORDER BY o.id LIMIT " + str(count)
+    )
+    url = database_url.replace("postgresql+asyncpg", "postgresql")
+    subprocess.run(["psql", url, "-q", "-c", sql], check=True, env=_pg_env())
+
+
+def _pg_env() -> dict[str, str]:
+    bindir = os.environ.get("TAKT_PG_BINDIR")
+    if bindir:
+        return {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    return (
+        {**os.environ, "PATH": f"{found[-1]}:{os.environ['PATH']}"} if found else dict(os.environ)
+    )
+
+
+async def prepare(bases: list[str], schedulers: int) -> World:
+    async with httpx.AsyncClient(base_url=bases[0], timeout=120) as client:
+        login = await client.post(
+            f"{API}/auth/token", json={"username": "anna", "password": PASSWORD}
+        )
+        login.raise_for_status()
+        token = login.json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        tasks: list[dict[str, Any]] = []
+        offset = 0
+        while len(tasks) < 400:
+            page = await client.get(
+                f"{API}/tasks",
+                params={"status": "scheduled", "limit": 100, "offset": offset},
+                headers=headers,
+            )
+            page.raise_for_status()
+            items = page.json()["items"]
+            if not items:
+                break
+            tasks += [t for t in items if t.get("assignment")]
+            offset += 100
+        # The week holding most of them: every board watches it, every move lands in it.
+        weeks: dict[str, list[dict[str, Any]]] = {}
+        for task in tasks:
+            day = datetime.fromisoformat(task["assignment"]["start"]).date()
+            monday = day - timedelta(days=day.weekday())
+            weeks.setdefault(monday.isoformat(), []).append(task)
+        monday, chosen = max(weeks.items(), key=lambda kv: len(kv[1]))
+        view = {"start": f"{monday}T00:00:00+00:00", "zoom": "week", "rows": "equipment"}
+        operators: list[tuple[str, int]] = []
+        names = [f"bench-op-{n}" for n in range(1, 400)]
+        gate = asyncio.Semaphore(8)
+
+        async def operator_login(name: str) -> None:
+            async with gate:
+                answer = await client.post(
+                    f"{API}/auth/token", json={"username": name, "password": PASSWORD}
+                )
+            if answer.status_code == 200:
+                operators.append((answer.json()["access_token"], int(name.rsplit("-", 1)[1])))
+
+        await asyncio.gather(*(operator_login(name) for name in names))
+    picked = [chosen[n % len(chosen)] for n in range(schedulers)]
+    return World(bases, token, operators, picked, view)
+
+
+async def board(world: World, index: int, since: int) -> None:
+    base = world.bases[index % len(world.bases)]
+    url = base.replace("http", "ws", 1) + f"/board/ws?access_token={world.scheduler_token}"
+    frames: list[tuple[float, int]] = world.boards[index]
+    socket = await websockets.connect(url, open_timeout=120, max_size=None)
+    await socket.send(json.dumps({"type": "resume", "since": since, "view": world.view}))
+    try:
+        async with socket:
+            while not world.stop.is_set():
+                frame = await socket.recv(decode=False)
+                arrival = time.time()
+                found = REVISION.findall(frame)
+                if found:
+                    frames.append((arrival, max(int(n) for n in found)))
+                    for at, revision in COMMITTED.findall(frame):
+                        world.committed.setdefault(int(revision), float(at) / 1000)
+    except websockets.ConnectionClosed:
+        world.kind("websocket").errors += 1
+
+
+async def scheduler(world: World, index: int, client: httpx.AsyncClient, until: float) -> None:
+    base, task = world.bases[index % len(world.bases)], world.tasks[index]
+    headers = {"Authorization": f"Bearer {world.scheduler_token}"}
+    placed = task["assignment"]
+    await asyncio.sleep(random.uniform(0, 10))
+    step = 0
+    while time.monotonic() < until:
+        began = time.perf_counter()
+        current = await client.get(f"{base}{API}/tasks/{task['id']}", headers=headers)
+        world.kind("GET task").seconds.append(time.perf_counter() - began)
+        if current.status_code != 200:
+            world.kind("GET task").errors += 1
+            await asyncio.sleep(5)
+            continue
+        shift = timedelta(minutes=15 if step % 2 == 0 else 0)
+        body = {
+            "operator_id": placed["operator_id"],
+            "equipment_id": placed["equipment_id"],
+            "start": (datetime.fromisoformat(placed["start"]) + shift).isoformat(),
+            "end": (datetime.fromisoformat(placed["end"]) + shift).isoformat(),
+        }
+        began = time.perf_counter()
+        moved = await client.put(
+            f"{base}{API}/tasks/{task['id']}/assignment",
+            json=body,
+            headers={**headers, "If-Match": current.headers["etag"]},
+        )
+        world.kind("PUT assignment").seconds.append(time.perf_counter() - began)
+        if moved.status_code == 200:
+            world.revisions.append(int(moved.json()["revision"]))
+        else:
+            world.kind("PUT assignment").errors += 1
+        step += 1
+        await asyncio.sleep(random.uniform(5, 10))
+
+
+async def operator(world: World, index: int, client: httpx.AsyncClient, until: float) -> None:
+    token, operator_id = world.operator_tokens[index % len(world.operator_tokens)]
+    base = world.bases[index % len(world.bases)]
+    headers = {"Authorization": f"Bearer {token}"}
+    await asyncio.sleep(random.uniform(0, 30))
+    while time.monotonic() < until:
+        began = time.perf_counter()
+        answer = await client.get(
+            f"{base}{API}/tasks", params={"operator_id": operator_id, "limit": 50}, headers=headers
+        )
+        world.kind("GET my tasks").seconds.append(time.perf_counter() - began)
+        if answer.status_code != 200:
+            world.kind("GET my tasks").errors += 1
+        await asyncio.sleep(random.uniform(10, 30))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def slope(samples: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (minutes, MB)."""
+    n = len(samples)
+    if n < 2:
+        return math.nan
+    mx = sum(x for x, _ in samples) / n
+    my = sum(y for _, y in samples) / n
+    var = sum((x - mx) ** 2 for x, _ in samples)
+    return sum((x - mx) * (y - my) for x, y in samples) / var if var else math.nan
+
+
+async def run(world: World, pids: list[int], args: argparse.Namespace) -> None:
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=400)) as client:
+        since_answer = await client.get(
+            f"{world.bases[0]}{API}/changes",
+            params={"since": 0},
+            headers={"Authorization": f"Bearer {world.scheduler_token}"},
+        )
+        since = int(since_answer.json()["revision"])
+        world.boards = [[] for _ in range(args.schedulers)]
+        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+        async def open_board(index: int) -> asyncio.Task[None]:
+            async with gate:
+                return asyncio.create_task(board(world, index, since))
+
+        sockets = [await open_board(i) for i in range(args.schedulers)]
+        await asyncio.sleep(2)
+        cpu_before = [cpu_seconds(pid) for pid in pids]
+        began = time.monotonic()
+        until = began + args.seconds
+        memory: list[list[tuple[float, float]]] = [[] for _ in pids]
+
+        async def sample() -> None:
+            while time.monotonic() < until:
+                minutes = (time.monotonic() - began) / 60
+                for series, pid in zip(memory, pids, strict=True):
+                    series.append((minutes, rss_mb(pid)))
+                await asyncio.sleep(60 if args.soak else 10)
+
+        workers = [asyncio.create_task(sample())]
+        workers += [
+            asyncio.create_task(scheduler(world, i, client, until)) for i in range(args.schedulers)
+        ]
+        workers += [
+            asyncio.create_task(operator(world, i, client, until)) for i in range(args.operators)
+        ]
+        await asyncio.gather(*workers)
+        wall = time.monotonic() - began
+        cpu = [
+            (cpu_seconds(pid) - before) / wall for pid, before in zip(pids, cpu_before, strict=True)
+        ]
+        await asyncio.sleep(5)  # the last moves reach the boards
+        world.stop.set()
+        for socket in sockets:
+            socket.cancel()
+        await asyncio.gather(*sockets, return_exceptions=True)
+    report(world, cpu, memory, wall, args)
+
+
+def report(
+    world: World, cpu: list[float], memory: list[list[tuple[float, float]]], wall: float,
+    args: argparse.Namespace,
+) -> None:  # fmt: skip
+    total = sum(len(k.seconds) for k in world.kinds.values())
+    errors = sum(k.errors for k in world.kinds.values())
+    print(
+        f"\n{args.schedulers} schedulers, {args.operators} operators, {wall:.0f} s, "
+        f"{total} requests ({total / wall:.0f}/s), errors {errors} ({errors / max(1, total):.2%})"
+    )
+    print(f"{'kind':18s} {'n':>6s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s} {'errors':>7s}")
+    for name, kind in sorted(world.kinds.items()):
+        if kind.seconds:
+            print(
+                f"{name:18s} {len(kind.seconds):6d} {kind.percentile(50):8.0f} "
+                f"{kind.percentile(95):8.0f} {kind.percentile(99):8.0f} {kind.errors:7d}"
+            )
+        else:
+            print(f"{name:18s} {'':6s} {'':8s} {'':8s} {'':8s} {kind.errors:7d}")
+    push = Kind()
+    missed = 0
+    for revision in world.revisions:
+        committed = world.committed.get(revision)
+        if committed is None:
+            continue
+        for frames in world.boards:
+            arrival = next((at for at, seen in frames if seen >= revision), None)
+            if arrival is None:
+                missed += 1
+            else:
+                push.seconds.append(arrival - committed)
+    print(
+        f"push to all boards: {len(world.revisions)} moves x {len(world.boards)} boards: "
+        f"p50 {push.percentile(50):.0f} ms, p95 {push.percentile(95):.0f} ms, "
+        f"p99 {push.percentile(99):.0f} ms; not received {missed}"
+    )
+    for name, share, series in zip(("A", "B"), cpu, memory, strict=True):
+        mb = [y for _, y in series]
+        print(
+            f"instance {name}: CPU {share:.0%} of one core, memory {mb[0]:.0f} -> {mb[-1]:.0f} MB"
+            f" (slope {slope(series):+.2f} MB/min over {len(series)} samples)"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--schedulers", type=int, default=100)
+    parser.add_argument("--operators", type=int, default=1000)
+    parser.add_argument("--seconds", type=int, default=120)
+    parser.add_argument("--soak", action="store_true", help="30 minutes, memory each minute")
+    args = parser.parse_args()
+    if args.soak:
+        args.seconds = max(args.seconds, 1800)
+    random.seed(7)
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="takt-bench-load-") as tmp:
+        database_url = stack.enter_context(throwaway_postgres())
+        redis_url = stack.enter_context(throwaway_redis())
+        env = app_env(database_url, Path(tmp) / "var") | {"REDIS_URL": redis_url}
+        _run([str(BIN / "takt"), "migrate"], env)
+        _run([str(BIN / "takt"), "demo", "--size", "large"], env)
+        operator_accounts(database_url, 320)
+        print("machine:", machine())
+        servers = [
+            stack.enter_context(uvicorn_server(env, Path(tmp) / f"server-{n}.log")) for n in "AB"
+        ]
+        bases, pids = [b for b, _ in servers], [p for _, p in servers]
+        world = asyncio.run(prepare(bases, args.schedulers))
+        print(
+            f"{len(world.operator_tokens)} operator logins; boards watch the week of "
+            f"{world.view['start'][:10]}",
+            file=sys.stderr,
+        )
+        asyncio.run(run(world, pids, args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
