@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     audit_keep_days: int = Field(default=400, ge=365, alias="TAKT_AUDIT_KEEP_DAYS")
     change_log_keep_days: int = Field(default=90, ge=1, alias="TAKT_CHANGE_LOG_KEEP_DAYS")
     finished_runs_keep_days: int = Field(default=30, ge=1, alias="TAKT_FINISHED_RUNS_KEEP_DAYS")
+    ended_sessions_keep_days: int = Field(default=30, ge=1, alias="TAKT_ENDED_SESSIONS_KEEP_DAYS")
     finished_jobs_keep_days: int = Field(default=180, ge=1, alias="TAKT_FINISHED_JOBS_KEEP_DAYS")
     retention_every_hours: float = Field(default=24.0, gt=0, alias="TAKT_RETENTION_EVERY_HOURS")
     # Unset: archive/ in the var directory.

@@ -17,6 +17,8 @@
   revisions); a client further behind reloads, as it does today.
 - **Finished background runs** (done, cancelled, failed: the dead letters)
   go after `TAKT_FINISHED_RUNS_KEEP_DAYS`.
+- **Ended sessions** (logged out, ended, expired) and dead refresh tokens go
+  after `TAKT_ENDED_SESSIONS_KEEP_DAYS`.
 - **Finished jobs** (every task done) move to archive files
   `TAKT_FINISHED_JOBS_KEEP_DAYS` after their last task ended
   (`services.job_archive`).
@@ -37,7 +39,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 
 from app import clock
 from app.db import tables as t
@@ -53,6 +55,7 @@ __all__ = [
     "archive_audit",
     "archive_folder",
     "compact_change_log",
+    "purge_ended_sessions",
     "purge_finished_runs",
     "run_retention",
     "when_due",
@@ -71,6 +74,7 @@ class Retention:
     finished_runs: int
     archived_jobs: int = 0
     job_files: tuple[str, ...] = ()
+    ended_sessions: int = 0
 
 
 def archive_folder(services: Services) -> Path:
@@ -95,13 +99,18 @@ async def run_retention(*, services: Services, actor: Actor = SYSTEM) -> Retenti
         actor=actor,
         before=now - timedelta(days=settings.finished_runs_keep_days),
     )
+    sessions = await purge_ended_sessions(
+        services=services,
+        actor=actor,
+        before=now - timedelta(days=settings.ended_sessions_keep_days),
+    )
     jobs, job_files = await archive_finished_jobs(
         services=services,
         actor=actor,
         before=now - timedelta(days=settings.finished_jobs_keep_days),
         into=archive_folder(services),
     )
-    return Retention(archived, tuple(files), changes, runs, jobs, tuple(job_files))
+    return Retention(archived, tuple(files), changes, runs, jobs, tuple(job_files), sessions)
 
 
 def when_due(services: Services) -> Callable[[], Awaitable[Retention | None]]:
@@ -235,4 +244,23 @@ async def purge_finished_runs(*, services: Services, actor: Actor, before: datet
         count = int(gone.rowcount)  # type: ignore[attr-defined]
         if count:
             work.done = {"runs": count, "before": before.isoformat()}
+    return count
+
+
+async def purge_ended_sessions(*, services: Services, actor: Actor, before: datetime) -> int:
+    """Delete session records that ended or expired before `before`, and refresh tokens
+    past their expiry or revoked before it; how many sessions went. Neither can sign
+    anyone in again; they are kept a while for `takt sessions list` and the audit."""
+    ps, rt = t.PageSessionRecord, t.RefreshToken
+    async with upkeep(services, actor, "sessions.purged") as work:
+        gone = await work.session.execute(
+            delete(ps).where(or_(ps.ended_at < before, ps.expires_at < before))
+        )
+        tokens = await work.session.execute(
+            delete(rt).where(or_(rt.expires_at < before, rt.revoked_at < before))
+        )
+        count = int(gone.rowcount)  # type: ignore[attr-defined]
+        dropped = int(tokens.rowcount)  # type: ignore[attr-defined]
+        if count or dropped:
+            work.done = {"sessions": count, "refresh_tokens": dropped, "before": before.isoformat()}
     return count

@@ -267,3 +267,60 @@ def test_takt_retention_run_then_audit_verify_with_the_archives(
     capsys.readouterr()
     assert main(["audit", "verify", "--archives"]) == 1
     assert "an audit archive does not verify" in capsys.readouterr().err
+
+
+async def test_sessions_and_refresh_tokens_that_ended_long_ago_go_and_live_ones_stay(
+    services: Services,
+) -> None:
+    now = clock.now()
+    long_ago, lately = now - timedelta(days=40), now - timedelta(days=5)
+    async with services.db.write() as session:
+        user = t.User(username="vera", role="scheduler", created_at=long_ago)
+        session.add(user)
+        await session.flush()
+
+        def record(
+            name: str, *, ended: object = None, expires: object = None
+        ) -> t.PageSessionRecord:
+            return t.PageSessionRecord(
+                id=name,
+                user_id=user.id,
+                role="scheduler",
+                started_at=long_ago,
+                expires_at=expires or now + timedelta(hours=8),
+                ended_at=ended,
+            )
+
+        def token(name: str, *, revoked: object = None, expires: object = None) -> t.RefreshToken:
+            return t.RefreshToken(
+                jti=name,
+                family="f",
+                user_id=user.id,
+                issued_at=long_ago,
+                expires_at=expires or now + timedelta(days=5),
+                revoked_at=revoked,
+            )
+
+        session.add_all(
+            [
+                record("ended-long-ago", ended=long_ago),
+                record("expired-long-ago", expires=long_ago),
+                record("ended-lately", ended=lately),
+                record("live"),
+                token("revoked-long-ago", revoked=long_ago),
+                token("expired-long-ago", expires=long_ago),
+                token("revoked-lately", revoked=lately),
+                token("live"),
+            ]
+        )
+
+    gone = await retention.purge_ended_sessions(
+        services=services, actor=SYSTEM, before=now - timedelta(days=30)
+    )
+
+    assert gone == 2
+    async with services.db.read() as session:
+        left = set((await session.execute(select(t.PageSessionRecord.id))).scalars())
+        tokens = set((await session.execute(select(t.RefreshToken.jti))).scalars())
+    assert left == {"ended-lately", "live"}
+    assert tokens == {"revoked-lately", "live"}
