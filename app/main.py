@@ -40,6 +40,7 @@ from app.services.context import Services
 from app.services.job_kinds import attach_queue
 from app.settings import Settings
 from app.web import board_render, my_render, pages, wall_pages
+from app.web.live_fragments import FRAGMENTS
 from app.web.session import page_session
 from app.web.templates import EXCEPTION_HANDLERS as PAGE_EXCEPTION_HANDLERS, unavailable
 from app.web.wall_render import render_wall
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         board_render.render_changes,
         board_render.render_full_refresh,
         page_session=page_session,
+        fragments=FRAGMENTS,
     )
     # The managers' wall: one shared stream of frames; its streams end with the board's.
     wall = WallFeed(services, render_wall, stopping=lambda: live.stopping)

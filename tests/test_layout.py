@@ -58,3 +58,15 @@ def test_the_check_sees_an_outward_import(tmp_path: Path) -> None:
     sneaky.write_text("from app.web.session import page_session\nimport app.api.errors\n")
     assert imports_of(sneaky) == {"app.web.session", "app.api.errors"}
     assert {"web", "api"} <= NEVER["realtime"] and "auth" in NEVER["services"]
+
+
+def test_realtime_moves_fragments_but_writes_no_html() -> None:
+    """The live layer sends what the pages render (realtime/fragments.py), never its own."""
+    import re
+
+    tags = re.compile(r"<(div|li|ul|p|span|meta|section|button|a)[\s>]")
+    offenders = []
+    for path in sorted((APP / "realtime").rglob("*.py")):
+        if "markupsafe" in imports_of(path) or tags.search(path.read_text(encoding="utf-8")):
+            offenders.append(path.name)
+    assert offenders == []

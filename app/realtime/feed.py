@@ -23,7 +23,6 @@ once the database answers again.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import time
@@ -32,8 +31,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from markupsafe import Markup
-
+from app.realtime.fragments import Fragments
 from app.realtime.hub import Message
 from app.services.access import require
 from app.services.board_view import BoardView
@@ -61,8 +59,7 @@ RESUBSCRIBE_DELAYS_S = (0.5, 1, 2, 5, 10)
 RETRY_DELAYS_S = (1, 2, 4, 8, 15)
 # At most one log line about failed renders per this many seconds, across feeds.
 FAILURE_LOG_EVERY_S = 10.0
-# How the board renderer opens `#board-revision` (templates/board/changes.html).
-REVISION_TAG = '<meta id="board-revision"'
+RELOAD_MESSAGE = "The plan changed too much to update in place."
 
 
 # A row a change touched: ("equipment" or "operators", the resource's id).
@@ -102,25 +99,6 @@ class Update:
     html: str
     revision: int | None = None
     reload: bool = False
-
-
-def reload_fragment(message: str = "The plan changed too much to update in place.") -> str:
-    """The `#notice` that live.js turns into a page reload."""
-    return Markup(
-        '<div id="notice" class="notice notice-info" role="status" hx-swap-oob="true" '
-        'data-reload="1"><p>{} Reloading…</p></div>'
-    ).format(message)
-
-
-@functools.lru_cache(maxsize=64)
-def stamped(html: str, committed_at: float) -> str:
-    """`html` with `data-committed-at` (epoch ms) on its `#board-revision`.
-
-    Cached: boards of one view share one `html` object (shared_render.py), and a
-    str caches its hash, so every board after the first gets the same stamped
-    string back for a dictionary lookup instead of a copy of its own.
-    """
-    return html.replace(REVISION_TAG, f'{REVISION_TAG} data-committed-at="{committed_at:.1f}"', 1)
 
 
 _failure_logged_at = float("-inf")
@@ -179,6 +157,7 @@ class Feed:
         refresh: RenderRefresh | None = None,
         revision: int,
         extras: Callable[[], str | None] | None = None,
+        fragments: Fragments | None = None,
     ) -> None:
         # Operators are refused here; their own channel comes with the "My tasks" screen.
         require(actor, "plan.read")
@@ -192,6 +171,8 @@ class Feed:
         # Wakes the sender: hub messages, presence changes, a new view.
         self.wake = asyncio.Event()
         self.extras = extras
+        # The reload notice and the commit stamp, from the pages; none: neither is sent.
+        self.fragments = fragments
         self._extras_due = False
         self._ids: set[int] = set()
         self._rows: set[Row] = set()
@@ -208,6 +189,9 @@ class Feed:
         self._late_tick = 0
 
     # --- what arrives --------------------------------------------------------------------------
+
+    def _reload_notice(self) -> str:
+        return "" if self.fragments is None else self.fragments.reload_notice(RELOAD_MESSAGE)
 
     def note(self, message: Message) -> None:
         """Merge a hub message into the pending batch (no I/O: called for every message)."""
@@ -271,7 +255,7 @@ class Feed:
         )
         if result.reload or len(result.changes) >= CATCH_UP_LIMIT:
             self.revision = result.revision
-            return Update(reload_fragment(), reload=True)
+            return Update(self._reload_notice(), reload=True)
         if not result.changes:
             self.revision = since
             return None
@@ -353,15 +337,15 @@ class Feed:
         touched = frozenset(rows or ())
         html = await self.render(self.services, self.actor, self.view, ids, revision, touched)
         self.revision = revision
-        if committed_at is not None:
-            html = stamped(html, committed_at)
+        if committed_at is not None and self.fragments is not None:
+            html = self.fragments.stamped(html, committed_at)
         return Update(html, revision)
 
     async def _refresh(self, revision: int) -> Update:
         """The whole view again (or, if the board cannot render one, a reload)."""
         if self.refresh is None:
             self.revision = revision
-            return Update(reload_fragment(), reload=True)
+            return Update(self._reload_notice(), reload=True)
         html = await self.refresh(self.services, self.actor, self.view, revision)
         self.revision = revision
         return Update(html, revision)

@@ -42,6 +42,7 @@ from app import clock
 from app.auth.tokens import live_access_actor
 from app.db import tables
 from app.realtime.feed import Feed, RenderChanges, RenderRefresh
+from app.realtime.fragments import Fragments
 from app.realtime.presence import Presence
 from app.realtime.session_watch import SessionWatch, Ticket
 from app.realtime.shared_render import SharedRenders
@@ -92,13 +93,19 @@ class Live:
         render: RenderChanges,
         refresh: RenderRefresh | None = None,
         page_session: PageSessionOf | None = None,
+        fragments: Fragments | None = None,
     ) -> None:
         self.services = services
         self.page_session = page_session
+        # The pieces of a page this layer sends but does not write (realtime/fragments.py).
+        self.fragments = fragments
         shared = SharedRenders(render, refresh)
         self.render: RenderChanges = shared.render
         self.refresh: RenderRefresh | None = shared.refresh if refresh is not None else None
-        self.presence = Presence(services.hub)
+        self.presence = Presence(
+            services.hub,
+            render=None if fragments is None else (lambda v, me: fragments.presence(v, me=me)),
+        )
         # Closes the connections of sessions that end (session_watch.py).
         self.sessions = SessionWatch(services)
         self.stopping = False
@@ -122,6 +129,7 @@ class Live:
             render=self.render,
             refresh=self.refresh,
             revision=since,
+            fragments=self.fragments,
         )
         self._feeds.add(feed)
         if self.stopping:

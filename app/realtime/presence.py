@@ -22,11 +22,9 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
-
-from markupsafe import Markup
 
 from app.realtime.hub import Hub, Message
 
@@ -34,8 +32,10 @@ log = logging.getLogger(__name__)
 
 BEAT_S = 10.0
 TTL_S = 30.0
-# Avatars shown before "+N more" (a board on a wall can have many viewers).
-MAX_SHOWN = 8
+
+
+# The others on a board as the page shows them: (viewers, the user it is for) -> HTML.
+RenderPresence = Callable[[Sequence["Viewer"], "int | None"], str]
 
 
 def presence_channel(schedule_id: int) -> str:
@@ -87,8 +87,11 @@ class Presence:
         beat_s: float = BEAT_S,
         ttl_s: float = TTL_S,
         clock: Callable[[], float] = time.monotonic,
+        render: RenderPresence | None = None,
     ) -> None:
         self.hub = hub
+        # `#presence` for one viewer, from the pages (realtime/fragments.py); none: empty.
+        self._render: RenderPresence = render or (lambda viewers, me: "")
         self.instance = secrets.token_hex(6)
         self.beat_s = beat_s
         self.ttl_s = ttl_s
@@ -134,12 +137,12 @@ class Presence:
         """`#presence` for user `me`: rendered once per change, not once per connection."""
         board = self._boards.get(schedule_id)
         if board is None:
-            return render_presence((), me=me)
+            return self._render((), me)
         now = self._clock()
         cached = board.shown.get(me)
         if cached is not None and cached[0] == board.version and now < cached[1]:
             return cached[2]
-        html = render_presence(self.viewers(schedule_id), me=me)
+        html = self._render(self.viewers(schedule_id), me)
         # A remote list that expires changes what is shown without a change event.
         expires = min((e for e, _ in board.remote.values() if e > now), default=math.inf)
         board.shown[me] = (board.version, expires, html)
@@ -288,48 +291,3 @@ class Seat:
 
     def render(self, *, me: int | None) -> str:
         return self.presence.render(self.schedule_id, me=me)
-
-
-def render_presence(viewers: Iterable[Viewer], *, me: int | None) -> str:
-    """`#presence`: the others on the board, and (hidden, for live.js) what they drag.
-
-    Drag markers are not fragments of the bars: the bars belong to the board's
-    renderer and are re-rendered by every change. live.js copies this list onto
-    `#bar-{id}[data-dragged-by]` after each swap instead.
-    """
-    others: dict[int, str] = {}
-    drags: dict[int, list[str]] = {}
-    for viewer in viewers:
-        if viewer.user_id == me:
-            continue
-        others.setdefault(viewer.user_id, viewer.name)
-        if viewer.dragging is not None:
-            drags.setdefault(viewer.dragging, []).append(viewer.name)
-    names = sorted(others.values(), key=str.casefold)
-    items = Markup("").join(
-        Markup(
-            '<li class="presence-viewer" title="{0}"><span class="avatar" aria-hidden="true">'
-            '{1}</span><span class="presence-name">{0}</span></li>'
-        ).format(name, initials(name))
-        for name in names[:MAX_SHOWN]
-    )
-    if len(names) > MAX_SHOWN:
-        items += Markup('<li class="presence-more">+{}</li>').format(len(names) - MAX_SHOWN)
-    if not names:
-        items = Markup('<li class="presence-alone">Only you are on this board</li>')
-    markers = Markup("").join(
-        Markup('<li data-task-id="{}" data-user="{}"></li>').format(task_id, ", ".join(who))
-        for task_id, who in sorted(drags.items())
-    )
-    return str(
-        Markup(
-            '<div id="presence" class="presence" aria-label="Who else is on the board" '
-            'hx-swap-oob="true"><ul class="presence-viewers">{}</ul>'
-            '<ul class="presence-drags" hidden>{}</ul></div>'
-        ).format(items, markers)
-    )
-
-
-def initials(name: str) -> str:
-    parts = [p for p in name.replace("-", " ").split() if p]
-    return "".join(p[0] for p in parts[:2]).upper() or "?"

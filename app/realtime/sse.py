@@ -31,7 +31,6 @@ from starlette.routing import BaseRoute, Route
 from app.http_errors import error_response
 from app.realtime.feed import Feed, Update
 from app.realtime.live import Identity, Live, identify, live_of, since_of, view_of
-from app.realtime.presence import render_presence
 from app.services.access import allowed
 
 HEARTBEAT_S = 15.0
@@ -115,7 +114,7 @@ async def board_poll(request: Request) -> Response:
     schedule_id = await live.services.live_schedule_id()
     if identity.actor.user_id is not None:
         live.presence.visit(schedule_id, user_id=identity.actor.user_id, name=identity.name)
-    presence = render_presence(live.presence.viewers(schedule_id), me=identity.actor.user_id)
+    presence = live.presence.render(schedule_id, me=identity.actor.user_id)
     body = (update.html if update else "") + presence
     headers = {"Cache-Control": "no-store"}
     if update is not None and update.revision is not None:

@@ -18,6 +18,7 @@ from app.services.context import Actor, Services
 from app.services.errors import Forbidden
 from app.services.write_path import change, schedule_channel
 from app.settings import Settings
+from app.web.live_fragments import FRAGMENTS
 
 ANNA = Actor(user_id=1, role="scheduler")
 # The stand-in renderer draws no time axis: any window of the clock's today will do.
@@ -85,6 +86,7 @@ def feed_for(services: Services, renderer: Renderer, revision: int) -> Feed:
         render=renderer,
         refresh=renderer.refresh,
         revision=revision,
+        fragments=FRAGMENTS,
     )
 
 

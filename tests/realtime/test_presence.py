@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from app.realtime.hub import MemoryHub
-from app.realtime.presence import Presence, Viewer, initials, render_presence
+from app.realtime.presence import Presence, Viewer
+from app.web.live_fragments import initials, render_presence
 
 BOARD = 1
 WAIT_S = 5.0
