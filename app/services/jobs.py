@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app.db import tables as t
+from app.db.text_search import contains
 from app.domain.plan import TaskStatus
 from app.services.access import require
 from app.services.context import Actor, Services
@@ -27,9 +28,17 @@ async def list_jobs(
     due_before: datetime | None,
     limit: int,
     offset: int,
+    search: str | None = None,
 ) -> tuple[list[View], int]:
     require(actor, "plan.read")
     query = select(t.Job)
+    if search:
+        # Reference, name or customer: what a manager types to find an order.
+        query = query.where(
+            contains(t.Job.reference, search)
+            | contains(t.Job.name, search)
+            | contains(t.Job.customer, search)
+        )
     if status:
         query = query.where(t.Job.status == status)
     if due_before:
@@ -44,6 +53,21 @@ async def list_jobs(
             )
         ).scalars()
         return [job_view(row) for row in rows], int(total or 0)
+
+
+async def task_counts(*, services: Services, actor: Actor, job_ids: list[int]) -> dict[int, int]:
+    """How many tasks each of these jobs has (the plant pages' job list)."""
+    require(actor, "plan.read")
+    if not job_ids:
+        return {}
+    query = (
+        select(t.Task.job_id, func.count())
+        .where(t.Task.job_id.in_(job_ids))
+        .group_by(t.Task.job_id)
+    )
+    async with services.db.read() as session:
+        found = {int(job_id): int(count) for job_id, count in await session.execute(query)}
+    return {job_id: found.get(job_id, 0) for job_id in job_ids}
 
 
 async def get_job(*, services: Services, actor: Actor, job_id: int) -> View:

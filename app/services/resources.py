@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from app.db import tables as t
+from app.db.text_search import contains
 from app.security.crypto import DataCipher
 from app.services.access import allowed, require
 from app.services.context import Actor, Services
+from app.services.dependents import planned_by_job, planned_message
 from app.services.errors import NotFound, StateConflict
 from app.services.jsonable import jsonable
 from app.services.views import View, equipment_view, operator_view
@@ -40,9 +42,12 @@ async def list_equipment(
     capability: str | None,
     limit: int,
     offset: int,
+    search: str | None = None,
 ) -> tuple[list[View], int]:
     require(actor, "equipment.read")
     query = _equipment_query()
+    if search:
+        query = query.where(contains(t.Equipment.name, search))
     if type:
         query = query.where(t.Equipment.type == type)
     if status:
@@ -130,13 +135,11 @@ async def delete_equipment(
     require_version(expected_version)
     async with change(services, actor, "equipment.deleted") as tx:
         row = await tx.claim(t.Equipment, equipment_id, expected_version)
-        used = await tx.session.scalar(
-            select(func.count()).where(t.Assignment.equipment_id == equipment_id)
-        )
-        if used:
+        by_job = await planned_by_job(tx.session, t.Assignment.equipment_id, equipment_id)
+        if by_job:
             raise StateConflict(
-                f"equipment {equipment_id} has {used} assignments; move them first",
-                {"assignments": used},
+                planned_message(by_job, f"on {row.name}"),
+                {"assignments": sum(n for _, n in by_job), "jobs": [j for j, _ in by_job]},
             )
         await tx.session.delete(row)
         tx.audit("equipment", equipment_id, before={"name": row.name}, after=None)
@@ -158,9 +161,17 @@ def _can_read_operator(actor: Actor, operator_id: int) -> bool:
 
 
 async def list_operators(
-    *, services: Services, actor: Actor, skill: str | None, limit: int, offset: int
+    *,
+    services: Services,
+    actor: Actor,
+    skill: str | None,
+    limit: int,
+    offset: int,
+    search: str | None = None,
 ) -> tuple[list[View], int]:
     query = _operator_query()
+    if search:
+        query = query.where(contains(t.Operator.name, search))
     if actor.role == "operator":
         query = query.where(t.Operator.id == (actor.operator_id or -1))
     else:
@@ -283,13 +294,11 @@ async def delete_operator(
     require_version(expected_version)
     async with change(services, actor, "operator.deleted") as tx:
         row = await tx.claim(t.Operator, operator_id, expected_version)
-        used = await tx.session.scalar(
-            select(func.count()).where(t.Assignment.operator_id == operator_id)
-        )
-        if used:
+        by_job = await planned_by_job(tx.session, t.Assignment.operator_id, operator_id)
+        if by_job:
             raise StateConflict(
-                f"operator {operator_id} has {used} assignments; move them first",
-                {"assignments": used},
+                planned_message(by_job, "for this operator"),
+                {"assignments": sum(n for _, n in by_job), "jobs": [j for j, _ in by_job]},
             )
         await tx.session.delete(row)
         tx.audit("operators", operator_id, before={}, after=None)

@@ -1,4 +1,4 @@
-"""HTML pages: the front door, logging in, the board."""
+"""HTML pages: the front door, logging in, the board, the plant pages."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from app.web import (
     login,
     my_pages,
     optimizer_pages,
+    plant_equipment,
+    plant_jobs,
+    plant_people,
     repair_pages,
     sso,
 )
@@ -46,4 +49,7 @@ routes = [
     *admin_keys.routes,
     *admin_audit.routes,
     *admin_people.routes,
+    *plant_jobs.routes,
+    *plant_people.routes,
+    *plant_equipment.routes,
 ]

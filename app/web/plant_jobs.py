@@ -1,0 +1,219 @@
+"""Plant pages: jobs (work orders), paged and searchable, each with its tasks.
+
+    GET  /plant                       → /plant/jobs
+    GET  /plant/jobs?q=&offset=       jobs, earliest due first, 50 a page; "new job" form
+    POST /plant/jobs                  create a job
+    GET  /plant/jobs/{id}             the job's form and its tasks in routing order
+    POST /plant/jobs/{id}             save the job (hidden `version`: If-Match)
+    POST /plant/jobs/{id}/delete      delete it (refused once a task has started)
+
+Tasks are `app/web/plant_tasks.py`; both save through `services.jobs` /
+`services.tasks`, the functions behind the JSON API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app.services import jobs
+from app.services.errors import InvalidInput, StateConflict, VersionMismatch
+from app.services.views import View
+from app.web import board_forms, plant_tasks
+from app.web.plant_forms import FormInvalid, FormReader, local, submitted
+from app.web.plant_render import (
+    MANAGE,
+    PAGE_SIZE,
+    READ,
+    answer,
+    base_context,
+    gone_to,
+    list_query,
+    pager,
+    plant_zone,
+    refusal,
+    stale_message,
+)
+from app.web.session import PageSession, page_route, services_of
+
+JOB_STATUSES = ("open", "done", "cancelled")
+
+
+def when_in(zone: ZoneInfo) -> Callable[[datetime | None], str]:
+    def when(value: datetime | None) -> str:
+        return "" if value is None else value.astimezone(zone).strftime("%a %d %b %Y %H:%M")
+
+    return when
+
+
+def read_job(reader: FormReader, *, editing: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "reference": reader.text("reference", max_length=100),
+        "name": reader.text("name", required=True),
+        "customer": reader.text("customer"),
+        "priority": reader.number("priority", low=0, high=100, default=0),
+        "release": reader.moment("release"),
+        "due": reader.moment("due"),
+    }
+    reader.after("release", "due", data["release"], data["due"])
+    if editing:
+        status = reader.raw("status")
+        if status not in JOB_STATUSES:
+            reader.error("status", "must be open, done or cancelled")
+        data["status"] = status
+    reader.done()
+    return data
+
+
+def job_values(job: View, zone: ZoneInfo) -> dict[str, str]:
+    return {
+        "reference": job["reference"],
+        "name": job["name"],
+        "customer": job["customer"],
+        "priority": str(job["priority"]),
+        "release": local(job["release"], zone),
+        "due": local(job["due"], zone),
+        "status": job["status"],
+    }
+
+
+# --- the list --------------------------------------------------------------------------------
+
+
+async def _list_context(request: Request, session: PageSession) -> dict[str, Any]:
+    services, zone = services_of(request), await plant_zone(request)
+    search, offset = list_query(request)
+    found, total = await jobs.list_jobs(
+        services=services,
+        actor=session.actor,
+        status=None,
+        due_before=None,
+        limit=PAGE_SIZE,
+        offset=offset,
+        search=search or None,
+    )
+    counts = await jobs.task_counts(
+        services=services, actor=session.actor, job_ids=[j["id"] for j in found]
+    )
+    return base_context(session, "jobs", zone) | {
+        "jobs": found,
+        "counts": counts,
+        "search": search,
+        "pages": pager("/plant/jobs", search, offset, total),
+        "when": when_in(zone),
+    }
+
+
+@page_route(action=READ)
+async def plant_home(request: Request, session: PageSession) -> Response:
+    return RedirectResponse("/plant/jobs", status_code=303)
+
+
+@page_route(action=READ)
+async def job_list(request: Request, session: PageSession) -> Response:
+    context = await _list_context(request, session)
+    return answer(request, "plant/jobs.html", context, block="plant")
+
+
+@page_route(action=MANAGE)
+async def create_job(request: Request, session: PageSession) -> Response:
+    form = await request.form()
+    context = await _list_context(request, session)
+    reader = FormReader(form, context["zone"])
+    try:
+        data = read_job(reader, editing=False)
+        job = await jobs.create_job(services=services_of(request), actor=session.actor, data=data)
+    except (FormInvalid, InvalidInput) as exc:
+        context |= {"values": submitted(form), "errors": _errors(exc)}
+        return answer(request, "plant/jobs.html", context, block="new_job", status=422)
+    return gone_to(request, f"/plant/jobs/{job['id']}", f"Job {job['name']} created.")
+
+
+def _errors(exc: FormInvalid | InvalidInput) -> dict[str, str]:
+    if isinstance(exc, FormInvalid):
+        return exc.errors
+    return {"form": f"Nothing was saved: {exc.message}."}
+
+
+# --- one job ---------------------------------------------------------------------------------
+
+
+async def _job_context(request: Request, session: PageSession, job_id: int) -> dict[str, Any]:
+    services, zone = services_of(request), await plant_zone(request)
+    job = await jobs.get_job(services=services, actor=session.actor, job_id=job_id)
+    task_part = await plant_tasks.job_tasks_context(services, session.actor, job_id)
+    return (
+        base_context(session, "jobs", zone)
+        | task_part
+        | {"job": job, "values": job_values(job, zone), "when": when_in(zone)}
+    )
+
+
+@page_route(action=READ)
+async def job_page(request: Request, session: PageSession) -> Response:
+    context = await _job_context(request, session, request.path_params["job_id"])
+    return answer(request, "plant/job.html", context, block="plant")
+
+
+@page_route(action=MANAGE)
+async def save_job(request: Request, session: PageSession) -> Response:
+    job_id: int = request.path_params["job_id"]
+    form = await request.form()
+    context = await _job_context(request, session, job_id)
+    url = f"/plant/jobs/{job_id}"
+    try:
+        data = read_job(FormReader(form, context["zone"]), editing=True)
+        job = await jobs.update_job(
+            services=services_of(request),
+            actor=session.actor,
+            job_id=job_id,
+            expected_version=board_forms.version(form),
+            changes=data,
+        )
+    except (FormInvalid, InvalidInput) as exc:
+        context |= {"values": submitted(form), "errors": _errors(exc)}
+        return answer(request, "plant/job.html", context, block="job_form", status=422)
+    except VersionMismatch as exc:
+        message = await stale_message(request, exc, "job")
+        return answer(request, "plant/job.html", context, block="job_form", status=412,
+                      message=message, level="error")  # fmt: skip
+    context |= {"job": job, "values": job_values(job, context["zone"])}
+    return answer(
+        request, "plant/job.html", context, block="job_form", message="Job saved.", redirect=url
+    )
+
+
+@page_route(action=MANAGE)
+async def delete_job(request: Request, session: PageSession) -> Response:
+    job_id: int = request.path_params["job_id"]
+    form = await request.form()
+    try:
+        await jobs.delete_job(
+            services=services_of(request),
+            actor=session.actor,
+            job_id=job_id,
+            expected_version=board_forms.version(form),
+        )
+    except VersionMismatch as exc:
+        message = await stale_message(request, exc, "job", then="Nothing was deleted.")
+        return refusal(request, message, exc.status)
+    except StateConflict as exc:
+        return refusal(request, f"Not deleted: {exc.message}.", exc.status)
+    return gone_to(request, "/plant/jobs", "Job deleted.")
+
+
+routes = [
+    Route("/plant", plant_home, methods=["GET"]),
+    Route("/plant/jobs", job_list, methods=["GET"]),
+    Route("/plant/jobs", create_job, methods=["POST"]),
+    Route("/plant/jobs/{job_id:id}", job_page, methods=["GET"]),
+    Route("/plant/jobs/{job_id:id}", save_job, methods=["POST"]),
+    Route("/plant/jobs/{job_id:id}/delete", delete_job, methods=["POST"]),
+    *plant_tasks.routes,
+]

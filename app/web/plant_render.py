@@ -1,0 +1,120 @@
+"""What every plant page shares: who may edit, the plant's zone, the one way to answer.
+
+The plant pages (jobs and tasks, operators, equipment) are forms over the
+services the JSON API uses, so every save goes through the one write path.
+A save answers htmx with the form's block re-rendered (and a `#notice`); a
+browser without scripts gets a redirect after a save and the whole page with
+the problems after a refused one. Schedulers may read these pages (they plan
+with what is here); only `resources.manage` (managers, admins) may change them.
+
+A stale save (`VersionMismatch`) is refused as the board refuses a stale move:
+by the name of whoever changed it, and the form then shows their version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from app.services import board as board_service
+from app.services.errors import VersionMismatch
+from app.web.session import PageSession, services_of
+from app.web.templates import notice_html, render, wants_fragment
+
+PAGE_SIZE = 50
+READ = "plan.read"
+MANAGE = "resources.manage"
+
+
+async def plant_zone(request: Request) -> ZoneInfo:
+    return ZoneInfo(await board_service.plant_timezone(services=services_of(request)))
+
+
+def base_context(session: PageSession, section: str, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "session": session,
+        "section": section,
+        "zone": zone,
+        "can_edit": session.may(MANAGE),
+        "errors": {},
+        "values": {},
+    }
+
+
+def answer(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    block: str,
+    status: int = 200,
+    message: str | None = None,
+    level: str = "ok",
+    redirect: str | None = None,
+) -> Response:
+    """The form's block (htmx) or the whole page; a saved form without htmx redirects."""
+    if not wants_fragment(request):
+        if redirect is not None and status < 400:
+            return RedirectResponse(redirect, status_code=303)
+        return render(request, template, context, status_code=status)
+    html = bytes(render(request, template, context, block_name=block).body).decode()
+    if message:
+        html += str(notice_html(message, level=level))
+    return HTMLResponse(html, status_code=status)
+
+
+def refusal(request: Request, message: str, status: int) -> Response:
+    """A refused delete or action: the notice only; the page stays as it is."""
+    if not wants_fragment(request):
+        return render(
+            request, "error.html", {"status": status, "message": message}, status_code=status
+        )
+    return HTMLResponse(
+        str(notice_html(message)), status_code=status, headers={"HX-Reswap": "none"}
+    )
+
+
+def gone_to(request: Request, url: str, message: str) -> Response:
+    """After a create or delete: on to the page it leads to (htmx follows HX-Redirect)."""
+    if not wants_fragment(request):
+        return RedirectResponse(url, status_code=303)
+    return HTMLResponse(str(notice_html(message, level="ok")), headers={"HX-Redirect": url})
+
+
+async def stale_message(
+    request: Request,
+    exc: VersionMismatch,
+    what: str,
+    then: str = "Your change was not saved; the form now shows their version.",
+) -> str:
+    """The board's words for a stale edit: who changed it, and that nothing was lost."""
+    who = await board_service.changed_by_name(services=services_of(request), user_id=exc.changed_by)
+    return f"{who or 'Someone else'} changed this {what} while you were editing it. {then}"
+
+
+def pager(path: str, search: str, offset: int, total: int) -> dict[str, Any]:
+    """Links to the pages before and after, keeping the search."""
+
+    def link(at: int) -> str:
+        query = {k: v for k, v in (("q", search), ("offset", str(at))) if v and v != "0"}
+        return path + ("?" + urlencode(query) if query else "")
+
+    return {
+        "first": offset + 1 if total else 0,
+        "last": min(offset + PAGE_SIZE, total),
+        "total": total,
+        "prev": link(max(0, offset - PAGE_SIZE)) if offset > 0 else None,
+        "next": link(offset + PAGE_SIZE) if offset + PAGE_SIZE < total else None,
+    }
+
+
+def list_query(request: Request) -> tuple[str, int]:
+    """The search text and page offset of a list page (bad offsets start at the top)."""
+    search = request.query_params.get("q", "").strip()[:100].replace("\x00", "")
+    raw = request.query_params.get("offset", "")
+    offset = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 8 else 0
+    return search, offset
