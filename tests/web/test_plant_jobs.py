@@ -76,9 +76,7 @@ async def test_an_invalid_job_is_shown_next_to_its_fields_and_writes_nothing(
 ) -> None:
     headers = await as_user(world, "maria")
     before = await count(world, t.Job)
-    bad = job_form(
-        name="", priority="300", release="2026-05-02T08:00", due="2026-05-01T08:00"
-    )
+    bad = job_form(name="", priority="300", release="2026-05-02T08:00", due="2026-05-01T08:00")
     answer = await world.client.post("/plant/jobs", data=bad, headers=headers)
     assert answer.status_code == 422
     html = answer.text
@@ -167,7 +165,7 @@ async def test_the_job_list_is_searched_and_paged(world: BoardWorld) -> None:
         assert made.status_code == 200
     first = (await world.client.get("/plant/jobs")).text
     assert first.count('href="/plant/jobs/') == 50
-    assert "1–50 of 57" in first and 'href="/plant/jobs?offset=50"' in first
+    assert "1\u201350 of 57" in first and 'href="/plant/jobs?offset=50"' in first
     second = (await world.client.get("/plant/jobs?offset=50")).text
     assert second.count('href="/plant/jobs/') == 7
     found = (await world.client.get("/plant/jobs?q=p-04")).text
