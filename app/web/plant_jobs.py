@@ -13,8 +13,6 @@ Tasks are `app/web/plant_tasks.py`; both save through `services.jobs` /
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,13 +41,6 @@ from app.web.plant_render import (
 from app.web.session import PageSession, page_route, services_of
 
 JOB_STATUSES = ("open", "done", "cancelled")
-
-
-def when_in(zone: ZoneInfo) -> Callable[[datetime | None], str]:
-    def when(value: datetime | None) -> str:
-        return "" if value is None else value.astimezone(zone).strftime("%a %d %b %Y %H:%M")
-
-    return when
 
 
 def read_job(reader: FormReader, *, editing: bool) -> dict[str, Any]:
@@ -106,7 +97,6 @@ async def _list_context(request: Request, session: PageSession) -> dict[str, Any
         "counts": counts,
         "search": search,
         "pages": pager("/plant/jobs", search, offset, total),
-        "when": when_in(zone),
     }
 
 
@@ -151,7 +141,7 @@ async def _job_context(request: Request, session: PageSession, job_id: int) -> d
     return (
         base_context(session, "jobs", zone)
         | task_part
-        | {"job": job, "values": job_values(job, zone), "when": when_in(zone)}
+        | {"job": job, "values": job_values(job, zone)}
     )
 
 

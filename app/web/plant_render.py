@@ -13,6 +13,8 @@ by the name of whoever changed it, and the form then shows their version.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -34,8 +36,18 @@ async def plant_zone(request: Request) -> ZoneInfo:
     return ZoneInfo(await board_service.plant_timezone(services=services_of(request)))
 
 
+def when_in(zone: ZoneInfo) -> Callable[[datetime | None], str]:
+    """Times as the plant pages show them: plant time, weekday first."""
+
+    def when(value: datetime | None) -> str:
+        return "" if value is None else value.astimezone(zone).strftime("%a %d %b %Y %H:%M")
+
+    return when
+
+
 def base_context(session: PageSession, section: str, zone: ZoneInfo) -> dict[str, Any]:
     return {
+        "when": when_in(zone),
         "session": session,
         "section": section,
         "zone": zone,

@@ -186,7 +186,6 @@ async def _task_context(request: Request, session: PageSession, task_id: int) ->
         "machine_options": part["machine_options"],
         "routing_rows": len(task["alternatives"]) + SPARE_ROUTINGS,
         "values": task_values(task, ids),
-        "when": lambda v: "" if v is None else v.astimezone(zone).strftime("%a %d %b %H:%M"),
     }
 
 
