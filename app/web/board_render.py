@@ -299,6 +299,7 @@ def board_context(
         "can_set_status": view.rows == "equipment" and allowed(actor, "equipment.status"),
         "can_optimize": allowed(actor, "plan.optimize"),
         "can_see_wall": allowed(actor, "reports.read"),
+        "can_manage_plant": allowed(actor, "resources.manage"),
         "revision": board.revision,
         "hue": job_hue,
         "row_page": 0 if board.whole else board_service.ROW_PAGE,

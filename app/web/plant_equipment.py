@@ -70,7 +70,7 @@ def _downtime(reader: FormReader) -> list[dict[str, Any]]:
             continue
         begins = reader.moment(start, required=True)
         ends = reader.moment(end, required=True)
-        reader.after(start, end, begins, ends)
+        reader.after(end, begins, ends)
         reason = reader.text(f"down-{i}-reason")
         if begins and ends and ends > begins:
             found.append({"start": begins, "end": ends, "reason": reason})

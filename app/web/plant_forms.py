@@ -127,10 +127,10 @@ class FormReader:
         hour, minute, second = found.groups()
         return time(int(hour), int(minute), int(second or 0))
 
-    def after(self, first: str, second: str, start: Any, end: Any) -> None:
-        """`end` must come after `start` (both read already; None: nothing to compare)."""
+    def after(self, name: str, start: Any, end: Any, *, than: str = "the start") -> None:
+        """Field `name` (`end`) must come after `start` (None: nothing to compare)."""
         if start is not None and end is not None and end <= start:
-            self.error(second, f"must be after the {first.split('-')[0]}")
+            self.error(name, f"must be after {than}")
 
     def checked(self, name: str) -> bool:
         return self.raw(name) in ("on", "1", "true", "yes")

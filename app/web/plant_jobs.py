@@ -52,7 +52,7 @@ def read_job(reader: FormReader, *, editing: bool) -> dict[str, Any]:
         "release": reader.moment("release"),
         "due": reader.moment("due"),
     }
-    reader.after("release", "due", data["release"], data["due"])
+    reader.after("due", data["release"], data["due"], than="the release")
     if editing:
         status = reader.raw("status")
         if status not in JOB_STATUSES:

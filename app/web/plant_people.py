@@ -91,7 +91,7 @@ def _time_off(reader: FormReader) -> list[dict[str, Any]]:
             reader.error(f"off-{i}-kind", "must be time off or an extra shift")
         begins = reader.moment(start, required=True)
         ends = reader.moment(end, required=True)
-        reader.after(start, end, begins, ends)
+        reader.after(end, begins, ends)
         reason = reader.text(f"off-{i}-reason")
         if begins and ends and ends > begins:
             found.append({"kind": kind, "start": begins, "end": ends, "reason": reason})
@@ -100,7 +100,7 @@ def _time_off(reader: FormReader) -> list[dict[str, Any]]:
 
 def operator_values(operator: View, zone: ZoneInfo) -> dict[str, str]:
     values = {"name": operator["name"]}
-    for i, skill in enumerate(operator["skills"]):
+    for i, skill in enumerate(sorted(operator["skills"], key=lambda s: s["skill"])):
         values |= {f"skill-{i}-name": skill["skill"], f"skill-{i}-level": str(skill["level"])}
     shifts = sorted(operator["shifts"], key=lambda s: (s["weekday"], s["start"]))
     free_days = [d for d in range(7) if d not in {s["weekday"] for s in shifts}]
