@@ -45,11 +45,13 @@ def when_in(zone: ZoneInfo) -> Callable[[datetime | None], str]:
     return when
 
 
-def base_context(session: PageSession, section: str, zone: ZoneInfo) -> dict[str, Any]:
+def base_context(session: PageSession, tab: str, zone: ZoneInfo) -> dict[str, Any]:
+    """What every plant page shows: the back office's Plant section (desk.html), one tab."""
     return {
         "when": when_in(zone),
         "session": session,
-        "section": section,
+        "section": "plant",
+        "tab": tab,
         "zone": zone,
         "can_edit": session.may(MANAGE),
         "errors": {},

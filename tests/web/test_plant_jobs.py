@@ -152,10 +152,10 @@ async def test_a_scheduler_reads_the_plant_pages_without_forms(world: BoardWorld
 
 async def test_the_board_links_to_the_plant_pages_for_managers(world: BoardWorld) -> None:
     await as_user(world, "maria")
-    assert 'href="/plant">Plant</a>' in (await world.client.get("/board")).text
+    assert 'href="/plant/jobs">Plant</a>' in (await world.client.get("/board")).text
     async with world.another_browser() as anna:
         await log_in(anna, "anna")
-        assert 'href="/plant"' not in (await anna.get("/board")).text
+        assert 'href="/plant/jobs"' not in (await anna.get("/board")).text
 
 
 async def test_an_operator_may_not_open_the_plant_pages(world: BoardWorld) -> None:
