@@ -76,7 +76,10 @@ async def test_an_invalid_job_is_shown_next_to_its_fields_and_writes_nothing(
 ) -> None:
     headers = await as_user(world, "maria")
     before = await count(world, t.Job)
-    bad = job_form(name="", priority="300", release="2026-05-02T08:00", due="2026-05-01T08:00")
+    plant = world.plant
+    bad = job_form(
+        name="", priority="300", release=plant.form(8, days=2), due=plant.form(8, days=1)
+    )
     answer = await world.client.post("/plant/jobs", data=bad, headers=headers)
     assert answer.status_code == 422
     html = answer.text
