@@ -63,8 +63,20 @@ def read_operator(reader: FormReader) -> dict[str, Any]:
     data["skills"] = skills
     data["shifts"] = _shifts(reader)
     data["exceptions"] = _time_off(reader)
+    data["contact"] = _contact(reader)
     reader.done()
     return data
+
+
+def _contact(reader: FormReader) -> dict[str, str | None] | None:
+    """Phone and e-mail: personal data, stored encrypted (None: no contact data kept)."""
+    phone = reader.text("phone", max_length=50)
+    email = reader.text("email", max_length=200)
+    if email and ("@" not in email or " " in email):
+        reader.error("email", "must be an e-mail address, e.g. olga@example.com")
+    if not phone and not email:
+        return None
+    return {"phone": phone or None, "email": email or None}
 
 
 def _shifts(reader: FormReader) -> list[dict[str, Any]]:
@@ -99,7 +111,12 @@ def _time_off(reader: FormReader) -> list[dict[str, Any]]:
 
 
 def operator_values(operator: View, zone: ZoneInfo) -> dict[str, str]:
-    values = {"name": operator["name"]}
+    contact = operator["contact"] or {}
+    values = {
+        "name": operator["name"],
+        "phone": contact.get("phone") or "",
+        "email": contact.get("email") or "",
+    }
     for i, skill in enumerate(sorted(operator["skills"], key=lambda s: s["skill"])):
         values |= {f"skill-{i}-name": skill["skill"], f"skill-{i}-level": str(skill["level"])}
     shifts = sorted(operator["shifts"], key=lambda s: (s["weekday"], s["start"]))

@@ -183,6 +183,7 @@ async def _task_context(request: Request, session: PageSession, task_id: int) ->
         "job": job,
         "siblings": siblings,
         "checked": set(task["predecessors"]) & ids,
+        "followers": [t["name"] for t in siblings if task_id in t["predecessors"]],
         "machine_options": part["machine_options"],
         "routing_rows": len(task["alternatives"]) + SPARE_ROUTINGS,
         "values": task_values(task, ids),

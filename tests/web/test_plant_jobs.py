@@ -200,3 +200,20 @@ async def test_a_job_with_a_started_task_is_not_deleted(world: BoardWorld) -> No
     assert refused.status_code == 409
     assert "1 started or done tasks" in refused.text
     assert (await job_row(world, world.plant.job)).name == "Bracket 4711"
+
+
+async def test_a_job_is_deleted_after_saying_what_leaves_the_plan(world: BoardWorld) -> None:
+    headers = await as_user(world, "maria")
+    bracket = (await world.client.get(f"/plant/jobs/{world.plant.job}")).text
+    assert "its 2 tasks? 2 of them are planned and leave the plan." in bracket
+    frame = (await world.client.get(f"/plant/jobs/{world.plant.frame}")).text
+    assert "its 1 task?" in frame and "planned" not in frame.split("hx-confirm=")[1][:80]
+    gone = await world.client.post(
+        f"/plant/jobs/{world.plant.frame}/delete",
+        data={"version": str(version_in(frame))},
+        headers=headers,
+    )
+    assert gone.status_code == 200 and gone.headers["HX-Redirect"] == "/plant/jobs"
+    async with world.services.db.read() as session:
+        assert await session.get(t.Job, world.plant.frame) is None
+        assert await session.get(t.Task, world.plant.drill) is None

@@ -154,6 +154,7 @@ async def test_an_operator_gets_skills_shifts_and_time_off(world: BoardWorld) ->
             "off-0-start": away.strftime("%Y-%m-%dT%H:%M"),
             "off-0-end": (away + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
             "off-0-reason": "dentist",
+            "phone": "+49 170 555 0101",
         },
     )
     answer = await world.client.post(f"/plant/operators/{plant.olga}", data=form, headers=headers)
@@ -170,6 +171,11 @@ async def test_an_operator_gets_skills_shifts_and_time_off(world: BoardWorld) ->
     assert [(e["kind"], e["start"], e["reason"]) for e in olga["exceptions"]] == [
         ("time_off", away, "dentist")
     ]
+    assert olga["contact"] == {"phone": "+49 170 555 0101", "email": None}
+    assert (
+        'value="+49 170 555 0101"'
+        in (await world.client.get(f"/plant/operators/{plant.olga}")).text
+    )
 
 
 async def test_an_invalid_operator_form_writes_nothing(world: BoardWorld) -> None:
@@ -177,11 +183,12 @@ async def test_an_invalid_operator_form_writes_nothing(world: BoardWorld) -> Non
     page = await world.client.get(f"/plant/operators/{plant.olga}")
     form = operator_form(
         version=version_in(page.text),
+        email="olga at home",
         **{"skill-0-level": "9", "shift-1-end": "25:00", "off-0-start": "2026-13-01T08:00"},
     )
     answer = await world.client.post(f"/plant/operators/{plant.olga}", data=form, headers=headers)
     assert answer.status_code == 422
-    for field in ("skill-0-level", "shift-1-end", "off-0-start"):
+    for field in ("skill-0-level", "shift-1-end", "off-0-start", "email"):
         assert f'id="op-{field}-error"' in answer.text
     olga = await resources.get_operator(
         services=world.services, actor=SYSTEM, operator_id=plant.olga
