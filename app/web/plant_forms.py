@@ -15,6 +15,8 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from starlette.datastructures import FormData
+
 from app.domain.bounds import MAX_ID, horizon_error
 
 TAG = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
@@ -136,10 +138,20 @@ class FormReader:
         return self.raw(name) in ("on", "1", "true", "yes")
 
     def rows(self, prefix: str) -> list[int]:
-        """The indexes of the repeated rows sent: fields named `{prefix}-{i}-...`."""
-        pattern = re.compile(rf"{re.escape(prefix)}-(\d{{1,3}})-")
-        found = {int(m.group(1)) for key in self.form if (m := pattern.match(str(key)))}
-        return sorted(found)
+        return row_indexes(self.form, prefix)
+
+
+def row_indexes(form: Mapping[str, Any], prefix: str) -> list[int]:
+    """The indexes of the repeated rows sent: fields named `{prefix}-{i}-...`."""
+    pattern = re.compile(rf"{re.escape(prefix)}-(\d{{1,3}})-")
+    return sorted({int(m.group(1)) for key in form if (m := pattern.match(str(key)))})
+
+
+def checked_ids(form: FormData, name: str) -> list[int]:
+    """The ids of the checked boxes named `name` (anything else is left out)."""
+    values = form.getlist(name)
+    return [int(v) for v in values if isinstance(v, str) and v.isascii() and v.isdigit()
+            and 0 < len(v) < 16]  # fmt: skip
 
 
 def local(value: datetime | None, zone: ZoneInfo) -> str:

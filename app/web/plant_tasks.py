@@ -13,9 +13,7 @@ there (`task_alternatives`); other capable machines take the task's minutes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -28,7 +26,14 @@ from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, StateConflict, VersionMismatch
 from app.services.views import View
 from app.web import board_forms
-from app.web.plant_forms import MAX_DURATION, FormInvalid, FormReader, submitted
+from app.web.plant_forms import (
+    MAX_DURATION,
+    FormInvalid,
+    FormReader,
+    checked_ids,
+    row_indexes,
+    submitted,
+)
 from app.web.plant_render import (
     MANAGE,
     READ,
@@ -54,7 +59,7 @@ def read_task(reader: FormReader, form: FormData, siblings: set[int]) -> dict[st
         "min_level": reader.number("min_level", low=1, high=5, default=1),
         "required_capability": reader.tag("required_capability"),
     }
-    checked = [int(v) for v in form.getlist("pred") if isinstance(v, str) and v.isdigit()]
+    checked = checked_ids(form, "pred")
     if stray := [p for p in checked if p not in siblings]:
         reader.error("predecessors", f"names task #{stray[0]}, which is not in this job")
     data["predecessors"] = list(dict.fromkeys(checked + reader.ids("predecessors")))
@@ -105,10 +110,6 @@ def _errors(exc: FormInvalid | InvalidInput) -> dict[str, str]:
     return {"form": f"Nothing was saved: {exc.message}."}
 
 
-def _rows_sent(form: Mapping[str, Any]) -> int:
-    return len(FormReader(form, ZoneInfo("UTC")).rows("alt"))
-
-
 async def _machines(services: Services, actor: Actor) -> list[tuple[str, str]]:
     _, equipment = await board_service.resources(services=services, actor=actor)
     return [("", "—")] + [(str(m.id), f"{m.name} ({m.detail})") for m in equipment]
@@ -156,8 +157,8 @@ async def create_task(request: Request, session: PageSession) -> Response:
         context |= {
             "task_values": submitted(form),
             "task_errors": _errors(exc),
-            "checked": {int(v) for v in form.getlist("pred") if isinstance(v, str) and v.isdigit()},
-            "routing_rows": max(SPARE_ROUTINGS, _rows_sent(form)),
+            "checked": set(checked_ids(form, "pred")),
+            "routing_rows": max(SPARE_ROUTINGS, len(row_indexes(form, "alt"))),
         }
         return answer(request, "plant/job.html", context, block="tasks", status=422)
     context |= await job_tasks_context(services, session.actor, job_id)
@@ -215,8 +216,8 @@ async def save_task(request: Request, session: PageSession) -> Response:
         context |= {
             "values": submitted(form),
             "errors": _errors(exc),
-            "checked": {int(v) for v in form.getlist("pred") if isinstance(v, str) and v.isdigit()},
-            "routing_rows": max(context["routing_rows"], _rows_sent(form)),
+            "checked": set(checked_ids(form, "pred")),
+            "routing_rows": max(context["routing_rows"], len(row_indexes(form, "alt"))),
         }
         return answer(request, "plant/task.html", context, block="task_form", status=422)
     except VersionMismatch as exc:

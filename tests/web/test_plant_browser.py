@@ -175,3 +175,12 @@ async def test_an_open_board_shows_a_plant_edit_without_a_reload(
     await saved(page, "Task saved.")
     renamed = board.locator(f"#bar-{plant.cut} .bar-name:has-text('Cut to length')")
     await renamed.wait_for(state="attached")  # a short bar may hide its label
+    # A new duration of a task in the tray: its card says so at once.
+    drill = board.locator(f"#tray-task-{plant.drill}")
+    assert await drill.get_attribute("data-duration-minutes") == "45"
+    await page.goto(f"{base_url}/plant/tasks/{plant.drill}")
+    await page.locator("#task-duration_minutes").fill("90")
+    await page.get_by_role("button", name="Save task").click()
+    await saved(page, "Task saved.")
+    await board.locator(f"#tray-task-{plant.drill}[data-duration-minutes='90']").wait_for()
+    assert "1 h 30 min" in await drill.locator(".tray-meta").inner_text()
