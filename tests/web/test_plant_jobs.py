@@ -217,3 +217,15 @@ async def test_a_job_is_deleted_after_saying_what_leaves_the_plan(world: BoardWo
     async with world.services.db.read() as session:
         assert await session.get(t.Job, world.plant.frame) is None
         assert await session.get(t.Task, world.plant.drill) is None
+
+
+async def test_without_scripts_a_save_redirects_and_a_refusal_is_the_whole_page(
+    world: BoardWorld,
+) -> None:
+    csrf = (await as_user(world, "maria"))["X-CSRF-Token"]
+    made = await world.client.post("/plant/jobs", data=job_form(csrf_token=csrf))
+    assert made.status_code == 303 and made.headers["location"].startswith("/plant/jobs/")
+    refused = await world.client.post("/plant/jobs", data=job_form(name="", csrf_token=csrf))
+    assert refused.status_code == 422
+    assert refused.text.lstrip().startswith("<!doctype html>")
+    assert 'id="new-job-name-error"' in refused.text
