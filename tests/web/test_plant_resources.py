@@ -7,6 +7,7 @@ Drill of "Frame 12" in the tray. maria is a manager.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import time, timedelta
@@ -264,3 +265,34 @@ async def test_deleting_a_machine_or_operator_with_planned_tasks_says_what_depen
         headers=headers,
     )
     assert gone.status_code == 200 and gone.headers["HX-Redirect"] == "/plant/equipment"
+
+
+async def test_two_managers_saving_at_once_one_wins_the_other_is_told_by_whom(
+    world: BoardWorld,
+) -> None:
+    plant = world.plant
+    headers = await as_maria(world)
+    seen = version_in((await world.client.get(f"/plant/equipment/{plant.welder}")).text)
+    form = {"version": seen, "type": "welding_cell", "status": "available"}
+    async with world.another_browser() as other:
+        csrf = await log_in(other, "admin")
+        answers = await asyncio.gather(
+            world.client.post(
+                f"/plant/equipment/{plant.welder}",
+                data=form | {"name": "Weld cell A", "capabilities": "welding"},
+                headers=headers,
+            ),
+            other.post(
+                f"/plant/equipment/{plant.welder}",
+                data=form | {"name": "Weld cell B", "capabilities": "welding, brazing"},
+                headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
+            ),
+        )
+    assert sorted(a.status_code for a in answers) == [200, 412]
+    won, lost = ("A", answers[1]) if answers[0].status_code == 200 else ("B", answers[0])
+    winner = "Administrator" if won == "B" else "Maria Schneider"
+    assert f"{winner} changed this machine while you were editing it" in lost.text
+    welder = await resources.get_equipment(
+        services=world.services, actor=SYSTEM, equipment_id=plant.welder
+    )
+    assert welder["name"] == f"Weld cell {won}" and welder["version"] == int(seen) + 1
