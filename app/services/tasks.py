@@ -27,7 +27,10 @@ from app.services.errors import (
     StateConflict,
 )
 from app.services.jsonable import jsonable
-from app.services.placing import Placement as Placement  # the argument of assign_task
+from app.services.placing import (
+    Placement as Placement,
+    slot_of,
+)  # Placement: assign_task's argument
 from app.services.views import (
     TASK_COLUMNS,
     View,
@@ -195,8 +198,30 @@ async def update_task(
             if key not in links:
                 setattr(row, key, value)
         tx.audit("tasks", task_id, before=jsonable(before), after=jsonable(changes))
+        if {"duration_minutes", "alternatives"} & changes.keys():
+            await _slot_follows_duration(tx, row)
         view = await _view_in(tx, row)
     return view
+
+
+async def _slot_follows_duration(tx: Transaction, task: t.Task) -> None:
+    """A booked task that has not started keeps its start and takes its new length (its
+    minutes on its machine where it has routings); a started one keeps its slot."""
+    if task.status != TaskStatus.SCHEDULED:
+        return
+    slot = await slot_of(tx, task.id)
+    if slot is None:
+        return
+    ta = t.TaskAlternative
+    routed = await tx.session.scalar(
+        select(ta.duration_minutes).where(
+            ta.task_id == task.id, ta.equipment_id == slot.equipment_id
+        )
+    )
+    end = slot.start + timedelta(minutes=routed or task.duration_minutes)
+    if end != slot.end:
+        placement = Placement(slot.operator_id, slot.equipment_id, slot.start, end)
+        await tx.place(task, placement, slot=slot)
 
 
 async def delete_task(

@@ -148,3 +148,44 @@ async def test_a_slot_must_take_the_duration_of_the_equipment_it_is_on(
     )
     assert own.status_code == 200, own.text
     assert own.json()["conflicts"] == []
+
+
+async def test_a_booked_task_takes_its_new_length_from_its_start(
+    api: httpx.AsyncClient, plant: Any, login: Any
+) -> None:
+    maria, anna = await login("maria"), await login("anna")
+    booked = await api.put(
+        f"/api/v1/tasks/{plant.cut}/assignment",
+        headers={
+            **anna,
+            "If-Match": (await api.get(f"/api/v1/tasks/{plant.cut}", headers=anna)).headers["etag"],
+        },
+        json={
+            "operator_id": plant.olga,
+            "equipment_id": plant.mill,
+            "start": iso_z(plant.at(7)),
+            "end": iso_z(plant.at(8)),
+        },
+    )
+    assert booked.status_code == 200, booked.text
+
+    longer = await api.patch(
+        f"/api/v1/tasks/{plant.cut}",
+        headers={**maria, "If-Match": booked.headers["etag"]},
+        json={"duration_minutes": 90},
+    )
+    assert longer.status_code == 200, longer.text
+    slot = longer.json()["assignment"]
+    assert (slot["start"], slot["end"]) == (iso_z(plant.at(7)), iso_z(plant.at(8, 30)))
+
+    mill2 = await fast_mill(api, maria)
+    routed = await api.patch(
+        f"/api/v1/tasks/{plant.cut}",
+        headers={**maria, "If-Match": longer.headers["etag"]},
+        json={"alternatives": [{"equipment_id": plant.mill, "duration_minutes": 50},
+                               {"equipment_id": mill2, "duration_minutes": 30}]},
+    )  # fmt: skip
+    assert routed.status_code == 200, routed.text
+    assert routed.json()["assignment"]["end"] == iso_z(plant.at(7, 50))  # its minutes on Mill 1
+    checked = await api.post("/api/v1/schedule/validate", headers=anna, json={})
+    assert "duration_mismatch" not in {c["type"] for c in checked.json()["conflicts"]}
