@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from app import tracing
 from app.api.endpoint import ApiRouter, openapi_document
 from app.api.errors import EXCEPTION_HANDLERS, DatabaseOutage
 from app.api.middleware import IdempotencyMiddleware, RateLimitMiddleware
@@ -73,6 +74,7 @@ def api_router() -> ApiRouter:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     configure_logging(json_logs=settings.log_json)
+    tracing.configure(settings)  # before the engines and clients are made: they are traced
     services = Services(
         settings=settings,
         db=Database(settings.database_url, pool_size=settings.db_pool_size),
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await wall.stop()
             await services.hub.stop()
             await services.db.dispose()
+            tracing.shutdown()  # the spans still buffered
 
     app = Starlette(
         routes=[
@@ -124,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=[
+            *tracing.middleware(),
             Middleware(RequestContextMiddleware),
             # The database away (restart, crash, full pool): 503 + Retry-After, not 500.
             Middleware(DatabaseOutage, page=unavailable),

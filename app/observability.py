@@ -14,6 +14,8 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import tracing
+
 REQUESTS = Counter("takt_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
     "takt_http_request_seconds",
@@ -22,6 +24,9 @@ LATENCY = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
 )
 WEBSOCKETS = Gauge("takt_websocket_connections", "Open WebSocket connections")
+DEPENDENCY_UP = Gauge(
+    "takt_up", "Whether the database and Redis answered this instance's last check", ["dependency"]
+)
 
 
 # Secrets that could ride along in a logged string: query tokens, credentials in
@@ -55,6 +60,15 @@ def redact_secrets(logger: object, method: str, event: MutableMapping[str, Any])
     for key, value in event.items():
         if isinstance(value, str):
             event[key] = redact(value)
+    return event
+
+
+def add_trace_ids(logger: object, method: str, event: MutableMapping[str, Any]) -> Any:
+    """structlog processor: the trace and span a line was written in (when tracing is on)."""
+    ids = tracing.trace_ids()
+    if ids is not None:
+        event.setdefault("trace_id", ids[0])
+        event.setdefault("span_id", ids[1])
     return event
 
 
@@ -98,6 +112,7 @@ def configure_logging(*, json_logs: bool = True, level: int = logging.INFO) -> N
     )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -151,6 +166,7 @@ class RequestContextMiddleware:
         request_id = _request_id(scope)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        tracing.set_attribute("takt.request_id", request_id)
         if scope["type"] == "websocket":
             await self._socket(scope, receive, send)
             return
@@ -172,7 +188,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(elapsed)
-            _request_line(scope["method"], scope["path"], status, elapsed)
+            _request_line(scope, scope["method"], status, elapsed)
 
     async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One line per socket, when it ends: how the handshake was answered, how long."""
@@ -194,14 +210,30 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_watched)
         finally:
-            _request_line("WEBSOCKET", scope["path"], status or 500, time.perf_counter() - started)
+            _request_line(scope, "WEBSOCKET", status or 500, time.perf_counter() - started)
 
 
-def _request_line(method: str, path: str, status: int, elapsed: float) -> None:
+def _request_line(scope: Scope, method: str, status: int, elapsed: float) -> None:
+    """The one line of a request: with its request id (bound above) and trace id (when on)."""
     # The path only: query strings may carry tokens (?access_token= on sockets and streams).
     structlog.get_logger("takt.http").info(
-        "request", method=method, path=path, status=status, ms=round(elapsed * 1000, 2)
+        "request",
+        method=method,
+        path=scope["path"],
+        status=status,
+        ms=round(elapsed * 1000, 2),
+        user=_user(scope),
     )
+
+
+def _user(scope: Scope) -> str | None:
+    """Who made the request, as far as it was authenticated: `user:7`, `key:tk_…`, or None."""
+    state = scope.get("state") or {}
+    actor = state.get("actor")
+    if actor is None:
+        actor = getattr(state.get("page_session"), "actor", None)
+    principal = getattr(actor, "principal", None)
+    return principal if isinstance(principal, str) else None
 
 
 def _request_id(scope: Scope) -> str:

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,10 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=20, alias="TAKT_DB_POOL_SIZE")
     log_json: bool = Field(default=True, alias="TAKT_LOG_JSON")
+    # Traces (app/tracing.py): "otlp", "console" or "off"; unset: otlp when the endpoint is set.
+    tracing: Literal["", "otlp", "console", "off"] = Field(default="", alias="TAKT_TRACING")
+    otlp_endpoint: str = Field(default="", alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    service_name: str = Field(default="takt", alias="OTEL_SERVICE_NAME")
     # Retention (app/services/retention.py): the audit trail stays in the database this
     # long (a year at least), then moves to files in the archive folder; the change log
     # and finished background runs are deleted after their ages; the sweep runs it so often.

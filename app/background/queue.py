@@ -28,22 +28,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import structlog
 from prometheus_client import Counter, Gauge
+from taskiq import Context, TaskiqDepends
 from taskiq.kicker import AsyncKicker
 from taskiq.receiver import Receiver
 
-from app import clock
+from app import clock, tracing
 from app.background import records
 from app.background.brokers import DEFAULT_PRIORITY, PRIORITIES, RedisPriorityBroker, make_broker
 from app.background.records import JobRecord
@@ -81,6 +84,7 @@ QUEUE_OLDEST_WAITING = Gauge(
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +127,11 @@ class JobQueue:
             )
         )
 
-        async def run_job(run_id: str) -> dict[str, Any] | None:
-            return await self._run(run_id)
+        async def run_job(
+            run_id: str,
+            context: Context = TaskiqDepends(),  # noqa: B008 (taskiq injects it)
+        ) -> dict[str, Any] | None:
+            return await self._run_traced(run_id, context.message.labels)
 
         self.broker.register_task(run_job, task_name=TASK_NAME)
         self._handlers: dict[str, Handler] = {}
@@ -243,16 +250,16 @@ class JobQueue:
         await self.broker.startup()
         if self.worker:
             self._executor = ThreadPoolExecutor(max_workers=1)
-            self._listener = asyncio.create_task(listen_until(self._listen, self._finish))
+            self._listener = _detached(listen_until(self._listen, self._finish))
             # The first beat before this returns: a started worker counts as alive at once.
             started_at = clock.now()
             with contextlib.suppress(Exception):
                 await self.workers.beat(self._me(started_at))
-            self._beater = asyncio.create_task(
+            self._beater = _detached(
                 beat_until(self.workers, lambda: self._me(started_at), self._finish)
             )
-        self._gauges = asyncio.create_task(self._refresh_gauges())
-        self._sweeper = asyncio.create_task(self._sweep_periodically())
+        self._gauges = _detached(self._refresh_gauges())
+        self._sweeper = _detached(self._sweep_periodically())
 
     async def _listen(self) -> None:
         receiver = Receiver(
@@ -292,11 +299,38 @@ class JobQueue:
         if self._executor is not None:
             self._executor.shutdown(wait=False)
 
+    async def _run_traced(self, run_id: str, labels: dict[str, Any]) -> dict[str, Any] | None:
+        """One try, in the trace and with the request id of the request that queued it."""
+        structlog.contextvars.clear_contextvars()
+        request_id = labels.get("request_id")
+        structlog.contextvars.bind_contextvars(
+            run_id=run_id, **({"request_id": request_id} if isinstance(request_id, str) else {})
+        )
+        with tracing.span(
+            "background run",
+            carrier=tracing.carried(labels),
+            kind=tracing.SpanKind.CONSUMER,
+            attributes={"takt.run_id": run_id, "takt.attempt": int(labels.get("_retries", 0))},
+        ):
+            started, outcome = time.perf_counter(), "failed"
+            try:
+                result = await self._run(run_id)
+                outcome = "ended"
+                return result
+            finally:
+                # One line per try, like a request's (with its request id and trace id).
+                structlog.get_logger("takt.queue").info(
+                    "background run",
+                    outcome=outcome,
+                    ms=round((time.perf_counter() - started) * 1000),
+                )
+
     async def _run(self, run_id: str) -> dict[str, Any] | None:
         """The taskiq task: one try of one job."""
         record = await records.start(self.db, run_id, worker=self.worker_id)
         if record is None:
             return None  # cancelled while it waited (or already done elsewhere)
+        tracing.set_attribute("takt.run_kind", record.kind)
         handler = self._handlers.get(record.kind)
         if handler is None:
             raise JobFailed(f"this worker has no handler for {record.kind!r}")
@@ -384,8 +418,17 @@ class JobQueue:
         tries: int,
     ) -> None:
         # taskiq's retry middleware counts tries, not retries; `_retries` is how many were made.
-        labels = {"priority": priority, "timeout": timeout_s, "max_retries": max_retries + 1}
+        labels: dict[str, Any] = {
+            "priority": priority,
+            "timeout": timeout_s,
+            "max_retries": max_retries + 1,
+        }
         labels |= {"backoff_s": backoff_s, "_retries": tries}
+        # The request that queued it (none for the sweep's): its trace and request id go along.
+        tracing.inject(labels)
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        if isinstance(request_id, str):
+            labels["request_id"] = request_id
         kicker: AsyncKicker[Any, Any] = AsyncKicker(
             task_name=TASK_NAME, broker=self.broker, labels={}
         )
@@ -434,6 +477,12 @@ class JobQueue:
 
     def _me(self, started_at: datetime) -> WorkerInfo:
         return WorkerInfo(self.worker_id, started_at, self.concurrency, len(self._running))
+
+
+def _detached(work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """A task of the queue's own: not in the context (request id, trace) of the request
+    whose first job started the queue, so its runs and sweeps do not claim that request."""
+    return asyncio.create_task(work, context=contextvars.Context())
 
 
 def _waker(loop: asyncio.AbstractEventLoop, woken: asyncio.Event) -> Callable[[], None]:

@@ -180,12 +180,15 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 async def _run_worker(settings: Settings) -> int:
     import signal
 
+    from app import tracing
     from app.observability import configure_logging
     from app.realtime.hub import make_hub
     from app.services.job_kinds import attach_queue
 
     # The queue, its sweep and taskiq log through the standard library: as JSON, like the app.
     configure_logging(json_logs=settings.log_json)
+    # A run's span continues the trace of the request that queued it (app/tracing.py).
+    tracing.configure(settings)
     services = Services(
         settings=settings, db=Database(settings.database_url), hub=make_hub(settings)
     )
@@ -209,6 +212,7 @@ async def _run_worker(settings: Settings) -> int:
         await queue.stop()
         await services.hub.stop()
         await services.db.dispose()
+        tracing.shutdown()
     print(f"takt worker {queue.worker_id}: stopped.", flush=True)
     return 0
 

@@ -31,6 +31,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from prometheus_client import Histogram
+
+from app import tracing
 from app.realtime.fragments import Fragments
 from app.realtime.hub import Message
 from app.services.access import require
@@ -102,6 +105,14 @@ class Update:
 
 
 _failure_logged_at = float("-inf")
+
+# Commit on any instance → this board's update rendered here, by the clocks of both
+# (one host or NTP): what a scheduler waits to see a colleague's move.
+FANOUT_DELAY = Histogram(
+    "takt_fanout_delay_seconds",
+    "From a change's commit to its update rendered for an open board",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 
 
 def retry_delay(failures: int = 0) -> float:
@@ -180,8 +191,10 @@ class Feed:
         self._catch_up = False
         self._structural = False
         self._resume: tuple[int, BoardView] | None = None
-        # When the newest pending revision was committed (epoch ms), if the hub said.
+        # When the newest pending revision was committed (epoch ms), if the hub said,
+        # and the trace it was made in (app/tracing.py), if it carried one.
         self._committed_at: tuple[int, float] | None = None
+        self._trace: tuple[int, dict[str, str]] | None = None
         self._failures = 0
         self._retry: asyncio.TimerHandle | None = None
         # Tasks of the plan that have just run past their booked end (`running_late`).
@@ -206,6 +219,9 @@ class Feed:
                 self._committed_at is None or revision > self._committed_at[0]
             ):
                 self._committed_at = (revision, float(committed_at))
+            carried = tracing.carried(message)
+            if carried and (self._trace is None or revision > self._trace[0]):
+                self._trace = (revision, carried)
             if ids is None:
                 self._structural = True
             else:
@@ -314,7 +330,7 @@ class Feed:
         revisions = {r for r in self._revisions if r > self.revision}
         contiguous = revisions == set(range(self.revision + 1, self.revision + 1 + len(revisions)))
         catch_up, structural, ids, rows = self._catch_up, self._structural, self._ids, self._rows
-        committed = self._committed_at
+        committed, traced = self._committed_at, self._trace
         self._forget()
         if catch_up or not contiguous:
             # A RESYNC, or a revision we never heard of (Redis is at-most-once).
@@ -323,9 +339,17 @@ class Feed:
             return None
         newest = max(revisions)
         committed_at = committed[1] if committed and committed[0] == newest else None
-        if structural or len(ids) > BULK_TASKS:
-            return await self._refresh(newest)
-        return await self._render(ids, newest, committed_at, rows)
+        # A trace of its own when the change carried none (not the socket's or stream's).
+        carrier = traced[1] if traced and traced[0] == newest else {}
+        with tracing.span(
+            "board push",
+            carrier=carrier,
+            kind=tracing.SpanKind.CONSUMER,
+            attributes={"takt.revision": newest, "takt.tasks": len(ids)},
+        ):
+            if structural or len(ids) > BULK_TASKS:
+                return await self._refresh(newest)
+            return await self._render(ids, newest, committed_at, rows)
 
     async def _render(
         self,
@@ -337,8 +361,10 @@ class Feed:
         touched = frozenset(rows or ())
         html = await self.render(self.services, self.actor, self.view, ids, revision, touched)
         self.revision = revision
-        if committed_at is not None and self.fragments is not None:
-            html = self.fragments.stamped(html, committed_at)
+        if committed_at is not None:
+            FANOUT_DELAY.observe(max(0.0, time.time() - committed_at / 1000))
+            if self.fragments is not None:
+                html = self.fragments.stamped(html, committed_at)
         return Update(html, revision)
 
     async def _refresh(self, revision: int) -> Update:
@@ -357,6 +383,7 @@ class Feed:
         self._catch_up = False
         self._structural = False
         self._committed_at = None
+        self._trace = None
 
     # --- listening -------------------------------------------------------------------------------
 

@@ -245,6 +245,7 @@ async def identify(conn: HTTPConnection, services: Services) -> Identity | None:
             actor = await live_access_actor(token, services=services)
         except ServiceError:
             return None
+        conn.scope.setdefault("state", {})["actor"] = actor  # for the request's log line
         return Identity(actor, await _display_name(services, actor), by_cookie=False)
     page_session = live_of(conn).page_session
     session = None if page_session is None else await page_session(conn)

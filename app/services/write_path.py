@@ -33,7 +33,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
+from app import clock, tracing
 from app.db import tables
 from app.db.batches import chunks
 from app.services import placing
@@ -180,7 +180,11 @@ async def change(
         "actor_id": actor.user_id,
         "committed_at": committed_at,
     }
-    await services.hub.publish(schedule_channel(tx.schedule_id), message)
+    channel = schedule_channel(tx.schedule_id)
+    with tracing.span(f"publish {channel}", kind=tracing.SpanKind.PRODUCER):
+        # The trace goes along: the push on every instance belongs to this request's trace.
+        tracing.inject(message)
+        await services.hub.publish(channel, message)
 
 
 def require_version(expected_version: int | None) -> None:

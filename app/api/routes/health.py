@@ -12,6 +12,8 @@ from starlette.responses import JSONResponse, Response
 from app.api.deps import services_of
 from app.api.endpoint import ApiRouter
 from app.background.queue import JobQueue
+from app.observability import DEPENDENCY_UP
+from app.services.context import Services
 
 api = ApiRouter()
 CHECK_TIMEOUT_S = 2.0
@@ -31,15 +33,7 @@ async def health(request: Request) -> Response:
 )
 async def ready(request: Request) -> Response:
     services = services_of(request)
-    checks: dict[str, str] = {}
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT_S), services.db.read() as session:
-            await session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means "not ready"; say which
-        checks["database"] = f"error: {type(exc).__name__}"
-    if services.settings.redis_url:
-        checks["redis"] = await _redis_check(services.settings.redis_url)
+    checks = await _dependencies(services)
     body: dict[str, object] = {}
     if services.queue is not None and checks["database"] == "ok":
         checks["workers"], body["queue"] = await _workers_check(services.queue)
@@ -52,6 +46,22 @@ async def ready(request: Request) -> Response:
     )
     body = {"status": status, "checks": checks, **body}
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def _dependencies(services: Services) -> dict[str, str]:
+    """Does the database (and Redis, when configured) answer? Also kept as `takt_up`."""
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S), services.db.read() as session:
+            await session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means "not ready"; say which
+        checks["database"] = f"error: {type(exc).__name__}"
+    if services.settings.redis_url:
+        checks["redis"] = await _redis_check(services.settings.redis_url)
+    for dependency, answer in checks.items():
+        DEPENDENCY_UP.labels(dependency).set(1 if answer == "ok" else 0)
+    return checks
 
 
 async def _workers_check(queue: JobQueue) -> tuple[str, dict[str, object]]:
@@ -87,4 +97,6 @@ async def _redis_check(url: str) -> str:
 
 @api.get("/metrics", summary="Prometheus metrics", tag="operations", auth=False)
 async def metrics(request: Request) -> Response:
+    # Asked at each scrape, so the alert on a database or Redis away needs no probe of its own.
+    await _dependencies(services_of(request))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
