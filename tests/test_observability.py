@@ -25,8 +25,10 @@ from websockets.asyncio.client import connect
 from app import clock
 from app.db import tables as t
 from app.db.session import Database
+from app.main import create_app
 from app.observability import redact
 from app.security.passwords import hash_password
+from app.settings import Settings
 
 PASSWORD = "takt-log-test-password"
 
@@ -101,6 +103,8 @@ async def test_one_json_line_per_request_with_its_id_and_no_secret(
         await http.get("/board/poll", params={"since": "0", "access_token": token})
         await http.get("/nowhere", params={"access_token": token})
         await http.post("/api/v1/auth/refresh", json={"refresh_token": refresh})
+        # Used again: the reuse is logged (a warning) within that request.
+        await http.post("/api/v1/auth/refresh", json={"refresh_token": refresh})
         await http.get("/my", headers={"Cookie": "takt_session=not-a-real-session-c00kie"})
         socket_url = (
             base.replace("http://", "ws://") + "/board/ws?" + urlencode({"access_token": token})
@@ -130,7 +134,7 @@ async def test_one_json_line_per_request_with_its_id_and_no_secret(
             ("GET", "/api/v1/tasks"): 1,
             ("GET", "/board/poll"): 1,
             ("GET", "/nowhere"): 1,
-            ("POST", "/api/v1/auth/refresh"): 1,
+            ("POST", "/api/v1/auth/refresh"): 2,
             ("GET", "/my"): 1,
             ("WEBSOCKET", "/board/ws"): 1,
         }
@@ -140,7 +144,47 @@ async def test_one_json_line_per_request_with_its_id_and_no_secret(
     assert any(r["request_id"] == "trace-4711" for r in requests)
     socket = next(r for r in requests if r["method"] == "WEBSOCKET")
     assert socket["status"] == 101
+    # Complete: who asked, when they had said (user:N), and how long it took.
+    by_path = {(r["method"], r["path"]): r for r in requests}
+    anna = by_path[("GET", "/api/v1/tasks")]["user"]
+    assert anna is not None and anna.startswith("user:")
+    assert socket["user"] == by_path[("GET", "/board/poll")]["user"] == anna
+    assert by_path[("GET", "/nowhere")]["user"] is None  # not authenticated by any route
+    assert all(isinstance(r["ms"], float | int) and r["status"] for r in requests)
+    # Every other line written during a request carries that request's id.
+    reuse = [r for r in records if "refresh token reuse" in r["event"]]
+    refreshes = [r for r in requests if r["path"] == "/api/v1/auth/refresh"]
+    assert len(reuse) == 1 and reuse[0]["request_id"] == refreshes[-1]["request_id"]
     # Nothing else speaks of a request: no uvicorn access or WebSocket lines.
     assert "HTTP/1.1" not in text and '"WebSocket ' not in text
     assert not any(r["event"] in ("connection open", "connection closed") for r in records)
     assert not any("color_message" in r for r in records)
+
+
+async def test_takt_up_says_which_dependency_does_not_answer(tmp_path: Path) -> None:
+    """`takt_up{dependency}` (what the unreachable alerts read) follows each check."""
+    closed = f"127.0.0.1:{free_port()}"
+    settings = Settings(
+        database_url=f"postgresql+asyncpg://takt@{closed}/takt",
+        redis_url=f"redis://{closed}/0",
+        var_dir=tmp_path,
+    )
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://takt") as http:
+            metrics = (await http.get("/metrics")).text
+    finally:
+        await app.state.services.db.dispose()
+    assert 'takt_up{dependency="database"} 0.0' in metrics
+    assert 'takt_up{dependency="redis"} 0.0' in metrics
+
+    app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/up.db"))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://takt"
+        ) as http:
+            metrics = (await http.get("/metrics")).text
+    finally:
+        await app.state.services.db.dispose()
+    assert 'takt_up{dependency="database"} 1.0' in metrics

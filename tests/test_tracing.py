@@ -158,8 +158,11 @@ async def test_one_move_is_one_trace_from_the_request_to_the_other_instances_pus
     async with httpx.AsyncClient(headers=plant.headers, timeout=30) as client:
         task = await a_scheduled_task(client, a)
         async with board_on(b, plant, task) as board:
+            pushed_before = await fanout_count(client, b)
             revision = await move_by_15_minutes(client, a, task, request_id)
             await until_revision(board, revision)
+        # B measured the move's way from A's commit to its board (takt_fanout_delay_seconds).
+        assert await fanout_count(client, b) > pushed_before
 
     def whole(spans: list[Span]) -> bool:
         request = the_request(spans, request_id)
@@ -190,6 +193,27 @@ async def test_one_move_is_one_trace_from_the_request_to_the_other_instances_pus
     assert pushes[0].attributes["takt.revision"] == revision
     # B's render of the push is in the trace too, below the push.
     assert any(s.service == "takt-b" and s.parent_id == pushes[0].span_id for s in sql)
+
+    # A's one line for the request names the trace (and the user), as do its other lines.
+    lines = logged(plant.var_dir / f"uvicorn-{a.rsplit(':', 1)[1]}.log", request_id)
+    line = next(r for r in lines if r["event"] == "request")
+    assert (line["method"], line["status"], line["trace_id"]) == ("PUT", 200, request.trace_id)
+    assert line["path"] == f"/api/v1/tasks/{task['id']}/assignment"
+    assert line["user"].startswith("user:")
+    assert all(r["trace_id"] == request.trace_id for r in lines)
+
+
+def logged(log: Path, request_id: str) -> list[dict[str, Any]]:
+    """The JSON lines of a server's log that carry `request_id`."""
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return [r for r in records if r.get("request_id") == request_id]
+
+
+async def fanout_count(client: httpx.AsyncClient, base: str) -> float:
+    metrics = (await client.get(f"{base}/metrics")).text
+    found = re.search(r"^takt_fanout_delay_seconds_count (\S+)$", metrics, re.MULTILINE)
+    assert found is not None, "takt_fanout_delay_seconds is not exported"
+    return float(found.group(1))
 
 
 def _schedule_of(spans: list[Span]) -> str:
