@@ -16,11 +16,11 @@ in HTTP headers, hub messages and queue labels alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from opentelemetry import propagate, trace
+from opentelemetry import context as otel_context, propagate, trace
 from opentelemetry.trace import SpanKind
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -38,8 +38,9 @@ __all__ = ["SpanKind", "configure", "enabled", "inject", "middleware", "span", "
 CARRIER_KEYS = ("traceparent", "tracestate")
 # Not worth a trace: probes and scrapes (every few seconds from everywhere), and the
 # event streams, which live for hours (their pushes are traced as "board push").
-UNTRACED_PATHS = "/health,/metrics,/static/,/board/sse,/my/sse,/wall/sse"
+UNTRACED_PATHS = ("/health", "/metrics", "/static/", "/board/sse", "/my/sse", "/wall/sse")
 TRACER_NAME = "takt"
+T = TypeVar("T")
 
 _enabled = False
 
@@ -109,21 +110,22 @@ def middleware() -> list[Middleware]:
 
 
 class HttpTracing:
-    """OpenTelemetry's ASGI middleware, for HTTP only: a socket lives for hours and is
-    traced by what it pushes ("board push"), not as one span."""
+    """OpenTelemetry's ASGI middleware for HTTP requests. Sockets, event streams,
+    probes and scrapes run untraced (their SQL and Redis commands too): a socket
+    lives for hours and is traced by what it pushes ("board push")."""
 
     def __init__(self, app: ASGIApp) -> None:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
         self.app = app
-        self.traced = OpenTelemetryMiddleware(
-            app, excluded_urls=UNTRACED_PATHS, exclude_spans=["receive", "send"]
-        )
+        self.traced = OpenTelemetryMiddleware(app, exclude_spans=["receive", "send"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and not scope["path"].startswith(UNTRACED_PATHS):
             await self.traced(scope, receive, send)
-        else:
+        elif scope["type"] in ("http", "websocket"):
+            await untraced(self.app(scope, receive, send))
+        else:  # lifespan: the tasks it starts choose for themselves
             await self.app(scope, receive, send)
 
 
@@ -140,10 +142,30 @@ def span(
     if not _enabled:
         yield
         return
-    context = None if carrier is None else propagate.extract(dict(carrier))
     tracer = trace.get_tracer(TRACER_NAME)
-    with tracer.start_as_current_span(name, context=context, kind=kind, attributes=attributes):
-        yield
+    if carrier is None:
+        with tracer.start_as_current_span(name, kind=kind, attributes=attributes):
+            yield
+        return
+    # The carrier's context replaces the current one for the block (not only as the parent):
+    # nothing of the caller's (a socket's untraced state) leaks below this span.
+    token = otel_context.attach(propagate.extract(dict(carrier)))
+    try:
+        with tracer.start_as_current_span(name, kind=kind, attributes=attributes):
+            yield
+    finally:
+        otel_context.detach(token)
+
+
+async def untraced(work: Awaitable[T]) -> T:
+    """Await `work` with its SQL and Redis commands untraced: a background loop's
+    look every few seconds would otherwise be a trace of its own each time."""
+    if not _enabled:
+        return await work
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        return await work
 
 
 def inject(carrier: MutableMapping[str, Any]) -> None:

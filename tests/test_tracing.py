@@ -174,6 +174,10 @@ async def test_one_move_is_one_trace_from_the_request_to_the_other_instances_pus
     request = the_request(spans, request_id)
     assert request is not None and request.service == "takt-a"
     assert request.name.startswith("PUT")
+    # Nothing else makes traces of its own: sockets, streams, probes, scrapes and the
+    # background loops' looks every few seconds run untraced.
+    strays = {(s.service, s.name) for s in spans if not s.parent_id and s.kind != SERVER}
+    assert strays == set(), strays
     one_trace = [s for s in spans if s.trace_id == request.trace_id]
     by_name = {s.name: s for s in one_trace}
 

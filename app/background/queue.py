@@ -256,10 +256,12 @@ class JobQueue:
             with contextlib.suppress(Exception):
                 await self.workers.beat(self._me(started_at))
             self._beater = _detached(
-                beat_until(self.workers, lambda: self._me(started_at), self._finish)
+                tracing.untraced(
+                    beat_until(self.workers, lambda: self._me(started_at), self._finish)
+                )
             )
-        self._gauges = _detached(self._refresh_gauges())
-        self._sweeper = _detached(self._sweep_periodically())
+        self._gauges = _detached(tracing.untraced(self._refresh_gauges()))
+        self._sweeper = _detached(tracing.untraced(self._sweep_periodically()))
 
     async def _listen(self) -> None:
         receiver = Receiver(

@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute
 
-from app import clock
+from app import clock, tracing
 from app.auth.tokens import live_access_actor
 from app.db import tables
 from app.realtime.feed import Feed, RenderChanges, RenderRefresh
@@ -150,7 +150,8 @@ class Live:
 
     async def start(self) -> None:
         self.stopping = False
-        self._late_check = asyncio.create_task(self._check_running_late())
+        # Untraced: a look every half minute is no trace of its own (app/tracing.py).
+        self._late_check = asyncio.create_task(tracing.untraced(self._check_running_late()))
         await self.sessions.start()
         if threading.current_thread() is not threading.main_thread():
             return  # signals are for the main thread only (e.g. a TestClient's portal)

@@ -56,6 +56,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from app import tracing
 from app.realtime.backfill import Backfill, ReadBacklog
 from app.realtime.hub import DEFAULT_QUEUE_SIZE, RESYNC, Message, Subscription
 
@@ -150,7 +151,8 @@ class RedisHub:
         self._pool = ConnectionPool.from_url(self._url, **options, protocol=2)
         self._reader = asyncio.create_task(self._read_forever(), name="redis-hub-reader")
         if self._backfill is not None:
-            self._backfilling = asyncio.create_task(self._backfill.run(), name="redis-hub-backfill")
+            looking = tracing.untraced(self._backfill.run())  # a look every second or so
+            self._backfilling = asyncio.create_task(looking, name="redis-hub-backfill")
 
     async def stop(self) -> None:
         if self._backfilling is not None:
