@@ -267,6 +267,7 @@ async def test_a_queued_runs_worker_span_is_in_the_trace_of_the_request_that_que
         run = next(s for s in spans if s.name == "background run")
         assert (run.service, run.kind, run.trace_id) == ("takt-worker", CONSUMER, request.trace_id)
         assert run.attributes["takt.run_kind"] == "bulk.shift_job"
+        assert run.attributes["takt.request_id"] == request_id
         # Its SQL and the change's publish are in the same trace, below the run.
         worker_spans = [s for s in spans if s.trace_id == request.trace_id]
         assert any(s.service == "takt-worker" and s.parent_id == run.span_id for s in worker_spans)

@@ -312,7 +312,11 @@ class JobQueue:
             "background run",
             carrier=tracing.carried(labels),
             kind=tracing.SpanKind.CONSUMER,
-            attributes={"takt.run_id": run_id, "takt.attempt": int(labels.get("_retries", 0))},
+            attributes={
+                "takt.run_id": run_id,
+                "takt.attempt": int(labels.get("_retries", 0)),
+                **({"takt.request_id": request_id} if isinstance(request_id, str) else {}),
+            },
         ):
             started, outcome = time.perf_counter(), "failed"
             try:

@@ -33,6 +33,7 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from app import tracing
 from app.http_errors import error_response
 from app.observability import WEBSOCKETS
 from app.realtime.feed import RESUBSCRIBE_DELAYS_S, Update, render_failed, retry_delay
@@ -98,6 +99,7 @@ class OperatorFeed:
         self._failures = 0
         self._subscribed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._trace: dict[str, str] = {}
 
     def concerns(self, message: Message) -> bool:
         revision, entities = message.get("revision"), message.get("entities")
@@ -119,6 +121,7 @@ class OperatorFeed:
     def note(self, message: Message) -> None:
         if self.concerns(message):
             self._due = True
+            self._trace = tracing.carried(message)  # the newest change's trace (app/tracing.py)
             self.wake.set()
 
     async def next_update(self) -> Update | None:
@@ -127,8 +130,10 @@ class OperatorFeed:
         if not self._due:
             return None
         self._due = False
+        trace, self._trace = self._trace, {}
         try:
-            own = await self.render(self.services, self.actor)
+            with tracing.span("my tasks push", carrier=trace, kind=tracing.SpanKind.CONSUMER):
+                own = await self.render(self.services, self.actor)
         except Exception as exc:
             # The database is away: this update waits, the connection stays (feed.py).
             self._due = True
