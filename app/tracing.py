@@ -32,7 +32,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SpanKind", "configure", "enabled", "inject", "middleware", "span", "trace_ids"]
+__all__ = [
+    "SpanKind",
+    "configure",
+    "continued",
+    "enabled",
+    "inject",
+    "middleware",
+    "span",
+    "trace_ids",
+]
 
 # What a hub message or a queued run carries of its trace (W3C Trace Context).
 CARRIER_KEYS = ("traceparent", "tracestate")
@@ -155,6 +164,22 @@ def span(
             yield
     finally:
         otel_context.detach(token)
+
+
+@contextmanager
+def continued(
+    name: str,
+    carrier: Mapping[str, Any],
+    *,
+    attributes: Mapping[str, str | int | float | bool] | None = None,
+) -> Iterator[None]:
+    """A consumer's span in the trace `carrier` carries (a hub message's); none when it
+    carries none (a change read back from the change log, a first render on connect)."""
+    if not _enabled or not carried(carrier):
+        yield
+        return
+    with span(name, carrier=carrier, kind=SpanKind.CONSUMER, attributes=attributes):
+        yield
 
 
 async def untraced(work: Awaitable[T]) -> T:

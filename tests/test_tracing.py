@@ -27,11 +27,14 @@ import websockets
 from otlp_collector import Collector, Span, otlp_collector
 from servers import REPO_ROOT, Popen, load_demo, wait_until
 
+from app import clock
+
 LiveServer = Callable[..., str]
 
 API = "/api/v1"
 WAIT_S = 20.0
 REVISION = re.compile(r'id="board-revision"[^>]*data-revision="(\d+)"')
+MY_REVISION = re.compile(r'id="my-revision"[^>]*data-revision="(\d+)"')
 SERVER, PRODUCER, CONSUMER = 2, 4, 5  # OTLP span kinds
 
 
@@ -102,13 +105,46 @@ async def board_on(base: str, plant: Plant, task: dict[str, Any]) -> AsyncIterat
         yield socket
 
 
-async def until_revision(socket: Any, revision: int) -> None:
+async def until_revision(socket: Any, revision: int, marker: re.Pattern[str] = REVISION) -> None:
     seen = 0
     async with asyncio.timeout(WAIT_S):
         while seen < revision:
             frame = await socket.recv()
             if isinstance(frame, str):
-                seen = max([seen, *(int(n) for n in REVISION.findall(frame))])
+                seen = max([seen, *(int(n) for n in marker.findall(frame))])
+
+
+async def book_for_olga(client: httpx.AsyncClient, base: str, task: dict[str, Any]) -> str:
+    """Book `task` for the demo operator Olga, starting in ten minutes; her access token."""
+    response = await client.post(
+        f"{base}{API}/auth/token", json={"username": "olga", "password": "takt-demo"}
+    )
+    olga = str(response.json()["access_token"])
+    me = await client.get(f"{base}{API}/operators", headers={"Authorization": f"Bearer {olga}"})
+    start = clock.now().replace(microsecond=0) + timedelta(minutes=10)
+    current = await client.get(f"{base}{API}/tasks/{task['id']}")
+    booked = await client.put(
+        f"{base}{API}/tasks/{task['id']}/assignment",
+        json={
+            "operator_id": me.json()["items"][0]["id"],
+            "equipment_id": task["assignment"]["equipment_id"],
+            "start": start.isoformat(),
+            "end": (start + timedelta(minutes=30)).isoformat(),
+        },
+        headers={"If-Match": current.headers["etag"]},
+    )
+    assert booked.status_code == 200, booked.text
+    return olga
+
+
+@asynccontextmanager
+async def my_tasks_on(base: str, token: str, plant: Plant) -> AsyncIterator[Any]:
+    async with httpx.AsyncClient(headers=plant.headers, timeout=30) as http:
+        since = (await http.get(f"{base}{API}/changes", params={"since": 0})).json()["revision"]
+    url = base.replace("http://", "ws://") + f"/my/ws?access_token={token}"
+    async with websockets.connect(url, open_timeout=WAIT_S) as socket:
+        await socket.send(json.dumps({"type": "resume", "since": since}))
+        yield socket
 
 
 async def move_by_15_minutes(
@@ -160,18 +196,19 @@ async def test_one_move_is_one_trace_from_the_request_to_the_other_instances_pus
     request_id = f"move-{uuid.uuid4().hex[:8]}"
     async with httpx.AsyncClient(headers=plant.headers, timeout=30) as client:
         task = await a_scheduled_task(client, a)
-        async with board_on(b, plant, task) as board:
+        olga = await book_for_olga(client, a, task)  # on her "My tasks" from now on
+        async with board_on(b, plant, task) as board, my_tasks_on(b, olga, plant) as my_tasks:
             pushed_before = await fanout_count(client, b)
             revision = await move_by_15_minutes(client, a, task, request_id)
             await until_revision(board, revision)
+            await until_revision(my_tasks, revision, MY_REVISION)
         # B measured the move's way from A's commit to its board (takt_fanout_delay_seconds).
         assert await fanout_count(client, b) > pushed_before
 
     def whole(spans: list[Span]) -> bool:
         request = the_request(spans, request_id)
-        return request is not None and any(
-            s.name == "board push" and s.trace_id == request.trace_id for s in spans
-        )
+        pushes = {s.name for s in spans if request and s.trace_id == request.trace_id}
+        return {"board push", "my tasks push"} <= pushes
 
     spans = collector.wait_for(whole, timeout=WAIT_S, what="the move's trace")
     request = the_request(spans, request_id)
@@ -198,6 +235,11 @@ async def test_one_move_is_one_trace_from_the_request_to_the_other_instances_pus
         ("takt-b", CONSUMER, publish.span_id)
     ]
     assert pushes[0].attributes["takt.revision"] == revision
+    # Olga's "My tasks" on B heard of it too, in the same trace.
+    mine = [s for s in one_trace if s.name == "my tasks push"]
+    assert [(s.service, s.kind, s.parent_id) for s in mine] == [
+        ("takt-b", CONSUMER, publish.span_id)
+    ]
     # B's render of the push is in the trace too, below the push.
     assert any(s.service == "takt-b" and s.parent_id == pushes[0].span_id for s in sql)
 

@@ -339,13 +339,9 @@ class Feed:
             return None
         newest = max(revisions)
         committed_at = committed[1] if committed and committed[0] == newest else None
-        # A trace of its own when the change carried none (not the socket's or stream's).
         carrier = traced[1] if traced and traced[0] == newest else {}
-        with tracing.span(
-            "board push",
-            carrier=carrier,
-            kind=tracing.SpanKind.CONSUMER,
-            attributes={"takt.revision": newest, "takt.tasks": len(ids)},
+        with tracing.continued(
+            "board push", carrier, attributes={"takt.revision": newest, "takt.tasks": len(ids)}
         ):
             if structural or len(ids) > BULK_TASKS:
                 return await self._refresh(newest)

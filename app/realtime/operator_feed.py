@@ -132,7 +132,7 @@ class OperatorFeed:
         self._due = False
         trace, self._trace = self._trace, {}
         try:
-            with tracing.span("my tasks push", carrier=trace, kind=tracing.SpanKind.CONSUMER):
+            with tracing.continued("my tasks push", trace):
                 own = await self.render(self.services, self.actor)
         except Exception as exc:
             # The database is away: this update waits, the connection stays (feed.py).
