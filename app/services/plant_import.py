@@ -18,6 +18,7 @@ file twice is refused instead of doubling the plant.
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ __all__ = [
     "PlantFile",
     "Preview",
     "import_plant",
+    "import_upload",
+    "keep_upload",
     "preview_import",
     "run_import",
     "start_import",
@@ -190,29 +193,56 @@ async def start_import(
             f"{len(preview.errors)} problem(s) in the files; nothing was imported",
             preview.details(),
         )
-    folder = _imports_dir(services) / uuid.uuid4().hex
+    upload = keep_upload(services=services, actor=actor, files=files)
+    return await import_upload(services=services, actor=actor, upload=upload, kind=kind)
+
+
+def keep_upload(*, services: Services, actor: Actor, files: Sequence[PlantFile]) -> str:
+    """Keep previewed files until the manager confirms; the upload's id (theirs alone)."""
+    require(actor, "resources.manage")
+    _forget_old_uploads(services)
+    upload = f"{actor.user_id or 0}-{uuid.uuid4().hex}"
+    folder = _imports_dir(services) / upload
     folder.mkdir(parents=True)
-    names = []
     for index, file in enumerate(files):
         (folder / str(index)).write_bytes(file.data)
-        names.append(file.name)
-    payload = {"folder": folder.name, "names": names, "kind": kind or None}
+    (folder / "names").write_text("\n".join(file.name for file in files), encoding="utf-8")
+    return upload
+
+
+async def import_upload(
+    *, services: Services, actor: Actor, upload: str, kind: str | None = None
+) -> str:
+    """Queue the import of files kept by `keep_upload`; the run id."""
+    require(actor, "resources.manage")
+    owner, _, token = upload.partition("-")
+    folder = _imports_dir(services) / upload
+    if owner != str(actor.user_id or 0) or not token.isalnum() or not (folder / "names").is_file():
+        raise InvalidInput("this upload is gone: choose the files again", {"field": "upload"})
+    check_files([PlantFile("-", b"")], kind)
+    payload = {"folder": upload, "kind": kind or None, "actor": job_actor(actor)}
     return await queue_of(services).enqueue(
-        KIND,
-        {**payload, "actor": job_actor(actor)},
-        priority=6,
-        timeout_s=600,
-        max_retries=0,
-        created_by=actor.user_id,
+        KIND, payload, priority=6, timeout_s=600, max_retries=0, created_by=actor.user_id
     )
+
+
+def _forget_old_uploads(services: Services) -> None:
+    """Uploads previewed but never imported go after a day."""
+    folder = _imports_dir(services)
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - 24 * 3600
+    for kept in folder.iterdir():
+        if kept.is_dir() and kept.stat().st_mtime < cutoff:
+            shutil.rmtree(kept, ignore_errors=True)
 
 
 async def run_import(services: Services, job: RunningJob) -> dict[str, Any]:
     folder = _imports_dir(services) / Path(str(job.payload["folder"])).name
-    names = [str(name) for name in job.payload["names"]]
     total = len(STEPS) + 1
     job.report({"done": 0, "total": total, "step": "checking the files"})
     try:
+        names = (folder / "names").read_text(encoding="utf-8").split("\n")
         files = [PlantFile(name, (folder / str(i)).read_bytes()) for i, name in enumerate(names)]
     except OSError:
         raise JobFailed("the uploaded files are gone; upload them again") from None
