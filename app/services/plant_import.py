@@ -123,6 +123,9 @@ async def preview_import(
     plant, row_errors = read_plant(sheets, zone=zone, known=known)
     errors += row_errors.found
     errors += _names_taken(sheets, taken)
+    # In the order a manager reads the files: file by file, sheet by sheet, row by row.
+    order = {file.name: index for index, file in enumerate(files)}
+    errors.sort(key=lambda e: (order.get(e.file, 0), e.sheet, e.row))
     return Preview(plant, errors)
 
 

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from clocks import PlantTime
-from conftest import sqlite_url
 from sqlalchemy import func, select
 
 from app.db import tables as t
@@ -84,7 +83,7 @@ async def fresh(
     if database_url.startswith("sqlite"):
         template: Path = request.getfixturevalue("_sqlite_template")
         shutil.copyfile(template, tmp_path / "fresh.db")
-        url, drop = sqlite_url(tmp_path / "fresh.db"), None
+        url, drop = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}", None
     else:
         server = request.getfixturevalue("postgres_server")
         name = server.create_database(template=request.getfixturevalue("_postgres_template"))
