@@ -114,6 +114,16 @@ async def test_export_then_import_gives_the_same_files(
     assert len(again.errors) == preview.counts()["equipment"] + preview.counts()["operators"]
 
 
+async def test_an_excel_workbook_imports_the_same_plant(
+    demo_services: Services, fresh: Services
+) -> None:
+    book = await plant_export.export_workbook(services=demo_services, actor=MANAGER)
+    await plant_import.import_plant(
+        services=fresh, actor=MANAGER, files=[PlantFile("plant.xlsx", book)]
+    )
+    assert await exported(fresh) == await exported(demo_services)
+
+
 async def test_an_import_is_one_audited_change_published_after_commit(
     demo_services: Services, fresh: Services
 ) -> None:
