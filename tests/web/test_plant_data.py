@@ -214,3 +214,19 @@ async def test_exports_download_in_the_import_layout(
     book = await world.client.get("/plant/data/export/plant.xlsx")
     assert book.status_code == 200 and book.content[:2] == b"PK"
     assert (await world.client.get("/plant/data/export/secrets.txt")).status_code == 404
+
+
+async def test_without_scripts_the_forms_post_and_get_the_whole_page(
+    world: BoardWorld, maria: dict[str, str]
+) -> None:
+    preview = await world.client.post(
+        "/plant/data/preview",
+        files=upload(("equipment.csv", EQUIPMENT)),
+        data={"csrf_token": maria["X-CSRF-Token"], "kind": ""},
+    )
+    assert preview.status_code == 200, preview.text
+    assert "<html" in preview.text and "Ready to import" in preview.text
+    no_token = await world.client.post(
+        "/plant/data/preview", files=upload(("equipment.csv", EQUIPMENT)), data={"kind": ""}
+    )
+    assert no_token.status_code == 403
