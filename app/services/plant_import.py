@@ -101,6 +101,10 @@ def check_files(files: Sequence[PlantFile], kind: str | None) -> Kind | None:
                 f"{file.name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB",
                 {"field": "file", "file": file.name, "bytes": len(file.data)},
             )
+    return checked_kind(kind)
+
+
+def checked_kind(kind: str | None) -> Kind | None:
     if kind in (None, ""):
         return None
     if kind not in KINDS:
@@ -222,7 +226,7 @@ async def import_upload(
     folder = _imports_dir(services) / upload
     if owner != str(actor.user_id or 0) or not token.isalnum() or not (folder / "names").is_file():
         raise InvalidInput("this upload is gone: choose the files again", {"field": "upload"})
-    check_files([PlantFile("-", b"")], kind)
+    checked_kind(kind)
     payload = {"folder": upload, "kind": kind or None, "actor": job_actor(actor)}
     return await queue_of(services).enqueue(
         KIND, payload, priority=6, timeout_s=600, max_retries=0, created_by=actor.user_id
