@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-clock lint bench bench-board bench-fanout bench-jssp bench-fjsp bench-optimizer bench-apply bench-repair bench-audit bench-load bench-soak clean
+.PHONY: venv run test test-clock lint bench bench-board bench-fanout bench-jssp bench-fjsp bench-optimizer bench-apply bench-repair bench-audit bench-load bench-soak bench-import clean
 
 venv: $(STAMP)
 
@@ -79,6 +79,10 @@ bench-apply: venv
 
 # Repair drafts on the large demo per cause (breakdown, absence, late), and a breakdown
 # reported from a phone to the repair draft on a board, in Chromium.
+# The large demo exported (CSV, Excel) and imported into an empty plant through the queue.
+bench-import: venv
+	$(BIN)/python scripts/bench_import.py --postgres
+
 bench-repair: venv
 	$(BIN)/python scripts/bench_repair.py --repeat 3
 

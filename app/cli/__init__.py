@@ -1,6 +1,6 @@
 """The `takt` command: serve, worker, migrate, demo, import-jssp, import-fjsp, create-user,
-the plant admin's api-key, audit, keys and tokens (`app/cli/admin.py`), and backup and
-restore (`app/cli/backups.py`).
+import and export of plant data (`app/cli/plant_files.py`), the plant admin's api-key,
+audit, keys and tokens (`app/cli/admin.py`), and backup and restore (`app/cli/backups.py`).
 
 Every command reads the same `Settings` as the app (DATABASE_URL, TAKT_VAR_DIR,
 ...). Commands that change the plant go through the service layer as the
@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from app import clock
-from app.cli import admin, backups, sessions
+from app.cli import admin, backups, plant_files, sessions
 from app.cli.common import (
     CommandFailed,
     Handler,
@@ -129,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="read the password from this file (else stdin when piped, else a prompt)",
     )
+    plant_files.add_commands(commands)
     admin.add_commands(commands)
     backups.add_commands(commands)
     sessions.add_commands(commands)

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from app.background.queue import JobQueue, RunningJob, SweepPolicy
-from app.services import audit_checks, bulk, drafts, optimizer_runs, retention
+from app.services import audit_checks, bulk, drafts, optimizer_runs, plant_import, retention
 from app.services.context import Services
 
 Handler = Callable[[Services, RunningJob], Awaitable[dict[str, Any] | None]]
@@ -19,6 +19,7 @@ HANDLERS: dict[str, Handler] = {
     "bulk.shift_tasks": bulk.run_shift_tasks,
     "bulk.clear_equipment": bulk.run_clear_equipment,
     audit_checks.KIND: audit_checks.run_check,
+    plant_import.KIND: plant_import.run_import,
 }
 
 

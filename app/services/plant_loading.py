@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,7 @@ from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, StateConflict
 from app.services.write_path import Transaction, change
 
-__all__ = ["LoadedPlant", "load_plant", "plant_is_empty"]
+__all__ = ["STEPS", "LoadedPlant", "load_plant", "plant_is_empty"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +69,24 @@ async def plant_is_empty(services: Services) -> bool:
     return True
 
 
+# What the load tells `on_step` as it goes, in order (an import shows it as progress).
+STEPS = ("equipment", "operators", "jobs", "tasks", "routings", "plan", "users")
+OnStep = Callable[[str], None]
+
+
 async def load_plant(
-    *, services: Services, actor: Actor, plant: PlantData, timezone: str | None = None
+    *,
+    services: Services,
+    actor: Actor,
+    plant: PlantData,
+    timezone: str | None = None,
+    on_step: OnStep | None = None,
 ) -> LoadedPlant:
-    """Write `plant` into the live schedule; `timezone` overrides the plant's own."""
+    """Write `plant` into the live schedule; `timezone` overrides the plant's own.
+
+    `on_step` hears each of `STEPS` as its rows are written (all inside the one
+    transaction: an exception from it rolls everything back).
+    """
     require(actor, "resources.manage")
     if plant.users:
         require(actor, "users.manage")
@@ -88,7 +102,7 @@ async def load_plant(
     )
     async with change(services, actor, "plant.loaded") as tx:
         await _check_no_clashes(tx.session, plant)
-        loaded = await _write(tx, plant, contacts, hashes, zone)
+        loaded = await _write(tx, plant, contacts, hashes, zone, on_step or _quiet)
     assert tx.revision is not None
     return LoadedPlant(revision=tx.revision, timezone=zone, **loaded)
 
@@ -137,14 +151,22 @@ async def _write(
     contacts: Sequence[bytes | None],
     hashes: Sequence[str],
     zone: str,
+    on_step: OnStep,
 ) -> dict[str, Any]:
     session, now = tx.session, clock.now()
+    on_step("equipment")
     equipment = await _insert_equipment(session, plant)
+    on_step("operators")
     operators = await _insert_operators(session, plant, contacts)
+    on_step("jobs")
     jobs = await _insert_jobs(session, plant)
+    on_step("tasks")
     tasks = await _insert_tasks(session, plant, jobs)
+    on_step("routings")
     await _insert_alternatives(session, plant, tasks, equipment)
+    on_step("plan")
     await _insert_assignments(tx, plant, equipment, operators, tasks, now)
+    on_step("users")
     users = await _insert_users(session, plant, operators, hashes, now)
     await session.execute(
         update(tables.Schedule).where(tables.Schedule.id == tx.schedule_id).values(timezone=zone)
@@ -171,6 +193,10 @@ async def _write(
         },
     )
     return {**ids, "assignments": len(plant.assignments)}
+
+
+def _quiet(step: str) -> None:
+    pass
 
 
 def _id_range(ids: Any) -> list[int]:
