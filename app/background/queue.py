@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,7 +50,7 @@ from app.background import records
 from app.background.brokers import DEFAULT_PRIORITY, PRIORITIES, RedisPriorityBroker, make_broker
 from app.background.records import JobRecord
 from app.background.retries import DEFAULT_BACKOFF_S, JobFailed, RetryWithBackoff
-from app.background.running import RunningJob
+from app.background.running import RunningJob, detached, waker
 from app.background.sweep import SweepPolicy, Swept, sweep
 from app.background.workers import (
     BEAT_S,
@@ -250,18 +249,18 @@ class JobQueue:
         await self.broker.startup()
         if self.worker:
             self._executor = ThreadPoolExecutor(max_workers=1)
-            self._listener = _detached(listen_until(self._listen, self._finish))
+            self._listener = detached(listen_until(self._listen, self._finish))
             # The first beat before this returns: a started worker counts as alive at once.
             started_at = clock.now()
             with contextlib.suppress(Exception):
                 await self.workers.beat(self._me(started_at))
-            self._beater = _detached(
+            self._beater = detached(
                 tracing.untraced(
                     beat_until(self.workers, lambda: self._me(started_at), self._finish)
                 )
             )
-        self._gauges = _detached(tracing.untraced(self._refresh_gauges()))
-        self._sweeper = _detached(tracing.untraced(self._sweep_periodically()))
+        self._gauges = detached(tracing.untraced(self._refresh_gauges()))
+        self._sweeper = detached(tracing.untraced(self._sweep_periodically()))
 
     async def _listen(self) -> None:
         receiver = Receiver(
@@ -349,7 +348,7 @@ class JobQueue:
         )
         self._running[run_id] = job
         woken = asyncio.Event()
-        job._wake = _waker(asyncio.get_running_loop(), woken)
+        job._wake = waker(asyncio.get_running_loop(), woken)
         watcher = asyncio.create_task(self._watch(job, woken))
         try:
             result = await handler(job)
@@ -483,19 +482,3 @@ class JobQueue:
 
     def _me(self, started_at: datetime) -> WorkerInfo:
         return WorkerInfo(self.worker_id, started_at, self.concurrency, len(self._running))
-
-
-def _detached(work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-    """A task of the queue's own: not in the context (request id, trace) of the request
-    whose first job started the queue, so its runs and sweeps do not claim that request."""
-    return asyncio.create_task(work, context=contextvars.Context())
-
-
-def _waker(loop: asyncio.AbstractEventLoop, woken: asyncio.Event) -> Callable[[], None]:
-    """Sets `woken` from any thread; nothing once the loop is closed (the job is over)."""
-
-    def wake() -> None:
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(woken.set)
-
-    return wake

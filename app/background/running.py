@@ -7,11 +7,16 @@ and sets `stop` when the job is cancelled, times out or the worker stops.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 __all__ = ["RunningJob"]
 
@@ -63,3 +68,19 @@ class RunningJob:
             return None
         self._unsaved = False
         return self.progress
+
+
+def detached(work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """A task of the queue's own: not in the context (request id, trace) of the request
+    whose first job started the queue, so its runs and sweeps do not claim that request."""
+    return asyncio.create_task(work, context=contextvars.Context())
+
+
+def waker(loop: asyncio.AbstractEventLoop, woken: asyncio.Event) -> Callable[[], None]:
+    """Sets `woken` from any thread; nothing once the loop is closed (the job is over)."""
+
+    def wake() -> None:
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(woken.set)
+
+    return wake

@@ -5,7 +5,7 @@ from starlette.responses import Response
 
 from app.api.deps import actor_of, if_match, json_response, path_id, services_of
 from app.api.endpoint import ApiRouter, read_body
-from app.api.schemas import (
+from app.api.schemas_auth import (
     RefreshRequest,
     SessionsEndedOut,
     TokenRequest,
