@@ -33,7 +33,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -254,13 +254,11 @@ class JobQueue:
             started_at = clock.now()
             with contextlib.suppress(Exception):
                 await self.workers.beat(self._me(started_at))
-            self._beater = detached(
-                tracing.untraced(
-                    beat_until(self.workers, lambda: self._me(started_at), self._finish)
-                )
+            self._beater = background_loop(
+                lambda: beat_until(self.workers, lambda: self._me(started_at), self._finish)
             )
-        self._gauges = detached(tracing.untraced(self._refresh_gauges()))
-        self._sweeper = detached(tracing.untraced(self._sweep_periodically()))
+        self._gauges = background_loop(self._refresh_gauges)
+        self._sweeper = background_loop(self._sweep_periodically)
 
     async def _listen(self) -> None:
         receiver = Receiver(
@@ -482,3 +480,13 @@ class JobQueue:
 
     def _me(self, started_at: datetime) -> WorkerInfo:
         return WorkerInfo(self.worker_id, started_at, self.concurrency, len(self._running))
+
+
+def background_loop(loop: Callable[[], Coroutine[Any, Any, T]]) -> asyncio.Task[T]:
+    """Run `loop()` detached and untraced; the coroutine is made only once the task runs,
+    so a queue stopped before its loops began leaves none behind never awaited."""
+
+    async def run() -> T:
+        return await tracing.untraced(loop())
+
+    return detached(run())
