@@ -218,9 +218,9 @@ async def scheduler(world: World, index: int, client: httpx.AsyncClient, until: 
     step = 0
     while time.monotonic() < until:
         began = time.perf_counter()
-        current = await client.get(f"{base}{API}/tasks/{task['id']}", headers=headers)
+        current = await asked(client.get(f"{base}{API}/tasks/{task['id']}", headers=headers))
         world.kind("GET task").seconds.append(time.perf_counter() - began)
-        if current.status_code != 200:
+        if current is None or current.status_code != 200:
             world.kind("GET task").errors += 1
             await asyncio.sleep(5)
             continue
@@ -232,13 +232,15 @@ async def scheduler(world: World, index: int, client: httpx.AsyncClient, until: 
             "end": (datetime.fromisoformat(placed["end"]) + shift).isoformat(),
         }
         began = time.perf_counter()
-        moved = await client.put(
-            f"{base}{API}/tasks/{task['id']}/assignment",
-            json=body,
-            headers={**headers, "If-Match": current.headers["etag"]},
+        moved = await asked(
+            client.put(
+                f"{base}{API}/tasks/{task['id']}/assignment",
+                json=body,
+                headers={**headers, "If-Match": current.headers["etag"]},
+            )
         )
         world.kind("PUT assignment").seconds.append(time.perf_counter() - began)
-        if moved.status_code == 200:
+        if moved is not None and moved.status_code == 200:
             world.revisions.append(int(moved.json()["revision"]))
         else:
             world.kind("PUT assignment").errors += 1
@@ -253,13 +255,26 @@ async def operator(world: World, index: int, client: httpx.AsyncClient, until: f
     await asyncio.sleep(random.uniform(0, 30))
     while time.monotonic() < until:
         began = time.perf_counter()
-        answer = await client.get(
-            f"{base}{API}/tasks", params={"operator_id": operator_id, "limit": 50}, headers=headers
+        answer = await asked(
+            client.get(
+                f"{base}{API}/tasks",
+                params={"operator_id": operator_id, "limit": 50},
+                headers=headers,
+            )
         )
         world.kind("GET my tasks").seconds.append(time.perf_counter() - began)
-        if answer.status_code != 200:
+        if answer is None or answer.status_code != 200:
             world.kind("GET my tasks").errors += 1
         await asyncio.sleep(min(random.uniform(10, 30), max(0.0, until - time.monotonic())))
+
+
+async def asked(request: Any) -> httpx.Response | None:
+    """The answer, or None when the connection failed (counted as an error)."""
+    try:
+        return await request  # type: ignore[no-any-return]
+    except httpx.HTTPError as exc:
+        print(f"request failed: {exc!r}", file=sys.stderr)
+        return None
 
 
 def rss_mb(pid: int) -> float:
@@ -301,34 +316,41 @@ async def run(world: World, pids: list[int], args: argparse.Namespace) -> None:
             target=boards_process, args=(urls, resume, args.seconds + 25, ready_send, out_send)
         )
         child.start()
-        await asyncio.to_thread(ready_recv.recv)
-        cpu_before = [cpu_seconds(pid) for pid in pids]
-        began = time.monotonic()
-        until = began + args.seconds
-        memory: list[list[tuple[float, float]]] = [[] for _ in pids]
+        try:
+            await asyncio.to_thread(ready_recv.recv)
+            cpu_before = [cpu_seconds(pid) for pid in pids]
+            began = time.monotonic()
+            until = began + args.seconds
+            memory: list[list[tuple[float, float]]] = [[] for _ in pids]
 
-        async def sample() -> None:
-            while time.monotonic() < until:
-                minutes = (time.monotonic() - began) / 60
-                for series, pid in zip(memory, pids, strict=True):
-                    series.append((minutes, rss_mb(pid)))
-                await asyncio.sleep(60 if args.soak else 10)
+            async def sample() -> None:
+                while time.monotonic() < until:
+                    minutes = (time.monotonic() - began) / 60
+                    for series, pid in zip(memory, pids, strict=True):
+                        series.append((minutes, rss_mb(pid)))
+                    await asyncio.sleep(60 if args.soak else 10)
 
-        workers = [asyncio.create_task(sample())]
-        workers += [
-            asyncio.create_task(scheduler(world, i, client, until)) for i in range(args.schedulers)
-        ]
-        workers += [
-            asyncio.create_task(operator(world, i, client, until)) for i in range(args.operators)
-        ]
-        await asyncio.gather(*workers)
-        wall = time.monotonic() - began
-        cpu = [
-            (cpu_seconds(pid) - before) / wall for pid, before in zip(pids, cpu_before, strict=True)
-        ]
-        world.boards, world.committed, drops = await asyncio.to_thread(out_recv.recv)
-        child.join()
-        world.kind("websocket").errors += drops
+            workers = [asyncio.create_task(sample())]
+            workers += [
+                asyncio.create_task(scheduler(world, i, client, until))
+                for i in range(args.schedulers)
+            ]
+            workers += [
+                asyncio.create_task(operator(world, i, client, until))
+                for i in range(args.operators)
+            ]
+            await asyncio.gather(*workers)
+            wall = time.monotonic() - began
+            cpu = [
+                (cpu_seconds(pid) - before) / wall
+                for pid, before in zip(pids, cpu_before, strict=True)
+            ]
+            world.boards, world.committed, drops = await asyncio.to_thread(out_recv.recv)
+            child.join()
+            world.kind("websocket").errors += drops
+        finally:
+            if child.is_alive():
+                child.kill()
     report(world, cpu, memory, wall, args)
 
 
