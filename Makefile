@@ -41,7 +41,7 @@ test-clock: venv
 	scripts/test-needs
 	@offset=$$($(BIN)/python scripts/plant_instant.py '$(INSTANT)') || exit 2; \
 	echo "Plant time: $$($(BIN)/python scripts/plant_instant.py --show '$(INSTANT)'), faketime -f +$${offset}s"; \
-	faketime -f "+$${offset}s" $(BIN)/pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	faketime -f "+$${offset}s" $(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not clock_free" $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

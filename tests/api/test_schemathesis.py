@@ -20,7 +20,8 @@ import httpx
 import pytest
 from servers import PostgresServer, app_server, load_demo, without_faketime
 
-pytestmark = pytest.mark.postgres
+# Fuzzing checks answers' shapes and status codes, not time: run with the real clock only.
+pytestmark = [pytest.mark.postgres, pytest.mark.clock_free]
 
 SEED = 7001
 CONFIG = Path(__file__).with_name("schemathesis.toml")
