@@ -33,11 +33,11 @@ from app.web.plant_render import (
     READ,
     answer,
     base_context,
+    deleted,
     gone_to,
     list_query,
     pager,
     plant_zone,
-    refusal,
     stale_message,
 )
 from app.web.session import PageSession, page_route, services_of
@@ -201,20 +201,15 @@ async def save_machine(request: Request, session: PageSession) -> Response:
 
 @page_route(action=MANAGE)
 async def delete_machine(request: Request, session: PageSession) -> Response:
-    form = await request.form()
-    try:
+    async def delete(version: int) -> None:
         await resources.delete_equipment(
-            services=services_of(request),
-            actor=session.actor,
-            equipment_id=request.path_params["equipment_id"],
-            expected_version=board_forms.version(form),
-        )
-    except VersionMismatch as exc:
-        message = await stale_message(request, exc, "machine", then="Nothing was deleted.")
-        return refusal(request, message, exc.status)
-    except StateConflict as exc:
-        return refusal(request, f"Not deleted: {exc.message}.", exc.status)
-    return gone_to(request, "/plant/equipment", "Machine deleted.")
+            services=services_of(request), actor=session.actor,
+            equipment_id=request.path_params["equipment_id"], expected_version=version,
+        )  # fmt: skip
+
+    return await deleted(
+        request, "machine", delete, back="/plant/equipment", done="Machine deleted."
+    )
 
 
 routes = [

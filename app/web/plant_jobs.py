@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.services import jobs
-from app.services.errors import InvalidInput, StateConflict, VersionMismatch
+from app.services.errors import InvalidInput, VersionMismatch
 from app.services.views import View
 from app.web import board_forms, plant_tasks
 from app.web.plant_forms import FormInvalid, FormReader, local, submitted
@@ -31,11 +31,11 @@ from app.web.plant_render import (
     READ,
     answer,
     base_context,
+    deleted,
     gone_to,
     list_query,
     pager,
     plant_zone,
-    refusal,
     stale_message,
 )
 from app.web.session import PageSession, page_route, services_of
@@ -182,20 +182,14 @@ async def save_job(request: Request, session: PageSession) -> Response:
 @page_route(action=MANAGE)
 async def delete_job(request: Request, session: PageSession) -> Response:
     job_id: int = request.path_params["job_id"]
-    form = await request.form()
-    try:
+
+    async def delete(version: int) -> None:
         await jobs.delete_job(
-            services=services_of(request),
-            actor=session.actor,
-            job_id=job_id,
-            expected_version=board_forms.version(form),
-        )
-    except VersionMismatch as exc:
-        message = await stale_message(request, exc, "job", then="Nothing was deleted.")
-        return refusal(request, message, exc.status)
-    except StateConflict as exc:
-        return refusal(request, f"Not deleted: {exc.message}.", exc.status)
-    return gone_to(request, "/plant/jobs", "Job deleted.")
+            services=services_of(request), actor=session.actor, job_id=job_id,
+            expected_version=version,
+        )  # fmt: skip
+
+    return await deleted(request, "job", delete, back="/plant/jobs", done="Job deleted.")
 
 
 routes = [

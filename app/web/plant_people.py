@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.services import resources
-from app.services.errors import InvalidInput, StateConflict, VersionMismatch
+from app.services.errors import InvalidInput, VersionMismatch
 from app.services.views import View
 from app.web import board_forms
 from app.web.plant_forms import FormInvalid, FormReader, local, submitted
@@ -32,11 +32,11 @@ from app.web.plant_render import (
     READ,
     answer,
     base_context,
+    deleted,
     gone_to,
     list_query,
     pager,
     plant_zone,
-    refusal,
     stale_message,
 )
 from app.web.session import PageSession, page_route, services_of
@@ -249,20 +249,15 @@ async def save_operator(request: Request, session: PageSession) -> Response:
 
 @page_route(action=MANAGE)
 async def delete_operator(request: Request, session: PageSession) -> Response:
-    form = await request.form()
-    try:
+    async def delete(version: int) -> None:
         await resources.delete_operator(
-            services=services_of(request),
-            actor=session.actor,
-            operator_id=request.path_params["operator_id"],
-            expected_version=board_forms.version(form),
-        )
-    except VersionMismatch as exc:
-        message = await stale_message(request, exc, "operator", then="Nothing was deleted.")
-        return refusal(request, message, exc.status)
-    except StateConflict as exc:
-        return refusal(request, f"Not deleted: {exc.message}.", exc.status)
-    return gone_to(request, "/plant/operators", "Operator deleted.")
+            services=services_of(request), actor=session.actor,
+            operator_id=request.path_params["operator_id"], expected_version=version,
+        )  # fmt: skip
+
+    return await deleted(
+        request, "operator", delete, back="/plant/operators", done="Operator deleted."
+    )
 
 
 routes = [

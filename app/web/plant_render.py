@@ -13,7 +13,7 @@ by the name of whoever changed it, and the form then shows their version.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.services import board as board_service
-from app.services.errors import VersionMismatch
+from app.services.errors import StateConflict, VersionMismatch
+from app.web import board_forms
 from app.web.session import PageSession, services_of
 from app.web.templates import notice_html, render, wants_fragment
 
@@ -132,3 +133,24 @@ def list_query(request: Request) -> tuple[str, int]:
     raw = request.query_params.get("offset", "")
     offset = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 8 else 0
     return search, offset
+
+
+async def deleted(
+    request: Request,
+    noun: str,
+    delete: Callable[[int], Awaitable[None]],
+    *,
+    back: str,
+    done: str,
+) -> Response:
+    """The answer to a delete form: `delete(version)` with the version the page showed;
+    refused by name when someone changed it meanwhile, or with what still depends on it."""
+    form = await request.form()
+    try:
+        await delete(board_forms.version(form))
+    except VersionMismatch as exc:
+        message = await stale_message(request, exc, noun, then="Nothing was deleted.")
+        return refusal(request, message, exc.status)
+    except StateConflict as exc:
+        return refusal(request, f"Not deleted: {exc.message}.", exc.status)
+    return gone_to(request, back, done)

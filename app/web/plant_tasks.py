@@ -23,7 +23,7 @@ from starlette.routing import Route
 from app.domain.bounds import MAX_INT32
 from app.services import board as board_service, jobs, tasks
 from app.services.context import Actor, Services
-from app.services.errors import InvalidInput, StateConflict, VersionMismatch
+from app.services.errors import InvalidInput, VersionMismatch
 from app.services.views import View
 from app.web import board_forms
 from app.web.plant_forms import (
@@ -39,9 +39,8 @@ from app.web.plant_render import (
     READ,
     answer,
     base_context,
-    gone_to,
+    deleted,
     plant_zone,
-    refusal,
     stale_message,
 )
 from app.web.session import PageSession, page_route, services_of
@@ -238,22 +237,16 @@ async def save_task(request: Request, session: PageSession) -> Response:
 @page_route(action=MANAGE)
 async def delete_task(request: Request, session: PageSession) -> Response:
     task_id: int = request.path_params["task_id"]
-    form = await request.form()
     services = services_of(request)
     task = await tasks.get_task(services=services, actor=session.actor, task_id=task_id)
-    try:
+
+    async def delete(version: int) -> None:
         await tasks.delete_task(
-            services=services,
-            actor=session.actor,
-            task_id=task_id,
-            expected_version=board_forms.version(form),
+            services=services, actor=session.actor, task_id=task_id, expected_version=version
         )
-    except VersionMismatch as exc:
-        message = await stale_message(request, exc, "task", then="Nothing was deleted.")
-        return refusal(request, message, exc.status)
-    except StateConflict as exc:
-        return refusal(request, f"Not deleted: {exc.message}.", exc.status)
-    return gone_to(request, f"/plant/jobs/{task['job_id']}", f"Task {task['name']} deleted.")
+
+    back, done = f"/plant/jobs/{task['job_id']}", f"Task {task['name']} deleted."
+    return await deleted(request, "task", delete, back=back, done=done)
 
 
 routes = [
