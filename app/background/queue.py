@@ -347,14 +347,17 @@ class JobQueue:
         self._running[run_id] = job
         woken = asyncio.Event()
         job._wake = waker(asyncio.get_running_loop(), woken)
-        watcher = asyncio.create_task(self._watch(job, woken))
+        ended = asyncio.Event()
+        watcher = asyncio.create_task(self._watch(job, woken, ended))
         try:
             result = await handler(job)
         finally:
             job.stop.set()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            # Told, not cancelled: a save cancelled in the middle leaves its SQLite
+            # connection holding the write lock, and every writer waits out the busy timeout.
+            ended.set()
+            woken.set()
+            await asyncio.shield(watcher)
             self._running.pop(run_id, None)
         status = "cancelled" if job.cancelled and result is None else "done"
         await self._save_progress(job)
@@ -447,13 +450,17 @@ class JobQueue:
 
     # --- progress ------------------------------------------------------------------------------
 
-    async def _watch(self, job: RunningJob, woken: asyncio.Event) -> None:
+    async def _watch(self, job: RunningJob, woken: asyncio.Event, ended: asyncio.Event) -> None:
+        """Store the job's progress and heartbeat until it has `ended` (the run stores the
+        last progress itself)."""
         last_beat = time.monotonic()
-        while True:
+        while not ended.is_set():
             with contextlib.suppress(TimeoutError):
                 interval = min(PROGRESS_INTERVAL_S, self.sweep_policy.heartbeat_s)
                 await asyncio.wait_for(woken.wait(), interval)
             woken.clear()
+            if ended.is_set():
+                return
             beat = time.monotonic() - last_beat >= self.sweep_policy.heartbeat_s
             try:
                 if await self._save_progress(job, beat=beat):

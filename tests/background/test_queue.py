@@ -6,6 +6,7 @@ Each test runs with the embedded in-process broker and with Redis.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.background import queue as queue_module, sweep as sweep_module
+from app.background import queue as queue_module, records, sweep as sweep_module
 from app.background.queue import JobFailed, JobQueue, RunningJob
 from app.background.sweep import SweepPolicy
 from app.db.session import Database
@@ -225,6 +226,56 @@ async def test_bad_jobs_are_refused_before_anything_is_queued(one_at_a_time: Job
     with pytest.raises(ValueError, match="priority"):
         await one_at_a_time.enqueue("noop", {}, priority=10)
     assert sum((await one_at_a_time.metrics()).values()) == 0
+
+
+async def test_a_run_that_ends_while_its_progress_is_being_saved_leaves_no_lock_behind(
+    one_at_a_time: JobQueue, sqlite_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The admin's audit check ended while the watcher was saving its first figures (a
+    sweep held SQLite's write lock a moment). The save was cancelled half-way: its
+    figures were lost, and a connection cancelled mid-transaction can keep the write
+    lock, so the run's last save waited out the busy timeout while the page showed
+    "Checking: 0 of 2" (seen under load). The watcher is told to stop, not cancelled:
+    its save finishes, the figures stay, and the next writer gets the lock at once."""
+    saving = asyncio.Event()
+    real_save = records.save_progress
+
+    async def save_progress(*args: Any, **kwargs: Any) -> bool:
+        saving.set()
+        return await real_save(*args, **kwargs)
+
+    monkeypatch.setattr(records, "save_progress", save_progress)
+    path = sqlite_database_url.split("///", 1)[1]
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    started, go, returned = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def counts(job: RunningJob) -> dict[str, Any]:
+        started.set()
+        await go.wait()
+        job.report({"done": 2, "total": 2})
+        await saving.wait()  # the watcher is saving, and waits for the lock
+        returned.set()
+        return {"entries": 2}
+
+    one_at_a_time.register("counts", counts)
+    run_id = await one_at_a_time.enqueue("counts", {})
+    await started.wait()
+    holder.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+    go.set()
+    await returned.wait()
+    await asyncio.sleep(0.2)  # the run is winding down while the save still waits
+    holder.rollback()
+    done = await one_at_a_time.wait(run_id)
+    assert (done.status, done.result, done.progress) == (
+        "done",
+        {"entries": 2},
+        {"done": 2, "total": 2},
+    )
+    # Nobody holds the write lock now: a writer that will not wait gets it.
+    holder.execute("PRAGMA busy_timeout=0")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.rollback()
+    holder.close()
 
 
 async def _noop(job: RunningJob) -> None:
