@@ -427,8 +427,8 @@ class AuditArchive(Base):
 # --- background work and optimizer drafts ----------------------------------------------------
 
 
-class BackgroundJob(Base):
-    """One piece of heavy work on the job queue (an optimizer run, a bulk operation).
+class BackgroundRun(Base):
+    """One piece of heavy work on the run queue (an optimizer run, a bulk operation).
 
     Bookkeeping, not plan data: written directly, never through the write path.
     The dead-letter record is the rows with status `failed` and their `error`.
