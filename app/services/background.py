@@ -7,7 +7,7 @@ its changes are written under.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from app.background.queue import ActiveRun, RunQueue
 from app.background.records import RunRecord, failed
@@ -22,7 +22,15 @@ def queue_of(services: Services) -> RunQueue:
     return services.queue
 
 
-def run_actor(actor: Actor) -> dict[str, Any]:
+class RunActor(TypedDict):
+    """The actor as a run's payload carries it: ids and role, nothing personal."""
+
+    user_id: int | None
+    role: str
+    operator_id: int | None
+
+
+def run_actor(actor: Actor) -> RunActor:
     return {"user_id": actor.user_id, "role": actor.role, "operator_id": actor.operator_id}
 
 
