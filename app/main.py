@@ -38,7 +38,7 @@ from app.realtime.live import Live
 from app.realtime.wall_feed import WallFeed
 from app.services.change_log import backlog_reader
 from app.services.context import Services
-from app.services.job_kinds import attach_queue
+from app.services.run_kinds import attach_queue
 from app.settings import Settings
 from app.web import board_render, my_render, pages, wall_pages
 from app.web.live_fragments import FRAGMENTS

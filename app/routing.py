@@ -1,4 +1,4 @@
-"""Path parameters routes share: `{name:id}` is a database id, `{name:run}` a background job's.
+"""Path parameters routes share: `{name:id}` is a database id, `{name:run}` a background run's.
 
 An id in a path is 1 to 18 digits (`app.domain.bounds.MAX_ID`); a longer
 number matches no route, so it answers 404 like any id that does not exist,

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     archive_dir: Path | None = Field(default=None, alias="TAKT_ARCHIVE_DIR")
     # Where `takt backup` / `takt restore` find pg_dump, pg_restore and psql (unset: PATH).
     pg_bindir: Path | None = Field(default=None, alias="TAKT_PG_BINDIR")
-    # The job queue: run a worker in this process? (unset: yes without Redis, no with it)
+    # The run queue: run a worker in this process? (unset: yes without Redis, no with it)
     queue_worker: bool | None = Field(default=None, alias="TAKT_QUEUE_WORKER")
     queue_concurrency: int = Field(default=2, ge=1, alias="TAKT_QUEUE_CONCURRENCY")
     # The Redis keys the queue's messages wait under (several plants can share one Redis).

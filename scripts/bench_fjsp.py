@@ -160,9 +160,9 @@ async def _optimize_in_app(
     from app.db.session import Database
     from app.realtime.hub import MemoryHub
     from app.services.context import SYSTEM, Services
-    from app.services.job_kinds import attach_queue
     from app.services.optimizer_runs import start_optimization
     from app.services.plant_loading import load_plant
+    from app.services.run_kinds import attach_queue
 
     upgrade(url)
     settings = Settings(database_url=url, redis_url=None, var_dir=var_dir, log_json=False)

@@ -36,9 +36,9 @@ from app.domain.plants.layout import KINDS
 from app.realtime.hub import MemoryHub
 from app.services import plant_export, plant_import
 from app.services.context import SYSTEM, Actor, Services
-from app.services.job_kinds import attach_queue
 from app.services.plant_import import PlantFile
 from app.services.plant_loading import load_plant
+from app.services.run_kinds import attach_queue
 from app.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

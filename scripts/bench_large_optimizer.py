@@ -42,9 +42,9 @@ from app.domain.demo_plant import demo_plant
 from app.realtime.hub import MemoryHub
 from app.services.context import SYSTEM, Actor, Services
 from app.services.drafts import DraftDiff, draft_diff
-from app.services.job_kinds import attach_queue
 from app.services.optimizer_runs import start_optimization
 from app.services.plant_loading import load_plant
+from app.services.run_kinds import attach_queue
 from app.services.run_watch import once_planned
 from app.settings import Settings
 from app.web.optimizer_pages import FIRST_PLAN_WAIT_S

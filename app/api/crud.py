@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -18,16 +18,19 @@ from starlette.responses import Response
 from app.api.deps import actor_of, if_match, json_response, no_content, path_id, services_of
 from app.api.endpoint import ApiRouter, read_body
 from app.services.context import Actor, Services
-from app.services.views import View
+from app.services.views import ItemView
+
+# The entity's view: any of them has the version its ETag carries.
+V = TypeVar("V", bound=ItemView)
 
 
 @dataclass(frozen=True, slots=True)
-class EntityOps:
+class EntityOps(Generic[V]):
     """The service calls behind one kind of entity's item routes."""
 
-    get: Callable[[Services, Actor, int], Awaitable[View]]
-    create: Callable[[Services, Actor, dict[str, Any]], Awaitable[View]]
-    update: Callable[[Services, Actor, int, int | None, dict[str, Any]], Awaitable[View]]
+    get: Callable[[Services, Actor, int], Awaitable[V]]
+    create: Callable[[Services, Actor, dict[str, Any]], Awaitable[V]]
+    update: Callable[[Services, Actor, int, int | None, dict[str, Any]], Awaitable[V]]
     delete: Callable[[Services, Actor, int, int | None], Awaitable[None]]
 
 
@@ -39,7 +42,7 @@ def add_item_routes(
     create_model: type[BaseModel],
     patch_model: type[BaseModel],
     out_model: type[BaseModel],
-    ops: EntityOps,
+    ops: EntityOps[V],
     delete_summary: str,
 ) -> None:
     item = f"/{{{noun}_id:id}}"

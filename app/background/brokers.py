@@ -16,8 +16,8 @@ them and change only where a message waits:
 
 Either is read by taskiq's own `Receiver`, which takes a message only when
 an execution slot is free (`max_prefetch=0`), so the priority decides what
-runs next. Either answers which jobs it holds, waiting or delayed, and at
-what priority (`queued`), so the sweep can tell a job whose message was lost.
+runs next. Either answers which runs it holds, waiting or delayed, and at
+what priority (`queued`), so the sweep can tell a run whose message was lost.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class LocalPriorityBroker(InMemoryBroker):
         return len(self._heap) + len(self._timers)
 
     async def queued(self) -> dict[str, int]:
-        """The priority of each job with a message here (its id), waiting or delayed."""
+        """The priority of each run with a message here (its id), waiting or delayed."""
         messages = [entry[2] for entry in self._heap] + [m for m, _ in self._timers.values()]
         return {message.task_id: priority_of(message.labels) for message in messages}
 
@@ -158,7 +158,7 @@ class RedisPriorityBroker(ListQueueBroker):
             return sum(counts) + int(await redis.zcard(self._delayed))
 
     async def queued(self) -> dict[str, int]:
-        """The priority of each job with a message here (its id), waiting or delayed.
+        """The priority of each run with a message here (its id), waiting or delayed.
 
         Reads every message: the sweep's, once a minute, not for a request.
         """

@@ -1,27 +1,27 @@
-"""The job queue: heavy work (optimizer runs, bulk operations) in the background.
+"""The run queue: heavy work (optimizer runs, bulk operations) in the background.
 
     queue.register("plan.optimize", run_optimization)
     run_id = await queue.enqueue("plan.optimize", {...}, priority=5, timeout_s=60, max_retries=2)
     await queue.status(run_id)   # waiting | active | done | failed | cancelled, progress, result
     await queue.cancel(run_id)
     await queue.metrics()        # {"waiting": 1, "active": 1, "done": 7, "failed": 0, ...}
-    await queue.sweep()          # lost and abandoned jobs back in line (also every minute)
+    await queue.sweep()          # lost and abandoned runs back in line (also every minute)
 
 Underneath is taskiq: one task, `takt.run_job(run_id)`, carries each job;
-labels carry its priority, `timeout` (taskiq's receiver cancels the job past
+labels carry its priority, `timeout` (taskiq's receiver cancels the run past
 it) and retry policy (`retries`: taskiq's `SmartRetryMiddleware` with
 exponential backoff). Embedded, the broker is in-process and a worker
-runs inside the app; with `REDIS_URL` jobs go through Redis lists and run in
+runs inside the app; with `REDIS_URL` runs go through Redis lists and run in
 `takt worker` processes (or in the app too, with TAKT_QUEUE_WORKER=true).
 See `brokers` for how priorities and retry delays are honoured.
 
 The `background_jobs` table (`records`) is the truth every process shares:
 status, attempts, progress, result, and the dead-letter record (the failed
 rows with their error). The optimizer panel and the API poll it.
-A running job's worker beats on its row; the sweep (`sweep`) queues again
-a job whose message was lost and takes back the jobs of a worker that died.
+A run's worker beats on its row; the sweep (`sweep`) queues again
+a run whose message was lost and takes back the runs of a worker that died.
 Each worker also beats as itself (`workers`), so `liveness()` can say how
-many are alive and how long the oldest due job has waited for one.
+many are alive and how long the oldest due run has waited for one.
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ from taskiq.receiver import Receiver
 from app import clock, tracing
 from app.background import records
 from app.background.brokers import DEFAULT_PRIORITY, PRIORITIES, RedisPriorityBroker, make_broker
-from app.background.records import JobRecord
-from app.background.retries import DEFAULT_BACKOFF_S, JobFailed, RetryWithBackoff
-from app.background.running import RunningJob, detached, waker
+from app.background.records import RunRecord
+from app.background.retries import DEFAULT_BACKOFF_S, RetryWithBackoff, RunFailed
+from app.background.running import ActiveRun, detached, waker
 from app.background.sweep import SweepPolicy, Swept, sweep
 from app.background.workers import (
     BEAT_S,
@@ -63,12 +63,12 @@ from app.background.workers import (
 )
 from app.db.session import Database
 
-__all__ = ["JobFailed", "JobQueue", "Liveness", "RunningJob", "SweepPolicy"]
+__all__ = ["ActiveRun", "Liveness", "RunFailed", "RunQueue", "SweepPolicy"]
 
 TASK_NAME = "takt.run_job"
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_RETRIES = 2
-# How often a running job's progress is stored and published, and its cancel flag read.
+# How often a run's progress is stored and published, and its cancel flag read.
 PROGRESS_INTERVAL_S = 0.5
 GAUGE_REFRESH_S = 5.0
 
@@ -88,17 +88,17 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Liveness:
-    """Is anyone there to run the jobs? `workers` None: the registry could not be read."""
+    """Is anyone there to take the runs? `workers` None: the registry could not be read."""
 
     workers: list[WorkerInfo] | None
     oldest_waiting_s: float | None
 
 
-Handler = Callable[[RunningJob], Awaitable[dict[str, Any] | None]]
+Handler = Callable[[ActiveRun], Awaitable[dict[str, Any] | None]]
 Housekeeping = Callable[[], Awaitable[object]]
 
 
-class JobQueue:
+class RunQueue:
     def __init__(
         self,
         *,
@@ -113,11 +113,11 @@ class JobQueue:
         self.worker = worker
         self.concurrency = concurrency
         self.sweep_policy = sweep_policy or SweepPolicy()
-        # Who runs a job, on its row: which process to look at when it stops beating.
+        # Who takes a run, on its row: which process to look at when it stops beating.
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.broker = make_broker(redis_url, queue_name)
         self.broker.add_middlewares(RetryWithBackoff(self, task_name=TASK_NAME))
-        # Embedded, this process is the worker (it starts with the first job if not before).
+        # Embedded, this process is the worker (it starts with the first run if not before).
         self.workers: Workers = (
             RedisWorkers(self.broker.connection_pool, queue_name)
             if isinstance(self.broker, RedisPriorityBroker)
@@ -126,16 +126,16 @@ class JobQueue:
             )
         )
 
-        async def run_job(
+        async def run_once(
             run_id: str,
             context: Context = TaskiqDepends(),  # noqa: B008 (taskiq injects it)
         ) -> dict[str, Any] | None:
             return await self._run_traced(run_id, context.message.labels)
 
-        self.broker.register_task(run_job, task_name=TASK_NAME)
+        self.broker.register_task(run_once, task_name=TASK_NAME)
         self._handlers: dict[str, Handler] = {}
         self._housekeeping: dict[str, Housekeeping] = {}
-        self._running: dict[str, RunningJob] = {}
+        self._running: dict[str, ActiveRun] = {}
         self._started = False
         self._finish = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
@@ -148,7 +148,7 @@ class JobQueue:
         self._handlers[kind] = handler
 
     def add_housekeeping(self, name: str, chore: Housekeeping) -> None:
-        """Something to do on every sweep, after the jobs (e.g. deleting expired drafts)."""
+        """Something to do on every sweep, after the runs (e.g. deleting expired drafts)."""
         self._housekeeping[name] = chore
 
     @property
@@ -168,7 +168,7 @@ class JobQueue:
         backoff_s: float = DEFAULT_BACKOFF_S,
         created_by: int | None = None,
     ) -> str:
-        """Queue a job; its run id. Priority 0 (lowest) to 9; retries after the first try."""
+        """Queue a run; its run id. Priority 0 (lowest) to 9; retries after the first try."""
         if kind not in self._handlers:
             raise ValueError(f"no handler for background job kind {kind!r}")
         if priority not in PRIORITIES or timeout_s <= 0 or max_retries < 0 or backoff_s < 0:
@@ -193,11 +193,11 @@ class JobQueue:
             raise
         return run_id
 
-    async def status(self, run_id: str) -> JobRecord | None:
+    async def status(self, run_id: str) -> RunRecord | None:
         return await records.get(self.db, run_id)
 
-    async def cancel(self, run_id: str) -> JobRecord | None:
-        """Cancel a waiting job; ask an active one to stop (it ends with what it has)."""
+    async def cancel(self, run_id: str) -> RunRecord | None:
+        """Cancel a waiting run; ask an active one to stop (it ends with what it has)."""
         found = await records.cancel(self.db, run_id)
         running = self._running.get(run_id)
         if running is not None:
@@ -212,7 +212,7 @@ class JobQueue:
         return counts
 
     async def liveness(self) -> Liveness:
-        """How many workers are alive, and how long the oldest due job has waited."""
+        """How many workers are alive, and how long the oldest due run has waited."""
         try:
             alive: list[WorkerInfo] | None = await self.workers.alive()
         except Exception as exc:  # Redis is away: unknown, not "none"
@@ -225,11 +225,11 @@ class JobQueue:
         return Liveness(alive, waited)
 
     async def sweep(self) -> Swept:
-        """Take back lost and abandoned jobs, then do the housekeeping (see `sweep`)."""
+        """Take back lost and abandoned runs, then do the housekeeping (see `sweep`)."""
         return await sweep(self, self.sweep_policy, self._housekeeping)
 
-    async def wait(self, run_id: str, *, poll_s: float = 0.05) -> JobRecord:
-        """Until the job is finished (for the CLI, benchmarks and tests; pages poll instead)."""
+    async def wait(self, run_id: str, *, poll_s: float = 0.05) -> RunRecord:
+        """Until the run is finished (for the CLI, benchmarks and tests; pages poll instead)."""
         while True:
             found = await records.get(self.db, run_id)
             if found is None:
@@ -272,13 +272,13 @@ class JobQueue:
         await receiver.listen(self._finish)
 
     async def stop(self) -> None:
-        """Stop taking jobs; running ones are asked to stop and finish with what they have."""
+        """Stop taking runs; running ones are asked to stop and finish with what they have."""
         if not self._started:
             return
         self._started = False
         self._finish.set()
-        for job in self._running.values():
-            job.stop.set()
+        for run in self._running.values():
+            run.stop.set()
         for task in (self._gauges, self._sweeper):
             if task is not None:
                 task.cancel()
@@ -290,7 +290,7 @@ class JobQueue:
                 await asyncio.wait_for(self._beater, BEAT_S * 2)
             self._beater = None
         if self._listener is not None:
-            # The receiver waits for the running jobs, now stopping.
+            # The receiver waits for the runs in progress, now stopping.
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._listener
         self._gauges = self._sweeper = self._listener = None
@@ -329,45 +329,45 @@ class JobQueue:
                 )
 
     async def _run(self, run_id: str) -> dict[str, Any] | None:
-        """The taskiq task: one try of one job."""
+        """The taskiq task: one try of one run."""
         record = await records.start(self.db, run_id, worker=self.worker_id)
         if record is None:
             return None  # cancelled while it waited (or already done elsewhere)
         tracing.set_attribute("takt.run_kind", record.kind)
         handler = self._handlers.get(record.kind)
         if handler is None:
-            raise JobFailed(f"this worker has no handler for {record.kind!r}")
-        job = RunningJob(
+            raise RunFailed(f"this worker has no handler for {record.kind!r}")
+        run = ActiveRun(
             id=run_id,
             kind=record.kind,
             payload=record.payload,
             created_by=record.created_by,
             attempt=record.attempts,
         )
-        self._running[run_id] = job
+        self._running[run_id] = run
         woken = asyncio.Event()
-        job._wake = waker(asyncio.get_running_loop(), woken)
+        run._wake = waker(asyncio.get_running_loop(), woken)
         ended = asyncio.Event()
-        watcher = asyncio.create_task(self._watch(job, woken, ended))
+        watcher = asyncio.create_task(self._watch(run, woken, ended))
         try:
-            result = await handler(job)
+            result = await handler(run)
         finally:
-            job.stop.set()
+            run.stop.set()
             # Told, not cancelled: a save cancelled in the middle leaves its SQLite
             # connection holding the write lock, and every writer waits out the busy timeout.
             ended.set()
             woken.set()
             await asyncio.shield(watcher)
             self._running.pop(run_id, None)
-        status = "cancelled" if job.cancelled and result is None else "done"
-        await self._save_progress(job)
+        status = "cancelled" if run.cancelled and result is None else "done"
+        await self._save_progress(run)
         if (
             await records.finish(
                 self.db, run_id, status=status, result=result, worker=self.worker_id
             )
             is None
         ):
-            return result  # the sweep took the job back meanwhile: its decision stands
+            return result  # the sweep took the run back meanwhile: its decision stands
         QUEUE_FINISHED.labels(record.kind, status).inc()
         return result
 
@@ -387,7 +387,7 @@ class JobQueue:
             worker=self.worker_id,
         )
         if taken is None:
-            return  # the sweep took the job back meanwhile: its decision stands
+            return  # the sweep took the run back meanwhile: its decision stands
         if status == "waiting":
             QUEUE_RETRIES.labels(kind).inc()
         else:
@@ -396,11 +396,11 @@ class JobQueue:
     # --- the sweep's side ---------------------------------------------------------------------
 
     async def queued(self) -> dict[str, int]:
-        """The jobs with a message in the broker, waiting or delayed, and its priority."""
+        """The runs with a message in the broker, waiting or delayed, and its priority."""
         return await self.broker.queued()
 
-    async def kick_again(self, found: JobRecord) -> None:
-        """Queue a job's message again, with its priority and the tries it has left."""
+    async def kick_again(self, found: RunRecord) -> None:
+        """Queue a run's message again, with its priority and the tries it has left."""
         await self._kick(
             found.id,
             found.priority,
@@ -410,7 +410,7 @@ class JobQueue:
             tries=found.attempts,
         )
 
-    async def gave_up(self, found: JobRecord, error: str) -> None:
+    async def gave_up(self, found: RunRecord, error: str) -> None:
         QUEUE_FINISHED.labels(found.kind, "failed").inc()
 
     async def _kick(
@@ -450,8 +450,8 @@ class JobQueue:
 
     # --- progress ------------------------------------------------------------------------------
 
-    async def _watch(self, job: RunningJob, woken: asyncio.Event, ended: asyncio.Event) -> None:
-        """Store the job's progress and heartbeat until it has `ended` (the run stores the
+    async def _watch(self, run: ActiveRun, woken: asyncio.Event, ended: asyncio.Event) -> None:
+        """Store the run's progress and heartbeat until it has `ended` (the run stores its
         last progress itself)."""
         last_beat = time.monotonic()
         while not ended.is_set():
@@ -463,19 +463,19 @@ class JobQueue:
                 return
             beat = time.monotonic() - last_beat >= self.sweep_policy.heartbeat_s
             try:
-                if await self._save_progress(job, beat=beat):
-                    job.cancelled = True
-                    job.stop.set()
+                if await self._save_progress(run, beat=beat):
+                    run.cancelled = True
+                    run.stop.set()
                 if beat:
                     last_beat = time.monotonic()
-            except Exception:  # the job goes on; its progress shows later
-                log.exception("job queue: could not save the progress of %s", job.id)
+            except Exception:  # the run goes on; its progress shows later
+                log.exception("job queue: could not save the progress of %s", run.id)
 
-    async def _save_progress(self, job: RunningJob, *, beat: bool = False) -> bool:
-        progress = job.take_progress()
-        asked_to_stop = await records.save_progress(self.db, job.id, progress, beat=beat)
+    async def _save_progress(self, run: ActiveRun, *, beat: bool = False) -> bool:
+        progress = run.take_progress()
+        asked_to_stop = await records.save_progress(self.db, run.id, progress, beat=beat)
         if progress is not None:
-            job.saved += 1
+            run.saved += 1
         return asked_to_stop
 
     async def _refresh_gauges(self) -> None:

@@ -1,9 +1,9 @@
-"""The `background_jobs` rows: what the queue has, what each job is doing, what failed.
+"""The `background_jobs` rows: what the queue has, what each run is doing, what failed.
 
 Bookkeeping, written directly (not a plan change, so no revision and no
 audit). Each transition is one conditional UPDATE, so two workers (or a
-cancel racing a start, or two sweeps) cannot both win: a job starts only
-from `waiting`, and the sweep takes back only a job that is still overdue.
+cancel racing a start, or two sweeps) cannot both win: a run starts only
+from `waiting`, and the sweep takes back only a run that is still overdue.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ FINISHED = frozenset({"done", "failed", "cancelled"})
 
 
 @dataclass(frozen=True, slots=True)
-class JobRecord:
+class RunRecord:
     id: str
     kind: str
     payload: dict[str, Any]
@@ -54,8 +54,8 @@ class JobRecord:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-def _record(row: t.BackgroundJob) -> JobRecord:
-    return JobRecord(**{name: getattr(row, name) for name in JobRecord.__slots__})
+def _record(row: t.BackgroundRun) -> RunRecord:
+    return RunRecord(**{name: getattr(row, name) for name in RunRecord.__slots__})
 
 
 async def create(
@@ -73,7 +73,7 @@ async def create(
     now = clock.now()
     async with db.write() as session:
         session.add(
-            t.BackgroundJob(
+            t.BackgroundRun(
                 id=run_id,
                 kind=kind,
                 payload=payload,
@@ -92,22 +92,22 @@ async def create(
         )
 
 
-async def get(db: Database, run_id: str) -> JobRecord | None:
+async def get(db: Database, run_id: str) -> RunRecord | None:
     async with db.read() as session:
-        row = await session.get(t.BackgroundJob, run_id)
+        row = await session.get(t.BackgroundRun, run_id)
         return None if row is None else _record(row)
 
 
-async def start(db: Database, run_id: str, *, worker: str) -> JobRecord | None:
+async def start(db: Database, run_id: str, *, worker: str) -> RunRecord | None:
     """Waiting → active (one more attempt); None when it is not waiting (cancelled, gone)."""
     now = clock.now()
     async with db.write() as session:
         changed = await session.execute(
-            update(t.BackgroundJob)
-            .where(t.BackgroundJob.id == run_id, t.BackgroundJob.status == "waiting")
+            update(t.BackgroundRun)
+            .where(t.BackgroundRun.id == run_id, t.BackgroundRun.status == "waiting")
             .values(
                 status="active",
-                attempts=t.BackgroundJob.attempts + 1,
+                attempts=t.BackgroundRun.attempts + 1,
                 started_at=now,
                 worker=worker,
                 heartbeat_at=now,
@@ -115,7 +115,7 @@ async def start(db: Database, run_id: str, *, worker: str) -> JobRecord | None:
         )
         if changed.rowcount == 0:  # type: ignore[attr-defined]
             return None
-        row = await session.get(t.BackgroundJob, run_id, populate_existing=True)
+        row = await session.get(t.BackgroundRun, run_id, populate_existing=True)
         assert row is not None
         return _record(row)
 
@@ -123,7 +123,7 @@ async def start(db: Database, run_id: str, *, worker: str) -> JobRecord | None:
 async def save_progress(
     db: Database, run_id: str, progress: dict[str, Any] | None, *, beat: bool = False
 ) -> bool:
-    """Store the progress (when given) and a heartbeat (when asked); was the job asked to stop?"""
+    """Store the progress (when given) and a heartbeat (when asked); was the run asked to stop?"""
     values: dict[str, Any] = {}
     if progress is not None:
         values["progress"] = progress
@@ -132,10 +132,10 @@ async def save_progress(
     async with db.write() as session:
         if values:
             await session.execute(
-                update(t.BackgroundJob).where(t.BackgroundJob.id == run_id).values(**values)
+                update(t.BackgroundRun).where(t.BackgroundRun.id == run_id).values(**values)
             )
         asked = await session.scalar(
-            select(t.BackgroundJob.cancel_requested).where(t.BackgroundJob.id == run_id)
+            select(t.BackgroundRun.cancel_requested).where(t.BackgroundRun.id == run_id)
         )
         return bool(asked)
 
@@ -150,15 +150,15 @@ async def finish(
     attempt: dict[str, Any] | None = None,
     retry_in_s: float = 0.0,
     worker: str | None = None,
-) -> JobRecord | None:
+) -> RunRecord | None:
     """Done, failed (the dead-letter record), cancelled, or back to waiting for a retry.
 
-    With `worker`, only while that worker still runs the job: one the sweep
+    With `worker`, only while that worker still runs the run: one the sweep
     took back (declared dead, queued again or failed) keeps what the sweep
     decided, and its late answer is dropped (None).
     """
     async with db.write() as session:
-        row = await session.get(t.BackgroundJob, run_id, with_for_update=True)
+        row = await session.get(t.BackgroundRun, run_id, with_for_update=True)
         if row is None:
             return None
         if worker is not None and (row.status != "active" or row.worker != worker):
@@ -179,10 +179,10 @@ async def finish(
         return _record(row)
 
 
-async def cancel(db: Database, run_id: str) -> JobRecord | None:
-    """A waiting job is cancelled at once; an active one is asked to stop."""
+async def cancel(db: Database, run_id: str) -> RunRecord | None:
+    """A waiting run is cancelled at once; an active one is asked to stop."""
     async with db.write() as session:
-        row = await session.get(t.BackgroundJob, run_id, with_for_update=True)
+        row = await session.get(t.BackgroundRun, run_id, with_for_update=True)
         if row is None:
             return None
         if row.status == "waiting":
@@ -196,29 +196,29 @@ async def cancel(db: Database, run_id: str) -> JobRecord | None:
 async def counts(db: Database) -> dict[str, int]:
     async with db.read() as session:
         rows = await session.execute(
-            select(t.BackgroundJob.status, func.count()).group_by(t.BackgroundJob.status)
+            select(t.BackgroundRun.status, func.count()).group_by(t.BackgroundRun.status)
         )
         found = {status: int(n) for status, n in rows}
     return {status: found.get(status, 0) for status in STATUSES}
 
 
 async def oldest_waiting_since(db: Database) -> datetime | None:
-    """Since when the longest-waiting job that is due has waited (None: none waits)."""
-    job = t.BackgroundJob
+    """Since when the longest-waiting run that is due has waited (None: none waits)."""
+    run = t.BackgroundRun
     async with db.read() as session:
         found = await session.scalar(
-            select(func.min(job.due_at)).where(job.status == "waiting", job.due_at <= clock.now())
+            select(func.min(run.due_at)).where(run.status == "waiting", run.due_at <= clock.now())
         )
     return None if found is None else clock.as_utc(found)
 
 
-async def failed(db: Database, *, limit: int, offset: int = 0) -> tuple[list[JobRecord], int]:
-    """The dead-letter record: failed jobs with their error, newest first."""
-    query = select(t.BackgroundJob).where(t.BackgroundJob.status == "failed")
+async def failed(db: Database, *, limit: int, offset: int = 0) -> tuple[list[RunRecord], int]:
+    """The dead-letter record: failed runs with their error, newest first."""
+    query = select(t.BackgroundRun).where(t.BackgroundRun.status == "failed")
     async with db.read() as session:
         total = await session.scalar(select(func.count()).select_from(query.subquery()))
         rows = await session.scalars(
-            query.order_by(t.BackgroundJob.finished_at.desc()).limit(limit).offset(offset)
+            query.order_by(t.BackgroundRun.finished_at.desc()).limit(limit).offset(offset)
         )
         return [_record(row) for row in rows], int(total or 0)
 
@@ -228,19 +228,19 @@ async def failed(db: Database, *, limit: int, offset: int = 0) -> tuple[list[Job
 
 async def overdue(
     db: Database, *, due_before: datetime, silent_since: datetime
-) -> tuple[list[JobRecord], list[JobRecord]]:
-    """Jobs waiting although their message was due before `due_before`, and active jobs
+) -> tuple[list[RunRecord], list[RunRecord]]:
+    """Runs waiting although their message was due before `due_before`, and active runs
     with no heartbeat since `silent_since`; each highest priority first."""
-    job = t.BackgroundJob
-    order = (job.priority.desc(), job.created_at)
+    run = t.BackgroundRun
+    order = (run.priority.desc(), run.created_at)
     async with db.read() as session:
         waiting = await session.scalars(
-            select(job).where(job.status == "waiting", job.due_at < due_before).order_by(*order)
+            select(run).where(run.status == "waiting", run.due_at < due_before).order_by(*order)
         )
         waiting_records = [_record(row) for row in waiting]
         active = await session.scalars(
-            select(job)
-            .where(job.status == "active", job.heartbeat_at < silent_since)
+            select(run)
+            .where(run.status == "active", run.heartbeat_at < silent_since)
             .order_by(*order)
         )
         return waiting_records, [_record(row) for row in active]
@@ -248,11 +248,11 @@ async def overdue(
 
 async def requeue_lost(db: Database, run_id: str, *, due_before: datetime) -> bool:
     """Still waiting and overdue → due now (its message is queued again); False if not."""
-    job = t.BackgroundJob
+    run = t.BackgroundRun
     async with db.write() as session:
         changed = await session.execute(
-            update(job)
-            .where(job.id == run_id, job.status == "waiting", job.due_at < due_before)
+            update(run)
+            .where(run.id == run_id, run.status == "waiting", run.due_at < due_before)
             .values(due_at=clock.now())
         )
         return bool(changed.rowcount)  # type: ignore[attr-defined]
@@ -260,7 +260,7 @@ async def requeue_lost(db: Database, run_id: str, *, due_before: datetime) -> bo
 
 async def abandon(
     db: Database,
-    found: JobRecord,
+    found: RunRecord,
     *,
     silent_since: datetime,
     status: str,
@@ -268,7 +268,7 @@ async def abandon(
     attempt: dict[str, Any],
 ) -> bool:
     """Still active and silent → waiting for another try, or failed; False if not."""
-    job = t.BackgroundJob
+    run = t.BackgroundRun
     now = clock.now()
     values: dict[str, Any] = {
         "status": status,
@@ -282,8 +282,8 @@ async def abandon(
         values["finished_at"] = now
     async with db.write() as session:
         changed = await session.execute(
-            update(job)
-            .where(job.id == found.id, job.status == "active", job.heartbeat_at < silent_since)
+            update(run)
+            .where(run.id == found.id, run.status == "active", run.heartbeat_at < silent_since)
             .values(**values)
         )
         return bool(changed.rowcount)  # type: ignore[attr-defined]

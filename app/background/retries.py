@@ -1,10 +1,10 @@
 """Retries with exponential backoff: taskiq's retry middleware, recording each failed try.
 
-A try that raises is recorded on the job's row (its attempt log, and the
+A try that raises is recorded on the run's row (its attempt log, and the
 error), then queued again after backoff, 2 x backoff, 4 x backoff, ...
 (capped) until its retries are spent; the last failure leaves the row
-`failed`, which is the dead-letter record. A job past its timeout, one
-stopped by its worker shutting down, or one that raised `JobFailed` is not
+`failed`, which is the dead-letter record. A run past its timeout, one
+stopped by its worker shutting down, or one that raised `RunFailed` is not
 retried.
 """
 
@@ -22,18 +22,18 @@ from taskiq.result import TaskiqResult
 from app.background import records
 
 if TYPE_CHECKING:
-    from app.background.queue import JobQueue
+    from app.background.queue import RunQueue
 
 DEFAULT_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 300.0
 
 
-class JobFailed(Exception):
-    """Fail the job now, without retrying: what it was asked is wrong, not the weather."""
+class RunFailed(Exception):
+    """Fail the run now, without retrying: what it was asked is wrong, not the weather."""
 
 
 class RetryWithBackoff(SmartRetryMiddleware):
-    def __init__(self, queue: JobQueue, *, task_name: str) -> None:
+    def __init__(self, queue: RunQueue, *, task_name: str) -> None:
         super().__init__(default_retry_label=True, default_delay=DEFAULT_BACKOFF_S)
         self.max_delay_exponent = MAX_BACKOFF_S
         self.queue = queue
@@ -50,7 +50,7 @@ class RetryWithBackoff(SmartRetryMiddleware):
             return
         attempt = int(message.labels.get("_retries", 0)) + 1
         tries = int(message.labels.get("max_retries", 1))
-        final = isinstance(exception, TimeoutError | JobFailed | asyncio.CancelledError)
+        final = isinstance(exception, TimeoutError | RunFailed | asyncio.CancelledError)
         retry_in = None if final or attempt >= tries else self.make_delay(message, attempt)
         run_id = str(message.args[0])
         found = await records.get(self.queue.db, run_id)
@@ -74,4 +74,10 @@ def _described(exception: BaseException, message: TaskiqMessage) -> str:
         return f"stopped: it ran past its timeout of {message.labels.get('timeout')} s"
     if isinstance(exception, asyncio.CancelledError):
         return "stopped: the worker was shut down"
-    return f"{type(exception).__name__}: {exception}"
+    return f"{_recorded_name(exception)}: {exception}"
+
+
+def _recorded_name(exception: BaseException) -> str:
+    # The dead-letter record named this failure before background work was
+    # called a run; the rows already stored, and whoever reads them, keep it.
+    return "JobFailed" if isinstance(exception, RunFailed) else type(exception).__name__

@@ -1,8 +1,8 @@
-"""A job while it runs, as its handler sees it: the job, progress reports, a stop flag.
+"""A run in progress, as its handler sees it: the run, progress reports, a stop flag.
 
 The handler runs in a thread (the optimizer) or on the loop (bulk moves);
-the queue's watcher stores and publishes what it reports (`JobQueue._watch`)
-and sets `stop` when the job is cancelled, times out or the worker stops.
+the queue's watcher stores and publishes what it reports (`RunQueue._watch`)
+and sets `stop` when the run is cancelled, times out or the worker stops.
 """
 
 from __future__ import annotations
@@ -18,28 +18,28 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["RunningJob"]
+__all__ = ["ActiveRun"]
 
 _SAVED_POLL_S = 0.01
 
 
 @dataclass
-class RunningJob:
-    """What a handler gets: its job, a way to report progress, and whether to stop."""
+class ActiveRun:
+    """What a handler gets: its run, a way to report progress, and whether to stop."""
 
     id: str
     kind: str
     payload: dict[str, Any]
     created_by: int | None
     attempt: int
-    # Set when someone cancels the job, it runs past its timeout, or the worker stops.
+    # Set when someone cancels the run, it runs past its timeout, or the worker stops.
     stop: threading.Event = field(default_factory=threading.Event)
     cancelled: bool = False
     progress: dict[str, Any] | None = None
     # How many reports have been stored and published.
     saved: int = 0
     _unsaved: bool = False
-    # Wakes the watcher from any thread (set while the job runs).
+    # Wakes the watcher from any thread (set while the run goes on).
     _wake: Callable[[], None] | None = field(default=None, repr=False)
 
     def report(self, progress: dict[str, Any]) -> None:
@@ -52,8 +52,8 @@ class RunningJob:
             self._wake()
 
     def wait_saved(self, seconds: float) -> None:
-        """From the job's thread: until a report is stored and published, at most
-        `seconds`, so the job's own work does not slow that down (polled with
+        """From the run's thread: until a report is stored and published, at most
+        `seconds`, so the run's own work does not slow that down (polled with
         sleeps: under libfaketime a timed wait never times out)."""
         for _ in range(max(1, round(seconds / _SAVED_POLL_S))):
             if self.saved or self.stop.is_set():
@@ -72,12 +72,12 @@ class RunningJob:
 
 def detached(work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
     """A task of the queue's own: not in the context (request id, trace) of the request
-    whose first job started the queue, so its runs and sweeps do not claim that request."""
+    whose first run started the queue, so its runs and sweeps do not claim that request."""
     return asyncio.create_task(work, context=contextvars.Context())
 
 
 def waker(loop: asyncio.AbstractEventLoop, woken: asyncio.Event) -> Callable[[], None]:
-    """Sets `woken` from any thread; nothing once the loop is closed (the job is over)."""
+    """Sets `woken` from any thread; nothing once the loop is closed (the run is over)."""
 
     def wake() -> None:
         with contextlib.suppress(RuntimeError):

@@ -1,27 +1,27 @@
-"""The sweep: jobs whose message the broker lost, jobs whose worker died, housekeeping.
+"""The sweep: runs whose message the broker lost, runs whose worker died, housekeeping.
 
 The `background_jobs` row is the truth and the broker message only carries
 it to a worker, so the two can part: Redis restarted without persistence or
-was flushed, a worker died between taking a message and starting its job,
-the embedded app restarted with jobs in its in-process queue. The row then
+was flushed, a worker died between taking a message and starting its run,
+the embedded app restarted with runs in its in-process queue. The row then
 waits forever, and a page polling it spins. And a worker can die without a
-word (killed, out of memory, the machine gone), leaving its jobs active.
+word (killed, out of memory, the machine gone), leaving its runs active.
 
 Every process that runs a queue (the app, each `takt worker`) sweeps every
 `interval_s` while its queue runs:
 
-- a job still *waiting* `lost_after_s` after its message was due, whose
+- a run still *waiting* `lost_after_s` after its message was due, whose
   message is in none of the broker's queues, is queued again, with its
   priority and what is left of its retries;
-- a job *active* without a heartbeat for `heartbeat_grace_s` (a running job
+- a run *active* without a heartbeat for `heartbeat_grace_s` (a run in progress
   beats every `heartbeat_s`) lost its worker: it is queued again at once when
   it has tries left, else failed with the reason (the dead-letter record);
 - then the housekeeping the queue was given runs (expired drafts go).
 
 Each of those transitions is one conditional UPDATE (`records`), so sweeps
-in several processes take a job back once. Delivery stays at least once: a
+in several processes take a run back once. Delivery stays at least once: a
 message a worker took just before the sweep looked can arrive beside the one
-queued again, and `records.start` lets only the first of them start the job.
+queued again, and `records.start` lets only the first of them start the run.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from prometheus_client import Counter
 
 from app import clock
 from app.background import records
-from app.background.records import JobRecord
+from app.background.records import RunRecord
 
 if TYPE_CHECKING:
-    from app.background.queue import JobQueue
+    from app.background.queue import RunQueue
 
-# How often a running job beats, at most; a shorter grace makes it beat more often.
+# How often a run in progress beats, at most; a shorter grace makes it beat more often.
 HEARTBEAT_S = 5.0
 
 QUEUE_SWEPT = Counter("takt_queue_swept_total", "Jobs the sweep took back, by outcome", ["outcome"])
@@ -63,28 +63,28 @@ class SweepPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Swept:
-    # Queued again: lost messages, and jobs of dead workers with tries left.
+    # Queued again: lost messages, and runs of dead workers with tries left.
     requeued: list[str]
-    # Jobs of dead workers with no tries left.
+    # Runs of dead workers with no tries left.
     failed: list[str]
 
 
 @dataclass(frozen=True, slots=True)
 class Abandoned:
-    """What becomes of an active job whose worker stopped beating."""
+    """What becomes of an active run whose worker stopped beating."""
 
     status: str  # waiting (another try) | failed
     error: str
     attempt: dict[str, Any]
 
 
-def lost(waiting: Sequence[JobRecord], queued: Container[str]) -> list[JobRecord]:
-    """The waiting jobs the broker holds no message for."""
+def lost(waiting: Sequence[RunRecord], queued: Container[str]) -> list[RunRecord]:
+    """The waiting runs the broker holds no message for."""
     return [found for found in waiting if found.id not in queued]
 
 
-def abandoned(found: JobRecord, *, now: datetime) -> Abandoned:
-    """Tried again (at once: the worker failed, not the job) while it has tries left."""
+def abandoned(found: RunRecord, *, now: datetime) -> Abandoned:
+    """Tried again (at once: the worker failed, not the run) while it has tries left."""
     last_seen = found.heartbeat_at or found.started_at or now
     silent_s = max(0.0, (now - last_seen).total_seconds())
     on = f" {found.worker}" if found.worker else ""
@@ -98,7 +98,7 @@ def abandoned(found: JobRecord, *, now: datetime) -> Abandoned:
 
 
 async def sweep(
-    queue: JobQueue,
+    queue: RunQueue,
     policy: SweepPolicy,
     housekeeping: Mapping[str, Callable[[], Awaitable[object]]],
 ) -> Swept:
@@ -115,7 +115,7 @@ async def sweep(
     return swept
 
 
-async def _take_back(queue: JobQueue, policy: SweepPolicy) -> Swept:
+async def _take_back(queue: RunQueue, policy: SweepPolicy) -> Swept:
     now = clock.now()
     due_before = now - timedelta(seconds=policy.lost_after_s)
     silent_since = now - timedelta(seconds=policy.heartbeat_grace_s)
@@ -125,7 +125,7 @@ async def _take_back(queue: JobQueue, policy: SweepPolicy) -> Swept:
     requeued: list[str] = []
     failed: list[str] = []
     if waiting:
-        # Read after the rows: a message taken meanwhile belongs to a job no longer waiting.
+        # Read after the rows: a message taken meanwhile belongs to a run no longer waiting.
         queued = await queue.queued()
         for found in lost(waiting, queued):
             if await records.requeue_lost(queue.db, found.id, due_before=due_before):

@@ -1,12 +1,12 @@
 """Which workers are alive: each running worker beats, and anyone can count the beats.
 
-A job's row says which worker runs it and beats while it runs, but a queue
-whose only worker was killed has no row to say so: its jobs simply wait.
-So every process that runs jobs also announces itself:
+A run's row says which worker runs it and beats while it runs, but a queue
+whose only worker was killed has no row to say so: its runs simply wait.
+So every process that takes runs also announces itself:
 
     with Redis   SET {queue}:worker:{id} <info> EX TTL_S    every BEAT_S
                  SADD {queue}:workers {id}                  (the index to read)
-    embedded     this process, when it runs jobs (it starts its worker on demand)
+    embedded     this process, when it takes runs (it starts its worker on demand)
 
 `alive()` reads the index and the keys that have not expired (a killed
 worker's key is gone TTL_S after its last beat) and forgets the rest. Redis
@@ -79,7 +79,7 @@ class LocalWorkers:
         self._me = info
 
     async def leave(self, worker_id: str) -> None:
-        return None  # it runs again with the next job
+        return None  # it runs again with the next run
 
     async def alive(self) -> list[WorkerInfo]:
         return [self._me] if self._me is not None else []
@@ -146,7 +146,7 @@ RELISTEN_S = 0.5
 async def listen_until(listen: Callable[[], Awaitable[None]], finish: asyncio.Event) -> None:
     """Run `listen` (taskiq's receiver) until `finish`, starting it again whenever it
     ends before then: one Redis error it did not survive must not leave a worker that
-    beats but takes no job (the beats say it is alive, so nothing else would notice)."""
+    beats but takes no run (the beats say it is alive, so nothing else would notice)."""
     while not finish.is_set():
         try:
             await listen()

@@ -184,7 +184,7 @@ async def _run_worker(settings: Settings) -> int:
     from app import tracing
     from app.observability import configure_logging
     from app.realtime.hub import make_hub
-    from app.services.job_kinds import attach_queue
+    from app.services.run_kinds import attach_queue
 
     # The queue, its sweep and taskiq log through the standard library: as JSON, like the app.
     configure_logging(json_logs=settings.log_json)

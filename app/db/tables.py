@@ -7,7 +7,7 @@ each change (optimistic locking). Time columns are aware UTC datetimes.
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     JSON,
@@ -427,8 +427,8 @@ class AuditArchive(Base):
 # --- background work and optimizer drafts ----------------------------------------------------
 
 
-class BackgroundJob(Base):
-    """One piece of heavy work on the job queue (an optimizer run, a bulk operation).
+class BackgroundRun(Base):
+    """One piece of heavy work on the run queue (an optimizer run, a bulk operation).
 
     Bookkeeping, not plan data: written directly, never through the write path.
     The dead-letter record is the rows with status `failed` and their `error`.
@@ -488,6 +488,15 @@ class Draft(Base):
     applied_by: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class StoredSlot(TypedDict):
+    """A slot as a draft task's `before` and the audit trail hold it: times as ISO text."""
+
+    operator_id: int
+    equipment_id: int
+    start: str
+    end: str
+
+
 class DraftTask(Base):
     """A task a draft changes, with the version and slot the run saw (None: in the tray)."""
 
@@ -497,4 +506,4 @@ class DraftTask(Base):
     )
     task_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     base_version: Mapped[int] = mapped_column(Integer)
-    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    before: Mapped[StoredSlot | None] = mapped_column(JSON)

@@ -5,7 +5,7 @@
 
 Verifying recomputes every hash of the trail (and of its archive files):
 millions of entries take longer than a page request may (a year of a busy
-plant), so the page starts a run on the job queue and watches its progress,
+plant), so the page starts a run on the queue and watches its progress,
 as the board watches a bulk move. `takt audit verify` does the same in the
 foreground.
 """
@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.background.queue import RunningJob
+from app.background.queue import ActiveRun
 from app.db import tables as t
 from app.services.access import require
 from app.services.audit import verify_archives
-from app.services.background import job_actor, queue_of
+from app.services.background import queue_of, run_actor
 from app.services.context import Actor, Services
 from app.services.errors import NotFound
 from app.services.retention import archive_folder
@@ -57,7 +57,7 @@ async def start_check(*, services: Services, actor: Actor) -> str:
         total = int(await session.scalar(select(func.count()).select_from(t.AuditEntry)) or 0)
     return await queue_of(services).enqueue(
         KIND,
-        {"actor": job_actor(actor), "total": total},
+        {"actor": run_actor(actor), "total": total},
         priority=PRIORITY,
         timeout_s=TIMEOUT_S,
         max_retries=0,
@@ -82,11 +82,11 @@ async def check_state(*, services: Services, actor: Actor, run_id: str) -> Check
     )
 
 
-async def run_check(services: Services, job: RunningJob) -> dict[str, Any]:
-    total = int(job.payload.get("total", 0))
+async def run_check(services: Services, run: ActiveRun) -> dict[str, Any]:
+    total = int(run.payload.get("total", 0))
 
     def report(done: int) -> None:
-        job.report({"done": done, "total": max(total, done)})
+        run.report({"done": done, "total": max(total, done)})
 
     check = await verify_archives(services, archive_folder(services), report)
     return {

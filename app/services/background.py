@@ -1,33 +1,41 @@
-"""The job queue as the services see it: who may look at or stop a job, and its metrics.
+"""The run queue as the services see it: who may look at or stop a run, and its metrics.
 
-Jobs run without a request, so each carries its actor (ids and role only)
-in its payload; `actor_of_job` turns it back into the `Actor` whose name
+Runs have no request, so each carries its actor (ids and role only)
+in its payload; `actor_of_run` turns it back into the `Actor` whose name
 its changes are written under.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
-from app.background.queue import JobQueue, RunningJob
-from app.background.records import JobRecord, failed
+from app.background.queue import ActiveRun, RunQueue
+from app.background.records import RunRecord, failed
 from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import NotFound, StateConflict
 
 
-def queue_of(services: Services) -> JobQueue:
+def queue_of(services: Services) -> RunQueue:
     if services.queue is None:
         raise StateConflict("this server has no job queue")
     return services.queue
 
 
-def job_actor(actor: Actor) -> dict[str, Any]:
+class RunActor(TypedDict):
+    """The actor as a run's payload carries it: ids and role, nothing personal."""
+
+    user_id: int | None
+    role: str
+    operator_id: int | None
+
+
+def run_actor(actor: Actor) -> RunActor:
     return {"user_id": actor.user_id, "role": actor.role, "operator_id": actor.operator_id}
 
 
-def actor_of_job(job: RunningJob) -> Actor:
-    found = job.payload.get("actor") or {}
+def actor_of_run(run: ActiveRun) -> Actor:
+    found = run.payload.get("actor") or {}
     return Actor(
         user_id=found.get("user_id"),
         role=str(found.get("role", "scheduler")),
@@ -35,7 +43,7 @@ def actor_of_job(job: RunningJob) -> Actor:
     )
 
 
-async def job_status(*, services: Services, actor: Actor, run_id: str) -> JobRecord:
+async def run_status(*, services: Services, actor: Actor, run_id: str) -> RunRecord:
     require(actor, "plan.read")
     found = await queue_of(services).status(run_id)
     if found is None:
@@ -43,13 +51,13 @@ async def job_status(*, services: Services, actor: Actor, run_id: str) -> JobRec
     return found
 
 
-async def cancel_job(*, services: Services, actor: Actor, run_id: str) -> JobRecord:
-    found = await job_status(services=services, actor=actor, run_id=run_id)
+async def cancel_run(*, services: Services, actor: Actor, run_id: str) -> RunRecord:
+    found = await run_status(services=services, actor=actor, run_id=run_id)
     require(actor, _cancel_action(found.kind))
     if found.finished:
         raise StateConflict(f"background job {run_id} is {found.status} already")
     await queue_of(services).cancel(run_id)
-    return await job_status(services=services, actor=actor, run_id=run_id)
+    return await run_status(services=services, actor=actor, run_id=run_id)
 
 
 async def queue_metrics(*, services: Services, actor: Actor) -> dict[str, int | float | None]:
@@ -66,14 +74,14 @@ async def queue_metrics(*, services: Services, actor: Actor) -> dict[str, int | 
 
 async def dead_letters(
     *, services: Services, actor: Actor, limit: int, offset: int
-) -> tuple[list[JobRecord], int]:
-    """Failed jobs with their error, newest first."""
+) -> tuple[list[RunRecord], int]:
+    """Failed runs with their error, newest first."""
     require(actor, "plan.read")
     return await failed(queue_of(services).db, limit=limit, offset=offset)
 
 
 def _cancel_action(kind: str) -> str:
-    """Who may stop a job: whoever may start one of its kind (others: admins only)."""
+    """Who may stop a run: whoever may start one of its kind (others: admins only)."""
     if kind == "plan.optimize":
         return "plan.optimize"
     return "assignment.write" if kind.startswith("bulk.") else "users.manage"

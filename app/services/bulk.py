@@ -1,4 +1,4 @@
-"""Bulk operations on the plan, run on the job queue with progress.
+"""Bulk operations on the plan, run on the queue with progress.
 
     unschedule_job   every open task of a job back to the tray
     shift_job        every open task of a job earlier or later by some minutes
@@ -27,11 +27,11 @@ from typing import Any
 from sqlalchemy import select
 
 from app import clock
-from app.background.queue import JobFailed, RunningJob
+from app.background.queue import ActiveRun, RunFailed
 from app.db import tables as t
 from app.domain.bounds import horizon_error
 from app.services.access import require
-from app.services.background import actor_of_job, job_actor, queue_of
+from app.services.background import actor_of_run, queue_of, run_actor
 from app.services.context import Actor, Services
 from app.services.errors import (
     InvalidInput,
@@ -96,7 +96,7 @@ async def _exists(services: Services, table: type[t.Job] | type[t.Equipment], ro
 async def _enqueue(services: Services, actor: Actor, kind: str, payload: dict[str, Any]) -> str:
     return await queue_of(services).enqueue(
         kind,
-        {**payload, "actor": job_actor(actor)},
+        {**payload, "actor": run_actor(actor)},
         priority=PRIORITY,
         timeout_s=300,
         max_retries=2,
@@ -107,20 +107,20 @@ async def _enqueue(services: Services, actor: Actor, kind: str, payload: dict[st
 # --- the handlers (on a worker) --------------------------------------------------------------
 
 
-async def run_unschedule_job(services: Services, job: RunningJob) -> dict[str, Any]:
-    job_id = int(job.payload["job_id"])
-    async with _bulk_change(services, job, "bulk.job_unscheduled") as tx:
+async def run_unschedule_job(services: Services, run: ActiveRun) -> dict[str, Any]:
+    job_id = int(run.payload["job_id"])
+    async with _bulk_change(services, run, "bulk.job_unscheduled") as tx:
         placed, skipped = await _placed_tasks(tx, t.Task.job_id == job_id)
         for done, (task, slot) in enumerate(placed, 1):
             await tx.claim(t.Task, task.id, None)
             await tx.unplace(task, slot=slot)
-            job.report({"done": done, "total": len(placed)})
+            run.report({"done": done, "total": len(placed)})
     return {"unscheduled": [task.id for task, _ in placed], "skipped": skipped}
 
 
-async def run_shift_job(services: Services, job: RunningJob) -> dict[str, Any]:
-    job_id, delta = int(job.payload["job_id"]), timedelta(minutes=int(job.payload["minutes"]))
-    async with _bulk_change(services, job, "bulk.job_shifted") as tx:
+async def run_shift_job(services: Services, run: ActiveRun) -> dict[str, Any]:
+    job_id, delta = int(run.payload["job_id"]), timedelta(minutes=int(run.payload["minutes"]))
+    async with _bulk_change(services, run, "bulk.job_shifted") as tx:
         open_tasks, skipped = await _placed_tasks(tx, t.Task.job_id == job_id)
         # A task the shift would carry out of the plant horizon stays where it is.
         placed = [(task, slot) for task, slot in open_tasks if _inside(slot, delta)]
@@ -128,14 +128,14 @@ async def run_shift_job(services: Services, job: RunningJob) -> dict[str, Any]:
         for done, (task, slot) in enumerate(placed, 1):
             await tx.claim(t.Task, task.id, None)
             await tx.place(task, _shifted(slot, delta), slot=slot)
-            job.report({"done": done, "total": len(placed)})
+            run.report({"done": done, "total": len(placed)})
     return {"shifted": [task.id for task, _ in placed], "skipped": skipped}
 
 
-async def run_shift_tasks(services: Services, job: RunningJob) -> dict[str, Any]:
-    versions = {int(k): int(v) for k, v in job.payload["versions"].items()}
-    delta = timedelta(minutes=int(job.payload["minutes"]))
-    async with _bulk_change(services, job, "bulk.tasks_shifted") as tx:
+async def run_shift_tasks(services: Services, run: ActiveRun) -> dict[str, Any]:
+    versions = {int(k): int(v) for k, v in run.payload["versions"].items()}
+    delta = timedelta(minutes=int(run.payload["minutes"]))
+    async with _bulk_change(services, run, "bulk.tasks_shifted") as tx:
         open_tasks, skipped = await _placed_tasks(tx, t.Task.id.in_(versions))
         gone = set(versions) - {task.id for task, _ in open_tasks} - set(skipped)
         if gone:
@@ -157,15 +157,15 @@ async def run_shift_tasks(services: Services, job: RunningJob) -> dict[str, Any]
                 ) from None
             await tx.place(task, _shifted(slot, delta), slot=slot)
             moved[str(task.id)] = versions[task.id] + 1
-            job.report({"done": done, "total": len(placed)})
+            run.report({"done": done, "total": len(placed)})
     return {"shifted": [task.id for task, _ in placed], "skipped": skipped, "versions": moved}
 
 
-async def run_clear_equipment(services: Services, job: RunningJob) -> dict[str, Any]:
-    down = int(job.payload["equipment_id"])
+async def run_clear_equipment(services: Services, run: ActiveRun) -> dict[str, Any]:
+    down = int(run.payload["equipment_id"])
     moved: list[int] = []
     to_tray: list[int] = []
-    async with _bulk_change(services, job, "bulk.equipment_cleared") as tx:
+    async with _bulk_change(services, run, "bulk.equipment_cleared") as tx:
         now = clock.now()
         placed, skipped = await _placed_tasks(
             tx, t.Assignment.equipment_id == down, t.Assignment.end > now
@@ -182,16 +182,16 @@ async def run_clear_equipment(services: Services, job: RunningJob) -> dict[str, 
                 # The next task's search for a free machine sees this booking.
                 await tx.session.flush()
                 moved.append(task.id)
-            job.report({"done": done, "total": len(placed)})
+            run.report({"done": done, "total": len(placed)})
     return {"moved": moved, "to_tray": to_tray, "skipped": skipped}
 
 
-def _bulk_change(services: Services, job: RunningJob, kind: str) -> Any:
-    return _failing_clearly(change(services, actor_of_job(job), kind))
+def _bulk_change(services: Services, run: ActiveRun, kind: str) -> Any:
+    return _failing_clearly(change(services, actor_of_run(run), kind))
 
 
 class _failing_clearly:
-    """A bad request (the job is gone, ...) fails the job at once instead of being retried."""
+    """A bad request (the job is gone, ...) fails the run at once instead of being retried."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -203,7 +203,7 @@ class _failing_clearly:
     async def __aexit__(self, kind: Any, error: BaseException | None, trace: Any) -> bool:
         handled = bool(await self.inner.__aexit__(kind, error, trace))
         if isinstance(error, ServiceError):
-            raise JobFailed(error.message) from error
+            raise RunFailed(error.message) from error
         return handled
 
 

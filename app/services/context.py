@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.background.queue import JobQueue
+from app.background.queue import RunQueue
 from app.db import tables
 from app.db.session import Database
 from app.realtime.hub import Hub
@@ -40,8 +40,8 @@ class Services:
     settings: Settings
     db: Database
     hub: Hub
-    # The job queue for heavy work (`app.services.background.attach_queue`).
-    queue: JobQueue | None = None
+    # The run queue for heavy work (`app.services.background.attach_queue`).
+    queue: RunQueue | None = None
     _live_schedule_id: int | None = field(default=None, init=False)
     # What this process has derived from the plan, keyed by what it derives from
     # (a schedule revision among it), so a newer plan never finds an older answer.

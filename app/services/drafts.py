@@ -48,8 +48,8 @@ class DraftChange:
     name: str
     job_id: int | None
     job_name: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
+    before: t.StoredSlot | None
+    after: t.StoredSlot | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +155,7 @@ async def draft_diff(*, services: Services, actor: Actor, draft_id: int) -> Draf
     )
 
 
-def _groups(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+def _groups(before: t.StoredSlot | None, after: t.StoredSlot | None) -> list[str]:
     if before is None:
         return ["scheduled"]
     if after is None:

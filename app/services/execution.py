@@ -25,7 +25,7 @@ from app.domain.plan import TaskStatus
 from app.services.access import can_see_task, require, require_some
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound, StateConflict
-from app.services.views import View, task_views
+from app.services.views import TaskView, task_views
 from app.services.write_path import Transaction, change
 
 # action -> (statuses it may start from, status it leads to)
@@ -46,7 +46,7 @@ async def run_task_action(
     action: str,
     expected_version: int | None = None,
     at: datetime | None = None,
-) -> View:
+) -> TaskView:
     allowed_from, target = TRANSITIONS[action]
     # Who may act comes before anything about the task: a role that may never
     # run tasks is refused whatever the id; an operator learns nothing (not even a

@@ -14,7 +14,7 @@ from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, NotFound, StateConflict
 from app.services.jsonable import jsonable
-from app.services.views import View, job_view
+from app.services.views import JobView, job_view
 from app.services.write_path import change, require_version
 
 MAX_PAGE = 100
@@ -29,7 +29,7 @@ async def list_jobs(
     limit: int,
     offset: int,
     search: str | None = None,
-) -> tuple[list[View], int]:
+) -> tuple[list[JobView], int]:
     require(actor, "plan.read")
     query = select(t.Job)
     if search:
@@ -70,7 +70,7 @@ async def task_counts(*, services: Services, actor: Actor, job_ids: list[int]) -
     return {job_id: found.get(job_id, 0) for job_id in job_ids}
 
 
-async def get_job(*, services: Services, actor: Actor, job_id: int) -> View:
+async def get_job(*, services: Services, actor: Actor, job_id: int) -> JobView:
     require(actor, "plan.read")
     async with services.db.read() as session:
         row = await session.get(t.Job, job_id)
@@ -79,7 +79,7 @@ async def get_job(*, services: Services, actor: Actor, job_id: int) -> View:
     return job_view(row)
 
 
-async def create_job(*, services: Services, actor: Actor, data: dict[str, Any]) -> View:
+async def create_job(*, services: Services, actor: Actor, data: dict[str, Any]) -> JobView:
     require(actor, "resources.manage")
     async with change(services, actor, "job.created") as tx:
         row = t.Job(**data)
@@ -96,7 +96,7 @@ async def update_job(
     job_id: int,
     expected_version: int | None,
     changes: dict[str, Any],
-) -> View:
+) -> JobView:
     require(actor, "resources.manage")
     require_version(expected_version)
     async with change(services, actor, "job.updated") as tx:

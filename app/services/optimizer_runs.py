@@ -4,7 +4,7 @@
     await run_status(services=s, actor=a, run_id=run_id)   # queued/running, progress, draft_id
     await cancel_run(services=s, actor=a, run_id=run_id)
 
-A run is a job on the queue (`run_optimization`). It reads the live plan
+A run is queued (`run_optimization`). It reads the live plan
 at revision R with every task's version (versions first: a write landing
 between the two reads makes the draft look stale, never fresh), solves in a
 thread with progress reported as the objective and bound improve, and
@@ -25,8 +25,8 @@ from sqlalchemy import select
 
 from app import clock
 from app.background.heap import steady_heap
-from app.background.queue import RunningJob
-from app.background.records import JobRecord
+from app.background.queue import ActiveRun
+from app.background.records import RunRecord
 from app.db import tables as t
 from app.domain.conflicts import Severity
 from app.domain.optimizer import (
@@ -39,7 +39,7 @@ from app.domain.optimizer import (
 from app.domain.plan import Plan
 from app.domain.plan_comparison import changed_slots, compare_kpis
 from app.services.access import require
-from app.services.background import job_actor, queue_of
+from app.services.background import queue_of, run_actor
 from app.services.context import Actor, Services
 from app.services.draft_store import Proposal, read_live_plan, store_draft
 from app.services.errors import (
@@ -103,7 +103,7 @@ async def start_optimization(
         "job_ids": None if job_ids is None else sorted(set(job_ids)),
         "workers": workers,
         "time_unit_minutes": time_unit_minutes,
-        "actor": job_actor(actor),
+        "actor": run_actor(actor),
     }
     return await queue_of(services).enqueue(
         KIND,
@@ -148,7 +148,7 @@ _SOLVER_KEYS = (
 )  # fmt: skip
 
 
-async def worker_notice(services: Services, found: JobRecord) -> str | None:
+async def worker_notice(services: Services, found: RunRecord) -> str | None:
     """Say so when a run's worker went quiet, died, or there is none (the sweep acts later)."""
     queue = queue_of(services)
     if found.status == "active":
@@ -191,13 +191,13 @@ async def _check_jobs_exist(services: Services, job_ids: list[int]) -> None:
 # --- the run itself (on a worker) ------------------------------------------------------------
 
 
-async def run_optimization(services: Services, job: RunningJob) -> dict[str, Any]:
+async def run_optimization(services: Services, run: ActiveRun) -> dict[str, Any]:
     with steady_heap():  # the first plan's burst of objects: the collector leaves the rest be
-        return await _optimize(services, job)
+        return await _optimize(services, run)
 
 
-async def _optimize(services: Services, job: RunningJob) -> dict[str, Any]:
-    settings = job.payload
+async def _optimize(services: Services, run: ActiveRun) -> dict[str, Any]:
+    settings = run.payload
     seen = await read_live_plan(services)
     revision, versions, plan = seen.revision, seen.versions, seen.plan
     now = clock.now()
@@ -217,14 +217,14 @@ async def _optimize(services: Services, job: RunningJob) -> dict[str, Any]:
     )
 
     def report(progress: Progress) -> None:
-        first = job.progress is None
-        job.report({**_progress(progress), "limit_s": options.time_limit_s})
+        first = run.progress is None
+        run.report({**_progress(progress), "limit_s": options.time_limit_s})
         if first:
             # The panel waits for the first plan: stored before the search goes on.
-            job.wait_saved(FIRST_REPORT_WAIT_S)
+            run.wait_saved(FIRST_REPORT_WAIT_S)
 
     result = await asyncio.to_thread(
-        optimize, plan, now=now, settings=options, on_progress=report, should_stop=job.should_stop
+        optimize, plan, now=now, settings=options, on_progress=report, should_stop=run.should_stop
     )
     outcome = {
         "solver_status": str(result.status),
@@ -233,14 +233,14 @@ async def _optimize(services: Services, job: RunningJob) -> dict[str, Any]:
         "solve_seconds": round(result.solve_seconds, 2),
         "solutions": result.solutions,
         "unplaceable": {str(k): v for k, v in result.unplaceable.items()},
-        "stopped_early": job.cancelled,
+        "stopped_early": run.cancelled,
         "error_conflicts": sum(c.severity is Severity.ERROR for c in result.conflicts),
         **_reached(result),
     }
     if not result.offered:
         message = f"The optimizer found no plan to offer ({result.status})."
         return {**outcome, "draft_id": None, "message": message}
-    draft_id, changes = await _store_draft(services, job, plan, result, revision, versions, now)
+    draft_id, changes = await _store_draft(services, run, plan, result, revision, versions, now)
     return {**outcome, "draft_id": draft_id, "changes": changes}
 
 
@@ -296,7 +296,7 @@ def _reached(result: OptimizationResult) -> dict[str, Any]:
 
 async def _store_draft(
     services: Services,
-    job: RunningJob,
+    run: ActiveRun,
     plan: Plan,
     result: OptimizationResult,
     revision: int,
@@ -310,12 +310,12 @@ async def _store_draft(
     draft_id = await store_draft(
         services,
         Proposal(
-            name=f"Optimizer draft {job.id[:8]}",
-            run_id=job.id,
+            name=f"Optimizer draft {run.id[:8]}",
+            run_id=run.id,
             solver_status=str(result.status),
             # What the solver reached rides along with the figures (no new column).
             kpis={**compare_kpis(plan, proposal, now=now), "solver": _reached(result)},
-            created_by=job.created_by,
+            created_by=run.created_by,
             timezone=plan.timezone,
             base_revision=revision,
             slots=result.assignments.values(),

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import selectinload
@@ -35,11 +35,66 @@ from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import NotFound, StateConflict
 from app.services.sessions import announce_ended, end_sessions_in
+from app.services.views import SkillView
 from app.services.write_path import change, record_access, require_version
 
 __all__ = ["Erased", "erase_personal_data", "export_personal_data"]
 
 _SCRUBBED_TABLES = ("operators", "users", "operator_calendar_exceptions", "operator_skills")
+
+
+# The export, as the operator gets it: times as ISO 8601 text, not the views' datetimes.
+class ExportedShift(TypedDict):
+    weekday: int
+    start: str
+    end: str
+
+
+class ExportedCalendarEntry(TypedDict):
+    kind: str
+    start: str
+    end: str
+    reason: str
+
+
+class ExportedOperator(TypedDict):
+    id: int
+    name: str
+    # As it was given (`views.OperatorView.contact`).
+    contact: dict[str, Any] | None
+    skills: list[SkillView]
+    weekly_shifts: list[ExportedShift]
+    calendar: list[ExportedCalendarEntry]
+
+
+class ExportedLogin(TypedDict):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    active: bool
+    created_at: str
+    audit_entries_as_actor: int
+
+
+class ExportedAssignment(TypedDict):
+    task_id: int
+    task: str
+    job: str
+    job_reference: str
+    equipment_id: int
+    start: str
+    end: str
+    status: str
+    actual_start: str | None
+    actual_end: str | None
+
+
+class PersonalDataExport(TypedDict):
+    exported_at: str
+    operator: ExportedOperator
+    login: ExportedLogin | None
+    assignments: list[ExportedAssignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +106,7 @@ class Erased:
 
 async def export_personal_data(
     *, services: Services, actor: Actor, operator_id: int
-) -> dict[str, Any]:
+) -> PersonalDataExport:
     """Everything Takt holds about the operator, as JSON-ready data (the access is audited)."""
     require(actor, "personal_data.manage")
     async with services.db.read() as session:

@@ -50,7 +50,7 @@ class Placement:
     end: datetime
 
 
-def slot_json(slot: t.Assignment | Placement | Assignment | None) -> dict[str, Any] | None:
+def slot_json(slot: t.Assignment | Placement | Assignment | None) -> t.StoredSlot | None:
     """A slot as the audit trail and a draft task's `before` hold it (None: in the tray)."""
     if slot is None:
         return None

@@ -6,7 +6,7 @@
                                (kind `plant.loaded`: one revision, audited, published
                                after commit); any error writes nothing
     start_import(files)        checks, keeps the files, queues `plant.import`;
-    run_import(job)            the worker imports them, reporting progress
+    run_import(run)            the worker imports them, reporting progress
 
 References resolve within the files imported together (a task's routing to
 equipment of the same import); a task's skill or capability may also be one
@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from app.background.queue import JobFailed, RunningJob
+from app.background.queue import ActiveRun, RunFailed
 from app.db import tables as t
 from app.db.plan_queries import schedule_timezone
 from app.domain.plant_data import PlantData
@@ -36,7 +36,7 @@ from app.domain.plants.layout import KINDS, Kind, RowError, Sheet
 from app.domain.plants.plant_sheets import Known, read_plant
 from app.domain.plants.workbook import read_file
 from app.services.access import require
-from app.services.background import actor_of_job, job_actor, queue_of
+from app.services.background import actor_of_run, queue_of, run_actor
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, ServiceError
 from app.services.plant_loading import STEPS, LoadedPlant, load_plant
@@ -81,7 +81,7 @@ class Preview:
         return {kind: counts[kind] for kind in ("equipment", "operators", "jobs", "tasks")}
 
     def details(self) -> dict[str, Any]:
-        """The errors as the API and the job record carry them."""
+        """The errors as the API and the run record carry them."""
         return {
             "errors": [_error_dict(error) for error in self.errors[:SHOWN_ERRORS]],
             "error_count": len(self.errors),
@@ -227,7 +227,7 @@ async def import_upload(
     if owner != str(actor.user_id or 0) or not token.isalnum() or not (folder / "names").is_file():
         raise InvalidInput("this upload is gone: choose the files again", {"field": "upload"})
     checked_kind(kind)
-    payload = {"folder": upload, "kind": kind or None, "actor": job_actor(actor)}
+    payload = {"folder": upload, "kind": kind or None, "actor": run_actor(actor)}
     return await queue_of(services).enqueue(
         KIND, payload, priority=6, timeout_s=600, max_retries=0, created_by=actor.user_id
     )
@@ -244,32 +244,32 @@ def _forget_old_uploads(services: Services) -> None:
             shutil.rmtree(kept, ignore_errors=True)
 
 
-async def run_import(services: Services, job: RunningJob) -> dict[str, Any]:
-    folder = _imports_dir(services) / Path(str(job.payload["folder"])).name
+async def run_import(services: Services, run: ActiveRun) -> dict[str, Any]:
+    folder = _imports_dir(services) / Path(str(run.payload["folder"])).name
     total = len(STEPS) + 1
-    job.report({"done": 0, "total": total, "step": "checking the files"})
+    run.report({"done": 0, "total": total, "step": "checking the files"})
     try:
         names = (folder / "names").read_text(encoding="utf-8").split("\n")
         files = [PlantFile(name, (folder / str(i)).read_bytes()) for i, name in enumerate(names)]
     except OSError:
-        raise JobFailed("the uploaded files are gone; upload them again") from None
+        raise RunFailed("the uploaded files are gone; upload them again") from None
 
     def on_step(step: str) -> None:
-        job.report({"done": STEPS.index(step) + 1, "total": total, "step": f"writing {step}"})
+        run.report({"done": STEPS.index(step) + 1, "total": total, "step": f"writing {step}"})
 
     try:
         preview, loaded = await import_plant(
             services=services,
-            actor=actor_of_job(job),
+            actor=actor_of_run(run),
             files=files,
-            kind=job.payload.get("kind"),
+            kind=run.payload.get("kind"),
             on_step=on_step,
         )
     except ServiceError as error:
-        raise JobFailed(error.message) from error
+        raise RunFailed(error.message) from error
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    job.report({"done": total, "total": total, "step": "done"})
+    run.report({"done": total, "total": total, "step": "done"})
     return {"revision": loaded.revision, "counts": preview.counts()}
 
 

@@ -21,7 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Literal, TypedDict
 
 from sqlalchemy import select
 
@@ -47,10 +47,33 @@ GRID = timedelta(minutes=5)
 MAX_WINDOW = timedelta(days=31)
 
 
+# The cause as the API says it back (times as ISO 8601), one shape per kind.
+class BreakdownCause(TypedDict):
+    type: Literal["breakdown"]
+    equipment_id: int
+    until: str | None
+
+
+class AbsenceCause(TypedDict):
+    type: Literal["absence"]
+    operator_id: int
+    start: str
+    end: str
+
+
+class LateCause(TypedDict):
+    type: Literal["late"]
+    task_id: int
+    expected_end: str
+
+
+CauseSummary = BreakdownCause | AbsenceCause | LateCause
+
+
 @dataclass(frozen=True, slots=True)
 class RepairDraft:
     draft_id: int
-    cause: dict[str, Any]
+    cause: CauseSummary
     changes: int
     # The tasks the disruption hit, those left because work on them has started,
     # and those no slot could be found for (back to the tray in the draft).
@@ -135,7 +158,7 @@ async def late_by(*, services: Services, task_id: int, minutes: int) -> TaskLate
     return TaskLate(task_id, expected + (GRID - (expected - down)) % GRID)
 
 
-def cause_summary(cause: Disruption) -> dict[str, Any]:
+def cause_summary(cause: Disruption) -> CauseSummary:
     """The cause as the API says it back (times as ISO 8601)."""
     if isinstance(cause, MachineDown):
         until = None if cause.until is None else cause.until.isoformat()

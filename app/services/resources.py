@@ -20,7 +20,13 @@ from app.services.context import Actor, Services
 from app.services.dependents import planned_by_job, planned_message
 from app.services.errors import NotFound, StateConflict
 from app.services.jsonable import jsonable
-from app.services.views import View, equipment_view, operator_view
+from app.services.views import (
+    EquipmentView,
+    OperatorView,
+    downtime_views,
+    equipment_view,
+    operator_view,
+)
 from app.services.write_path import change, require_version
 
 MAX_PAGE = 100
@@ -43,7 +49,7 @@ async def list_equipment(
     limit: int,
     offset: int,
     search: str | None = None,
-) -> tuple[list[View], int]:
+) -> tuple[list[EquipmentView], int]:
     require(actor, "equipment.read")
     query = _equipment_query()
     if search:
@@ -60,7 +66,7 @@ async def list_equipment(
     return [equipment_view(row) for row in page], len(rows)
 
 
-async def get_equipment(*, services: Services, actor: Actor, equipment_id: int) -> View:
+async def get_equipment(*, services: Services, actor: Actor, equipment_id: int) -> EquipmentView:
     require(actor, "equipment.read")
     async with services.db.read() as session:
         row = (
@@ -71,7 +77,9 @@ async def get_equipment(*, services: Services, actor: Actor, equipment_id: int) 
     return equipment_view(row)
 
 
-async def create_equipment(*, services: Services, actor: Actor, data: dict[str, Any]) -> View:
+async def create_equipment(
+    *, services: Services, actor: Actor, data: dict[str, Any]
+) -> EquipmentView:
     require(actor, "resources.manage")
     downtime = data.pop("downtime", [])
     async with change(services, actor, "equipment.created") as tx:
@@ -93,7 +101,7 @@ async def update_equipment(
     equipment_id: int,
     expected_version: int | None,
     changes: dict[str, Any],
-) -> View:
+) -> EquipmentView:
     require(actor, "resources.manage")
     require_version(expected_version)
     kind = "equipment.status_changed" if "status" in changes else "equipment.updated"
@@ -124,7 +132,7 @@ async def update_equipment(
 
 def _field(row: t.Equipment, key: str) -> Any:
     if key == "downtime":
-        return [{"start": w.start, "end": w.end, "reason": w.reason} for w in row.downtime]
+        return downtime_views(row)
     return getattr(row, key)
 
 
@@ -168,7 +176,7 @@ async def list_operators(
     limit: int,
     offset: int,
     search: str | None = None,
-) -> tuple[list[View], int]:
+) -> tuple[list[OperatorView], int]:
     query = _operator_query()
     if search:
         query = query.where(contains(t.Operator.name, search))
@@ -194,7 +202,7 @@ async def list_operators(
         return [_operator_view(services, actor, row) for row in rows], int(total or 0)
 
 
-async def get_operator(*, services: Services, actor: Actor, operator_id: int) -> View:
+async def get_operator(*, services: Services, actor: Actor, operator_id: int) -> OperatorView:
     if not _can_read_operator(actor, operator_id):
         raise NotFound("operators", operator_id)
     if actor.role != "operator":
@@ -208,7 +216,7 @@ async def get_operator(*, services: Services, actor: Actor, operator_id: int) ->
     return _operator_view(services, actor, row)
 
 
-def _operator_view(services: Services, actor: Actor, row: t.Operator) -> View:
+def _operator_view(services: Services, actor: Actor, row: t.Operator) -> OperatorView:
     """The operator as `actor` may see them: contact data only with personal_data.read
     (the permission map decides; everyone else gets `contact: null`)."""
     contact = None
@@ -240,7 +248,9 @@ def _audit_safe(data: dict[str, Any]) -> dict[str, Any]:
     return safe
 
 
-async def create_operator(*, services: Services, actor: Actor, data: dict[str, Any]) -> View:
+async def create_operator(
+    *, services: Services, actor: Actor, data: dict[str, Any]
+) -> OperatorView:
     require(actor, "resources.manage")
     contact = data.pop("contact", None)
     audited = _audit_safe(data)
@@ -262,7 +272,7 @@ async def update_operator(
     operator_id: int,
     expected_version: int | None,
     changes: dict[str, Any],
-) -> View:
+) -> OperatorView:
     require(actor, "resources.manage")
     require_version(expected_version)
     audited = _audit_safe(changes)

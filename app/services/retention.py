@@ -236,7 +236,7 @@ async def compact_change_log(*, services: Services, actor: Actor, before: dateti
 
 async def purge_finished_runs(*, services: Services, actor: Actor, before: datetime) -> int:
     """Delete background runs that finished before `before`; how many."""
-    bj = t.BackgroundJob
+    bj = t.BackgroundRun
     async with upkeep(services, actor, "background_runs.purged") as work:
         gone = await work.session.execute(
             delete(bj).where(bj.status.in_(_FINISHED), bj.finished_at < before)

@@ -33,7 +33,7 @@ from app.services.placing import (
 )  # Placement: assign_task's argument
 from app.services.views import (
     TASK_COLUMNS,
-    View,
+    TaskView,
     alternatives_of,
     predecessors_of,
     task_view_of_row,
@@ -58,7 +58,7 @@ class TaskFilter:
 
 @dataclass(frozen=True, slots=True)
 class Placed:
-    task: View
+    task: TaskView
     conflicts: list[Conflict]
     revision: int
 
@@ -68,7 +68,7 @@ class Placed:
 
 async def list_tasks(
     *, services: Services, actor: Actor, filters: TaskFilter, limit: int, offset: int
-) -> tuple[list[View], int]:
+) -> tuple[list[TaskView], int]:
     schedule_id = await services.live_schedule_id()
     if actor.role == "operator":
         # Operators see their own assignments, whatever the filter asks for.
@@ -125,7 +125,7 @@ def _filtered(query: Any, filters: TaskFilter, schedule_id: int) -> Any:
     return query
 
 
-async def get_task(*, services: Services, actor: Actor, task_id: int) -> View:
+async def get_task(*, services: Services, actor: Actor, task_id: int) -> TaskView:
     schedule_id = await services.live_schedule_id()
     async with services.db.read() as session:
         row = await session.get(t.Task, task_id)
@@ -136,7 +136,7 @@ async def get_task(*, services: Services, actor: Actor, task_id: int) -> View:
     return view
 
 
-def _check_can_see(actor: Actor, view: View) -> None:
+def _check_can_see(actor: Actor, view: TaskView) -> None:
     if actor.role != "operator":
         require(actor, "plan.read")
         return
@@ -146,7 +146,7 @@ def _check_can_see(actor: Actor, view: View) -> None:
         raise NotFound("tasks", view["id"])
 
 
-async def _view_in(tx: Transaction, row: t.Task) -> View:
+async def _view_in(tx: Transaction, row: t.Task) -> TaskView:
     """The task as this transaction leaves it: the answer to a write is built before
     commit, so a committed write is never answered with an error by a re-read."""
     await tx.session.flush()
@@ -156,7 +156,7 @@ async def _view_in(tx: Transaction, row: t.Task) -> View:
 # --- defining tasks --------------------------------------------------------------------------
 
 
-async def create_task(*, services: Services, actor: Actor, data: dict[str, Any]) -> View:
+async def create_task(*, services: Services, actor: Actor, data: dict[str, Any]) -> TaskView:
     require(actor, "resources.manage")
     predecessors = list(dict.fromkeys(data.pop("predecessors", [])))
     alternatives = data.pop("alternatives", [])
@@ -181,7 +181,7 @@ async def update_task(
     task_id: int,
     expected_version: int | None,
     changes: dict[str, Any],
-) -> View:
+) -> TaskView:
     require(actor, "resources.manage")
     require_version(expected_version)
     async with change(services, actor, "task.updated") as tx:
@@ -320,7 +320,7 @@ async def assign_task(
 
 async def unschedule_task(
     *, services: Services, actor: Actor, task_id: int, expected_version: int | None
-) -> View:
+) -> TaskView:
     require(actor, "assignment.write")
     require_version(expected_version)
     async with change(services, actor, "assignment.removed") as tx:

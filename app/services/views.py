@@ -1,24 +1,115 @@
-"""How the plant's rows are shown to clients: plain JSON-ready dicts.
+"""How the plant's rows are shown to clients: JSON-ready typed dicts.
 
 Pages and the API render the same views, so a task looks the same on the
-board, on a phone and in `GET /api/v1/tasks/{id}`.
+board, on a phone and in `GET /api/v1/tasks/{id}`. Each view is a TypedDict
+(a plain dict at run time, so the JSON is what it always was); the keys are
+built in the order the API has always sent them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from datetime import datetime, time
+from typing import Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import tables as t
 
-View = dict[str, Any]
+
+class ItemView(TypedDict):
+    """What every plant item's view has: its id and the version an edit must name."""
+
+    id: int
+    version: int
 
 
-def equipment_view(row: t.Equipment) -> View:
+class DowntimeView(TypedDict):
+    start: datetime
+    end: datetime
+    reason: str
+
+
+class EquipmentView(ItemView):
+    name: str
+    type: str
+    capabilities: list[str]
+    status: str
+    expected_back: datetime | None
+    downtime: list[DowntimeView]
+
+
+class SkillView(TypedDict):
+    skill: str
+    level: int
+
+
+class ShiftView(TypedDict):
+    weekday: int
+    start: time
+    end: time
+
+
+class CalendarExceptionView(TypedDict):
+    kind: str
+    start: datetime
+    end: datetime
+    reason: str
+
+
+class OperatorView(ItemView):
+    name: str
+    skills: list[SkillView]
+    shifts: list[ShiftView]
+    exceptions: list[CalendarExceptionView]
+    # As it was given: the API writes phone and e-mail, a plant file any keys.
+    contact: dict[str, Any] | None
+
+
+class JobView(ItemView):
+    name: str
+    customer: str
+    reference: str
+    priority: int
+    release: datetime | None
+    due: datetime | None
+    status: str
+
+
+class AssignmentView(TypedDict):
+    operator_id: int
+    equipment_id: int
+    start: datetime
+    end: datetime
+
+
+class AlternativeView(TypedDict):
+    """An alternative routing: the task takes `duration_minutes` on this equipment."""
+
+    equipment_id: int
+    duration_minutes: int
+
+
+class TaskView(ItemView):
+    job_id: int
+    name: str
+    sequence: int
+    duration_minutes: int
+    required_skill: str | None
+    min_level: int
+    required_capability: str | None
+    instructions: str
+    status: str
+    actual_start: datetime | None
+    actual_end: datetime | None
+    predecessors: list[int]
+    alternatives: list[AlternativeView]
+    assignment: AssignmentView | None
+
+
+def equipment_view(row: t.Equipment) -> EquipmentView:
     return {
         "id": row.id,
         "name": row.name,
@@ -26,12 +117,16 @@ def equipment_view(row: t.Equipment) -> View:
         "capabilities": sorted(row.capabilities or []),
         "status": row.status,
         "expected_back": row.expected_back,
-        "downtime": [{"start": w.start, "end": w.end, "reason": w.reason} for w in row.downtime],
+        "downtime": downtime_views(row),
         "version": row.version,
     }
 
 
-def operator_view(row: t.Operator, contact: dict[str, Any] | None) -> View:
+def downtime_views(row: t.Equipment) -> list[DowntimeView]:
+    return [{"start": w.start, "end": w.end, "reason": w.reason} for w in row.downtime]
+
+
+def operator_view(row: t.Operator, contact: dict[str, Any] | None) -> OperatorView:
     return {
         "id": row.id,
         "name": row.name,
@@ -46,7 +141,7 @@ def operator_view(row: t.Operator, contact: dict[str, Any] | None) -> View:
     }
 
 
-def job_view(row: t.Job) -> View:
+def job_view(row: t.Job) -> JobView:
     return {
         "id": row.id,
         "name": row.name,
@@ -64,8 +159,8 @@ def task_view(
     row: t.Task,
     predecessors: Sequence[int],
     assignment: t.Assignment | None,
-    alternatives: Sequence[View] = (),
-) -> View:
+    alternatives: Sequence[AlternativeView] = (),
+) -> TaskView:
     return _task_fields(row, predecessors, assignment_view(assignment), alternatives)
 
 
@@ -87,11 +182,13 @@ TASK_COLUMNS = (
 )
 
 
-def task_view_of_row(row: Any, predecessors: Sequence[int], alternatives: Sequence[View]) -> View:
+def task_view_of_row(
+    row: Any, predecessors: Sequence[int], alternatives: Sequence[AlternativeView]
+) -> TaskView:
     """`task_view` of a Core row: `TASK_COLUMNS` plus the assignment's
     `operator_id`, `equipment_id`, `start`, `end` (all None: not scheduled).
     """
-    placed = (
+    placed: AssignmentView | None = (
         None
         if row.operator_id is None
         else {
@@ -105,17 +202,34 @@ def task_view_of_row(row: Any, predecessors: Sequence[int], alternatives: Sequen
 
 
 def _task_fields(
-    row: Any, predecessors: Sequence[int], placed: View | None, alternatives: Sequence[View]
-) -> View:
-    """One task's view from an ORM row or a Core row: both carry `TASK_COLUMNS`."""
-    view: View = {name: getattr(row, name) for name in TASK_COLUMNS}
-    view["predecessors"] = sorted(predecessors)
-    view["alternatives"] = list(alternatives)
-    view["assignment"] = placed
-    return view
+    row: Any,
+    predecessors: Sequence[int],
+    placed: AssignmentView | None,
+    alternatives: Sequence[AlternativeView],
+) -> TaskView:
+    """One task's view from an ORM row or a Core row: both carry `TASK_COLUMNS`,
+    read here in that order."""
+    return {
+        "id": row.id,
+        "job_id": row.job_id,
+        "name": row.name,
+        "sequence": row.sequence,
+        "duration_minutes": row.duration_minutes,
+        "required_skill": row.required_skill,
+        "min_level": row.min_level,
+        "required_capability": row.required_capability,
+        "instructions": row.instructions,
+        "status": row.status,
+        "actual_start": row.actual_start,
+        "actual_end": row.actual_end,
+        "version": row.version,
+        "predecessors": sorted(predecessors),
+        "alternatives": list(alternatives),
+        "assignment": placed,
+    }
 
 
-def assignment_view(row: t.Assignment | None) -> View | None:
+def assignment_view(row: t.Assignment | None) -> AssignmentView | None:
     if row is None:
         return None
     return {
@@ -139,9 +253,11 @@ async def predecessors_of(session: AsyncSession, ids: list[int]) -> dict[int, li
     return predecessors
 
 
-async def alternatives_of(session: AsyncSession, ids: list[int]) -> dict[int, list[View]]:
+async def alternatives_of(
+    session: AsyncSession, ids: list[int]
+) -> dict[int, list[AlternativeView]]:
     """Each task's alternative routings, by equipment id (a defaultdict: none is [])."""
-    found: dict[int, list[View]] = defaultdict(list)
+    found: dict[int, list[AlternativeView]] = defaultdict(list)
     if not ids:
         return found
     ta = t.TaskAlternative.__table__.c
@@ -157,7 +273,9 @@ async def alternatives_of(session: AsyncSession, ids: list[int]) -> dict[int, li
     return found
 
 
-async def task_views(session: AsyncSession, schedule_id: int, rows: Iterable[t.Task]) -> list[View]:
+async def task_views(
+    session: AsyncSession, schedule_id: int, rows: Iterable[t.Task]
+) -> list[TaskView]:
     """Views of many tasks with three extra queries, not three per task."""
     rows = list(rows)
     ids = [row.id for row in rows]

@@ -142,8 +142,8 @@ class Transaction:
         entity: str,
         entity_id: int | None,
         *,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
+        before: Mapping[str, object] | None,
+        after: Mapping[str, object] | None,
         action: str | None = None,
     ) -> None:
         """Record an audit entry (ids and plan facts only, never personal data)."""

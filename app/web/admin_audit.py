@@ -8,7 +8,7 @@ Newest first, 50 at a time (`before`: the page after this one). Days are the
 plant's days (`since` from its midnight, `until` to the end of that day).
 Verifying walks the whole trail, as `takt audit verify --archives` does, and
 says whether every hash and link still matches, and if not where it breaks.
-A year of a busy plant is millions of entries, so it runs on the job queue
+A year of a busy plant is millions of entries, so it runs on the run queue
 (`services.audit_checks`): the page shows its progress and then its finding.
 """
 

@@ -167,7 +167,7 @@ async def detail_html(
         "job_filter_query": render.query_string(view, job_id=task["job_id"]),
         "can_edit": session.may("assignment.write"),
         # In progress past its booked end: the detail offers its repair (repair_pages.py).
-        "running_late": bool(placed)
+        "running_late": placed is not None
         and task["status"] == TaskStatus.IN_PROGRESS
         and placed["end"] < clock.now(),
         "can_optimize": session.may("plan.optimize"),

@@ -187,7 +187,7 @@ def _selection(raw: str) -> dict[int, int] | None:
 @page_route(action="plan.read")
 async def run_state(request: Request, session: PageSession) -> Response:
     try:
-        found = await background.job_status(
+        found = await background.run_status(
             services=services_of(request), actor=session.actor, run_id=request.path_params["run_id"]
         )
     except ServiceError as exc:

@@ -12,14 +12,16 @@ The form field `intent` (undo | redo) only changes what a refusal says.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from markupsafe import Markup, escape
+
+from app.db.tables import StoredSlot
+from app.services.views import AssignmentView
 
 INTENTS = ("undo", "redo")
 
 
-def placement_of(assignment: dict[str, Any] | None) -> dict[str, Any] | None:
+def placement_of(assignment: AssignmentView | None) -> StoredSlot | None:
     if assignment is None:
         return None
     return {
@@ -31,7 +33,7 @@ def placement_of(assignment: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def last_edit_html(
-    *, task_id: int, version: int, before: dict[str, Any] | None, after_start: str | None, what: str
+    *, task_id: int, version: int, before: StoredSlot | None, after_start: str | None, what: str
 ) -> Markup:
     """`#last-edit`: the record board_tools.js pushes on its undo (or redo) stack."""
     return Markup(

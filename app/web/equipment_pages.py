@@ -11,7 +11,7 @@ the marked bars and the "out of service" list in the conflicts panel show
 at once. The tasks to move are offered there: "Back to tray" per task (the
 existing unschedule route, with the version the board shows) and, for
 `assignment.write`, "Move all off this machine" (`services.bulk`, on the
-job queue; its result reaches the board through the live feed).
+run queue; its result reaches the board through the live feed).
 
 Both routes are POSTs, so they need the session's CSRF token (htmx sends it
 as a header; the form carries it as a field for a browser without scripts,

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app.db.tables import StoredSlot
 from app.services.drafts import DraftChange, DraftDiff
 from app.web.board_render import job_hue, span_label
 
@@ -155,7 +156,7 @@ def _number(value: Any) -> float | None:
 # --- a draft ---------------------------------------------------------------------------------
 
 
-def slot_label(slot: Mapping[str, Any] | None, names: Names, zone: ZoneInfo) -> str:
+def slot_label(slot: StoredSlot | None, names: Names, zone: ZoneInfo) -> str:
     """ "Mon 23 Nov 08:00-09:00 · Mill 1 · Olga Petrova" (an en dash), or "" without a slot."""
     if not slot:
         return ""

@@ -96,7 +96,7 @@ async def start(request: Request, session: PageSession) -> Response:
 @page_route(action="resources.manage")
 async def run_state(request: Request, session: PageSession) -> Response:
     try:
-        found = await background.job_status(
+        found = await background.run_status(
             services=services_of(request), actor=session.actor, run_id=request.path_params["run_id"]
         )
     except ServiceError as error:

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from app.services import resources
 from app.services.errors import InvalidInput, StateConflict, VersionMismatch
-from app.services.views import View
+from app.services.views import EquipmentView
 from app.web import board_forms
 from app.web.plant_forms import FormInvalid, FormReader, local, submitted
 from app.web.plant_render import (
@@ -77,7 +77,7 @@ def _downtime(reader: FormReader) -> list[dict[str, Any]]:
     return found
 
 
-def equipment_values(machine: View, zone: ZoneInfo) -> dict[str, str]:
+def equipment_values(machine: EquipmentView, zone: ZoneInfo) -> dict[str, str]:
     values = {
         "name": machine["name"],
         "type": machine["type"],

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from app.services import jobs
 from app.services.errors import InvalidInput, VersionMismatch
-from app.services.views import View
+from app.services.views import JobView
 from app.web import board_forms, plant_tasks
 from app.web.plant_forms import FormInvalid, FormReader, local, submitted
 from app.web.plant_render import (
@@ -62,7 +62,7 @@ def read_job(reader: FormReader, *, editing: bool) -> dict[str, Any]:
     return data
 
 
-def job_values(job: View, zone: ZoneInfo) -> dict[str, str]:
+def job_values(job: JobView, zone: ZoneInfo) -> dict[str, str]:
     return {
         "reference": job["reference"],
         "name": job["name"],

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from app.services import resources
 from app.services.errors import InvalidInput, VersionMismatch
-from app.services.views import View
+from app.services.views import OperatorView
 from app.web import board_forms
 from app.web.plant_forms import FormInvalid, FormReader, local, submitted
 from app.web.plant_render import (
@@ -110,7 +110,7 @@ def _time_off(reader: FormReader) -> list[dict[str, Any]]:
     return found
 
 
-def operator_values(operator: View, zone: ZoneInfo) -> dict[str, str]:
+def operator_values(operator: OperatorView, zone: ZoneInfo) -> dict[str, str]:
     contact = operator["contact"] or {}
     values = {
         "name": operator["name"],

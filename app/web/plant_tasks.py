@@ -24,7 +24,7 @@ from app.domain.bounds import MAX_INT32
 from app.services import board as board_service, jobs, tasks
 from app.services.context import Actor, Services
 from app.services.errors import InvalidInput, VersionMismatch
-from app.services.views import View
+from app.services.views import TaskView
 from app.web import board_forms
 from app.web.plant_forms import (
     MAX_DURATION,
@@ -85,7 +85,7 @@ def _routings(reader: FormReader) -> list[dict[str, int]]:
     return found
 
 
-def task_values(task: View, siblings: set[int]) -> dict[str, str]:
+def task_values(task: TaskView, siblings: set[int]) -> dict[str, str]:
     values = {
         "sequence": str(task["sequence"]),
         "name": task["name"],

@@ -1,4 +1,4 @@
-"""A job queue on a migrated database, without Redis (in-process) and with it."""
+"""A run queue on a migrated database, without Redis (in-process) and with it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.background.queue import JobQueue
+from app.background.queue import RunQueue
 from app.db.session import Database
 
 BROKERS = [pytest.param("memory"), pytest.param("redis", marks=pytest.mark.redis)]
@@ -31,9 +31,9 @@ async def db(sqlite_database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def one_at_a_time(db: Database, broker_url: str | None) -> AsyncIterator[JobQueue]:
-    """A queue whose worker runs one job at a time, so the waiting ones line up."""
-    queue = JobQueue(
+async def one_at_a_time(db: Database, broker_url: str | None) -> AsyncIterator[RunQueue]:
+    """A queue whose worker runs one run at a time, so the waiting ones line up."""
+    queue = RunQueue(
         db=db,
         redis_url=broker_url,
         concurrency=1,

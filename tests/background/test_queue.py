@@ -1,4 +1,4 @@
-"""The job queue: retries with backoff into the dead-letter record, timeouts, priorities, metrics.
+"""The run queue: retries with backoff into the dead-letter record, timeouts, priorities, metrics.
 
 Each test runs with the embedded in-process broker and with Redis.
 """
@@ -16,15 +16,15 @@ from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.background import queue as queue_module, records, sweep as sweep_module
-from app.background.queue import JobFailed, JobQueue, RunningJob
+from app.background.queue import ActiveRun, RunFailed, RunQueue
 from app.background.sweep import SweepPolicy
 from app.db.session import Database
 
 
-async def test_a_job_runs_and_its_result_is_kept(one_at_a_time: JobQueue) -> None:
-    async def double(job: RunningJob) -> dict[str, Any]:
-        job.report({"step": 1})
-        return {"twice": job.payload["n"] * 2}
+async def test_a_run_runs_and_its_result_is_kept(one_at_a_time: RunQueue) -> None:
+    async def double(run: ActiveRun) -> dict[str, Any]:
+        run.report({"step": 1})
+        return {"twice": run.payload["n"] * 2}
 
     one_at_a_time.register("double", double)
     run_id = await one_at_a_time.enqueue("double", {"n": 21}, created_by=7)
@@ -34,7 +34,7 @@ async def test_a_job_runs_and_its_result_is_kept(one_at_a_time: JobQueue) -> Non
 
 
 async def test_the_first_progress_is_stored_at_once(
-    one_at_a_time: JobQueue, monkeypatch: pytest.MonkeyPatch
+    one_at_a_time: RunQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A user waits for a run's first figures: they do not wait for the next
     progress interval (an hour here), later ones do."""
@@ -43,9 +43,9 @@ async def test_the_first_progress_is_stored_at_once(
     monkeypatch.setattr(one_at_a_time, "sweep_policy", SweepPolicy(heartbeat_grace_s=14400.0))
     release = asyncio.Event()
 
-    async def first_plan(job: RunningJob) -> dict[str, Any]:
-        job.report({"plan": 1})
-        job.report({"plan": 2})
+    async def first_plan(run: ActiveRun) -> dict[str, Any]:
+        run.report({"plan": 1})
+        run.report({"plan": 2})
         await release.wait()
         return {}
 
@@ -61,11 +61,11 @@ async def test_the_first_progress_is_stored_at_once(
     finally:
         release.set()
     done = await one_at_a_time.wait(run_id)
-    assert done.progress == {"plan": 2}  # the last report, stored when the job ends
+    assert done.progress == {"plan": 2}  # the last report, stored when the run ends
 
 
-async def test_a_job_can_wait_until_its_first_report_is_stored(
-    one_at_a_time: JobQueue, monkeypatch: pytest.MonkeyPatch
+async def test_a_run_can_wait_until_its_first_report_is_stored(
+    one_at_a_time: RunQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The optimizer's thread waits for its first plan to be stored before it
     searches on (so its work does not slow the save the user waits for)."""
@@ -73,12 +73,12 @@ async def test_a_job_can_wait_until_its_first_report_is_stored(
     monkeypatch.setattr(sweep_module, "HEARTBEAT_S", 3600.0)
     monkeypatch.setattr(one_at_a_time, "sweep_policy", SweepPolicy(heartbeat_grace_s=14400.0))
 
-    async def searches(job: RunningJob) -> dict[str, Any]:
+    async def searches(run: ActiveRun) -> dict[str, Any]:
         def first_plan() -> int:
-            assert job.saved == 0
-            job.report({"plan": 1})
-            job.wait_saved(60)
-            return job.saved
+            assert run.saved == 0
+            run.report({"plan": 1})
+            run.wait_saved(60)
+            return run.saved
 
         return {"saved": await asyncio.to_thread(first_plan)}
 
@@ -87,14 +87,14 @@ async def test_a_job_can_wait_until_its_first_report_is_stored(
     assert done.result == {"saved": 1} and done.progress == {"plan": 1}
 
 
-async def test_a_job_that_raises_is_retried_with_backoff_then_dead_lettered(
-    one_at_a_time: JobQueue,
+async def test_a_run_that_raises_is_retried_with_backoff_then_dead_lettered(
+    one_at_a_time: RunQueue,
 ) -> None:
     tries: list[int] = []
 
-    async def breaks(job: RunningJob) -> None:
-        tries.append(job.attempt)
-        raise RuntimeError(f"press jammed on try {job.attempt}")
+    async def breaks(run: ActiveRun) -> None:
+        tries.append(run.attempt)
+        raise RuntimeError(f"press jammed on try {run.attempt}")
 
     one_at_a_time.register("breaks", breaks)
     run_id = await one_at_a_time.enqueue("breaks", {}, max_retries=3, backoff_s=0.05)
@@ -109,11 +109,11 @@ async def test_a_job_that_raises_is_retried_with_backoff_then_dead_lettered(
     assert (await one_at_a_time.metrics())["failed"] == 1
 
 
-async def test_a_job_that_succeeds_on_a_retry_is_done(one_at_a_time: JobQueue) -> None:
-    async def flaky(job: RunningJob) -> dict[str, Any]:
-        if job.attempt == 1:
+async def test_a_run_that_succeeds_on_a_retry_is_done(one_at_a_time: RunQueue) -> None:
+    async def flaky(run: ActiveRun) -> dict[str, Any]:
+        if run.attempt == 1:
             raise ConnectionError("database went away")
-        return {"attempt": job.attempt}
+        return {"attempt": run.attempt}
 
     one_at_a_time.register("flaky", flaky)
     run_id = await one_at_a_time.enqueue("flaky", {}, max_retries=2, backoff_s=0.01)
@@ -124,9 +124,9 @@ async def test_a_job_that_succeeds_on_a_retry_is_done(one_at_a_time: JobQueue) -
     ]
 
 
-async def test_job_failed_is_not_retried(one_at_a_time: JobQueue) -> None:
-    async def refuses(job: RunningJob) -> None:
-        raise JobFailed("job 12 does not exist")
+async def test_run_failed_is_not_retried(one_at_a_time: RunQueue) -> None:
+    async def refuses(run: ActiveRun) -> None:
+        raise RunFailed("job 12 does not exist")
 
     one_at_a_time.register("refuses", refuses)
     run_id = await one_at_a_time.enqueue("refuses", {}, max_retries=5, backoff_s=0.01)
@@ -135,10 +135,10 @@ async def test_job_failed_is_not_retried(one_at_a_time: JobQueue) -> None:
     assert failed.error == "JobFailed: job 12 does not exist"
 
 
-async def test_a_job_past_its_timeout_is_stopped_and_failed(one_at_a_time: JobQueue) -> None:
+async def test_a_run_past_its_timeout_is_stopped_and_failed(one_at_a_time: RunQueue) -> None:
     stopped = asyncio.Event()
 
-    async def hangs(job: RunningJob) -> None:
+    async def hangs(run: ActiveRun) -> None:
         try:
             await asyncio.sleep(3600)
         finally:
@@ -152,15 +152,15 @@ async def test_a_job_past_its_timeout_is_stopped_and_failed(one_at_a_time: JobQu
     assert failed.error == "stopped: it ran past its timeout of 0.2 s"
 
 
-async def test_waiting_jobs_run_highest_priority_first(one_at_a_time: JobQueue) -> None:
+async def test_waiting_runs_run_highest_priority_first(one_at_a_time: RunQueue) -> None:
     release = asyncio.Event()
     ran: list[str] = []
 
-    async def hold(job: RunningJob) -> None:
+    async def hold(run: ActiveRun) -> None:
         await release.wait()
 
-    async def note(job: RunningJob) -> None:
-        ran.append(job.payload["name"])
+    async def note(run: ActiveRun) -> None:
+        ran.append(run.payload["name"])
 
     one_at_a_time.register("hold", hold)
     one_at_a_time.register("note", note)
@@ -179,15 +179,15 @@ async def test_waiting_jobs_run_highest_priority_first(one_at_a_time: JobQueue) 
     assert (await one_at_a_time.metrics())["done"] == 5
 
 
-async def test_cancelling_a_waiting_job_means_it_never_runs(one_at_a_time: JobQueue) -> None:
+async def test_cancelling_a_waiting_run_means_it_never_runs(one_at_a_time: RunQueue) -> None:
     release = asyncio.Event()
     ran: list[str] = []
 
-    async def hold(job: RunningJob) -> None:
+    async def hold(run: ActiveRun) -> None:
         await release.wait()
 
-    async def note(job: RunningJob) -> None:
-        ran.append(job.id)
+    async def note(run: ActiveRun) -> None:
+        ran.append(run.id)
 
     one_at_a_time.register("hold", hold)
     one_at_a_time.register("note", note)
@@ -203,9 +203,9 @@ async def test_cancelling_a_waiting_job_means_it_never_runs(one_at_a_time: JobQu
     assert (await one_at_a_time.metrics())["cancelled"] == 1
 
 
-async def test_cancelling_an_active_job_asks_it_to_stop(one_at_a_time: JobQueue) -> None:
-    async def searches(job: RunningJob) -> dict[str, Any] | None:
-        await asyncio.to_thread(job.stop.wait, 30)
+async def test_cancelling_an_active_run_asks_it_to_stop(one_at_a_time: RunQueue) -> None:
+    async def searches(run: ActiveRun) -> dict[str, Any] | None:
+        await asyncio.to_thread(run.stop.wait, 30)
         return {"best_so_far": 42}
 
     one_at_a_time.register("searches", searches)
@@ -213,11 +213,11 @@ async def test_cancelling_an_active_job_asks_it_to_stop(one_at_a_time: JobQueue)
     await until_active(one_at_a_time, run_id)
     await one_at_a_time.cancel(run_id)
     done = await one_at_a_time.wait(run_id)
-    # It ended with what it had: a result, so done (a job with none is cancelled).
+    # It ended with what it had: a result, so done (a run with none is cancelled).
     assert (done.status, done.result) == ("done", {"best_so_far": 42})
 
 
-async def test_bad_jobs_are_refused_before_anything_is_queued(one_at_a_time: JobQueue) -> None:
+async def test_bad_runs_are_refused_before_anything_is_queued(one_at_a_time: RunQueue) -> None:
     import pytest
 
     with pytest.raises(ValueError, match="no handler"):
@@ -229,7 +229,7 @@ async def test_bad_jobs_are_refused_before_anything_is_queued(one_at_a_time: Job
 
 
 async def test_a_run_that_ends_while_its_progress_is_being_saved_leaves_no_lock_behind(
-    one_at_a_time: JobQueue, sqlite_database_url: str, monkeypatch: pytest.MonkeyPatch
+    one_at_a_time: RunQueue, sqlite_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The admin's audit check ended while the watcher was saving its first figures (a
     sweep held SQLite's write lock a moment). The save was cancelled half-way: its
@@ -249,7 +249,7 @@ async def test_a_run_that_ends_while_its_progress_is_being_saved_leaves_no_lock_
     holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     started, go, returned = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
-    async def counts(job: RunningJob) -> dict[str, Any]:
+    async def counts(job: ActiveRun) -> dict[str, Any]:
         started.set()
         await go.wait()
         job.report({"done": 2, "total": 2})
@@ -278,11 +278,11 @@ async def test_a_run_that_ends_while_its_progress_is_being_saved_leaves_no_lock_
     holder.close()
 
 
-async def _noop(job: RunningJob) -> None:
+async def _noop(run: ActiveRun) -> None:
     return None
 
 
-async def until_active(queue: JobQueue, run_id: str) -> None:
+async def until_active(queue: RunQueue, run_id: str) -> None:
     while True:
         found = await queue.status(run_id)
         if found is not None and found.status == "active":
@@ -291,10 +291,10 @@ async def until_active(queue: JobQueue, run_id: str) -> None:
 
 
 async def test_a_worker_whose_listener_fails_listens_again(
-    one_at_a_time: JobQueue, monkeypatch: pytest.MonkeyPatch
+    one_at_a_time: RunQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A broker error the receiver does not survive must not leave a worker that beats
-    (so counts as alive) but takes no job: the listener starts again."""
+    (so counts as alive) but takes no run: the listener starts again."""
     broker = one_at_a_time.broker
     real_listen = broker.listen
     listens: list[int] = []
@@ -308,8 +308,8 @@ async def test_a_worker_whose_listener_fails_listens_again(
 
     monkeypatch.setattr(broker, "listen", breaks_the_first_time)
 
-    async def double(job: RunningJob) -> dict[str, Any]:
-        return {"twice": job.payload["n"] * 2}
+    async def double(run: ActiveRun) -> dict[str, Any]:
+        return {"twice": run.payload["n"] * 2}
 
     one_at_a_time.register("double", double)
     run_id = await one_at_a_time.enqueue("double", {"n": 4})
@@ -320,10 +320,10 @@ async def test_a_worker_whose_listener_fails_listens_again(
 
 
 @pytest.mark.redis
-async def test_a_redis_timeout_while_waiting_for_jobs_is_survived(
+async def test_a_redis_timeout_while_waiting_for_runs_is_survived(
     db: Database, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    queue = JobQueue(
+    queue = RunQueue(
         db=db,
         redis_url=redis_url,
         concurrency=1,
@@ -340,8 +340,8 @@ async def test_a_redis_timeout_while_waiting_for_jobs_is_survived(
 
     monkeypatch.setattr(Redis, "brpop", times_out_once)
 
-    async def double(job: RunningJob) -> dict[str, Any]:
-        return {"twice": job.payload["n"] * 2}
+    async def double(run: ActiveRun) -> dict[str, Any]:
+        return {"twice": run.payload["n"] * 2}
 
     queue.register("double", double)
     try:

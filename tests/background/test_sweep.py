@@ -1,4 +1,4 @@
-"""The sweep: a job whose message was lost runs after all; a dead worker's job is taken back.
+"""The sweep: a run whose message was lost runs after all; a dead worker's run is taken back.
 
 Lost messages are lost the way they are in production: with Redis, the
 queue's keys are deleted (a Redis restarted without persistence, or
@@ -18,24 +18,24 @@ from redis.asyncio import Redis
 
 from app import clock
 from app.background import records
-from app.background.queue import JobQueue, RunningJob, SweepPolicy
+from app.background.queue import ActiveRun, RunQueue, SweepPolicy
 from app.background.sweep import abandoned, lost
 from app.db.session import Database
 
 # Sweeps in these tests are called by hand; the periodic one would come after an hour.
 EAGER = SweepPolicy(interval_s=3600, lost_after_s=0, heartbeat_grace_s=0.3)
 
-QueueFactory = Callable[..., JobQueue]
+QueueFactory = Callable[..., RunQueue]
 
 
 @pytest.fixture
 async def queues(db: Database, broker_url: str | None) -> AsyncIterator[QueueFactory]:
     """Queues on one database and one broker queue, as an app and its workers share them."""
     name = f"takt-test:{uuid.uuid4().hex}"
-    made: list[JobQueue] = []
+    made: list[RunQueue] = []
 
-    def make(*, worker: bool, policy: SweepPolicy = EAGER, concurrency: int = 1) -> JobQueue:
-        queue = JobQueue(
+    def make(*, worker: bool, policy: SweepPolicy = EAGER, concurrency: int = 1) -> RunQueue:
+        queue = RunQueue(
             db=db,
             redis_url=broker_url,
             worker=worker,
@@ -53,24 +53,24 @@ async def queues(db: Database, broker_url: str | None) -> AsyncIterator[QueueFac
             await queue.stop()
 
 
-async def lose_messages(queue: JobQueue, broker_url: str | None) -> None:
+async def lose_messages(queue: RunQueue, broker_url: str | None) -> None:
     if broker_url is None:
         await queue.stop()  # the in-process queue goes with its process
         return
     async with Redis.from_url(broker_url) as redis:
         keys = [key async for key in redis.scan_iter(match=f"{queue.broker.queue_name}:*")]
-        assert keys, "the job's message should have been in Redis"
+        assert keys, "the run's message should have been in Redis"
         await redis.delete(*keys)
 
 
-async def test_a_job_whose_message_was_lost_is_queued_again_and_runs(
+async def test_a_run_whose_message_was_lost_is_queued_again_and_runs(
     queues: QueueFactory, broker_url: str | None
 ) -> None:
     ran: list[str] = []
 
-    async def note(job: RunningJob) -> dict[str, Any]:
-        ran.append(job.payload["name"])
-        return {"noted": job.payload["name"]}
+    async def note(run: ActiveRun) -> dict[str, Any]:
+        ran.append(run.payload["name"])
+        return {"noted": run.payload["name"]}
 
     app = queues(worker=False, policy=SweepPolicy())
     app.register("note", note)
@@ -90,12 +90,12 @@ async def test_a_job_whose_message_was_lost_is_queued_again_and_runs(
     assert await worker.queued() == {runs[0]: 1, runs[1]: 9, runs[2]: 5}
     await worker.start()
     finished = [await worker.wait(run_id) for run_id in runs]
-    assert [(job.status, job.attempts) for job in finished] == [("done", 1)] * 3
+    assert [(run.status, run.attempts) for run in finished] == [("done", 1)] * 3
     assert finished[0].result == {"noted": "export"}
     assert ran == ["rush order", "optimize", "export"]
 
 
-async def test_the_sweep_leaves_a_job_whose_message_is_there_alone(
+async def test_the_sweep_leaves_a_run_whose_message_is_there_alone(
     queues: QueueFactory,
 ) -> None:
     app = queues(worker=False)
@@ -107,7 +107,7 @@ async def test_the_sweep_leaves_a_job_whose_message_is_there_alone(
     assert (await app.status(run_id)).status == "waiting"  # type: ignore[union-attr]
 
 
-async def test_a_job_waiting_for_less_than_lost_after_is_left_alone(
+async def test_a_run_waiting_for_less_than_lost_after_is_left_alone(
     queues: QueueFactory, broker_url: str | None
 ) -> None:
     app = queues(worker=False, policy=SweepPolicy(lost_after_s=60))
@@ -119,7 +119,7 @@ async def test_a_job_waiting_for_less_than_lost_after_is_left_alone(
     assert (await sweeper.sweep()).requeued == []
 
 
-async def test_a_dead_workers_job_is_tried_again_while_it_has_tries_left(
+async def test_a_dead_workers_run_is_tried_again_while_it_has_tries_left(
     db: Database, queues: QueueFactory
 ) -> None:
     run_id = await died_running(db, max_retries=1)
@@ -137,7 +137,7 @@ async def test_a_dead_workers_job_is_tried_again_while_it_has_tries_left(
     assert entry["error"].startswith("stopped: its worker gone-host:4242 stopped answering")
 
 
-async def test_a_dead_workers_job_with_no_tries_left_is_dead_lettered(
+async def test_a_dead_workers_run_with_no_tries_left_is_dead_lettered(
     db: Database, queues: QueueFactory
 ) -> None:
     run_id = await died_running(db, max_retries=0)
@@ -168,18 +168,18 @@ async def test_a_worker_declared_dead_that_answers_late_does_not_overwrite_the_s
     assert late is None
     kept = await records.get(db, run_id)
     assert kept is not None and kept.status == "failed" and kept.result is None
-    # Another worker's answer is dropped too, while the job's own worker is heard.
+    # Another worker's answer is dropped too, while the run's own worker is heard.
     again = await died_running(db, max_retries=0)
     assert await records.finish(db, again, status="done", worker="other:1") is None
     done = await records.finish(db, again, status="done", worker="gone-host:4242")
     assert done is not None and done.status == "done"
 
 
-async def test_a_running_job_keeps_beating_and_is_left_alone(queues: QueueFactory) -> None:
+async def test_a_run_in_progress_keeps_beating_and_is_left_alone(queues: QueueFactory) -> None:
     # It beats every 0.25 s; a busy machine may delay a beat, not four.
     policy = SweepPolicy(interval_s=3600, lost_after_s=0, heartbeat_grace_s=1.0)
 
-    async def works(job: RunningJob) -> dict[str, Any]:
+    async def works(run: ActiveRun) -> dict[str, Any]:
         await asyncio.sleep(2.5 * policy.heartbeat_grace_s)
         return {"worked": True}
 
@@ -225,7 +225,7 @@ def test_lost_is_what_waits_without_a_message() -> None:
     ("attempts", "max_retries", "status"),
     [(1, 0, "failed"), (1, 1, "waiting"), (2, 1, "failed"), (2, 3, "waiting")],
 )
-def test_an_abandoned_job_is_retried_while_it_has_tries_left(
+def test_an_abandoned_run_is_retried_while_it_has_tries_left(
     attempts: int, max_retries: int, status: str
 ) -> None:
     now = clock.now()
@@ -243,7 +243,7 @@ def test_an_abandoned_job_is_retried_while_it_has_tries_left(
 
 
 async def died_running(db: Database, *, max_retries: int) -> str:
-    """A job a worker started and then died on: active, its heartbeat going stale."""
+    """A run a worker started and then died on: active, its heartbeat going stale."""
     run_id = uuid.uuid4().hex
     await records.create(
         db,
@@ -260,7 +260,7 @@ async def died_running(db: Database, *, max_retries: int) -> str:
     return run_id
 
 
-def record(**changes: Any) -> records.JobRecord:
+def record(**changes: Any) -> records.RunRecord:
     now = clock.now()
     fields: dict[str, Any] = {
         "id": "r1",
@@ -285,8 +285,8 @@ def record(**changes: Any) -> records.JobRecord:
         "heartbeat_at": now,
         "finished_at": None,
     }
-    return records.JobRecord(**{**fields, **changes})
+    return records.RunRecord(**{**fields, **changes})
 
 
-async def _noop(job: RunningJob) -> None:
+async def _noop(run: ActiveRun) -> None:
     return None

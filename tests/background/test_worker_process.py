@@ -1,7 +1,7 @@
-"""`takt worker` as its own process: it runs the app's jobs from Redis, and stops on SIGTERM.
+"""`takt worker` as its own process: it takes the app's runs from Redis, and stops on SIGTERM.
 
 The app side is what `create_app` wires with REDIS_URL: services with the
-Redis queue and no worker of their own, so a job done is a job the separate
+Redis queue and no worker of their own, so a run done is a run the separate
 process did (its row names that process).
 """
 
@@ -25,7 +25,7 @@ from servers import Popen, wait_until
 from sqlalchemy import select
 
 from app import clock
-from app.background.records import JobRecord
+from app.background.records import RunRecord
 from app.db import tables as t
 from app.db.session import Database
 from app.domain.jssp import parse_jssp, to_plant_data
@@ -33,8 +33,8 @@ from app.main import create_app
 from app.realtime.hub import MemoryHub
 from app.services import background, bulk, drafts, optimizer_runs
 from app.services.context import SYSTEM, Actor, Services
-from app.services.job_kinds import attach_queue
 from app.services.plant_loading import LoadedPlant, load_plant
+from app.services.run_kinds import attach_queue
 from app.settings import Settings
 
 pytestmark = pytest.mark.redis
@@ -56,7 +56,7 @@ StartWorker = Callable[..., Popen]
 
 @pytest.fixture
 def queue_name() -> str:
-    """Each test its own Redis keys, so no other test's worker takes its jobs."""
+    """Each test its own Redis keys, so no other test's worker takes its runs."""
     return f"takt-test:{uuid.uuid4().hex}"
 
 
@@ -111,13 +111,13 @@ async def app_side(
     )
     services = Services(settings=settings, db=Database(database_url), hub=MemoryHub())
     queue = attach_queue(services)
-    assert queue.worker is False  # with Redis the app leaves its jobs to workers
+    assert queue.worker is False  # with Redis the app leaves its runs to workers
     yield services
     await queue.stop()
     await services.db.dispose()
 
 
-async def test_a_worker_process_runs_the_apps_jobs_and_commits_their_changes(
+async def test_a_worker_process_takes_the_apps_runs_and_commits_their_changes(
     app_side: Services, database_url: str, takt_worker: StartWorker
 ) -> None:
     services = app_side
@@ -151,7 +151,7 @@ async def test_a_worker_process_runs_the_apps_jobs_and_commits_their_changes(
     assert (await services.queue.metrics())["done"] == 2  # type: ignore[union-attr]
 
 
-async def test_a_worker_process_sweeps_a_job_whose_message_redis_lost(
+async def test_a_worker_process_sweeps_a_run_whose_message_redis_lost(
     app_side: Services, database_url: str, redis_url: str, queue_name: str, takt_worker: StartWorker
 ) -> None:
     services = app_side
@@ -190,7 +190,7 @@ async def tiny_shop(services: Services) -> LoadedPlant:
     return await load_plant(services=services, actor=SYSTEM, plant=plant)
 
 
-async def finished(services: Services, run_id: str) -> JobRecord:
+async def finished(services: Services, run_id: str) -> RunRecord:
     assert services.queue is not None
     return await asyncio.wait_for(services.queue.wait(run_id, poll_s=0.1), JOB_S)
 
@@ -267,9 +267,9 @@ async def test_a_worker_killed_mid_run_is_seen_at_once_and_its_run_retried(
             services=services, actor=ANNA, time_limit_s=10, workers=1, time_unit_minutes=1
         )
         await until_run(services, run_id, lambda r: bool(r.progress.get("solutions")), "mid-run")
-        first.process.kill()  # SIGKILL: no goodbye, its job stays "active"
+        first.process.kill()  # SIGKILL: no goodbye, its run stays "active"
 
-        # The panel says so within a few seconds, before the sweep takes the job back...
+        # The panel says so within a few seconds, before the sweep takes the run back...
         quiet = await until_run(services, run_id, lambda r: r.notice is not None, "a notice")
         assert quiet.status in ("running", "queued"), quiet
         # ...then the run is queued again for its second try, and nobody is there to run it.

@@ -90,7 +90,7 @@ async def test_bad_bulk_requests_are_refused(services: Services, shop: LoadedPla
     with pytest.raises(InvalidInput):
         await bulk.shift_job(services=services, actor=ANNA, job_id=shop.jobs["J0"], minutes=0)
     async with services.db.read() as session:
-        assert (await session.scalars(select(t.BackgroundJob))).all() == []
+        assert (await session.scalars(select(t.BackgroundRun))).all() == []
 
 
 async def test_a_shift_leaves_behind_the_tasks_it_would_carry_out_of_the_horizon(

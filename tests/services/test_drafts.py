@@ -20,8 +20,8 @@ from app.realtime.hub import MemoryHub
 from app.services import drafts, optimizer_runs
 from app.services.context import SYSTEM, Actor, Services
 from app.services.errors import DraftExpired, DraftStale, Forbidden, InvalidInput, StateConflict
-from app.services.job_kinds import attach_queue
 from app.services.plant_loading import LoadedPlant, load_plant
+from app.services.run_kinds import attach_queue
 from app.services.tasks import Placement, assign_task, update_task
 from app.services.write_path import schedule_channel
 from app.settings import Settings

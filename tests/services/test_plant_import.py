@@ -20,8 +20,8 @@ from app.realtime.hub import MemoryHub
 from app.services import plant_export, plant_import, plant_loading
 from app.services.context import SYSTEM, Actor, Services
 from app.services.errors import Forbidden, InvalidInput
-from app.services.job_kinds import attach_queue
 from app.services.plant_import import PlantFile
+from app.services.run_kinds import attach_queue
 from app.settings import Settings
 
 MANAGER = Actor(user_id=None, role="manager")

@@ -200,7 +200,7 @@ async def test_finished_background_runs_go_after_their_age_and_running_ones_stay
     ]
     async with services.db.write() as session:
         await session.execute(
-            insert(t.BackgroundJob),
+            insert(t.BackgroundRun),
             [
                 {
                     "id": run_id,
@@ -223,7 +223,7 @@ async def test_finished_background_runs_go_after_their_age_and_running_ones_stay
 
     assert gone == 2
     async with services.db.read() as session:
-        left = set((await session.execute(select(t.BackgroundJob.id))).scalars())
+        left = set((await session.execute(select(t.BackgroundRun.id))).scalars())
     assert left == {"old-active", "recent-done"}
 
 

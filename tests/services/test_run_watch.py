@@ -16,8 +16,8 @@ from app.domain.jssp import parse_jssp, to_plant_data
 from app.realtime.hub import MemoryHub
 from app.services import optimizer_runs
 from app.services.context import SYSTEM, Actor, Services
-from app.services.job_kinds import attach_queue
 from app.services.plant_loading import load_plant
+from app.services.run_kinds import attach_queue
 from app.services.run_watch import once_planned
 from app.settings import Settings
 

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.api.deps import services_of
 from app.api.endpoint import ApiRouter
-from app.background.queue import JobQueue
+from app.background.queue import RunQueue
 from app.observability import DEPENDENCY_UP
 from app.services.context import Services
 
@@ -38,7 +38,7 @@ async def ready(request: Request) -> Response:
     if services.queue is not None and checks["database"] == "ok":
         checks["workers"], body["queue"] = await _workers_check(services.queue)
     # Without Redis the instance still serves and accepts writes (fan-out degrades
-    # to this instance and to polling), and without a worker only background jobs
+    # to this instance and to polling), and without a worker only background runs
     # wait, so only the database decides readiness.
     ready = checks["database"] == "ok"
     status = (
@@ -64,8 +64,8 @@ async def _dependencies(services: Services) -> dict[str, str]:
     return checks
 
 
-async def _workers_check(queue: JobQueue) -> tuple[str, dict[str, object]]:
-    """Whether any worker is alive to run the background jobs, and how long the oldest waited."""
+async def _workers_check(queue: RunQueue) -> tuple[str, dict[str, object]]:
+    """Whether any worker is alive to take the background runs, and how long the oldest waited."""
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             liveness = await queue.liveness()

@@ -1,6 +1,6 @@
-"""The job queue: metrics, one job's status and progress, cancelling, the dead-letter record.
+"""The run queue: metrics, one run's status and progress, cancelling, the dead-letter record.
 
-Background jobs live under /queue because /jobs is the plant's work orders;
+Background runs live under /queue because /jobs is the plant's work orders;
 GET /jobs/metrics answers too (issue #5 named it so; `metrics` is no job id).
 """
 
@@ -97,7 +97,7 @@ async def dead_letters(request: Request) -> Response:
     errors=(404,),
 )
 async def job_status(request: Request) -> Response:
-    found = await background.job_status(
+    found = await background.run_status(
         services=services_of(request), actor=await actor_of(request), run_id=run_id_of(request)
     )
     return json_response(found.as_dict())
@@ -111,7 +111,7 @@ async def job_status(request: Request) -> Response:
     errors=(404, 409),
 )
 async def cancel_job(request: Request) -> Response:
-    found = await background.cancel_job(
+    found = await background.cancel_run(
         services=services_of(request), actor=await actor_of(request), run_id=run_id_of(request)
     )
     return json_response(found.as_dict())

@@ -1,4 +1,4 @@
-"""The kinds of background job this app runs, and attaching the queue to the services."""
+"""The kinds of background run this app takes, and attaching the queue to the services."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from app.background.queue import JobQueue, RunningJob, SweepPolicy
+from app.background.queue import ActiveRun, RunQueue, SweepPolicy
 from app.services import audit_checks, bulk, drafts, optimizer_runs, plant_import, retention
 from app.services.context import Services
 
-Handler = Callable[[Services, RunningJob], Awaitable[dict[str, Any] | None]]
+Handler = Callable[[Services, ActiveRun], Awaitable[dict[str, Any] | None]]
 
 HANDLERS: dict[str, Handler] = {
     optimizer_runs.KIND: optimizer_runs.run_optimization,
@@ -23,8 +23,8 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def attach_queue(services: Services, *, worker: bool | None = None) -> JobQueue:
-    """Give `services` a job queue with every handler; its sweep also deletes expired drafts
+def attach_queue(services: Services, *, worker: bool | None = None) -> RunQueue:
+    """Give `services` a run queue with every handler; its sweep also deletes expired drafts
     and runs retention (`services.retention`) once a day.
 
     The worker runs in this process when asked, else as TAKT_QUEUE_WORKER
@@ -35,7 +35,7 @@ def attach_queue(services: Services, *, worker: bool | None = None) -> JobQueue:
         worker = settings.queue_worker
     if worker is None:
         worker = not settings.redis_url
-    queue = JobQueue(
+    queue = RunQueue(
         db=services.db,
         redis_url=settings.redis_url,
         worker=worker,
