@@ -43,6 +43,7 @@ class FlakyNetwork:
         self.sockets_resumed = 0
         self.socket_frames: list[str] = []
         self._held: list[tuple[WebSocketRoute, str]] | None = None
+        self._counted = asyncio.Event()
 
     async def start(self, *, sockets: str | None = None) -> None:
         """Record in every page of the context; route the sockets matching `sockets`."""
@@ -53,6 +54,7 @@ class FlakyNetwork:
     async def _socket(self, ws: WebSocketRoute) -> None:
         if not self.sockets_allowed:
             self.sockets_refused += 1
+            self._counted.set()
             await ws.close(code=1011, reason="blocked by the test")
             return
         server = ws.connect_to_server()
@@ -60,6 +62,7 @@ class FlakyNetwork:
         def to_server(message: str | bytes) -> None:
             if '"resume"' in str(message):
                 self.sockets_resumed += 1
+                self._counted.set()
             server.send(message)
 
         def to_page(message: str | bytes) -> None:
@@ -89,6 +92,13 @@ class FlakyNetwork:
     def socket_carried(self, needle: str) -> bool:
         return any(needle in frame for frame in self.socket_frames)
 
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Wait until the sockets counted so far (refused, resumed) meet `condition`."""
+        async with asyncio.timeout(WAIT_S):
+            while not condition():
+                self._counted.clear()
+                await self._counted.wait()
+
 
 async def stream_carried(page: Page, needle: str) -> bool:
     found = await page.evaluate("n => window.sseEvents.some(e => e.includes(n))", needle)
@@ -98,10 +108,3 @@ async def stream_carried(page: Page, needle: str) -> bool:
 async def streams_open(page: Page) -> int:
     count = await page.evaluate("window.sseSources.filter(s => s.readyState !== 2).length")
     return int(count)
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait for a condition the test itself observes (the proxy's counts)."""
-    async with asyncio.timeout(WAIT_S):
-        while not condition():
-            await asyncio.sleep(0.05)

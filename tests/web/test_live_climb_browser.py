@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from browser_login import submit_login
-from flaky_network import FlakyNetwork, stream_carried, streams_open, until
+from flaky_network import FlakyNetwork, stream_carried, streams_open
 from playwright.async_api import Browser, Page
 from realtime.live_world import (
     PASSWORD,
@@ -78,13 +78,13 @@ async def test_the_board_climbs_back_to_websocket_when_the_network_allows(
     await bar_at(ben, cut, board, 11)
     assert await stream_carried(ben, starts_at(board, 11))
     refused = network.sockets_refused
-    await until(lambda: network.sockets_refused > refused)
+    await network.until(lambda: network.sockets_refused > refused)
     assert await ben.evaluate("window.taktLive.transport") == "sse"
 
     # The network allows sockets again: the board resumes one beside the stream.
     network.hold_sockets()
     network.sockets_allowed = True
-    await until(lambda: network.sockets_resumed == 1)
+    await network.until(lambda: network.sockets_resumed == 1)
     # A change now reaches the stream, which holds it back: the socket will send it.
     await board.move(anna, cut, 12)
     await ben.wait_for_function(
