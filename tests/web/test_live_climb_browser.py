@@ -1,17 +1,21 @@
-"""A board that had to fall back climbs back to the WebSocket by itself, without a reload.
+"""Pages that had to fall back climb back to the WebSocket by themselves, without a reload.
 
 The board opens where WebSockets are refused: it falls back to SSE and still
 follows another scheduler's change. Then the network lets sockets through:
 the board tries the socket again on its own, resumes it from the page's
 revision, closes the stream, and the next change arrives over the socket. A
 change made while the new socket has resumed but not yet answered is applied
-once, by the socket, not by the stream that was still open. No timing
-assertions: every wait is for a condition, with a timeout.
+once, by the socket, not by the stream that was still open. An operator's My
+tasks, polling where sockets and streams are both blocked, climbs back to the
+socket when they are let through. (The wall, which has no socket, climbs back
+from polling to SSE: test_wall_browser.py.) No timing assertions: every wait
+is for a condition, with a timeout.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -25,6 +29,8 @@ from realtime.live_world import (
     plant_fixture as plant_fixture,
     var_dir_fixture as var_dir_fixture,
 )
+
+from app import clock
 
 pytestmark = pytest.mark.browser
 
@@ -107,3 +113,52 @@ async def test_the_board_climbs_back_to_websocket_when_the_network_allows(
     assert revision == await board.revision(anna)
     assert await ben.evaluate("window.taktLive.revision") == revision
     assert await ben.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+
+async def book(board: Board, token: str, task_id: int, start: datetime) -> None:
+    """Book Olga on a task at `start` (relative to now: My tasks shows what is coming)."""
+    auth = {"Authorization": f"Bearer {token}"}
+    current = await board.http.get(f"/api/v1/tasks/{task_id}", headers=auth)
+    response = await board.http.put(
+        f"/api/v1/tasks/{task_id}/assignment",
+        headers={**auth, "If-Match": current.headers["etag"]},
+        json={
+            "operator_id": board.plant.olga,
+            "equipment_id": board.plant.mill,
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_my_tasks_climb_from_polling_straight_back_to_websocket(
+    board: Board, browser: Browser
+) -> None:
+    anna = await board.token("anna")
+    cut, drill, _ = board.plant.tasks
+    now = clock.now().replace(second=0, microsecond=0)
+    context = await browser.new_context(viewport={"width": 360, "height": 740})
+    network = FlakyNetwork(context)
+    network.sockets_allowed = False
+    await network.start(sockets="**/my/ws")
+    await network.block_streams("**/my/sse**")
+    try:
+        phone = await context.new_page()
+        await phone.goto(board.url + "/login?next=" + quote("/my", safe=""))
+        await submit_login(phone, "olga", PASSWORD)
+        await follows(phone, "polling")
+        await book(board, anna, cut, now + timedelta(minutes=30))
+        await phone.wait_for_selector(f"#my-task-{cut}", timeout=WAIT_MS)
+        assert not network.socket_carried(f'id="my-task-{cut}"')
+
+        # Both come back: the page tries the best first and ends on the socket.
+        await network.allow_streams("**/my/sse**")
+        network.sockets_allowed = True
+        await follows(phone, "websocket")
+        assert await streams_open(phone) == 0
+        await book(board, anna, drill, now + timedelta(minutes=90))
+        await phone.wait_for_selector(f"#my-task-{drill}", timeout=WAIT_MS)
+        assert network.socket_carried(f'id="my-task-{drill}"')
+    finally:
+        await context.close()
