@@ -15,7 +15,7 @@ is for a condition, with a timeout.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -115,23 +115,6 @@ async def test_the_board_climbs_back_to_websocket_when_the_network_allows(
     assert await ben.evaluate("performance.getEntriesByType('navigation').length") == 1
 
 
-async def book(board: Board, token: str, task_id: int, start: datetime) -> None:
-    """Book Olga on a task at `start` (relative to now: My tasks shows what is coming)."""
-    auth = {"Authorization": f"Bearer {token}"}
-    current = await board.http.get(f"/api/v1/tasks/{task_id}", headers=auth)
-    response = await board.http.put(
-        f"/api/v1/tasks/{task_id}/assignment",
-        headers={**auth, "If-Match": current.headers["etag"]},
-        json={
-            "operator_id": board.plant.olga,
-            "equipment_id": board.plant.mill,
-            "start": start.isoformat(),
-            "end": (start + timedelta(hours=1)).isoformat(),
-        },
-    )
-    assert response.status_code == 200, response.text
-
-
 async def test_my_tasks_climb_from_polling_straight_back_to_websocket(
     board: Board, browser: Browser
 ) -> None:
@@ -148,7 +131,7 @@ async def test_my_tasks_climb_from_polling_straight_back_to_websocket(
         await phone.goto(board.url + "/login?next=" + quote("/my", safe=""))
         await submit_login(phone, "olga", PASSWORD)
         await follows(phone, "polling")
-        await book(board, anna, cut, now + timedelta(minutes=30))
+        await board.book(anna, cut, now + timedelta(minutes=30), now + timedelta(minutes=90))
         await phone.wait_for_selector(f"#my-task-{cut}", timeout=WAIT_MS)
         assert not network.socket_carried(f'id="my-task-{cut}"')
 
@@ -157,7 +140,7 @@ async def test_my_tasks_climb_from_polling_straight_back_to_websocket(
         network.sockets_allowed = True
         await follows(phone, "websocket")
         assert await streams_open(phone) == 0
-        await book(board, anna, drill, now + timedelta(minutes=90))
+        await board.book(anna, drill, now + timedelta(minutes=90), now + timedelta(minutes=150))
         await phone.wait_for_selector(f"#my-task-{drill}", timeout=WAIT_MS)
         assert network.socket_carried(f'id="my-task-{drill}"')
     finally:
