@@ -9,7 +9,7 @@
  */
 "use strict";
 
-var CACHE = "takt-my-v3"; // a new name when the assets change: phones fetch them afresh
+var CACHE = "takt-my-v4"; // a new name when the assets change: phones fetch them afresh
 var PAGE = "/my";
 var ASSETS = [
   "/static/takt.css",

@@ -15,7 +15,7 @@ A stream ends at once when its session ends (logout elsewhere, the user
 disabled or given another role): EventSource reconnects, meets a 401, and
 the page goes to login.
 
-Polling: one catch-up per request (`hx-trigger="every 3s"`), plus `#presence`.
+Polling: one catch-up per request (live.js asks every 3 s), plus `#presence`.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 
 
 def _build() -> str:
-    parts = [_ROOT / "static" / "wall.css", _ROOT / "static" / "wall.js"]
+    parts = [_ROOT / "static" / name for name in ("wall.css", "wall.js", "live.js")]
     parts += sorted((_ROOT / "templates" / "wall").glob("*.html"))
     digest = hashlib.sha256()
     for path in parts:

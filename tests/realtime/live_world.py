@@ -195,6 +195,11 @@ class Board:
 
     async def move(self, token: str, task_id: int, hour: int) -> int:
         """Place a task at `hour` on the plant's day through the API; returns the new revision."""
+        await self.book(token, task_id, self.plant.at(hour), self.plant.at(hour + 1))
+        return await self.revision(token)
+
+    async def book(self, token: str, task_id: int, start: datetime, end: datetime) -> None:
+        """Book Olga on the mill for a task through the API (If-Match: its ETag)."""
         auth = {"Authorization": f"Bearer {token}"}
         current = await self.http.get(f"/api/v1/tasks/{task_id}", headers=auth)
         response = await self.http.put(
@@ -203,12 +208,11 @@ class Board:
             json={
                 "operator_id": self.plant.olga,
                 "equipment_id": self.plant.mill,
-                "start": self.plant.at(hour).isoformat(),
-                "end": self.plant.at(hour + 1).isoformat(),
+                "start": start.isoformat(),
+                "end": end.isoformat(),
             },
         )
         assert response.status_code == 200, response.text
-        return await self.revision(token)
 
     async def revision(self, token: str) -> int:
         feed = await self.http.get(

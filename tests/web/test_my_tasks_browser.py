@@ -41,19 +41,7 @@ OFFLINE_S = 4
 
 
 async def book(board: Board, token: str, task_id: int, start: datetime) -> None:
-    auth = {"Authorization": f"Bearer {token}"}
-    current = await board.http.get(f"/api/v1/tasks/{task_id}", headers=auth)
-    response = await board.http.put(
-        f"/api/v1/tasks/{task_id}/assignment",
-        headers={**auth, "If-Match": current.headers["etag"]},
-        json={
-            "operator_id": board.plant.olga,
-            "equipment_id": board.plant.mill,
-            "start": start.isoformat(),
-            "end": (start + timedelta(hours=1)).isoformat(),
-        },
-    )
-    assert response.status_code == 200, response.text
+    await board.book(token, task_id, start, start + timedelta(hours=1))
 
 
 async def status_of(board: Board, token: str, task_id: int) -> str:

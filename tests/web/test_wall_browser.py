@@ -1,8 +1,10 @@
 """The dashboard wall in a real Chromium at 1920x1080, left running like on a plant's screen.
 
 A manager's change through the REST API (a machine set down) reaches the open
-wall without a reload: by SSE, by polling when the stream is blocked, and
-after the server was stopped and a new process started on the same port. The
+wall without a reload: by SSE, by polling when the stream is blocked, by SSE
+again once the network lets the stream through (the wall climbs back by
+itself), and after the server was stopped and a new process started on the
+same port. The
 page stays the same size however many updates it applies. No timing
 assertions: every wait is for a condition, with a timeout.
 """
@@ -19,6 +21,7 @@ import httpx
 import pytest
 from board_plant import PASSWORD, BoardPlant, build_board_plant
 from browser_login import submit_login
+from flaky_network import FlakyNetwork, stream_carried
 from playwright.async_api import Browser, BrowserContext, Page
 from servers import app_server, free_port, load_demo
 from sqlalchemy import select
@@ -146,6 +149,32 @@ async def test_the_wall_polls_when_the_stream_is_blocked(
     await set_status(served.url, served.plant.welder, "maintenance")
     await shows_down(page, "Weld cell 1")
     assert (await page.text_content("#wall-link") or "").startswith("Polling")
+
+
+async def test_the_wall_climbs_back_to_the_stream_when_the_network_allows(
+    browser: Browser, contexts: list[BrowserContext], served: Plant
+) -> None:
+    context = await browser.new_context(viewport=WALL)
+    contexts.append(context)
+    network = FlakyNetwork(context)
+    await network.start()
+    await network.block_streams("**/wall/sse**")
+    page = await context.new_page()
+    await page.goto(f"{served.url}/login?next=/wall")
+    await submit_login(page, "maria", PASSWORD)
+    await transport(page, "polling")
+    await set_status(served.url, served.plant.mill, "down")
+    await shows_down(page, "Mill 1")
+    assert await page.evaluate("window.sseEvents.length") == 0  # it came by polling
+
+    await network.allow_streams("**/wall/sse**")
+    await transport(page, "sse")
+    assert await page.text_content("#wall-link") == "Live"
+    assert not await stream_carried(page, '<span class="name">Weld cell 1</span>')
+    await set_status(served.url, served.plant.welder, "maintenance")
+    await shows_down(page, "Weld cell 1")
+    assert await stream_carried(page, '<span class="name">Weld cell 1</span>')
+    assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1
 
 
 async def test_the_wall_picks_up_a_restarted_server_by_itself(
