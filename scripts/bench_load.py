@@ -27,6 +27,8 @@ import math
 import multiprocessing
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import websockets
@@ -62,6 +65,13 @@ CONNECT_CONCURRENCY = 50
 class Kind:
     seconds: list[float] = field(default_factory=list)
     errors: int = 0
+    # What each error was: an HTTP status, or "connection" when no answer came.
+    why: dict[str, int] = field(default_factory=dict)
+
+    def failed(self, answer: httpx.Response | None) -> None:
+        self.errors += 1
+        reason = "connection" if answer is None else str(answer.status_code)
+        self.why[reason] = self.why.get(reason, 0) + 1
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.seconds)
@@ -221,7 +231,7 @@ async def scheduler(world: World, index: int, client: httpx.AsyncClient, until: 
         current = await asked(client.get(f"{base}{API}/tasks/{task['id']}", headers=headers))
         world.kind("GET task").seconds.append(time.perf_counter() - began)
         if current is None or current.status_code != 200:
-            world.kind("GET task").errors += 1
+            world.kind("GET task").failed(current)
             await asyncio.sleep(5)
             continue
         shift = timedelta(minutes=15 if step % 2 == 0 else 0)
@@ -243,7 +253,7 @@ async def scheduler(world: World, index: int, client: httpx.AsyncClient, until: 
         if moved is not None and moved.status_code == 200:
             world.revisions.append(int(moved.json()["revision"]))
         else:
-            world.kind("PUT assignment").errors += 1
+            world.kind("PUT assignment").failed(moved)
         step += 1
         await asyncio.sleep(min(random.uniform(5, 10), max(0.0, until - time.monotonic())))
 
@@ -264,7 +274,7 @@ async def operator(world: World, index: int, client: httpx.AsyncClient, until: f
         )
         world.kind("GET my tasks").seconds.append(time.perf_counter() - began)
         if answer is None or answer.status_code != 200:
-            world.kind("GET my tasks").errors += 1
+            world.kind("GET my tasks").failed(answer)
         await asyncio.sleep(min(random.uniform(10, 30), max(0.0, until - time.monotonic())))
 
 
@@ -295,68 +305,142 @@ def slope(samples: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in samples) / var if var else math.nan
 
 
-async def run(world: World, pids: list[int], args: argparse.Namespace) -> None:
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=400)) as client:
+def clients_process(
+    world: World, schedulers: range, operators: range, seconds: float, ready: Any, out: Any
+) -> None:  # fmt: skip
+    """One share of the schedulers and operators in a process of its own, with its own
+    connection pool: one process for all 1,100 was the bottleneck of the first run.
+    Sends back its timings, the revisions its moves made, its CPU seconds and how late
+    its event loop ran (the sign of a saturated client)."""
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            ready.send(True)
+            ready.recv()  # everyone's boards are connected: go
+            until = time.monotonic() + seconds
+            lag: list[float] = []
+            work = [asyncio.create_task(loop_lag(lag, until))]
+            work += [asyncio.create_task(scheduler(world, i, client, until)) for i in schedulers]
+            work += [asyncio.create_task(operator(world, i, client, until)) for i in operators]
+            await asyncio.gather(*work)
+        out.send((world.kinds, world.revisions, cpu_seconds(os.getpid()), lag))
+
+    asyncio.run(main())
+
+
+async def loop_lag(lag: list[float], until: float) -> None:
+    """How late a 100 ms sleep wakes, ten times a second: near 0 while the client keeps up."""
+    while time.monotonic() < until:
+        asked_at = time.monotonic()
+        await asyncio.sleep(0.1)
+        lag.append(time.monotonic() - asked_at - 0.1)
+
+
+def share(count: int, parts: int, part: int) -> range:
+    return range(part * count // parts, (part + 1) * count // parts)
+
+
+async def run(world: World, pids: dict[str, list[int]], args: argparse.Namespace) -> None:
+    async with httpx.AsyncClient(timeout=60) as client:
         since_answer = await client.get(
             f"{world.bases[0]}{API}/changes",
             params={"since": 0},
             headers={"Authorization": f"Bearer {world.scheduler_token}"},
         )
-        since = int(since_answer.json()["revision"])
-        resume = json.dumps({"type": "resume", "since": since, "view": world.view})
-        urls = [
-            world.bases[i % len(world.bases)].replace("http", "ws", 1)
-            + f"/board/ws?access_token={world.scheduler_token}"
-            for i in range(args.schedulers)
-        ]
-        spawn = multiprocessing.get_context("spawn")
-        ready_recv, ready_send = spawn.Pipe(duplex=False)
-        out_recv, out_send = spawn.Pipe(duplex=False)
-        child = spawn.Process(
-            target=boards_process, args=(urls, resume, args.seconds + 25, ready_send, out_send)
+    since = int(since_answer.json()["revision"])
+    resume = json.dumps({"type": "resume", "since": since, "view": world.view})
+    urls = [
+        world.bases[i % len(world.bases)].replace("http", "ws", 1)
+        + f"/board/ws?access_token={world.scheduler_token}"
+        for i in range(args.schedulers)
+    ]
+    spawn = multiprocessing.get_context("spawn")
+    boards_ready, boards_ready_send = spawn.Pipe(duplex=False)
+    boards_out, boards_out_send = spawn.Pipe(duplex=False)
+    children = [
+        spawn.Process(
+            target=boards_process,
+            args=(urls, resume, args.seconds + 25, boards_ready_send, boards_out_send),
         )
+    ]
+    links, outs = [], []
+    for part in range(args.client_processes):
+        link, link_child = spawn.Pipe(duplex=True)
+        out, out_send = spawn.Pipe(duplex=False)
+        links.append(link)
+        outs.append(out)
+        children.append(
+            spawn.Process(
+                target=clients_process,
+                args=(
+                    world,
+                    share(args.schedulers, args.client_processes, part),
+                    share(args.operators, args.client_processes, part),
+                    args.seconds,
+                    link_child,
+                    out_send,
+                ),
+            )
+        )
+    for child in children:
         child.start()
-        try:
-            await asyncio.to_thread(ready_recv.recv)
-            cpu_before = [cpu_seconds(pid) for pid in pids]
-            began = time.monotonic()
-            until = began + args.seconds
-            memory: list[list[tuple[float, float]]] = [[] for _ in pids]
-
-            async def sample() -> None:
-                while time.monotonic() < until:
-                    minutes = (time.monotonic() - began) / 60
-                    for series, pid in zip(memory, pids, strict=True):
-                        series.append((minutes, rss_mb(pid)))
-                    await asyncio.sleep(60 if args.soak else 10)
-
-            workers = [asyncio.create_task(sample())]
-            workers += [
-                asyncio.create_task(scheduler(world, i, client, until))
-                for i in range(args.schedulers)
-            ]
-            workers += [
-                asyncio.create_task(operator(world, i, client, until))
-                for i in range(args.operators)
-            ]
-            await asyncio.gather(*workers)
-            wall = time.monotonic() - began
-            cpu = [
-                (cpu_seconds(pid) - before) / wall
-                for pid, before in zip(pids, cpu_before, strict=True)
-            ]
-            world.boards, world.committed, drops = await asyncio.to_thread(out_recv.recv)
+    try:
+        await asyncio.to_thread(boards_ready.recv)
+        for link in links:
+            await asyncio.to_thread(link.recv)
+        client_pids = [child.pid or 0 for child in children[1:]]
+        watched = pids | {"clients": client_pids, "boards": [children[0].pid or 0]}
+        cpu_before = {name: sum(map(cpu_seconds, group)) for name, group in watched.items()}
+        began = time.monotonic()
+        for link in links:
+            link.send(True)
+        memory = await sample_memory(pids["instance A"] + pids["instance B"], began, args)
+        results = [await asyncio.to_thread(out.recv) for out in outs]
+        wall = time.monotonic() - began
+        cpu = {
+            name: (sum(map(cpu_seconds, group)) - cpu_before[name]) / wall
+            for name, group in watched.items()
+            if name != "clients"
+        }
+        cpu["clients"] = sum(r[2] for r in results) / wall  # their own count, as they end
+        lag: list[float] = []
+        for kinds, revisions, _, part_lag in results:
+            for name, kind in kinds.items():
+                world.kind(name).seconds += kind.seconds
+                world.kind(name).errors += kind.errors
+                for reason, count in kind.why.items():
+                    world.kind(name).why[reason] = world.kind(name).why.get(reason, 0) + count
+            world.revisions += revisions
+            lag += part_lag
+        world.boards, world.committed, drops = await asyncio.to_thread(boards_out.recv)
+        world.kind("websocket").errors += drops
+        for child in children:
             child.join()
-            world.kind("websocket").errors += drops
-        finally:
+    finally:
+        for child in children:
             if child.is_alive():
                 child.kill()
-    report(world, cpu, memory, wall, args)
+    report(world, cpu, memory, wall, args, lag)
+
+
+async def sample_memory(
+    instance_pids: list[int], began: float, args: argparse.Namespace
+) -> list[list[tuple[float, float]]]:
+    """Each instance's resident memory every 10 s (each minute when soaking)."""
+    memory: list[list[tuple[float, float]]] = [[] for _ in instance_pids]
+    until = began + args.seconds
+    while time.monotonic() < until:
+        minutes = (time.monotonic() - began) / 60
+        for series, pid in zip(memory, instance_pids, strict=True):
+            series.append((minutes, rss_mb(pid)))
+        await asyncio.sleep(min(60 if args.soak else 10, max(0.1, until - time.monotonic())))
+    return memory
 
 
 def report(
-    world: World, cpu: list[float], memory: list[list[tuple[float, float]]], wall: float,
-    args: argparse.Namespace,
+    world: World, cpu: dict[str, float], memory: list[list[tuple[float, float]]], wall: float,
+    args: argparse.Namespace, lag: list[float],
 ) -> None:  # fmt: skip
     total = sum(len(k.seconds) for k in world.kinds.values())
     errors = sum(k.errors for k in world.kinds.values())
@@ -373,6 +457,11 @@ def report(
             )
         else:
             print(f"{name:18s} {'':6s} {'':8s} {'':8s} {'':8s} {kind.errors:7d}")
+    for name, kind in sorted(world.kinds.items()):
+        if kind.why:
+            print(
+                f"  {name} errors: " + ", ".join(f"{n} x {r}" for r, n in sorted(kind.why.items()))
+            )
     push = Kind()
     missed = 0
     for revision in world.revisions:
@@ -390,12 +479,32 @@ def report(
         f"p50 {push.percentile(50):.0f} ms, p95 {push.percentile(95):.0f} ms, "
         f"p99 {push.percentile(99):.0f} ms; not received {missed}"
     )
-    for name, share, series in zip(("A", "B"), cpu, memory, strict=True):
+    print("CPU, share of one core:", ", ".join(f"{k} {v:.0%}" for k, v in cpu.items()))
+    late = Kind(seconds=lag)
+    print(
+        f"clients' event loops ({args.client_processes} processes): a 100 ms sleep woke "
+        f"p50 {late.percentile(50):.0f} ms, p95 {late.percentile(95):.0f} ms, "
+        f"p99 {late.percentile(99):.0f} ms late"
+        + (
+            " -- the clients are saturated: these timings are theirs"
+            if late.percentile(95) > 50
+            else ""
+        )
+    )
+    for name, series in zip(("A", "B"), memory, strict=True):
         mb = [y for _, y in series]
         print(
-            f"instance {name}: CPU {share:.0%} of one core, memory {mb[0]:.0f} -> {mb[-1]:.0f} MB"
+            f"instance {name}: memory {mb[0]:.0f} -> {mb[-1]:.0f} MB"
             f" (slope {slope(series):+.2f} MB/min over {len(series)} samples)"
         )
+
+
+def listening(port: int) -> list[int]:
+    """The processes listening on `port` (PostgreSQL's postmaster, redis-server)."""
+    found = subprocess.run(
+        ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True
+    ).stdout
+    return sorted({int(pid) for pid in re.findall(r"pid=(\d+)", found)})
 
 
 def main() -> int:
@@ -404,6 +513,13 @@ def main() -> int:
     parser.add_argument("--operators", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=120)
     parser.add_argument("--soak", action="store_true", help="30 minutes, memory each minute")
+    parser.add_argument("--logs", type=Path, help="copy the instances' logs into this folder")
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=2,
+        help="processes the schedulers and operators are spread over",
+    )
     args = parser.parse_args()
     if args.soak:
         args.seconds = max(args.seconds, 1800)
@@ -419,14 +535,23 @@ def main() -> int:
         servers = [
             stack.enter_context(uvicorn_server(env, Path(tmp) / f"server-{n}.log")) for n in "AB"
         ]
-        bases, pids = [b for b, _ in servers], [p for _, p in servers]
+        bases = [b for b, _ in servers]
+        pids = {f"instance {n}": [p] for n, (_, p) in zip("AB", servers, strict=True)}
+        pids["postgres"] = listening(urlsplit(database_url.replace("+asyncpg", "")).port or 0)
+        pids["redis"] = listening(urlsplit(redis_url).port or 0)
         world = asyncio.run(prepare(bases, args.schedulers))
         print(
             f"{len(world.operator_tokens)} operator logins; boards watch the week of "
             f"{world.view['start'][:10]}",
             file=sys.stderr,
         )
-        asyncio.run(run(world, pids, args))
+        try:
+            asyncio.run(run(world, pids, args))
+        finally:
+            if args.logs:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                for n in "AB":
+                    shutil.copy(Path(tmp) / f"server-{n}.log", args.logs / f"server-{n}.log")
     return 0
 
 
