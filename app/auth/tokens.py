@@ -101,7 +101,7 @@ async def live_access_actor(token: str, *, services: Services) -> Actor:
         .limit(1)
         .exists()
     )
-    async with services.db.read() as session:
+    async with services.db.glance() as session:
         found = (
             await session.execute(
                 select(user.active, user.role, live_login).where(user.id == actor.user_id)

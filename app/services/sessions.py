@@ -108,7 +108,7 @@ async def live_session(*, services: Services, session_id: str) -> LiveSession | 
     """The session if it is live (not ended, not expired): one primary-key lookup."""
     if not session_id or len(session_id) > 64:
         return None
-    async with services.db.read() as db:
+    async with services.db.glance() as db:
         row = await db.get(tables.PageSessionRecord, session_id)
     if row is None or row.ended_at is not None or row.expires_at <= clock.now():
         return None
