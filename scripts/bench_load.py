@@ -10,12 +10,16 @@ made for the bench). For `--seconds` (120) after everyone is connected.
 
 Prints p50/p95/p99 per request kind, the push latency (a move's commit to its
 arrival on each of the 100 boards, from the `data-committed-at` stamp of the
-frames, as bench_fanout_ws.py measures it), the error rate, and each
-instance's CPU (share of the machine's cores) and memory. `--soak` samples
-each instance's memory once a minute and prints its slope (MB/min).
+frames, as bench_fanout_ws.py measures it), the errors and what they were,
+the CPU of each part (instances, PostgreSQL, Redis, boards, clients) and each
+instance's memory. `--soak` runs 35 minutes, samples memory once a minute and
+prints its slope (MB/min), overall and after `--warmup` (5) minutes.
 
 Everything runs on this machine: the clients share its cores with the two
-instances, PostgreSQL and Redis. Nothing asserts a time.
+instances, PostgreSQL and Redis. The schedulers and operators are spread over
+`--client-processes` (2) processes, and each reports how late its event loop
+ran: when that is high, the client was the bottleneck and says so. Nothing
+asserts a time.
 """
 
 from __future__ import annotations
@@ -294,6 +298,11 @@ def rss_mb(pid: int) -> float:
     return math.nan
 
 
+def settled(samples: list[tuple[float, float]], warmup: float) -> list[tuple[float, float]]:
+    """The samples after the warm-up minutes (caches filling, pools opening)."""
+    return [(minutes, mb) for minutes, mb in samples if minutes >= warmup]
+
+
 def slope(samples: list[tuple[float, float]]) -> float:
     """Least-squares slope of (minutes, MB)."""
     n = len(samples)
@@ -495,7 +504,8 @@ def report(
         mb = [y for _, y in series]
         print(
             f"instance {name}: memory {mb[0]:.0f} -> {mb[-1]:.0f} MB"
-            f" (slope {slope(series):+.2f} MB/min over {len(series)} samples)"
+            f" (slope {slope(series):+.2f} MB/min over {len(series)} samples; after the first"
+            f" {args.warmup} min: {slope(settled(series, args.warmup)):+.2f} MB/min)"
         )
 
 
@@ -512,7 +522,10 @@ def main() -> int:
     parser.add_argument("--schedulers", type=int, default=100)
     parser.add_argument("--operators", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=120)
-    parser.add_argument("--soak", action="store_true", help="30 minutes, memory each minute")
+    parser.add_argument("--soak", action="store_true", help="35 minutes, memory each minute")
+    parser.add_argument(
+        "--warmup", type=float, default=5, help="minutes left out of the settled memory slope"
+    )
     parser.add_argument("--logs", type=Path, help="copy the instances' logs into this folder")
     parser.add_argument(
         "--client-processes",
@@ -522,7 +535,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.soak:
-        args.seconds = max(args.seconds, 1800)
+        args.seconds = max(args.seconds, 1800 + args.warmup * 60)
     random.seed(7)
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="takt-bench-load-") as tmp:
         database_url = stack.enter_context(throwaway_postgres())
