@@ -163,29 +163,21 @@ async def machine_page(request: Request, session: PageSession) -> Response:
 @page_route(action=plant.MANAGE)
 async def save_machine(request: Request, session: PageSession) -> Response:
     equipment_id: int = request.path_params["equipment_id"]
-    load = partial(_machine_context, request, session, equipment_id)
-
-    async def write(data: dict[str, Any], version: int, _: dict[str, Any]) -> dict[str, Any]:
-        await resources.update_equipment(
-            services=services_of(request), actor=session.actor, equipment_id=equipment_id,
-            expected_version=version, changes=data,
-        )  # fmt: skip
-        return await load()
-
+    update = partial(resources.update_equipment, services=services_of(request),
+                     actor=session.actor, equipment_id=equipment_id)  # fmt: skip
     return await plant.saved(
-        request, EDIT, load, write=write, url=f"/plant/equipment/{equipment_id}",
+        request, EDIT, partial(_machine_context, request, session, equipment_id), update=update,
         read=lambda reader, _: read_equipment(reader, editing=True),
+        url=f"/plant/equipment/{equipment_id}",
     )  # fmt: skip
 
 
 @page_route(action=plant.MANAGE)
 async def delete_machine(request: Request, session: PageSession) -> Response:
-    async def delete(version: int) -> None:
-        await resources.delete_equipment(
-            services=services_of(request), actor=session.actor,
-            equipment_id=request.path_params["equipment_id"], expected_version=version,
-        )  # fmt: skip
-
+    delete = partial(
+        resources.delete_equipment, services=services_of(request), actor=session.actor,
+        equipment_id=request.path_params["equipment_id"],
+    )  # fmt: skip
     return await plant.deleted(
         request, "machine", delete, back="/plant/equipment", done="Machine deleted."
     )

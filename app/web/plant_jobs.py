@@ -136,31 +136,19 @@ async def job_page(request: Request, session: PageSession) -> Response:
 @page_route(action=plant.MANAGE)
 async def save_job(request: Request, session: PageSession) -> Response:
     job_id: int = request.path_params["job_id"]
-
-    async def write(data: dict[str, Any], version: int, page: dict[str, Any]) -> dict[str, Any]:
-        job = await jobs.update_job(
-            services=services_of(request), actor=session.actor, job_id=job_id,
-            expected_version=version, changes=data,
-        )  # fmt: skip
-        return page | {"job": job, "values": job_values(job, page["zone"])}
-
-    load = partial(_job_context, request, session, job_id)
+    update = partial(jobs.update_job, services=services_of(request), actor=session.actor,
+                     job_id=job_id)  # fmt: skip
     return await plant.saved(
-        request, EDIT, load, write=write, url=f"/plant/jobs/{job_id}",
-        read=lambda reader, _: read_job(reader, editing=True),
+        request, EDIT, partial(_job_context, request, session, job_id), update=update,
+        read=lambda reader, _: read_job(reader, editing=True), url=f"/plant/jobs/{job_id}",
+        shown=lambda job, page: page | {"job": job, "values": job_values(job, page["zone"])},
     )  # fmt: skip
 
 
 @page_route(action=plant.MANAGE)
 async def delete_job(request: Request, session: PageSession) -> Response:
-    job_id: int = request.path_params["job_id"]
-
-    async def delete(version: int) -> None:
-        await jobs.delete_job(
-            services=services_of(request), actor=session.actor, job_id=job_id,
-            expected_version=version,
-        )  # fmt: skip
-
+    delete = partial(jobs.delete_job, services=services_of(request), actor=session.actor,
+                     job_id=request.path_params["job_id"])  # fmt: skip
     return await plant.deleted(request, "job", delete, back="/plant/jobs", done="Job deleted.")
 
 

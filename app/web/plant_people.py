@@ -211,29 +211,20 @@ async def operator_page(request: Request, session: PageSession) -> Response:
 @page_route(action=plant.MANAGE)
 async def save_operator(request: Request, session: PageSession) -> Response:
     operator_id: int = request.path_params["operator_id"]
-    load = partial(_operator_context, request, session, operator_id)
-
-    async def write(data: dict[str, Any], version: int, _: dict[str, Any]) -> dict[str, Any]:
-        await resources.update_operator(
-            services=services_of(request), actor=session.actor, operator_id=operator_id,
-            expected_version=version, changes=data,
-        )  # fmt: skip
-        return await load()
-
+    update = partial(resources.update_operator, services=services_of(request),
+                     actor=session.actor, operator_id=operator_id)  # fmt: skip
     return await plant.saved(
-        request, EDIT, load, write=write, url=f"/plant/operators/{operator_id}",
-        read=lambda reader, _: read_operator(reader),
+        request, EDIT, partial(_operator_context, request, session, operator_id), update=update,
+        read=lambda reader, _: read_operator(reader), url=f"/plant/operators/{operator_id}",
     )  # fmt: skip
 
 
 @page_route(action=plant.MANAGE)
 async def delete_operator(request: Request, session: PageSession) -> Response:
-    async def delete(version: int) -> None:
-        await resources.delete_operator(
-            services=services_of(request), actor=session.actor,
-            operator_id=request.path_params["operator_id"], expected_version=version,
-        )  # fmt: skip
-
+    delete = partial(
+        resources.delete_operator, services=services_of(request), actor=session.actor,
+        operator_id=request.path_params["operator_id"],
+    )  # fmt: skip
     return await plant.deleted(
         request, "operator", delete, back="/plant/operators", done="Operator deleted."
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -39,6 +39,7 @@ READ = "plan.read"
 MANAGE = "resources.manage"
 
 Refused = FormInvalid | ServiceError
+V = TypeVar("V")  # the row a service's update answers
 # a form read whole, beside what its page shows (a task's predecessors are its siblings)
 Reading = Callable[[FormReader, dict[str, Any]], dict[str, Any]]
 
@@ -166,16 +167,17 @@ def list_query(request: Request) -> tuple[str, int]:
 async def deleted(
     request: Request,
     noun: str,
-    delete: Callable[[int], Awaitable[None]],
+    delete: Callable[..., Awaitable[None]],
     *,
     back: str,
     done: str,
 ) -> Response:
-    """The answer to a delete form: `delete(version)` with the version the page showed;
-    refused by name when someone changed it meanwhile, or with what still depends on it."""
+    """The answer to a delete form: the service's `delete(expected_version=)` with the version
+    the page showed; refused by name when someone changed it meanwhile, or with what still
+    depends on it."""
     form = await request.form()
     try:
-        await delete(board_forms.version(form))
+        await delete(expected_version=board_forms.version(form))
     except VersionMismatch as exc:
         message = await stale_message(request, exc, noun, then="Nothing was deleted.")
         return refusal(request, message, exc.status)
@@ -228,18 +230,20 @@ async def saved(
     load: Callable[[], Awaitable[dict[str, Any]]],
     *,
     read: Reading,
-    write: Callable[[dict[str, Any], int, dict[str, Any]], Awaitable[dict[str, Any]]],
+    update: Callable[..., Awaitable[V]],
     url: str,
+    shown: Callable[[V, dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Response:
-    """The answer to an edit form on the page `load()` shows: the form read whole, then
-    `write(data, version, context)` with the version the page showed, answering the context
-    that shows the saved row. A refused form comes back with its problems by field; a stale
-    one by the name of whoever changed it meanwhile."""
+    """The answer to an edit form on the page `load()` shows: the form read whole, then the
+    service's `update(expected_version=, changes=)` with the version the page showed. The
+    saved row is shown by `load()` again, or by `shown(row, context)` from what `update`
+    answered. A refused form comes back with its problems by field; a stale one by the name
+    of whoever changed it meanwhile."""
     sent = await request.form()
     context = await load()
     try:
         data = read(FormReader(sent, context["zone"]), context)
-        fresh = await write(data, board_forms.version(sent), context)
+        row = await update(expected_version=board_forms.version(sent), changes=data)
     except form.refused as exc:
         context |= {"values": submitted(sent), "errors": form.errors(exc)}
         context |= form.rows(sent, context)
@@ -248,5 +252,6 @@ async def saved(
         message = await stale_message(request, exc, form.noun)
         return answer(request, form.template, context, block=form.block, status=412,
                       message=message, level="error")  # fmt: skip
+    fresh = await load() if shown is None else shown(row, context)
     message = f"{form.noun.capitalize()} saved."
     return answer(request, form.template, fresh, block=form.block, message=message, redirect=url)

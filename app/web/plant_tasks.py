@@ -212,20 +212,16 @@ EDIT = PlantForm("plant/task.html", "task_form", "task", _errors, rows=_rows)
 async def save_task(request: Request, session: PageSession) -> Response:
     task_id: int = request.path_params["task_id"]
     form = await request.form()
-    load = partial(_task_context, request, session, task_id)
 
     def read(reader: FormReader, page: dict[str, Any]) -> dict[str, Any]:
         return read_task(reader, form, {t["id"] for t in page["siblings"]})
 
-    async def write(data: dict[str, Any], version: int, _: dict[str, Any]) -> dict[str, Any]:
-        await tasks.update_task(
-            services=services_of(request), actor=session.actor, task_id=task_id,
-            expected_version=version, changes=data,
-        )  # fmt: skip
-        return await load()
-
-    url = f"/plant/tasks/{task_id}"
-    return await saved(request, EDIT, load, read=read, write=write, url=url)
+    update = partial(tasks.update_task, services=services_of(request), actor=session.actor,
+                     task_id=task_id)  # fmt: skip
+    return await saved(
+        request, EDIT, partial(_task_context, request, session, task_id), update=update,
+        read=read, url=f"/plant/tasks/{task_id}",
+    )  # fmt: skip
 
 
 @page_route(action=MANAGE)
@@ -233,12 +229,7 @@ async def delete_task(request: Request, session: PageSession) -> Response:
     task_id: int = request.path_params["task_id"]
     services = services_of(request)
     task = await tasks.get_task(services=services, actor=session.actor, task_id=task_id)
-
-    async def delete(version: int) -> None:
-        await tasks.delete_task(
-            services=services, actor=session.actor, task_id=task_id, expected_version=version
-        )
-
+    delete = partial(tasks.delete_task, services=services, actor=session.actor, task_id=task_id)
     back, done = f"/plant/jobs/{task['job_id']}", f"Task {task['name']} deleted."
     return await deleted(request, "task", delete, back=back, done=done)
 
