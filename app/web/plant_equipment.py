@@ -15,6 +15,7 @@ planned maintenance, in plant time.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,23 +24,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.services import resources
-from app.services.errors import InvalidInput, StateConflict, VersionMismatch
+from app.services.errors import InvalidInput, StateConflict
 from app.services.views import EquipmentView
-from app.web import board_forms
+from app.web import plant_render as plant
 from app.web.plant_forms import FormInvalid, FormReader, local, submitted
-from app.web.plant_render import (
-    MANAGE,
-    PAGE_SIZE,
-    READ,
-    answer,
-    base_context,
-    deleted,
-    gone_to,
-    list_query,
-    pager,
-    plant_zone,
-    stale_message,
-)
 from app.web.session import PageSession, page_route, services_of
 
 STATUSES = (("available", "Available"), ("down", "Down"), ("maintenance", "In maintenance"))
@@ -99,7 +87,7 @@ def _down_rows(values: dict[str, str]) -> int:
     return max(found, default=-1) + 2  # the windows, and one empty row for a new one
 
 
-def _errors(exc: FormInvalid | InvalidInput | StateConflict) -> dict[str, str]:
+def _errors(exc: plant.Refused) -> dict[str, str]:
     if isinstance(exc, FormInvalid):
         return exc.errors
     if isinstance(exc, StateConflict) and "exists already" in exc.message:
@@ -107,57 +95,58 @@ def _errors(exc: FormInvalid | InvalidInput | StateConflict) -> dict[str, str]:
     return {"form": f"Not saved: {exc.message}."}
 
 
+REFUSED = (FormInvalid, InvalidInput, StateConflict)
+NEW = plant.PlantForm("plant/equipment_list.html", "new_machine", "machine", _errors,
+                      refused=REFUSED)  # fmt: skip
+EDIT = plant.PlantForm(
+    "plant/equipment.html",
+    "machine_form",
+    "machine",
+    _errors,
+    rows=lambda form, _: {"down_rows": _down_rows(submitted(form))},
+    refused=REFUSED,
+)
+
+
 async def _list_context(request: Request, session: PageSession) -> dict[str, Any]:
-    search, offset = list_query(request)
-    found, total = await resources.list_equipment(
-        services=services_of(request),
-        actor=session.actor,
-        type=None,
-        status=None,
-        capability=None,
-        limit=PAGE_SIZE,
-        offset=offset,
-        search=search or None,
-    )
-    zone = await plant_zone(request)
-    return base_context(session, "equipment", zone) | {
-        "machines": found,
-        "search": search,
-        "pages": pager("/plant/equipment", search, offset, total),
-    }
+    async def fetch(search: str | None, offset: int) -> tuple[list[EquipmentView], int]:
+        return await resources.list_equipment(
+            services=services_of(request), actor=session.actor, type=None, status=None,
+            capability=None, limit=plant.PAGE_SIZE, offset=offset, search=search,
+        )  # fmt: skip
+
+    return await plant.listing(request, session, "equipment", "machines", fetch)
 
 
-@page_route(action=READ)
+@page_route(action=plant.READ)
 async def equipment_list(request: Request, session: PageSession) -> Response:
     context = await _list_context(request, session)
-    return answer(request, "plant/equipment_list.html", context, block="plant")
+    return plant.answer(request, "plant/equipment_list.html", context, block="plant")
 
 
-@page_route(action=MANAGE)
+@page_route(action=plant.MANAGE)
 async def create_equipment(request: Request, session: PageSession) -> Response:
-    form = await request.form()
-    context = await _list_context(request, session)
-    try:
-        data = read_equipment(FormReader(form, context["zone"]), editing=False)
+    async def write(data: dict[str, Any]) -> tuple[str, str]:
         made = await resources.create_equipment(
             services=services_of(request), actor=session.actor, data=data
         )
-    except (FormInvalid, InvalidInput, StateConflict) as exc:
-        context |= {"values": submitted(form), "errors": _errors(exc)}
-        template = "plant/equipment_list.html"
-        return answer(request, template, context, block="new_machine", status=422)
-    return gone_to(request, f"/plant/equipment/{made['id']}", f"{made['name']} added.")
+        return f"/plant/equipment/{made['id']}", f"{made['name']} added."
+
+    load = partial(_list_context, request, session)
+    return await plant.created(
+        request, NEW, load, write=write, read=lambda form, _: read_equipment(form, editing=False)
+    )
 
 
 async def _machine_context(
     request: Request, session: PageSession, equipment_id: int
 ) -> dict[str, Any]:
-    zone = await plant_zone(request)
+    zone = await plant.plant_zone(request)
     machine = await resources.get_equipment(
         services=services_of(request), actor=session.actor, equipment_id=equipment_id
     )
     values = equipment_values(machine, zone)
-    return base_context(session, "equipment", zone) | {
+    return plant.base_context(session, "equipment", zone) | {
         "machine": machine,
         "values": values,
         "down_rows": _down_rows(values),
@@ -165,49 +154,31 @@ async def _machine_context(
     }
 
 
-@page_route(action=READ)
+@page_route(action=plant.READ)
 async def machine_page(request: Request, session: PageSession) -> Response:
     context = await _machine_context(request, session, request.path_params["equipment_id"])
-    return answer(request, "plant/equipment.html", context, block="plant")
+    return plant.answer(request, "plant/equipment.html", context, block="plant")
 
 
-@page_route(action=MANAGE)
+@page_route(action=plant.MANAGE)
 async def save_machine(request: Request, session: PageSession) -> Response:
     equipment_id: int = request.path_params["equipment_id"]
-    form = await request.form()
-    context = await _machine_context(request, session, equipment_id)
-    template, block = "plant/equipment.html", "machine_form"
-    try:
-        data = read_equipment(FormReader(form, context["zone"]), editing=True)
-        await resources.update_equipment(
-            services=services_of(request),
-            actor=session.actor,
-            equipment_id=equipment_id,
-            expected_version=board_forms.version(form),
-            changes=data,
-        )
-    except (FormInvalid, InvalidInput, StateConflict) as exc:
-        values = submitted(form)
-        context |= {"values": values, "errors": _errors(exc), "down_rows": _down_rows(values)}
-        return answer(request, template, context, block=block, status=422)
-    except VersionMismatch as exc:
-        message = await stale_message(request, exc, "machine")
-        return answer(request, template, context, block=block, status=412, message=message,
-                      level="error")  # fmt: skip
-    context = await _machine_context(request, session, equipment_id)
-    return answer(request, template, context, block=block, message="Machine saved.",
-                  redirect=f"/plant/equipment/{equipment_id}")  # fmt: skip
+    update = partial(resources.update_equipment, services=services_of(request),
+                     actor=session.actor, equipment_id=equipment_id)  # fmt: skip
+    return await plant.saved(
+        request, EDIT, partial(_machine_context, request, session, equipment_id), update=update,
+        read=lambda reader, _: read_equipment(reader, editing=True),
+        url=f"/plant/equipment/{equipment_id}",
+    )  # fmt: skip
 
 
-@page_route(action=MANAGE)
+@page_route(action=plant.MANAGE)
 async def delete_machine(request: Request, session: PageSession) -> Response:
-    async def delete(version: int) -> None:
-        await resources.delete_equipment(
-            services=services_of(request), actor=session.actor,
-            equipment_id=request.path_params["equipment_id"], expected_version=version,
-        )  # fmt: skip
-
-    return await deleted(
+    delete = partial(
+        resources.delete_equipment, services=services_of(request), actor=session.actor,
+        equipment_id=request.path_params["equipment_id"],
+    )  # fmt: skip
+    return await plant.deleted(
         request, "machine", delete, back="/plant/equipment", done="Machine deleted."
     )
 

@@ -13,6 +13,7 @@ Tasks are `app/web/plant_tasks.py`; both save through `services.jobs` /
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,23 +22,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.services import jobs
-from app.services.errors import InvalidInput, VersionMismatch
 from app.services.views import JobView
-from app.web import board_forms, plant_tasks
-from app.web.plant_forms import FormInvalid, FormReader, local, submitted
-from app.web.plant_render import (
-    MANAGE,
-    PAGE_SIZE,
-    READ,
-    answer,
-    base_context,
-    deleted,
-    gone_to,
-    list_query,
-    pager,
-    plant_zone,
-    stale_message,
-)
+from app.web import plant_render as plant, plant_tasks
+from app.web.plant_forms import FormInvalid, FormReader, local
 from app.web.session import PageSession, page_route, services_of
 
 JOB_STATUSES = ("open", "done", "cancelled")
@@ -78,118 +65,91 @@ def job_values(job: JobView, zone: ZoneInfo) -> dict[str, str]:
 
 
 async def _list_context(request: Request, session: PageSession) -> dict[str, Any]:
-    services, zone = services_of(request), await plant_zone(request)
-    search, offset = list_query(request)
-    found, total = await jobs.list_jobs(
-        services=services,
-        actor=session.actor,
-        status=None,
-        due_before=None,
-        limit=PAGE_SIZE,
-        offset=offset,
-        search=search or None,
-    )
+    services = services_of(request)
+
+    async def fetch(search: str | None, offset: int) -> tuple[list[JobView], int]:
+        return await jobs.list_jobs(
+            services=services, actor=session.actor, status=None, due_before=None,
+            limit=plant.PAGE_SIZE, offset=offset, search=search,
+        )  # fmt: skip
+
+    context = await plant.listing(request, session, "jobs", "jobs", fetch)
     counts = await jobs.task_counts(
-        services=services, actor=session.actor, job_ids=[j["id"] for j in found]
+        services=services, actor=session.actor, job_ids=[j["id"] for j in context["jobs"]]
     )
-    return base_context(session, "jobs", zone) | {
-        "jobs": found,
-        "counts": counts,
-        "search": search,
-        "pages": pager("/plant/jobs", search, offset, total),
-    }
+    return context | {"counts": counts}
 
 
-@page_route(action=READ)
+@page_route(action=plant.READ)
 async def plant_home(request: Request, session: PageSession) -> Response:
     return RedirectResponse("/plant/jobs", status_code=303)
 
 
-@page_route(action=READ)
+@page_route(action=plant.READ)
 async def job_list(request: Request, session: PageSession) -> Response:
     context = await _list_context(request, session)
-    return answer(request, "plant/jobs.html", context, block="plant")
+    return plant.answer(request, "plant/jobs.html", context, block="plant")
 
 
-@page_route(action=MANAGE)
-async def create_job(request: Request, session: PageSession) -> Response:
-    form = await request.form()
-    context = await _list_context(request, session)
-    reader = FormReader(form, context["zone"])
-    try:
-        data = read_job(reader, editing=False)
-        job = await jobs.create_job(services=services_of(request), actor=session.actor, data=data)
-    except (FormInvalid, InvalidInput) as exc:
-        context |= {"values": submitted(form), "errors": _errors(exc)}
-        return answer(request, "plant/jobs.html", context, block="new_job", status=422)
-    return gone_to(request, f"/plant/jobs/{job['id']}", f"Job {job['name']} created.")
-
-
-def _errors(exc: FormInvalid | InvalidInput) -> dict[str, str]:
+def _errors(exc: plant.Refused) -> dict[str, str]:
     if isinstance(exc, FormInvalid):
         return exc.errors
     return {"form": f"Nothing was saved: {exc.message}."}
+
+
+NEW = plant.PlantForm("plant/jobs.html", "new_job", "job", _errors)
+EDIT = plant.PlantForm("plant/job.html", "job_form", "job", _errors)
+
+
+@page_route(action=plant.MANAGE)
+async def create_job(request: Request, session: PageSession) -> Response:
+    async def write(data: dict[str, Any]) -> tuple[str, str]:
+        job = await jobs.create_job(services=services_of(request), actor=session.actor, data=data)
+        return f"/plant/jobs/{job['id']}", f"Job {job['name']} created."
+
+    load = partial(_list_context, request, session)
+    return await plant.created(
+        request, NEW, load, write=write, read=lambda reader, _: read_job(reader, editing=False)
+    )
 
 
 # --- one job ---------------------------------------------------------------------------------
 
 
 async def _job_context(request: Request, session: PageSession, job_id: int) -> dict[str, Any]:
-    services, zone = services_of(request), await plant_zone(request)
+    services, zone = services_of(request), await plant.plant_zone(request)
     job = await jobs.get_job(services=services, actor=session.actor, job_id=job_id)
     task_part = await plant_tasks.job_tasks_context(services, session.actor, job_id)
     return (
-        base_context(session, "jobs", zone)
+        plant.base_context(session, "jobs", zone)
         | task_part
         | {"job": job, "values": job_values(job, zone)}
     )
 
 
-@page_route(action=READ)
+@page_route(action=plant.READ)
 async def job_page(request: Request, session: PageSession) -> Response:
     context = await _job_context(request, session, request.path_params["job_id"])
-    return answer(request, "plant/job.html", context, block="plant")
+    return plant.answer(request, "plant/job.html", context, block="plant")
 
 
-@page_route(action=MANAGE)
+@page_route(action=plant.MANAGE)
 async def save_job(request: Request, session: PageSession) -> Response:
     job_id: int = request.path_params["job_id"]
-    form = await request.form()
-    context = await _job_context(request, session, job_id)
-    url = f"/plant/jobs/{job_id}"
-    try:
-        data = read_job(FormReader(form, context["zone"]), editing=True)
-        job = await jobs.update_job(
-            services=services_of(request),
-            actor=session.actor,
-            job_id=job_id,
-            expected_version=board_forms.version(form),
-            changes=data,
-        )
-    except (FormInvalid, InvalidInput) as exc:
-        context |= {"values": submitted(form), "errors": _errors(exc)}
-        return answer(request, "plant/job.html", context, block="job_form", status=422)
-    except VersionMismatch as exc:
-        message = await stale_message(request, exc, "job")
-        return answer(request, "plant/job.html", context, block="job_form", status=412,
-                      message=message, level="error")  # fmt: skip
-    context |= {"job": job, "values": job_values(job, context["zone"])}
-    return answer(
-        request, "plant/job.html", context, block="job_form", message="Job saved.", redirect=url
-    )
+    update = partial(jobs.update_job, services=services_of(request), actor=session.actor,
+                     job_id=job_id)  # fmt: skip
+    return await plant.saved(
+        request, EDIT, partial(_job_context, request, session, job_id), update=update,
+        read=lambda reader, _: read_job(reader, editing=True), url=f"/plant/jobs/{job_id}",
+        shown=lambda job, page: page | {"job": job, "values": job_values(job, page["zone"])},
+    )  # fmt: skip
 
 
-@page_route(action=MANAGE)
+@page_route(action=plant.MANAGE)
 async def delete_job(request: Request, session: PageSession) -> Response:
-    job_id: int = request.path_params["job_id"]
-
-    async def delete(version: int) -> None:
-        await jobs.delete_job(
-            services=services_of(request), actor=session.actor, job_id=job_id,
-            expected_version=version,
-        )  # fmt: skip
-
-    return await deleted(request, "job", delete, back="/plant/jobs", done="Job deleted.")
+    delete = partial(jobs.delete_job, services=services_of(request), actor=session.actor,
+                     job_id=request.path_params["job_id"])  # fmt: skip
+    return await plant.deleted(request, "job", delete, back="/plant/jobs", done="Job deleted.")
 
 
 routes = [

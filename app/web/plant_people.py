@@ -14,6 +14,7 @@ time; its reason is personal and never reaches the audit trail.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,23 +23,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.services import resources
-from app.services.errors import InvalidInput, VersionMismatch
 from app.services.views import OperatorView
-from app.web import board_forms
+from app.web import plant_render as plant
 from app.web.plant_forms import FormInvalid, FormReader, local, submitted
-from app.web.plant_render import (
-    MANAGE,
-    PAGE_SIZE,
-    READ,
-    answer,
-    base_context,
-    deleted,
-    gone_to,
-    list_query,
-    pager,
-    plant_zone,
-    stale_message,
-)
 from app.web.session import PageSession, page_route, services_of
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -151,59 +138,61 @@ def _row_counts(values: dict[str, str]) -> dict[str, int]:
     }
 
 
-def _errors(exc: FormInvalid | InvalidInput) -> dict[str, str]:
+def _errors(exc: plant.Refused) -> dict[str, str]:
     return exc.errors if isinstance(exc, FormInvalid) else {"form": f"Not saved: {exc.message}."}
 
 
+NEW = plant.PlantForm("plant/operators.html", "new_operator", "operator", _errors,
+                      refused=(FormInvalid,))  # fmt: skip
+EDIT = plant.PlantForm("plant/operator.html", "operator_form", "operator", _errors,
+                       rows=lambda form, _: _row_counts(submitted(form)))  # fmt: skip
+
+
 async def _list_context(request: Request, session: PageSession) -> dict[str, Any]:
-    search, offset = list_query(request)
-    found, total = await resources.list_operators(
-        services=services_of(request),
-        actor=session.actor,
-        skill=None,
-        limit=PAGE_SIZE,
-        offset=offset,
-        search=search or None,
-    )
-    zone = await plant_zone(request)
-    return base_context(session, "operators", zone) | {
-        "operators": found,
-        "search": search,
-        "pages": pager("/plant/operators", search, offset, total),
-    }
+    async def fetch(search: str | None, offset: int) -> tuple[list[OperatorView], int]:
+        return await resources.list_operators(
+            services=services_of(request), actor=session.actor, skill=None,
+            limit=plant.PAGE_SIZE, offset=offset, search=search,
+        )  # fmt: skip
+
+    return await plant.listing(request, session, "operators", "operators", fetch)
 
 
-@page_route(action=READ)
+@page_route(action=plant.READ)
 async def operator_list(request: Request, session: PageSession) -> Response:
     context = await _list_context(request, session)
-    return answer(request, "plant/operators.html", context, block="plant")
+    return plant.answer(request, "plant/operators.html", context, block="plant")
 
 
-@page_route(action=MANAGE)
-async def create_operator(request: Request, session: PageSession) -> Response:
-    form = await request.form()
-    context = await _list_context(request, session)
-    reader = FormReader(form, context["zone"])
+def _read_new(reader: FormReader, _: dict[str, Any]) -> dict[str, Any]:
+    """A new operator is a name; the rest is the operator's own form."""
     name = reader.text("name", required=True)
-    if reader.errors:
-        context |= {"values": submitted(form), "errors": reader.errors}
-        return answer(request, "plant/operators.html", context, block="new_operator", status=422)
-    made = await resources.create_operator(
-        services=services_of(request), actor=session.actor, data={"name": name}
-    )
-    return gone_to(request, f"/plant/operators/{made['id']}", f"{name} added.")
+    reader.done()
+    return {"name": name}
+
+
+@page_route(action=plant.MANAGE)
+async def create_operator(request: Request, session: PageSession) -> Response:
+    async def write(data: dict[str, Any]) -> tuple[str, str]:
+        made = await resources.create_operator(
+            services=services_of(request), actor=session.actor, data=data
+        )
+        return f"/plant/operators/{made['id']}", f"{data['name']} added."
+
+    load = partial(_list_context, request, session)
+    return await plant.created(request, NEW, load, read=_read_new, write=write)
 
 
 async def _operator_context(
     request: Request, session: PageSession, operator_id: int
 ) -> dict[str, Any]:
-    zone = await plant_zone(request)
+    zone = await plant.plant_zone(request)
     operator = await resources.get_operator(
         services=services_of(request), actor=session.actor, operator_id=operator_id
     )
     values = operator_values(operator, zone)
     return (
-        base_context(session, "operators", zone)
+        plant.base_context(session, "operators", zone)
         | _row_counts(values)
         | {
             "operator": operator,
@@ -213,49 +202,30 @@ async def _operator_context(
     )
 
 
-@page_route(action=READ)
+@page_route(action=plant.READ)
 async def operator_page(request: Request, session: PageSession) -> Response:
     context = await _operator_context(request, session, request.path_params["operator_id"])
-    return answer(request, "plant/operator.html", context, block="plant")
+    return plant.answer(request, "plant/operator.html", context, block="plant")
 
 
-@page_route(action=MANAGE)
+@page_route(action=plant.MANAGE)
 async def save_operator(request: Request, session: PageSession) -> Response:
     operator_id: int = request.path_params["operator_id"]
-    form = await request.form()
-    context = await _operator_context(request, session, operator_id)
-    template, block = "plant/operator.html", "operator_form"
-    try:
-        data = read_operator(FormReader(form, context["zone"]))
-        await resources.update_operator(
-            services=services_of(request),
-            actor=session.actor,
-            operator_id=operator_id,
-            expected_version=board_forms.version(form),
-            changes=data,
-        )
-    except (FormInvalid, InvalidInput) as exc:
-        values = submitted(form)
-        context |= _row_counts(values) | {"values": values, "errors": _errors(exc)}
-        return answer(request, template, context, block=block, status=422)
-    except VersionMismatch as exc:
-        message = await stale_message(request, exc, "operator")
-        return answer(request, template, context, block=block, status=412, message=message,
-                      level="error")  # fmt: skip
-    context = await _operator_context(request, session, operator_id)
-    return answer(request, template, context, block=block, message="Operator saved.",
-                  redirect=f"/plant/operators/{operator_id}")  # fmt: skip
+    update = partial(resources.update_operator, services=services_of(request),
+                     actor=session.actor, operator_id=operator_id)  # fmt: skip
+    return await plant.saved(
+        request, EDIT, partial(_operator_context, request, session, operator_id), update=update,
+        read=lambda reader, _: read_operator(reader), url=f"/plant/operators/{operator_id}",
+    )  # fmt: skip
 
 
-@page_route(action=MANAGE)
+@page_route(action=plant.MANAGE)
 async def delete_operator(request: Request, session: PageSession) -> Response:
-    async def delete(version: int) -> None:
-        await resources.delete_operator(
-            services=services_of(request), actor=session.actor,
-            operator_id=request.path_params["operator_id"], expected_version=version,
-        )  # fmt: skip
-
-    return await deleted(
+    delete = partial(
+        resources.delete_operator, services=services_of(request), actor=session.actor,
+        operator_id=request.path_params["operator_id"],
+    )  # fmt: skip
+    return await plant.deleted(
         request, "operator", delete, back="/plant/operators", done="Operator deleted."
     )
 

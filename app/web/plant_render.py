@@ -9,28 +9,57 @@ with what is here); only `resources.manage` (managers, admins) may change them.
 
 A stale save (`VersionMismatch`) is refused as the board refuses a stale move:
 by the name of whoever changed it, and the form then shows their version.
+Every page's list, create, save and delete go through `listing`, `created`,
+`saved` and `deleted` here; a page says only what its form holds
+(`PlantForm`) and which service call writes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.services import board as board_service
-from app.services.errors import StateConflict, VersionMismatch
+from app.services.errors import InvalidInput, ServiceError, StateConflict, VersionMismatch
 from app.web import board_forms
+from app.web.plant_forms import FormInvalid, FormReader, submitted
 from app.web.session import PageSession, services_of
 from app.web.templates import notice_html, render, wants_fragment
 
 PAGE_SIZE = 50
 READ = "plan.read"
 MANAGE = "resources.manage"
+
+Refused = FormInvalid | ServiceError
+V = TypeVar("V")  # the row a service's update answers
+# a form read whole, beside what its page shows (a task's predecessors are its siblings)
+Reading = Callable[[FormReader, dict[str, Any]], dict[str, Any]]
+
+
+def _no_rows(form: FormData, context: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class PlantForm:
+    """One plant form: where it stands and how a refused save shows again."""
+
+    template: str
+    block: str
+    noun: str  # "machine": "Machine saved.", "… changed this machine while you were editing it."
+    errors: Callable[[Refused], dict[str, str]]  # the problems by field
+    # what else a refused form shows again: as many rows as were sent
+    rows: Callable[[FormData, dict[str, Any]], dict[str, Any]] = _no_rows
+    # the refusals shown on the form; any other service error is the error page
+    refused: tuple[type[Refused], ...] = (FormInvalid, InvalidInput)
 
 
 async def plant_zone(request: Request) -> ZoneInfo:
@@ -138,19 +167,91 @@ def list_query(request: Request) -> tuple[str, int]:
 async def deleted(
     request: Request,
     noun: str,
-    delete: Callable[[int], Awaitable[None]],
+    delete: Callable[..., Awaitable[None]],
     *,
     back: str,
     done: str,
 ) -> Response:
-    """The answer to a delete form: `delete(version)` with the version the page showed;
-    refused by name when someone changed it meanwhile, or with what still depends on it."""
+    """The answer to a delete form: the service's `delete(expected_version=)` with the version
+    the page showed; refused by name when someone changed it meanwhile, or with what still
+    depends on it."""
     form = await request.form()
     try:
-        await delete(board_forms.version(form))
+        await delete(expected_version=board_forms.version(form))
     except VersionMismatch as exc:
         message = await stale_message(request, exc, noun, then="Nothing was deleted.")
         return refusal(request, message, exc.status)
     except StateConflict as exc:
         return refusal(request, f"Not deleted: {exc.message}.", exc.status)
     return gone_to(request, back, done)
+
+
+async def listing(
+    request: Request,
+    session: PageSession,
+    tab: str,
+    key: str,
+    fetch: Callable[[str | None, int], Awaitable[tuple[Sequence[object], int]]],
+) -> dict[str, Any]:
+    """A list page's context: `fetch(search, offset)` a page of rows (as `key`) and the total."""
+    search, offset = list_query(request)
+    found, total = await fetch(search or None, offset)
+    zone = await plant_zone(request)
+    return base_context(session, tab, zone) | {
+        key: found,
+        "search": search,
+        "pages": pager(f"/plant/{tab}", search, offset, total),
+    }
+
+
+async def created(
+    request: Request,
+    form: PlantForm,
+    load: Callable[[], Awaitable[dict[str, Any]]],
+    *,
+    read: Reading,
+    write: Callable[[dict[str, Any]], Awaitable[tuple[str, str]]],
+) -> Response:
+    """The answer to a "new" form on the page `load()` shows: `write(data)` answers where the
+    new row's page is and what to say; a refused form comes back with its problems by field."""
+    sent = await request.form()
+    context = await load()
+    try:
+        url, message = await write(read(FormReader(sent, context["zone"]), context))
+    except form.refused as exc:
+        context |= {"values": submitted(sent), "errors": form.errors(exc)}
+        return answer(request, form.template, context, block=form.block, status=422)
+    return gone_to(request, url, message)
+
+
+async def saved(
+    request: Request,
+    form: PlantForm,
+    load: Callable[[], Awaitable[dict[str, Any]]],
+    *,
+    read: Reading,
+    update: Callable[..., Awaitable[V]],
+    url: str,
+    shown: Callable[[V, dict[str, Any]], dict[str, Any]] | None = None,
+) -> Response:
+    """The answer to an edit form on the page `load()` shows: the form read whole, then the
+    service's `update(expected_version=, changes=)` with the version the page showed. The
+    saved row is shown by `load()` again, or by `shown(row, context)` from what `update`
+    answered. A refused form comes back with its problems by field; a stale one by the name
+    of whoever changed it meanwhile."""
+    sent = await request.form()
+    context = await load()
+    try:
+        data = read(FormReader(sent, context["zone"]), context)
+        row = await update(expected_version=board_forms.version(sent), changes=data)
+    except form.refused as exc:
+        context |= {"values": submitted(sent), "errors": form.errors(exc)}
+        context |= form.rows(sent, context)
+        return answer(request, form.template, context, block=form.block, status=422)
+    except VersionMismatch as exc:
+        message = await stale_message(request, exc, form.noun)
+        return answer(request, form.template, context, block=form.block, status=412,
+                      message=message, level="error")  # fmt: skip
+    fresh = await load() if shown is None else shown(row, context)
+    message = f"{form.noun.capitalize()} saved."
+    return answer(request, form.template, fresh, block=form.block, message=message, redirect=url)

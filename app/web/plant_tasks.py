@@ -13,6 +13,7 @@ there (`task_alternatives`); other capable machines take the task's minutes.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -23,9 +24,8 @@ from starlette.routing import Route
 from app.domain.bounds import MAX_INT32
 from app.services import board as board_service, jobs, tasks
 from app.services.context import Actor, Services
-from app.services.errors import InvalidInput, VersionMismatch
+from app.services.errors import InvalidInput
 from app.services.views import TaskView
-from app.web import board_forms
 from app.web.plant_forms import (
     MAX_DURATION,
     FormInvalid,
@@ -37,11 +37,13 @@ from app.web.plant_forms import (
 from app.web.plant_render import (
     MANAGE,
     READ,
+    PlantForm,
+    Refused,
     answer,
     base_context,
     deleted,
     plant_zone,
-    stale_message,
+    saved,
 )
 from app.web.session import PageSession, page_route, services_of
 
@@ -101,7 +103,7 @@ def task_values(task: TaskView, siblings: set[int]) -> dict[str, str]:
     return values
 
 
-def _errors(exc: FormInvalid | InvalidInput) -> dict[str, str]:
+def _errors(exc: Refused) -> dict[str, str]:
     if isinstance(exc, FormInvalid):
         return exc.errors
     if "predecessor" in exc.message or "precede" in exc.message:
@@ -196,42 +198,30 @@ async def task_page(request: Request, session: PageSession) -> Response:
     return answer(request, "plant/task.html", context, block="plant")
 
 
+def _rows(form: FormData, page: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "checked": set(checked_ids(form, "pred")),
+        "routing_rows": max(page["routing_rows"], len(row_indexes(form, "alt"))),
+    }
+
+
+EDIT = PlantForm("plant/task.html", "task_form", "task", _errors, rows=_rows)
+
+
 @page_route(action=MANAGE)
 async def save_task(request: Request, session: PageSession) -> Response:
     task_id: int = request.path_params["task_id"]
     form = await request.form()
-    context = await _task_context(request, session, task_id)
-    siblings = {t["id"] for t in context["siblings"]}
-    try:
-        data = read_task(FormReader(form, context["zone"]), form, siblings)
-        await tasks.update_task(
-            services=services_of(request),
-            actor=session.actor,
-            task_id=task_id,
-            expected_version=board_forms.version(form),
-            changes=data,
-        )
-    except (FormInvalid, InvalidInput) as exc:
-        context |= {
-            "values": submitted(form),
-            "errors": _errors(exc),
-            "checked": set(checked_ids(form, "pred")),
-            "routing_rows": max(context["routing_rows"], len(row_indexes(form, "alt"))),
-        }
-        return answer(request, "plant/task.html", context, block="task_form", status=422)
-    except VersionMismatch as exc:
-        message = await stale_message(request, exc, "task")
-        return answer(request, "plant/task.html", context, block="task_form", status=412,
-                      message=message, level="error")  # fmt: skip
-    context = await _task_context(request, session, task_id)
-    return answer(
-        request,
-        "plant/task.html",
-        context,
-        block="task_form",
-        message="Task saved.",
-        redirect=f"/plant/tasks/{task_id}",
-    )
+
+    def read(reader: FormReader, page: dict[str, Any]) -> dict[str, Any]:
+        return read_task(reader, form, {t["id"] for t in page["siblings"]})
+
+    update = partial(tasks.update_task, services=services_of(request), actor=session.actor,
+                     task_id=task_id)  # fmt: skip
+    return await saved(
+        request, EDIT, partial(_task_context, request, session, task_id), update=update,
+        read=read, url=f"/plant/tasks/{task_id}",
+    )  # fmt: skip
 
 
 @page_route(action=MANAGE)
@@ -239,12 +229,7 @@ async def delete_task(request: Request, session: PageSession) -> Response:
     task_id: int = request.path_params["task_id"]
     services = services_of(request)
     task = await tasks.get_task(services=services, actor=session.actor, task_id=task_id)
-
-    async def delete(version: int) -> None:
-        await tasks.delete_task(
-            services=services, actor=session.actor, task_id=task_id, expected_version=version
-        )
-
+    delete = partial(tasks.delete_task, services=services, actor=session.actor, task_id=task_id)
     back, done = f"/plant/jobs/{task['job_id']}", f"Task {task['name']} deleted."
     return await deleted(request, "task", delete, back=back, done=done)
 

@@ -8,15 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.crud import EntityOps, add_item_routes
-from app.api.deps import (
-    PageQuery,
-    actor_of,
-    json_response,
-    page,
-    path_id,
-    services_of,
-)
-from app.api.endpoint import ApiRouter, read_body, read_query
+from app.api.deps import PageQuery, actor_of, json_response, path_id, services_of
+from app.api.endpoint import ApiRouter, read_body
 from app.api.schemas import (
     BreakdownIn,
     EquipmentIn,
@@ -24,7 +17,6 @@ from app.api.schemas import (
     EquipmentPatch,
     EquipmentStatusIn,
     EquipmentStatusOut,
-    Page,
 )
 from app.services import breakdowns, resources
 
@@ -38,40 +30,22 @@ class EquipmentQuery(PageQuery):
     capability: str | None = None
 
 
-@api.get(
-    "", summary="List equipment", tag="equipment", query=EquipmentQuery, response=Page[EquipmentOut]
-)
-async def list_equipment(request: Request) -> Response:
-    q = read_query(request, EquipmentQuery)
-    items, total = await resources.list_equipment(
-        services=services_of(request),
-        actor=await actor_of(request),
-        type=q.type,
-        status=q.status,
-        capability=q.capability,
-        limit=q.limit,
-        offset=q.offset,
-    )
-    return json_response(page(items, total, q))
-
-
 add_item_routes(
     api,
     noun="equipment",
     tag="equipment",
+    query=EquipmentQuery,
     create_model=EquipmentIn,
     patch_model=EquipmentPatch,
     out_model=EquipmentOut,
     ops=EntityOps(
-        get=lambda s, a, i: resources.get_equipment(services=s, actor=a, equipment_id=i),
-        create=lambda s, a, data: resources.create_equipment(services=s, actor=a, data=data),
-        update=lambda s, a, i, v, changes: resources.update_equipment(
-            services=s, actor=a, equipment_id=i, expected_version=v, changes=changes
-        ),
-        delete=lambda s, a, i, v: resources.delete_equipment(
-            services=s, actor=a, equipment_id=i, expected_version=v
-        ),
+        list=resources.list_equipment,
+        get=resources.get_equipment,
+        create=resources.create_equipment,
+        update=resources.update_equipment,
+        delete=resources.delete_equipment,
     ),
+    list_summary="List equipment",
     delete_summary="Delete equipment without assignments (status changes are audited on PATCH)",
 )
 

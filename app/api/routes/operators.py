@@ -8,17 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.crud import EntityOps, add_item_routes
-from app.api.deps import (
-    PageQuery,
-    actor_of,
-    if_match,
-    json_response,
-    page,
-    path_id,
-    services_of,
-)
-from app.api.endpoint import ApiRouter, read_query
-from app.api.schemas import OperatorIn, OperatorOut, OperatorPatch, Page
+from app.api.deps import PageQuery, actor_of, if_match, json_response, path_id, services_of
+from app.api.endpoint import ApiRouter
+from app.api.schemas import OperatorIn, OperatorOut, OperatorPatch
 from app.services import personal_data, resources
 
 api = ApiRouter("/operators")
@@ -29,42 +21,22 @@ class OperatorQuery(PageQuery):
     skill: str | None = None
 
 
-@api.get(
-    "",
-    summary="List operators (operators see only themselves)",
-    tag="operators",
-    query=OperatorQuery,
-    response=Page[OperatorOut],
-)
-async def list_operators(request: Request) -> Response:
-    q = read_query(request, OperatorQuery)
-    items, total = await resources.list_operators(
-        services=services_of(request),
-        actor=await actor_of(request),
-        skill=q.skill,
-        limit=q.limit,
-        offset=q.offset,
-    )
-    return json_response(page(items, total, q))
-
-
 add_item_routes(
     api,
     noun="operator",
     tag="operators",
+    query=OperatorQuery,
     create_model=OperatorIn,
     patch_model=OperatorPatch,
     out_model=OperatorOut,
     ops=EntityOps(
-        get=lambda s, a, i: resources.get_operator(services=s, actor=a, operator_id=i),
-        create=lambda s, a, data: resources.create_operator(services=s, actor=a, data=data),
-        update=lambda s, a, i, v, changes: resources.update_operator(
-            services=s, actor=a, operator_id=i, expected_version=v, changes=changes
-        ),
-        delete=lambda s, a, i, v: resources.delete_operator(
-            services=s, actor=a, operator_id=i, expected_version=v
-        ),
+        list=resources.list_operators,
+        get=resources.get_operator,
+        create=resources.create_operator,
+        update=resources.update_operator,
+        delete=resources.delete_operator,
     ),
+    list_summary="List operators (operators see only themselves)",
     delete_summary="Delete an operator without assignments",
 )
 

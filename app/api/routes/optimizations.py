@@ -12,6 +12,9 @@ Progress and outcome of any of them: GET /queue/{run_id}.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
@@ -69,20 +72,37 @@ def queued(run_id: str) -> Response:
     return json_response({"run_id": run_id, "status_url": f"/api/v1/queue/{run_id}"}, status=202)
 
 
-@api.post(
+def _queues(
+    path: str,
+    name: str,
+    start: Callable[..., Awaitable[str]],
+    *,
+    body: type[BaseModel],
+    summary: str,
+    tag: str,
+    **meta: Any,
+) -> None:
+    """A route that queues a run: its body's fields are `start`'s keywords; 202 and the run."""
+
+    async def run(request: Request) -> Response:
+        sent = await read_body(request, body)
+        run_id = await start(
+            services=services_of(request), actor=await actor_of(request), **sent.model_dump()
+        )
+        return queued(run_id)
+
+    run.__name__ = name
+    api.post(path, summary=summary, tag=tag, body=body, response=Queued, status=202, **meta)(run)
+
+
+_queues(
     "/optimizations",
+    "start_optimization",
+    optimizer_runs.start_optimization,
+    body=OptimizationIn,
     summary="Start an optimizer run; it ends in a draft",
     tag="optimizer",
-    body=OptimizationIn,
-    response=Queued,
-    status=202,
 )
-async def start_optimization(request: Request) -> Response:
-    body = await read_body(request, OptimizationIn)
-    run_id = await optimizer_runs.start_optimization(
-        services=services_of(request), actor=await actor_of(request), **body.model_dump()
-    )
-    return queued(run_id)
 
 
 @api.get(
@@ -141,55 +161,30 @@ async def discard_draft(request: Request) -> Response:
     return no_content()
 
 
-@api.post(
+_queues(
     "/bulk/unschedule-job",
+    "bulk_unschedule_job",
+    bulk.unschedule_job,
+    body=UnscheduleJobIn,
     summary="Move every open task of a job back to the tray (queued)",
     tag="bulk",
-    body=UnscheduleJobIn,
-    response=Queued,
-    status=202,
     errors=(404,),
 )
-async def bulk_unschedule_job(request: Request) -> Response:
-    body = await read_body(request, UnscheduleJobIn)
-    run_id = await bulk.unschedule_job(
-        services=services_of(request), actor=await actor_of(request), job_id=body.job_id
-    )
-    return queued(run_id)
-
-
-@api.post(
+_queues(
     "/bulk/shift-job",
+    "bulk_shift_job",
+    bulk.shift_job,
+    body=ShiftJobIn,
     summary="Shift every open task of a job by some minutes (queued)",
     tag="bulk",
-    body=ShiftJobIn,
-    response=Queued,
-    status=202,
     errors=(404,),
 )
-async def bulk_shift_job(request: Request) -> Response:
-    body = await read_body(request, ShiftJobIn)
-    run_id = await bulk.shift_job(
-        services=services_of(request),
-        actor=await actor_of(request),
-        job_id=body.job_id,
-        minutes=body.minutes,
-    )
-    return queued(run_id)
-
-
-@api.post(
+_queues(
     "/bulk/clear-equipment",
+    "bulk_clear_equipment",
+    bulk.clear_equipment,
+    body=ClearEquipmentIn,
     summary="Move every open task off a machine: to a free capable one, else to the tray",
     tag="bulk",
-    body=ClearEquipmentIn,
-    response=Queued,
-    status=202,
     errors=(404,),
 )
-async def bulk_clear_equipment(request: Request) -> Response:
-    body = await read_body(request, ClearEquipmentIn)
-    run_id = await bulk.clear_equipment(
-        services=services_of(request), actor=await actor_of(request), equipment_id=body.equipment_id
-    )
-    return queued(run_id)

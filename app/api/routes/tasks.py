@@ -6,23 +6,14 @@ from pydantic import ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api.crud import EntityOps, add_item_routes
-from app.api.deps import (
-    PageQuery,
-    actor_of,
-    if_match,
-    json_response,
-    page,
-    path_id,
-    services_of,
-)
-from app.api.endpoint import ApiRouter, read_body, read_query
+from app.api.crud import EntityOps, add_item_routes, query_fields
+from app.api.deps import PageQuery, actor_of, if_match, json_response, path_id, services_of
+from app.api.endpoint import ApiRouter, read_body
 from app.api.schemas import (
     UTC,
     AssignmentIn,
     AssignmentResult,
     Id,
-    Page,
     TaskActionIn,
     TaskIn,
     TaskOut,
@@ -46,43 +37,23 @@ class TaskQuery(PageQuery):
     ends_after: UTC | None = None
 
 
-@api.get(
-    "",
-    summary="List tasks (operators: only their own)",
-    tag="tasks",
-    query=TaskQuery,
-    response=Page[TaskOut],
-)
-async def list_tasks(request: Request) -> Response:
-    q = read_query(request, TaskQuery)
-    filters = tasks.TaskFilter(**q.model_dump(exclude={"limit", "offset"}))
-    items, total = await tasks.list_tasks(
-        services=services_of(request),
-        actor=await actor_of(request),
-        filters=filters,
-        limit=q.limit,
-        offset=q.offset,
-    )
-    return json_response(page(items, total, q))
-
-
 add_item_routes(
     api,
     noun="task",
     tag="tasks",
+    query=TaskQuery,
     create_model=TaskIn,
     patch_model=TaskPatch,
     out_model=TaskOut,
     ops=EntityOps(
-        get=lambda s, a, i: tasks.get_task(services=s, actor=a, task_id=i),
-        create=lambda s, a, data: tasks.create_task(services=s, actor=a, data=data),
-        update=lambda s, a, i, v, changes: tasks.update_task(
-            services=s, actor=a, task_id=i, expected_version=v, changes=changes
-        ),
-        delete=lambda s, a, i, v: tasks.delete_task(
-            services=s, actor=a, task_id=i, expected_version=v
-        ),
+        list=tasks.list_tasks,
+        get=tasks.get_task,
+        create=tasks.create_task,
+        update=tasks.update_task,
+        delete=tasks.delete_task,
     ),
+    list_summary="List tasks (operators: only their own)",
+    filters=lambda q: {"filters": tasks.TaskFilter(**query_fields(q))},
     delete_summary="Delete a task that has not started",
 )
 
