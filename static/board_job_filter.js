@@ -34,45 +34,20 @@
   }
 
   function show(results, error) {
-    var results_list = list();
     state.results = results;
     state.active = results.length ? 0 : -1;
-    results_list.innerHTML = "";
-    if (error || !results.length) {
-      var empty = document.createElement("li");
-      empty.className = "search-empty";
-      empty.setAttribute("role", "option");
-      empty.setAttribute("aria-disabled", "true");
-      empty.textContent = error || "No job matches.";
-      results_list.appendChild(empty);
-    }
-    results.forEach(function (hit, index) {
-      var li = document.createElement("li");
-      li.id = "job-hit-" + index;
-      li.className = "search-hit job-hit";
-      li.setAttribute("role", "option");
-      li.dataset.index = String(index);
-      var label = document.createElement("span");
-      label.className = "hit-label";
-      label.textContent = hit.label;
-      var detail = document.createElement("span");
-      detail.className = "hit-detail";
-      detail.textContent = hit.detail;
-      li.appendChild(label); li.appendChild(detail);
-      results_list.appendChild(li);
+    window.taktCombobox.fill(list(), input(), results, {
+      error: error,
+      none: "No job matches.",
+      idPrefix: "job-hit-",
+      className: function () { return "search-hit job-hit"; },
+      parts: function (hit) { return [["hit-label", hit.label], ["hit-detail", hit.detail]]; },
     });
-    results_list.hidden = false;
-    input().setAttribute("aria-expanded", "true");
     markActive();
   }
 
   function markActive() {
-    var box = input();
-    list().querySelectorAll(".job-hit").forEach(function (li) {
-      var on = Number(li.dataset.index) === state.active;
-      li.setAttribute("aria-selected", on ? "true" : "false");
-      if (on) { box.setAttribute("aria-activedescendant", li.id); li.scrollIntoView({ block: "nearest" }); }
-    });
+    window.taktCombobox.mark(list(), input(), ".job-hit", state.active);
   }
 
   /* Filter the board by this job ("" for all jobs): the form sends it. */

@@ -136,50 +136,28 @@
   var KIND = { job: "Order", task: "Task", operator: "Operator", equipment: "Equipment" };
 
   function showResults(results, error) {
-    var list = searchList();
     search.results = results;
     search.active = results.length ? 0 : -1;
-    list.innerHTML = "";
-    if (error || !results.length) {
-      var empty = document.createElement("li");
-      empty.className = "search-empty";
-      empty.setAttribute("role", "option");
-      empty.setAttribute("aria-disabled", "true");
-      empty.textContent = error || "Nothing matches.";
-      list.appendChild(empty);
-    }
-    results.forEach(function (hit, index) {
-      var li = document.createElement("li");
-      li.id = "search-hit-" + index;
-      li.className = "search-hit kind-" + hit.kind;
-      li.setAttribute("role", "option");
-      li.dataset.index = String(index);
-      var kind = document.createElement("span");
-      kind.className = "hit-kind";
-      kind.textContent = KIND[hit.kind] || hit.kind;
-      var label = document.createElement("span");
-      label.className = "hit-label";
-      label.textContent = hit.label;
-      var detail = document.createElement("span");
-      detail.className = "hit-detail";
-      detail.textContent = hit.detail + (hit.kind === "job" || hit.kind === "task"
-        ? (hit.start ? "" : " · not scheduled") : "");
-      li.appendChild(kind); li.appendChild(label); li.appendChild(detail);
-      list.appendChild(li);
+    window.taktCombobox.fill(searchList(), searchInput(), results, {
+      error: error,
+      none: "Nothing matches.",
+      idPrefix: "search-hit-",
+      className: function (hit) { return "search-hit kind-" + hit.kind; },
+      parts: function (hit) {
+        var unplanned = (hit.kind === "job" || hit.kind === "task") && !hit.start;
+        return [
+          ["hit-kind", KIND[hit.kind] || hit.kind],
+          ["hit-label", hit.label],
+          ["hit-detail", hit.detail + (unplanned ? " · not scheduled" : "")],
+        ];
+      },
     });
-    list.hidden = false;
-    searchInput().setAttribute("aria-expanded", "true");
     markActive();
     announce(results.length ? results.length + " results" : "Nothing matches.");
   }
 
   function markActive() {
-    var input = searchInput();
-    searchList().querySelectorAll(".search-hit").forEach(function (li) {
-      var on = Number(li.dataset.index) === search.active;
-      li.setAttribute("aria-selected", on ? "true" : "false");
-      if (on) { input.setAttribute("aria-activedescendant", li.id); li.scrollIntoView({ block: "nearest" }); }
-    });
+    window.taktCombobox.mark(searchList(), searchInput(), ".search-hit", search.active);
   }
 
   function choose(index) {
