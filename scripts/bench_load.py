@@ -541,6 +541,10 @@ def main() -> int:
         database_url = stack.enter_context(throwaway_postgres())
         redis_url = stack.enter_context(throwaway_redis())
         env = app_env(database_url, Path(tmp) / "var") | {"REDIS_URL": redis_url}
+        # The clients log in once: their access tokens outlive the run (a soak's 35 minutes
+        # outlived the default 30, and every request after that was refused 401).
+        minutes = args.seconds // 60 + 30
+        env["TAKT_ACCESS_TOKEN_MINUTES"] = str(max(30, minutes))
         _run([str(BIN / "takt"), "migrate"], env)
         _run([str(BIN / "takt"), "demo", "--size", "large"], env)
         operator_accounts(database_url, 320)
