@@ -82,6 +82,15 @@
     });
   }
 
+  function firstBarOf(jobId) {
+    var bars = document.querySelectorAll('#bars .bar[data-job-id="' + jobId + '"]:not(.ghost)');
+    var first = null;
+    bars.forEach(function (bar) {
+      if (!first || bar.dataset.start < first.dataset.start) first = bar;
+    });
+    return first;
+  }
+
   function showBarInWindow(taskId) {
     var bar = document.getElementById("bar-" + taskId);
     return !!bar && showBar(taskId);
@@ -166,6 +175,10 @@
     closeResults();
     searchInput().value = hit.label;
     if (hit.rows) { showRow(hit.rows, hit.id); return; }
+    // An order with bars in sight is shown where it is: its first bar in this window, not
+    // its earliest task, which may lie in the week before (early on a Monday).
+    var inSight = hit.kind === "job" && firstBarOf(hit.id);
+    if (inSight) { showBar(inSight.dataset.taskId); return; }
     if (hit.task_id) jumpTo(hit.task_id, hit.start);
   }
 
