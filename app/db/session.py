@@ -4,6 +4,12 @@ Writes and reads are opened separately: on SQLite a write transaction starts
 with `BEGIN IMMEDIATE` so two writers queue on the lock (busy timeout) instead
 of failing half-way with "database is locked"; reads never take that lock.
 On PostgreSQL both use the same pooled engine.
+
+A read that must be of one revision (the board, its live changes, its
+conflicts) opens a `snapshot()`: on PostgreSQL a REPEATABLE READ, read-only
+transaction, since READ COMMITTED sees each statement's own moment and a
+change committed half-way through would mix two revisions; on SQLite every
+read transaction already sees one snapshot from its first read on.
 """
 
 from __future__ import annotations
@@ -40,11 +46,27 @@ class Database:
             )
             self.write_engine = self.engine
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._snapshot = (
+            self._reader
+            if self.is_sqlite
+            else async_sessionmaker(
+                self.engine.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                ),
+                expire_on_commit=False,
+            )
+        )
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._reader() as session:
+            yield session
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction whose statements all see the same committed state."""
+        async with self._snapshot() as session, session.begin():
             yield session
 
     @asynccontextmanager

@@ -79,7 +79,7 @@ async def board_changes(
     strip) of its `rows` among those the change touched."""
     require(actor, "plan.read")
     schedule_id = await services.live_schedule_id()
-    async with services.db.read() as session, session.begin():
+    async with services.db.snapshot() as session:
         revision = await schedule_revision(session, schedule_id)
         resources = await rows_of(session, scope)
         shown = {resource.id for resource in resources}

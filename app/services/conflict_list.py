@@ -124,7 +124,7 @@ async def window_conflicts(
     if len(after) > AFTER_MAX or not after.isprintable():
         raise InvalidInput("after is the data-order of the last item shown", {"field": "after"})
     schedule_id = await services.live_schedule_id()
-    async with services.db.read() as session, session.begin():
+    async with services.db.snapshot() as session:
         revision = await schedule_revision(session, schedule_id)
         shown = {resource.id for resource in await rows_of(session, scope)}
         visible = await bar_ids(session, schedule_id, scope, shown)
