@@ -15,7 +15,9 @@ re-render of the operator's unchanged list, and an unchanged list is not sent.
 On (re)connect the client says the revision its page shows (`since`); if the
 plan has moved on, it gets its list as it is now. The same protocol as the
 board's (static/live.js drives both): a resume message on the socket, `since`
-or Last-Event-ID on the stream, `since` on a poll.
+or Last-Event-ID on the stream, `since` on a poll; and the same transport
+(transport.py: admission, heartbeats, closing), which only ever asks this feed
+`next_updates()`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -171,6 +174,7 @@ def may_follow(actor: Actor) -> bool:
 
 
 def refusal(actor: Actor) -> str | None:
+    """Why `actor` may not follow this channel (None: it may)."""
     return None if may_follow(actor) else "only operators have a My tasks channel"
 
 
@@ -178,14 +182,7 @@ def routes(render: RenderOwnList) -> list[BaseRoute]:
     """The channel's routes, rendering with `render` (app/web/my_render.py)."""
 
     async def my_socket(websocket: WebSocket) -> None:
-        async def serve(websocket: WebSocket, live: Live, identity: Identity, since: int) -> None:
-            feed, ticket = _follow(live, identity, render, since)
-            async with feed:
-                reading = _read(websocket, feed)
-                await exchange(
-                    websocket, feed, reading, live=live, ticket=ticket, answer_every_wake=True
-                )
-
+        serve = partial(_serve, render)
         await serve_socket(
             websocket, channel="operator", refusal=refusal, resume=_resume, serve=serve
         )
@@ -230,6 +227,15 @@ async def _resume(websocket: WebSocket, services: Services) -> int:
     if not isinstance(since, int) or isinstance(since, bool) or since < 0:
         raise Refused(POLICY_VIOLATION, RESUME)
     return since
+
+
+async def _serve(
+    render: RenderOwnList, websocket: WebSocket, live: Live, identity: Identity, since: int
+) -> None:
+    feed, ticket = _follow(live, identity, render, since)
+    async with feed:
+        reading = _read(websocket, feed)
+        await exchange(websocket, feed, reading, live=live, ticket=ticket, answer_every_wake=True)
 
 
 async def _read(websocket: WebSocket, feed: OperatorFeed) -> None:
