@@ -29,7 +29,8 @@ import logging
 import signal
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Protocol
@@ -43,9 +44,10 @@ from app.auth.tokens import live_access_actor
 from app.db import tables
 from app.realtime.feed import Feed, RenderChanges, RenderRefresh
 from app.realtime.fragments import Fragments
-from app.realtime.presence import Presence
+from app.realtime.presence import Presence, Seat
 from app.realtime.session_watch import SessionWatch, Ticket
 from app.realtime.shared_render import SharedRenders
+from app.services.access import allowed
 from app.services.board import plant_timezone
 from app.services.board_view import BoardView, window_start
 from app.services.context import Actor, Services
@@ -136,6 +138,23 @@ class Live:
             feed.wake.set()
         return feed
 
+    @asynccontextmanager
+    async def attending(self, identity: Identity, feed: Feed, since: int) -> AsyncIterator[Seat]:
+        """A board connection while it is open: seated in presence (which its feed sends
+        along), subscribed, and resumed from `since`; the seat carries what it drags."""
+        schedule_id = await self.services.live_schedule_id()
+        with self.presence.seat(
+            schedule_id,
+            user_id=identity.actor.user_id or 0,
+            name=identity.name,
+            on_change=feed.extras_changed,
+        ) as seat:
+            feed.extras = lambda: seat.render(me=identity.actor.user_id)
+            feed.extras_changed()
+            async with feed.listening():
+                feed.resume(since, feed.view)
+                yield seat
+
     def watch(self, identity: Identity, wake: asyncio.Event | None = None) -> Ticket:
         """A ticket that is ended (and `wake` set) when this connection's session ends."""
         return self.sessions.watch(
@@ -224,6 +243,11 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def board_refusal(actor: Actor) -> str | None:
+    """Why `actor` may not follow the board (None: it may)."""
+    return None if allowed(actor, "plan.read") else f"role {actor.role!r} may not follow the board"
 
 
 def live_of(conn: HTTPConnection) -> Live:

@@ -15,51 +15,45 @@ re-render of the operator's unchanged list, and an unchanged list is not sent.
 On (re)connect the client says the revision its page shows (`since`); if the
 plan has moved on, it gets its list as it is now. The same protocol as the
 board's (static/live.js drives both): a resume message on the socket, `since`
-or Last-Event-ID on the stream, `since` on a poll.
+or Last-Event-ID on the stream, `since` on a poll; and the same transport
+(transport.py: admission, heartbeats, closing), which only ever asks this feed
+`next_updates()`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import suppress
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app import tracing
-from app.http_errors import error_response
-from app.observability import WEBSOCKETS
-from app.realtime.feed import RESUBSCRIBE_DELAYS_S, Update, render_failed, retry_delay
+from app.realtime.feed import Update, render_failed, retry_delay
+from app.realtime.feeds import follow
 from app.realtime.hub import Message
-from app.realtime.live import Identity, identify, live_of, since_of
+from app.realtime.live import Identity, Live
 from app.realtime.session_watch import Ticket
-from app.realtime.sse import HEARTBEAT_S as SSE_HEARTBEAT_S, MAX_STREAM_S, RETRY_MS, sse_event
-from app.realtime.ws import (
-    HEARTBEAT,
-    HEARTBEAT_S,
-    INTERNAL_ERROR,
+from app.realtime.transport import (
     POLICY_VIOLATION,
     RESUME_WAIT_S,
-    SERVICE_RESTART,
-    SIGNED_OUT,
     Refused,
-    identify_or_refuse,
-    same_origin,
+    admit_request,
+    exchange,
+    serve_socket,
+    update_stream,
 )
 from app.services.access import allowed
 from app.services.context import Actor, Services
 from app.services.write_path import schedule_channel
 
-log = logging.getLogger(__name__)
-
 MAX_FRAME = 4 * 1024
+RESUME = 'expected {"type": "resume", "since": N}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +118,12 @@ class OperatorFeed:
             self._trace = tracing.carried(message)  # the newest change's trace (app/tracing.py)
             self.wake.set()
 
-    async def next_update(self) -> Update | None:
+    async def next_updates(self) -> list[Update]:
         """The list, if it changed since it was last sent (or since the page's revision)."""
+        update = await self._next_update()
+        return [] if update is None else [update]
+
+    async def _next_update(self) -> Update | None:
         self.wake.clear()
         if not self._due:
             return None
@@ -153,28 +151,16 @@ class OperatorFeed:
     async def listen(self) -> None:
         """Feed hub messages into `note()` until cancelled; resubscribe if the hub fails us."""
         channel = schedule_channel(await self.services.live_schedule_id())
-        attempt = 0
-        while True:
-            try:
-                async with self.services.hub.subscribe(channel) as subscription:
-                    if attempt:
-                        self.note({"kind": "resync"})
-                    self._subscribed.set()
-                    attempt = 0
-                    async for message in subscription:
-                        self.note(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("operator feed: subscription to %s failed", channel)
-                self._subscribed.set()
-                await asyncio.sleep(RESUBSCRIBE_DELAYS_S[min(attempt, 4)])
-                attempt += 1
+        await follow(
+            self.services.hub, channel, self.note, who="operator feed", subscribed=self._subscribed
+        )
 
     async def __aenter__(self) -> OperatorFeed:
-        """Subscribed from here on, so nothing committed later is missed."""
+        """Subscribed from here on, so nothing committed later is missed; the first
+        turn sends the list if the page is behind it (else a socket's heartbeat)."""
         self._reader = asyncio.create_task(self.listen())
         await self._subscribed.wait()
+        self.wake.set()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -187,17 +173,27 @@ def may_follow(actor: Actor) -> bool:
     return allowed(actor, "own_tasks.read") and actor.operator_id is not None
 
 
-# --- WebSocket ---------------------------------------------------------------------------------
+def refusal(actor: Actor) -> str | None:
+    """Why `actor` may not follow this channel (None: it may)."""
+    return None if may_follow(actor) else "only operators have a My tasks channel"
 
 
 def routes(render: RenderOwnList) -> list[BaseRoute]:
     """The channel's routes, rendering with `render` (app/web/my_render.py)."""
 
     async def my_socket(websocket: WebSocket) -> None:
-        await _socket(websocket, render)
+        serve = partial(_serve, render)
+        await serve_socket(
+            websocket, channel="operator", refusal=refusal, resume=_resume, serve=serve
+        )
 
     async def my_stream(request: Request) -> Response:
-        return await _stream(request, render)
+        admitted = await admit_request(request, refusal)
+        if isinstance(admitted, Response):
+            return admitted
+        live, identity, since = admitted
+        feed, ticket = _follow(live, identity, render, since)
+        return update_stream(feed, live=live, ticket=ticket, following=feed)
 
     async def my_poll(request: Request) -> Response:
         return await _poll(request, render)
@@ -209,148 +205,58 @@ def routes(render: RenderOwnList) -> list[BaseRoute]:
     ]
 
 
-async def _socket(websocket: WebSocket, render: RenderOwnList) -> None:
-    live = live_of(websocket)
-    identity = await identify_or_refuse(websocket, live)
-    if identity is False:
-        return
-    try:
-        if identity is None:
-            raise Refused(POLICY_VIOLATION, "sign in first")
-        if identity.by_cookie and not same_origin(websocket):
-            raise Refused(POLICY_VIOLATION, "cross-site connection refused")
-        if not may_follow(identity.actor):
-            raise Refused(POLICY_VIOLATION, "only operators have a My tasks channel")
-        since = await _resume(websocket)
-        feed = OperatorFeed(
-            services=live.services, actor=identity.actor, render=render, since=since
-        )
-        live.follow_stop(feed.wake)
-        ticket = live.watch(identity, feed.wake)
-        WEBSOCKETS.inc()
-        try:
-            async with feed:
-                await _serve(websocket, feed, lambda: live.stopping, ticket)
-        finally:
-            WEBSOCKETS.dec()
-    except Refused as refusal:
-        if websocket.application_state != WebSocketState.DISCONNECTED:
-            with suppress(RuntimeError, WebSocketDisconnect, OSError):
-                await websocket.close(refusal.code, refusal.reason)
-    except WebSocketDisconnect:
-        pass
-    except Exception:
-        log.exception("operator socket failed")
-        if websocket.application_state != WebSocketState.DISCONNECTED:
-            with suppress(RuntimeError, WebSocketDisconnect, OSError):
-                await websocket.close(INTERNAL_ERROR, "internal error")
+def _follow(
+    live: Live, identity: Identity, render: RenderOwnList, since: int
+) -> tuple[OperatorFeed, Ticket]:
+    """A feed for one connection, woken when the server stops or its session ends."""
+    feed = OperatorFeed(services=live.services, actor=identity.actor, render=render, since=since)
+    live.follow_stop(feed.wake)
+    return feed, live.watch(identity, feed.wake)
 
 
-async def _resume(websocket: WebSocket) -> int:
+# --- WebSocket ---------------------------------------------------------------------------------
+
+
+async def _resume(websocket: WebSocket, services: Services) -> int:
     try:
         async with asyncio.timeout(RESUME_WAIT_S):
             message = await websocket.receive_json()
     except (TimeoutError, ValueError, KeyError):
-        raise Refused(POLICY_VIOLATION, 'expected {"type": "resume", "since": N}') from None
+        raise Refused(POLICY_VIOLATION, RESUME) from None
     since = message.get("since") if isinstance(message, dict) else None
     if not isinstance(since, int) or isinstance(since, bool) or since < 0:
-        raise Refused(POLICY_VIOLATION, 'expected {"type": "resume", "since": N}')
+        raise Refused(POLICY_VIOLATION, RESUME)
     return since
 
 
 async def _serve(
-    websocket: WebSocket, feed: OperatorFeed, stopping: Callable[[], bool], ticket: Ticket
+    render: RenderOwnList, websocket: WebSocket, live: Live, identity: Identity, since: int
 ) -> None:
-    async def read() -> None:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                raise WebSocketDisconnect(message.get("code", 1000))
-            if len(message.get("text") or "") > MAX_FRAME:
-                raise Refused(POLICY_VIOLATION, "frame too large")
-            # Pings and resumes alike: answer with whatever is due, and a heartbeat.
-            feed.wake.set()
+    feed, ticket = _follow(live, identity, render, since)
+    async with feed:
+        reading = _read(websocket, feed)
+        await exchange(websocket, feed, reading, live=live, ticket=ticket, answer_every_wake=True)
 
-    async def write() -> None:
+
+async def _read(websocket: WebSocket, feed: OperatorFeed) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        if len(message.get("text") or "") > MAX_FRAME:
+            raise Refused(POLICY_VIOLATION, "frame too large")
+        # Pings and resumes alike: answer with whatever is due, or a heartbeat.
         feed.wake.set()
-        while True:
-            with suppress(TimeoutError):
-                async with asyncio.timeout(HEARTBEAT_S):
-                    await feed.wake.wait()
-            if stopping():
-                raise Refused(SERVICE_RESTART, "server restarting")
-            if ticket.ended:
-                raise Refused(POLICY_VIOLATION, SIGNED_OUT)
-            update = await feed.next_update()
-            await websocket.send_text(update.html if update else HEARTBEAT)
-
-    tasks = [asyncio.create_task(read()), asyncio.create_task(write())]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in done:
-        task.result()
 
 
-# --- SSE and polling ---------------------------------------------------------------------------
-
-
-async def _admitted(conn: HTTPConnection) -> tuple[Identity, int] | Response:
-    live = live_of(conn)
-    identity = await identify(conn, live.services)
-    if identity is None:
-        return error_response(401, "unauthorized", "sign in first", {})
-    if not may_follow(identity.actor):
-        return error_response(403, "forbidden", "only operators have a My tasks channel", {})
-    since = since_of(conn.headers.get("last-event-id") or conn.query_params.get("since"))
-    if since is None:
-        return error_response(400, "bad_since", "since must be a revision (0 or more)", {})
-    return identity, since
-
-
-async def _stream(request: Request, render: RenderOwnList) -> Response:
-    admitted = await _admitted(request)
-    if isinstance(admitted, Response):
-        return admitted
-    identity, since = admitted
-    live = live_of(request)
-    feed = OperatorFeed(services=live.services, actor=identity.actor, render=render, since=since)
-    live.follow_stop(feed.wake)
-    ticket = live.watch(identity, feed.wake)
-
-    async def events() -> AsyncIterator[str]:
-        yield f"retry: {RETRY_MS}\n\n"
-        async with feed:
-            feed.wake.set()
-            ends = time.monotonic() + MAX_STREAM_S
-            while not live.stopping and not ticket.ended and time.monotonic() < ends:
-                try:
-                    async with asyncio.timeout(SSE_HEARTBEAT_S):
-                        await feed.wake.wait()
-                except TimeoutError:
-                    yield ": heartbeat\n\n"
-                    continue
-                if live.stopping or ticket.ended:
-                    break
-                update = await feed.next_update()
-                if update is not None:
-                    yield sse_event(update)
-
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+# --- polling -------------------------------------------------------------------------------------
 
 
 async def _poll(request: Request, render: RenderOwnList) -> Response:
-    admitted = await _admitted(request)
+    admitted = await admit_request(request, refusal)
     if isinstance(admitted, Response):
         return admitted
-    identity, since = admitted
-    own = await render(live_of(request).services, identity.actor)
+    live, identity, since = admitted
+    own = await render(live.services, identity.actor)
     headers = {"Cache-Control": "no-store", "X-Takt-Revision": str(own.revision)}
     return HTMLResponse(own.html if own.revision > since else "", headers=headers)

@@ -59,6 +59,7 @@ from redis.exceptions import RedisError
 from app import tracing
 from app.realtime.backfill import Backfill, ReadBacklog
 from app.realtime.hub import DEFAULT_QUEUE_SIZE, RESYNC, Message, Subscription
+from app.realtime.racing import first_to_end
 
 log = logging.getLogger(__name__)
 
@@ -330,18 +331,10 @@ class RedisHub:
             await conn.send_command("SUBSCRIBE", *channels, check_health=False)
         self._last_seen = time.monotonic()
         # Whichever ends first (both only end by raising) ends the session.
-        tasks = [
+        await first_to_end(
             asyncio.create_task(self._receive(conn), name="redis-hub-receive"),
             asyncio.create_task(self._heartbeats(conn), name="redis-hub-heartbeat"),
-        ]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        for task in done:
-            task.result()
+        )
 
     async def _receive(self, conn: AbstractConnection) -> None:
         while True:

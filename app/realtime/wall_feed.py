@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app import clock
+from app.realtime.feeds import follow
+from app.realtime.hub import Message
 from app.services.context import Services
 from app.services.wall import DashboardCache, WallFigures
 from app.services.write_path import schedule_channel
@@ -37,7 +39,6 @@ MIN_GAP_S = 0.5
 GAP_PER_COMPUTE = 2.0
 # How often the loop looks at the server shutting down.
 STOP_CHECK_S = 1.0
-RESUBSCRIBE_DELAYS_S = (0.5, 1, 2, 5, 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,18 +199,8 @@ class WallFeed:
 
     async def _follow_hub(self) -> None:
         channel = schedule_channel(await self.services.live_schedule_id())
-        attempt = 0
-        while True:
-            try:
-                async with self.services.hub.subscribe(channel) as subscription:
-                    if attempt:
-                        self._poked.set()  # pushes may have been missed meanwhile
-                    attempt = 0
-                    async for _message in subscription:
-                        self._poked.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("wall feed: subscription to %s failed", channel)
-                await asyncio.sleep(RESUBSCRIBE_DELAYS_S[min(attempt, 4)])
-                attempt += 1
+        # Any message, and a resubscription (pushes may have been missed meanwhile): look again.
+        await follow(self.services.hub, channel, self._poke, who="wall feed")
+
+    def _poke(self, _message: Message) -> None:
+        self._poked.set()

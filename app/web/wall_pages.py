@@ -4,7 +4,7 @@
                                     operators are refused); each opening is audited
     GET /wall/sse                   text/event-stream: the wall's sections as hx-swap-oob
                                     HTML whenever the figures change, the clock every
-                                    minute, a heartbeat comment every HEARTBEAT_S;
+                                    minute, a heartbeat comment every SSE_HEARTBEAT_S;
                                     `id: <revision>`
     GET /wall/poll?since=N&frame=K  the same sections (only the clock when K is current),
                                     for walls whose event stream fails
@@ -28,7 +28,7 @@ from datetime import timedelta
 
 import jwt
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from app import clock
@@ -37,7 +37,7 @@ from app.http_errors import error_response
 from app.realtime.feed import Update
 from app.realtime.live import Identity, live_of, since_of
 from app.realtime.session_watch import Ticket
-from app.realtime.sse import HEARTBEAT_S, MAX_STREAM_S, sse_event
+from app.realtime.transport import MAX_STREAM_S, SSE_HEARTBEAT_S, event_stream, sse_event
 from app.realtime.wall_feed import WallFeed, WallFrame
 from app.services.sessions import renew_device_session
 from app.services.wall import open_wall
@@ -94,11 +94,7 @@ async def wall_stream(request: Request) -> Response:
         admitted.actor, admitted.display_name, by_cookie=True, session_id=admitted.session_id
     )
     ticket = live_of(request).watch(identity)
-    response = StreamingResponse(
-        _events(feed, ticket),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    response = event_stream(_events(feed, ticket))
     await keep_signed_in(request, admitted, response)
     return response
 
@@ -112,7 +108,7 @@ async def _events(feed: WallFeed, ticket: Ticket) -> AsyncIterator[str]:
         while not feed.closing and not ticket.ended and time.monotonic() < ends:
             # The stream ends at once when its session does (the wall was signed out).
             next_frame = await ticket.unless_ended(
-                feed.next_frame(frame.number, within=HEARTBEAT_S)
+                feed.next_frame(frame.number, within=SSE_HEARTBEAT_S)
             )
             if feed.closing or ticket.ended:
                 break
