@@ -28,12 +28,12 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import Histogram
 
 from app import tracing
+from app.realtime.feeds import Update, follow
 from app.realtime.fragments import Fragments
 from app.realtime.hub import Message
 from app.services.access import require
@@ -56,7 +56,6 @@ STRUCTURAL = frozenset({"equipment", "operators", "jobs", "schedules"})
 # re-rendered as the whole view: one render, bars, tray and counters all fresh
 # (with the versions a drag needs), instead of thousands of fragments.
 BULK_TASKS = 200
-RESUBSCRIBE_DELAYS_S = (0.5, 1, 2, 5, 10)
 # After a failed render: try again from the change log after this long (jittered,
 # so a thousand boards of one instance do not all ask again at once).
 RETRY_DELAYS_S = (1, 2, 4, 8, 15)
@@ -93,15 +92,6 @@ class RenderRefresh(Protocol):
     def __call__(
         self, services: Services, actor: Actor, view: BoardView, revision: int | None = None
     ) -> Awaitable[str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Update:
-    """HTML for the client; `revision` when it moves the client's resume point."""
-
-    html: str
-    revision: int | None = None
-    reload: bool = False
 
 
 _failure_logged_at = float("-inf")
@@ -404,23 +394,4 @@ class Feed:
             await asyncio.wait([reader])
 
     async def _read(self, channel: str, subscribed: asyncio.Event) -> None:
-        attempt = 0
-        while True:
-            try:
-                async with self.services.hub.subscribe(channel) as subscription:
-                    if attempt:
-                        # Messages may have been published while we were not subscribed.
-                        self.note({"kind": "resync"})
-                    subscribed.set()
-                    attempt = 0
-                    async for message in subscription:
-                        self.note(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The hub failed us (not expected: the hubs recover by themselves).
-                # Go on without pushes and catch up once subscribed again.
-                log.exception("live feed: subscription to %s failed", channel)
-                subscribed.set()
-                await asyncio.sleep(RESUBSCRIBE_DELAYS_S[min(attempt, 4)])
-                attempt += 1
+        await follow(self.services.hub, channel, self.note, who="live feed", subscribed=subscribed)

@@ -15,14 +15,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
-from app.realtime.feed import Update
 from app.realtime.hub import RESYNC, Hub, Message
 
 log = logging.getLogger(__name__)
 
 RESUBSCRIBE_DELAYS_S = (0.5, 1, 2, 5, 10)
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """HTML for the client; `revision` when it moves the client's resume point."""
+
+    html: str
+    revision: int | None = None
+    reload: bool = False
 
 
 class Feed(Protocol):

@@ -34,8 +34,8 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app import tracing
-from app.realtime.feed import Update, render_failed, retry_delay
-from app.realtime.feeds import follow
+from app.realtime.feed import render_failed, retry_delay
+from app.realtime.feeds import Update, follow
 from app.realtime.hub import Message
 from app.realtime.live import Identity, Live
 from app.realtime.session_watch import Ticket

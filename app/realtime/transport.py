@@ -31,8 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from app.db.session import database_unavailable
 from app.http_errors import error_response
 from app.observability import WEBSOCKETS
-from app.realtime.feed import Update
-from app.realtime.feeds import Feed
+from app.realtime.feeds import Feed, Update
 from app.realtime.live import Identity, Live, identify, live_of, since_of
 from app.realtime.racing import first_to_end
 from app.realtime.session_watch import Ticket

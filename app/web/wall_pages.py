@@ -34,7 +34,7 @@ from starlette.routing import Route
 from app import clock
 from app.db import tables
 from app.http_errors import error_response
-from app.realtime.feed import Update
+from app.realtime.feeds import Update
 from app.realtime.live import Identity, live_of, since_of
 from app.realtime.session_watch import Ticket
 from app.realtime.transport import MAX_STREAM_S, SSE_HEARTBEAT_S, event_stream, sse_event
