@@ -25,10 +25,19 @@ involve its task (a hypothesis property in tests/domain checks it), so the
 result is what validating the window afresh would give for every task in it.
 Anything else (a machine's status, a shift, a job's due time, a big bulk
 change) validates the window afresh.
+
+R0 is the newest revision before R at which the window is kept, not simply the
+newest kept: a board's read takes its snapshot first and asks later, so under
+load a read of R often asks after R+3 was kept. And while one read validates a
+window afresh, the others asking for the same window wait for it and bring its
+answer forward, rather than validate the same week beside it: under load each
+extra validation made every render slower, and slower renders fell further
+behind (one instance of two never recovered, `docs/performance.md`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -80,8 +89,8 @@ async def window_conflicts(
     services: Services, session: AsyncSession, schedule_id: int, revision: int, window: Interval
 ) -> list[Conflict]:
     """The conflicts of the window's assignments at `revision` (see the top)."""
-    memo: OrderedDict[Hashable, Kept] = services.memo.setdefault("window_conflicts", OrderedDict())
-    latest: dict[Hashable, int] = services.memo.setdefault("window_latest", {})
+    memo: OrderedDict[Key, Kept] = services.memo.setdefault("window_conflicts", OrderedDict())
+    running: dict[Hashable, Running] = services.memo.setdefault("window_running", {})
     now = clock.now()
     key: Key = (schedule_id, revision, window.start, window.end)
     kept = _usable(memo.get(key), now)
@@ -90,19 +99,83 @@ async def window_conflicts(
         return kept.conflicts
     place = (schedule_id, window.start, window.end)
     tasks_kept = services.memo.get("task_conflicts", {})
-    found = await _brought_forward(memo, tasks_kept, latest.get(place), session, key, now)
+    found = await _brought_forward(memo, tasks_kept, _base(memo, key, now), session, key, now)
+    ongoing = running.get(place)
+    if found is None and ongoing is not None and ongoing.revision <= revision:
+        # Another read is validating this window afresh at an earlier revision: bring
+        # its answer forward instead of validating the same week beside it. (Under
+        # load many boards render at once, each at its own revision; each validating
+        # afresh made every render slower, and slower renders fell further behind.)
+        await asyncio.wait([ongoing.done])
+        kept = _usable(memo.get(key), now)
+        if kept is not None:
+            return kept.conflicts
+        found = await _brought_forward(memo, tasks_kept, _base(memo, key, now), session, key, now)
     if found is None:
-        plan = await load_window(session, schedule_id, window)
+        found = await _afresh(running, place, memo, session, key, window, now)
+    else:
+        await _keep(memo, session, key, found)
+    return found.conflicts
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A window being validated afresh: at which revision, and done when it is."""
+
+    revision: int
+    done: asyncio.Future[None]
+
+
+def _base(memo: Mapping[Key, Kept], key: Key, now: datetime) -> int | None:
+    """The newest revision before `key`'s at which the same window is kept (None: none).
+
+    Not just the newest kept: a board's read takes its snapshot first and asks for the
+    window later, so a read of an older revision often asks after a newer one was kept.
+    """
+    schedule_id, revision, start, end = key
+    found: int | None = None
+    for (kept_schedule, kept_revision, kept_start, kept_end), kept in memo.items():
+        if (
+            (kept_schedule, kept_start, kept_end) == (schedule_id, start, end)
+            and kept_revision < revision
+            and (found is None or kept_revision > found)
+            and _usable(kept, now) is not None
+        ):
+            found = kept_revision
+    return found
+
+
+async def _afresh(
+    running: dict[Hashable, Running],
+    place: Hashable,
+    memo: OrderedDict[Key, Kept],
+    session: AsyncSession,
+    key: Key,
+    window: Interval,
+    now: datetime,
+) -> Kept:
+    """The window validated from scratch (and kept); others asking meanwhile wait for it."""
+    mine = place not in running
+    if mine:
+        running[place] = Running(key[1], asyncio.get_running_loop().create_future())
+    try:
+        plan = await load_window(session, key[0], window)
         found = Kept(await offload(validate_plan, plan, now=now), valid_until(plan, now=now))
-    # Kept only if no change committed while reading (READ COMMITTED reads each
-    # statement afresh): what is kept under `revision` is revision's plan.
-    if await schedule_revision(session, schedule_id) == revision:
+        await _keep(memo, session, key, found)
+        return found
+    finally:
+        if mine:
+            running.pop(place).done.set_result(None)
+
+
+async def _keep(memo: OrderedDict[Key, Kept], session: AsyncSession, key: Key, found: Kept) -> None:
+    # Kept only if no change committed while reading (a snapshot read, as the board's
+    # are, never sees one; READ COMMITTED reads each statement afresh): what is kept
+    # under `revision` is revision's plan.
+    if await schedule_revision(session, key[0]) == key[1]:
         memo[key] = found
-        if latest.get(place, -1) < revision:
-            latest[place] = revision
         while len(memo) > WINDOWS_KEPT:
             memo.popitem(last=False)
-    return found.conflicts
 
 
 def keep_task_conflicts(
@@ -126,7 +199,7 @@ def _usable(kept: Kept | None, now: datetime) -> Kept | None:
 
 
 async def _brought_forward(
-    memo: OrderedDict[Hashable, Kept],
+    memo: OrderedDict[Key, Kept],
     tasks_kept: Mapping[Hashable, list[Conflict]],
     since: int | None,
     session: AsyncSession,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -143,3 +144,86 @@ async def unschedule(world: BoardWorld, task_id: int) -> None:
         task_id=task_id,
         expected_version=await version_of(world, task_id),
     )
+
+
+async def test_a_read_of_an_older_revision_asking_after_a_newer_one_was_kept_is_brought_forward(
+    world: BoardWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A board's read takes its snapshot first and asks for the window later: under load a
+    newer revision is often kept by then. The older read still builds on what is kept
+    before it, instead of validating the whole window afresh."""
+    p = world.plant
+    services = world.services
+    window = Interval(p.at(0), p.at(0, days=1))
+    await both_ways(world, window)  # kept at R0
+    afresh = counting_loads(monkeypatch)
+    await place(world, p.drill, p.olga, p.mill, 8.5)  # R1: Drill double-booked over Cut
+    schedule_id = await services.live_schedule_id()
+    async with services.db.snapshot() as older:
+        r1 = await schedule_revision(older, schedule_id)
+        await place(world, p.cut, p.olga, p.mill2, 12)  # R2, kept while the R1 read is open
+        await both_ways(world, window)
+        assert afresh == [], "R2 was brought forward from R0"
+        kept = await wc.window_conflicts(services, older, schedule_id, r1, window)
+        plan = await load_window(older, schedule_id, window)
+    assert afresh == [], "the R1 read was brought forward from R0, not validated afresh"
+    inside = {
+        a.task_id for a in plan.assignments.values() if Interval(a.start, a.end).overlaps(window)
+    }
+    fresh = [
+        c
+        for c in validate_plan(plan, now=clock.now())
+        if any(task_id in inside for task_id in c.task_ids)
+    ]
+    assert [c for c in kept if any(t in inside for t in c.task_ids)] == fresh
+    assert ConflictType.EQUIPMENT_DOUBLE_BOOKED in {c.type for c in fresh}
+
+
+async def test_reads_asking_while_the_window_is_validated_afresh_share_that_validation(
+    world: BoardWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = world.plant
+    services = world.services
+    window = Interval(p.at(0), p.at(0, days=1))
+    afresh: list[int] = []
+    gate, loading = asyncio.Event(), asyncio.Event()
+    real_load = wc.load_window
+
+    async def slow_load(*args: object, **kwargs: object) -> object:
+        afresh.append(1)
+        loading.set()
+        await gate.wait()  # the first read is still validating when the others ask
+        return await real_load(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wc, "load_window", slow_load)
+    schedule_id = await services.live_schedule_id()
+
+    async def read() -> list[Conflict]:
+        async with services.db.snapshot() as session:
+            revision = await schedule_revision(session, schedule_id)
+            return await wc.window_conflicts(services, session, schedule_id, revision, window)
+
+    reads = [asyncio.create_task(read()) for _ in range(4)]
+    await loading.wait()
+    for _ in range(20):  # let the other three reach the window and wait
+        await asyncio.sleep(0)
+    gate.set()
+    answers = await asyncio.gather(*reads)
+    assert afresh == [1], "one validation afresh served all four reads"
+    assert all(answer == answers[0] for answer in answers)
+    kept, fresh = await both_ways(world, window)
+    assert answers[0] == kept
+    assert kept == fresh
+
+
+def counting_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the window loads from here on (a load is a validation afresh)."""
+    afresh: list[int] = []
+    real_load = wc.load_window
+
+    async def counting_load(*args: object, **kwargs: object) -> object:
+        afresh.append(1)
+        return await real_load(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wc, "load_window", counting_load)
+    return afresh
