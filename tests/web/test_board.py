@@ -333,7 +333,7 @@ async def test_a_placement_committed_just_before_the_database_went_away_says_it_
     """The redraw after the commit fails on the database; the answer is still "placed"."""
     plant, db, hub = world.plant, world.services.db, world.services.hub
     committed = False
-    read, publish = db.read, hub.publish
+    read, snapshot, publish = db.read, db.snapshot, hub.publish
 
     async def publish_then_fail(channel: str, message: dict[str, object]) -> None:
         nonlocal committed
@@ -347,8 +347,16 @@ async def test_a_placement_committed_just_before_the_database_went_away_says_it_
         async with read() as session:
             yield session
 
+    @asynccontextmanager
+    async def failing_snapshot() -> AsyncIterator[object]:
+        if committed:
+            raise ConnectionRefusedError(111, "Connection refused")
+        async with snapshot() as session:
+            yield session
+
     hub.publish = publish_then_fail  # type: ignore[method-assign]
     db.read = failing_read  # type: ignore[method-assign]
+    db.snapshot = failing_snapshot  # type: ignore[method-assign]
     try:
         response = await world.client.post(
             f"/board/tasks/{plant.cut}/place?{plant.day_view}",
@@ -361,7 +369,7 @@ async def test_a_placement_committed_just_before_the_database_went_away_says_it_
             headers=anna,
         )
     finally:
-        hub.publish, db.read = publish, read  # type: ignore[method-assign]
+        hub.publish, db.read, db.snapshot = publish, read, snapshot  # type: ignore[method-assign]
     assert committed
     assert response.status_code == 200, response.text
     assert "placed" in response.text and "catch up" in response.text
