@@ -5,6 +5,12 @@ renderer returns depends only on the view, whether the viewer may edit, the
 tasks touched and the plan at that revision. So the first feed to ask starts
 the render and every other feed with the same question awaits the same
 result. With 2,000 boards open, one change costs one render, not 2,000.
+
+Boards that fell behind ask different questions (each its own batch of
+changes), so at most `RENDERS_AT_ONCE` renders run at a time: each holds a
+pooled database connection, and renders must not take them all from the
+requests (under load one instance's renders did, and its requests waited
+out the pool's timeout). A board waiting for its turn only batches more.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from app.services.context import Actor, Services
 
 # Recent renders kept; a change's renders are all asked for within moments.
 KEEP = 256
+# Renders running at once (each holds one pooled database connection while it reads).
+RENDERS_AT_ONCE = 4
 
 
 class SharedRenders:
@@ -27,6 +35,7 @@ class SharedRenders:
         self._render = render
         self._refresh = refresh
         self._results: OrderedDict[Hashable, asyncio.Future[str]] = OrderedDict()
+        self._slots = asyncio.Semaphore(RENDERS_AT_ONCE)
 
     async def render(
         self,
@@ -55,13 +64,17 @@ class SharedRenders:
     async def _once(self, key: Hashable, make: Callable[[], Awaitable[str]]) -> str:
         result = self._results.get(key)
         if result is None:
-            result = asyncio.ensure_future(make())
+            result = asyncio.ensure_future(self._in_turn(make))
             result.add_done_callback(lambda done: self._forget_failure(key, done))
             self._results[key] = result
             while len(self._results) > KEEP:
                 self._results.popitem(last=False)
         # Shielded: one client going away must not cancel the render the others await.
         return await asyncio.shield(result)
+
+    async def _in_turn(self, make: Callable[[], Awaitable[str]]) -> str:
+        async with self._slots:
+            return await make()
 
     def _forget_failure(self, key: Hashable, done: asyncio.Future[str]) -> None:
         failed = done.cancelled() or done.exception() is not None

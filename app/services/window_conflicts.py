@@ -28,11 +28,12 @@ change) validates the window afresh.
 
 R0 is the newest revision before R at which the window is kept, not simply the
 newest kept: a board's read takes its snapshot first and asks later, so under
-load a read of R often asks after R+3 was kept. And while one read validates a
-window afresh, the others asking for the same window wait for it and bring its
-answer forward, rather than validate the same week beside it: under load each
-extra validation made every render slower, and slower renders fell further
-behind (one instance of two never recovered, `docs/performance.md`).
+load a read of R often asks after R+3 was kept. And one read at a time works on
+a window, each building on what the one before it kept: under load many boards
+render at once, each at its own revision, and each brought the same moved tasks
+forward (or validated the same week afresh) beside the others; the slower
+renders got, the further behind they fell, and one instance of two never
+recovered (`docs/performance.md`).
 """
 
 from __future__ import annotations
@@ -90,40 +91,42 @@ async def window_conflicts(
 ) -> list[Conflict]:
     """The conflicts of the window's assignments at `revision` (see the top)."""
     memo: OrderedDict[Key, Kept] = services.memo.setdefault("window_conflicts", OrderedDict())
-    running: dict[Hashable, Running] = services.memo.setdefault("window_running", {})
     now = clock.now()
     key: Key = (schedule_id, revision, window.start, window.end)
     kept = _usable(memo.get(key), now)
     if kept is not None:
         memo.move_to_end(key)
         return kept.conflicts
-    place = (schedule_id, window.start, window.end)
-    tasks_kept = services.memo.get("task_conflicts", {})
-    found = await _brought_forward(memo, tasks_kept, _base(memo, key, now), session, key, now)
-    ongoing = running.get(place)
-    if found is None and ongoing is not None and ongoing.revision <= revision:
-        # Another read is validating this window afresh at an earlier revision: bring
-        # its answer forward instead of validating the same week beside it. (Under
-        # load many boards render at once, each at its own revision; each validating
-        # afresh made every render slower, and slower renders fell further behind.)
-        await asyncio.wait([ongoing.done])
+    # One read at a time works on a window, each building on what the one before it
+    # kept: reads at once would each validate the same week, or the same moved tasks,
+    # again (see the top).
+    async with _turn(services, (schedule_id, window.start, window.end)):
         kept = _usable(memo.get(key), now)
         if kept is not None:
+            memo.move_to_end(key)
             return kept.conflicts
+        tasks_kept = services.memo.get("task_conflicts", {})
         found = await _brought_forward(memo, tasks_kept, _base(memo, key, now), session, key, now)
-    if found is None:
-        found = await _afresh(running, place, memo, session, key, window, now)
-    else:
+        if found is None:
+            plan = await load_window(session, schedule_id, window)
+            found = Kept(await offload(validate_plan, plan, now=now), valid_until(plan, now=now))
         await _keep(memo, session, key, found)
     return found.conflicts
 
 
-@dataclass(frozen=True, slots=True)
-class Running:
-    """A window being validated afresh: at which revision, and done when it is."""
-
-    revision: int
-    done: asyncio.Future[None]
+def _turn(services: Services, place: Hashable) -> asyncio.Lock:
+    """The lock of one window (the last `WINDOWS_KEPT` windows asked for keep theirs)."""
+    turns: OrderedDict[Hashable, asyncio.Lock] = services.memo.setdefault(
+        "window_turns", OrderedDict()
+    )
+    lock = turns.get(place)
+    if lock is None:
+        lock = turns[place] = asyncio.Lock()
+        while len(turns) > WINDOWS_KEPT:
+            turns.popitem(last=False)
+    else:
+        turns.move_to_end(place)
+    return lock
 
 
 def _base(memo: Mapping[Key, Kept], key: Key, now: datetime) -> int | None:
@@ -143,29 +146,6 @@ def _base(memo: Mapping[Key, Kept], key: Key, now: datetime) -> int | None:
         ):
             found = kept_revision
     return found
-
-
-async def _afresh(
-    running: dict[Hashable, Running],
-    place: Hashable,
-    memo: OrderedDict[Key, Kept],
-    session: AsyncSession,
-    key: Key,
-    window: Interval,
-    now: datetime,
-) -> Kept:
-    """The window validated from scratch (and kept); others asking meanwhile wait for it."""
-    mine = place not in running
-    if mine:
-        running[place] = Running(key[1], asyncio.get_running_loop().create_future())
-    try:
-        plan = await load_window(session, key[0], window)
-        found = Kept(await offload(validate_plan, plan, now=now), valid_until(plan, now=now))
-        await _keep(memo, session, key, found)
-        return found
-    finally:
-        if mine:
-            running.pop(place).done.set_result(None)
 
 
 async def _keep(memo: OrderedDict[Key, Kept], session: AsyncSession, key: Key, found: Kept) -> None:

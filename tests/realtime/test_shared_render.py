@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from clocks import PlantTime
 
-from app.realtime.shared_render import SharedRenders
+from app.realtime.shared_render import RENDERS_AT_ONCE, SharedRenders
 from app.services.board_view import BoardView
 from app.services.context import Actor
 
@@ -69,3 +69,37 @@ async def test_a_failed_render_is_tried_again() -> None:
     renderer.fail = False
     assert await shared.render(None, ANNA, TODAY, {7}, 12) == "<r12 [7] scheduler>"  # type: ignore[arg-type]
     assert len(renderer.calls) == 2
+
+
+async def test_boards_that_ask_different_questions_render_a_few_at_a_time() -> None:
+    """Each render holds a pooled database connection: boards that fell behind (each
+    with its own batch) must not take them all from the requests."""
+    running = 0
+    most = 0
+    release = asyncio.Event()
+
+    async def renderer(
+        services: Any,
+        actor: Actor,
+        view: BoardView,
+        task_ids: set[int],
+        revision: int,
+        rows: frozenset[tuple[str, int]] = frozenset(),
+    ) -> str:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await release.wait()
+        running -= 1
+        return f"<r{revision}>"
+
+    shared = SharedRenders(renderer, None)
+    renders = [
+        asyncio.create_task(shared.render(None, ANNA, TODAY, {n}, 100 + n))  # type: ignore[arg-type]
+        for n in range(12)
+    ]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert most == RENDERS_AT_ONCE < len(renders)
+    release.set()
+    assert await asyncio.gather(*renders) == [f"<r{100 + n}>" for n in range(12)]
