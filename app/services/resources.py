@@ -17,7 +17,7 @@ from app.db.text_search import contains
 from app.security.crypto import DataCipher
 from app.services.access import allowed, require
 from app.services.context import Actor, Services
-from app.services.dependents import planned_by_job, planned_message
+from app.services.dependents import refuse_planned
 from app.services.errors import NotFound, StateConflict
 from app.services.jsonable import jsonable
 from app.services.views import (
@@ -143,12 +143,7 @@ async def delete_equipment(
     require_version(expected_version)
     async with change(services, actor, "equipment.deleted") as tx:
         row = await tx.claim(t.Equipment, equipment_id, expected_version)
-        by_job = await planned_by_job(tx.session, t.Assignment.equipment_id, equipment_id)
-        if by_job:
-            raise StateConflict(
-                planned_message(by_job, f"on {row.name}"),
-                {"assignments": sum(n for _, n in by_job), "jobs": [j for j, _ in by_job]},
-            )
+        await refuse_planned(tx.session, t.Assignment.equipment_id, equipment_id, f"on {row.name}")
         await tx.session.delete(row)
         tx.audit("equipment", equipment_id, before={"name": row.name}, after=None)
 
@@ -304,11 +299,6 @@ async def delete_operator(
     require_version(expected_version)
     async with change(services, actor, "operator.deleted") as tx:
         row = await tx.claim(t.Operator, operator_id, expected_version)
-        by_job = await planned_by_job(tx.session, t.Assignment.operator_id, operator_id)
-        if by_job:
-            raise StateConflict(
-                planned_message(by_job, "for this operator"),
-                {"assignments": sum(n for _, n in by_job), "jobs": [j for j, _ in by_job]},
-            )
+        await refuse_planned(tx.session, t.Assignment.operator_id, operator_id, "for this operator")
         await tx.session.delete(row)
         tx.audit("operators", operator_id, before={}, after=None)
