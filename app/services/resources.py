@@ -151,7 +151,8 @@ async def delete_equipment(
 # --- operators -------------------------------------------------------------------------------
 
 
-def _operator_query() -> Any:
+def operator_query() -> Any:
+    """Operators with their skills, shifts and time off loaded (a view or an export of one)."""
     return select(t.Operator).options(
         selectinload(t.Operator.skills),
         selectinload(t.Operator.shifts),
@@ -172,7 +173,7 @@ async def list_operators(
     offset: int,
     search: str | None = None,
 ) -> tuple[list[OperatorView], int]:
-    query = _operator_query()
+    query = operator_query()
     if search:
         query = query.where(contains(t.Operator.name, search))
     if actor.role == "operator":
@@ -204,7 +205,7 @@ async def get_operator(*, services: Services, actor: Actor, operator_id: int) ->
         require(actor, "plan.read")
     async with services.db.read() as session:
         row = (
-            await session.execute(_operator_query().where(t.Operator.id == operator_id))
+            await session.execute(operator_query().where(t.Operator.id == operator_id))
         ).scalar_one_or_none()
     if row is None:
         raise NotFound("operators", operator_id)
@@ -276,7 +277,7 @@ async def update_operator(
     async with change(services, actor, "operator.updated") as tx:
         await tx.claim(t.Operator, operator_id, expected_version)
         row = (
-            await tx.session.execute(_operator_query().where(t.Operator.id == operator_id))
+            await tx.session.execute(operator_query().where(t.Operator.id == operator_id))
         ).scalar_one()
         for key, value in {**_operator_children(changes), **changes}.items():
             setattr(row, key, value)
