@@ -11,6 +11,7 @@ optimizer's makespan can be compared with the published optimum.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
@@ -53,21 +54,7 @@ def parse_jssp(text: str, *, name: str) -> JobShopInstance:
         if not line.lstrip().startswith("#")
     ]
     lines = [(number, fields) for number, fields in lines if fields]
-    if not lines:
-        raise ValueError(f"{name}: no header line 'n_jobs n_machines' found")
-    header_line, header = lines[0]
-    if len(header) != 2:
-        raise ValueError(
-            f"{name}, line {header_line}: expected 'n_jobs n_machines', got {len(header)} fields"
-        )
-    n_jobs, n_machines = (positive_count(field, name, header_line) for field in header)
-    job_lines = lines[1:]
-    if len(job_lines) != n_jobs:
-        where = job_lines[n_jobs][0] if len(job_lines) > n_jobs else header_line
-        raise ValueError(
-            f"{name}, line {where}: the header promises {n_jobs} job lines, "
-            f"the file has {len(job_lines)}"
-        )
+    n_machines, job_lines = counted_jobs(lines, name=name, header="n_jobs n_machines", sizes=(2,))
     jobs = tuple(_job(fields, n_machines, name, number) for number, fields in job_lines)
     return JobShopInstance(name=name, machines=n_machines, jobs=jobs)
 
@@ -89,6 +76,32 @@ def _job(fields: list[str], n_machines: int, name: str, line: int) -> tuple[Oper
         if operation.duration < 0:
             raise ValueError(f"{name}, line {line}: negative duration {operation.duration}")
     return operations
+
+
+def counted_jobs(
+    lines: list[tuple[int, list[str]]], *, name: str, header: str, sizes: Collection[int]
+) -> tuple[int, list[tuple[int, list[str]]]]:
+    """The machine count and the job lines of a job-shop file's (number, fields) lines,
+    held to the header's counts; JSSP and FJSP files begin alike.
+
+    `header` is the header line as the format spells it, `sizes` how many fields it may have.
+    """
+    if not lines:
+        raise ValueError(f"{name}: no header line 'n_jobs n_machines' found")
+    header_line, fields = lines[0]
+    if len(fields) not in sizes:
+        raise ValueError(
+            f"{name}, line {header_line}: expected '{header}', got {len(fields)} fields"
+        )
+    n_jobs, n_machines = (positive_count(field, name, header_line) for field in fields[:2])
+    job_lines = lines[1:]
+    if len(job_lines) != n_jobs:
+        where = job_lines[n_jobs][0] if len(job_lines) > n_jobs else header_line
+        raise ValueError(
+            f"{name}, line {where}: the header promises {n_jobs} job lines, "
+            f"the file has {len(job_lines)}"
+        )
+    return n_machines, job_lines
 
 
 def whole_number(field: str, name: str, line: int) -> int:
@@ -123,15 +136,7 @@ def to_plant_data(
         )
         for m in machines
     )
-    operators = tuple(
-        PlantOperator(
-            key=f"operator-M{m}",
-            name=f"Operator M{m}",
-            skills={JSSP_SKILL: 1},
-            weekly_shifts=ALL_DAY,
-        )
-        for m in machines
-    )
+    operators = round_the_clock_operators(instance.machines)
     jobs = tuple(
         _plant_job(instance.name, index, operations, start, time_unit_minutes)
         for index, operations in enumerate(instance.jobs)
@@ -156,6 +161,24 @@ def _plant_job(
                 predecessors=(tasks[-1].key,) if tasks else (),
             )
         )
+    return plant_job(instance, index, tasks, start)
+
+
+def round_the_clock_operators(machines: int) -> tuple[PlantOperator, ...]:
+    """One operator per machine, at work all week: only the machines constrain the plan."""
+    return tuple(
+        PlantOperator(
+            key=f"operator-M{m}",
+            name=f"Operator M{m}",
+            skills={JSSP_SKILL: 1},
+            weekly_shifts=ALL_DAY,
+        )
+        for m in range(machines)
+    )
+
+
+def plant_job(instance: str, index: int, tasks: Sequence[PlantTask], start: datetime) -> PlantJob:
+    """The instance's job `index`, released at `start`."""
     return PlantJob(
         key=f"J{index}",
         name=f"{instance} J{index}",

@@ -21,9 +21,8 @@ from app.background.queue import ActiveRun
 from app.db import tables as t
 from app.services.access import require
 from app.services.audit import verify_archives
-from app.services.background import queue_of, run_actor
+from app.services.background import queue_of, run_actor, run_of_kind
 from app.services.context import Actor, Services
-from app.services.errors import NotFound
 from app.services.retention import archive_folder
 
 KIND = "audit.verify"
@@ -67,9 +66,7 @@ async def start_check(*, services: Services, actor: Actor) -> str:
 
 async def check_state(*, services: Services, actor: Actor, run_id: str) -> CheckState:
     require(actor, "audit.read")
-    record = await queue_of(services).status(run_id)
-    if record is None or record.kind != KIND:
-        raise NotFound("audit check", run_id)
+    record = await run_of_kind(services, run_id, KIND, entity="audit check")
     progress = record.progress or {}
     total = int(record.payload.get("total", 0))
     return CheckState(

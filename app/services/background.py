@@ -51,6 +51,14 @@ async def run_status(*, services: Services, actor: Actor, run_id: str) -> RunRec
     return found
 
 
+async def run_of_kind(services: Services, run_id: str, kind: str, *, entity: str) -> RunRecord:
+    """The run if it is a `kind` run; a run of another kind is not found, like a missing one."""
+    found = await queue_of(services).status(run_id)
+    if found is None or found.kind != kind:
+        raise NotFound(entity, run_id)
+    return found
+
+
 async def cancel_run(*, services: Services, actor: Actor, run_id: str) -> RunRecord:
     found = await run_status(services=services, actor=actor, run_id=run_id)
     require(actor, _cancel_action(found.kind))

@@ -98,15 +98,7 @@ async def load_board(*, services: Services, actor: Actor, scope: BoardScope) -> 
         # A view of few bars (a small plant, one job) comes whole; a big one by rows.
         few = len(visible) <= services.settings.board_whole_up_to
         drawn = shown if few else {resource.id for resource in resources[:ROW_PAGE]}
-        bars = await q.placed_in_window(
-            session,
-            schedule_id,
-            start=scope.window.start,
-            end=scope.window.end,
-            filters=scope.filters,
-            rows=scope.rows,
-            row_ids=drawn,
-        )
+        bars = await bars_on(session, schedule_id, scope, drawn)
         conflicts = await conflicts_on(services, session, schedule_id, revision, scope, visible)
         scheduled, unscheduled = await q.plan_totals(session, schedule_id)
         tray = await tray_of(session, schedule_id, scope.filters, offset=0)
@@ -231,6 +223,21 @@ async def suggest_partner(
 
 
 # --- internals -------------------------------------------------------------------------------
+
+
+async def bars_on(
+    session: AsyncSession, schedule_id: int, scope: BoardScope, row_ids: Collection[int]
+) -> list[q.PlacedTask]:
+    """The board's bars on the rows `row_ids` (the page's first rows, or a block of them)."""
+    return await q.placed_in_window(
+        session,
+        schedule_id,
+        start=scope.window.start,
+        end=scope.window.end,
+        filters=scope.filters,
+        rows=scope.rows,
+        row_ids=row_ids,
+    )
 
 
 async def bar_ids(

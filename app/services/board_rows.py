@@ -14,7 +14,7 @@ from app.db import board_queries as q, tables as t
 from app.db.plan_queries import schedule_revision, schedule_timezone
 from app.domain.conflicts import Conflict
 from app.services.access import require
-from app.services.board import BoardScope, conflicts_on, rows_of
+from app.services.board import BoardScope, bars_on, conflicts_on, rows_of
 from app.services.context import Actor, Services
 
 # At most this many rows in one block (a few screens).
@@ -44,15 +44,8 @@ async def row_block(
         resources = await rows_of(session, scope)
         first = max(0, min(first, len(resources)))
         last = min(len(resources), first + max(0, min(count, MOST_ROWS)))
-        bars = await q.placed_in_window(
-            session,
-            schedule_id,
-            start=scope.window.start,
-            end=scope.window.end,
-            filters=scope.filters,
-            rows=scope.rows,
-            row_ids={resource.id for resource in resources[first:last]},
-        )
+        shown = {resource.id for resource in resources[first:last]}
+        bars = await bars_on(session, schedule_id, scope, shown)
         ids = {bar.task_id for bar in bars}
         conflicts = await conflicts_on(services, session, schedule_id, revision, scope, ids)
         timezone = await schedule_timezone(session, schedule_id)

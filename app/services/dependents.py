@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import tables as t
+from app.services.errors import StateConflict
 
 SHOWN_JOBS = 3
 
@@ -43,3 +44,14 @@ def planned_message(by_job: list[tuple[str, int]], where: str) -> str:
     total = sum(n for _, n in by_job)
     verb = "is" if total == 1 else "are"
     return f"{listed} {verb} planned {where}; move them first"
+
+
+async def refuse_planned(session: AsyncSession, column: Any, row_id: int, where: str) -> None:
+    """Refuse (409) to delete the resource whose `column` is `row_id` while work is planned
+    on it, naming the jobs; `where` ends the message ("on Mill 1", "for this operator")."""
+    by_job = await planned_by_job(session, column, row_id)
+    if by_job:
+        raise StateConflict(
+            planned_message(by_job, where),
+            {"assignments": sum(n for _, n in by_job), "jobs": [j for j, _ in by_job]},
+        )

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.db import tables as t
-from app.db.plan_queries import load_job
-from app.domain.critical_path import CriticalPath, critical_path
-from app.services.access import require
+from app.domain.critical_path import CriticalPath
 from app.services.context import Actor, Services
-from app.services.errors import NotFound
-from app.services.offload import offload
+from app.services.schedule import job_plan_and_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +45,7 @@ def _iso(path: CriticalPath, minutes: int) -> str | None:
 
 async def job_network(*, services: Services, actor: Actor, job_id: int) -> JobNetwork:
     """Raises `DependencyCycle` if the job's links loop (as `schedule.job_critical_path`)."""
-    require(actor, "plan.read")
-    schedule_id = await services.live_schedule_id()
-    async with services.db.read() as session, session.begin():
-        if await session.get(t.Job, job_id) is None:
-            raise NotFound("jobs", job_id)
-        plan = await load_job(session, schedule_id, job_id)
-    path = await offload(critical_path, plan, job_id)
+    plan, path = await job_plan_and_path(services=services, actor=actor, job_id=job_id)
     tasks = {task.id for task in plan.tasks_of_job(job_id)}
     links = sorted(
         (predecessor, task.id)

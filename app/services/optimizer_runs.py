@@ -39,12 +39,11 @@ from app.domain.optimizer import (
 from app.domain.plan import Plan
 from app.domain.plan_comparison import changed_slots, compare_kpis
 from app.services.access import require
-from app.services.background import queue_of, run_actor
+from app.services.background import queue_of, run_actor, run_of_kind
 from app.services.context import Actor, Services
 from app.services.draft_store import Proposal, read_live_plan, store_draft
 from app.services.errors import (
     InvalidInput,
-    NotFound,
 )
 
 KIND = "plan.optimize"
@@ -117,9 +116,7 @@ async def start_optimization(
 
 async def run_status(*, services: Services, actor: Actor, run_id: str) -> OptimizationRun:
     require(actor, "plan.optimize")
-    found = await queue_of(services).status(run_id)
-    if found is None or found.kind != KIND:
-        raise NotFound("optimizer runs", run_id)
+    found = await run_of_kind(services, run_id, KIND, entity="optimizer runs")
     result = found.result or {}
     message = result.get("message")
     if found.status == "failed":

@@ -25,7 +25,6 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 from sqlalchemy import func, select, text
-from sqlalchemy.orm import selectinload
 
 from app import clock
 from app.db import tables as t
@@ -34,6 +33,7 @@ from app.security.crypto import DataCipher
 from app.services.access import require
 from app.services.context import Actor, Services
 from app.services.errors import NotFound, StateConflict
+from app.services.resources import operator_query
 from app.services.sessions import announce_ended, end_sessions_in
 from app.services.views import SkillView
 from app.services.write_path import change, record_access, require_version
@@ -110,15 +110,7 @@ async def export_personal_data(
     """Everything Takt holds about the operator, as JSON-ready data (the access is audited)."""
     require(actor, "personal_data.manage")
     async with services.db.read() as session:
-        operator = await session.scalar(
-            select(t.Operator)
-            .options(
-                selectinload(t.Operator.skills),
-                selectinload(t.Operator.shifts),
-                selectinload(t.Operator.exceptions),
-            )
-            .where(t.Operator.id == operator_id)
-        )
+        operator = await session.scalar(operator_query().where(t.Operator.id == operator_id))
         if operator is None:
             raise NotFound("operators", operator_id)
         user = await session.scalar(select(t.User).where(t.User.operator_id == operator_id))
@@ -214,15 +206,7 @@ async def erase_personal_data(
             await tx.session.execute(text("PRAGMA secure_delete = ON"))
         row = await tx.claim(t.Operator, operator_id, expected_version)
         await _refuse_open_work(tx.session, operator_id)
-        operator = await tx.session.scalar(
-            select(t.Operator)
-            .options(
-                selectinload(t.Operator.skills),
-                selectinload(t.Operator.shifts),
-                selectinload(t.Operator.exceptions),
-            )
-            .where(t.Operator.id == operator_id)
-        )
+        operator = await tx.session.scalar(operator_query().where(t.Operator.id == operator_id))
         assert operator is not None  # claimed above
         operator.name = f"Erased operator {operator_id}"
         operator.contact_encrypted = None

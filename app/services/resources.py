@@ -17,7 +17,7 @@ from app.db.text_search import contains
 from app.security.crypto import DataCipher
 from app.services.access import allowed, require
 from app.services.context import Actor, Services
-from app.services.dependents import planned_by_job, planned_message
+from app.services.dependents import refuse_planned
 from app.services.errors import NotFound, StateConflict
 from app.services.jsonable import jsonable
 from app.services.views import (
@@ -143,12 +143,7 @@ async def delete_equipment(
     require_version(expected_version)
     async with change(services, actor, "equipment.deleted") as tx:
         row = await tx.claim(t.Equipment, equipment_id, expected_version)
-        by_job = await planned_by_job(tx.session, t.Assignment.equipment_id, equipment_id)
-        if by_job:
-            raise StateConflict(
-                planned_message(by_job, f"on {row.name}"),
-                {"assignments": sum(n for _, n in by_job), "jobs": [j for j, _ in by_job]},
-            )
+        await refuse_planned(tx.session, t.Assignment.equipment_id, equipment_id, f"on {row.name}")
         await tx.session.delete(row)
         tx.audit("equipment", equipment_id, before={"name": row.name}, after=None)
 
@@ -156,7 +151,8 @@ async def delete_equipment(
 # --- operators -------------------------------------------------------------------------------
 
 
-def _operator_query() -> Any:
+def operator_query() -> Any:
+    """Operators with their skills, shifts and time off loaded (a view or an export of one)."""
     return select(t.Operator).options(
         selectinload(t.Operator.skills),
         selectinload(t.Operator.shifts),
@@ -177,7 +173,7 @@ async def list_operators(
     offset: int,
     search: str | None = None,
 ) -> tuple[list[OperatorView], int]:
-    query = _operator_query()
+    query = operator_query()
     if search:
         query = query.where(contains(t.Operator.name, search))
     if actor.role == "operator":
@@ -209,7 +205,7 @@ async def get_operator(*, services: Services, actor: Actor, operator_id: int) ->
         require(actor, "plan.read")
     async with services.db.read() as session:
         row = (
-            await session.execute(_operator_query().where(t.Operator.id == operator_id))
+            await session.execute(operator_query().where(t.Operator.id == operator_id))
         ).scalar_one_or_none()
     if row is None:
         raise NotFound("operators", operator_id)
@@ -281,7 +277,7 @@ async def update_operator(
     async with change(services, actor, "operator.updated") as tx:
         await tx.claim(t.Operator, operator_id, expected_version)
         row = (
-            await tx.session.execute(_operator_query().where(t.Operator.id == operator_id))
+            await tx.session.execute(operator_query().where(t.Operator.id == operator_id))
         ).scalar_one()
         for key, value in {**_operator_children(changes), **changes}.items():
             setattr(row, key, value)
@@ -304,11 +300,6 @@ async def delete_operator(
     require_version(expected_version)
     async with change(services, actor, "operator.deleted") as tx:
         row = await tx.claim(t.Operator, operator_id, expected_version)
-        by_job = await planned_by_job(tx.session, t.Assignment.operator_id, operator_id)
-        if by_job:
-            raise StateConflict(
-                planned_message(by_job, "for this operator"),
-                {"assignments": sum(n for _, n in by_job), "jobs": [j for j, _ in by_job]},
-            )
+        await refuse_planned(tx.session, t.Assignment.operator_id, operator_id, "for this operator")
         await tx.session.delete(row)
         tx.audit("operators", operator_id, before={}, after=None)

@@ -23,7 +23,7 @@ from app.db.plan_queries import (
 from app.domain.bounds import slot_error
 from app.domain.conflicts import Conflict
 from app.domain.critical_path import CriticalPath, critical_path
-from app.domain.plan import Assignment, Interval
+from app.domain.plan import Assignment, Interval, Plan
 from app.domain.validation import valid_until, validate_assignment, validate_plan
 from app.services.access import allowed, require
 from app.services.context import Actor, Services
@@ -146,6 +146,14 @@ async def conflicts_in(session: AsyncSession, schedule_id: int, task_id: int) ->
 
 
 async def job_critical_path(*, services: Services, actor: Actor, job_id: int) -> CriticalPath:
+    _, path = await job_plan_and_path(services=services, actor=actor, job_id=job_id)
+    return path
+
+
+async def job_plan_and_path(
+    *, services: Services, actor: Actor, job_id: int
+) -> tuple[Plan, CriticalPath]:
+    """The job alone as a plan, and its CPM; raises `DependencyCycle` if its links loop."""
     require(actor, "plan.read")
     schedule_id = await services.live_schedule_id()
     async with services.db.read() as session, session.begin():
@@ -154,7 +162,7 @@ async def job_critical_path(*, services: Services, actor: Actor, job_id: int) ->
         # The job alone: a job's CPM never looks outside it (and the plant may be large).
         plan = await load_job(session, schedule_id, job_id)
     # A job may be large; its CPM is computed off the event loop like any whole-plan work.
-    return await offload(critical_path, plan, job_id)
+    return plan, await offload(critical_path, plan, job_id)
 
 
 @dataclass(frozen=True, slots=True)

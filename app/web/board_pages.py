@@ -213,26 +213,15 @@ async def preview(request: Request, session: PageSession) -> Response:
         zone = await _zone(request)
         task_id = forms.required_int(form, "task_id")
         start, end = forms.slot(form, zone)
-        operator_id, equipment_id = await board_service.suggest_partner(
-            services=services,
-            actor=session.actor,
-            task_id=task_id,
-            operator_id=forms.optional_int(form, "operator_id"),
-            equipment_id=forms.optional_int(form, "equipment_id"),
-            start=start,
-            end=end,
-        )
-        end = await tasks.routed_end(
-            services=services, task_id=task_id, equipment_id=equipment_id, start=start, end=end
-        )
+        there = await _dropped(request, session, form, task_id, start, end)
         found = await schedule.validate_proposal(
             services=services,
             actor=session.actor,
             task_id=task_id,
-            operator_id=operator_id,
-            equipment_id=equipment_id,
-            start=start,
-            end=end,
+            operator_id=there.operator_id,
+            equipment_id=there.equipment_id,
+            start=there.start,
+            end=there.end,
         )
     except ServiceError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
@@ -244,14 +233,40 @@ async def preview(request: Request, session: PageSession) -> Response:
         {
             "level": level,
             "conflicts": conflicts,
-            "operator_id": operator_id,
-            "equipment_id": equipment_id,
+            "operator_id": there.operator_id,
+            "equipment_id": there.equipment_id,
             # Where the slot ends there (alternative routings: the task's time on that
             # machine): the ghost takes this length before the drop.
-            "ends_at": end.isoformat(),
+            "ends_at": there.end.isoformat(),
             "revision": found.revision,
         }
     )
+
+
+async def _dropped(
+    request: Request,
+    session: PageSession,
+    form: FormData,
+    task_id: int,
+    start: datetime,
+    end: datetime,
+) -> tasks.Placement:
+    """Where a drop lands, for the preview and the placement alike: the resource it did
+    not name (`suggest_partner`), and the slot's end on that machine (`routed_end`)."""
+    services = services_of(request)
+    operator_id, equipment_id = await board_service.suggest_partner(
+        services=services,
+        actor=session.actor,
+        task_id=task_id,
+        operator_id=forms.optional_int(form, "operator_id"),
+        equipment_id=forms.optional_int(form, "equipment_id"),
+        start=start,
+        end=end,
+    )
+    end = await tasks.routed_end(
+        services=services, task_id=task_id, equipment_id=equipment_id, start=start, end=end
+    )
+    return tasks.Placement(operator_id, equipment_id, start, end)
 
 
 @page_route(action="assignment.write")
@@ -265,19 +280,8 @@ async def place(request: Request, session: PageSession) -> Response:
         version = forms.version(form)
         start, end = forms.slot(form, zone)
         before = await tasks.get_task(services=services, actor=actor, task_id=task_id)
-        operator_id, equipment_id = await board_service.suggest_partner(
-            services=services,
-            actor=actor,
-            task_id=task_id,
-            operator_id=forms.optional_int(form, "operator_id"),
-            equipment_id=forms.optional_int(form, "equipment_id"),
-            start=start,
-            end=end,
-        )
-        end = await tasks.routed_end(
-            services=services, task_id=task_id, equipment_id=equipment_id, start=start, end=end
-        )
-        placement = tasks.Placement(operator_id, equipment_id, start, end)
+        placement = await _dropped(request, session, form, task_id, start, end)
+        end = placement.end
         placed = await tasks.assign_task(
             services=services,
             actor=actor,

@@ -13,18 +13,16 @@ from app.domain.conflicts import Severity
 from app.domain.demo_plant import demo_plant
 from app.domain.jssp import parse_jssp, to_plant_data
 from app.domain.optimizer import (
-    model as optimizer_model,
-    solve as optimizer,
-    start as optimizer_start,
-)
-from app.domain.optimizer.model import ScheduleModel, build_model
-from app.domain.optimizer.solve import (
     OptimizationResult,
     OptimizerSettings,
     Progress,
     SolveStatus,
+    model as optimizer_model,
     optimize,
+    solve as optimizer,
+    start as optimizer_start,
 )
+from app.domain.optimizer.model import ScheduleModel, build_model
 from app.domain.optimizer.start import greedy_slots
 from app.domain.plan import (
     Assignment,

@@ -88,16 +88,7 @@ class Search:
 def plain_model(plan: Plan, scope: Scope, now: datetime) -> ScheduleModel:
     """The scope's tasks as the greedy and the neighbourhoods see them, without
     a CP-SAT model of the whole: candidates (shortlisted), bounds, live slots, due times."""
-    model = ScheduleModel(
-        cp_model.CpModel(),
-        scope.grid,
-        scope.horizon,
-        {},
-        dict(scope.unplaceable),
-        locked=dict(scope.locked),
-        operator_blocks=scope.operator_blocks,
-        equipment_blocks=scope.equipment_blocks,
-    )
+    model = ScheduleModel.of_scope(scope)
     operator_load: dict[int, float] = {o: 0.0 for o in plan.operators}
     equipment_load: dict[int, float] = {e: 0.0 for e in plan.equipment}
     for task_id, (operators, equipment) in scope.candidates.items():

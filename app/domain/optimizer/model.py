@@ -122,6 +122,21 @@ class ScheduleModel:
     # Each due job's lateness, in grid units.
     lateness_of: dict[int, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of_scope(cls, scope: Scope) -> ScheduleModel:
+        """A model of no tasks yet on the scope's grid: its unplaceable tasks, locked
+        slots and blocked time (a whole CP-SAT model and the neighbourhoods alike)."""
+        return cls(
+            cp_model.CpModel(),
+            scope.grid,
+            scope.horizon,
+            {},
+            dict(scope.unplaceable),
+            locked=dict(scope.locked),
+            operator_blocks=scope.operator_blocks,
+            equipment_blocks=scope.equipment_blocks,
+        )
+
     def score(self, slots: Mapping[int, Assignment]) -> tuple[int, int, int]:
         """How good a whole plan of the model's tasks is, lower is better:
         (weighted lateness and `unplaced_cost` per task left out, makespan,
@@ -226,16 +241,7 @@ def build_model(
         horizon_days=horizon_days,
         pinned=pinned,
     )
-    model = ScheduleModel(
-        cp_model.CpModel(),
-        scope.grid,
-        scope.horizon,
-        {},
-        dict(scope.unplaceable),
-        locked=dict(scope.locked),
-        operator_blocks=scope.operator_blocks,
-        equipment_blocks=scope.equipment_blocks,
-    )
+    model = ScheduleModel.of_scope(scope)
     _add_tasks(model, plan, scope, optional)
     _keep_valid_slots(model, plan, now)
     _add_precedences(model)

@@ -74,13 +74,8 @@ from app.domain.optimizer.terms import (
 )
 from app.domain.plan import Plan
 
-__all__ = [
-    "OptimizationResult",
-    "OptimizerSettings",
-    "Progress",
-    "SolveStatus",
-    "optimize",
-]
+# The terms' names are the package's to export (`app.domain.optimizer`), not this module's.
+__all__ = ["optimize"]
 
 # How often a running solve asks `should_stop`.
 _POLL_SECONDS = 0.1

@@ -17,8 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from app.domain.jssp import ALL_DAY, JSSP_SKILL, positive_count, whole_number
-from app.domain.plant_data import PlantData, PlantEquipment, PlantJob, PlantOperator, PlantTask
+from app.domain.jssp import (
+    JSSP_SKILL,
+    counted_jobs,
+    plant_job,
+    round_the_clock_operators,
+    whole_number,
+)
+from app.domain.plant_data import PlantData, PlantEquipment, PlantJob, PlantTask
 
 # (machine, time) pairs an operation may run on, in file order.
 Operation = tuple[tuple[int, int], ...]
@@ -44,22 +50,9 @@ def parse_fjsp(text: str, *, name: str) -> FlexibleJobShop:
     """Parse the standard format; `ValueError` names the line that is wrong."""
     lines = [(n, line.split()) for n, line in enumerate(text.splitlines(), 1)]
     lines = [(n, fields) for n, fields in lines if fields and not fields[0].startswith("#")]
-    if not lines:
-        raise ValueError(f"{name}: no header line 'n_jobs n_machines' found")
-    header_line, header = lines[0]
-    if len(header) not in (2, 3):
-        raise ValueError(
-            f"{name}, line {header_line}: expected 'n_jobs n_machines [average]', "
-            f"got {len(header)} fields"
-        )
-    n_jobs, n_machines = (positive_count(field, name, header_line) for field in header[:2])
-    job_lines = lines[1:]
-    if len(job_lines) != n_jobs:
-        where = job_lines[n_jobs][0] if len(job_lines) > n_jobs else header_line
-        raise ValueError(
-            f"{name}, line {where}: the header promises {n_jobs} job lines, "
-            f"the file has {len(job_lines)}"
-        )
+    n_machines, job_lines = counted_jobs(
+        lines, name=name, header="n_jobs n_machines [average]", sizes=(2, 3)
+    )
     jobs = tuple(_job(fields, n_machines, name, number) for number, fields in job_lines)
     return FlexibleJobShop(name=name, machines=n_machines, jobs=jobs)
 
@@ -120,15 +113,7 @@ def to_plant_data(
         )
         for m in range(instance.machines)
     )
-    operators = tuple(
-        PlantOperator(
-            key=f"operator-M{m}",
-            name=f"Operator M{m}",
-            skills={JSSP_SKILL: 1},
-            weekly_shifts=ALL_DAY,
-        )
-        for m in range(instance.machines)
-    )
+    operators = round_the_clock_operators(instance.machines)
     jobs = tuple(
         _plant_job(instance.name, index, operations, start, time_unit_minutes)
         for index, operations in enumerate(instance.jobs)
@@ -152,13 +137,7 @@ def _plant_job(
                 alternatives=tuple((f"M{machine}", time * unit) for machine, time in operation),
             )
         )
-    return PlantJob(
-        key=f"J{index}",
-        name=f"{instance} J{index}",
-        tasks=tuple(tasks),
-        reference=f"{instance}/J{index}",
-        release=start,
-    )
+    return plant_job(instance, index, tasks, start)
 
 
 def _route(operation: Operation) -> str:
