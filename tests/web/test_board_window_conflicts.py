@@ -70,14 +70,7 @@ async def test_moves_and_unschedules_are_brought_forward_exactly(
 ) -> None:
     p = world.plant
     window = Interval(p.at(0), p.at(0, days=1))
-    afresh: list[int] = []
-    real_load = wc.load_window
-
-    async def counting_load(*args: object, **kwargs: object) -> object:
-        afresh.append(1)
-        return await real_load(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(wc, "load_window", counting_load)
+    afresh = counting_loads(monkeypatch)
     kept, fresh = await both_ways(world, window)
     assert kept == fresh and len(afresh) == 1
 
@@ -113,14 +106,7 @@ async def test_a_change_of_anything_else_validates_afresh(
     p = world.plant
     window = Interval(p.at(0), p.at(0, days=1))
     await both_ways(world, window)
-    afresh: list[int] = []
-    real_load = wc.load_window
-
-    async def counting_load(*args: object, **kwargs: object) -> object:
-        afresh.append(1)
-        return await real_load(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(wc, "load_window", counting_load)
+    afresh = counting_loads(monkeypatch)
     # Bracket 4711 now due before Weld ends (09:00-10:30): late, though no task changed.
     manager = Actor(user_id=None, role="manager")
     job = await jobs.get_job(services=world.services, actor=manager, job_id=p.job)
