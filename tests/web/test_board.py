@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -340,23 +341,19 @@ async def test_a_placement_committed_just_before_the_database_went_away_says_it_
         committed = True
         await publish(channel, message)
 
-    @asynccontextmanager
-    async def failing_read() -> AsyncIterator[object]:
-        if committed:
-            raise ConnectionRefusedError(111, "Connection refused")
-        async with read() as session:
-            yield session
+    def failing_after_commit(open_session: Any) -> Any:
+        @asynccontextmanager
+        async def failing() -> AsyncIterator[object]:
+            if committed:
+                raise ConnectionRefusedError(111, "Connection refused")
+            async with open_session() as session:
+                yield session
 
-    @asynccontextmanager
-    async def failing_snapshot() -> AsyncIterator[object]:
-        if committed:
-            raise ConnectionRefusedError(111, "Connection refused")
-        async with snapshot() as session:
-            yield session
+        return failing
 
     hub.publish = publish_then_fail  # type: ignore[method-assign]
-    db.read = failing_read  # type: ignore[method-assign]
-    db.snapshot = failing_snapshot  # type: ignore[method-assign]
+    db.read = failing_after_commit(read)  # type: ignore[method-assign]
+    db.snapshot = failing_after_commit(snapshot)  # type: ignore[method-assign]
     try:
         response = await world.client.post(
             f"/board/tasks/{plant.cut}/place?{plant.day_view}",
