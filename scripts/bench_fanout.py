@@ -268,6 +268,12 @@ def main() -> int:
         help="WebSocket set-ups by where the clients sit: M (no Redis), A (Redis), B (two "
         "instances); default all",
     )
+    parser.add_argument(
+        "--size", default="large", choices=("small", "large"), help="the demo plant (large)"
+    )
+    parser.add_argument(
+        "--client-processes", type=int, default=2, help="processes the boards are spread over"
+    )
     parser.add_argument("--subscribe", metavar="REDIS_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     limit = raise_open_files()

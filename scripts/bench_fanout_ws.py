@@ -1,6 +1,7 @@
 """The WebSocket level of `bench_fanout.py`: N boards open, one scheduler writing.
 
-A throwaway PostgreSQL with the small demo plant, and three uvicorn
+A throwaway PostgreSQL with a demo plant (`--size`, the large one by
+default: 100 machines, 10,200 tasks), and three uvicorn
 processes on it: M (no Redis: in-process hub), A and B (one Redis). N
 WebSocket clients (`GET /board/ws?access_token=...`, one resume message with
 a week view around the moved task) sit on one instance while a scheduler
@@ -15,8 +16,10 @@ latency for revision R is the arrival of its first frame at R or later minus
 R's commit time (one clock: everything runs on this machine). A revision no
 frame carried a stamp for (merged into a later one on every client) falls
 back to the moment its PUT was sent, an upper bound; the count is shown. The
-PUT's own latency is reported beside it. The clients run in this process, on
-the same two cores as the server.
+PUT's own latency is reported beside it. The clients run in
+`--client-processes` processes (`fanout_clients.py`: bare protocols that
+note each frame's arrival and read it after the run), on the same two cores
+as the server.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,14 +40,9 @@ from typing import Any
 import httpx
 import websockets
 from bench import BIN, _run, app_env, throwaway_postgres, uvicorn_server
-from bench_fanout import Result, now
+from bench_fanout import Result
 
 API = "/api/v1"
-REVISION = re.compile(rb'id="board-revision"[^>]*data-revision="(\d+)"')
-COMMITTED = re.compile(
-    rb'id="board-revision" data-committed-at="([\d.]+)"[^>]*data-revision="(\d+)"'
-)
-CONNECT_CONCURRENCY = 100
 SETTLE_S = 30.0
 # A set-up whose p95 is past this is not run with more clients.
 HOPELESS_P95_S = 1.0  # after the last write, how long clients may take to catch up
@@ -74,7 +72,7 @@ def websocket_level(args: argparse.Namespace, redis_url: str) -> list[Result] | 
         var_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="takt-fanout-")))
         env = app_env(database_url, var_dir)
         _run([str(BIN / "takt"), "migrate"], env)
-        _run([str(BIN / "takt"), "demo", "--size", "small"], env)
+        _run([str(BIN / "takt"), "demo", "--size", args.size], env)
         bases = {"M": stack.enter_context(uvicorn_server(env, var_dir / "m.log"))[0]}
         if not asyncio.run(_routed(bases["M"])):
             print("GET /board/ws is not routed: WebSocket level skipped", file=sys.stderr)
@@ -142,47 +140,49 @@ async def _run_one(
     since = (await client.get(f"{world.bases[on]}{API}/changes", params={"since": 0})).json()[
         "revision"
     ]
-    boards = [Client() for _ in range(clients)]
-    committed: dict[int, float] = {}  # revision -> commit time (epoch s), from the frames
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    connected = 0
-    done = asyncio.Event()
     url = world.bases[on].replace("http", "ws", 1) + f"/board/ws?access_token={world.token}"
     resume = json.dumps({"type": "resume", "since": since, "view": _view(world.task)})
-
-    async def board(state: Client) -> None:
-        nonlocal connected
-        async with gate:
-            socket = await websockets.connect(url, open_timeout=120, max_size=None)
-            await socket.send(resume)
-            connected += 1
-        try:
-            async with socket:
-                while not done.is_set():
-                    frame = await socket.recv(decode=False)
-                    arrival = time.time()
-                    found = REVISION.findall(frame)
-                    if found:
-                        state.frames.append((arrival, max(int(n) for n in found)))
-                        for at, revision in COMMITTED.findall(frame):
-                            committed.setdefault(int(revision), float(at) / 1000)
-        except websockets.ConnectionClosed:
-            pass
-
-    tasks = [asyncio.create_task(board(state)) for state in boards]
-    while connected < clients:  # noqa: ASYNC110 - polling a counter is enough here
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(1.0)  # let the resume catch-ups pass
-    sent, put_seconds = await _write(client, world, writer, args.writes, args.interval)
-    last = max(sent)
-    settle_until = now() + SETTLE_S
-    while now() < settle_until and not all(b.reached(last) for b in boards):  # noqa: ASYNC110
-        await asyncio.sleep(0.2)
-    done.set()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
+    shares = [clients // args.client_processes] * args.client_processes
+    shares[0] += clients - sum(shares)
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).with_name("fanout_clients.py")),
+            "--url",
+            url,
+            "--clients",
+            str(share),
+            "--resume",
+            resume,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            limit=1 << 28,  # a child answers with every frame on one line
+        )
+        for share in shares
+        if share
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None
+            if (await child.stdout.readline()).strip() != b"connected":
+                raise RuntimeError("a client process could not open its boards")
+        await asyncio.sleep(1.0)  # let the resume catch-ups pass
+        sent, put_seconds = await _write(client, world, writer, args.writes, args.interval)
+        bodies = []
+        for child in children:
+            assert child.stdin is not None and child.stdout is not None
+            child.stdin.write(f"last {max(sent)}\nsettle {SETTLE_S}\n".encode())
+            await child.stdin.drain()
+        for child in children:
+            assert child.stdout is not None
+            bodies.append(json.loads(await child.stdout.readline()))
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+            await child.wait()
+    committed = {int(r): at for body in bodies for r, at in body["committed"].items()}
+    boards = [Client([tuple(f) for f in frames]) for body in bodies for frames in body["frames"]]
     latencies = [
         arrival - committed.get(revision, sent_at)
         for state in boards

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from prometheus_client import Histogram
 
 from app import tracing
-from app.realtime.feeds import Update, follow
+from app.realtime.feeds import Listeners, Update, follow
 from app.realtime.fragments import Fragments
 from app.realtime.hub import Message
 from app.services.access import require
@@ -84,6 +84,21 @@ class RenderChanges(Protocol):
         revision: int,
         rows: frozenset[Row] = frozenset(),
     ) -> Awaitable[str]: ...
+
+
+class RenderAhead(Protocol):
+    """Start (or join) the render `RenderChanges` would make for the same question,
+    without waiting for it (shared_render.py)."""
+
+    def __call__(
+        self,
+        services: Services,
+        actor: Actor,
+        view: BoardView,
+        task_ids: set[int],
+        revision: int,
+        rows: frozenset[Row] = frozenset(),
+    ) -> asyncio.Future[str]: ...
 
 
 class RenderRefresh(Protocol):
@@ -159,6 +174,8 @@ class Feed:
         revision: int,
         extras: Callable[[], str | None] | None = None,
         fragments: Fragments | None = None,
+        ahead: RenderAhead | None = None,
+        listeners: Listeners | None = None,
     ) -> None:
         # Operators are refused here; their own channel comes with the "My tasks" screen.
         require(actor, "plan.read")
@@ -174,6 +191,11 @@ class Feed:
         self.extras = extras
         # The reload notice and the commit stamp, from the pages; none: neither is sent.
         self.fragments = fragments
+        # A change the board is in step with is rendered as it arrives, and the sender
+        # woken when it is ready (`_wake_when_rendered`); none: woken at once.
+        self.ahead = ahead
+        # The instance's one subscription per channel; none: a subscription of its own.
+        self.listeners = listeners
         self._extras_due = False
         self._ids: set[int] = set()
         self._rows: set[Row] = set()
@@ -219,7 +241,39 @@ class Feed:
                 self._rows |= touched_rows(message.get("entities"))
             if len(self._ids) > MAX_PENDING_TASKS or len(self._revisions) > MAX_PENDING_TASKS:
                 self._catch_up = True
-        self.wake.set()
+        if not self._wake_when_rendered():
+            self.wake.set()
+
+    def _wake_when_rendered(self) -> bool:
+        """If what is pending is a plain change the board is in step with, start (or
+        join) its render now and wake the sender once it is ready: with a thousand
+        boards on one view, each then wakes once, to send, instead of waking to ask
+        and waking again when the one shared render is done."""
+        if self.ahead is None or self._late or self._failures:
+            return False
+        plain = self._plain_change()
+        if plain is None:
+            return False
+        ids, newest, rows = plain
+        rendering = self.ahead(self.services, self.actor, self.view, ids, newest, rows)
+        rendering.add_done_callback(self._rendered)
+        return True
+
+    def _rendered(self, _: asyncio.Future[str]) -> None:
+        self.wake.set()  # failed or not: the sender renders (again) and handles either
+
+    def _plain_change(self) -> tuple[set[int], int, frozenset[Row]] | None:
+        """The tasks, newest revision and rows to render, if what is pending is just
+        changes following on from what was sent; None for anything else."""
+        if self._resume is not None or self._catch_up or self._structural:
+            return None
+        revisions = [r for r in self._revisions if r > self.revision]
+        if not revisions or len(self._ids) > BULK_TASKS:
+            return None
+        newest = max(revisions)
+        if newest - self.revision != len(revisions):
+            return None  # a gap: the sender looks at the change log
+        return self._ids, newest, frozenset(self._rows)
 
     def resume(self, since: int, view: BoardView) -> None:
         """The client (re)states where it is: a new view, a re-rendered page."""
@@ -381,9 +435,13 @@ class Feed:
         block, and a task group must not span a `yield`. The task owns the
         subscription, so cancelling it is all the cleanup there is.
         """
-        schedule_id = await self.services.live_schedule_id()
+        channel = schedule_channel(await self.services.live_schedule_id())
+        if self.listeners is not None:
+            async with self.listeners.listening(channel, self.note):
+                yield
+            return
         subscribed = asyncio.Event()
-        reader = asyncio.create_task(self._read(schedule_channel(schedule_id), subscribed))
+        reader = asyncio.create_task(self._read(channel, subscribed))
         try:
             await subscribed.wait()
             yield

@@ -1,10 +1,16 @@
-"""What every live feed shares: the face a transport sees, and one resubscribe loop.
+"""What every live feed shares: the face a transport sees, and one subscription per channel.
 
-    hub schedule:{id} ─► follow(channel, note) ─► feed.note(message) ─► feed.wake
-                           │ the hub failed us: pause, subscribe again,
-                           │ and note a RESYNC first (pushes may have been missed)
+    hub schedule:{id} ─► Listeners: one follow(channel) per instance ─► every feed.note(message)
+                           │ the hub failed us: pause, subscribe again,    │
+                           │ and note a RESYNC first                       ▼
+                           │ (pushes may have been missed)             feed.wake
                            ▼
     transport (transport.py) waits on `feed.wake`, sends `await feed.next_updates()`
+
+Every feed of a channel on one instance hears it through one subscription:
+the one reader hands each message to each feed's `note` in turn, with no
+queue and no task per feed (with 2,000 boards open, a task switch per board
+per change was most of what a change cost, docs/performance.md).
 
 The board's feed (feed.py), an operator's (operator_feed.py) and the wall's
 (wall_feed.py) differ in what a message means to them, not in how they hear it.
@@ -14,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.realtime.hub import RESYNC, Hub, Message
@@ -79,3 +86,62 @@ async def follow(
                 subscribed.set()
             await asyncio.sleep(RESUBSCRIBE_DELAYS_S[min(attempt, len(RESUBSCRIBE_DELAYS_S) - 1)])
             attempt += 1
+
+
+Note = Callable[[Message], None]
+
+
+@dataclass(eq=False)
+class _Room:
+    """The feeds of one channel on this instance, and the one reader that feeds them."""
+
+    notes: dict[object, Note] = field(default_factory=dict)
+    subscribed: asyncio.Event = field(default_factory=asyncio.Event)
+    reader: asyncio.Task[None] | None = None
+
+    def note(self, message: Message) -> None:
+        for note in list(self.notes.values()):
+            try:
+                note(message)
+            except Exception:  # one feed's bug must not cost the others their pushes
+                log.exception("live feed: a message could not be noted")
+
+
+class Listeners:
+    """One hub subscription per channel for all of this instance's feeds on it."""
+
+    def __init__(self, hub: Hub, *, who: str) -> None:
+        self.hub = hub
+        self.who = who
+        self._rooms: dict[str, _Room] = {}
+
+    @asynccontextmanager
+    async def listening(self, channel: str, note: Note) -> AsyncIterator[None]:
+        """`note` hears every message on `channel` from when the block starts (once
+        subscribed: nothing published later is missed) until it ends."""
+        room = self._rooms.get(channel)
+        if room is None:
+            room = self._rooms[channel] = _Room()
+            following = follow(
+                self.hub, channel, room.note, who=self.who, subscribed=room.subscribed
+            )
+            room.reader = asyncio.create_task(following, name=f"listeners {channel}")
+        seat = object()
+        room.notes[seat] = note
+        try:
+            await room.subscribed.wait()
+            yield
+        finally:
+            del room.notes[seat]
+            if not room.notes and self._rooms.get(channel) is room:
+                del self._rooms[channel]
+                assert room.reader is not None
+                room.reader.cancel()
+                # Raises at once if we are being cancelled ourselves; the reader then
+                # finishes (unsubscribes) on its own.
+                await asyncio.wait([room.reader])
+
+    def listeners(self, channel: str) -> int:
+        """How many feeds hear `channel` here (for tests and metrics)."""
+        room = self._rooms.get(channel)
+        return 0 if room is None else len(room.notes)

@@ -42,7 +42,8 @@ from starlette.routing import BaseRoute
 from app import clock, tracing
 from app.auth.tokens import live_access_actor
 from app.db import tables
-from app.realtime.feed import Feed, RenderChanges, RenderRefresh
+from app.realtime.feed import Feed, RenderAhead, RenderChanges, RenderRefresh
+from app.realtime.feeds import Listeners
 from app.realtime.fragments import Fragments
 from app.realtime.presence import Presence, Seat
 from app.realtime.session_watch import SessionWatch, Ticket
@@ -103,6 +104,9 @@ class Live:
         self.fragments = fragments
         shared = SharedRenders(render, refresh)
         self.render: RenderChanges = shared.render
+        self.ahead: RenderAhead = shared.ahead
+        # One hub subscription per schedule for all of this instance's boards (feeds.py).
+        self.listeners = Listeners(services.hub, who="live feed")
         self.refresh: RenderRefresh | None = shared.refresh if refresh is not None else None
         self.presence = Presence(
             services.hub,
@@ -132,6 +136,8 @@ class Live:
             refresh=self.refresh,
             revision=since,
             fragments=self.fragments,
+            ahead=self.ahead,
+            listeners=self.listeners,
         )
         self._feeds.add(feed)
         if self.stopping:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -35,7 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app import tracing
 from app.realtime.feed import render_failed, retry_delay
-from app.realtime.feeds import Update, follow
+from app.realtime.feeds import Listeners, Update, follow
 from app.realtime.hub import Message
 from app.realtime.live import Identity, Live
 from app.realtime.session_watch import Ticket
@@ -80,7 +81,13 @@ class OperatorFeed:
     """One operator connection's view of the change stream."""
 
     def __init__(
-        self, *, services: Services, actor: Actor, render: RenderOwnList, since: int
+        self,
+        *,
+        services: Services,
+        actor: Actor,
+        render: RenderOwnList,
+        since: int,
+        listeners: Listeners | None = None,
     ) -> None:
         self.services = services
         self.actor = actor
@@ -94,6 +101,9 @@ class OperatorFeed:
         self._subscribed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._trace: dict[str, str] = {}
+        # The instance's one subscription per channel (feeds.py); none: one of its own.
+        self.listeners = listeners
+        self._listening: AbstractAsyncContextManager[None] | None = None
 
     def concerns(self, message: Message) -> bool:
         revision, entities = message.get("revision"), message.get("entities")
@@ -158,12 +168,20 @@ class OperatorFeed:
     async def __aenter__(self) -> OperatorFeed:
         """Subscribed from here on, so nothing committed later is missed; the first
         turn sends the list if the page is behind it (else a socket's heartbeat)."""
-        self._reader = asyncio.create_task(self.listen())
-        await self._subscribed.wait()
+        if self.listeners is not None:
+            channel = schedule_channel(await self.services.live_schedule_id())
+            self._listening = self.listeners.listening(channel, self.note)
+            await self._listening.__aenter__()
+        else:
+            self._reader = asyncio.create_task(self.listen())
+            await self._subscribed.wait()
         self.wake.set()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._listening is not None:
+            listening, self._listening = self._listening, None
+            await listening.__aexit__(None, None, None)
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.wait([self._reader])
@@ -209,7 +227,13 @@ def _follow(
     live: Live, identity: Identity, render: RenderOwnList, since: int
 ) -> tuple[OperatorFeed, Ticket]:
     """A feed for one connection, woken when the server stops or its session ends."""
-    feed = OperatorFeed(services=live.services, actor=identity.actor, render=render, since=since)
+    feed = OperatorFeed(
+        services=live.services,
+        actor=identity.actor,
+        render=render,
+        since=since,
+        listeners=live.listeners,
+    )
     live.follow_stop(feed.wake)
     return feed, live.watch(identity, feed.wake)
 

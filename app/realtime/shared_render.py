@@ -5,6 +5,8 @@ renderer returns depends only on the view, whether the viewer may edit, the
 tasks touched and the plan at that revision. So the first feed to ask starts
 the render and every other feed with the same question awaits the same
 result. With 2,000 boards open, one change costs one render, not 2,000.
+A board in step with the changes starts (or joins) the render as the change
+arrives (`ahead`) and is woken only once it is ready (feed.py).
 
 Boards that fell behind ask different questions (each its own batch of
 changes), so at most `RENDERS_AT_ONCE` renders run at a time: each holds a
@@ -46,8 +48,20 @@ class SharedRenders:
         revision: int,
         rows: frozenset[Row] = frozenset(),
     ) -> str:
+        return await asyncio.shield(self.ahead(services, actor, view, task_ids, revision, rows))
+
+    def ahead(
+        self,
+        services: Services,
+        actor: Actor,
+        view: BoardView,
+        task_ids: set[int],
+        revision: int,
+        rows: frozenset[Row] = frozenset(),
+    ) -> asyncio.Future[str]:
+        """The render `render` would await, started (or joined) without waiting for it."""
         key = ("changes", view, _may_edit(actor), frozenset(task_ids), revision, rows)
-        return await self._once(
+        return self._started(
             key, lambda: self._render(services, actor, view, task_ids, revision, rows)
         )
 
@@ -59,9 +73,12 @@ class SharedRenders:
         if revision is None:  # "the plan as it is now": nothing to share safely
             return await refresh(services, actor, view, None)
         key = ("refresh", view, _may_edit(actor), revision)
-        return await self._once(key, lambda: refresh(services, actor, view, revision))
+        # Shielded: one client going away must not cancel the render the others await.
+        return await asyncio.shield(
+            self._started(key, lambda: refresh(services, actor, view, revision))
+        )
 
-    async def _once(self, key: Hashable, make: Callable[[], Awaitable[str]]) -> str:
+    def _started(self, key: Hashable, make: Callable[[], Awaitable[str]]) -> asyncio.Future[str]:
         result = self._results.get(key)
         if result is None:
             result = asyncio.ensure_future(self._in_turn(make))
@@ -69,8 +86,7 @@ class SharedRenders:
             self._results[key] = result
             while len(self._results) > KEEP:
                 self._results.popitem(last=False)
-        # Shielded: one client going away must not cancel the render the others await.
-        return await asyncio.shield(result)
+        return result
 
     async def _in_turn(self, make: Callable[[], Awaitable[str]]) -> str:
         async with self._slots:

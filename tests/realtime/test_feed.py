@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clocks import PlantTime
@@ -12,7 +13,9 @@ from live_world import Plant, build_plant
 
 from app.db.session import Database
 from app.realtime.feed import BULK_TASKS, LATE_TICK, Feed, touched_tasks
+from app.realtime.feeds import Listeners
 from app.realtime.hub import RESYNC, MemoryHub
+from app.realtime.shared_render import SharedRenders
 from app.services.board_view import BoardView
 from app.services.context import Actor, Services
 from app.services.errors import Forbidden
@@ -236,6 +239,28 @@ async def test_the_feed_hears_the_hub_while_listening(services: Services, world:
     assert not services.hub._subscribers.get(schedule_channel(1))  # type: ignore[attr-defined]
 
 
+async def test_the_boards_of_one_instance_hear_the_hub_through_one_subscription(
+    services: Services, world: Plant
+) -> None:
+    renderer = Renderer()
+    base = await touch(services, world.tasks[0])
+    listeners = Listeners(services.hub, who="test")
+    boards = [
+        Feed(services=services, actor=ANNA, view=VIEW, render=renderer, revision=base,
+             listeners=listeners)
+        for _ in range(2)
+    ]  # fmt: skip
+    channel = schedule_channel(1)
+    async with boards[0].listening(), boards[1].listening():
+        assert len(services.hub._subscribers[channel]) == 1  # type: ignore[attr-defined]
+        newest = await touch(services, world.tasks[1])
+        for board in boards:
+            await board.wake.wait()
+            [update] = await board.next_updates()
+            assert update.revision == newest
+    assert not services.hub._subscribers.get(channel)  # type: ignore[attr-defined]
+
+
 def test_what_a_change_touched() -> None:
     assert touched_tasks({"tasks": [1, 2], "operators": [3]}) == {1, 2}
     assert touched_tasks({"equipment": [3]}) is None
@@ -322,3 +347,82 @@ async def test_tasks_that_ran_late_are_sent_again_after_a_failed_render(
     assert update.revision == revision
     assert renderer.calls == [({world.tasks[0]}, revision)]
     assert await feed.next_updates() == []
+
+
+class SlowRenderer(Renderer):
+    """A render that finishes only when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> str:
+        await self.go.wait()
+        return await super().__call__(*args, **kwargs)
+
+
+def feed_ahead(services: Services, shared: SharedRenders, revision: int) -> Feed:
+    return Feed(
+        services=services,
+        actor=ANNA,
+        view=VIEW,
+        render=shared.render,
+        revision=revision,
+        fragments=FRAGMENTS,
+        ahead=shared.ahead,
+    )
+
+
+async def test_boards_in_step_are_woken_once_their_shared_render_is_ready(
+    services: Services, world: Plant
+) -> None:
+    base = await touch(services, world.tasks[0])
+    renderer = SlowRenderer()
+    shared = SharedRenders(renderer, None)
+    boards = [feed_ahead(services, shared, base) for _ in range(3)]
+    for board in boards:
+        board.note(message(base + 1, world.tasks[1]))
+    await asyncio.sleep(0.01)
+    # The render is under way; nobody is woken to wait for it.
+    assert not any(board.wake.is_set() for board in boards)
+    renderer.go.set()
+    async with asyncio.timeout(5):
+        for board in boards:
+            await board.wake.wait()
+    for board in boards:
+        [update] = await board.next_updates()
+        assert update.revision == base + 1 and board.revision == base + 1
+    assert renderer.calls == [({world.tasks[1]}, base + 1)]  # once, for all three
+
+
+async def test_a_board_not_in_step_is_woken_at_once_and_catches_up(
+    services: Services, world: Plant
+) -> None:
+    base = await touch(services, world.tasks[0])
+    renderer = SlowRenderer()
+    renderer.go.set()
+    shared = SharedRenders(renderer, None)
+    behind = feed_ahead(services, shared, base - 1)  # it missed `base`
+    behind.note(message(base + 1, world.tasks[1]))
+    assert behind.wake.is_set() and renderer.calls == []
+    resyncing = feed_ahead(services, shared, base)
+    resyncing.note(RESYNC)
+    assert resyncing.wake.is_set()
+    structural = feed_ahead(services, shared, base)
+    structural.note({"revision": base + 1, "kind": "test", "entities": {"equipment": [1]}})
+    assert structural.wake.is_set()
+
+
+async def test_a_failed_render_ahead_still_wakes_the_board_which_retries(
+    services: Services, world: Plant
+) -> None:
+    revision = await touch(services, world.tasks[0])
+    renderer = Renderer(fail_first=True)
+    shared = SharedRenders(renderer, None)
+    board = feed_ahead(services, shared, revision - 1)
+    board.note(message(revision, world.tasks[0]))
+    async with asyncio.timeout(5):
+        await board.wake.wait()
+    [update] = await board.next_updates()  # the failure is forgotten: rendered again
+    assert update.revision == revision
+    assert renderer.calls == [({world.tasks[0]}, revision)]

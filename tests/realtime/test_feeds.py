@@ -1,4 +1,4 @@
-"""feeds.follow: the one resubscribe loop of the operator's and the wall's feeds."""
+"""feeds.follow, the one resubscribe loop, and Listeners, one subscription per channel."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from app.realtime.feeds import follow
+from app.realtime.feeds import Listeners, follow
 from app.realtime.hub import RESYNC, MemoryHub, Message, Subscription
 
 
@@ -85,3 +85,65 @@ async def test_after_the_hub_fails_the_feed_goes_on_and_hears_a_resync_first() -
         following.cancel()
         await asyncio.wait([following])
     assert following.cancelled()
+
+
+async def test_every_feed_of_a_channel_hears_it_through_one_subscription() -> None:
+    hub = MemoryHub()
+    listeners = Listeners(hub, who="test")
+    first, second, elsewhere = Noted(), Noted(), Noted()
+    async with (
+        listeners.listening("schedule:1", first),
+        listeners.listening("schedule:1", second),
+        listeners.listening("schedule:2", elsewhere),
+    ):
+        assert len(hub._subscribers["schedule:1"]) == 1
+        assert listeners.listeners("schedule:1") == 2
+        await hub.publish("schedule:1", {"revision": 1})
+        assert await first.at_least(1) == [{"revision": 1}]
+        assert await second.at_least(1) == [{"revision": 1}]
+        assert elsewhere.messages == []
+        async with listeners.listening("schedule:1", first):  # the same feed twice: heard twice
+            await hub.publish("schedule:1", {"revision": 2})
+            assert await first.at_least(3) == [{"revision": 1}, {"revision": 2}, {"revision": 2}]
+    # The last one out unsubscribes.
+    assert hub._subscribers == {}
+    assert listeners.listeners("schedule:1") == 0
+
+
+async def test_a_feed_that_leaves_hears_no_more_and_the_others_go_on() -> None:
+    hub = MemoryHub()
+    listeners = Listeners(hub, who="test")
+    staying, leaving = Noted(), Noted()
+    async with listeners.listening("schedule:1", staying):
+        async with listeners.listening("schedule:1", leaving):
+            await hub.publish("schedule:1", {"revision": 1})
+            await leaving.at_least(1)
+        await hub.publish("schedule:1", {"revision": 2})
+        assert await staying.at_least(2) == [{"revision": 1}, {"revision": 2}]
+        assert leaving.messages == [{"revision": 1}]
+        assert len(hub._subscribers["schedule:1"]) == 1
+
+
+async def test_a_feed_that_fails_to_note_costs_the_others_nothing() -> None:
+    hub = MemoryHub()
+    listeners = Listeners(hub, who="test")
+    noted = Noted()
+
+    def broken(message: Message) -> None:
+        raise ValueError("a bug in one feed")
+
+    async with listeners.listening("schedule:1", broken), listeners.listening("schedule:1", noted):
+        await hub.publish("schedule:1", {"revision": 1})
+        await hub.publish("schedule:1", {"revision": 2})
+        assert await noted.at_least(2) == [{"revision": 1}, {"revision": 2}]
+
+
+async def test_after_the_hub_fails_every_listening_feed_hears_a_resync() -> None:
+    hub = HubThatFailsFirst(failures=1)
+    listeners = Listeners(hub, who="test")
+    first, second = Noted(), Noted()
+    async with listeners.listening("schedule:1", first), listeners.listening("schedule:1", second):
+        assert await first.at_least(1) == [RESYNC]
+        assert await second.at_least(1) == [RESYNC]
+        await hub.publish("schedule:1", {"revision": 3})
+        assert await second.at_least(2) == [RESYNC, {"revision": 3}]
