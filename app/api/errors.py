@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db.session import RETRY_AFTER_S, database_unavailable
+from app.domain.critical_path import DependencyCycle
 from app.http_errors import error_response
 from app.services.errors import ServiceError
 
@@ -56,6 +57,12 @@ async def on_service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
     headers = getattr(exc, "headers", None)
     return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+
+
+async def on_dependency_cycle(request: Request, exc: Exception) -> Response:
+    """Links that loop (a job's critical path cannot be computed): the plan's fault, 409."""
+    assert isinstance(exc, DependencyCycle)
+    return error_response(409, "dependency_cycle", str(exc), {"tasks": list(exc.task_ids)})
 
 
 async def on_bad_request(request: Request, exc: Exception) -> Response:
@@ -138,6 +145,7 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     ServiceError: on_service_error,
+    DependencyCycle: on_dependency_cycle,
     BadRequest: on_bad_request,
     HTTPException: on_http_exception,
     Exception: on_unexpected,

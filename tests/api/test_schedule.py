@@ -7,6 +7,10 @@ from typing import Any
 import httpx
 from clocks import iso_z
 
+from app.db import tables as t
+from app.services.context import SYSTEM, Services
+from app.services.write_path import change
+
 
 async def place(
     api: httpx.AsyncClient, headers: dict[str, str], task: int, body: dict[str, Any]
@@ -147,3 +151,16 @@ async def test_critical_path_of_a_job(api: httpx.AsyncClient, plant: Any, login:
     assert all(task["slack"] == 0 for task in body["tasks"])
     missing = await api.get("/api/v1/jobs/999/critical-path", headers=await login("anna"))
     assert missing.status_code == 404
+
+
+async def test_the_critical_path_of_a_job_whose_links_loop_is_refused(
+    api: httpx.AsyncClient, plant: Any, login: Any, app_services: tuple[object, Services]
+) -> None:
+    _, services = app_services
+    async with change(services, SYSTEM, "test.loop") as tx:
+        tx.session.add(t.TaskDependency(task_id=plant.cut, predecessor_id=plant.weld))
+    response = await api.get(f"/api/v1/jobs/{plant.job}/critical-path", headers=await login("anna"))
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "dependency_cycle"
+    assert sorted(error["details"]["tasks"]) == sorted([plant.cut, plant.weld])

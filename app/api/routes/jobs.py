@@ -46,7 +46,7 @@ add_item_routes(
     summary="Critical path of a job (CPM with slack)",
     tag="jobs",
     response=CriticalPathOut,
-    errors=(404,),
+    errors=(404, 409),
 )
 async def get_critical_path(request: Request) -> Response:
     job_id = path_id(request, "job_id")
