@@ -81,15 +81,19 @@ async def touch(services: Services, *task_ids: int, entity: str = "tasks") -> in
     return tx.revision
 
 
-def feed_for(services: Services, renderer: Renderer, revision: int) -> Feed:
+def feed_for(
+    services: Services, renderer: Renderer, revision: int, shared: SharedRenders | None = None
+) -> Feed:
+    """A board's feed; with `shared`, rendering through it and ahead as the app's do."""
     return Feed(
         services=services,
         actor=ANNA,
         view=VIEW,
-        render=renderer,
+        render=renderer if shared is None else shared.render,
         refresh=renderer.refresh,
         revision=revision,
         fragments=FRAGMENTS,
+        ahead=None if shared is None else shared.ahead,
     )
 
 
@@ -361,25 +365,13 @@ class SlowRenderer(Renderer):
         return await super().__call__(*args, **kwargs)
 
 
-def feed_ahead(services: Services, shared: SharedRenders, revision: int) -> Feed:
-    return Feed(
-        services=services,
-        actor=ANNA,
-        view=VIEW,
-        render=shared.render,
-        revision=revision,
-        fragments=FRAGMENTS,
-        ahead=shared.ahead,
-    )
-
-
 async def test_boards_in_step_are_woken_once_their_shared_render_is_ready(
     services: Services, world: Plant
 ) -> None:
     base = await touch(services, world.tasks[0])
     renderer = SlowRenderer()
     shared = SharedRenders(renderer, None)
-    boards = [feed_ahead(services, shared, base) for _ in range(3)]
+    boards = [feed_for(services, renderer, base, shared) for _ in range(3)]
     for board in boards:
         board.note(message(base + 1, world.tasks[1]))
     await asyncio.sleep(0.01)
@@ -402,13 +394,13 @@ async def test_a_board_not_in_step_is_woken_at_once_and_catches_up(
     renderer = SlowRenderer()
     renderer.go.set()
     shared = SharedRenders(renderer, None)
-    behind = feed_ahead(services, shared, base - 1)  # it missed `base`
+    behind = feed_for(services, renderer, base - 1, shared)  # it missed `base`
     behind.note(message(base + 1, world.tasks[1]))
     assert behind.wake.is_set() and renderer.calls == []
-    resyncing = feed_ahead(services, shared, base)
+    resyncing = feed_for(services, renderer, base, shared)
     resyncing.note(RESYNC)
     assert resyncing.wake.is_set()
-    structural = feed_ahead(services, shared, base)
+    structural = feed_for(services, renderer, base, shared)
     structural.note({"revision": base + 1, "kind": "test", "entities": {"equipment": [1]}})
     assert structural.wake.is_set()
 
@@ -419,7 +411,7 @@ async def test_a_failed_render_ahead_still_wakes_the_board_which_retries(
     revision = await touch(services, world.tasks[0])
     renderer = Renderer(fail_first=True)
     shared = SharedRenders(renderer, None)
-    board = feed_ahead(services, shared, revision - 1)
+    board = feed_for(services, renderer, revision - 1, shared)
     board.note(message(revision, world.tasks[0]))
     async with asyncio.timeout(5):
         await board.wake.wait()
