@@ -167,6 +167,7 @@ async def _run_one(
             if (await child.stdout.readline()).strip() != b"connected":
                 raise RuntimeError("a client process could not open its boards")
         await asyncio.sleep(1.0)  # let the resume catch-ups pass
+        print(f"  {clients} boards open; writing", file=sys.stderr)
         sent, put_seconds = await _write(client, world, writer, args.writes, args.interval)
         bodies = []
         for child in children:
@@ -191,7 +192,15 @@ async def _run_one(
     ]
     put_p50 = sorted(put_seconds)[len(put_seconds) // 2] * 1000
     unstamped = len(set(sent) - set(committed))
-    note = f" (PUT p50 {put_p50:.0f} ms"
+    # The first board to hear of each change: the render and one send, no fan-out yet.
+    firsts = sorted(
+        min(arrivals) - committed[revision]
+        for revision in sent
+        if revision in committed
+        and (arrivals := [a for b in boards if (a := b.reached(revision)) is not None])
+    )
+    first_p50 = firsts[len(firsts) // 2] * 1000 if firsts else float("nan")
+    note = f" (PUT p50 {put_p50:.0f} ms; first board p50 {first_p50:.0f} ms"
     note += f"; {unstamped} of {len(sent)} from PUT sent)" if unstamped else ")"
     return Result(what, clients, len(sent), latencies, note=note)
 

@@ -67,8 +67,7 @@ class Board(asyncio.Protocol):
         self.frames: list[tuple[float, bytes]] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment] # uvloop's is no asyncio.Transport
         transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:

@@ -48,6 +48,43 @@ class Conflict:
     def severity(self) -> Severity:
         return SEVERITY[self.type]
 
+    def as_message(self) -> dict[str, object]:
+        """Everything of the conflict, for a hub message (`from_message` reads it back)."""
+        return {
+            "type": str(self.type),
+            "task_ids": list(self.task_ids),
+            "message": self.message,
+            "operator_id": self.operator_id,
+            "equipment_id": self.equipment_id,
+            "job_id": self.job_id,
+            "equipment_name": self.equipment_name,
+        }
+
+    @classmethod
+    def from_message(cls, data: object) -> Conflict | None:
+        """A conflict from `as_message()`'s dict; None if it is not one."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            kind = ConflictType(data["type"])
+            task_ids = tuple(int(task_id) for task_id in data["task_ids"])
+            message = str(data["message"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        ids = [data.get(name) for name in ("operator_id", "equipment_id", "job_id")]
+        if not all(i is None or (isinstance(i, int) and not isinstance(i, bool)) for i in ids):
+            return None
+        name = data.get("equipment_name")
+        return cls(
+            kind,
+            task_ids,
+            message,
+            operator_id=ids[0],
+            equipment_id=ids[1],
+            job_id=ids[2],
+            equipment_name=None if name is None else str(name),
+        )
+
     def as_dict(self) -> dict[str, object]:
         return {
             "type": str(self.type),

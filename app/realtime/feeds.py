@@ -95,11 +95,14 @@ Note = Callable[[Message], None]
 class _Room:
     """The feeds of one channel on this instance, and the one reader that feeds them."""
 
+    first: Note | None = None
     notes: dict[object, Note] = field(default_factory=dict)
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
     reader: asyncio.Task[None] | None = None
 
     def note(self, message: Message) -> None:
+        if self.first is not None:
+            self.first(message)
         for note in list(self.notes.values()):
             try:
                 note(message)
@@ -110,9 +113,11 @@ class _Room:
 class Listeners:
     """One hub subscription per channel for all of this instance's feeds on it."""
 
-    def __init__(self, hub: Hub, *, who: str) -> None:
+    def __init__(self, hub: Hub, *, who: str, first: Note | None = None) -> None:
         self.hub = hub
         self.who = who
+        # Hears each message once per instance, before the feeds do.
+        self.first = first
         self._rooms: dict[str, _Room] = {}
 
     @asynccontextmanager
@@ -121,7 +126,7 @@ class Listeners:
         subscribed: nothing published later is missed) until it ends."""
         room = self._rooms.get(channel)
         if room is None:
-            room = self._rooms[channel] = _Room()
+            room = self._rooms[channel] = _Room(self.first)
             following = follow(
                 self.hub, channel, room.note, who=self.who, subscribed=room.subscribed
             )

@@ -32,6 +32,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from types import FrameType
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -54,6 +55,7 @@ from app.services.board_view import BoardView, window_start
 from app.services.context import Actor, Services
 from app.services.errors import ServiceError
 from app.services.running_late import became_late
+from app.services.window_conflicts import keep_published
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +107,11 @@ class Live:
         shared = SharedRenders(render, refresh)
         self.render: RenderChanges = shared.render
         self.ahead: RenderAhead = shared.ahead
-        # One hub subscription per schedule for all of this instance's boards (feeds.py).
-        self.listeners = Listeners(services.hub, who="live feed")
+        # One hub subscription per schedule for all of this instance's boards (feeds.py);
+        # what the change's own instance found for its tasks is kept before they render.
+        self.listeners = Listeners(
+            services.hub, who="live feed", first=partial(keep_published, services)
+        )
         self.refresh: RenderRefresh | None = shared.refresh if refresh is not None else None
         self.presence = Presence(
             services.hub,

@@ -105,9 +105,12 @@ async def board_changes(
         scheduled, unscheduled = await q.plan_totals(session, schedule_id)
         back_in_tray = (task_ids - set(now_placed)) & wanted
         tray = await tray_of(session, schedule_id, scope.filters, 0) if back_in_tray else None
-        tray_total = (
-            tray.total if tray else await tray_total_of(session, schedule_id, scope.filters)
-        )
+        if tray is not None:
+            tray_total = tray.total
+        elif scope.filters == q.BoardFilter():
+            tray_total = unscheduled  # an unfiltered tray holds every task waiting
+        else:
+            tray_total = await tray_total_of(session, schedule_id, scope.filters)
         timezone = await schedule_timezone(session, schedule_id)
         jobs = await _jobs_of(session, task_ids)
         touched = [resource for resource in resources if resource.id in set(rows)]

@@ -313,6 +313,7 @@ async def assign_task(
         await tx.place(task, placement)
         view = await _view_in(tx, task)
         conflicts = await schedule.conflicts_in(tx.session, tx.schedule_id, task_id)
+        tx.found(task_id, conflicts)
     assert tx.revision is not None
     keep_task_conflicts(services, tx.schedule_id, tx.revision, task_id, conflicts)
     return Placed(task=view, conflicts=conflicts, revision=tx.revision)

@@ -172,6 +172,25 @@ def keep_task_conflicts(
         kept.popitem(last=False)
 
 
+def keep_published(services: Services, message: Mapping[str, Any]) -> None:
+    """What the instance that made a change found for its tasks (the hub message's
+    `conflicts`, write_path.Transaction.found): kept as if this instance had made it,
+    so its boards' windows are brought forward without validating those tasks again."""
+    found, revision, schedule_id = (
+        message.get("conflicts"),
+        message.get("revision"),
+        message.get("schedule_id"),
+    )
+    if not (isinstance(found, dict) and isinstance(revision, int) and isinstance(schedule_id, int)):
+        return
+    for task_id, listed in found.items():
+        conflicts = [Conflict.from_message(c) for c in listed] if isinstance(listed, list) else []
+        if str(task_id).isdigit() and all(c is not None for c in conflicts):
+            keep_task_conflicts(
+                services, schedule_id, revision, int(task_id), [c for c in conflicts if c]
+            )
+
+
 def _usable(kept: Kept | None, now: datetime) -> Kept | None:
     if kept is None or (kept.valid_until is not None and now >= kept.valid_until):
         return None

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import clock, tracing
 from app.db import tables
 from app.db.batches import chunks
+from app.domain.conflicts import Conflict
 from app.services import placing
 from app.services.context import Actor, Services
 from app.services.errors import NotFound, PreconditionRequired, VersionMismatch
@@ -57,6 +58,13 @@ class Transaction:
     touched: dict[str, set[int]] = field(default_factory=dict)
     audits: list[dict[str, Any]] = field(default_factory=list)
     revision: int | None = None
+    # What validation found for a changed task in this transaction: published with the
+    # change, so no instance has to validate the task again to show it (`found`).
+    conflicts: dict[int, list[Conflict]] = field(default_factory=dict)
+
+    def found(self, task_id: int, conflicts: list[Conflict]) -> None:
+        """`conflicts_in` of `task_id` as this transaction leaves it."""
+        self.conflicts[task_id] = list(conflicts)
 
     async def claim(self, table: type[Row], row_id: int, expected_version: int | None) -> Row:
         """Load a versioned row for change and bump its version.
@@ -172,7 +180,7 @@ async def change(
         await _record(tx)
     # Committed by now: when, for measuring commit → a client's receipt (epoch ms).
     committed_at = round(time.time() * 1000, 1)
-    message = {
+    message: dict[str, Any] = {
         "schedule_id": tx.schedule_id,
         "revision": tx.revision,
         "kind": tx.kind,
@@ -180,6 +188,10 @@ async def change(
         "actor_id": actor.user_id,
         "committed_at": committed_at,
     }
+    if tx.conflicts:
+        message["conflicts"] = {
+            str(task_id): [c.as_message() for c in found] for task_id, found in tx.conflicts.items()
+        }
     channel = schedule_channel(tx.schedule_id)
     with tracing.span(f"publish {channel}", kind=tracing.SpanKind.PRODUCER):
         # The trace goes along: the push on every instance belongs to this request's trace.

@@ -147,3 +147,17 @@ async def test_after_the_hub_fails_every_listening_feed_hears_a_resync() -> None
         assert await second.at_least(1) == [RESYNC]
         await hub.publish("schedule:1", {"revision": 3})
         assert await second.at_least(2) == [RESYNC, {"revision": 3}]
+
+
+async def test_the_instance_hears_each_message_once_before_its_feeds() -> None:
+    hub, order, noted = MemoryHub(), [], Noted()
+    listeners = Listeners(hub, who="test", first=lambda m: order.append(("first", m["revision"])))
+
+    def feed(message: Message) -> None:
+        order.append(("feed", message["revision"]))
+        noted(message)
+
+    async with listeners.listening("schedule:1", feed), listeners.listening("schedule:1", feed):
+        await hub.publish("schedule:1", {"revision": 1})
+        await noted.at_least(2)
+    assert order == [("first", 1), ("feed", 1), ("feed", 1)]

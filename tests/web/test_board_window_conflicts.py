@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from board_plant import BoardWorld, board_world
 
 from app import clock
 from app.db.plan_queries import load_window, schedule_revision
+from app.db.session import Database
 from app.domain.conflicts import Conflict, ConflictType
 from app.domain.plan import Interval
 from app.domain.validation import validate_plan
+from app.realtime.hub import MemoryHub
 from app.services import jobs, tasks, window_conflicts as wc
-from app.services.context import Actor
+from app.services.context import Actor, Services
 from app.services.tasks import Placement
+from app.services.write_path import schedule_channel
 
 ANNA = Actor(user_id=None, role="scheduler")
 
@@ -213,3 +218,66 @@ def counting_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(wc, "load_window", counting_load)
     return afresh
+
+
+async def test_another_instance_keeps_what_the_changes_own_instance_found(
+    world: BoardWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A move's message carries the conflicts its transaction found: an instance that
+    only heard of it brings its windows forward without validating the task again."""
+    p = world.plant
+    window = Interval(p.at(0), p.at(0, days=1))
+    settings = world.services.settings
+    other = Services(settings=settings, db=Database(settings.database_url), hub=MemoryHub())
+    schedule_id = await world.services.live_schedule_id()
+    validated: list[int] = []
+    real_conflicts_in = wc.conflicts_in
+
+    async def counting_conflicts_in(session: Any, schedule: int, task_id: int) -> Any:
+        validated.append(task_id)
+        return await real_conflicts_in(session, schedule, task_id)
+
+    monkeypatch.setattr(wc, "conflicts_in", counting_conflicts_in)
+
+    async def on_other() -> list[Conflict]:
+        async with other.db.read() as session, session.begin():
+            revision = await schedule_revision(session, schedule_id)
+            return await wc.window_conflicts(other, session, schedule_id, revision, window)
+
+    try:
+        await on_other()  # the other instance's board shows the window
+        async with world.services.hub.subscribe(schedule_channel(schedule_id)) as heard:
+            # Drill onto Mill 1 over Cut: Olga and the mill double-booked.
+            await place(world, p.drill, p.olga, p.mill, 8.5)
+            message = await heard.get()
+            assert message["conflicts"][str(p.drill)], "the move found conflicts and says so"
+            wc.keep_published(other, message)
+            await on_other()
+            assert validated == [], "brought forward with what the message carried"
+            # A change whose message came without them: validated there as before.
+            await place(world, p.drill, p.olga, p.mill, 9)
+            unheard = await heard.get()
+        del unheard["conflicts"]
+        wc.keep_published(other, unheard)
+        kept = await on_other()
+        assert validated == [p.drill]
+        _, fresh = await both_ways(world, window)
+        assert [c for c in kept if c in fresh] == kept and len(kept) == len(fresh)
+    finally:
+        await other.db.dispose()
+
+
+def test_a_conflict_survives_a_hub_message_and_garbage_is_refused() -> None:
+    conflict = Conflict(
+        ConflictType.EQUIPMENT_DOUBLE_BOOKED,
+        (3, 7),
+        "Mill 1 is booked twice",
+        equipment_id=2,
+        equipment_name="Mill 1",
+    )
+    back = Conflict.from_message(json.loads(json.dumps(conflict.as_message())))
+    assert back == conflict and back is not None and back.equipment_name == "Mill 1"
+    for garbage in (None, [], {"type": "nonsense", "task_ids": [1], "message": ""},
+                    {"type": "late", "task_ids": "x", "message": ""},
+                    {"type": "late", "task_ids": [1], "message": "", "job_id": "7"}):  # fmt: skip
+        assert Conflict.from_message(garbage) is None
