@@ -160,6 +160,30 @@ def touched_rows(entities: Any) -> set[Row]:
     }
 
 
+# What a message says, as `note` reads it: (tasks, rows, committed at, trace). Every board
+# of an instance hears the same message object in turn (feeds.Listeners), so it is read
+# once, not once per board.
+Read = tuple[frozenset[int] | None, frozenset[Row], float | None, dict[str, str]]
+_last_read: tuple[Message, Read] | None = None
+
+
+def _read(message: Message) -> Read:
+    global _last_read
+    if _last_read is not None and _last_read[0] is message:
+        return _last_read[1]
+    entities = message.get("entities")
+    ids = touched_tasks(entities)
+    committed_at = message.get("committed_at")
+    read: Read = (
+        None if ids is None else frozenset(ids),
+        frozenset(touched_rows(entities)),
+        float(committed_at) if isinstance(committed_at, int | float) else None,
+        tracing.carried(message),
+    )
+    _last_read = (message, read)
+    return read
+
+
 class Feed:
     """One connection's view of the change stream (not shared between connections)."""
 
@@ -209,6 +233,16 @@ class Feed:
         self._trace: tuple[int, dict[str, str]] | None = None
         self._failures = 0
         self._retry: asyncio.TimerHandle | None = None
+        # The render started as a change arrived (`_wake_when_rendered`): the change it is
+        # for, and `_noted` then; an update made ready from it when it finished.
+        self._noted = 0
+        self._ahead: tuple[int, int] | None = None
+        self._ready: Update | None = None
+        # The sender is working through what is pending (`next_updates`).
+        self._busy = False
+        # Sends an update at once while the connection's sender is idle; False: it is
+        # not (transport.py sets it for a WebSocket, eager.py).
+        self.push: Callable[[str], bool] | None = None
         # Tasks of the plan that have just run past their booked end (`running_late`).
         self._late: set[int] = set()
         self._late_tick = 0
@@ -220,25 +254,24 @@ class Feed:
 
     def note(self, message: Message) -> None:
         """Merge a hub message into the pending batch (no I/O: called for every message)."""
+        self._noted += 1
         revision = message.get("revision")
         if message.get("kind") == "resync" or not isinstance(revision, int):
             self._catch_up = True
         elif revision > self.revision:
-            ids = touched_tasks(message.get("entities"))
+            ids, rows, committed_at, carried = _read(message)
             self._revisions.add(revision)
-            committed_at = message.get("committed_at")
-            if isinstance(committed_at, int | float) and (
+            if committed_at is not None and (
                 self._committed_at is None or revision > self._committed_at[0]
             ):
-                self._committed_at = (revision, float(committed_at))
-            carried = tracing.carried(message)
+                self._committed_at = (revision, committed_at)
             if carried and (self._trace is None or revision > self._trace[0]):
                 self._trace = (revision, carried)
             if ids is None:
                 self._structural = True
             else:
                 self._ids |= ids
-                self._rows |= touched_rows(message.get("entities"))
+                self._rows |= rows
             if len(self._ids) > MAX_PENDING_TASKS or len(self._revisions) > MAX_PENDING_TASKS:
                 self._catch_up = True
         if not self._wake_when_rendered():
@@ -249,18 +282,41 @@ class Feed:
         join) its render now and wake the sender once it is ready: with a thousand
         boards on one view, each then wakes once, to send, instead of waking to ask
         and waking again when the one shared render is done."""
-        if self.ahead is None or self._late or self._failures:
+        if self.ahead is None or self._late or self._failures or self._busy:
             return False
+        if tracing.enabled():
+            return False  # traced, each board's push is a span of the change's trace
         plain = self._plain_change()
         if plain is None:
             return False
         ids, newest, rows = plain
+        self._ahead = (newest, self._noted)
         rendering = self.ahead(self.services, self.actor, self.view, ids, newest, rows)
         rendering.add_done_callback(self._rendered)
         return True
 
-    def _rendered(self, _: asyncio.Future[str]) -> None:
-        self.wake.set()  # failed or not: the sender renders (again) and handles either
+    def _rendered(self, rendering: asyncio.Future[str]) -> None:
+        """The render started for this board is ready: if nothing arrived meanwhile and
+        the sender is waiting, the update is made here, for the sender just to send."""
+        ahead, self._ahead = self._ahead, None
+        if (
+            ahead is not None
+            and ahead[1] == self._noted
+            and not self._busy
+            and self._ready is None
+            and not rendering.cancelled()
+            and rendering.exception() is None
+        ):
+            newest = ahead[0]
+            committed = self._committed_at
+            committed_at = committed[1] if committed and committed[0] == newest else None
+            self._forget()
+            update = self._update(rendering.result(), newest, committed_at)
+            if self.push is not None and not self._extras_due and self.push(update.html):
+                return  # sent: nothing is left for the sender
+            self._ready = update
+        # Otherwise (failed, or more arrived): the sender renders (again) and handles it.
+        self.wake.set()
 
     def _plain_change(self) -> tuple[set[int], int, frozenset[Row]] | None:
         """The tasks, newest revision and rows to render, if what is pending is just
@@ -277,12 +333,15 @@ class Feed:
 
     def resume(self, since: int, view: BoardView) -> None:
         """The client (re)states where it is: a new view, a re-rendered page."""
+        self._noted += 1
+        self._ready = None  # rendered for the view it had: it says where it is now
         self._resume = (since, view)
         self.wake.set()
 
     def running_late(self, task_ids: set[int], tick: int) -> None:
         """Tasks in progress have run past their booked end (time did it, not a change):
         re-send them, and the board's "Running late" list with them."""
+        self._noted += 1
         self._late |= task_ids
         self._late_tick = tick
         self.wake.set()
@@ -298,7 +357,14 @@ class Feed:
         """Render everything pending as few updates as possible (empty: nothing to say)."""
         self.wake.clear()
         updates: list[Update] = []
-        change = await self._pending_change_or_retry()
+        if self._ready is not None:
+            updates.append(self._ready)
+            self._ready = None
+        self._busy = True
+        try:
+            change = await self._pending_change_or_retry()
+        finally:
+            self._busy = False
         if change is not None:
             updates.append(change)
         if self._extras_due and self.extras is not None:
@@ -400,6 +466,10 @@ class Feed:
     ) -> Update:
         touched = frozenset(rows or ())
         html = await self.render(self.services, self.actor, self.view, ids, revision, touched)
+        return self._update(html, revision, committed_at)
+
+    def _update(self, html: str, revision: int, committed_at: float | None) -> Update:
+        """The rendered change at `revision`, stamped; the board is there once it is sent."""
         self.revision = revision
         if committed_at is not None:
             FANOUT_DELAY.observe(max(0.0, time.time() - committed_at / 1000))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -91,6 +92,11 @@ async def follow(
 Note = Callable[[Message], None]
 
 
+# Feeds noted in one go before the event loop gets a turn: a render a message starts
+# (feed.py, `ahead`) sends its first query while the rest of the feeds are noted.
+NOTE_TURN = 64
+
+
 @dataclass(eq=False)
 class _Room:
     """The feeds of one channel on this instance, and the one reader that feeds them."""
@@ -99,15 +105,35 @@ class _Room:
     notes: dict[object, Note] = field(default_factory=dict)
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
     reader: asyncio.Task[None] | None = None
+    inbox: deque[Message] = field(default_factory=deque)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def note(self, message: Message) -> None:
-        if self.first is not None:
-            self.first(message)
-        for note in list(self.notes.values()):
-            try:
-                note(message)
-            except Exception:  # one feed's bug must not cost the others their pushes
-                log.exception("live feed: a message could not be noted")
+    async def run(self, hub: Hub, channel: str, who: str) -> None:
+        following = follow(hub, channel, self.arrive, who=who, subscribed=self.subscribed)
+        await asyncio.gather(following, self._hand_out())
+
+    def arrive(self, message: Message) -> None:
+        self.inbox.append(message)
+        self.arrived.set()
+
+    async def _hand_out(self) -> None:
+        """Each message to every feed in turn (`NOTE_TURN` at a time), in order."""
+        while True:
+            await self.arrived.wait()
+            self.arrived.clear()
+            while self.inbox:
+                message = self.inbox.popleft()
+                if self.first is not None:
+                    self.first(message)
+                notes = list(self.notes.values())
+                for start in range(0, len(notes), NOTE_TURN):
+                    if start:
+                        await asyncio.sleep(0)
+                    for note in notes[start : start + NOTE_TURN]:
+                        try:
+                            note(message)
+                        except Exception:  # one feed's bug must not cost the others
+                            log.exception("live feed: a message could not be noted")
 
 
 class Listeners:
@@ -127,10 +153,8 @@ class Listeners:
         room = self._rooms.get(channel)
         if room is None:
             room = self._rooms[channel] = _Room(self.first)
-            following = follow(
-                self.hub, channel, room.note, who=self.who, subscribed=room.subscribed
-            )
-            room.reader = asyncio.create_task(following, name=f"listeners {channel}")
+            reading = room.run(self.hub, channel, self.who)
+            room.reader = asyncio.create_task(reading, name=f"listeners {channel}")
         seat = object()
         room.notes[seat] = note
         try:

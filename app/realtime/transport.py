@@ -31,6 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from app.db.session import database_unavailable
 from app.http_errors import error_response
 from app.observability import WEBSOCKETS
+from app.realtime.eager import Pusher
 from app.realtime.feeds import Feed, Update
 from app.realtime.live import Identity, Live, identify, live_of, since_of
 from app.realtime.racing import first_to_end
@@ -240,7 +241,10 @@ async def exchange(
     client `asked` (a ping); with `answer_every_wake`, instead whenever a
     wake-up had nothing else to send (each client message is a ping then).
     """
-    send = _send_updates(websocket, feed, live, ticket, asked, answer_every_wake)
+    pusher = Pusher(websocket)
+    if hasattr(feed, "push"):
+        feed.push = pusher  # a board's feed sends what it has ready at once (eager.py)
+    send = _send_updates(websocket, feed, live, ticket, asked, answer_every_wake, pusher)
     await first_to_end(read, send)
 
 
@@ -251,11 +255,17 @@ async def _send_updates(
     ticket: Ticket,
     asked: asyncio.Event | None,
     answer_every_wake: bool,
+    pusher: Pusher,
 ) -> None:
     while True:
         if ticket.ended:
             raise Refused(POLICY_VIOLATION, SIGNED_OUT)
-        quiet = not await woken(feed.wake, within=WS_HEARTBEAT_S)
+        pusher.idle = True
+        try:
+            quiet = not await woken(feed.wake, within=WS_HEARTBEAT_S)
+        finally:
+            pusher.idle = False
+        await pusher.settled()  # a push that had to wait goes out before anything else
         if live.stopping:
             raise Refused(SERVICE_RESTART, "server restarting")
         if ticket.ended:
