@@ -418,3 +418,28 @@ async def test_a_failed_render_ahead_still_wakes_the_board_which_retries(
     [update] = await board.next_updates()  # the failure is forgotten: rendered again
     assert update.revision == revision
     assert renderer.calls == [({world.tasks[0]}, revision)]
+
+
+async def test_an_idle_board_is_sent_its_update_without_waking_its_sender(
+    services: Services, world: Plant
+) -> None:
+    base = await touch(services, world.tasks[0])
+    renderer = SlowRenderer()
+    shared = SharedRenders(renderer, None)
+    idle, busy = (
+        feed_for(services, renderer, base, shared),
+        feed_for(services, renderer, base, shared),
+    )
+    pushed: list[str] = []
+    idle.push = lambda html: pushed.append(html) is None  # sent
+    busy.push = lambda html: False  # its sender is busy: it sends the update itself
+    for board in (idle, busy):
+        board.note(message(base + 1, world.tasks[1]))
+    renderer.go.set()
+    async with asyncio.timeout(5):
+        await busy.wake.wait()
+    assert len(pushed) == 1 and f"data-revision='{base + 1}'" in pushed[0]
+    assert idle.revision == base + 1 and not idle.wake.is_set()
+    assert await idle.next_updates() == []  # nothing left to send
+    [update] = await busy.next_updates()
+    assert update.revision == base + 1 and update.html == pushed[0]
