@@ -28,11 +28,18 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import Histogram
 
 from app import tracing
+from app.realtime.change_messages import (
+    BULK_TASKS,
+    Row,
+    read,
+    touched_rows,
+    touched_tasks,
+)
 from app.realtime.feeds import Listeners, Update, follow
 from app.realtime.fragments import Fragments
 from app.realtime.hub import Message
@@ -49,13 +56,6 @@ log = logging.getLogger(__name__)
 MAX_PENDING_TASKS = 500
 # One catch-up replays at most this many revisions; more means "reload".
 CATCH_UP_LIMIT = 1000
-# Changes to these without any task mean rows, names or calendars changed:
-# the board cannot patch that bar by bar, so the whole view is re-rendered.
-STRUCTURAL = frozenset({"equipment", "operators", "jobs", "schedules"})
-# A change touching more tasks than this (a draft applied, a bulk operation) is
-# re-rendered as the whole view: one render, bars, tray and counters all fresh
-# (with the versions a drag needs), instead of thousands of fragments.
-BULK_TASKS = 200
 # After a failed render: try again from the change log after this long (jittered,
 # so a thousand boards of one instance do not all ask again at once).
 RETRY_DELAYS_S = (1, 2, 4, 8, 15)
@@ -64,9 +64,6 @@ FAILURE_LOG_EVERY_S = 10.0
 RELOAD_MESSAGE = "The plan changed too much to update in place."
 
 
-# A row a change touched: ("equipment" or "operators", the resource's id).
-Row = tuple[str, int]
-ROW_KINDS = ("equipment", "operators")
 # Not a row: marks the render of tasks that ran late, by the check's number (`running_late`).
 LATE_TICK = "running-late"
 
@@ -133,55 +130,6 @@ def render_failed(exc: Exception) -> None:
     if now - _failure_logged_at >= FAILURE_LOG_EVERY_S:
         _failure_logged_at = now
         log.warning("live feed: render failed; retrying from the change log", exc_info=exc)
-
-
-def touched_tasks(entities: Any) -> set[int] | None:
-    """The task ids a change touched; None when it changed the board's structure
-    or too many tasks to patch bar by bar (`BULK_TASKS`): re-render the view."""
-    if not isinstance(entities, dict):
-        return None
-    tasks = entities.get("tasks") or []
-    if not tasks and STRUCTURAL & set(entities):
-        return None
-    if len(tasks) > BULK_TASKS:
-        return None
-    return {task_id for task_id in tasks if isinstance(task_id, int)}
-
-
-def touched_rows(entities: Any) -> set[Row]:
-    """The machines and operators a change touched (a moved task's old and new ones)."""
-    if not isinstance(entities, dict):
-        return set()
-    return {
-        (kind, row_id)
-        for kind in ROW_KINDS
-        for row_id in entities.get(kind) or []
-        if isinstance(row_id, int)
-    }
-
-
-# What a message says, as `note` reads it: (tasks, rows, committed at, trace). Every board
-# of an instance hears the same message object in turn (feeds.Listeners), so it is read
-# once, not once per board.
-Read = tuple[frozenset[int] | None, frozenset[Row], float | None, dict[str, str]]
-_last_read: tuple[Message, Read] | None = None
-
-
-def _read(message: Message) -> Read:
-    global _last_read
-    if _last_read is not None and _last_read[0] is message:
-        return _last_read[1]
-    entities = message.get("entities")
-    ids = touched_tasks(entities)
-    committed_at = message.get("committed_at")
-    read: Read = (
-        None if ids is None else frozenset(ids),
-        frozenset(touched_rows(entities)),
-        float(committed_at) if isinstance(committed_at, int | float) else None,
-        tracing.carried(message),
-    )
-    _last_read = (message, read)
-    return read
 
 
 class Feed:
@@ -259,7 +207,7 @@ class Feed:
         if message.get("kind") == "resync" or not isinstance(revision, int):
             self._catch_up = True
         elif revision > self.revision:
-            ids, rows, committed_at, carried = _read(message)
+            ids, rows, committed_at, carried = read(message)
             self._revisions.add(revision)
             if committed_at is not None and (
                 self._committed_at is None or revision > self._committed_at[0]

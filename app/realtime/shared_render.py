@@ -21,7 +21,8 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 
-from app.realtime.feed import RenderChanges, RenderRefresh, Row
+from app.realtime.change_messages import Row
+from app.realtime.feed import RenderChanges, RenderRefresh
 from app.services.access import allowed
 from app.services.board_view import BoardView
 from app.services.context import Actor, Services

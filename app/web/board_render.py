@@ -48,7 +48,7 @@ from app import clock
 from app.db.board_queries import BoardFilter, PlacedTask, Resource
 from app.domain.conflicts import Conflict
 from app.domain.plan import Interval, TaskStatus
-from app.realtime.feed import touched_rows
+from app.realtime.change_messages import touched_rows
 from app.services import board as board_service
 from app.services.access import allowed
 from app.services.board_changes import BoardChanges, board_changes

@@ -12,7 +12,8 @@ from clocks import PlantTime
 from live_world import Plant, build_plant
 
 from app.db.session import Database
-from app.realtime.feed import BULK_TASKS, LATE_TICK, Feed, touched_tasks
+from app.realtime.change_messages import BULK_TASKS, touched_tasks
+from app.realtime.feed import LATE_TICK, Feed
 from app.realtime.feeds import Listeners
 from app.realtime.hub import RESYNC, MemoryHub
 from app.realtime.shared_render import SharedRenders
