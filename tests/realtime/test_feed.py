@@ -444,3 +444,29 @@ async def test_an_idle_board_is_sent_its_update_without_waking_its_sender(
     assert await idle.next_updates() == []  # nothing left to send
     [update] = await busy.next_updates()
     assert update.revision == base + 1 and update.html == pushed[0]
+
+
+async def test_a_board_whose_sender_is_at_work_is_not_sent_anything_behind_its_back(
+    services: Services, world: Plant
+) -> None:
+    """While the sender catches up (its revision about to move), a change arriving is
+    left to it: a push then could reach the client before the catch-up's answer."""
+    base = await touch(services, world.tasks[0])
+    newest = await touch(services, world.tasks[1])
+    renderer = SlowRenderer()
+    shared = SharedRenders(renderer, None)
+    board = feed_for(services, renderer, base, shared)
+    pushed: list[str] = []
+    board.push = lambda html: pushed.append(html) is None
+    board.resume(base, VIEW)
+    catching_up = asyncio.create_task(board.next_updates())
+    await asyncio.sleep(0.05)  # the catch-up's render is waiting for `go`
+    board.wake.clear()
+    # The push of the change being caught up, arriving late (Redis is at-most-once and
+    # in no hurry): in step with where the sender started, but the sender is at work.
+    board.note(message(newest, world.tasks[1]))
+    assert board.wake.is_set(), "woken at once: no render ahead while the sender works"
+    renderer.go.set()
+    async with asyncio.timeout(5):
+        [caught] = await catching_up
+    assert caught.revision == newest and pushed == []
