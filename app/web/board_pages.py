@@ -31,7 +31,6 @@ from starlette.routing import Route
 
 from app import clock
 from app.db.session import database_unavailable
-from app.domain.critical_path import DependencyCycle
 from app.domain.plan import TaskStatus
 from app.http_errors import error_response
 from app.services import board as board_service, jobs, qualification, schedule, tasks
@@ -191,8 +190,6 @@ async def critical_path(request: Request, session: PageSession) -> Response:
         path = await schedule.job_critical_path(
             services=services_of(request), actor=session.actor, job_id=job_id
         )
-    except DependencyCycle as exc:
-        return error_response(409, "dependency_cycle", str(exc), {"tasks": list(exc.task_ids)})
     except ServiceError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
     return JSONResponse(

@@ -28,7 +28,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from app.domain.critical_path import DependencyCycle
 from app.domain.plan import Interval
 from app.http_errors import error_response
 from app.services import (
@@ -207,8 +206,6 @@ async def network(request: Request, session: PageSession) -> Response:
         found = await job_network.job_network(
             services=services_of(request), actor=session.actor, job_id=job_id
         )
-    except DependencyCycle as exc:
-        return error_response(409, "dependency_cycle", str(exc), {"tasks": list(exc.task_ids)})
     except ServiceError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
     return JSONResponse(found.as_dict())

@@ -518,3 +518,10 @@ async def test_a_network_of_a_missing_job_or_a_loop_is_refused(
         tx.session.add(t.TaskDependency(task_id=world.plant.cut, predecessor_id=world.plant.weld))
     loop = await world.client.get(f"/board/jobs/{world.plant.job}/network")
     assert loop.status_code == 409 and loop.json()["error"]["code"] == "dependency_cycle"
+    # The job's critical path (the board's "Show critical path") is refused the same way.
+    critical = await world.client.get(f"/board/jobs/{world.plant.job}/critical")
+    assert critical.status_code == 409
+    assert critical.json()["error"]["code"] == "dependency_cycle"
+    assert sorted(critical.json()["error"]["details"]["tasks"]) == sorted(
+        [world.plant.cut, world.plant.weld]
+    )
