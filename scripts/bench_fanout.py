@@ -204,8 +204,7 @@ async def subscribe_child(redis_url: str, clients: int, writes: int, interval: f
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| what | clients | writes | delivered | p50 | p95 | p99 | max "
-        "| target | verdict |",
+        "| what | clients | writes | delivered | p50 | p95 | p99 | max | target | verdict |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
