@@ -184,7 +184,7 @@ class Feed:
         # The render started as a change arrived (`_wake_when_rendered`): the change it is
         # for, and `_noted` then; an update made ready from it when it finished.
         self._noted = 0
-        self._ahead: tuple[int, int] | None = None
+        self._ahead: tuple[int, int, asyncio.Future[str]] | None = None
         self._ready: Update | None = None
         # The sender is working through what is pending (`next_updates`).
         self._busy = False
@@ -238,18 +238,20 @@ class Feed:
         if plain is None:
             return False
         ids, newest, rows = plain
-        self._ahead = (newest, self._noted)
         rendering = self.ahead(self.services, self.actor, self.view, ids, newest, rows)
+        self._ahead = (newest, self._noted, rendering)
         rendering.add_done_callback(self._rendered)
         return True
 
     def _rendered(self, rendering: asyncio.Future[str]) -> None:
         """The render started for this board is ready: if nothing arrived meanwhile and
         the sender is waiting, the update is made here, for the sender just to send."""
-        ahead, self._ahead = self._ahead, None
+        ahead = self._ahead
+        if ahead is None or ahead[2] is not rendering:
+            return  # an earlier change's render: the newer one it was merged into wakes
+        self._ahead = None
         if (
-            ahead is not None
-            and ahead[1] == self._noted
+            ahead[1] == self._noted
             and not self._busy
             and self._ready is None
             and not rendering.cancelled()

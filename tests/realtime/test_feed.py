@@ -470,3 +470,25 @@ async def test_a_board_whose_sender_is_at_work_is_not_sent_anything_behind_its_b
     async with asyncio.timeout(5):
         [caught] = await catching_up
     assert caught.revision == newest and pushed == []
+
+
+async def test_changes_arriving_during_a_render_ahead_are_sent_as_one_at_the_newest(
+    services: Services, world: Plant
+) -> None:
+    base = await touch(services, world.tasks[0])
+    renderer = SlowRenderer()
+    shared = SharedRenders(renderer, None)
+    board = feed_for(services, renderer, base, shared)
+    pushed: list[str] = []
+    board.push = lambda html: pushed.append(html) is None
+    board.note(message(base + 1, world.tasks[1]))
+    board.note(message(base + 2, world.tasks[2]))  # while the first render is under way
+    renderer.go.set()
+    async with asyncio.timeout(5):
+        while not pushed and not board.wake.is_set():  # noqa: ASYNC110 - either may end it
+            await asyncio.sleep(0.01)
+    updates = [*pushed, *(u.html for u in await board.next_updates())]
+    # Never the first change's render sent as if it were the second.
+    both = sorted([world.tasks[1], world.tasks[2]])
+    assert updates == [f"<i data-tasks='{both}' data-revision='{base + 2}'></i>"]
+    assert board.revision == base + 2
