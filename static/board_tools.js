@@ -53,6 +53,8 @@
     var params = viewParams();
     htmx.ajax("GET", "/board/tasks/" + taskId + "?" + params.toString(), { target: "#detail", swap: "outerHTML" })
       .then(function () {
+        var detail = document.getElementById("detail");
+        if (detail) htmx.process(detail); // bound before focus (see below)
         var title = document.getElementById("detail-title");
         var first = document.querySelector("#detail select, #detail input:not([type=hidden])");
         (first || title || document.getElementById("detail")).focus();
@@ -325,11 +327,14 @@
   }, true);
 
   // After the settle, not the swap: htmx binds the new form (hx-post) when it settles,
-  // and an Enter before that would submit it as a plain page request.
+  // and an Enter before that would submit it as a plain page request. Another swap's
+  // settle (a live update) may come first, so the detail is bound here before focus
+  // (htmx.process leaves what is bound already alone).
   document.addEventListener("htmx:afterSettle", function () {
     var detail = document.getElementById("detail");
     if (!trayKeyed || !detail || detail.dataset.taskId !== trayKeyed) return;
     trayKeyed = null;
+    htmx.process(detail);
     var first = detail.querySelector("select:not([disabled]), input:not([type=hidden]):not([disabled])");
     if (first) first.focus();
   });
