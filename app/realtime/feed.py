@@ -234,6 +234,10 @@ class Feed:
             return False
         if tracing.enabled():
             return False  # traced, each board's push is a span of the change's trace
+        if self._ahead is not None:
+            # A render ahead is under way: its end wakes the sender, which renders all
+            # that came meanwhile as one (renders must not pile up under many writes).
+            return True
         plain = self._plain_change()
         if plain is None:
             return False
@@ -248,7 +252,7 @@ class Feed:
         the sender is waiting, the update is made here, for the sender just to send."""
         ahead = self._ahead
         if ahead is None or ahead[2] is not rendering:
-            return  # an earlier change's render: the newer one it was merged into wakes
+            return
         self._ahead = None
         if (
             ahead[1] == self._noted

@@ -492,3 +492,21 @@ async def test_changes_arriving_during_a_render_ahead_are_sent_as_one_at_the_new
     both = sorted([world.tasks[1], world.tasks[2]])
     assert updates == [f"<i data-tasks='{both}' data-revision='{base + 2}'></i>"]
     assert board.revision == base + 2
+
+
+async def test_changes_arriving_faster_than_renders_are_batched_not_piled_up(
+    services: Services, world: Plant
+) -> None:
+    base = await touch(services, world.tasks[0])
+    renderer = SlowRenderer()
+    shared = SharedRenders(renderer, None)
+    board = feed_for(services, renderer, base, shared)
+    for step in range(1, 11):  # ten writes while the first render is under way
+        board.note(message(base + step, world.tasks[step % 3]))
+    renderer.go.set()
+    async with asyncio.timeout(5):
+        await board.wake.wait()
+    [update] = await board.next_updates()
+    assert update.revision == base + 10
+    # The first change's render, then one for everything that came meanwhile.
+    assert [revision for _, revision in renderer.calls] == [base + 1, base + 10]
