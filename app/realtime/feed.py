@@ -283,7 +283,8 @@ class Feed:
         newest = max(revisions)
         if newest - self.revision != len(revisions):
             return None  # a gap: the sender looks at the change log
-        return self._ids, newest, frozenset(self._rows)
+        # Copies: the render may start later, and later notes add to these sets in place.
+        return set(self._ids), newest, frozenset(self._rows)
 
     def resume(self, since: int, view: BoardView) -> None:
         """The client (re)states where it is: a new view, a re-rendered page."""
