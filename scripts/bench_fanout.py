@@ -275,6 +275,9 @@ def main() -> int:
     parser.add_argument(
         "--client-processes", type=int, default=2, help="processes the boards are spread over"
     )
+    parser.add_argument(
+        "--per-write", action="store_true", help="also print each change's spread (stderr)"
+    )
     parser.add_argument("--subscribe", metavar="REDIS_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     limit = raise_open_files()

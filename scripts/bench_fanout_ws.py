@@ -200,9 +200,24 @@ async def _run_one(
         and (arrivals := [a for b in boards if (a := b.reached(revision)) is not None])
     )
     first_p50 = firsts[len(firsts) // 2] * 1000 if firsts else float("nan")
+    if args.per_write:
+        _print_per_write(sent, committed, boards)
     note = f" (PUT p50 {put_p50:.0f} ms; first board p50 {first_p50:.0f} ms"
     note += f"; {unstamped} of {len(sent)} from PUT sent)" if unstamped else ")"
     return Result(what, clients, len(sent), latencies, note=note)
+
+
+def _print_per_write(
+    sent: dict[int, float], committed: dict[int, float], boards: list[Client]
+) -> None:
+    """One line per change: when the first, median and last board heard of it (ms)."""
+    for revision, sent_at in sorted(sent.items()):
+        at = committed.get(revision, sent_at)
+        heard = sorted(a - at for b in boards if (a := b.reached(revision)) is not None)
+        if heard:
+            spread = [heard[0], heard[len(heard) // 2], heard[-1]]
+            cells = " ".join(f"{s * 1000:7.1f}" for s in spread)
+            print(f"  revision {revision}: first/median/last {cells} ms", file=sys.stderr)
 
 
 async def _write(
