@@ -12,7 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import as_utc
@@ -319,14 +319,20 @@ async def capabilities_of_type(session: AsyncSession, equipment_type: str) -> se
 
 async def plan_totals(session: AsyncSession, schedule_id: int) -> tuple[int, int]:
     """(tasks on the plan, tasks waiting to be scheduled)."""
-    a = t.Assignment.__table__.c
-    scheduled = await session.scalar(
-        select(func.count()).select_from(t.Assignment.__table__).where(a.schedule_id == schedule_id)
+    # One statement: this is asked for on every live change (board_changes.py). Waiting
+    # is what the unfiltered tray (`_tray_query`) counts: not done and not on the plan.
+    a, tk = t.Assignment.__table__.c, t.Task.__table__.c
+    on_plan = (a.task_id == tk.id) & (a.schedule_id == schedule_id)
+    scheduled = select(func.count()).select_from(t.Assignment.__table__)
+    waiting = select(func.count()).select_from(t.Task.__table__)
+    found = await session.execute(
+        select(
+            scheduled.where(a.schedule_id == schedule_id).scalar_subquery(),
+            waiting.where(tk.status != TaskStatus.DONE, ~exists().where(on_plan)).scalar_subquery(),
+        )
     )
-    waiting = await session.scalar(
-        select(func.count()).select_from(_tray_query(schedule_id, BoardFilter()).subquery())
-    )
-    return int(scheduled or 0), int(waiting or 0)
+    scheduled_count, waiting_count = found.one()
+    return int(scheduled_count or 0), int(waiting_count or 0)
 
 
 async def filter_choices(session: AsyncSession) -> tuple[list[str], list[str]]:
