@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 import websockets
-from bench import BIN, _run, app_env, throwaway_postgres, uvicorn_server
+from bench import BIN, _run, app_env, cpu_seconds, throwaway_postgres, uvicorn_server
 from bench_fanout import Result
 
 API = "/api/v1"
@@ -64,6 +64,7 @@ class Instances:
     token: str
     bases: dict[str, str]  # "M", "A", "B" -> base URL
     task: dict[str, Any]
+    pids: dict[str, int] = field(default_factory=dict)  # "M", "A", "B" -> server process
 
 
 def websocket_level(args: argparse.Namespace, redis_url: str) -> list[Result] | None:
@@ -73,16 +74,17 @@ def websocket_level(args: argparse.Namespace, redis_url: str) -> list[Result] | 
         env = app_env(database_url, var_dir)
         _run([str(BIN / "takt"), "migrate"], env)
         _run([str(BIN / "takt"), "demo", "--size", args.size], env)
-        bases = {"M": stack.enter_context(uvicorn_server(env, var_dir / "m.log"))[0]}
+        bases, pids = {}, {}
+        bases["M"], pids["M"] = stack.enter_context(uvicorn_server(env, var_dir / "m.log"))
         if not asyncio.run(_routed(bases["M"])):
             print("GET /board/ws is not routed: WebSocket level skipped", file=sys.stderr)
             return None
         with_redis = env | {"REDIS_URL": redis_url}
         for name in ("A", "B"):
-            bases[name] = stack.enter_context(
+            bases[name], pids[name] = stack.enter_context(
                 uvicorn_server(with_redis, var_dir / f"{name.lower()}.log")
-            )[0]
-        return asyncio.run(_all(args, bases))
+            )
+        return asyncio.run(_all(args, bases, pids))
 
 
 async def _routed(base: str) -> bool:
@@ -93,7 +95,9 @@ async def _routed(base: str) -> bool:
         return False
 
 
-async def _all(args: argparse.Namespace, bases: dict[str, str]) -> list[Result]:
+async def _all(
+    args: argparse.Namespace, bases: dict[str, str], pids: dict[str, int]
+) -> list[Result]:
     async with httpx.AsyncClient(timeout=60) as client:
         login = await client.post(
             f"{bases['A']}{API}/auth/token", json={"username": "anna", "password": "takt-demo"}
@@ -105,7 +109,7 @@ async def _all(args: argparse.Namespace, bases: dict[str, str]) -> list[Result]:
             f"{bases['A']}{API}/tasks", params={"status": "scheduled", "limit": 1}
         )
         found.raise_for_status()
-        world = Instances(token, bases, found.json()["items"][0])
+        world = Instances(token, bases, found.json()["items"][0], pids)
         results: list[Result] = []
         hopeless: set[str] = set()
         for clients in args.clients:
@@ -168,7 +172,11 @@ async def _run_one(
                 raise RuntimeError("a client process could not open its boards")
         await asyncio.sleep(1.0)  # let the resume catch-ups pass
         print(f"  {clients} boards open; writing", file=sys.stderr)
+        cpu_before = cpu_seconds(world.pids[on])
         sent, put_seconds = await _write(client, world, writer, args.writes, args.interval)
+        # Settled by now but for the last change (~1 of `writes`): CPU the boards' instance
+        # spent per change, what a change's fan-out costs it.
+        cpu_per_change = (cpu_seconds(world.pids[on]) - cpu_before) / max(1, args.writes)
         bodies = []
         for child in children:
             assert child.stdin is not None and child.stdout is not None
@@ -203,6 +211,7 @@ async def _run_one(
     if args.per_write:
         _print_per_write(sent, committed, boards)
     note = f" (PUT p50 {put_p50:.0f} ms; first board p50 {first_p50:.0f} ms"
+    note += f"; {cpu_per_change * 1000:.0f} ms CPU per change on {on}"
     note += f"; {unstamped} of {len(sent)} from PUT sent)" if unstamped else ")"
     return Result(what, clients, len(sent), latencies, note=note)
 
