@@ -26,7 +26,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Set as AbstractSet
 from contextlib import asynccontextmanager
 from typing import Protocol
 
@@ -77,7 +77,7 @@ class RenderChanges(Protocol):
         services: Services,
         actor: Actor,
         view: BoardView,
-        task_ids: set[int],
+        task_ids: AbstractSet[int],
         revision: int,
         rows: frozenset[Row] = frozenset(),
     ) -> Awaitable[str]: ...
@@ -92,7 +92,7 @@ class RenderAhead(Protocol):
         services: Services,
         actor: Actor,
         view: BoardView,
-        task_ids: set[int],
+        task_ids: AbstractSet[int],
         revision: int,
         rows: frozenset[Row] = frozenset(),
     ) -> asyncio.Future[str]: ...
@@ -169,8 +169,10 @@ class Feed:
         # The instance's one subscription per channel; none: a subscription of its own.
         self.listeners = listeners
         self._extras_due = False
-        self._ids: set[int] = set()
-        self._rows: set[Row] = set()
+        # Frozen: a board's first pending change shares the message's own sets
+        # (change_messages.read), which every board of the instance hashes alike.
+        self._ids: frozenset[int] = frozenset()
+        self._rows: frozenset[Row] = frozenset()
         self._revisions: set[int] = set()
         self._catch_up = False
         self._structural = False
@@ -218,8 +220,8 @@ class Feed:
             if ids is None:
                 self._structural = True
             else:
-                self._ids |= ids
-                self._rows |= rows
+                self._ids = self._ids | ids if self._ids else ids
+                self._rows = self._rows | rows if self._rows else rows
             if len(self._ids) > MAX_PENDING_TASKS or len(self._revisions) > MAX_PENDING_TASKS:
                 self._catch_up = True
         if not self._wake_when_rendered():
@@ -272,7 +274,7 @@ class Feed:
         # Otherwise (failed, or more arrived): the sender renders (again) and handles it.
         self.wake.set()
 
-    def _plain_change(self) -> tuple[set[int], int, frozenset[Row]] | None:
+    def _plain_change(self) -> tuple[frozenset[int], int, frozenset[Row]] | None:
         """The tasks, newest revision and rows to render, if what is pending is just
         changes following on from what was sent; None for anything else."""
         if self._resume is not None or self._catch_up or self._structural:
@@ -283,8 +285,7 @@ class Feed:
         newest = max(revisions)
         if newest - self.revision != len(revisions):
             return None  # a gap: the sender looks at the change log
-        # Copies: the render may start later, and later notes add to these sets in place.
-        return set(self._ids), newest, frozenset(self._rows)
+        return self._ids, newest, self._rows
 
     def resume(self, since: int, view: BoardView) -> None:
         """The client (re)states where it is: a new view, a re-rendered page."""
@@ -414,10 +415,10 @@ class Feed:
 
     async def _render(
         self,
-        ids: set[int],
+        ids: AbstractSet[int],
         revision: int,
         committed_at: float | None = None,
-        rows: set[Row] | None = None,
+        rows: AbstractSet[Row] | None = None,
     ) -> Update:
         touched = frozenset(rows or ())
         html = await self.render(self.services, self.actor, self.view, ids, revision, touched)
@@ -442,8 +443,8 @@ class Feed:
         return Update(html, revision)
 
     def _forget(self) -> None:
-        self._ids = set()
-        self._rows = set()
+        self._ids = frozenset()
+        self._rows = frozenset()
         self._revisions = set()
         self._catch_up = False
         self._structural = False

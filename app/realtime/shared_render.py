@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Set as AbstractSet
 
 from app.realtime.change_messages import Row
 from app.realtime.feed import RenderChanges, RenderRefresh
@@ -45,7 +45,7 @@ class SharedRenders:
         services: Services,
         actor: Actor,
         view: BoardView,
-        task_ids: set[int],
+        task_ids: AbstractSet[int],
         revision: int,
         rows: frozenset[Row] = frozenset(),
     ) -> str:
@@ -56,7 +56,7 @@ class SharedRenders:
         services: Services,
         actor: Actor,
         view: BoardView,
-        task_ids: set[int],
+        task_ids: AbstractSet[int],
         revision: int,
         rows: frozenset[Row] = frozenset(),
     ) -> asyncio.Future[str]:

@@ -34,7 +34,7 @@ revision) for changes that touch everything (a resource renamed, a resync);
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set as AbstractSet
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -324,7 +324,7 @@ async def render_changes(
     services: Services,
     actor: Actor,
     view: BoardView,
-    task_ids: set[int],
+    task_ids: AbstractSet[int],
     revision: int,
     rows: frozenset[tuple[str, int]] = frozenset(),
 ) -> str:
