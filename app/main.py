@@ -33,6 +33,7 @@ from app.auth.login_guard import LoginGuard
 from app.db.session import Database
 from app.observability import RequestContextMiddleware, configure_logging
 from app.realtime import operator_feed
+from app.realtime.eager import KeepServerSend
 from app.realtime.hub import make_hub
 from app.realtime.live import Live
 from app.realtime.wall_feed import WallFeed
@@ -127,6 +128,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=[
+            # Before any other: a WebSocket's frames may be written straight to it (eager.py).
+            Middleware(KeepServerSend),
             *tracing.middleware(),
             Middleware(RequestContextMiddleware),
             # The database away (restart, crash, full pool): 503 + Retry-After, not 500.
