@@ -145,14 +145,20 @@ async def received(url: str, count: int, *, compression: str | None = None) -> l
         return [str(await client.recv()) for _ in range(count)]
 
 
+async def idle_pusher(websocket: WebSocket, direct: list[bool]) -> Pusher:
+    """The socket accepted and its sender idle; `direct` notes if it is written to directly."""
+    await websocket.accept()
+    pusher = Pusher(websocket)
+    pusher.idle = True
+    direct.append(pusher.connection is not None)
+    return pusher
+
+
 async def test_a_push_is_one_shared_frame_written_straight_to_the_connection() -> None:
     direct: list[bool] = []
 
     async def endpoint(websocket: WebSocket) -> None:
-        await websocket.accept()
-        pusher = Pusher(websocket)
-        pusher.idle = True
-        direct.append(pusher.connection is not None)
+        pusher = await idle_pusher(websocket, direct)
         assert pusher(TEXTS[0]) is True
         await websocket.send_text("between")  # the sender's own, through every middleware
         assert pusher(TEXTS[1]) is True and pusher(TEXTS[2]) is True
@@ -173,10 +179,7 @@ async def test_a_compressed_connection_is_sent_to_through_its_send() -> None:
     direct: list[bool] = []
 
     async def endpoint(websocket: WebSocket) -> None:
-        await websocket.accept()
-        pusher = Pusher(websocket)
-        pusher.idle = True
-        direct.append(pusher.connection is not None)
+        pusher = await idle_pusher(websocket, direct)
         for text in TEXTS:
             assert pusher(text) is True
             await pusher.settled()
