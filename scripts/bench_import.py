@@ -31,7 +31,7 @@ from app import clock
 from app.db import tables as t
 from app.db.migrate import upgrade
 from app.db.session import Database
-from app.domain.demo_plant import demo_plant
+from app.domain.plants.demo_plant import demo_plant
 from app.domain.plants.layout import KINDS
 from app.realtime.hub import MemoryHub
 from app.services import plant_export, plant_import

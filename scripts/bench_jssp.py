@@ -27,9 +27,9 @@ from pathlib import Path
 from statistics import mean
 from typing import NamedTuple
 
-from app.domain.jssp import read_jssp, to_plant_data
 from app.domain.optimizer import OptimizerSettings, optimize
-from app.domain.plant_data import as_plan
+from app.domain.plants.jssp import read_jssp, to_plant_data
+from app.domain.plants.plant_data import as_plan
 from app.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -38,7 +38,7 @@ from sqlalchemy import select
 from app.db import tables as t
 from app.db.migrate import upgrade
 from app.db.session import Database
-from app.domain.demo_plant import demo_plant
+from app.domain.plants.demo_plant import demo_plant
 from app.realtime.hub import MemoryHub
 from app.services.context import SYSTEM, Actor, Services
 from app.services.drafts import DraftDiff, draft_diff

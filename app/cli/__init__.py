@@ -37,11 +37,11 @@ from app.cli.common import (
 )
 from app.db import tables
 from app.db.session import Database
-from app.domain.demo_plant import DemoSize, demo_plant
-from app.domain.jssp import read_jssp, to_plant_data
 from app.domain.plan import TaskStatus
-from app.domain.plant_data import PlantData, as_plan
 from app.domain.plants import fjsp
+from app.domain.plants.demo_plant import DemoSize, demo_plant
+from app.domain.plants.jssp import read_jssp, to_plant_data
+from app.domain.plants.plant_data import PlantData, as_plan
 from app.domain.validation import validate_plan
 from app.services.context import ROLES, SYSTEM, Services
 from app.services.errors import ServiceError

@@ -25,7 +25,9 @@ from app.db.board_queries import BoardFilter
 from app.db.plan_queries import schedule_timezone
 from app.domain.bounds import HORIZON_END, HORIZON_START
 from app.domain.plan import EquipmentStatus, Interval, WeeklyShift
-from app.domain.plant_data import (
+from app.domain.plants import workbook
+from app.domain.plants.layout import Kind
+from app.domain.plants.plant_data import (
     CalendarException,
     DowntimeWindow,
     PlantData,
@@ -34,8 +36,6 @@ from app.domain.plant_data import (
     PlantOperator,
     PlantTask,
 )
-from app.domain.plants import workbook
-from app.domain.plants.layout import Kind
 from app.domain.plants.plant_sheets import plant_rows
 from app.services import plan_export
 from app.services.access import require

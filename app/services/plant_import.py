@@ -31,8 +31,8 @@ from sqlalchemy import select
 from app.background.queue import ActiveRun, RunFailed
 from app.db import tables as t
 from app.db.plan_queries import schedule_timezone
-from app.domain.plant_data import PlantData
 from app.domain.plants.layout import KINDS, Kind, RowError, Sheet
+from app.domain.plants.plant_data import PlantData
 from app.domain.plants.plant_sheets import Known, read_plant
 from app.domain.plants.workbook import read_file
 from app.services.access import require

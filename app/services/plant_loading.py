@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
 from app.db import tables
-from app.domain.plant_data import PlantData, PlantOperator, check_references, progress_of
+from app.domain.plants.plant_data import PlantData, PlantOperator, check_references, progress_of
 from app.security.crypto import DataCipher
 from app.security.passwords import hash_password
 from app.services.access import require

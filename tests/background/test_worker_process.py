@@ -28,7 +28,7 @@ from app import clock
 from app.background.records import RunRecord
 from app.db import tables as t
 from app.db.session import Database
-from app.domain.jssp import parse_jssp, to_plant_data
+from app.domain.plants.jssp import parse_jssp, to_plant_data
 from app.main import create_app
 from app.realtime.hub import MemoryHub
 from app.services import background, bulk, drafts, optimizer_runs

@@ -22,7 +22,7 @@ from app.cli import main
 from app.db import tables as t
 from app.db.backup import BackupFailed, backup, restore, tables_in
 from app.db.session import Database
-from app.domain.jssp import parse_jssp, to_plant_data
+from app.domain.plants.jssp import parse_jssp, to_plant_data
 from app.realtime.hub import MemoryHub
 from app.services.audit import verify_chain
 from app.services.context import SYSTEM, Actor, Services

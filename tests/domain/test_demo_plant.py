@@ -9,9 +9,9 @@ import pytest
 from app.domain.calendar import availability, covers
 from app.domain.conflicts import ConflictType
 from app.domain.critical_path import find_cycle
-from app.domain.demo_plant import DEMO_PASSWORD, demo_plant
 from app.domain.plan import Interval
-from app.domain.plant_data import PlantData, as_operator, as_plan, check_references
+from app.domain.plants.demo_plant import DEMO_PASSWORD, demo_plant
+from app.domain.plants.plant_data import PlantData, as_operator, as_plan, check_references
 from app.domain.validation import validate_plan
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -11,8 +11,8 @@ import pytest
 
 from app.domain.conflicts import Severity
 from app.domain.optimizer import OptimizerSettings, Progress, SolveStatus, optimize
-from app.domain.plant_data import as_plan, check_references
 from app.domain.plants.fjsp import FlexibleJobShop, parse_fjsp, read_fjsp, to_plant_data
+from app.domain.plants.plant_data import as_plan, check_references
 
 START = datetime(2026, 3, 2, 6, tzinfo=UTC)
 

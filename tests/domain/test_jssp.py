@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from app.domain.calendar import availability
-from app.domain.jssp import JobShopInstance, Operation, parse_jssp, read_jssp, to_plant_data
 from app.domain.plan import Interval
-from app.domain.plant_data import as_operator, check_references
+from app.domain.plants.jssp import JobShopInstance, Operation, parse_jssp, read_jssp, to_plant_data
+from app.domain.plants.plant_data import as_operator, check_references
 
 START = datetime(2026, 3, 2, 6, tzinfo=UTC)
 

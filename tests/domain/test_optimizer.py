@@ -10,8 +10,6 @@ from ortools.sat.python import cp_model
 from strategies import plans
 
 from app.domain.conflicts import Severity
-from app.domain.demo_plant import demo_plant
-from app.domain.jssp import parse_jssp, to_plant_data
 from app.domain.optimizer import (
     OptimizationResult,
     OptimizerSettings,
@@ -36,7 +34,9 @@ from app.domain.plan import (
     TaskStatus,
     WeeklyShift,
 )
-from app.domain.plant_data import as_plan
+from app.domain.plants.demo_plant import demo_plant
+from app.domain.plants.jssp import parse_jssp, to_plant_data
+from app.domain.plants.plant_data import as_plan
 from app.domain.validation import validate_plan
 
 MONDAY = datetime(2025, 3, 3, tzinfo=UTC)

@@ -12,7 +12,6 @@ from datetime import datetime, time, timedelta
 from clocks import PlantTime
 
 from app.domain.conflicts import ConflictType, Severity
-from app.domain.demo_plant import demo_plant
 from app.domain.optimizer import (
     OptimizationResult,
     OptimizerSettings,
@@ -31,7 +30,8 @@ from app.domain.plan import (
     TaskStatus,
     WeeklyShift,
 )
-from app.domain.plant_data import as_plan
+from app.domain.plants.demo_plant import demo_plant
+from app.domain.plants.plant_data import as_plan
 from app.domain.validation import validate_plan
 
 # Midnight today (UTC): with round-the-clock shifts any day will do.

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from app import clock
 from app.db import tables as t
 from app.db.session import Database
-from app.domain.jssp import parse_jssp, to_plant_data
+from app.domain.plants.jssp import parse_jssp, to_plant_data
 from app.realtime.hub import MemoryHub
 from app.services import drafts, optimizer_runs
 from app.services.context import SYSTEM, Actor, Services

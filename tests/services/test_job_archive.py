@@ -20,7 +20,7 @@ from app import clock
 from app.db import tables as t
 from app.db.audit_archive import file_digest
 from app.db.session import Database
-from app.domain.jssp import parse_jssp, to_plant_data
+from app.domain.plants.jssp import parse_jssp, to_plant_data
 from app.realtime.hub import MemoryHub
 from app.services import retention
 from app.services.audit import verify_chain

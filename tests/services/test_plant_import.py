@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.db import tables as t
 from app.db.session import Database
-from app.domain.demo_plant import demo_plant
+from app.domain.plants.demo_plant import demo_plant
 from app.domain.plants.layout import COLUMNS, KINDS
 from app.realtime.hub import MemoryHub
 from app.services import plant_export, plant_import, plant_loading

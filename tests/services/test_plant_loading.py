@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from app import clock
 from app.db import tables
 from app.db.session import Database
-from app.domain.demo_plant import DEMO_PASSWORD, demo_plant
-from app.domain.jssp import parse_jssp, to_plant_data
-from app.domain.plant_data import PlantData
+from app.domain.plants.demo_plant import DEMO_PASSWORD, demo_plant
+from app.domain.plants.jssp import parse_jssp, to_plant_data
+from app.domain.plants.plant_data import PlantData
 from app.realtime.hub import MemoryHub
 from app.security.crypto import DataCipher
 from app.security.passwords import verify_password

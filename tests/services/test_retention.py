@@ -19,7 +19,7 @@ from app import clock
 from app.clock import FixedClock
 from app.db import tables as t
 from app.db.session import Database
-from app.domain.jssp import parse_jssp, to_plant_data
+from app.domain.plants.jssp import parse_jssp, to_plant_data
 from app.realtime.hub import MemoryHub
 from app.services import retention
 from app.services.audit import verify_archives, verify_chain

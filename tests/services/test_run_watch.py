@@ -12,7 +12,7 @@ import pytest
 from app import clock
 from app.background.heap import steady_heap
 from app.db.session import Database
-from app.domain.jssp import parse_jssp, to_plant_data
+from app.domain.plants.jssp import parse_jssp, to_plant_data
 from app.realtime.hub import MemoryHub
 from app.services import optimizer_runs
 from app.services.context import SYSTEM, Actor, Services

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from app.domain.jssp import (
+from app.domain.plants.jssp import (
     JSSP_SKILL,
     counted_jobs,
     plant_job,
     round_the_clock_operators,
     whole_number,
 )
-from app.domain.plant_data import PlantData, PlantEquipment, PlantJob, PlantTask
+from app.domain.plants.plant_data import PlantData, PlantEquipment, PlantJob, PlantTask
 
 # (machine, time) pairs an operation may run on, in file order.
 Operation = tuple[tuple[int, int], ...]

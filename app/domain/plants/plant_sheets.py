@@ -15,7 +15,9 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from app.domain.plan import EquipmentStatus
-from app.domain.plant_data import (
+from app.domain.plants import cells
+from app.domain.plants.layout import REQUIRED, Cell, Errors, Kind, Sheet, SheetRow
+from app.domain.plants.plant_data import (
     CalendarException,
     CalendarExceptionKind,
     DowntimeWindow,
@@ -25,8 +27,6 @@ from app.domain.plant_data import (
     PlantOperator,
     PlantTask,
 )
-from app.domain.plants import cells
-from app.domain.plants.layout import REQUIRED, Cell, Errors, Kind, Sheet, SheetRow
 
 T = TypeVar("T")
 STATUSES = tuple(str(status) for status in EquipmentStatus)

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from app.domain.calendar import availability, covers
 from app.domain.plan import Interval
-from app.domain.plant_data import (
+from app.domain.plants.plant_data import (
     CalendarException,
     DowntimeWindow,
     PlantAssignment,

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from app.domain.plan import WeeklyShift
-from app.domain.plant_data import PlantData, PlantEquipment, PlantJob, PlantOperator, PlantTask
+from app.domain.plants.plant_data import (
+    PlantData,
+    PlantEquipment,
+    PlantJob,
+    PlantOperator,
+    PlantTask,
+)
 
 JSSP_SKILL = "jssp"
 # A shift whose end is not after its start runs into the next day: 00:00-00:00 is 24 h.

@@ -19,9 +19,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal, NamedTuple
 
-from app.domain.demo_schedule import ShopFloor, add_disturbances, plan_forward, record_history
 from app.domain.plan import WeeklyShift
-from app.domain.plant_data import (
+from app.domain.plants.demo_schedule import (
+    ShopFloor,
+    add_disturbances,
+    plan_forward,
+    record_history,
+)
+from app.domain.plants.plant_data import (
     CalendarException,
     DowntimeWindow,
     PlantData,
