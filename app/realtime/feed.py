@@ -148,6 +148,7 @@ class Feed:
         fragments: Fragments | None = None,
         ahead: RenderAhead | None = None,
         listeners: Listeners | None = None,
+        prepare: Callable[[BoardView], None] | None = None,
     ) -> None:
         # Operators are refused here; their own channel comes with the "My tasks" screen.
         require(actor, "plan.read")
@@ -168,6 +169,8 @@ class Feed:
         self.ahead = ahead
         # The instance's one subscription per channel; none: a subscription of its own.
         self.listeners = listeners
+        # Readies a view's window on this instance (in the background) for its first change.
+        self.prepare = prepare
         self._extras_due = False
         # Frozen: a board's first pending change shares the message's own sets
         # (change_messages.read), which every board of the instance hashes alike.
@@ -392,7 +395,10 @@ class Feed:
             self._resume = None
             self._forget()
             self.revision = since
-            return await self.catch_up(since)
+            caught_up = await self.catch_up(since)
+            if caught_up is None and self.prepare is not None:
+                self.prepare(self.view)  # nothing rendered for it yet here
+            return caught_up
         revisions = {r for r in self._revisions if r > self.revision}
         contiguous = revisions == set(range(self.revision + 1, self.revision + 1 + len(revisions)))
         catch_up, structural, ids, rows = self._catch_up, self._structural, self._ids, self._rows

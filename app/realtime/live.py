@@ -43,6 +43,7 @@ from starlette.routing import BaseRoute
 from app import clock, tracing
 from app.auth.tokens import live_access_actor
 from app.db import tables
+from app.domain.plan import Interval
 from app.realtime.feed import Feed, RenderAhead, RenderChanges, RenderRefresh
 from app.realtime.feeds import Listeners
 from app.realtime.fragments import Fragments
@@ -55,7 +56,7 @@ from app.services.board_view import BoardView, window_start
 from app.services.context import Actor, Services
 from app.services.errors import ServiceError
 from app.services.running_late import became_late
-from app.services.window_conflicts import keep_published
+from app.services.window_conflicts import keep_published, prepare as prepare_window
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,8 @@ class Live:
         self._wakes: weakref.WeakSet[asyncio.Event] = weakref.WeakSet()
         self._previous_handlers: dict[int, Any] = {}
         self._late_check: asyncio.Task[None] | None = None
+        # Windows being readied for their boards' first change (`prepare`).
+        self._preparing: dict[Interval, asyncio.Task[None]] = {}
 
     def routes(self) -> list[BaseRoute]:
         from app.realtime import sse, ws
@@ -143,11 +146,29 @@ class Live:
             fragments=self.fragments,
             ahead=self.ahead,
             listeners=self.listeners,
+            prepare=self.prepare,
         )
         self._feeds.add(feed)
         if self.stopping:
             feed.wake.set()
         return feed
+
+    def prepare(self, view: BoardView) -> None:
+        """Have `view`'s window validated on this instance, in the background, unless it
+        is kept here already (`window_conflicts.prepare`): boards that connect here
+        without having loaded their page here would otherwise all wait for that on the
+        first change."""
+        window = Interval(view.start, view.end)
+        if window not in self._preparing:
+            self._preparing[window] = asyncio.create_task(self._prepared(window))
+
+    async def _prepared(self, window: Interval) -> None:
+        try:
+            await prepare_window(self.services, window)
+        except Exception:  # the first change validates it then, as it would have anyway
+            log.info("live feed: a window could not be prepared", exc_info=True)
+        finally:
+            del self._preparing[window]
 
     @asynccontextmanager
     async def attending(self, identity: Identity, feed: Feed, since: int) -> AsyncIterator[Seat]:
@@ -211,6 +232,10 @@ class Live:
 
     async def stop(self) -> None:
         self.end_feeds()
+        preparing = list(self._preparing.values())
+        for task in preparing:
+            task.cancel()
+        await asyncio.gather(*preparing, return_exceptions=True)
         if self._late_check is not None:
             self._late_check.cancel()
             with contextlib.suppress(asyncio.CancelledError):

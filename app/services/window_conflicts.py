@@ -114,6 +114,20 @@ async def window_conflicts(
     return found.conflicts
 
 
+async def prepare(services: Services, window: Interval) -> None:
+    """The window's conflicts at the plan's revision now, kept, unless some revision of
+    it is kept already: the first change after a board of it connects to this instance
+    then brings them forward instead of validating the week afresh (~0.15 s on the
+    large plant) while every board of it waits for its update."""
+    schedule_id = await services.live_schedule_id()
+    memo: Mapping[Key, Kept] = services.memo.get("window_conflicts", {})
+    if any(key[0] == schedule_id and key[2:] == window for key in memo):
+        return
+    async with services.db.snapshot() as session:
+        revision = await schedule_revision(session, schedule_id)
+        await window_conflicts(services, session, schedule_id, revision, window)
+
+
 def _turn(services: Services, place: Hashable) -> asyncio.Lock:
     """The lock of one window (the last `WINDOWS_KEPT` windows asked for keep theirs)."""
     turns: OrderedDict[Hashable, asyncio.Lock] = services.memo.setdefault(

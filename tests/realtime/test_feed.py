@@ -232,6 +232,28 @@ async def test_a_new_view_resumes_from_the_revision_the_page_was_rendered_at(
     assert feed.view == other and renderer.calls == [({drill}, newest)]
 
 
+async def test_a_resume_with_nothing_to_send_prepares_its_window(
+    services: Services, world: Plant
+) -> None:
+    """A board that connects in step has nothing rendered for it on this instance: its
+    view's window is readied for the first change (Live.prepare); one that caught up
+    has had it rendered."""
+    cut, drill, _ = world.tasks
+    base = await touch(services, cut)
+    renderer = Renderer()
+    prepared: list[BoardView] = []
+    feed = feed_for(services, renderer, base)
+    feed.prepare = prepared.append
+    other = BoardView(start=world.day, zoom="week")
+    feed.resume(base, other)
+    assert await feed.next_updates() == []
+    assert prepared == [other]
+    newest = await touch(services, drill)
+    feed.resume(base, VIEW)
+    [update] = await feed.next_updates()
+    assert update.revision == newest and prepared == [other]
+
+
 async def test_the_feed_hears_the_hub_while_listening(services: Services, world: Plant) -> None:
     renderer = Renderer()
     base = await touch(services, world.tasks[0])

@@ -281,3 +281,19 @@ def test_a_conflict_survives_a_hub_message_and_garbage_is_refused() -> None:
                     {"type": "late", "task_ids": "x", "message": ""},
                     {"type": "late", "task_ids": [1], "message": "", "job_id": "7"}):  # fmt: skip
         assert Conflict.from_message(garbage) is None
+
+
+async def test_a_prepared_window_is_brought_forward_by_its_first_change(
+    world: BoardWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`prepare` (a board connected to an instance that never showed its window)
+    validates the window there once; the first change then brings it forward."""
+    p = world.plant
+    window = Interval(p.at(0), p.at(0, days=1))
+    afresh = counting_loads(monkeypatch)
+    await wc.prepare(world.services, window)
+    await wc.prepare(world.services, window)  # kept already: nothing to do
+    assert len(afresh) == 1
+    await place(world, p.drill, p.olga, p.mill, 8.5)
+    kept, fresh = await both_ways(world, window)
+    assert kept == fresh and len(afresh) == 1  # brought forward: no second validation
