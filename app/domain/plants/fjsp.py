@@ -13,12 +13,12 @@ own duration is the shortest of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from app.domain.plants.jssp import (
     JSSP_SKILL,
+    Shop,
     counted_jobs,
     plant_job,
     round_the_clock_operators,
@@ -30,15 +30,7 @@ from app.domain.plants.plant_data import PlantData, PlantEquipment, PlantJob, Pl
 Operation = tuple[tuple[int, int], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class FlexibleJobShop:
-    name: str
-    machines: int
-    jobs: tuple[tuple[Operation, ...], ...]
-
-    @property
-    def operations(self) -> int:
-        return sum(len(job) for job in self.jobs)
+FlexibleJobShop = Shop[Operation]
 
 
 def read_fjsp(path: Path) -> FlexibleJobShop:

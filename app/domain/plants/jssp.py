@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from app.domain.plan import WeeklyShift
 from app.domain.plants.plant_data import (
@@ -36,15 +36,24 @@ class Operation(NamedTuple):
     duration: int
 
 
-@dataclass(frozen=True, slots=True)
-class JobShopInstance:
+Op = TypeVar("Op")
+
+
+@dataclass(frozen=True)  # no slots: a slotted generic dataclass breaks on Shop[Op](...)
+class Shop(Generic[Op]):
+    """An instance as read: each job's operations in order, on `machines` machines (an
+    operation is a JSSP `Operation` here, the FJSP's alternatives in fjsp.py)."""
+
     name: str
     machines: int
-    jobs: tuple[tuple[Operation, ...], ...]
+    jobs: tuple[tuple[Op, ...], ...]
 
     @property
     def operations(self) -> int:
         return sum(len(job) for job in self.jobs)
+
+
+JobShopInstance = Shop[Operation]
 
 
 def read_jssp(path: Path) -> JobShopInstance:
