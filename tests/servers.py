@@ -446,6 +446,9 @@ def app_server(
             sys.executable,
             *("-m", "uvicorn", factory, "--factory"),
             *("--host", "127.0.0.1", "--port", str(port), "--no-access-log"),
+            # As `takt serve` runs it (app/cli): uncompressed frames, which the live
+            # path writes to the sockets directly (realtime/eager.py).
+            *("--ws-per-message-deflate", "false"),
         ],
         log=var_dir / f"uvicorn-{port}.log",
         env=child_env,
