@@ -388,6 +388,16 @@ class SlowRenderer(Renderer):
         return await super().__call__(*args, **kwargs)
 
 
+def pushing_board(services: Services, base: int) -> tuple[Feed, SlowRenderer, list[str]]:
+    """A board in step at `base` rendering ahead through a held renderer, whose pushes
+    (an idle sender's socket) land in the list."""
+    renderer = SlowRenderer()
+    board = feed_for(services, renderer, base, SharedRenders(renderer, None))
+    pushed: list[str] = []
+    board.push = lambda html: pushed.append(html) is None
+    return board, renderer, pushed
+
+
 async def test_boards_in_step_are_woken_once_their_shared_render_is_ready(
     services: Services, world: Plant
 ) -> None:
@@ -475,11 +485,7 @@ async def test_a_board_whose_sender_is_at_work_is_not_sent_anything_behind_its_b
     left to it: a push then could reach the client before the catch-up's answer."""
     base = await touch(services, world.tasks[0])
     newest = await touch(services, world.tasks[1])
-    renderer = SlowRenderer()
-    shared = SharedRenders(renderer, None)
-    board = feed_for(services, renderer, base, shared)
-    pushed: list[str] = []
-    board.push = lambda html: pushed.append(html) is None
+    board, renderer, pushed = pushing_board(services, base)
     board.resume(base, VIEW)
     catching_up = asyncio.create_task(board.next_updates())
     await asyncio.sleep(0.05)  # the catch-up's render is waiting for `go`
@@ -498,11 +504,7 @@ async def test_changes_arriving_during_a_render_ahead_are_sent_as_one_at_the_new
     services: Services, world: Plant
 ) -> None:
     base = await touch(services, world.tasks[0])
-    renderer = SlowRenderer()
-    shared = SharedRenders(renderer, None)
-    board = feed_for(services, renderer, base, shared)
-    pushed: list[str] = []
-    board.push = lambda html: pushed.append(html) is None
+    board, renderer, pushed = pushing_board(services, base)
     board.note(message(base + 1, world.tasks[1]))
     board.note(message(base + 2, world.tasks[2]))  # while the first render is under way
     renderer.go.set()
